@@ -1,0 +1,38 @@
+# smpp-bridge: `make run` starts the whole bridge on this machine, `make test` runs every test.
+# Both create .venv and install the project into it when missing (or when pyproject.toml changed).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test bench clean interop-deps
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/smpp-bridge run
+
+# Third-party SMPP software for the interoperability tests, from the npm registry (node-smpp).
+interop-deps:
+	@if [ -f tests/interop/package.json ]; then \
+	  if command -v npm >/dev/null 2>&1; then \
+	    (cd tests/interop && { [ -d node_modules/smpp ] || npm ci --no-audit --no-fund --loglevel=error; }); \
+	  else echo "npm not found: the interop tests need Node.js and npm (apt-get install nodejs npm)" >&2; exit 1; fi; \
+	fi
+
+# pytest's exit code 5 ("no tests collected") is a failure here, never a pass.
+test: $(STAMP) interop-deps
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+bench: $(STAMP)
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""HTTP layer: the falcon app factory, resources, schemas, middleware and the OpenAPI document."""

@@ -1,0 +1,1 @@
+"""smpp-bridge domain layer: configuration, storage, accounts, money, queueing and the worker."""

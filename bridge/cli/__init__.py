@@ -1,0 +1,64 @@
+"""The `smpp-bridge` command line. Each sub-command group lives in its own module here and
+exposes ``register(subparsers)``; a command's handler returns the process exit code.
+
+Bad arguments and domain errors print one line to stderr and exit non-zero, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from bridge.config import ConfigError
+
+# Modules that contribute sub-commands; each has register(subparsers).
+COMMAND_MODULES = (
+    "bridge.cli.run",  # run, api
+    "bridge.cli.admin",  # account ..., key ..., db upgrade
+    "bridge.cli.simulator",  # simulator
+    "bridge.cli.worker",  # worker, status, audit
+)
+
+
+class CommandError(Exception):
+    """A command failed in a way the user can fix; printed as one line, exit code 1 (or .code)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="smpp-bridge", description="SMPP protocol bridge")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that command group is not built yet
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (CommandError, ConfigError) as exc:
+        print(f"smpp-bridge {args.command}: error: {exc}", file=sys.stderr)
+        return getattr(exc, "code", 1)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # python -m bridge.cli
+    sys.exit(main())

