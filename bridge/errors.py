@@ -48,12 +48,6 @@ class NotFound(BridgeError):
     message = "Not found."
 
 
-class Conflict(BridgeError):
-    """The request conflicts with an earlier one, e.g. an Idempotency-Key reused with another body (409)."""
-
-    message = "Conflict."
-
-
 class RateLimited(BridgeError):
     """Too many requests (HTTP 429); ``retry_after`` seconds."""
 
