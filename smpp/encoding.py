@@ -1,0 +1,31 @@
+"""Text encoding, segmentation and concatenation for SMPP: the one public entry point.
+
+The code lives in small modules (`smpp.gsm` for the GSM 03.38 alphabet, `smpp.textcodec` for the
+encoding choice, segmentation and decoding, `smpp.concat` for UDH/SAR/payload concatenation);
+callers import everything from here so those modules can be rearranged freely. All pure.
+"""
+from __future__ import annotations
+
+from smpp.gsm import GSM_CHARS, decode_gsm, encode_gsm, is_gsm, septet_count
+from smpp.textcodec import (
+    DATA_CODING,
+    GSM,
+    UCS2,
+    UDH_LENGTH_8BIT,
+    UDH_LENGTH_16BIT,
+    Segments,
+    capacity,
+    choose_encoding,
+    count_parts,
+    decode_ucs2,
+    encode,
+    encode_ucs2,
+    segment,
+    ucs2_units,
+)
+
+__all__ = [
+    "DATA_CODING", "GSM", "GSM_CHARS", "UCS2", "UDH_LENGTH_8BIT", "UDH_LENGTH_16BIT",
+    "Segments", "capacity", "choose_encoding", "count_parts", "decode_gsm", "decode_ucs2",
+    "encode", "encode_gsm", "encode_ucs2", "is_gsm", "segment", "septet_count", "ucs2_units",
+]

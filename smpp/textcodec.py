@@ -1,0 +1,149 @@
+"""Encoding choice, segmentation and decoding of SMS text (pure functions, no I/O).
+
+Public names are re-exported by `smpp.encoding`; import them from there.
+
+A text goes out as GSM 03.38 when every character is in the default alphabet or its extension
+table, else as UCS-2 (UTF-16-BE on the wire, so characters outside the BMP take two code units).
+One SMS carries 140 octets: 160 septets or 70 UTF-16 code units. A concatenated part loses the
+octets of its UDH: with the usual 6-octet UDH (8-bit reference) 153 septets / 67 code units
+remain, with the 7-octet UDH (16-bit reference) 152 / 66.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from smpp.gsm import EXTENSION_CHARS, encode_gsm, is_gsm, septet_count
+
+GSM = "gsm"
+UCS2 = "ucs2"
+
+#: SMPP data_coding per encoding: 0x00 = SMSC default alphabet (GSM 03.38), 0x08 = UCS-2.
+DATA_CODING = {GSM: 0x00, UCS2: 0x08}
+
+SMS_OCTETS = 140
+#: UDH lengths in octets: 05 00 03 ref total seq (8-bit ref) and 06 08 04 ref ref total seq.
+UDH_LENGTH_8BIT = 6
+UDH_LENGTH_16BIT = 7
+
+_ASTRAL = "\U00010000"
+
+
+@dataclass(frozen=True)
+class Segments:
+    """How a text goes out: its encoding, the SMPP data_coding, and the text of each part."""
+
+    encoding: str
+    data_coding: int
+    texts: tuple[str, ...]
+
+    @property
+    def parts(self) -> int:
+        """Number of SMS the text takes (what is billed)."""
+        return len(self.texts)
+
+
+def capacity(encoding: str, udh_length: int = 0) -> int:
+    """Characters (septets or UTF-16 code units) one SMS holds after a UDH of `udh_length` octets.
+
+    The UDH takes whole octets; in GSM it is padded to a septet boundary, so 6 octets (48 bits)
+    cost 7 septets and 7 octets cost 8.
+    """
+    if encoding == GSM:
+        return SMS_OCTETS * 8 // 7 - -(-udh_length * 8 // 7)
+    return (SMS_OCTETS - udh_length) // 2
+
+
+def _is_double_ucs2(ch: str) -> bool:
+    """True for a character outside the BMP: a surrogate pair, two UTF-16 code units."""
+    return ch >= _ASTRAL
+
+
+def _is_double_gsm(ch: str) -> bool:
+    """True for an extension-table character: ESC + code, two septets."""
+    return ch in EXTENSION_CHARS
+
+
+def _split(text: str, is_double: Callable[[str], bool], cap: int) -> tuple[str, ...]:
+    """Greedy split into parts of at most `cap` units, never cutting a two-unit character."""
+    parts: list[str] = []
+    start = used = 0
+    for i, ch in enumerate(text):
+        cost = 2 if is_double(ch) else 1
+        if used + cost > cap:
+            parts.append(text[start:i])
+            start, used = i, 0
+        used += cost
+    parts.append(text[start:])
+    return tuple(parts)
+
+
+def ucs2_units(text: str) -> int:
+    """UTF-16 code units `text` takes (characters outside the BMP count two)."""
+    if not text or max(text) < _ASTRAL:
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def choose_encoding(text: str) -> str:
+    """GSM when every character is in the GSM 03.38 alphabet (or extension table), else UCS2."""
+    return GSM if is_gsm(text) else UCS2
+
+
+def segment(text: str, *, udh_length: int = UDH_LENGTH_8BIT) -> Segments:
+    """Choose the encoding and cut `text` into the parts it will be sent as.
+
+    A text within one SMS (160 septets / 70 code units) is one part; longer texts are cut
+    greedily into parts that fit beside a UDH of `udh_length` octets (6: 153 / 67, 7: 152 / 66).
+    An extension character (ESC + code) or a surrogate pair is never cut. Empty text: one "".
+    Grapheme clusters (flags, ZWJ emoji sequences, combining marks) may be cut between parts;
+    handsets join the parts before display, so this only matters to a handset that does not.
+    """
+    encoding = choose_encoding(text)
+    is_double = _is_double_gsm if encoding == GSM else _is_double_ucs2
+    units = septet_count(text) if encoding == GSM else ucs2_units(text)
+    if units <= capacity(encoding):
+        texts: tuple[str, ...] = (text,)
+    else:
+        texts = _split(text, is_double, capacity(encoding, udh_length))
+    return Segments(encoding, DATA_CODING[encoding], texts)
+
+
+def count_parts(text: str, *, udh_length: int = UDH_LENGTH_8BIT) -> tuple[str, int]:
+    """(encoding, number of parts) for `text`: the same answer as segment(), computed faster.
+
+    Used on the API hot path. Only when a long text mixes two-unit characters (extension
+    characters, emoji) does it fall back to the exact greedy walk, since those can push a
+    character into the next part and so change the count.
+    """
+    encoding = choose_encoding(text)
+    if encoding == GSM:
+        units = septet_count(text)
+    else:
+        units = ucs2_units(text)
+    if units <= capacity(encoding):
+        return encoding, 1
+    cap = capacity(encoding, udh_length)
+    if units == len(text):
+        return encoding, -(-units // cap)
+    is_double = _is_double_gsm if encoding == GSM else _is_double_ucs2
+    return encoding, len(_split(text, is_double, cap))
+
+
+def encode_ucs2(text: str) -> bytes:
+    """UTF-16-BE bytes of `text` (what SMPP data_coding 8 carries; astral chars as pairs)."""
+    return text.encode("utf-16-be", "surrogatepass")
+
+
+def decode_ucs2(data: bytes) -> str:
+    """Text from UTF-16-BE bytes; an odd trailing byte or lone surrogate becomes U+FFFD."""
+    return data.decode("utf-16-be", "replace")
+
+
+def encode(text: str, encoding: str) -> bytes:
+    """Bytes of `text` in `encoding` (GSM: unpacked septets; UCS2: UTF-16-BE)."""
+    if encoding == GSM:
+        return encode_gsm(text)
+    if encoding == UCS2:
+        return encode_ucs2(text)
+    raise ValueError(f"unknown encoding {encoding!r}; use {GSM!r} or {UCS2!r}")
