@@ -6,6 +6,23 @@ callers import everything from here so those modules can be rearranged freely. A
 """
 from __future__ import annotations
 
+from smpp.concat import (
+    ESM_UDHI,
+    IEI_CONCAT_8BIT,
+    IEI_CONCAT_16BIT,
+    MAX_PARTS,
+    METHODS,
+    TAG_MESSAGE_PAYLOAD,
+    TAG_SAR_MSG_REF_NUM,
+    TAG_SAR_SEGMENT_SEQNUM,
+    TAG_SAR_TOTAL_SEGMENTS,
+    ConcatInfo,
+    SubmitPart,
+    build_submit_parts,
+    concat_udh,
+    parse_concat,
+    sar_tlvs,
+)
 from smpp.gsm import GSM_CHARS, decode_gsm, encode_gsm, is_gsm, septet_count
 from smpp.textcodec import (
     DATA_CODING,
@@ -17,6 +34,7 @@ from smpp.textcodec import (
     capacity,
     choose_encoding,
     count_parts,
+    decode,
     decode_ucs2,
     encode,
     encode_ucs2,
@@ -25,7 +43,11 @@ from smpp.textcodec import (
 )
 
 __all__ = [
-    "DATA_CODING", "GSM", "GSM_CHARS", "UCS2", "UDH_LENGTH_8BIT", "UDH_LENGTH_16BIT",
-    "Segments", "capacity", "choose_encoding", "count_parts", "decode_gsm", "decode_ucs2",
-    "encode", "encode_gsm", "encode_ucs2", "is_gsm", "segment", "septet_count", "ucs2_units",
+    "DATA_CODING", "ESM_UDHI", "GSM", "GSM_CHARS", "IEI_CONCAT_8BIT", "IEI_CONCAT_16BIT",
+    "MAX_PARTS", "METHODS", "TAG_MESSAGE_PAYLOAD", "TAG_SAR_MSG_REF_NUM",
+    "TAG_SAR_SEGMENT_SEQNUM", "TAG_SAR_TOTAL_SEGMENTS", "UCS2", "UDH_LENGTH_8BIT",
+    "UDH_LENGTH_16BIT", "ConcatInfo", "Segments", "SubmitPart", "build_submit_parts",
+    "capacity", "choose_encoding", "concat_udh", "count_parts", "decode", "decode_gsm",
+    "decode_ucs2", "encode", "encode_gsm", "encode_ucs2", "is_gsm", "parse_concat", "sar_tlvs",
+    "segment", "septet_count", "ucs2_units",
 ]

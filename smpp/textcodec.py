@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from smpp.gsm import EXTENSION_CHARS, encode_gsm, is_gsm, septet_count
+from smpp.gsm import EXTENSION_CHARS, decode_gsm, encode_gsm, is_gsm, septet_count
 
 GSM = "gsm"
 UCS2 = "ucs2"
@@ -147,3 +147,61 @@ def encode(text: str, encoding: str) -> bytes:
     if encoding == UCS2:
         return encode_ucs2(text)
     raise ValueError(f"unknown encoding {encoding!r}; use {GSM!r} or {UCS2!r}")
+
+
+# SMPP 3.4 section 5.2.19: data_coding 0x00-0x0E. Values not listed here fall through to the
+# GSM 03.38 coding groups (decode_alphabet) or, failing that, to Latin-1.
+_SMPP_CODECS = {
+    0x01: "ascii",        # IA5 (CCITT T.50) / ASCII
+    0x02: "latin-1",      # octet unspecified (8-bit binary): shown byte for byte
+    0x03: "latin-1",      # Latin 1 (ISO-8859-1)
+    0x04: "latin-1",      # octet unspecified (8-bit binary): shown byte for byte
+    0x05: "shift_jis",    # JIS (X 0208-1990)
+    0x06: "iso8859-5",    # Cyrillic (ISO-8859-5)
+    0x07: "iso8859-8",    # Latin/Hebrew (ISO-8859-8)
+    0x0A: "iso2022_jp",   # ISO-2022-JP (Music Codes)
+    0x0E: "euc_kr",       # KS C 5601
+}
+
+
+def _coding_group_alphabet(data_coding: int) -> str | None:
+    """GSM 03.38 alphabet ("gsm", "8bit", "ucs2") for data_coding's coding group, if defined.
+
+    0x10-0x3F: general data coding (bits 3-2 choose the alphabet; compressed text, bit 5, is
+    not decodable and returns None). 0xC0-0xDF: message waiting, GSM; 0xE0-0xEF: message
+    waiting, UCS-2; 0xF0-0xFF: data coding / message class (bit 2: 8-bit, else GSM).
+    """
+    group = data_coding & 0xF0
+    if 0x10 <= data_coding <= 0x3F and not data_coding & 0x20:
+        return ("gsm", "8bit", "ucs2", None)[(data_coding >> 2) & 0x03]
+    if group in (0xC0, 0xD0):
+        return "gsm"
+    if group == 0xE0:
+        return "ucs2"
+    if group == 0xF0:
+        return "8bit" if data_coding & 0x04 else "gsm"
+    return None
+
+
+def decode(data: bytes, data_coding: int) -> str:
+    """Text of a short_message / message_payload given its SMPP data_coding; never raises.
+
+    0: GSM 03.38 unpacked septets; 1: IA5/ASCII; 3: Latin-1; 8: UCS-2 (read as UTF-16-BE so
+    surrogate pairs come back as one character); 2 and 4 (binary): one character per byte
+    (Latin-1), so nothing is lost; GSM coding groups (0x10-0x3F, 0xC0-0xFF) by their alphabet;
+    anything else: Latin-1. Undecodable bytes become U+FFFD.
+    """
+    data = bytes(data)
+    if data_coding == 0x00:
+        return decode_gsm(data)
+    if data_coding == 0x08:
+        return decode_ucs2(data)
+    codec = _SMPP_CODECS.get(data_coding)
+    if codec is None:
+        alphabet = _coding_group_alphabet(data_coding)
+        if alphabet == "gsm":
+            return decode_gsm(data)
+        if alphabet == "ucs2":
+            return decode_ucs2(data)
+        codec = "latin-1"
+    return data.decode(codec, "replace")
