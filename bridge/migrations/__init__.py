@@ -1,0 +1,1 @@
+"""Alembic migrations, applied with ``bridge.db.upgrade(url)`` or ``smpp-bridge db upgrade``."""
