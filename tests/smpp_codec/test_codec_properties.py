@@ -42,6 +42,27 @@ def test_parts_join_back_and_fit_their_capacity(text, udh_length):
         assert all(_units(t, seg.encoding) >= cap - 1 for t in seg.texts[:-1])
 
 
+def _reference_split(text, encoding, cap):
+    """The obvious per-character greedy split, as an oracle for the optimised one."""
+    parts, current, used = [], "", 0
+    for ch in text:
+        cost = _units(ch, encoding)
+        if used + cost > cap:
+            parts.append(current)
+            current, used = "", 0
+        current += ch
+        used += cost
+    return tuple(parts + [current])
+
+
+@PROFILE
+@given(texts, st.sampled_from([6, 7]))
+def test_segment_matches_the_per_character_oracle(text, udh_length):
+    seg = segment(text, udh_length=udh_length)
+    if _units(text, seg.encoding) > capacity(seg.encoding):
+        assert seg.texts == _reference_split(text, seg.encoding, capacity(seg.encoding, udh_length))
+
+
 @PROFILE
 @given(texts, st.sampled_from([6, 7]))
 def test_count_parts_agrees_with_segment(text, udh_length):
