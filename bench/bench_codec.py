@@ -1,0 +1,55 @@
+"""Codec micro-benchmark: count_parts / segment / build_submit_parts / parse_receipt per call.
+
+Run: .venv/bin/python bench/bench_codec.py [--repeat 7]
+Prints one row per (function, text) with the median of `repeat` timed runs, in microseconds.
+Wall-clock figures: quote them with `nproc` and whether the machine was shared.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import timeit
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from smpp.encoding import build_submit_parts, count_parts, segment  # noqa: E402
+from smpp.receipt import parse_receipt  # noqa: E402
+
+TEXTS = {
+    "ascii 67": "Your verification code is 482913. It expires in 10 minutes. Thanks!",
+    "ascii 400": ("Dear customer, your order #12345 has shipped and arrives Tuesday. " * 7)[:400],
+    "gsm+ext 300": ("Price: 10€ [promo] {code} ~ok | " * 10)[:300],
+    "ucs2 75": "Привет! Ваш код подтверждения 482913. Он истекает через 10 минут. Спасибо!!",
+    "emoji 192": ("Hello 😀 world 🎉 " * 12)[:192],
+}
+RECEIPT = (b"id:1A2B3C4D sub:001 dlvrd:001 submit date:2406011200 done date:2406011201 "
+           b"stat:DELIVRD err:000 text:Your verification code is 48")
+
+
+def _median_us(fn, number: int, repeat: int) -> float:
+    return statistics.median(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7, help="timed runs per row (median)")
+    args = parser.parse_args()
+    print(f"nproc={os.cpu_count()}  python={sys.version.split()[0]}  repeat={args.repeat}")
+    print(f"{'function':<20} {'text':<12} {'median us':>10}  result")
+    for label, text in TEXTS.items():
+        rows = [
+            ("count_parts", lambda: count_parts(text), count_parts(text)),
+            ("segment", lambda: segment(text), segment(text).parts),
+            ("build_submit_parts", lambda: build_submit_parts(text), len(build_submit_parts(text))),
+        ]
+        for name, fn, result in rows:
+            print(f"{name:<20} {label:<12} {_median_us(fn, 5000, args.repeat):>10.2f}  {result}")
+    receipt_us = _median_us(lambda: parse_receipt(RECEIPT), 5000, args.repeat)
+    print(f"{'parse_receipt':<20} {'spec text':<12} {receipt_us:>10.2f}  "
+          f"{parse_receipt(RECEIPT).state}")
+
+
+if __name__ == "__main__":
+    main()
