@@ -40,9 +40,10 @@ def main() -> None:
     print(f"{'function':<20} {'text':<12} {'median us':>10}  result")
     for label, text in TEXTS.items():
         rows = [
-            ("count_parts", lambda: count_parts(text), count_parts(text)),
-            ("segment", lambda: segment(text), segment(text).parts),
-            ("build_submit_parts", lambda: build_submit_parts(text), len(build_submit_parts(text))),
+            ("count_parts", lambda t=text: count_parts(t), count_parts(text)),
+            ("segment", lambda t=text: segment(t), segment(text).parts),
+            ("build_submit_parts", lambda t=text: build_submit_parts(t),
+             len(build_submit_parts(text))),
         ]
         for name, fn, result in rows:
             print(f"{name:<20} {label:<12} {_median_us(fn, 5000, args.repeat):>10.2f}  {result}")

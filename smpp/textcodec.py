@@ -116,7 +116,7 @@ def segment(text: str, *, udh_length: int = UDH_LENGTH_8BIT) -> Segments:
         texts: tuple[str, ...] = (text,)
     else:
         ends = _part_ends(text, encoding, capacity(encoding, udh_length))
-        texts = tuple(text[a:b] for a, b in zip([0, *ends], ends))
+        texts = tuple(text[a:b] for a, b in zip([0, *ends], ends, strict=False))
     return Segments(encoding, DATA_CODING[encoding], texts)
 
 

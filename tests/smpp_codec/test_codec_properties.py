@@ -5,8 +5,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smpp.encoding import (
-    GSM, METHODS, build_submit_parts, capacity, count_parts, decode, decode_gsm, encode_gsm,
-    parse_concat, segment, septet_count, ucs2_units,
+    GSM,
+    METHODS,
+    build_submit_parts,
+    capacity,
+    count_parts,
+    decode,
+    decode_gsm,
+    encode_gsm,
+    parse_concat,
+    segment,
+    septet_count,
+    ucs2_units,
 )
 from smpp.gsm import BASIC_TABLE, EXTENSION_TABLE
 

@@ -1,12 +1,17 @@
 """Delivery receipt parsing: literal receipts as SMSCs send them, TLVs, every stat value."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from smpp.receipt import (
-    FINAL_STATES, STATES, Receipt, parse_receipt, parse_receipt_date, parse_receipt_text,
+    FINAL_STATES,
+    STATES,
+    Receipt,
+    parse_receipt,
+    parse_receipt_date,
+    parse_receipt_text,
 )
 
 # receipted_message_id (C-octet string), message_state, network_error_code
@@ -32,8 +37,8 @@ def test_uuid_id_12_digit_dates_and_empty_text():
 
 
 def test_upper_case_keys_extra_spaces_lower_case_stat_and_colons_in_text():
-    r = parse_receipt("ID:1A2B3C  SUB:001   DLVRD:000 SUBMIT DATE:2406011200  "
-                      "Done Date:2406011201 STAT:expired ERR:0 Text:meet at 10:30: ok? stat:DELIVRD")
+    r = parse_receipt("ID:1A2B3C  SUB:001   DLVRD:000 SUBMIT DATE:2406011200  Done Date:2406011201"
+                      " STAT:expired ERR:0 Text:meet at 10:30: ok? stat:DELIVRD")
     assert (r.message_id, r.stat, r.state, r.err, r.sub, r.dlvrd) == (
         "1A2B3C", "EXPIRED", "expired", "0", "001", "000")
     assert r.text == "meet at 10:30: ok? stat:DELIVRD"  # text is last and holds anything
@@ -120,7 +125,7 @@ def test_gsm_body_by_data_coding():
 def test_dates_with_tz_are_aware():
     zone = timezone(timedelta(hours=3))
     r = parse_receipt("id:1 submit date:2406011200 stat:DELIVRD", tz=zone)
-    assert r.submit_date == datetime(2024, 6, 1, 9, 0, tzinfo=timezone.utc)
+    assert r.submit_date == datetime(2024, 6, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("value, expected", [

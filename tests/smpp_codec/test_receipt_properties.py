@@ -48,7 +48,7 @@ def test_round_trip_of_generated_receipts(message_id, stat, sub, dlvrd, submitte
                                   "err", "text")]
     values = [message_id, f"{sub:03d}", f"{dlvrd:03d}", submitted.strftime(fmt),
               done.strftime(fmt), stat, err, text]
-    body = " ".join(f"{k}:{v}" for k, v in zip(keys, values))
+    body = " ".join(f"{k}:{v}" for k, v in zip(keys, values, strict=True))
     r = parse_receipt(body)
     trunc = (lambda d: d.replace(microsecond=0)) if seconds else (
         lambda d: d.replace(second=0, microsecond=0))
