@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer,
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer,
                         MetaData, Numeric, String, Table, Text, UniqueConstraint, false, true)
 from sqlalchemy.types import TypeDecorator
 
@@ -93,6 +93,8 @@ accounts = Table(
     Column("active", Boolean, nullable=False, server_default=true()),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # the charge UPDATE already refuses to overdraw; this makes it impossible by construction
+    CheckConstraint("balance >= 0", name="balance_not_negative"),
 )
 
 api_keys = Table(

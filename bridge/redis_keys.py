@@ -10,3 +10,7 @@ PREFIX = "sb:"
 # The outbound stream of accepted messages and its consumer group (worker side).
 OUTBOUND_STREAM = PREFIX + "outbound"
 OUTBOUND_GROUP = "workers"
+
+# --- outbox sweeper (owner: storage; bridge/sweeper.py) ---
+# A lock (SET NX PX, value = holder token) so one API process at a time re-enqueues messages.
+SWEEPER_LOCK = PREFIX + "lock:sweeper"

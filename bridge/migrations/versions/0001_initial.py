@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_accounts"),
         sa.UniqueConstraint("username", name="uq_accounts_username"),
+        sa.CheckConstraint("balance >= 0", name="ck_accounts_balance_not_negative"),
     )
     op.create_table(
         "api_keys",

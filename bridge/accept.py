@@ -1,0 +1,249 @@
+"""Accepting a send: validate, price, charge, store, then enqueue — with no per-recipient I/O.
+
+The database work is one transaction of a fixed number of statements whatever the recipient
+count: [Idempotency-Key lookup], the conditional balance UPDATE, one ledger row, one
+executemany INSERT of every message, [the Idempotency-Key answer]. Only after it commits are the
+messages XADDed (one pipeline); if Redis is down then, the request still succeeds and the
+sweeper re-enqueues the messages later (transactional outbox). The ``queued`` mark is written by
+the background :class:`~bridge.flusher.Flusher`, not on the request path.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Callable
+from urllib.parse import urlsplit
+
+from redis.exceptions import RedisError
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from bridge import ledger, outbox
+from bridge.accounts import AccountInfo
+from bridge.config import Config
+from bridge.db import Database
+from bridge.errors import InvalidInput, InvalidNumbers
+from bridge.flusher import Flusher
+from bridge.ids import IdGenerator
+from bridge.models import idempotency_keys, messages
+from bridge.numbers import normalise, split_numbers
+from smpp.encoding import count_parts
+
+log = logging.getLogger(__name__)
+
+ACCEPTED = "accepted"
+REFERENCE_MAX = 128
+CALLBACK_URL_MAX = 2048
+IDEMPOTENCY_KEY_MAX = 255
+
+Pricer = Callable[[str], Decimal]  # E.164 -> price of one part
+
+
+def make_pricer(config: Config) -> Pricer:
+    """THE one place the per-part price is chosen: the route's price when bridge.routing exists
+    (``Router.price`` falls back to config.price_per_part itself), else config.price_per_part."""
+    try:
+        from bridge.routing import Router
+    except ModuleNotFoundError as exc:
+        if exc.name != "bridge.routing":
+            raise
+        return lambda _e164: config.price_per_part
+    return Router.from_config(config).price
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """``body`` is the exact JSON-ready 200 answer; ``replayed`` marks an Idempotency-Key repeat."""
+
+    body: dict
+    replayed: bool = False
+    status_code: int = 200
+
+
+@dataclass
+class _Plan:
+    """A validated, priced request, before any I/O."""
+
+    numbers: list[str]
+    text: str
+    encoding: str
+    parts: int
+    sender_id: str
+    reference: str | None
+    callback_url: str | None
+    prices: list[Decimal] = field(default_factory=list)
+
+    @property
+    def cost(self) -> Decimal:
+        return sum(self.prices, Decimal(0))
+
+    def request_hash(self) -> str:
+        """What an Idempotency-Key repeat must match: the request after normalisation."""
+        canonical = json.dumps([self.numbers, self.text, self.sender_id, self.reference,
+                                self.callback_url], ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def plan(config: Config, account: AccountInfo, pricer: Pricer, numbers, message_body,
+         sender_id: str | None, reference: str | None, callback_url: str | None) -> _Plan:
+    """Validate and price a request (no I/O); raises InvalidInput / InvalidNumbers."""
+    raw = split_numbers(numbers)
+    if not raw:
+        raise InvalidInput("The numbers field is required.", field="numbers")
+    if not isinstance(message_body, str) or not message_body.strip():
+        raise InvalidInput("The message_body field is required.", field="message_body")
+    if len(raw) > config.max_recipients:
+        raise InvalidInput(f"Too many numbers: {len(raw)}, the limit is {config.max_recipients}"
+                           " per request.", field="numbers")
+    encoding, parts = count_parts(message_body)
+    if parts > config.max_parts:
+        raise InvalidInput(f"message_body is too long: {parts} parts, the limit is"
+                           f" {config.max_parts} parts.", field="message_body")
+    sender = resolve_sender(config, account, sender_id)
+    _check_optional(reference, callback_url)
+    normalised = normalise(raw, config.default_region)
+    if normalised.invalid:
+        raise InvalidNumbers(invalid_numbers=normalised.invalid)
+    p = _Plan(normalised.numbers, message_body, encoding, parts, sender, reference or None,
+              callback_url or account.callback_url)
+    p.prices = [pricer(number) * parts for number in p.numbers]
+    return p
+
+
+def resolve_sender(config: Config, account: AccountInfo, sender_id: str | None) -> str:
+    """The sender id to use: the requested one if the account may use it, else its default."""
+    default = account.default_sender_id or config.default_sender_id
+    if sender_id is None or sender_id == "":
+        return default
+    if sender_id == default or sender_id in account.allowed_sender_ids:
+        return sender_id
+    raise InvalidInput("sender_id is not allowed for this account.", field="sender_id")
+
+
+def _check_optional(reference: str | None, callback_url: str | None) -> None:
+    if reference is not None and len(reference) > REFERENCE_MAX:
+        raise InvalidInput(f"reference is too long: at most {REFERENCE_MAX} characters.",
+                           field="reference")
+    if callback_url:
+        parts = urlsplit(callback_url) if len(callback_url) <= CALLBACK_URL_MAX else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidInput("callback_url must be an http or https URL of at most"
+                               f" {CALLBACK_URL_MAX} characters.", field="callback_url")
+
+
+class Acceptor:
+    """Runs the accept transaction and the enqueue for validated requests."""
+
+    def __init__(self, config: Config, db: Database, redis, flusher: Flusher, ids: IdGenerator,
+                 clock: Callable[[], float]) -> None:
+        self._config, self._db, self._redis = config, db, redis
+        self._flusher, self._ids, self._clock = flusher, ids, clock
+
+    def accept(self, account: AccountInfo, p: _Plan, idempotency_key: str | None) -> SendResult:
+        """Charge and store the plan (or replay an earlier answer), then enqueue it."""
+        if idempotency_key is not None and (not idempotency_key
+                                            or len(idempotency_key) > IDEMPOTENCY_KEY_MAX):
+            raise InvalidInput(f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters.",
+                               field="Idempotency-Key")
+        request_hash = p.request_hash() if idempotency_key else ""
+        try:
+            result, rows = self._transaction(account, p, idempotency_key, request_hash)
+        except IntegrityError:
+            if not idempotency_key:
+                raise
+            # lost a race on the same Idempotency-Key: the winner's answer is the answer
+            with self._db.connect() as conn:
+                replay = self._replay(conn, account.id, idempotency_key, request_hash)
+            if replay is None:
+                raise
+            return replay
+        if rows:
+            self._enqueue(result.body["batch_id"], rows)
+        return result
+
+    def _transaction(self, account: AccountInfo, p: _Plan, key: str | None,
+                     request_hash: str) -> tuple[SendResult, list[dict]]:
+        now = datetime.fromtimestamp(self._clock(), timezone.utc)
+        with self._db.begin() as conn:
+            if key:
+                replay = self._replay(conn, account.id, key, request_hash, purge_stale=True)
+                if replay is not None:
+                    return replay, []
+            batch_id = self._ids.new()
+            ids = self._ids.many(len(p.numbers))
+            balance = ledger.charge(conn, account.id, p.cost, batch_id, now)
+            rows = self._message_rows(account.id, batch_id, ids, p, now)
+            conn.execute(messages.insert(), rows)
+            body = self._body(account, p, batch_id, ids, balance)
+            if key:
+                conn.execute(idempotency_keys.insert().values(
+                    account_id=account.id, key=key, request_hash=request_hash,
+                    response_json=json.dumps(body, ensure_ascii=False), status_code=200,
+                    created_at=now))
+        return SendResult(body), rows
+
+    def _replay(self, conn, account_id: int, key: str, request_hash: str,
+                purge_stale: bool = False) -> SendResult | None:
+        """The stored answer for this key, None if there is none (or it is past its TTL)."""
+        row = conn.execute(select(idempotency_keys).where(
+            idempotency_keys.c.account_id == account_id,
+            idempotency_keys.c.key == key)).mappings().first()
+        if row is None:
+            return None
+        age = self._clock() - row["created_at"].timestamp()
+        if age > self._config.idempotency_ttl_seconds:
+            if purge_stale:
+                conn.execute(delete(idempotency_keys).where(idempotency_keys.c.id == row["id"]))
+            return None
+        if row["request_hash"] != request_hash:
+            raise InvalidInput("Idempotency-Key was already used with a different request.",
+                               field="Idempotency-Key")
+        return SendResult(json.loads(row["response_json"]), replayed=True,
+                          status_code=row["status_code"])
+
+    def _message_rows(self, account_id: int, batch_id: str, ids: list[str], p: _Plan,
+                      now: datetime) -> list[dict]:
+        expires = now + timedelta(seconds=self._config.validity_seconds)
+        common = dict(batch_id=batch_id, account_id=account_id, sender_id=p.sender_id,
+                      text=p.text, encoding=p.encoding, parts=p.parts, state=ACCEPTED,
+                      client_reference=p.reference, callback_url=p.callback_url,
+                      created_at=now, updated_at=now, expires_at=expires)
+        return [{**common, "id": mid, "destination": number, "price": price}
+                for mid, number, price in zip(ids, p.numbers, p.prices)]
+
+    @staticmethod
+    def _body(account: AccountInfo, p: _Plan, batch_id: str, ids: list[str],
+              balance: Decimal) -> dict:
+        parts = p.parts
+        body = {
+            "status": ACCEPTED, "batch_id": batch_id, "count": len(ids),
+            "parts": parts * len(ids), "cost": ledger.money_str(p.cost),
+            "currency": account.currency, "balance": ledger.money_str(balance),
+        }
+        if p.reference is not None:
+            body["reference"] = p.reference
+        price_str: dict[Decimal, str] = {}
+        body["messages"] = [
+            {"number": number, "message_id": mid, "status": ACCEPTED, "parts": parts,
+             "cost": price_str.get(price) or price_str.setdefault(price, ledger.money_str(price))}
+            for mid, number, price in zip(ids, p.numbers, p.prices)]
+        return body
+
+    def _enqueue(self, batch_id: str, rows: list[dict]) -> None:
+        """XADD the committed batch; on a Redis failure leave it to the sweeper."""
+        if self._redis is None:
+            return
+        try:
+            outbox.enqueue(self._redis, (outbox.OutboundMessage(
+                r["id"], batch_id, r["account_id"], r["destination"], r["sender_id"], r["text"],
+                r["encoding"], r["parts"], r["price"], r["expires_at"].timestamp())
+                for r in rows))
+        except RedisError as exc:
+            log.warning("batch %s committed but not enqueued (Redis: %s); the sweeper will"
+                        " enqueue it after %ss", batch_id, exc, self._config.sweeper_grace_seconds)
+            return
+        self._flusher.mark_queued(batch_id)

@@ -1,0 +1,182 @@
+"""Admin commands: ``account create|topup|show``, ``key create``, ``db upgrade``.
+
+They talk to the database only (no Redis). They do not migrate implicitly: on a database without
+the tables they stop with a one-line error saying to run ``smpp-bridge db upgrade`` (``run``
+applies migrations itself), so a typo in DATABASE_URL never silently creates a new empty
+database full of tables.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from typing import Iterator
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from bridge.cli import CommandError
+from bridge.config import Config, load_config
+from bridge.errors import BridgeError
+from bridge.ledger import money_str, parse_amount
+
+
+def register(subparsers) -> None:
+    account = subparsers.add_parser("account", help="create, top up and show accounts")
+    acts = account.add_subparsers(dest="action", metavar="ACTION")
+    acts.required = True
+    create = acts.add_parser("create", help="create an account")
+    create.add_argument("username")
+    create.add_argument("--password", required=True, help="the password ('-' reads it from stdin)")
+    create.add_argument("--balance", default="0", help="opening balance (default 0)")
+    create.add_argument("--sender-id", help="default sender id (else the configured default)")
+    create.add_argument("--allow-sender-id", action="append", default=[], metavar="S",
+                        help="another sender id the account may use (repeatable)")
+    create.add_argument("--callback-url", help="default delivery-report URL")
+    create.add_argument("--rate-limit", type=int, help="requests per minute (else the default)")
+    create.set_defaults(handler=account_create)
+    topup = acts.add_parser("topup", help="add money to an account")
+    topup.add_argument("username")
+    topup.add_argument("amount")
+    topup.set_defaults(handler=account_topup)
+    show = acts.add_parser("show", help="show an account, its balance and its keys")
+    show.add_argument("username")
+    show.set_defaults(handler=account_show)
+
+    key = subparsers.add_parser("key", help="API keys")
+    key_acts = key.add_subparsers(dest="action", metavar="ACTION")
+    key_acts.required = True
+    kcreate = key_acts.add_parser("create", help="make an API key (printed once)")
+    kcreate.add_argument("username")
+    kcreate.add_argument("--expiry-days", type=int, default=90, help="1..365 (default 90)")
+    kcreate.set_defaults(handler=key_create)
+
+    db = subparsers.add_parser("db", help="database schema")
+    db_acts = db.add_subparsers(dest="action", metavar="ACTION")
+    db_acts.required = True
+    up = db_acts.add_parser("upgrade", help="apply the migrations up to the newest")
+    up.set_defaults(handler=db_upgrade)
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@contextlib.contextmanager
+def _service(config: Config | None = None) -> Iterator:
+    """A BridgeService without Redis on a migrated database; errors become one line."""
+    from bridge.db import Database
+    from bridge.service import BridgeService
+    config = config or load_config()
+    url = config.effective_database_url
+    db = Database(url)
+    try:
+        try:
+            ready = db.has_schema()
+        except SQLAlchemyError as exc:
+            raise CommandError(f"cannot use the database {_shown(url)}: {_first_line(exc)}") from None
+        if not ready:
+            raise CommandError(f"the database {_shown(url)} is not migrated to the newest schema;"
+                               " run `smpp-bridge db upgrade` first")
+        service = BridgeService(config, db, None, run_sweeper=False)
+        try:
+            yield service
+        except BridgeError as exc:
+            raise CommandError(exc.message.rstrip(".")) from None
+        finally:
+            service.flusher.stop()
+    finally:
+        db.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
+def _password(raw: str) -> str:
+    if raw == "-":
+        raw = sys.stdin.readline().rstrip("\r\n")
+    if not raw:
+        raise CommandError("the password must not be empty")
+    return raw
+
+
+def _amount(raw: str, what: str, allow_zero: bool = False):
+    try:
+        return parse_amount(raw, what, allow_zero=allow_zero)
+    except BridgeError as exc:
+        raise CommandError(exc.message.rstrip(".")) from None
+
+
+def account_create(args: argparse.Namespace) -> int:
+    balance = _amount(args.balance, "balance", allow_zero=True)
+    password = _password(args.password)
+    with _service() as service:
+        info = service.create_account(
+            args.username, password, balance=balance, sender_id=args.sender_id,
+            allowed_sender_ids=args.allow_sender_id, callback_url=args.callback_url,
+            rate_limit_per_minute=args.rate_limit)
+        _print_account(service, info)
+    return 0
+
+
+def account_topup(args: argparse.Namespace) -> int:
+    amount = _amount(args.amount, "amount")
+    with _service() as service:
+        info = service.account_by_username(args.username)
+        balance = service.topup(info.id, amount, note="admin top-up")
+        print(f"username: {info.username}")
+        print(f"added: {money_str(amount)} {info.currency}")
+        print(f"balance: {money_str(balance)} {info.currency}")
+    return 0
+
+
+def account_show(args: argparse.Namespace) -> int:
+    with _service() as service:
+        _print_account(service, service.account_by_username(args.username))
+    return 0
+
+
+def _print_account(service, info) -> None:
+    config = service.config
+    print(f"username: {info.username}")
+    print(f"id: {info.id}")
+    print(f"active: {'yes' if info.active else 'no'}")
+    print(f"balance: {money_str(info.balance)} {info.currency}")
+    default = info.default_sender_id or f"{config.default_sender_id} (configured default)"
+    print(f"sender id: {default}")
+    print(f"allowed sender ids: {', '.join(info.allowed_sender_ids) or '-'}")
+    print(f"callback url: {info.callback_url or '-'}")
+    limit = info.rate_limit_per_minute
+    print(f"rate limit: {limit or config.rate_limit_per_minute}/min"
+          + ("" if limit else " (configured default)"))
+    for key in service.list_keys(info.id):
+        state = ("revoked " + key.revoked_at.isoformat(timespec="seconds") if key.revoked_at
+                 else "expires " + key.expires_at.isoformat(timespec="seconds"))
+        used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
+        print(f"key: {key.prefix}_... created {key.created_at.isoformat(timespec='seconds')},"
+              f" {state}, last used {used}")
+
+
+def key_create(args: argparse.Namespace) -> int:
+    with _service() as service:
+        info = service.account_by_username(args.username)
+        new = service.generate_key(info.id, expiry_days=args.expiry_days)
+        print(f"username: {info.username}")
+        print(f"key id: {new.key_id}")
+        print(f"expires at: {new.expires_at.isoformat(timespec='seconds')}")
+        print(f"api key: {new.api_key}")
+        print("(the key is shown only this once; only its hash is stored)", file=sys.stderr)
+    return 0
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    from bridge.db import head_revision, upgrade
+    url = load_config().effective_database_url
+    try:
+        upgrade(url)
+    except SQLAlchemyError as exc:
+        raise CommandError(f"cannot migrate {_shown(url)}: {_first_line(exc)}") from None
+    print(f"database: {_shown(url)}")
+    print(f"revision: {head_revision()} (newest)")
+    return 0

@@ -1,0 +1,294 @@
+"""BridgeService: the one facade the API process and the admin CLI call.
+
+It owns the per-process caches (verified passwords, API keys, account settings), the
+background flusher (``queued`` marks, key last-used times) and the outbox sweeper thread.
+Database outages surface as :class:`~bridge.errors.DependencyDown` (HTTP 503, nothing charged);
+a Redis outage after the commit does not fail a send (the sweeper covers it).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Callable, Iterable
+
+from argon2 import PasswordHasher
+from sqlalchemy import select, update
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from bridge import accounts as acc
+from bridge import apikeys, ledger
+from bridge.accept import Acceptor, SendResult, make_pricer, plan
+from bridge.accounts import AccountInfo
+from bridge.apikeys import KeyInfo, NewKey
+from bridge.config import Config
+from bridge.db import Database
+from bridge.errors import DependencyDown, NotFound, Unauthorized
+from bridge.flusher import Flusher
+from bridge.ids import IdGenerator
+from bridge.models import accounts
+from bridge.sweeper import Sweeper
+
+log = logging.getLogger(__name__)
+
+__all__ = ["AccountInfo", "BalanceInfo", "BridgeService", "KeyInfo", "NewKey", "SendResult",
+           "open_service"]
+
+SETTINGS_TTL = 5.0  # seconds an account's sender ids / active flag are cached for sends
+KEY_CACHE_TTL = 5.0  # seconds a verified API key is trusted without a database read
+PASSWORD_CACHE_TTL = 60.0  # seconds a verified password is trusted (same stored hash only)
+LAST_USED_EVERY = 60.0  # seconds between last_used_at writes for one key (per process)
+
+_DB_DOWN = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+
+
+@dataclass(frozen=True)
+class BalanceInfo:
+    username: str
+    balance: Decimal
+    currency: str
+
+
+def _guard_db(method):
+    """Turn "the database is unreachable" into DependencyDown (503; nothing was committed)."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except _DB_DOWN as exc:
+            log.error("database unavailable in %s: %s", method.__name__, exc)
+            raise DependencyDown() from exc
+    return wrapper
+
+
+class BridgeService:
+    """Accounts, API keys, sending and the sweeper, over one Database and one Redis client."""
+
+    def __init__(self, config: Config, db: Database, redis, *,
+                 clock: Callable[[], float] = time.time, ids: IdGenerator | None = None,
+                 run_sweeper: bool = True, hasher: PasswordHasher | None = None) -> None:
+        self.config, self.db, self.redis = config, db, redis
+        self._clock = clock
+        self._ids = ids or IdGenerator(clock=clock)
+        self._hasher = hasher or PasswordHasher()
+        self._passwords = acc.PasswordCache(ttl=PASSWORD_CACHE_TTL)
+        self._keys = apikeys.KeyCache(ttl=KEY_CACHE_TTL)
+        self._key_noted: dict[str, float] = {}
+        self._settings: dict[int, tuple[AccountInfo, float]] = {}
+        self._lock = threading.Lock()
+        self._run_sweeper = run_sweeper
+        self.flusher = Flusher(db, clock=clock)
+        self.sweeper = Sweeper(config, db, redis, clock=clock)
+        self._acceptor = Acceptor(config, db, redis, self.flusher, self._ids, clock)
+        self._pricer = make_pricer(config)
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the flusher (and the sweeper thread unless run_sweeper=False); idempotent."""
+        self.flusher.start()
+        if self._run_sweeper and self.redis is not None:
+            self.sweeper.start()
+
+    def stop(self) -> None:
+        """Stop the threads after a last flush (bounded waits)."""
+        self.sweeper.stop()
+        self.flusher.stop()
+
+    def close(self) -> None:
+        """stop(), then close the database pool and the Redis client."""
+        self.stop()
+        self.db.dispose()
+        if self.redis is not None:
+            self.redis.close()
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), timezone.utc)
+
+    # --- accounts -------------------------------------------------------------------------
+    @_guard_db
+    def authenticate(self, username: str, password: str) -> AccountInfo:
+        with self.db.connect() as conn:
+            return acc.authenticate(conn, self._hasher, self._passwords, username, password)
+
+    @_guard_db
+    def account(self, account_id: int) -> AccountInfo:
+        with self.db.connect() as conn:
+            return acc.load(conn, account_id)
+
+    @_guard_db
+    def account_by_username(self, username: str) -> AccountInfo:
+        with self.db.connect() as conn:
+            return acc.load_by_username(conn, username)
+
+    @_guard_db
+    def create_account(self, username: str, password: str, *, balance: Decimal = Decimal(0),
+                       sender_id: str | None = None, allowed_sender_ids: Iterable[str] = (),
+                       callback_url: str | None = None, rate_limit_per_minute: int | None = None,
+                       currency: str | None = None) -> AccountInfo:
+        """A new active account; an opening balance is recorded as a top-up."""
+        with self.db.begin() as conn:
+            account_id = acc.create_account(
+                conn, self._hasher, username, password, now=self._now(),
+                currency=currency or self.config.currency, balance=balance, sender_id=sender_id,
+                allowed_sender_ids=allowed_sender_ids, callback_url=callback_url,
+                rate_limit_per_minute=rate_limit_per_minute)
+            return acc.load(conn, account_id)
+
+    @_guard_db
+    def topup(self, account_id: int, amount: Decimal, note: str | None = None) -> Decimal:
+        """Add money (a ledger row); returns the new balance."""
+        with self.db.begin() as conn:
+            return ledger.topup(conn, account_id, amount, self._now(), note)
+
+    @_guard_db
+    def set_active(self, account_id: int, active: bool) -> None:
+        """Enable or disable an account (keys and passwords stop working at once here)."""
+        self._update_account(account_id, active=active)
+
+    @_guard_db
+    def set_password(self, account_id: int, password: str) -> None:
+        self._update_account(account_id, password_hash=self._hasher.hash(password))
+
+    def _update_account(self, account_id: int, **values) -> None:
+        with self.db.begin() as conn:
+            done = conn.execute(update(accounts).where(accounts.c.id == account_id)
+                                .values(updated_at=self._now(), **values)).rowcount
+        if not done:
+            raise NotFound(f"No account with id {account_id}.")
+        with self._lock:
+            self._settings.pop(account_id, None)
+        self._keys.evict()
+        self._passwords.clear()
+
+    def _account_settings(self, account_id: int) -> AccountInfo:
+        """The account as of <= SETTINGS_TTL seconds ago (sender ids, currency, active)."""
+        now = time.monotonic()
+        cached = self._settings.get(account_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        with self.db.connect() as conn:
+            info = acc.load(conn, account_id)
+        with self._lock:
+            if len(self._settings) > 10_000:
+                self._settings.clear()
+            self._settings[account_id] = (info, now + SETTINGS_TTL)
+        return info
+
+    # --- API keys -------------------------------------------------------------------------
+    @_guard_db
+    def verify_key(self, raw_key: str) -> KeyInfo:
+        if not isinstance(raw_key, str) or not raw_key:
+            raise Unauthorized("Invalid API key.")
+        info = self._keys.get(raw_key)
+        if info is None or info.expires_at <= self._now():
+            with self.db.connect() as conn:
+                info = apikeys.lookup(conn, raw_key, self._now())
+            self._keys.put(raw_key, info)
+        self._note_key_used(info.key_id)
+        return info
+
+    def _note_key_used(self, key_id: str) -> None:
+        now = time.monotonic()
+        last = self._key_noted.get(key_id)
+        if last is None or now - last >= LAST_USED_EVERY:
+            with self._lock:
+                if len(self._key_noted) > 10_000:
+                    self._key_noted.clear()
+                self._key_noted[key_id] = now
+            self.flusher.key_used(key_id)
+
+    @_guard_db
+    def generate_key(self, account_id: int, expiry_days: int = 90) -> NewKey:
+        apikeys.check_expiry_days(expiry_days)
+        with self.db.begin() as conn:
+            self._require_account(conn, account_id)
+            return apikeys.create_key(conn, account_id, expiry_days, self._now())
+
+    @_guard_db
+    def revoke_keys(self, account_id: int, key_id: str | None = None) -> int:
+        with self.db.begin() as conn:
+            revoked = apikeys.revoke(conn, account_id, key_id, self._now())
+        self._keys.evict(revoked)
+        return len(revoked)
+
+    @_guard_db
+    def regenerate_key(self, account_id: int, key_id: str | None,
+                       expiry_days: int = 90) -> NewKey:
+        """Revoke (one key, or all with key_id=None) and make a new key, in one transaction."""
+        apikeys.check_expiry_days(expiry_days)
+        with self.db.begin() as conn:
+            self._require_account(conn, account_id)
+            revoked = apikeys.revoke(conn, account_id, key_id, self._now())
+            new = apikeys.create_key(conn, account_id, expiry_days, self._now())
+        self._keys.evict(revoked)
+        return new
+
+    @_guard_db
+    def list_keys(self, account_id: int) -> list[apikeys.KeyRecord]:
+        """The account's keys (ids and dates only), oldest first."""
+        with self.db.connect() as conn:
+            return apikeys.list_keys(conn, account_id)
+
+    @staticmethod
+    def _require_account(conn, account_id: int) -> None:
+        if conn.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first() is None:
+            raise NotFound(f"No account with id {account_id}.")
+
+    # --- sending --------------------------------------------------------------------------
+    @_guard_db
+    def send(self, account_id: int, numbers: str | list[str], message_body: str, *,
+             sender_id: str | None = None, reference: str | None = None,
+             callback_url: str | None = None, idempotency_key: str | None = None) -> SendResult:
+        """Validate, price, charge, store and enqueue one request (see bridge.accept)."""
+        account = self._account_settings(account_id)
+        if not account.active:
+            raise Unauthorized("Account is disabled.")
+        p = plan(self.config, account, self._pricer, numbers, message_body, sender_id,
+                 reference, callback_url)
+        return self._acceptor.accept(account, p, idempotency_key)
+
+    @_guard_db
+    def balance(self, account_id: int) -> BalanceInfo:
+        with self.db.connect() as conn:
+            row = conn.execute(select(accounts.c.username, accounts.c.balance, accounts.c.currency)
+                               .where(accounts.c.id == account_id)).first()
+        if row is None:
+            raise NotFound(f"No account with id {account_id}.")
+        return BalanceInfo(row.username, row.balance, row.currency)
+
+    # --- the sweeper ----------------------------------------------------------------------
+    @_guard_db
+    def sweep_once(self) -> int:
+        return self.sweeper.sweep_once()
+
+    @_guard_db
+    def audit(self) -> list[str]:
+        """Ledger inconsistencies (empty list = the books balance); see bridge.ledger.audit."""
+        with self.db.connect() as conn:
+            return ledger.audit(conn)
+
+
+def open_service(config: Config, **kwargs) -> BridgeService:
+    """A BridgeService on config's database and Redis (not started: call .start())."""
+    db = Database(config.effective_database_url)
+    client = make_redis(config.redis_url) if config.redis_url else None
+    return BridgeService(config, db, client, **kwargs)
+
+
+def make_redis(url: str):
+    """A Redis client that fails fast when Redis is down (redis-py's default retries ~4 s).
+
+    Two quick retries ride out a blip; beyond that the send path logs and the sweeper catches up.
+    """
+    import redis as redis_lib
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+    return redis_lib.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=5.0,
+                                    health_check_interval=30,
+                                    retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 2))

@@ -1,0 +1,71 @@
+"""Fixtures for the storage/accept tests (shared ones live in tests/conftest.py)."""
+from __future__ import annotations
+
+import contextlib
+from decimal import Decimal
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import event
+
+from bridge.service import BridgeService, make_redis
+
+
+class Clock:
+    """A settable clock (epoch seconds) for the service, the sweeper and key expiry."""
+
+    def __init__(self, now: float = 1_900_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def fast_hasher():
+    """argon2id with small cost parameters: same code path, fewer milliseconds per test."""
+    return PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+
+
+@pytest.fixture
+def service(bridge_config, db, redis_server, clock, fast_hasher):
+    """A started BridgeService on a settable clock, its Redis client failing fast."""
+    client = make_redis(redis_server.url)
+    svc = BridgeService(bridge_config, db, client, clock=clock, run_sweeper=False,
+                        hasher=fast_hasher)
+    svc.start()
+    try:
+        yield svc
+    finally:
+        svc.stop()
+        client.close()
+
+
+@pytest.fixture
+def account(service):
+    """An account with 100.00, default sender ACME, also allowed INFO."""
+    return service.create_account("acme", "s3cret-pass", balance=Decimal("100.00"),
+                                  sender_id="ACME", allowed_sender_ids=["INFO"])
+
+
+@contextlib.contextmanager
+def count_statements(engine):
+    """Collect every SQL statement the engine sends (executemany counts once)."""
+    seen: list[str] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
