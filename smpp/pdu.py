@@ -173,6 +173,8 @@ def read_cstring(data: bytes, pos: int, max_octets: int, name: str = "string",
     counts the NUL, as the specification's field sizes do."""
     end = data.find(b"\0", pos, pos + max_octets)
     if end < 0:
+        if len(data) < pos + max_octets:
+            raise PduError(f"{name}: the PDU ends before its NUL terminator", ESME_RINVCMDLEN)
         raise PduError(f"{name}: no NUL terminator within {max_octets} octets at offset {pos}",
                        status)
     return data[pos:end].decode("latin-1"), end + 1

@@ -1,0 +1,230 @@
+"""The simulated SMSC's state on the server thread: who is bound, scenarios, ids, outcomes,
+receipts and MO routing. Connections (smpp.simulator.connection) parse and answer PDUs and
+call in here for every decision; nothing here touches another thread."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections import defaultdict, deque
+from typing import TYPE_CHECKING, Iterable
+
+from smpp import pdu
+from smpp.simulator import codes
+from smpp.simulator.config import SimulatorConfig
+from smpp.simulator.mo import mo_messages
+from smpp.simulator.receipts import (MessageIds, Outcomes, ReceiptDates, receipt_id,
+                                     receipt_message, receipt_text, text_sample)
+from smpp.simulator.recording import MoRecord, ReceiptRecord, Recorder
+from smpp.simulator.scenarios import SILENT, Scenario, build_scenarios
+from smpp.simulator.timers import Timers
+
+if TYPE_CHECKING:  # pragma: no cover
+    from smpp.simulator.connection import Connection
+
+
+def _overrides(scenarios: list[Scenario], hook: str) -> list[Scenario]:
+    return [s for s in scenarios if getattr(type(s), hook) is not getattr(Scenario, hook)]
+
+
+class Smsc:
+    """Decisions and routing for every connection of one simulator."""
+
+    def __init__(self, config: SimulatorConfig, loop: asyncio.AbstractEventLoop,
+                 dates: ReceiptDates) -> None:
+        self.loop = loop
+        self.dates = dates
+        self.recorder = Recorder(config.record_limit)
+        self.timers = Timers(loop, self.flush)
+        self.connections: set[Connection] = set()
+        self.receivers: dict[str | None, list[Connection]] = defaultdict(list)
+        self.bound_counts: dict[str | None, int] = defaultdict(int)
+        self.pending: dict[str | None, deque] = defaultdict(deque)  # receipts with nowhere to go
+        self.dirty: list[Connection] = []
+        self._rr = itertools.count()
+        self.scenarios: list[Scenario] = []
+        self.configure(config)
+        self._mo_refs = itertools.count(self.rng.randrange(0, 256))
+        self.set_scenarios(config.scenarios)
+
+    def configure(self, config: SimulatorConfig) -> None:
+        """Adopt new settings (ids, receipts, outcomes); bound sessions stay."""
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.ids = MessageIds(config.message_id_format, self.rng)
+        self.outcomes = Outcomes(config.outcomes, self.rng)
+
+    def set_scenarios(self, items: Iterable[Scenario | str]) -> None:
+        new = build_scenarios(items)
+        for old in self.scenarios:
+            old.stop()
+        self.scenarios = new
+        self.bind_hooks = _overrides(new, "bind")
+        self.submit_hooks = _overrides(new, "submit")
+        self.outcome_hooks = _overrides(new, "outcome")
+        self.delay_hooks = _overrides(new, "response_delay")
+        self.pdu_hooks = _overrides(new, "after_pdu")
+        self.receipt_first = any(s.receipt_first for s in new)
+        for s in new:
+            s.start(self)
+
+    def flush(self) -> None:
+        """Write what every connection has queued, one write call each."""
+        dirty, self.dirty = self.dirty, []
+        for conn in dirty:
+            conn.flush()
+
+    # ------------------------------------------------------------------ binds
+
+    def authorize(self, bind: pdu.Bind) -> int:
+        """The status to answer a bind request with (0: bound)."""
+        for scenario in self.bind_hooks:
+            status = scenario.bind(bind.system_id)
+            if status:
+                return status
+        config = self.config
+        if config.system_id is not None and bind.system_id != config.system_id:
+            return codes.RINVSYSID
+        if config.password is not None and bind.password != config.password:
+            return codes.RINVPASWD
+        cap = config.max_binds_per_system_id
+        if cap is not None and self.bound_counts[bind.system_id] >= cap:
+            return codes.RBINDFAIL
+        return codes.ROK
+
+    def bound(self, conn: "Connection") -> None:
+        self.bound_counts[conn.system_id] += 1
+        if conn.can_receive:
+            self.receivers[conn.system_id].append(conn)
+            self._flush_pending(conn)
+
+    def unbound(self, conn: "Connection") -> None:
+        self.bound_counts[conn.system_id] -= 1
+        receivers = self.receivers.get(conn.system_id)
+        if receivers and conn in receivers:
+            receivers.remove(conn)
+
+    def receiver(self, system_id: str | None, any_system: bool = False) -> "Connection | None":
+        """A bound connection that takes deliver_sm (round robin)."""
+        pool = self.receivers.get(system_id)
+        if not pool and any_system:
+            pool = [c for conns in self.receivers.values() for c in conns]
+        if not pool:
+            return None
+        return pool[next(self._rr) % len(pool)]
+
+    # ------------------------------------------------------------------ submits
+
+    def submit(self, conn: "Connection", command_id: int, sequence: int,
+               m: pdu.ShortMessage, resp_id: int) -> None:
+        """Answer an accepted-for-processing submit_sm or data_sm, and plan its receipt."""
+        record = conn.record
+        for scenario in self.submit_hooks:
+            verdict = scenario.submit(self.loop.time(), m)
+            if verdict is SILENT:
+                self.recorder.pdu(record, command_id, 0, sequence, m, None)
+                return
+            if verdict:
+                self.recorder.pdu(record, command_id, 0, sequence, m, verdict)
+                conn.send(pdu.encode_message_id_resp(resp_id, sequence, "", verdict))
+                return
+        message_id = self.ids.next()
+        stat = self._outcome(m)
+        self.recorder.pdu(record, command_id, 0, sequence, m, 0)
+        self.recorder.accepted(record, m, message_id, stat)
+        resp = pdu.encode_message_id_resp(resp_id, sequence, message_id)
+        delay = sum(s.response_delay() for s in self.delay_hooks) if self.delay_hooks else 0.0
+        rd = m.registered_delivery & 0x03
+        job = None
+        if rd == 1 or (rd == 2 and stat != "DELIVRD"):
+            job = (conn, m, message_id, stat, self.dates.now()[1])
+            if self.receipt_first:
+                self.send_receipt(job)
+        if delay:
+            self.timers.call_later(delay, conn.send, resp)
+        else:
+            conn.send(resp)
+        if job is not None and not self.receipt_first:
+            due = delay + self.config.dlr_delay
+            if due > 0:
+                self.timers.call_later(due, self.send_receipt, job)
+            else:
+                self.send_receipt(job)
+
+    def _outcome(self, m: pdu.ShortMessage) -> str:
+        for scenario in self.outcome_hooks:
+            stat = scenario.outcome(m)
+            if stat:
+                return stat
+        return self.outcomes.choose()
+
+    # ------------------------------------------------------------------ receipts
+
+    def send_receipt(self, job: tuple) -> None:
+        """Deliver a receipt on the submitting transceiver, else a receiver of its system_id,
+        else hold it until one binds."""
+        origin, m, message_id, stat, submit_date = job
+        conn = origin if origin.can_receive and not origin.closed else \
+            self.receiver(origin.system_id)
+        if conn is None:
+            pending = self.pending[origin.system_id]
+            if len(pending) >= self.config.pending_receipt_limit:
+                self.recorder.counters["receipts_dropped"] += 1
+                return
+            pending.append(job)
+            return
+        config = self.config
+        rid = receipt_id(message_id, config.message_id_format, config.receipt_id_format)
+        payload = m.short_message
+        if m.esm_class & pdu.ESM_CLASS_UDHI and payload:
+            payload = payload[payload[0] + 1:]
+        elif not payload:
+            payload = m.tlvs.get(pdu.TAG_MESSAGE_PAYLOAD, b"")
+        text = receipt_text(rid, stat, submit_date, self.dates.now()[1],
+                            text_sample(payload, m.data_coding))
+        record = ReceiptRecord(message_id, rid, stat, origin.system_id, text)
+        self.recorder.receipts.append(record)
+        self.recorder.counters["receipts_sent"] += 1
+        conn.deliver(receipt_message(m, rid, stat, text), record)
+
+    def _flush_pending(self, conn: "Connection") -> None:
+        pending = self.pending.get(conn.system_id)
+        while pending:
+            self.send_receipt(pending.popleft())
+
+    # ------------------------------------------------------------------ MO
+
+    def send_mo(self, source: str, dest: str, text: str, parts_method: str | None = None,
+                system_id: str | None = None, data_coding: int | None = None
+                ) -> MoRecord | None:
+        """Send a mobile-originated message to one bound receiver (of ``system_id``, or any
+        when None); None when no receiver is bound."""
+        conn = self.receiver(system_id, any_system=system_id is None)
+        if conn is None:
+            self.recorder.counters["mo_skipped"] += 1
+            return None
+        messages = mo_messages(source, dest, text, parts_method, next(self._mo_refs) & 0xFFFF,
+                               data_coding)
+        record = MoRecord(source, dest, text, parts_method, conn.record.id, conn.system_id)
+        for m in messages:
+            record.sequences.append(conn.deliver(m, record))
+        self.recorder.mo.append(record)
+        self.recorder.counters["mo_sent"] += 1
+        self.flush()
+        return record
+
+    def unbind_all(self, system_id: str | None = None) -> int:
+        """Send unbind to every bound connection (of ``system_id``, or all)."""
+        targets = [c for c in self.connections
+                   if c.bound and (system_id is None or c.system_id == system_id)]
+        for conn in targets:
+            conn.unbind()
+        self.flush()
+        return len(targets)
+
+    def close(self) -> None:
+        for s in self.scenarios:
+            s.stop()
+        self.timers.clear()
+        for conn in list(self.connections):
+            conn.drop(abort=True)
