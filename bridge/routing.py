@@ -11,9 +11,10 @@ simulated SMSC (:data:`SIMULATOR`), which ``smpp-bridge run`` starts.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import phonenumbers
 
@@ -72,7 +73,7 @@ class Connection:
         else is alphanumeric, TON 5 / NPI 0. Short codes that need another TON (e.g. 3) must set
         source_ton / source_npi explicitly.
         """
-        digits = sender[1:] if sender.startswith("+") else sender
+        digits = sender.removeprefix("+")
         if digits.isdigit() and digits.isascii():
             address, ton, npi = digits, 1, 1
         else:
@@ -123,7 +124,7 @@ class Router:
 
     @classmethod
     def from_config(cls, config: Config,
-                    simulator_address: tuple[str, int] | None = None) -> "Router":
+                    simulator_address: tuple[str, int] | None = None) -> Router:
         """Check and build from ``config.smsc`` / ``config.routes``; raises ConfigError.
 
         With no ``[[smsc]]`` the one connection is the simulator at ``simulator_address``
@@ -148,7 +149,7 @@ class Router:
 
     def route(self, e164: str) -> Route | None:
         """The first route matching the number (file order, default last), or None."""
-        digits = e164[1:] if e164.startswith("+") else e164
+        digits = e164.removeprefix("+")
         return self._decide(digits[:self._key_length(digits)])
 
     def connections_for(self, e164: str,
@@ -306,7 +307,7 @@ def _read_route(t: Table, config: Config, known: list[str]) -> Route:
 def _normalise_prefix(t: Table, prefix: str, region: str) -> str:
     """'+254 70' -> '25470'; national forms ('070') are refused with the international spelling."""
     digits = "".join(ch for ch in prefix if ch not in " -")
-    digits = digits[1:] if digits.startswith("+") else digits
+    digits = digits.removeprefix("+")
     if not (digits.isdigit() and digits.isascii()):
         raise t.fail("prefixes", 'international number prefixes such as "+25470"', prefix)
     if digits.startswith("0"):

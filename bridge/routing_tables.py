@@ -7,8 +7,9 @@ allowed, so an operator can fix the file without reading code.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from bridge.config import ConfigError
 
