@@ -14,3 +14,22 @@ OUTBOUND_GROUP = "workers"
 # --- outbox sweeper (owner: storage; bridge/sweeper.py) ---
 # A lock (SET NX PX, value = holder token) so one API process at a time re-enqueues messages.
 SWEEPER_LOCK = PREFIX + "lock:sweeper"
+
+# --- routing and fleet coordination (owner: routing; bridge/fleet.py) ---
+# Bind leases: one ZSET per SMSC account, member = lease id, score = expiry (Redis TIME seconds).
+BIND_LEASE_PREFIX = PREFIX + "lease:"
+# TPS token buckets: one HASH per SMSC account (tokens, ts), expiring once it would be full.
+TPS_BUCKET_PREFIX = PREFIX + "tps:"
+# Bind status heartbeats: one HASH field per bind (JSON), and a ZSET of each field's expiry.
+BIND_STATUS_HASH = PREFIX + "binds:status"
+BIND_STATUS_EXPIRY = PREFIX + "binds:expiry"
+
+
+def bind_lease_key(account: str) -> str:
+    """The lease set of one SMSC account, e.g. ``bind_lease_key("10.0.0.5:2775:acme")``."""
+    return BIND_LEASE_PREFIX + account
+
+
+def tps_bucket_key(account: str) -> str:
+    """The token bucket of one SMSC account."""
+    return TPS_BUCKET_PREFIX + account
