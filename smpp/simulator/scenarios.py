@@ -88,7 +88,8 @@ class Latency(Scenario):
     PARAMS: ClassVar[dict] = {"ms": float, "jitter_ms": float}
     ms: float = 5.0
     jitter_ms: float = 0.0
-    _rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
+    _rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False,
+                                compare=False)
 
     def response_delay(self) -> float:
         return (self.ms + (self._rng.random() * self.jitter_ms if self.jitter_ms else 0)) / 1000
@@ -104,9 +105,9 @@ class Throttle(Scenario):
     tps: float = 100.0
     burst: int | None = None
     status: int = codes.RTHROTTLED
-    refused: int = 0
-    _tokens: float = field(default=-1.0, repr=False)
-    _last: float = field(default=0.0, repr=False)
+    refused: int = field(default=0, compare=False)  # so far
+    _tokens: float = field(default=-1.0, repr=False, compare=False)
+    _last: float = field(default=0.0, repr=False, compare=False)
 
     def submit(self, now: float, message: ShortMessage) -> int | None:
         cap = self.burst or max(1, int(self.tps))
@@ -131,7 +132,7 @@ class QueueFull(Scenario):
     every: int = 50
     burst: int = 5
     status: int = codes.RMSGQFUL
-    seen: int = 0
+    seen: int = field(default=0, compare=False)  # so far
 
     def submit(self, now: float, message: ShortMessage) -> int | None:
         self.seen += 1
@@ -158,7 +159,7 @@ class Silent(Scenario):
     name: ClassVar[str] = "silent"
     PARAMS: ClassVar[dict] = {"every": int}
     every: int = 1
-    seen: int = 0
+    seen: int = field(default=0, compare=False)  # so far
 
     def submit(self, now: float, message: ShortMessage) -> str | None:
         self.seen += 1
@@ -239,7 +240,7 @@ class RefuseBinds(Scenario):
     PARAMS: ClassVar[dict] = {"count": int, "status": codes.parse_status}
     count: int | None = None
     status: int = codes.RBINDFAIL
-    refused: int = 0
+    refused: int = field(default=0, compare=False)  # so far
 
     def bind(self, system_id: str) -> int | None:
         if self.count is not None and self.refused >= self.count:
@@ -272,8 +273,8 @@ class Mo(Scenario):
     parts: str | None = None
     system_id: str | None = None
     count: int | None = None
-    sent: int = 0
-    _active: bool = field(default=False, repr=False)
+    sent: int = field(default=0, compare=False)  # so far
+    _active: bool = field(default=False, repr=False, compare=False)
 
     def start(self, smsc: "Smsc") -> None:
         self._active = True

@@ -57,6 +57,7 @@ class RawEsme:
         self.timeout = timeout
         self.buffer = b""
         self.frames: list[bytes] = []
+        self.backlog: list[pdu.Pdu] = []  # PDUs request() read past; read() returns them first
         self.seq = 0
 
     def __enter__(self) -> "RawEsme":
@@ -93,6 +94,8 @@ class RawEsme:
         return self.frames.pop(0)
 
     def read(self, timeout: float | None = None) -> pdu.Pdu:
+        if self.backlog:
+            return self.backlog.pop(0)
         return pdu.decode_pdu(self.read_frame(timeout))
 
     def read_until(self, command_id: int, timeout: float | None = None) -> tuple[pdu.Pdu, list[pdu.Pdu]]:
@@ -106,6 +109,7 @@ class RawEsme:
 
     def closed_by_peer(self, timeout: float | None = None) -> bool:
         """True once the simulator closes the connection (PDUs still queued are discarded)."""
+        self.backlog.clear()
         try:
             while True:
                 self.read_frame(timeout)
@@ -113,13 +117,19 @@ class RawEsme:
             return True
 
     def request(self, frame: bytes, timeout: float | None = None) -> pdu.Pdu:
-        """Send a request and return the response with its sequence number."""
+        """Send a request and return the response with its sequence number; other PDUs read
+        meanwhile are kept for read()."""
         seq = pdu.decode_header(frame).sequence_number
         self.send(frame)
-        while True:
-            got = self.read(timeout)
-            if got.sequence_number == seq and got.command_id & pdu.RESPONSE_BIT:
-                return got
+        skipped = []
+        try:
+            while True:
+                got = pdu.decode_pdu(self.read_frame(timeout))
+                if got.sequence_number == seq and got.command_id & pdu.RESPONSE_BIT:
+                    return got
+                skipped.append(got)
+        finally:
+            self.backlog.extend(skipped)
 
     def bind(self, kind: str = "transceiver", system_id: str = "esme",
              password: str = "pw") -> pdu.Pdu:
