@@ -159,7 +159,11 @@ class TokenBucket:
 
     def take(self, account: str, rate: float, burst: int | None = None, n: int = 1) -> float:
         """Take ``n`` tokens: 0.0 when granted, else seconds to wait before retrying (nothing
-        taken). ``burst`` defaults to a tenth of a second's worth, at least 1."""
+        taken). ``burst`` defaults to a tenth of a second's worth, at least 1.
+
+        All or nothing: while other workers take smaller amounts, a take of ``n > 1`` may wait
+        long (it needs ``n`` tokens at once); batches should use :meth:`take_up_to`.
+        """
         burst = _check(rate, burst, n)
         if n > burst:
             raise ValueError(f"cannot take {n} tokens at once from a bucket of burst {burst}; "

@@ -188,7 +188,7 @@ def test_processes_hammering_the_bucket_never_exceed_rate(redis_server, redis_cl
     assert granted <= burst + rate * (finished - started) + 1e-6
     assert granted > burst + rate * 0.5  # it refilled: well past the first burst
     assert all(r["bad_waits"] == 0 for r in out), out
-    assert all(r["granted"] > 0 for r in out), out
+    # (no per-process floor: an all-or-nothing take(n=3) may starve beside smaller takers)
 
 
 # --- bind status heartbeats -------------------------------------------------------------------
