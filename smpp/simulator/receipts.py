@@ -88,14 +88,19 @@ def receipt_text(rid: str, stat: str, submit_date: str, done_date: str, sample: 
             f"text:{sample}")
 
 
+#: Printable ASCII octets that mean the same character in the GSM 03.38 default alphabet.
+_GSM_AS_ASCII = bytes(c for c in range(0x20, 0x7F)
+                      if c not in (0x24, 0x40, 0x5B, 0x5C, 0x5D, 0x5E, 0x5F, 0x60,
+                                   0x7B, 0x7C, 0x7D, 0x7E))
+
+
 def text_sample(payload: bytes, data_coding: int) -> str:
-    """The first 20 characters of a message for the receipt's text: field, printable ASCII."""
-    if data_coding in (0, 1, 3) and payload[:20].isascii():
-        sample = payload[:20].decode("ascii")
-    else:
-        sample = decode(payload[:40], data_coding)[:20]
-    if sample.isprintable() and sample.isascii():
-        return sample
+    """The first 20 characters of a message for the receipt's text: field, printable ASCII
+    (anything else shown as '.')."""
+    head = payload[:20]
+    if data_coding in (0, 1, 3) and not head.translate(None, _GSM_AS_ASCII):
+        return head.decode("ascii")  # the common case, without a full decode
+    sample = decode(payload[:40], data_coding)[:20]
     return "".join(c if c.isascii() and c.isprintable() else "." for c in sample)
 
 

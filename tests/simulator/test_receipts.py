@@ -144,3 +144,10 @@ def test_unanswered_receipts_are_recorded(simulator, esme):
     receipts = simulator.receipts
     assert [r.response_status for r in receipts] == [0x64, None]
     assert simulator.unanswered_receipts == receipts[1:]
+
+
+def test_receipt_text_sample_is_printable_ascii_of_the_decoded_text():
+    from smpp.simulator.receipts import text_sample
+    assert text_sample(b"plain text that is longer", 0) == "plain text that is l"
+    assert text_sample(b"a\x00b\x11c\x5f", 0) == "a@b_c."  # GSM @, _, then section sign
+    assert text_sample("Привет".encode("utf-16-be"), 8) == "......"
