@@ -11,6 +11,16 @@ PREFIX = "sb:"
 OUTBOUND_STREAM = PREFIX + "outbound"
 OUTBOUND_GROUP = "workers"
 
+# --- API rate limiting (owner: API; bridge/ratelimit.py) ---
+# One fixed-window counter per bucket ("key:<key_id>" or "addr:<client address>"); the key
+# expires with its window, so nothing needs cleaning up.
+RATE_LIMIT_PREFIX = PREFIX + "rl:"
+
+
+def rate_limit_key(bucket: str) -> str:
+    """The counter of one rate-limit bucket, e.g. ``rate_limit_key("key:k_123")``."""
+    return RATE_LIMIT_PREFIX + bucket
+
 # --- outbox sweeper (owner: storage; bridge/sweeper.py) ---
 # A lock (SET NX PX, value = holder token) so one API process at a time re-enqueues messages.
 SWEEPER_LOCK = PREFIX + "lock:sweeper"

@@ -1,0 +1,84 @@
+"""The falcon app factory. Its parts are passed in; tests build the app with their own.
+
+``create_app(config, service, redis)`` wires middleware (CORS/cache headers, API-key guard with
+rate limiting), the error handlers and the routes. ``app_from_environment()`` is what a gunicorn
+worker calls (through ``api.wsgi``) after it forks: it reads the config and opens the service
+then, never at import time of the ``api`` package.
+"""
+from __future__ import annotations
+
+import logging
+
+import falcon
+import redis as redis_lib
+
+from api import errors
+from api.guard import ApiKeyGuard
+from api.middleware import CommonHeaders
+from api.openapi import build_spec
+from api.resources import account, docs, keys, sms
+from bridge.config import Config, load_config
+from bridge.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+# Redis calls of the rate limiter give up after this long (seconds), then fail open.
+LIMITER_REDIS_TIMEOUT = 0.5
+
+
+def create_app(config: Config, service, redis: redis_lib.Redis | None) -> falcon.App:
+    """The WSGI app over ``service`` (a BridgeService); ``redis`` holds the rate-limit counters."""
+    limiter = RateLimiter(redis)
+    guard = ApiKeyGuard(service, limiter, config.rate_limit_per_minute, config.max_body_bytes)
+    app = falcon.App(middleware=[CommonHeaders(), guard])
+    app.req_options.strip_url_path_trailing_slash = True
+    errors.install(app)
+    body = config.max_body_bytes
+    app.add_route("/v1/sms/send", sms.LegacySend(service, body))
+    app.add_route("/api/v2/sms/send", sms.Send(service, body))
+    app.add_route("/api/v2/account/balance", account.Balance(service))
+    app.add_route("/api/generate-key", keys.GenerateKey(service, body))
+    app.add_route("/api/revoke-key", keys.RevokeKey(service, body))
+    app.add_route("/api/regenerate-key", keys.RegenerateKey(service, body))
+    app.add_route("/api/v2", docs.SwaggerUI())
+    app.add_route("/api/v2/openapi.json", docs.OpenApiDocument(build_spec()))
+    app.add_route("/api/v2/assets/{name}", docs.Asset())
+    app.add_route("/api/oauth2-callback", docs.OAuth2Callback())
+    app.add_route("/api/oauth2-redirect.js", docs.OAuth2RedirectScript())
+    return app
+
+
+def limiter_client(config: Config) -> redis_lib.Redis | None:
+    """A Redis client for the rate limiter with short timeouts (so a dead Redis fails open)."""
+    if not config.redis_url:
+        return None
+    return redis_lib.Redis.from_url(config.redis_url, socket_timeout=LIMITER_REDIS_TIMEOUT,
+                                    socket_connect_timeout=LIMITER_REDIS_TIMEOUT)
+
+
+class _Running:
+    """What ``app_from_environment`` opened in this process, so the worker can close it."""
+
+    service = None
+    redis: redis_lib.Redis | None = None
+
+
+def app_from_environment() -> falcon.App:
+    """Build the app of one API worker process from the environment (config + open_service)."""
+    from bridge.service import open_service
+    config = load_config()
+    service = open_service(config)
+    service.start()
+    _Running.service, _Running.redis = service, limiter_client(config)
+    log.info("API worker ready (database %s)", config.effective_database_url.split("@")[-1])
+    return create_app(config, service, _Running.redis)
+
+
+def shutdown() -> None:
+    """Stop what ``app_from_environment`` started (gunicorn's worker_exit hook calls this)."""
+    service, _Running.service = _Running.service, None
+    if service is not None:
+        service.stop()
+    client, _Running.redis = _Running.redis, None
+    if client is not None:
+        client.close()

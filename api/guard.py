@@ -1,0 +1,79 @@
+"""API-key authentication and rate limiting for ``/api/v2``, before any resource runs.
+
+A resource with ``auth = "api_key"`` gets ``req.context.key`` (a verified KeyInfo) or the
+request is refused. Every request is counted in one bucket, and every ``/api/v2`` answer carries
+``X-RateLimit-Limit`` and ``X-RateLimit-Remaining``:
+
+* a valid key counts against ``key:<key_id>`` with the account's own limit, else the default;
+* a missing, unknown, revoked or expired key counts against ``addr:<client address>`` with the
+  default limit (so guessing keys is throttled per address) and then gets its 401;
+* pages that need no key (Swagger UI, the OpenAPI document, assets, 404s) are not counted; they
+  report the client address bucket as it stands.
+Over the limit: ``429 {"error": "Too many requests.", "retry_after": s}`` with ``Retry-After``.
+"""
+from __future__ import annotations
+
+import falcon
+
+from api.auth import API_KEY_HELP, API_KEY_REQUIRED, raw_api_key
+from api.params import request_params
+from bridge.errors import RateLimited, Unauthorized
+from bridge.ratelimit import Decision, RateLimiter
+
+API_V2 = "/api/v2"
+LIMIT_HEADER = "X-RateLimit-Limit"
+REMAINING_HEADER = "X-RateLimit-Remaining"
+
+
+def under_api_v2(path: str) -> bool:
+    return path == API_V2 or path.startswith(API_V2 + "/")
+
+
+class ApiKeyGuard:
+    """Falcon middleware: verifies the key of ``auth = "api_key"`` resources and rate-limits."""
+
+    def __init__(self, service, limiter: RateLimiter, default_limit: int,
+                 max_body_bytes: int) -> None:
+        self._service = service
+        self._limiter = limiter
+        self._default_limit = default_limit
+        self._max_body_bytes = max_body_bytes
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object,
+                         params: dict) -> None:
+        if getattr(resource, "auth", None) != "api_key":
+            return
+        if not hasattr(resource, "on_" + req.method.lower()):
+            return  # falcon answers 405; process_response adds the headers
+        raw = raw_api_key(req, request_params(req, self._max_body_bytes))
+        if raw is None:
+            self._count(resp, address_bucket(req), self._default_limit)
+            raise Unauthorized(API_KEY_REQUIRED, help=API_KEY_HELP)
+        try:
+            key = self._service.verify_key(raw)
+        except Unauthorized:
+            self._count(resp, address_bucket(req), self._default_limit)
+            raise
+        self._count(resp, f"key:{key.key_id}", key.rate_limit_per_minute or self._default_limit)
+        req.context.key = key
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
+                         req_succeeded: bool) -> None:
+        if under_api_v2(req.path) and resp.get_header(LIMIT_HEADER) is None:
+            _set_headers(resp, self._limiter.peek(address_bucket(req), self._default_limit))
+
+    def _count(self, resp: falcon.Response, bucket: str, limit: int) -> None:
+        decision = self._limiter.hit(bucket, limit)
+        _set_headers(resp, decision)
+        if not decision.allowed:
+            raise RateLimited(retry_after=decision.retry_after)
+
+
+def address_bucket(req: falcon.Request) -> str:
+    """The bucket of requests without a valid key: the TCP peer address (no proxy headers)."""
+    return f"addr:{req.remote_addr}"
+
+
+def _set_headers(resp: falcon.Response, decision: Decision) -> None:
+    resp.set_header(LIMIT_HEADER, str(decision.limit))
+    resp.set_header(REMAINING_HEADER, str(decision.remaining))

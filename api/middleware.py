@@ -1,0 +1,34 @@
+"""Headers every response carries (CORS, cache) and the answer to CORS preflight requests.
+
+Every response, errors included, gets ``access-control-allow-origin: *`` and
+``cache-control: no-cache, private``. An ``OPTIONS`` request on any path is a preflight: it is
+answered ``204`` here with the methods and headers a browser client may use, before routing.
+"""
+from __future__ import annotations
+
+import falcon
+
+ALLOW_METHODS = "GET, POST, OPTIONS"
+ALLOW_HEADERS = "X-API-Key, Idempotency-Key, Content-Type, Authorization, Accept"
+# Response headers a browser script may read (the simple ones are always readable).
+EXPOSE_HEADERS = "X-RateLimit-Limit, X-RateLimit-Remaining, Retry-After, Idempotent-Replayed"
+PREFLIGHT_MAX_AGE = "600"  # seconds a browser may cache the preflight answer
+
+
+class CommonHeaders:
+    """CORS and cache headers on every response; ``OPTIONS`` preflight answered with 204."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if req.method == "OPTIONS":
+            resp.status = falcon.HTTP_204
+            resp.set_header("Access-Control-Allow-Methods", ALLOW_METHODS)
+            resp.set_header("Access-Control-Allow-Headers", ALLOW_HEADERS)
+            resp.set_header("Access-Control-Max-Age", PREFLIGHT_MAX_AGE)
+            resp.set_header("Allow", ALLOW_METHODS)
+            resp.complete = True
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
+                         req_succeeded: bool) -> None:
+        resp.set_header("Access-Control-Allow-Origin", "*")
+        resp.set_header("Access-Control-Expose-Headers", EXPOSE_HEADERS)
+        resp.set_header("Cache-Control", "no-cache, private")

@@ -1,0 +1,149 @@
+"""Request parameters from the query string and the body, merged the way the contract says.
+
+Parameters come from the query string, an ``application/x-www-form-urlencoded`` or
+``multipart/form-data`` body, or a JSON object body; on conflict the body wins. The body is read
+at most once, never past ``max_body_bytes`` (checked from Content-Length and again while
+reading), and every text must be valid UTF-8. A key given several times becomes a list.
+"""
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import falcon
+from falcon.media.multipart import MultipartFormHandler, MultipartParseError, MultipartParseOptions
+
+from bridge.errors import InvalidInput
+
+SUPPORTED = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+_MULTIPART = MultipartFormHandler(MultipartParseOptions())
+_NOT_UTF8 = "Request is not valid UTF-8; encode every parameter as UTF-8."
+
+
+def request_params(req: falcon.Request, max_body_bytes: int) -> dict[str, Any]:
+    """All parameters of ``req`` (cached on ``req.context``): query first, then the body."""
+    cached = getattr(req.context, "params", None)
+    if cached is not None:
+        return cached
+    params = query_params(req)
+    params.update(body_params(req, max_body_bytes))
+    req.context.params = params
+    return params
+
+
+def query_params(req: falcon.Request) -> dict[str, Any]:
+    """The query string, decoded strictly as UTF-8 (falcon's own parser replaces bad bytes)."""
+    raw = req.env.get("QUERY_STRING", "")
+    return _pairs_to_dict(_split_urlencoded(raw.encode("latin-1", "replace")))
+
+
+def body_params(req: falcon.Request, max_body_bytes: int) -> dict[str, Any]:
+    """The body's parameters; an empty body gives none, whatever its Content-Type."""
+    data = read_body(req, max_body_bytes)
+    if not data:
+        return {}
+    media_type = (req.content_type or "").split(";", 1)[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return _json_object(data)
+    if media_type == "application/x-www-form-urlencoded":
+        return _pairs_to_dict(_split_urlencoded(data))
+    if media_type == "multipart/form-data":
+        return _multipart(data, req.content_type or "")
+    raise falcon.HTTPUnsupportedMediaType(description=(
+        f"Content-Type {media_type or '(none)'} is not supported; send parameters as "
+        "application/json, application/x-www-form-urlencoded or multipart/form-data."))
+
+
+def read_body(req: falcon.Request, max_body_bytes: int) -> bytes:
+    """The raw body, refusing (413) anything longer than ``max_body_bytes``."""
+    cached = getattr(req.context, "body", None)
+    if cached is not None:
+        return cached
+    length = req.content_length
+    if length is not None and length > max_body_bytes:
+        raise _too_large(max_body_bytes)
+    chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
+    if length:
+        data = req.bounded_stream.read(max_body_bytes + 1)
+    elif chunked:  # no length: the server decodes the chunks; read until EOF or past the limit
+        data = _read_until_eof(req.stream, max_body_bytes + 1)
+    else:
+        data = b""
+    if len(data) > max_body_bytes:
+        raise _too_large(max_body_bytes)
+    req.context.body = data
+    return data
+
+
+def _read_until_eof(stream, most: int) -> bytes:
+    chunks, total = [], 0
+    while total < most:
+        chunk = stream.read(min(65536, most - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> falcon.HTTPError:
+    return falcon.HTTPContentTooLarge(description=(
+        f"Request body is larger than {limit} bytes; send fewer numbers per request."))
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(_NOT_UTF8) from None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"Request body is not valid JSON ({exc}).") from None
+    if not isinstance(value, dict):
+        raise InvalidInput('A JSON body must be an object, e.g. {"numbers": "0701234567", '
+                           '"message_body": "Hello"}.')
+    return value
+
+
+def _multipart(data: bytes, content_type: str) -> dict[str, Any]:
+    pairs: list[tuple[bytes, bytes]] = []
+    try:
+        form = _MULTIPART.deserialize(io.BytesIO(data), content_type, len(data))
+        for part in form:
+            if part.name is None:
+                continue
+            pairs.append((part.name.encode("utf-8"), part.get_data()))
+    except MultipartParseError as exc:
+        raise InvalidInput(f"Malformed multipart/form-data body ({exc.description}).") from None
+    return _pairs_to_dict(pairs)
+
+
+def _split_urlencoded(data: bytes) -> list[tuple[bytes, bytes]]:
+    """``a=1&b=%C3%A9+x`` -> raw byte pairs (decoded later, strictly); blank values kept."""
+    pairs = []
+    for field in data.split(b"&"):
+        if not field:
+            continue
+        name, _, value = field.partition(b"=")
+        pairs.append((unquote_to_bytes(name.replace(b"+", b" ")),
+                      unquote_to_bytes(value.replace(b"+", b" "))))
+    return pairs
+
+
+def _pairs_to_dict(pairs: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """Decode name/value byte pairs strictly; a repeated name collects its values in a list."""
+    out: dict[str, Any] = {}
+    try:
+        for raw_name, raw_value in pairs:
+            name, value = raw_name.decode("utf-8"), raw_value.decode("utf-8")
+            if name in out:
+                prev = out[name]
+                out[name] = [*prev, value] if isinstance(prev, list) else [prev, value]
+            else:
+                out[name] = value
+    except UnicodeDecodeError:
+        raise InvalidInput(_NOT_UTF8) from None
+    return out

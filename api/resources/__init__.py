@@ -1,0 +1,1 @@
+"""One module per resource group; each resource parses, calls the domain service, renders."""

@@ -1,0 +1,115 @@
+"""Swagger UI with local assets only, the OpenAPI document, and the OAuth2 redirect page."""
+from __future__ import annotations
+
+import re
+
+from openapi_spec_validator import validate
+
+from api.resources.docs import ASSETS, OAUTH2_CALLBACK_HTML
+from tests.api.helpers import assert_common_headers, assert_rate_headers, sqlite_only
+
+pytestmark = sqlite_only
+
+CONTRACT_CALLBACK_HTML = ('<!doctype html>\n<html lang="en-US">\n<body>\n'
+                          '<script src="oauth2-redirect.js"></script>\n</body>\n</html>\n')
+
+
+def test_swagger_ui_page_uses_only_local_assets(client):
+    r = client.simulate_get("/api/v2")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/html; charset=UTF-8"
+    assert_common_headers(r)
+    assert_rate_headers(r)
+    refs = re.findall(r'(?:src|href)="([^"]+)"', r.text)
+    assert len(refs) >= 4
+    for ref in refs:
+        assert ref.startswith("/api/v2/assets/"), ref
+        asset = client.simulate_get(ref)
+        assert asset.status_code == 200, ref
+        assert len(asset.content) > 100
+
+
+def test_initializer_points_at_our_document_and_no_online_validator(client):
+    js = client.simulate_get("/api/v2/assets/swagger-initializer.js").text
+    assert 'url: "/api/v2/openapi.json"' in js
+    assert "validatorUrl: null" in js
+    assert "http://" not in js and "https://" not in js
+
+
+def test_every_listed_asset_is_served_with_its_type(client):
+    for name, kind in ASSETS.items():
+        r = client.simulate_get(f"/api/v2/assets/{name}")
+        assert r.status_code == 200 and r.headers["content-type"] == kind
+
+
+def test_unknown_asset_and_path_walking_are_404(client):
+    assert client.simulate_get("/api/v2/assets/nope.js").status_code == 404
+    assert client.simulate_get("/api/v2/assets/..%2Fapp.py").status_code == 404
+
+
+def test_docs_pages_are_not_counted_by_the_rate_limit(client):
+    first = client.simulate_get("/api/v2/openapi.json")
+    for _ in range(3):
+        again = client.simulate_get("/api/v2/openapi.json")
+    assert again.headers["x-ratelimit-remaining"] == first.headers["x-ratelimit-remaining"]
+
+
+def test_oauth2_callback_is_the_contract_page(client):
+    assert OAUTH2_CALLBACK_HTML == CONTRACT_CALLBACK_HTML
+    r = client.simulate_get("/api/oauth2-callback")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/html; charset=UTF-8"
+    assert r.text == CONTRACT_CALLBACK_HTML
+    assert_common_headers(r)
+
+
+def test_oauth2_redirect_script_is_served_beside_the_page(client):
+    r = client.simulate_get("/api/oauth2-redirect.js")  # what "oauth2-redirect.js" resolves to
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/javascript")
+    assert "swaggerUIRedirectOauth2" in r.text and "<script" not in r.text
+
+
+def test_openapi_document_is_valid_and_complete(app, client):
+    r = client.simulate_get("/api/v2/openapi.json")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    doc = r.json
+    validate(doc)  # OpenAPI 3.0 schema
+    assert doc["openapi"].startswith("3.")
+    expected = {
+        "/v1/sms/send": {"post"}, "/api/v2/sms/send": {"get", "post"},
+        "/api/v2/account/balance": {"get"}, "/api/generate-key": {"post"},
+        "/api/revoke-key": {"post"}, "/api/regenerate-key": {"post"}, "/api/v2": {"get"},
+        "/api/v2/openapi.json": {"get"}, "/api/v2/assets/{name}": {"get"},
+        "/api/oauth2-callback": {"get"}, "/api/oauth2-redirect.js": {"get"}}
+    assert {p: set(ops) for p, ops in doc["paths"].items()} == expected
+
+
+def test_openapi_documents_contract_errors_and_headers(client):
+    doc = client.simulate_get("/api/v2/openapi.json").json
+    send = doc["paths"]["/api/v2/sms/send"]["post"]
+    assert {"200", "400", "401", "402", "413", "415", "429", "503"} <= set(send["responses"])
+    assert "422" not in send["responses"]
+    assert send["responses"]["401"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/Error")
+    assert "x-ratelimit-remaining" in send["responses"]["401"]["headers"]
+    assert "retry-after" in send["responses"]["429"]["headers"]
+    assert set(send["requestBody"]["content"]) == {
+        "application/json", "application/x-www-form-urlencoded", "multipart/form-data"}
+    assert doc["paths"]["/api/generate-key"]["post"]["responses"].keys() >= {"201", "400", "401"}
+    assert doc["paths"]["/api/regenerate-key"]["post"]["responses"].keys() >= {"201"}
+    body = doc["components"]["schemas"]["GenerateKeyParams"]["properties"]["expiry_days"]
+    assert (body["minimum"], body["maximum"], body["default"]) == (1, 365, 90)
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["ApiKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    assert schemes["ApiKeyQuery"]["name"] == "api_key"
+
+
+def test_openapi_is_generated_from_the_validating_schemas(client):
+    """The send parameters in the document are the fields of api.schemas.SendParams."""
+    from api.schemas import SendParams
+    doc = client.simulate_get("/api/v2/openapi.json").json
+    props = doc["components"]["schemas"]["SendParams"]["properties"]
+    assert set(props) == set(SendParams().fields)
+    assert set(doc["components"]["schemas"]["SendParams"]["required"]) == {"numbers",
+                                                                            "message_body"}
