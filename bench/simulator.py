@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from smpp import pdu  # noqa: E402
+from smpp import pdu
 
 START_CLI = "import sys; from bridge.cli import main; sys.exit(main(sys.argv[1:]))"
 
@@ -73,7 +73,7 @@ def run_once(address: tuple[str, int], messages: int, window: int, receipts: boo
         frames, buffer = pdu.split_frames(buffer + data)
         answers = []
         for frame in frames:
-            _, command_id, status, seq = pdu.HEADER.unpack_from(frame)
+            _, command_id, _status, seq = pdu.HEADER.unpack_from(frame)
             if command_id == pdu.SUBMIT_SM_RESP:
                 acked += 1
             elif command_id == pdu.DELIVER_SM:

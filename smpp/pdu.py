@@ -11,8 +11,9 @@ run through these functions.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, NamedTuple
+from typing import NamedTuple
 
 HEADER = struct.Struct(">IIII")
 HEADER_LENGTH = 16

@@ -11,8 +11,14 @@ import sys
 import threading
 
 from bridge.cli import CommandError
-from smpp.simulator import (Simulator, SimulatorConfig, SimulatorConfigError, SimulatorError,
-                            ScenarioError, parse_outcomes)
+from smpp.simulator import (
+    ScenarioError,
+    Simulator,
+    SimulatorConfig,
+    SimulatorConfigError,
+    SimulatorError,
+    parse_outcomes,
+)
 from smpp.simulator.config import MESSAGE_ID_FORMATS, RECEIPT_ID_FORMATS
 from smpp.simulator.scenarios import SCENARIOS
 

@@ -11,11 +11,30 @@ Modules: config (SimulatorConfig), server (Simulator, the thread), smsc (decisio
 (one ESME), scenarios, receipts, mo, recording, timers.
 """
 from smpp.simulator.config import SimulatorConfig, SimulatorConfigError, parse_outcomes
-from smpp.simulator.recording import BindRecord, MoRecord, ReceiptRecord, SubmittedMessage
-from smpp.simulator.scenarios import (SCENARIOS, DropAfter, Latency, Malformed, Mo, Outcome,
-                                      QueueFull, ReceiptFirst, RefuseBinds, RejectPrefix,
-                                      Scenario, ScenarioError, Silent, Throttle, UnbindAfter,
-                                      parse_scenario)
+from smpp.simulator.recording import (
+                                      BindRecord,
+                                      MoRecord,
+                                      ReceiptRecord,
+                                      SubmittedMessage,
+)
+from smpp.simulator.scenarios import (
+                                      SCENARIOS,
+                                      DropAfter,
+                                      Latency,
+                                      Malformed,
+                                      Mo,
+                                      Outcome,
+                                      QueueFull,
+                                      ReceiptFirst,
+                                      RefuseBinds,
+                                      RejectPrefix,
+                                      Scenario,
+                                      ScenarioError,
+                                      Silent,
+                                      Throttle,
+                                      UnbindAfter,
+                                      parse_scenario,
+)
 from smpp.simulator.server import Simulator, SimulatorError
 
 __all__ = [

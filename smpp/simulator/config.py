@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from smpp.pdu import MESSAGE_STATES
 
@@ -54,7 +55,7 @@ class SimulatorConfig:
         object.__setattr__(self, "outcomes", dict(self.outcomes))
         object.__setattr__(self, "scenarios", tuple(self.scenarios))
 
-    def replace(self, **changes: Any) -> "SimulatorConfig":
+    def replace(self, **changes: Any) -> SimulatorConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 

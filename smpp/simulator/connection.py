@@ -3,7 +3,8 @@ answers every PDU, and queues outgoing bytes so each read is answered with one w
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from smpp import pdu
 from smpp.simulator import codes
@@ -24,7 +25,7 @@ MALFORMED = {  # what the malformed scenario sends (the sequence number is fille
 class _Unbinding:
     """Stands in ``awaiting`` for our own unbind: its response closes the connection."""
 
-    def __init__(self, conn: "Connection") -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def answered(self, sequence: int, status: int) -> None:
@@ -34,7 +35,7 @@ class _Unbinding:
 class Connection(asyncio.Protocol):
     """asyncio protocol for one TCP connection; all state lives on the server thread."""
 
-    def __init__(self, smsc: "Smsc") -> None:
+    def __init__(self, smsc: Smsc) -> None:
         self.smsc = smsc
         self.transport: asyncio.Transport | None = None
         self.buffer = b""

@@ -7,7 +7,7 @@ import itertools
 import random
 import time
 import uuid
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from smpp import pdu
 from smpp.encoding import decode
@@ -19,15 +19,17 @@ RECEIPT_ERRORS = {"DELIVRD": "000", "ACCEPTD": "000", "ENROUTE": "000", "EXPIRED
 
 class MessageIds:
     """Message ids in one of the forms SMSCs use: "decimal" (a counter from a random 10-digit
-    start), "hex" (the same counter, upper-case hex) or "uuid" (random, seeded)."""
+    start), "hex" (the same counter, upper-case hex) or "uuid" (random, seeded). ``start``
+    continues an earlier generator's counter, so ids never repeat within one simulator."""
 
-    def __init__(self, form: str, rng: random.Random) -> None:
+    def __init__(self, form: str, rng: random.Random, start: int | None = None) -> None:
         self.form = form
         self._rng = rng
-        self._counter = itertools.count(rng.randrange(1_000_000_000, 3_000_000_000))
+        self.counter = rng.randrange(1_000_000_000, 3_000_000_000) if start is None else start
 
     def next(self) -> str:
-        n = next(self._counter)
+        n = self.counter
+        self.counter = n + 1
         if self.form == "decimal":
             return str(n)
         if self.form == "hex":

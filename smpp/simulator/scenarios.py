@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from smpp.pdu import ShortMessage, MESSAGE_STATES
+from smpp.pdu import MESSAGE_STATES, ShortMessage
 from smpp.simulator import codes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,10 +51,10 @@ class Scenario:
         """Seconds to hold this submit's response."""
         return 0.0
 
-    def after_pdu(self, conn: "Connection") -> None:
+    def after_pdu(self, conn: Connection) -> None:
         """Called after each PDU a connection sent us has been handled."""
 
-    def start(self, smsc: "Smsc") -> None:
+    def start(self, smsc: Smsc) -> None:
         """The scenario became active (periodic ones schedule themselves here)."""
 
     def stop(self) -> None:
@@ -189,7 +190,7 @@ class DropAfter(Scenario):
     pdus: int = 100
     abort: bool = False
 
-    def after_pdu(self, conn: "Connection") -> None:
+    def after_pdu(self, conn: Connection) -> None:
         if conn.received >= self.pdus:
             conn.drop(abort=self.abort)
 
@@ -202,7 +203,7 @@ class UnbindAfter(Scenario):
     PARAMS: ClassVar[dict] = {"pdus": int}
     pdus: int = 100
 
-    def after_pdu(self, conn: "Connection") -> None:
+    def after_pdu(self, conn: Connection) -> None:
         if conn.received >= self.pdus and conn.bound and not conn.unbinding:
             conn.unbind()
 
@@ -226,7 +227,7 @@ class Malformed(Scenario):
         if self.kind not in MALFORMED_KINDS:
             raise ScenarioError(f"malformed kind {self.kind!r}: use {', '.join(MALFORMED_KINDS)}")
 
-    def after_pdu(self, conn: "Connection") -> None:
+    def after_pdu(self, conn: Connection) -> None:
         if conn.received >= self.after and "malformed" not in conn.flags:
             conn.flags.add("malformed")
             conn.send_malformed(self.kind)
@@ -276,14 +277,14 @@ class Mo(Scenario):
     sent: int = field(default=0, compare=False)  # so far
     _active: bool = field(default=False, repr=False, compare=False)
 
-    def start(self, smsc: "Smsc") -> None:
+    def start(self, smsc: Smsc) -> None:
         self._active = True
         smsc.timers.call_later(self.every, self._tick, smsc)
 
     def stop(self) -> None:
         self._active = False
 
-    def _tick(self, smsc: "Smsc") -> None:
+    def _tick(self, smsc: Smsc) -> None:
         if not self._active or (self.count is not None and self.sent >= self.count):
             return
         parts = None if self.parts in (None, "", "none") else self.parts

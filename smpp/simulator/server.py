@@ -10,13 +10,19 @@ import asyncio
 import concurrent.futures
 import threading
 import time
-from typing import Any, Callable, Iterable, TypeVar
+from collections.abc import Callable
+from typing import Any, Self, TypeVar
 
 from smpp.simulator.config import SimulatorConfig
 from smpp.simulator.connection import Connection
 from smpp.simulator.receipts import ReceiptDates
-from smpp.simulator.recording import (BindRecord, MoRecord, ReceiptRecord, SubmittedMessage,
-                                      pdu_dict)
+from smpp.simulator.recording import (
+    BindRecord,
+    MoRecord,
+    ReceiptRecord,
+    SubmittedMessage,
+    pdu_dict,
+)
 from smpp.simulator.scenarios import Scenario, build_scenarios
 from smpp.simulator.smsc import Smsc
 
@@ -79,7 +85,7 @@ class Simulator:
                                  f"{self.config.stop_timeout}s")
         self._thread = None
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -108,7 +114,7 @@ class Simulator:
                 lambda: Connection(self._smsc), self.config.host, self.config.port,
                 reuse_address=True, backlog=512))
             host, port = self._server.sockets[0].getsockname()[:2]
-        except BaseException as exc:  # hand the failure (e.g. port in use) to start()
+        except BaseException as exc:  # noqa: BLE001 -- hand the failure (e.g. port in use) to start()
             started.set_exception(SimulatorError(
                 f"simulator could not listen on {self.config.host}:{self.config.port}: {exc}"))
             loop.close()
@@ -140,7 +146,7 @@ class Simulator:
         def run() -> None:
             try:
                 future.set_result(fn(*args))
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 -- re-raised in the caller
                 future.set_exception(exc)
         loop.call_soon_threadsafe(run)
         return future.result(timeout=CALL_TIMEOUT)
@@ -178,7 +184,7 @@ class Simulator:
         record = self._call(self._smsc.send_mo, source, dest, text, parts_method, system_id,
                             data_coding)
         if record is None:
-            raise SimulatorError(f"no receiver or transceiver bound"
+            raise SimulatorError("no receiver or transceiver bound"
                                  + (f" for system_id {system_id!r}" if system_id else "")
                                  + ": bind one before sending MO")
         return record

@@ -7,14 +7,22 @@ import asyncio
 import itertools
 import random
 from collections import defaultdict, deque
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from smpp import pdu
 from smpp.simulator import codes
 from smpp.simulator.config import SimulatorConfig
 from smpp.simulator.mo import mo_messages
-from smpp.simulator.receipts import (MessageIds, Outcomes, ReceiptDates, receipt_id,
-                                     receipt_message, receipt_text, text_sample)
+from smpp.simulator.receipts import (
+    MessageIds,
+    Outcomes,
+    ReceiptDates,
+    receipt_id,
+    receipt_message,
+    receipt_text,
+    text_sample,
+)
 from smpp.simulator.recording import MoRecord, ReceiptRecord, Recorder
 from smpp.simulator.scenarios import SILENT, Scenario, build_scenarios
 from smpp.simulator.timers import Timers
@@ -49,9 +57,12 @@ class Smsc:
 
     def configure(self, config: SimulatorConfig) -> None:
         """Adopt new settings (ids, receipts, outcomes); bound sessions stay."""
+        previous = getattr(self, "config", None)
         self.config = config
-        self.rng = random.Random(config.seed)
-        self.ids = MessageIds(config.message_id_format, self.rng)
+        if previous is None or previous.seed != config.seed:
+            self.rng = random.Random(config.seed)
+        self.ids = MessageIds(config.message_id_format, self.rng,
+                              None if previous is None else self.ids.counter)
         self.outcomes = Outcomes(config.outcomes, self.rng)
 
     def set_scenarios(self, items: Iterable[Scenario | str]) -> None:
@@ -92,19 +103,19 @@ class Smsc:
             return codes.RBINDFAIL
         return codes.ROK
 
-    def bound(self, conn: "Connection") -> None:
+    def bound(self, conn: Connection) -> None:
         self.bound_counts[conn.system_id] += 1
         if conn.can_receive:
             self.receivers[conn.system_id].append(conn)
             self._flush_pending(conn)
 
-    def unbound(self, conn: "Connection") -> None:
+    def unbound(self, conn: Connection) -> None:
         self.bound_counts[conn.system_id] -= 1
         receivers = self.receivers.get(conn.system_id)
         if receivers and conn in receivers:
             receivers.remove(conn)
 
-    def receiver(self, system_id: str | None, any_system: bool = False) -> "Connection | None":
+    def receiver(self, system_id: str | None, any_system: bool = False) -> Connection | None:
         """A bound connection that takes deliver_sm (round robin)."""
         pool = self.receivers.get(system_id)
         if not pool and any_system:
@@ -115,7 +126,7 @@ class Smsc:
 
     # ------------------------------------------------------------------ submits
 
-    def submit(self, conn: "Connection", command_id: int, sequence: int,
+    def submit(self, conn: Connection, command_id: int, sequence: int,
                m: pdu.ShortMessage, resp_id: int) -> None:
         """Answer an accepted-for-processing submit_sm or data_sm, and plan its receipt."""
         record = conn.record
@@ -187,7 +198,7 @@ class Smsc:
         self.recorder.counters["receipts_sent"] += 1
         conn.deliver(receipt_message(m, rid, stat, text), record)
 
-    def _flush_pending(self, conn: "Connection") -> None:
+    def _flush_pending(self, conn: Connection) -> None:
         pending = self.pending.get(conn.system_id)
         while pending:
             self.send_receipt(pending.popleft())

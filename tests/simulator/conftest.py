@@ -2,7 +2,7 @@
 tests/support/simulator.py (shared with the session and engine tests)."""
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 

@@ -171,7 +171,8 @@ def test_tlv_helpers():
 
 
 # --- properties: round trips, and nothing but PduError out of garbage ---
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 _octet = st.integers(0, 255)
 _ascii = st.text(st.characters(min_codepoint=1, max_codepoint=255), max_size=20)

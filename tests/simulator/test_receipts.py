@@ -99,7 +99,7 @@ def test_registered_delivery_decides_whether_a_receipt_is_sent(make_simulator, e
     client.submit(registered_delivery=2)  # failures only, and this one is delivered
     sim.reconfigure(outcomes={"UNDELIV": 1.0})
     client.submit(registered_delivery=2)
-    deliver, match = _receipt(client)
+    _, match = _receipt(client)
     assert match.group(5) == "UNDELIV"
     client.enquire()
     assert len(sim.receipts) == 1
@@ -124,7 +124,7 @@ def test_receipt_goes_to_a_receiver_of_the_same_system_id(simulator, esme):
     wait_until(lambda: simulator.pending_receipts == 1)  # nowhere to go yet: held
     receiver = esme(simulator)
     receiver.bind("receiver", system_id="acct")
-    deliver, match = _receipt(receiver)
+    _, match = _receipt(receiver)
     assert match.group(1) == message_id
     assert simulator.pending_receipts == 0
     other.enquire()
@@ -151,3 +151,16 @@ def test_receipt_text_sample_is_printable_ascii_of_the_decoded_text():
     assert text_sample(b"plain text that is longer", 0) == "plain text that is l"
     assert text_sample(b"a\x00b\x11c\x5f", 0) == "a@b_c."  # GSM @, _, then section sign
     assert text_sample("Привет".encode("utf-16-be"), 8) == "......"
+
+
+def test_reconfigure_keeps_ids_unique_and_can_change_their_form(make_simulator, esme):
+    sim = make_simulator(seed=3)
+    client = esme(sim)
+    client.bind("transmitter")
+    first = client.submit().body[0]
+    sim.reconfigure(outcomes={"EXPIRED": 1}, seed=3)
+    second = client.submit().body[0]
+    sim.reconfigure(message_id_format="hex")
+    third = client.submit().body[0]
+    assert int(second) == int(first) + 1 and int(third, 16) == int(first) + 2
+    assert [m.outcome for m in sim.messages] == ["DELIVRD", "EXPIRED", "EXPIRED"]

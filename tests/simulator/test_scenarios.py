@@ -10,8 +10,14 @@ import time
 import pytest
 
 from smpp import pdu
-from smpp.simulator import (Latency, ScenarioError, Simulator, SimulatorConfig, Throttle,
-                            parse_scenario)
+from smpp.simulator import (
+    Latency,
+    ScenarioError,
+    Simulator,
+    SimulatorConfig,
+    Throttle,
+    parse_scenario,
+)
 from smpp.status import by_name
 from tests.support.procs import wait_until
 
@@ -110,9 +116,9 @@ def _recv_exactly(sock, size: int) -> bytes:
 
 
 @pytest.mark.parametrize("kind,raw_hex", [
-    ("truncated", "00000012" "00000005" "00000000" "00000001" "0001"),  # deliver_sm, 2-octet body
-    ("unknown-command", "00000010" "00000999" "00000000" "00000001"),  # command id 0x999
-    ("bad-length", "00000008" "00000005" "00000000" "00000001"),  # command_length=8 < 16
+    ("truncated", ("00000012" "00000005" "00000000" "00000001" "0001")),  # deliver_sm, 2-octet body
+    ("unknown-command", ("00000010" "00000999" "00000000" "00000001")),  # command id 0x999
+    ("bad-length", ("00000008" "00000005" "00000000" "00000001")),  # command_length=8 < 16
 ])
 def test_malformed_pdu_is_sent_once_after_n_pdus(make_simulator, esme, kind, raw_hex):
     sim = make_simulator(scenarios=[f"malformed:after=2,kind={kind}"])

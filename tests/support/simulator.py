@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Iterator
+from collections.abc import Iterator
+from typing import Self
 
 import pytest
 
@@ -60,7 +61,7 @@ class RawEsme:
         self.backlog: list[pdu.Pdu] = []  # PDUs request() read past; read() returns them first
         self.seq = 0
 
-    def __enter__(self) -> "RawEsme":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -86,7 +87,7 @@ class RawEsme:
             self.sock.settimeout(remaining)
             try:
                 data = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 raise TimeoutError("no PDU from the simulator in time") from None
             if not data:
                 raise EOFError("the simulator closed the connection")
