@@ -174,3 +174,26 @@ idempotency_keys = Table(
     Column("created_at", UTCDateTime, nullable=False, index=True),
     UniqueConstraint("account_id", "key"),
 )
+
+
+# --- delivery engine additions (owner: settlement helper; migration 0002_settlement) ---------
+# One row per part of a message that got a delivery receipt. The database, not Redis, is the
+# truth for multipart aggregation: a message is delivered once every part has a final
+# `delivered` row; the first final non-delivered part decides its failure state. The primary key
+# makes a repeated receipt for the same part a no-op; a non-final row (ENROUTE, ACCEPTD,
+# UNKNOWN) is upgraded once, by the part's first final receipt.
+message_parts = Table(
+    "message_parts", metadata,
+    Column("message_id", String(26), ForeignKey("messages.id"), primary_key=True),
+    Column("part_index", Integer, primary_key=True),  # 0-based, the order of smsc_message_ids
+    Column("smsc_message_id", String(64), nullable=False),  # as the receipt quoted it
+    Column("stat", String(8), nullable=False),  # the SMSC's word: DELIVRD, UNDELIV, ENROUTE...
+    Column("state", String(12), nullable=False),  # ours: delivered, undelivered, enroute...
+    Column("final", Boolean, nullable=False),
+    Column("error_code", String(32)),
+    Column("done_at", UTCDateTime),  # the receipt's done date (naive SMSC time read as UTC)
+    Column("received_at", UTCDateTime, nullable=False),  # when the bridge stored it
+)
+
+# The audit and GET /api/v2/sms/{id} look refunds up by message.
+Index("ix_ledger_message_id", ledger.c.message_id)
