@@ -194,7 +194,7 @@ class BridgeService:
         return info
 
     def _note_key_used(self, key_id: str) -> None:
-        now = time.monotonic()
+        now = self._clock()
         last = self._key_noted.get(key_id)
         if last is None or now - last >= LAST_USED_EVERY:
             with self._lock:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from decimal import Decimal
 
 import pytest
@@ -58,11 +59,14 @@ def account(service):
 
 @contextlib.contextmanager
 def count_statements(engine):
-    """Collect every SQL statement the engine sends (executemany counts once)."""
+    """Collect the SQL statements this thread sends (executemany counts once); background
+    threads (the flusher) are not counted."""
     seen: list[str] = []
+    me = threading.get_ident()
 
     def before(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
+        if threading.get_ident() == me:
+            seen.append(statement)
 
     event.listen(engine, "before_cursor_execute", before)
     try:
