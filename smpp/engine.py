@@ -246,11 +246,7 @@ class Engine:
                     self._read(conn, now)
 
     def _read(self, conn: Connection, now: float) -> None:
-        try:
-            frames = conn.receive()
-        except pdu.PduError as exc:
-            self._nack_malformed(conn, exc)
-            raise
+        frames = conn.receive()
         if frames:
             conn.last_rx = now
         for frame in frames:
@@ -261,6 +257,9 @@ class Engine:
                     exc.command_id, exc.sequence = _HEADER(frame)[1], _HEADER(frame)[3]
                 self._nack_malformed(conn, exc)
                 raise
+        if conn.framing_error is not None:
+            self._nack_malformed(conn, conn.framing_error)
+            raise conn.framing_error
 
     def _dispatch(self, conn: Connection, frame: bytes, now: float) -> None:
         """Act on one whole PDU from the SMSC."""

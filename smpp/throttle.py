@@ -21,8 +21,9 @@ class RateLimiter:
             raise ValueError(f"tps must be a positive number or None (uncapped), not {rate!r}")
         self.rate = rate
         self._interval = 1.0 / rate if rate else 0.0
-        # A burst of ~20 ms worth of submits (at least one) absorbs scheduler jitter.
-        self.burst = burst if burst is not None else max(1, int((rate or 0) / 50))
+        # A burst of ~50 ms worth of submits (at least one): a loop that wakes up to 50 ms late
+        # (a loaded machine, a slow callback) catches up instead of losing rate.
+        self.burst = burst if burst is not None else max(1, int((rate or 0) / 20))
         self._next: float | None = None
         self._paused_until = 0.0
 
@@ -31,7 +32,8 @@ class RateLimiter:
         wait = max(0.0, self._paused_until - now)
         if self.rate is None or self._next is None:
             return wait
-        return max(wait, self._next - (self.burst - 1) * self._interval - now)
+        ahead = self._next - (self.burst - 1) * self._interval - now
+        return max(wait, ahead if ahead > 1e-9 else 0.0)  # ignore float dust
 
     def take(self, now: float) -> bool:
         """Claim a slot for a submit at ``now``; False when the caller must wait ``delay(now)``."""

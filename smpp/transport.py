@@ -17,8 +17,10 @@ import socket
 import smpplib.client
 import smpplib.consts
 import smpplib.exceptions
+import smpplib.smpp
 
 from smpp import pdu
+from smpp.status import status as status_info
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +53,16 @@ def open_bound(host: str, port: int, command: str, credentials: dict[str, object
     """Connect to ``host:port`` and bind with smpplib (``command``: "transceiver",
     "transmitter" or "receiver"); returns the bound, detached, non-blocking Connection.
     Raises ConnectionLost (try again later) or BindRefused."""
-    client = smpplib.client.Client(host, port, timeout=timeout, allow_unknown_opt_params=True,
-                                   logger_name=f"smpp.session.{name}.smpplib")
+    client = _BindClient(host, port, timeout=timeout, allow_unknown_opt_params=True,
+                         logger_name=f"smpp.session.{name}.smpplib")
     try:
         client.connect()
         resp = getattr(client, f"bind_{command}")(**credentials)
     except smpplib.exceptions.PDUError as exc:
         status = int(exc.args[1]) if len(exc.args) > 1 else 0
         _close(client)
-        raise BindRefused(f"SMSC {host}:{port} refused bind_{command}: {exc.args[0]}",
-                          status) from None
+        raise BindRefused(f"SMSC {host}:{port} refused bind_{command}: "
+                          f"{status_info(status)}", status) from None
     except smpplib.exceptions.ConnectionError:
         _close(client)
         raise ConnectionLost(f"cannot connect/bind to {host}:{port}: refused, closed, or no "
@@ -77,6 +79,22 @@ def open_bound(host: str, port: int, command: str, credentials: dict[str, object
     client._socket = None
     client.state = smpplib.consts.SMPP_CLIENT_STATE_CLOSED
     return Connection(sock, command, first_sequence=client.sequence + 1)
+
+
+class _BindClient(smpplib.client.Client):
+    """smpplib's client, hardened for the one PDU it still reads (the bind response): a
+    command_length outside 16..64 KiB is refused before smpplib would try to read (and
+    allocate) that many bytes or pass a negative size to recv()."""
+
+    def read_pdu(self):  # noqa: ANN201 - smpplib's signature
+        raw_length = self._recv_exact(4)
+        length = int.from_bytes(raw_length, "big")
+        if not pdu.HEADER_LENGTH <= length <= pdu.MAX_PDU_LENGTH:
+            raise smpplib.exceptions.ConnectionError(
+                f"malformed bind response: command_length {length}")
+        raw = raw_length + self._recv_exact(length - 4)
+        return smpplib.smpp.parse_pdu(raw, client=self,
+                                      allow_unknown_opt_params=self.allow_unknown_opt_params)
 
 
 def _close(client: smpplib.client.Client) -> None:
@@ -106,6 +124,7 @@ class Connection:
         self.enquire_deadline = 0.0
         self.unbind_sequence: int | None = None  # our unbind awaiting its resp
         self.unbound = False  # the unbind exchange is over (either side started it)
+        self.framing_error: pdu.PduError | None = None  # the stream broke after these frames
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -140,7 +159,8 @@ class Connection:
 
     def receive(self) -> list[bytes]:
         """Whole PDUs now readable (possibly none). Raises ConnectionLost on EOF or a socket
-        error, and pdu.PduError when the stream cannot be framed."""
+        error. When the stream cannot be framed any further, returns the whole PDUs before the
+        break and sets ``framing_error``: the caller handles those, then hangs up."""
         try:
             data = self.sock.recv(_RECV_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -149,7 +169,12 @@ class Connection:
             raise ConnectionLost(f"read from SMSC failed: {exc}") from None
         if not data:
             raise ConnectionLost("the SMSC closed the connection")
-        frames, self._in = pdu.split_frames(self._in + data if self._in else data)
+        buffer = self._in + data if self._in else data
+        try:
+            frames, self._in = pdu.split_frames(buffer)
+        except pdu.PduError as exc:
+            self.framing_error = exc
+            frames, self._in = _frames_before_error(buffer), b""
         return frames
 
     def close(self) -> None:
@@ -157,3 +182,15 @@ class Connection:
             self.sock.close()
         except OSError as exc:
             log.debug("closing SMSC socket: %s", exc)
+
+
+def _frames_before_error(buffer: bytes) -> list[bytes]:
+    """The whole, well-framed PDUs at the start of ``buffer`` (split_frames gave up on it)."""
+    frames, pos = [], 0
+    while len(buffer) - pos >= pdu.HEADER_LENGTH:
+        length = int.from_bytes(buffer[pos:pos + 4], "big")
+        if not pdu.HEADER_LENGTH <= length <= pdu.MAX_PDU_LENGTH or pos + length > len(buffer):
+            break
+        frames.append(buffer[pos:pos + length])
+        pos += length
+    return frames
