@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
+import timeit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -88,12 +89,38 @@ def run_once(address: tuple[str, int], messages: int, window: int, receipts: boo
     return messages / (acked_at - start), (messages / (end - start) if receipts else 0.0)
 
 
+def codec_table(repeat: int = 5, number: int = 20_000) -> None:
+    """Microseconds per call of the smpp.pdu functions on the submit path (median of runs)."""
+    message = pdu.ShortMessage(source_addr="BENCH", source_addr_ton=5, destination_addr="254700000000",
+                               registered_delivery=1, short_message=b"x" * 60)
+    submit = pdu.encode_submit_sm(7, message)
+    resp = pdu.encode_submit_sm_resp(7, "2890515918")
+    receipt = pdu.encode_deliver_sm(3, pdu.ShortMessage(
+        source_addr="254700000000", destination_addr="BENCH", esm_class=4,
+        short_message=b"id:2890515918 sub:001 dlvrd:001 submit date:2611241550 done date:"
+                      b"2611241550 stat:DELIVRD err:000 text:xxxxxxxxxxxxxxxxxxxx",
+        tlvs={pdu.TAG_RECEIPTED_MESSAGE_ID: b"2890515918\0", pdu.TAG_MESSAGE_STATE: b"\2"}))
+    stream = submit * 100
+    rows = [("encode_submit_sm", lambda: pdu.encode_submit_sm(7, message), 1),
+            ("decode_short_message (submit_sm)", lambda: pdu.decode_short_message(submit[16:]), 1),
+            ("encode_submit_sm_resp", lambda: pdu.encode_submit_sm_resp(7, "2890515918"), 1),
+            ("decode_submit_sm_resp", lambda: pdu.decode_submit_sm_resp(resp[16:]), 1),
+            ("decode_pdu (receipt deliver_sm)", lambda: pdu.decode_pdu(receipt), 1),
+            ("split_frames (per frame of 100)", lambda: pdu.split_frames(stream), 100)]
+    print(f"{'smpp.pdu function':<36} {'us/call (median)':>17}")
+    for label, fn, per in rows:
+        times = timeit.repeat(fn, number=number, repeat=repeat)
+        print(f"{label:<36} {statistics.median(times) / number / per * 1e6:>17.2f}")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--window", type=int, default=2_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    codec_table()
     modes = [("no receipts", False, []), ("receipts, dlr-delay 0", True, []),
              ("receipts, dlr-delay 1s", True, ["--dlr-delay", "1"])]
     print(f"# simulated SMSC, {args.messages} submit_sm per run, window {args.window}, "
