@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from smpp.status import by_name
+
 HEADER = struct.Struct(">IIII")
 HEADER_LENGTH = 16
 #: Longest PDU accepted by :func:`split_frames` (a submit_sm with a full message_payload fits).
@@ -57,15 +59,15 @@ COMMAND_NAMES: dict[int, str] = {
 }
 BIND_COMMANDS = (BIND_TRANSMITTER, BIND_RECEIVER, BIND_TRANSCEIVER)
 
-# --- the statuses the codec itself reports (the full table with retry classes: smpp.status) ---
-ESME_RINVMSGLEN = 0x01  # message length is invalid
-ESME_RINVCMDLEN = 0x02  # command length is invalid
-ESME_RINVCMDID = 0x03  # invalid command id
-ESME_RINVSRCADR = 0x0A  # invalid source address
-ESME_RINVDSTADR = 0x0B  # invalid destination address
-ESME_RINVPASWD = 0x0E  # invalid password
-ESME_RINVSYSID = 0x0F  # invalid system_id
-ESME_RINVOPTPARSTREAM = 0xC0  # error in the optional part of the PDU body
+# --- the statuses the codec itself reports, from the one table (smpp.status) ---
+ESME_RINVMSGLEN = by_name("ESME_RINVMSGLEN").code  # message length is invalid
+ESME_RINVCMDLEN = by_name("ESME_RINVCMDLEN").code  # command length is invalid
+ESME_RINVCMDID = by_name("ESME_RINVCMDID").code  # invalid command id
+ESME_RINVSRCADR = by_name("ESME_RINVSRCADR").code  # invalid source address
+ESME_RINVDSTADR = by_name("ESME_RINVDSTADR").code  # invalid destination address
+ESME_RINVPASWD = by_name("ESME_RINVPASWD").code  # invalid password
+ESME_RINVSYSID = by_name("ESME_RINVSYSID").code  # invalid system_id
+ESME_RINVOPTPARSTREAM = by_name("ESME_RINVOPTPARSTREAM").code  # error in the optional part
 
 # --- TLV tags (section 5.3.2) ---
 TAG_DEST_ADDR_SUBUNIT = 0x0005

@@ -50,6 +50,7 @@ class Simulator:
         self._smsc: Smsc | None = None
         self._server: asyncio.base_events.Server | None = None
         self.address: tuple[str, int] | None = None
+        self._errors: list[str] = []
 
     # ------------------------------------------------------------------ life cycle
 
@@ -107,6 +108,7 @@ class Simulator:
 
     def _run(self, started: concurrent.futures.Future) -> None:
         loop = asyncio.new_event_loop()
+        loop.set_exception_handler(self._on_error)
         self._loop = loop
         try:
             self._smsc = Smsc(self.config, loop, ReceiptDates(self._clock))
@@ -125,6 +127,19 @@ class Simulator:
         finally:
             loop.run_until_complete(asyncio.sleep(0))  # let connection_lost callbacks run
             loop.close()
+
+    def _on_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """A bug in the simulator (an exception escaped a handler): kept for ``errors``, and
+        logged the way asyncio would."""
+        exc = context.get("exception")
+        self._errors.append(f"{context.get('message')}: {exc!r}" if exc else
+                            str(context.get("message")))
+        loop.default_exception_handler(context)
+
+    @property
+    def errors(self) -> list[str]:
+        """Exceptions that escaped the simulator's handlers (the fixtures fail a test on any)."""
+        return list(self._errors)
 
     def _shutdown(self) -> None:
         self._server.close()
@@ -219,9 +234,9 @@ class Simulator:
         """PDUs received on every bind (of ``system_id``), optionally one command's, in order
         per bind: dicts with command, command_id, status, sequence, body, answer."""
         def collect() -> list[dict[str, Any]]:
-            return [pdu_dict(e) for b in self._smsc.recorder.binds
-                    if system_id is None or b.system_id == system_id
-                    for e in b.pdus if command is None or pdu_dict(e)["command"] == command]
+            found = [pdu_dict(e) for b in self._smsc.recorder.binds
+                     if system_id is None or b.system_id == system_id for e in b.pdus]
+            return [p for p in found if command is None or p["command"] == command]
         return self._call(collect)
 
     @property

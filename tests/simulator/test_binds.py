@@ -155,3 +155,30 @@ def test_start_on_a_busy_port_says_so(make_simulator):
     busy = make_simulator()
     with pytest.raises(SimulatorError, match="could not listen"):
         Simulator(port=busy.port).start()
+
+
+# --- robustness: garbage never takes the simulator down or leaks an exception ---
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+_frames = st.one_of(
+    st.binary(min_size=1, max_size=60),
+    st.builds(lambda cid, body: pdu.encode_pdu(cid, 0, 1, body),
+              st.sampled_from(sorted(pdu.COMMAND_NAMES) + [0x999]), st.binary(max_size=60)))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(garbage=st.lists(_frames, min_size=1, max_size=4))
+def test_garbage_after_a_bind_never_breaks_the_simulator(simulator, garbage):
+    from tests.support.simulator import RawEsme
+    with RawEsme(simulator.address, timeout=2) as client:
+        client.bind()
+        try:
+            for chunk in garbage:
+                client.send(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the simulator closed the connection after a framing error: allowed
+    with RawEsme(simulator.address, timeout=5) as fresh:
+        assert fresh.bind().command_status == ROK
+        assert fresh.submit().command_status == ROK
+    assert simulator.errors == []

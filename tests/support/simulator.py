@@ -41,6 +41,9 @@ def make_simulator() -> Iterator:
     finally:
         for sim in started:
             sim.stop()
+    errors = [e for sim in started for e in sim.errors]
+    if errors:
+        pytest.fail(f"the simulator hit internal errors (a bug in smpp.simulator): {errors}")
 
 
 @pytest.fixture
