@@ -128,8 +128,10 @@ class Smsc:
 
     def submit(self, conn: Connection, command_id: int, sequence: int,
                m: pdu.ShortMessage, resp_id: int) -> None:
-        """Answer an accepted-for-processing submit_sm or data_sm, and plan its receipt."""
+        """Answer a decoded submit_sm or data_sm (refused, silent or accepted) and plan its
+        receipt. A latency scenario holds refusals as well as acceptances."""
         record = conn.record
+        delay = sum(s.response_delay() for s in self.delay_hooks) if self.delay_hooks else 0.0
         for scenario in self.submit_hooks:
             verdict = scenario.submit(self.loop.time(), m)
             if verdict is SILENT:
@@ -137,30 +139,32 @@ class Smsc:
                 return
             if verdict:
                 self.recorder.pdu(record, command_id, 0, sequence, m, verdict)
-                conn.send(pdu.encode_message_id_resp(resp_id, sequence, "", verdict))
+                self._respond(conn, pdu.encode_message_id_resp(resp_id, sequence, "", verdict),
+                              delay)
                 return
         message_id = self.ids.next()
         stat = self._outcome(m)
         self.recorder.pdu(record, command_id, 0, sequence, m, 0)
         self.recorder.accepted(record, m, message_id, stat)
-        resp = pdu.encode_message_id_resp(resp_id, sequence, message_id)
-        delay = sum(s.response_delay() for s in self.delay_hooks) if self.delay_hooks else 0.0
         rd = m.registered_delivery & 0x03
         job = None
         if rd == 1 or (rd == 2 and stat != "DELIVRD"):
             job = (conn, m, message_id, stat, self.dates.now()[1])
             if self.receipt_first:
                 self.send_receipt(job)
-        if delay:
-            self.timers.call_later(delay, conn.send, resp)
-        else:
-            conn.send(resp)
+        self._respond(conn, pdu.encode_message_id_resp(resp_id, sequence, message_id), delay)
         if job is not None and not self.receipt_first:
             due = delay + self.config.dlr_delay
             if due > 0:
                 self.timers.call_later(due, self.send_receipt, job)
             else:
                 self.send_receipt(job)
+
+    def _respond(self, conn: Connection, data: bytes, delay: float) -> None:
+        if delay:
+            self.timers.call_later(delay, conn.send, data)
+        else:
+            conn.send(data)
 
     def _outcome(self, m: pdu.ShortMessage) -> str:
         for scenario in self.outcome_hooks:

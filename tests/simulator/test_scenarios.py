@@ -53,6 +53,11 @@ def test_latency_holds_each_response(make_simulator, esme):
     started = time.monotonic()
     assert client.submit().command_status == 0
     assert time.monotonic() - started >= 0.15
+    sim.set_scenarios("latency:ms=150", "reject-prefix:prefixes=9")
+    started = time.monotonic()
+    assert client.submit(dest="9").command_status == RINVDSTADR  # refusals are slow too
+    assert time.monotonic() - started >= 0.15
+    assert client.enquire().command_status == 0  # enquire_link is not held
 
 
 def test_throttle_answers_rthrottled_beyond_the_rate_and_can_be_switched_off(make_simulator, esme):
