@@ -115,6 +115,8 @@ class Connection(asyncio.Protocol):
 
     def unbind(self) -> None:
         """SMSC-initiated unbind; the connection closes on the unbind_resp (or a timeout)."""
+        if self.unbinding or self.closed:
+            return
         self.unbinding, self.can_submit = True, False
         self.record.unbound_by = "smsc"
         seq = self.next_sequence()
