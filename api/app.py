@@ -64,10 +64,14 @@ class _Running:
 
 
 def app_from_environment() -> falcon.App:
-    """Build the app of one API worker process from the environment (config + open_service)."""
+    """Build the app of one API worker process from the environment (config + open_service).
+
+    The service starts its flusher and the outbox sweeper thread here: every API process
+    sweeps, and a Redis lock lets one at a time do it (bridge.sweeper).
+    """
     from bridge.service import open_service
     config = load_config()
-    service = open_service(config)
+    service = open_service(config, run_sweeper=True)
     service.start()
     _Running.service, _Running.redis = service, limiter_client(config)
     log.info("API worker ready (database %s)", config.effective_database_url.split("@")[-1])
@@ -78,7 +82,7 @@ def shutdown() -> None:
     """Stop what ``app_from_environment`` started (gunicorn's worker_exit hook calls this)."""
     service, _Running.service = _Running.service, None
     if service is not None:
-        service.stop()
+        service.close()
     client, _Running.redis = _Running.redis, None
     if client is not None:
         client.close()

@@ -26,3 +26,35 @@ def assert_rate_headers(result) -> None:
 def basic(username: str, password: str) -> dict[str, str]:
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
+
+
+class LineReader:
+    """Collects the lines a child process prints (a thread drains its stdout pipe)."""
+
+    def __init__(self, stream) -> None:
+        import threading
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._drain, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _drain(self, stream) -> None:
+        for raw in iter(stream.readline, b""):
+            self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def find(self, needle: str) -> list[str]:
+        return [line for line in self.lines if needle in line]
+
+
+def pid_gone(pid: int) -> bool:
+    """True when ``pid`` no longer exists (a zombie waiting for init counts as gone)."""
+    import os
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return not os.path.exists(f"/proc/{pid}")

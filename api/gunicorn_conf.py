@@ -1,0 +1,47 @@
+"""gunicorn settings for the API, read from the bridge config (BRIDGE_HOST/PORT/API_WORKERS...).
+
+Used as ``gunicorn -c python:api.gunicorn_conf api.wsgi:app`` (what ``smpp-bridge run``/``api``
+do) or through the repository's ``gunicorn.conf.py``. The app is built in each worker after the
+fork (no preload), so database pools, Redis clients and threads are never shared across forks.
+"""
+from __future__ import annotations
+
+import os
+
+from bridge.config import load_config
+
+_config = load_config()
+
+bind = [f"{_config.host}:{_config.port}"]
+workers = _config.api_workers
+# gthread: keep-alive connections and a few threads per worker, so a client that reuses its
+# connection is not re-accepted per request, and one slow database commit does not idle the
+# worker. BRIDGE_API_THREADS overrides (1 = one request at a time per worker).
+worker_class = "gthread"
+threads = int(os.environ.get("BRIDGE_API_THREADS", "4"))
+keepalive = 75  # seconds an idle keep-alive connection is kept (longer than most proxies' 60)
+preload_app = False
+timeout = 30  # seconds a worker may be silent before gunicorn restarts it
+graceful_timeout = 10  # seconds in-flight requests get on shutdown
+max_requests = 0
+accesslog = os.environ.get("BRIDGE_ACCESS_LOG") or None  # "-" = stdout; off by default (speed)
+errorlog = "-"
+loglevel = os.environ.get("BRIDGE_LOG_LEVEL", "info")
+proc_name = "smpp-bridge-api"
+# gunicorn >= 25 opens a control socket at one fixed path per user ($HOME/.gunicorn/gunicorn.ctl);
+# several bridges (or tests) on one machine would fight over it, and we do not use gunicornc.
+control_socket_disable = True
+# Proxy headers are trusted from nobody: the rate limit keys on the TCP peer address.
+forwarded_allow_ips = ""
+
+
+def post_fork(server, worker) -> None:
+    """Ask the kernel to SIGTERM this worker if the gunicorn master dies (no orphans)."""
+    from bridge.embedded_redis import die_with_parent
+    die_with_parent()
+
+
+def worker_exit(server, worker) -> None:
+    """Stop the service's threads and close its connections as the worker leaves."""
+    from api.app import shutdown
+    shutdown()

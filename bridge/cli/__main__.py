@@ -1,0 +1,6 @@
+"""``python -m bridge.cli ...`` == ``smpp-bridge ...`` (children of `run` are started this way)."""
+import sys
+
+from bridge.cli import main
+
+sys.exit(main())

@@ -1,0 +1,191 @@
+"""``smpp-bridge run`` (everything on this machine) and ``smpp-bridge api`` (the API alone).
+
+run: create var/, migrate the database, start an embedded redis-server when REDIS_URL is unset
+(its URL is exported to the children), create the demo account on first start, start gunicorn
+with the API plus the children other parts add (see CHILD_MODULES), print the demo credentials
+and a working curl, and stop everything on Ctrl-C/SIGTERM.
+
+api: the same supervisor with only gunicorn (and the embedded Redis when REDIS_URL is unset); it
+does not migrate (run `smpp-bridge db upgrade`) and creates no demo account.
+
+The outbox sweeper runs inside the API processes (BridgeService's thread, one at a time through
+a Redis lock), so it runs whichever of the two commands started the API.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import importlib
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from bridge.cli import CommandError
+from bridge.config import Config, load_config
+from bridge.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from bridge.supervisor import ChildSpec, Supervisor, SupervisorError
+
+# The hook for the other processes of `run`: each module here may define
+# ``run_children(config: Config, env: dict[str, str]) -> list[ChildSpec]``; they are started in
+# this order after the API (e.g. the simulated SMSC when no [[smsc]] is configured, then the
+# delivery worker). A module that does not exist yet, or has no run_children, adds nothing.
+CHILD_MODULES = ("bridge.cli.simulator", "bridge.cli.worker")
+
+
+def register(subparsers) -> None:
+    run = subparsers.add_parser("run", help="everything on this machine: Redis, API, worker",
+                                description=__doc__.split("\n\n")[1])
+    _common(run)
+    run.add_argument("--no-demo", action="store_true", help="do not create/print the demo account")
+    run.add_argument("--skip", action="append", default=[], metavar="NAME",
+                     help="do not start this child (simulator, worker); repeatable")
+    run.set_defaults(handler=cmd_run)
+    api = subparsers.add_parser("api", help="the HTTP API alone under gunicorn")
+    _common(api)
+    api.set_defaults(handler=cmd_api)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--redis-port", type=int, default=0, metavar="PORT",
+                        help="port of the embedded Redis when REDIS_URL is unset (0: a free one)")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config()
+    Path(config.var_dir).mkdir(parents=True, exist_ok=True)
+    _migrate(config)
+    return _supervise(config, args, with_extras=True, demo=not args.no_demo)
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    config = load_config()
+    Path(config.var_dir).mkdir(parents=True, exist_ok=True)
+    _require_schema(config)
+    return _supervise(config, args, with_extras=False, demo=False)
+
+
+def _supervise(config: Config, args: argparse.Namespace, *, with_extras: bool, demo: bool) -> int:
+    stop = threading.Event()
+    _on_signals(stop)
+    with contextlib.ExitStack() as stack:
+        if not config.redis_url:
+            config = config.replace(redis_url=_embedded_redis(config, args.redis_port, stack))
+        env = child_env(config)
+        shown = None
+        if demo:
+            from bridge.cli.demo import ensure_demo
+            shown = ensure_demo(config)
+        extras = extra_children(config, env) if with_extras else []
+        skip = set(getattr(args, "skip", ()))
+        children = [api_child(config, env)] + [c for c in extras if c.name not in skip]
+        supervisor = Supervisor(children, env, say=_say)
+        stack.callback(supervisor.stop)
+        try:
+            supervisor.start(stop)
+        except SupervisorError as exc:
+            raise CommandError(str(exc)) from None
+        if stop.is_set():
+            return 0
+        _banner(config, shown)
+        return supervisor.wait(stop)
+
+
+def _embedded_redis(config: Config, port: int, stack: contextlib.ExitStack) -> str:
+    redis = EmbeddedRedis(config.var_dir, port)
+    try:
+        url = redis.start()
+    except EmbeddedRedisError as exc:
+        raise CommandError(str(exc)) from None
+    stack.callback(_stop_redis, redis)
+    _say(f"started redis-server (pid {redis.proc.pid}) at {url}, data in {redis.dir}")
+    return url
+
+
+def _stop_redis(redis: EmbeddedRedis) -> None:
+    redis.stop()
+    _say("stopped redis-server")
+
+
+def child_env(config: Config) -> dict[str, str]:
+    """The environment of every child: ours, plus the resolved database, Redis and var dir."""
+    env = dict(os.environ)
+    env["DATABASE_URL"] = config.effective_database_url
+    env["REDIS_URL"] = config.redis_url or ""
+    env["BRIDGE_VAR_DIR"] = str(Path(config.var_dir).resolve())
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def api_child(config: Config, env: dict[str, str]) -> ChildSpec:
+    """gunicorn with the API; ready once it answers the OpenAPI document."""
+    argv = [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_conf", "api.wsgi:app"]
+    return ChildSpec("api", argv, ready=lambda: _answers(_client_host(config), config.port))
+
+
+def extra_children(config: Config, env: dict[str, str]) -> list[ChildSpec]:
+    """What the modules in CHILD_MODULES add (see the comment there)."""
+    out: list[ChildSpec] = []
+    for name in CHILD_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        factory = getattr(module, "run_children", None)
+        if factory is not None:
+            out.extend(factory(config, env))
+    return out
+
+
+def _answers(host: str, port: int) -> bool:
+    conn = http.client.HTTPConnection(host, port, timeout=2)
+    try:
+        conn.request("GET", "/api/v2/openapi.json")
+        return conn.getresponse().status == 200
+    finally:
+        conn.close()
+
+
+def _client_host(config: Config) -> str:
+    return "127.0.0.1" if config.host in ("0.0.0.0", "", "::") else config.host
+
+
+def _migrate(config: Config) -> None:
+    from bridge.db import upgrade
+    try:
+        upgrade(config.effective_database_url)
+    except Exception as exc:  # any failure here stops `run` with one line, not a traceback
+        raise CommandError(f"cannot migrate the database: {str(exc).splitlines()[0]}") from None
+
+
+def _require_schema(config: Config) -> None:
+    from bridge.db import Database
+    db = Database(config.effective_database_url)
+    try:
+        if not db.has_schema():
+            raise CommandError("the database is not migrated to the newest schema; run "
+                               "`smpp-bridge db upgrade` (or use `smpp-bridge run`)")
+    finally:
+        db.dispose()
+
+
+def _on_signals(stop: threading.Event) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+def _say(line: str) -> None:
+    print(f"smpp-bridge: {line}", flush=True)
+
+
+def _banner(config: Config, demo) -> None:
+    base = f"http://{_client_host(config)}:{config.port}"
+    lines = [f"API ready at {base} (docs: {base}/api/v2); Redis {config.redis_url}"]
+    if demo is not None:
+        lines += demo.describe(base)
+    lines.append("Press Ctrl-C to stop.")
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,119 @@
+"""The API under a real gunicorn (2 workers): sweeper in the API processes, chunked bodies,
+one rate-limit count across workers, clean stop."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+import redis
+
+from bridge import redis_keys
+from bridge.config import Config
+from bridge.db import Database
+from bridge.service import BridgeService
+from tests.api.helpers import LineReader, pid_gone
+from tests.support.procs import free_port, stop_process, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def gunicorn(tmp_path, database_url, db, redis_server):
+    """gunicorn with the API on a free port, over the test's database and Redis."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    env.update(DATABASE_URL=database_url, REDIS_URL=redis_server.url, BRIDGE_PORT=str(port),
+               BRIDGE_API_WORKERS="2", BRIDGE_API_THREADS="2", BRIDGE_RATE_LIMIT="5",
+               BRIDGE_MAX_BODY_BYTES="2000", BRIDGE_SWEEPER_GRACE="0",
+               BRIDGE_SWEEPER_INTERVAL="0.2", BRIDGE_VAR_DIR=str(tmp_path / "var"))
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+                             "api.wsgi:app"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    out = LineReader(proc.stdout)
+    try:
+        wait_until(lambda: len(out.find("Booting worker")) >= 2 and _get(port, "/api/v2")[0] == 200,
+                   timeout=60, message="gunicorn to serve")
+        yield port, proc, out
+    finally:
+        stop_process(proc, timeout=20)
+    workers = [int(p) for p in re.findall(r"Booting worker with pid: (\d+)", out.text())]
+    wait_until(lambda: all(pid_gone(p) for p in workers), timeout=10, message="workers gone")
+
+
+def _get(port: int, path: str, headers: dict | None = None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def account(bridge_config, db, redis_client):
+    """An account and key, made with a service whose Redis is unreachable (nothing enqueued)."""
+    dead = redis.Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
+    service = BridgeService(bridge_config, db, dead, run_sweeper=False)
+    service.start()
+    info = service.create_account("acme", "pw-acme-1", balance=Decimal("100.00"))
+    key = service.generate_key(info.id)
+    service.send(info.id, "0701234567", "accepted while Redis was down")
+    assert redis_client.xlen(redis_keys.OUTBOUND_STREAM) == 0  # committed, not enqueued
+    yield key.api_key
+    service.stop()
+
+
+def test_the_api_processes_sweep_the_outbox(account, gunicorn, redis_client):
+    """A message committed while Redis was down is enqueued by the API's sweeper thread."""
+    wait_until(lambda: redis_client.xlen(redis_keys.OUTBOUND_STREAM) == 1, timeout=30,
+               message="the sweeper in the API workers to enqueue the message")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_rate_limit_is_one_count_across_workers(account, gunicorn):
+    port, _, _ = gunicorn
+    answers = [_get(port, "/api/v2/account/balance", {"X-API-Key": account}) for _ in range(8)]
+    assert [a[0] for a in answers] == [200] * 5 + [429] * 3  # new connection each: both workers
+    assert [a[1]["x-ratelimit-remaining"] for a in answers[:5]] == ["4", "3", "2", "1", "0"]
+    assert json.loads(answers[-1][2])["error"] == "Too many requests."
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_chunked_body_over_the_limit_is_413(account, gunicorn):
+    port, _, _ = gunicorn
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        chunks = (b"x" * 500 for _ in range(10))  # 5000 bytes, no Content-Length
+        conn.request("POST", "/api/v2/sms/send", body=chunks, encode_chunked=True,
+                     headers={"X-API-Key": account, "Content-Type": "application/json",
+                              "Transfer-Encoding": "chunked"})
+        resp = conn.getresponse()
+        assert resp.status == 413
+        assert json.loads(resp.read())["error"].startswith("Request body is larger than 2000")
+        assert resp.getheader("access-control-allow-origin") == "*"
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_chunked_send_under_the_limit_works(account, gunicorn):
+    port, _, _ = gunicorn
+    body = json.dumps({"numbers": "0712345678", "message_body": "chunked"}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", "/api/v2/sms/send", body=iter([body[:10], body[10:]]),
+                     encode_chunked=True, headers={"X-API-Key": account,
+                                                   "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 200, resp.read()
+        assert json.loads(resp.read())["count"] == 1
+    finally:
+        conn.close()
