@@ -42,6 +42,9 @@ IDEMPOTENCY_KEY_MAX = 255
 
 Pricer = Callable[[str], Decimal]  # E.164 -> price of one part
 
+_INSERT_MESSAGES = messages.insert()  # built once: statement construction costs on every send
+_INSERT_IDEMPOTENCY = idempotency_keys.insert()
+
 
 def make_pricer(config: Config) -> Pricer:
     """THE one place the per-part price is chosen: the route's price when bridge.routing exists
@@ -177,13 +180,13 @@ class Acceptor:
             ids = self._ids.many(len(p.numbers))
             balance = ledger.charge(conn, account.id, p.cost, batch_id, now)
             rows = self._message_rows(account.id, batch_id, ids, p, now)
-            conn.execute(messages.insert(), rows)
+            conn.execute(_INSERT_MESSAGES, rows)
             body = self._body(account, p, batch_id, ids, balance)
             if key:
-                conn.execute(idempotency_keys.insert().values(
-                    account_id=account.id, key=key, request_hash=request_hash,
-                    response_json=json.dumps(body, ensure_ascii=False), status_code=200,
-                    created_at=now))
+                conn.execute(_INSERT_IDEMPOTENCY, {
+                    "account_id": account.id, "key": key, "request_hash": request_hash,
+                    "response_json": json.dumps(body, ensure_ascii=False), "status_code": 200,
+                    "created_at": now})
         return SendResult(body), rows
 
     def _replay(self, conn, account_id: int, key: str, request_hash: str,

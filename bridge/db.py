@@ -40,7 +40,7 @@ class Database:
         else:
             self.engine = create_engine(url, echo=echo, pool_size=pool_size,
                                         max_overflow=max_overflow, pool_timeout=30,
-                                        pool_recycle=1800, pool_pre_ping=True)
+                                        pool_recycle=1800, pool_pre_ping=False)
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:

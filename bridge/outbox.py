@@ -11,6 +11,7 @@ an entry whose message has already moved on.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable, Mapping
@@ -38,20 +39,16 @@ class OutboundMessage:
 
 
 def encode_entry(msg: OutboundMessage) -> dict[str, str]:
-    """Stream fields for a message (all strings; Redis stores bytes)."""
-    return {
-        "v": ENTRY_VERSION,
-        "message_id": msg.message_id,
-        "batch_id": msg.batch_id,
-        "account_id": str(msg.account_id),
-        "destination": msg.destination,
-        "sender_id": msg.sender_id,
-        "text": msg.text,
-        "encoding": msg.encoding,
-        "parts": str(msg.parts),
-        "price": str(msg.price),
-        "expires_at": repr(float(msg.expires_at)),
-    }
+    """Stream fields for a message: a version and the message as one JSON object.
+
+    One field rather than one per attribute: redis-py packs every field of every XADD in
+    Python, and for a 10,000-recipient request that packing, not Redis, was the cost.
+    """
+    return {"v": ENTRY_VERSION, "m": json.dumps({
+        "message_id": msg.message_id, "batch_id": msg.batch_id, "account_id": msg.account_id,
+        "destination": msg.destination, "sender_id": msg.sender_id, "text": msg.text,
+        "encoding": msg.encoding, "parts": msg.parts, "price": str(msg.price),
+        "expires_at": float(msg.expires_at)}, ensure_ascii=False, separators=(",", ":"))}
 
 
 def _text(value: bytes | str) -> str:
@@ -67,13 +64,16 @@ def decode_entry(fields: Mapping[bytes | str, bytes | str]) -> OutboundMessage:
     if f.get("v") != ENTRY_VERSION:
         raise ValueError(f"unknown outbound entry version {f.get('v')!r}")
     try:
+        m = json.loads(f["m"])
         return OutboundMessage(
-            message_id=f["message_id"], batch_id=f["batch_id"], account_id=int(f["account_id"]),
-            destination=f["destination"], sender_id=f["sender_id"], text=f["text"],
-            encoding=f["encoding"], parts=int(f["parts"]), price=Decimal(f["price"]),
-            expires_at=float(f["expires_at"]))
+            message_id=m["message_id"], batch_id=m["batch_id"], account_id=int(m["account_id"]),
+            destination=m["destination"], sender_id=m["sender_id"], text=m["text"],
+            encoding=m["encoding"], parts=int(m["parts"]), price=Decimal(m["price"]),
+            expires_at=float(m["expires_at"]))
     except KeyError as exc:
         raise ValueError(f"outbound entry lacks field {exc.args[0]!r}") from None
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"outbound entry is not a message: {exc}") from None
 
 
 def enqueue(redis, entries: Iterable[OutboundMessage]) -> int:

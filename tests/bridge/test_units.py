@@ -108,7 +108,10 @@ def test_stream_entry_round_trip_through_bytes():
 def test_decode_entry_refuses_foreign_entries():
     with pytest.raises(ValueError, match="version"):
         outbox.decode_entry({b"v": b"99"})
+    with pytest.raises(ValueError, match="lacks field 'm'"):
+        outbox.decode_entry({"v": "1"})
     with pytest.raises(ValueError, match="lacks field 'text'"):
-        outbox.decode_entry({"v": "1", "message_id": "x", "batch_id": "y", "account_id": "1",
-                             "destination": "+1", "sender_id": "s", "encoding": "gsm",
-                             "parts": "1", "price": "1", "expires_at": "1"})
+        outbox.decode_entry({"v": "1", "m": '{"message_id": "x", "batch_id": "y",'
+                             ' "account_id": 1, "destination": "+1", "sender_id": "s"}'})
+    with pytest.raises(ValueError, match="not a message"):
+        outbox.decode_entry({"v": "1", "m": "{not json"})

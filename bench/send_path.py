@@ -1,0 +1,77 @@
+"""Domain-level throughput of BridgeService.send (no HTTP): what the API can at best reach.
+
+Starts a throwaway redis-server (and uses SQLite in a temp dir unless DATABASE_URL is set),
+then times sequential sends in one thread: 1-recipient and 1,000-recipient requests.
+Usage: .venv/bin/python bench/send_path.py [--seconds 5] [--runs 3] [--postgres]
+(--postgres starts a throwaway PostgreSQL cluster, as the tests do.)
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bridge.config import Config  # noqa: E402
+from bridge.db import Database, upgrade  # noqa: E402
+from bridge.service import BridgeService, make_redis  # noqa: E402
+from tests.support.postgres import postgres_cluster  # noqa: E402
+from tests.support.redis_server import redis_server  # noqa: E402
+
+
+def measure(service: BridgeService, account_id: int, numbers: list[str], seconds: float) -> float:
+    """Requests per second over ``seconds`` of back-to-back sends."""
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        service.send(account_id, numbers, "Benchmark message, one part.")
+        done += 1
+    return done / (time.perf_counter() - start)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--postgres", action="store_true", help="use a throwaway PostgreSQL")
+    args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        redis = stack.enter_context(redis_server(tmp))
+        url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp}/bench.db"
+        if args.postgres:
+            url = stack.enter_context(postgres_cluster()).create_database()
+        upgrade(url)
+        db = Database(url)
+        client = make_redis(redis.url)
+        service = BridgeService(Config(database_url=url), db, client, run_sweeper=False)
+        service.start()
+        try:
+            account = service.create_account(f"bench{os.getpid()}", "pw",
+                                             balance=Decimal("90000000"))
+            one = ["0701234567"]
+            many = ["07%08d" % i for i in range(1000)]
+            singles = [measure(service, account.id, one, args.seconds) for _ in range(args.runs)]
+            bulks = [measure(service, account.id, many, args.seconds) for _ in range(args.runs)]
+        finally:
+            service.stop()
+            client.close()
+            db.dispose()
+    backend = url.split(":", 1)[0]
+    print(f"database: {backend}  nproc: {os.cpu_count()}  runs: {args.runs} x {args.seconds}s")
+    print(f"{'request':<24}{'median req/s':>14}{'recipients/s':>14}   all runs")
+    print(f"{'1 recipient':<24}{statistics.median(singles):>14.0f}"
+          f"{statistics.median(singles):>14.0f}   {', '.join(f'{r:.0f}' for r in singles)}")
+    print(f"{'1,000 recipients':<24}{statistics.median(bulks):>14.1f}"
+          f"{statistics.median(bulks) * 1000:>14.0f}   {', '.join(f'{r:.1f}' for r in bulks)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
