@@ -1,0 +1,1 @@
+"""Settlement of the delivery engine (import from bridge.settle): see bridge/settle.py."""

@@ -1,0 +1,55 @@
+"""Batched refunds for the engine: a fixed number of statements whatever the batch size.
+
+bridge.ledger.refund() does the same job for one caller at a time but updates balances one
+statement per account; the engine settles thousands of messages per transaction, so here:
+one ``INSERT ... ON CONFLICT (dedupe_key) DO NOTHING RETURNING`` per 1,000 refunds and one
+executemany UPDATE of the balances, in account-id order (two workers refunding the same accounts
+lock them in the same order, so they queue instead of deadlocking).
+
+The dedupe key is ledger's own ``refund:<message_id>`` (UNIQUE): whichever path refunds a
+message first, the other cannot refund it again; only rows really inserted move a balance.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Iterable
+
+from sqlalchemy import Connection, bindparam, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bridge.ledger import REFUND
+from bridge.models import Money, UTCDateTime, accounts, ledger
+from bridge.settlement.rules import Row
+
+_CHUNK = 1000  # rows per INSERT: 7 parameters each stays far below SQLite's 32,766 limit
+
+_CREDIT = (update(accounts).where(accounts.c.id == bindparam("aid"))
+           .values(balance=accounts.c.balance + bindparam("amount", type_=Money()),
+                   updated_at=bindparam("now", type_=UTCDateTime())))
+
+
+def refund_key(message_id: str) -> str:
+    """ledger.dedupe_key of a message's refund (the same as bridge.ledger.refund writes)."""
+    return f"{REFUND}:{message_id}"
+
+
+def refund(conn: Connection, rows: Iterable[Row], now: datetime) -> list[str]:
+    """Refund each row's price once; returns the message ids refunded by this call."""
+    wanted = [dict(account_id=r.account_id, kind=REFUND, amount=r.price, message_id=r.id,
+                   dedupe_key=refund_key(r.id), created_at=now, note=r.state)
+              for r in rows if r.price > 0]
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    refunded: list[str] = []
+    per_account: dict[int, Decimal] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        stmt = (dialect.insert(ledger).values(wanted[start:start + _CHUNK])
+                .on_conflict_do_nothing(index_elements=[ledger.c.dedupe_key])
+                .returning(ledger.c.message_id, ledger.c.account_id, ledger.c.amount))
+        for message_id, account_id, amount in conn.execute(stmt):
+            refunded.append(message_id)
+            per_account[account_id] = per_account.get(account_id, Decimal(0)) + amount
+    if per_account:
+        conn.execute(_CREDIT, [{"aid": aid, "amount": per_account[aid], "now": now}
+                               for aid in sorted(per_account)])
+    return refunded
