@@ -43,3 +43,24 @@ def bind_lease_key(account: str) -> str:
 def tps_bucket_key(account: str) -> str:
     """The token bucket of one SMSC account."""
     return TPS_BUCKET_PREFIX + account
+
+# --- delivery receipts and settlement (owner: settlement; bridge/receipts.py, bridge/settlement) ---
+# Receipt correlation: one STRING per (connection, id spelling) -> "<message_id>:<part_index>",
+# expiring after the message's validity plus a margin. An id spelling is a canonical_id, or,
+# for message_id_form "auto", each of id_forms(id).
+DLR_MAP_PREFIX = PREFIX + "dlr:map:"
+# Receipts that arrived before their submit_sm_resp was stored: one LIST (JSON receipts) per
+# (connection, id spelling), expiring after the orphan TTL.
+DLR_ORPHAN_PREFIX = PREFIX + "dlr:orphan:"
+# How many messages were flagged possible_duplicate (resent after a recovery or a timeout).
+POSSIBLE_DUPLICATES = PREFIX + "stats:possible_duplicates"
+
+
+def dlr_map_key(connection: str, smsc_id: str) -> str:
+    """Where a connection's smsc id spelling maps to its (message, part)."""
+    return f"{DLR_MAP_PREFIX}{connection}:{smsc_id}"
+
+
+def dlr_orphan_key(connection: str, smsc_id: str) -> str:
+    """Where receipts for a not-yet-mapped smsc id spelling wait."""
+    return f"{DLR_ORPHAN_PREFIX}{connection}:{smsc_id}"
