@@ -38,6 +38,7 @@ log = logging.getLogger("smpp.session")
 ESME_RTHROTTLED = 0x58
 _HEADER = pdu.HEADER.unpack_from
 _MAX_SELECT = 1.0  # seconds; an upper bound on one select() so nothing can stall a turn
+_REFILL_EVERY = 8  # while dispatching a batch of PDUs, refill the window after this many
 
 
 class Engine:
@@ -249,9 +250,13 @@ class Engine:
         frames = conn.receive()
         if frames:
             conn.last_rx = now
-        for frame in frames:
+        refill = not self.stop_requested and self.tx is not None
+        for count, frame in enumerate(frames, 1):
             try:
                 self._dispatch(conn, frame, now)
+                if refill and count % _REFILL_EVERY == 0:
+                    self._fill(now)  # keep the SMSC busy while we work through a long batch
+                    self.tx.flush()
             except pdu.PduError as exc:
                 if exc.sequence is None:
                     exc.command_id, exc.sequence = _HEADER(frame)[1], _HEADER(frame)[3]
@@ -304,6 +309,8 @@ class Engine:
             self.counters.late_responses += 1
             return
         tag = pending.request.tag
+        self.counters.response_seconds += now - pending.deadline + self.config.response_timeout
+        self.counters.responses += 1
         if status == 0:
             try:
                 message_id = pdu.decode_submit_sm_resp(frame[pdu.HEADER_LENGTH:])

@@ -32,6 +32,8 @@ class Counters:
     not_sent: int = 0  # requests resolved "not_sent" (queue expired while down, stop, refused)
     lost_in_flight: int = 0  # in flight when the connection fell
     late_responses: int = 0  # submit_sm_resp for nothing in flight (after its timeout)
+    responses: int = 0  # submit_sm_resp (or generic_nack) matched to a submit in flight
+    response_seconds: float = 0.0  # their total time from write to response; / responses = mean
     reconnects: int = 0  # successful binds after the first
     bind_attempts: int = 0  # connection + bind attempts, successful or not
     receipts: int = 0  # delivery receipts handed to on_receipt
