@@ -30,10 +30,10 @@ def split_numbers(numbers: str | Iterable[object] | None) -> list[str]:
     """Entries of a comma-separated string or a list, stripped, empty entries dropped."""
     if numbers is None:
         return []
-    if isinstance(numbers, str):
-        items: Iterable[object] = numbers.split(",")
-    else:
-        items = numbers
+    if isinstance(numbers, (list, tuple)):
+        items: Iterable[object] = numbers
+    else:  # a string, or a lone value some client sent as a JSON number
+        items = str(numbers).split(",")
     out = []
     for item in items:
         text = item.strip() if isinstance(item, str) else str(item).strip()

@@ -68,6 +68,7 @@ def test_split_and_normalise_collapse_duplicates_and_keep_raw_invalid():
     assert result.invalid == ["0201234567"]
     assert split_numbers(["0701234567", " ", 254701234567]) == ["0701234567", "254701234567"]
     assert split_numbers(None) == [] and split_numbers(" , ") == []
+    assert split_numbers(254701234567) == ["254701234567"]
 
 
 @pytest.mark.parametrize("amount, text", [("99.2", "99.20"), ("0.8000", "0.80"), ("0", "0.00"),
