@@ -16,7 +16,8 @@ COMMAND_MODULES = (
     "bridge.cli.run",  # run, api
     "bridge.cli.admin",  # account ..., key ..., db upgrade
     "bridge.cli.simulator",  # simulator
-    "bridge.cli.worker",  # worker, status, audit
+    "bridge.cli.worker",  # worker, status
+    "bridge.cli.audit",  # audit
 )
 
 
