@@ -89,9 +89,9 @@ class Engine:
             reason = (f"session {self.config.name!r} is not accepting submits "
                       f"({self.state.value}): {self.last_error or 'stopped'}") if self.closed \
                 else f"session queue full ({self.config.max_queued} waiting); slow down"
+            self.counters.rejected += 1  # only ever written under the lock
         future.set_running_or_notify_cancel()
         future.set_result(SubmitOutcome("not_sent", 0, None, False, request.tag, reason))
-        self.counters.not_sent += 1
         return future
 
     def request_stop(self, timeout: float) -> None:

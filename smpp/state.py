@@ -29,7 +29,8 @@ class Counters:
     errors: dict[int, int] = field(default_factory=dict)  # non-zero submit statuses: count
     timeouts: int = 0  # submits with no response within response_timeout
     throttled: int = 0  # submit_sm_resp ESME_RTHROTTLED
-    not_sent: int = 0  # requests resolved "not_sent" (queue expired while down, stop, refused)
+    not_sent: int = 0  # queued requests resolved "not_sent" (no bind in time, stop, refused bind)
+    rejected: int = 0  # submit() calls answered "not_sent" at once (stopped, refused, queue full)
     lost_in_flight: int = 0  # in flight when the connection fell
     late_responses: int = 0  # submit_sm_resp for nothing in flight (after its timeout)
     responses: int = 0  # submit_sm_resp (or generic_nack) matched to a submit in flight
