@@ -12,6 +12,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from api import schemas as s
 from api.openapi_text import API_DESCRIPTION, OPERATION_TEXT
+from api.resources import messages
 
 BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
 ERROR_TEXT = {
@@ -40,6 +41,7 @@ def build_spec() -> dict[str, Any]:
         "balance", v2=True, security=API_KEY_SECURITY,
         ok=(200, "The key's account balance.", s.BalanceAnswer), errors=(401, 503))})
     _key_paths(spec)
+    messages.document(spec, _headers, ERROR_TEXT, API_KEY_SECURITY)  # GET /api/v2/sms/{id}
     _doc_paths(spec)
     return spec.to_dict()
 

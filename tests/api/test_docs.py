@@ -78,7 +78,8 @@ def test_openapi_document_is_valid_and_complete(app, client):
     assert doc["openapi"].startswith("3.")
     expected = {
         "/v1/sms/send": {"post"}, "/api/v2/sms/send": {"get", "post"},
-        "/api/v2/account/balance": {"get"}, "/api/generate-key": {"post"},
+        "/api/v2/account/balance": {"get"}, "/api/v2/sms/{message_id}": {"get"},
+        "/api/generate-key": {"post"},
         "/api/revoke-key": {"post"}, "/api/regenerate-key": {"post"}, "/api/v2": {"get"},
         "/api/v2/openapi.json": {"get"}, "/api/v2/assets/{name}": {"get"},
         "/api/oauth2-callback": {"get"}, "/api/oauth2-redirect.js": {"get"}}

@@ -1,0 +1,128 @@
+"""``GET /api/v2/sms/{message_id}``: one message of the key's account, its state and history.
+
+Another account's id and an unknown id both answer ``404 {"error": "Message not found."}``
+(an id never tells who owns it). Times are ISO 8601 UTC with milliseconds; money is a string.
+The answer schema and the OpenAPI operation live here too (``document(spec)``), so the
+api/openapi.py document only calls them.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import falcon
+from marshmallow import Schema, fields
+
+from bridge.ledger import money_str
+from bridge.settlement.view import MessageView, message_view
+
+PATH = "/api/v2/sms/{message_id}"
+OPERATION_ID = "message_status"
+SUMMARY = "Message state"
+DESCRIPTION = """\
+The state of one message sent with this key's account, its SMSC ids and its history.
+
+`state` is one of `accepted` (charged, stored), `queued` (on its way to an SMSC connection),
+`submitted` (the SMSC took every part), and the final states `delivered`, `undelivered`,
+`expired`, `rejected`, `failed`. Messages that never reach the SMSC (`rejected` by it at
+submit, `failed` after retries or for lack of a route, `expired` in the queue) are refunded;
+final states reported by a delivery receipt are not (the SMSC accepted the message).
+`possible_duplicate` is true when the message may have reached the SMSC twice (it was resent
+after a worker crash or a timeout). `events` lists each transition with its time and detail.
+Another account's message id, or an unknown one, answers 404 `{"error": "Message not found."}`."""
+
+
+def iso(moment: datetime | None) -> str | None:
+    """``2030-03-17T17:48:00.000Z``, or None."""
+    if moment is None:
+        return None
+    return (moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"))
+
+
+def render(view: MessageView) -> dict[str, Any]:
+    return {
+        "message_id": view.message_id, "batch_id": view.batch_id, "number": view.number,
+        "sender_id": view.sender_id, "state": view.state, "parts": view.parts,
+        "cost": money_str(view.cost), "currency": view.currency, "reference": view.reference,
+        "smsc_message_ids": view.smsc_message_ids, "error_code": view.error_code,
+        "possible_duplicate": view.possible_duplicate, "created_at": iso(view.created_at),
+        "queued_at": iso(view.queued_at), "submitted_at": iso(view.submitted_at),
+        "done_at": iso(view.done_at),
+        "events": [{"state": e.state, "at": iso(e.at), "detail": e.detail} for e in view.events],
+    }
+
+
+class MessageStatus:
+    auth = "api_key"
+
+    def __init__(self, service) -> None:
+        self._service = service
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
+        view = message_view(self._service.db, req.context.key.account_id, message_id)
+        resp.media = render(view)
+
+
+# --- the answer schema and the OpenAPI operation ------------------------------------------
+def _time(description: str, required: bool = False) -> fields.String:
+    return fields.String(required=True, allow_none=not required, metadata={
+        "format": "date-time", "description": description + " ISO 8601, UTC.",
+        "example": "2030-03-17T17:48:00.000Z"})
+
+
+class EventAnswer(Schema):
+    state = fields.String(required=True, metadata={"example": "submitted"})
+    at = _time("When the message entered this state.", required=True)
+    detail = fields.String(required=True, allow_none=True, metadata={
+        "description": "SMSC ids, error code or receipt status, when there is one."})
+
+
+class MessageStatusAnswer(Schema):
+    message_id = fields.String(required=True)
+    batch_id = fields.String(required=True, metadata={"description": "The send request's id."})
+    number = fields.String(required=True, metadata={"description": "E.164, e.g. +254701234567."})
+    sender_id = fields.String(required=True)
+    state = fields.String(required=True, metadata={"enum": [
+        "accepted", "queued", "submitted", "delivered", "undelivered", "expired", "rejected",
+        "failed"]})
+    parts = fields.Integer(required=True)
+    cost = fields.String(required=True, metadata={
+        "description": "Price of this message. Exact decimal as text, two or more decimals.",
+        "pattern": r"^-?\d+\.\d{2,}$", "example": "0.80"})
+    currency = fields.String(required=True, metadata={"example": "KES"})
+    reference = fields.String(required=True, allow_none=True)
+    smsc_message_ids = fields.List(fields.String(), required=True, metadata={
+        "description": "The SMSC's id of each part (more when it was submitted twice)."})
+    error_code = fields.String(required=True, allow_none=True, metadata={
+        "description": "SMPP status name, receipt err code or reason, when failed."})
+    possible_duplicate = fields.Boolean(required=True)
+    created_at = _time("Accepted.", required=True)
+    queued_at = _time("Queued.")
+    submitted_at = _time("Accepted by the SMSC.")
+    done_at = _time("Final state reached (the receipt's done date when there is one).")
+    events = fields.List(fields.Nested(EventAnswer), required=True)
+
+
+def document(spec, headers, error_text: dict[int, str], security: list) -> None:
+    """Add the schema and the operation to an apispec ``spec`` (called by api/openapi.py).
+
+    ``headers(v2, status)`` gives an answer's header references, as for the other operations.
+    """
+    spec.components.schema("MessageStatus", schema=MessageStatusAnswer)
+    errors = {
+        404: "Unknown message id, or one of another account.",
+        **{code: error_text[code] for code in (401, 429, 503)},
+    }
+    responses: dict[Any, Any] = {200: {
+        "description": "The message.", "headers": headers(True, 200),
+        "content": {"application/json": {"schema": MessageStatusAnswer}}}}
+    for code, text in sorted(errors.items()):
+        responses[code] = {"description": text, "headers": headers(True, code), "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    spec.path(path=PATH, operations={"get": {
+        "summary": SUMMARY, "description": DESCRIPTION, "operationId": OPERATION_ID,
+        "security": security, "responses": responses,
+        "parameters": [{"in": "path", "name": "message_id", "required": True,
+                        "schema": {"type": "string", "maxLength": 26},
+                        "description": "A message_id from the send answer."}]}})
