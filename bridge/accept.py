@@ -241,10 +241,10 @@ class Acceptor:
         if self._redis is None:
             return
         try:
-            outbox.enqueue(self._redis, (outbox.OutboundMessage(
+            outbox.enqueue(self._redis, [outbox.OutboundMessage(
                 r["id"], batch_id, r["account_id"], r["destination"], r["sender_id"], r["text"],
                 r["encoding"], r["parts"], r["price"], r["expires_at"].timestamp())
-                for r in rows))
+                for r in rows])
         except RedisError as exc:
             log.warning("batch %s committed but not enqueued (Redis: %s); the sweeper will"
                         " enqueue it after %ss", batch_id, exc, self._config.sweeper_grace_seconds)

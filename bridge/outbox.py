@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterable, Mapping
+from typing import Mapping, Sequence
 
 from bridge import redis_keys
 
@@ -76,23 +76,22 @@ def decode_entry(fields: Mapping[bytes | str, bytes | str]) -> OutboundMessage:
         raise ValueError(f"outbound entry is not a message: {exc}") from None
 
 
-def enqueue(redis, entries: Iterable[OutboundMessage]) -> int:
+def enqueue(redis, entries: Sequence[OutboundMessage]) -> int:
     """XADD every message to the outbound stream, pipelined; returns how many were added.
 
+    A lone message is one plain XADD (a pipeline costs more than it saves for one command).
     Raises redis.RedisError when Redis is unreachable (callers decide: the accept path logs and
     leaves the messages to the sweeper).
     """
+    if len(entries) == 1:
+        redis.xadd(redis_keys.OUTBOUND_STREAM, encode_entry(entries[0]))
+        return 1
     added = 0
-    pipe = redis.pipeline(transaction=False)
-    pending = 0
-    for msg in entries:
-        pipe.xadd(redis_keys.OUTBOUND_STREAM, encode_entry(msg))
-        pending += 1
-        if pending == _PIPELINE_CHUNK:
-            pipe.execute()
-            added += pending
-            pending = 0
-    if pending:
+    for start in range(0, len(entries), _PIPELINE_CHUNK):
+        chunk = entries[start:start + _PIPELINE_CHUNK]
+        pipe = redis.pipeline(transaction=False)
+        for msg in chunk:
+            pipe.xadd(redis_keys.OUTBOUND_STREAM, encode_entry(msg))
         pipe.execute()
-        added += pending
+        added += len(chunk)
     return added
