@@ -13,6 +13,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from api import schemas as s
 from api.openapi_text import API_DESCRIPTION, OPERATION_TEXT
 from api.resources import messages
+from api.resources.docs import ASSETS
 
 BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
 ERROR_TEXT = {
@@ -171,9 +172,8 @@ def _doc_paths(spec: APISpec) -> None:
              for kind in ("application/javascript", "text/css", "image/png")}
     missing = {404: {"description": "No such asset.", "content": _json(s.ErrorAnswer),
                      "headers": _headers(True, 404)}}
-    asset = [{"in": "path", "name": "name", "required": True, "schema": {"type": "string"},
-              "description": "swagger-ui-bundle.js, swagger-initializer.js, swagger-ui.css, "
-                             "index.css, favicon-16x16.png or favicon-32x32.png"}]
+    asset = [{"in": "path", "name": "name", "required": True, "description": "A file name.",
+              "schema": {"type": "string", "enum": sorted(ASSETS)}}]
     spec.path(path="/api/v2", operations={"get": _page("swagger_ui", True, html)})
     spec.path(path="/api/v2/openapi.json",
               operations={"get": _page("openapi", True, document)})

@@ -115,3 +115,26 @@ def test_rate_limit_headers_are_readable_by_browsers(client):
 
 def test_trailing_slash_is_the_same_endpoint(client):
     assert client.simulate_get("/api/v2/account/balance/").status_code == 401
+
+
+def test_database_down_is_503_with_headers(api_config, redis_client):
+    """A database nobody listens on: the service raises DependencyDown -> 503, JSON."""
+    from falcon import testing
+
+    from api.app import create_app
+    from bridge.db import Database
+    from bridge.service import BridgeService
+    from tests.support.procs import free_port
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"
+    service = BridgeService(api_config.replace(database_url=url), Database(url), redis_client,
+                            run_sweeper=False)
+    client = testing.TestClient(create_app(api_config, service, redis_client))
+    r = client.simulate_post("/api/v2/sms/send", headers={"X-API-Key": "sb_abcdefgh_" + "x" * 43},
+                             json={"numbers": "0701234567", "message_body": "x"})
+    assert r.status_code == 503
+    assert r.json == {"error": "Service temporarily unavailable, nothing was charged; retry shortly."}
+    assert_common_headers(r)
+    assert "x-ratelimit-remaining" in r.headers
+    r = client.simulate_post("/v1/sms/send", json={"username": "a", "password": "b"})
+    assert r.status_code == 503
+    service.db.dispose()
