@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridge.config import Config  # noqa: E402
-from bridge.db import Database, upgrade  # noqa: E402
-from bridge.service import BridgeService, make_redis  # noqa: E402
-from tests.support.postgres import postgres_cluster  # noqa: E402
-from tests.support.redis_server import redis_server  # noqa: E402
+from bridge.config import Config
+from bridge.db import Database, upgrade
+from bridge.service import BridgeService, make_redis
+from tests.support.postgres import postgres_cluster
+from tests.support.redis_server import redis_server
 
 
 def measure(service: BridgeService, account_id: int, numbers: list[str], seconds: float) -> float:
@@ -54,7 +54,7 @@ def main() -> int:
         service.start()
         try:
             account = service.create_account(f"bench{os.getpid()}", "pw",
-                                             balance=Decimal("90000000"))
+                                             balance=Decimal(90000000))
             one = ["0701234567"]
             many = ["07%08d" % i for i in range(1000)]
             singles = [measure(service, account.id, one, args.seconds) for _ in range(args.runs)]

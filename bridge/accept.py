@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Callable
 from urllib.parse import urlsplit
 
 from redis.exceptions import RedisError
@@ -170,7 +170,7 @@ class Acceptor:
 
     def _transaction(self, account: AccountInfo, p: _Plan, key: str | None,
                      request_hash: str) -> tuple[SendResult, list[dict]]:
-        now = datetime.fromtimestamp(self._clock(), timezone.utc)
+        now = datetime.fromtimestamp(self._clock(), UTC)
         with self._db.begin() as conn:
             if key:
                 replay = self._replay(conn, account.id, key, request_hash, purge_stale=True)

@@ -16,8 +16,8 @@ import logging
 import queue
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -121,4 +121,4 @@ def mark_batches_queued(conn, batches: dict[str, float]) -> None:
 
 
 def _utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc)
+    return datetime.fromtimestamp(epoch, UTC)

@@ -11,7 +11,7 @@ import base64
 import os
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # base64.b32encode uses the RFC 4648 alphabet; map it onto Crockford's, position for position.

@@ -11,9 +11,9 @@ whatever it pays for (messages stored, a state change to failed) commit or roll 
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Iterable
 
 from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,7 +22,7 @@ from bridge.errors import InsufficientBalance, InvalidInput, NotFound
 from bridge.models import MONEY_SCALE, Money, UTCDateTime, accounts, ledger, messages
 
 CHARGE, REFUND, TOPUP = "charge", "refund", "topup"
-MAX_AMOUNT = Decimal("100000000000000")  # 10^14: NUMERIC(18,4) holds 14 integer digits
+MAX_AMOUNT = Decimal(100000000000000)  # 10^14: NUMERIC(18,4) holds 14 integer digits
 _CENT = Decimal("0.01")
 _REFUND_CHUNK = 500
 

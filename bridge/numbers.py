@@ -8,8 +8,8 @@ nearly free.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType

@@ -12,9 +12,9 @@ an entry whose message has already moved on.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Mapping, Sequence
 
 from bridge import redis_keys
 

@@ -11,10 +11,10 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Callable, Iterable
 
 from argon2 import PasswordHasher
 from sqlalchemy import select, update
@@ -108,7 +108,7 @@ class BridgeService:
             self.redis.close()
 
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self._clock(), timezone.utc)
+        return datetime.fromtimestamp(self._clock(), UTC)
 
     # --- accounts -------------------------------------------------------------------------
     @_guard_db

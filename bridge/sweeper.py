@@ -13,8 +13,8 @@ import logging
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy import delete, select, update
@@ -69,7 +69,7 @@ class Sweeper:
                 log.warning("sweeper: could not release its lock (%s)", exc)
 
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self._clock(), timezone.utc)
+        return datetime.fromtimestamp(self._clock(), UTC)
 
     def _requeue(self) -> int:
         total = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bridge.cli import main
+from bridge.config import Config
 from bridge.db import Database
 from bridge.service import BridgeService
-from bridge.config import Config
 
 
 @pytest.fixture

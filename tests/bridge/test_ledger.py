@@ -1,15 +1,16 @@
 """Refunds happen once per message; the audit finds books that do not balance."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import select, update
 
 from bridge import ledger
-from bridge.models import accounts, ledger as ledger_table, messages
+from bridge.models import accounts, messages
+from bridge.models import ledger as ledger_table
 
-NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def fail_and_refund(db, ids):

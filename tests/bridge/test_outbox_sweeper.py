@@ -1,7 +1,7 @@
 """Transactional outbox: Redis down at accept time, the sweeper re-enqueues exactly once."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -127,7 +127,7 @@ def test_stream_entries_carry_what_the_worker_needs(service, db, account, redis_
             entry.sender_id, entry.text, entry.encoding, entry.parts, entry.price) == (
         row["id"], row["batch_id"], account.id, "+254701234567", "INFO", "Jambo €", "gsm", 1,
         Decimal("0.8000"))
-    assert datetime.fromtimestamp(entry.expires_at, timezone.utc) == row["expires_at"]
+    assert datetime.fromtimestamp(entry.expires_at, UTC) == row["expires_at"]
     assert redis_client.xinfo_stream(redis_keys.OUTBOUND_STREAM)["length"] == 1
     with db.connect() as conn:
         assert conn.execute(select(func.count()).select_from(messages)).scalar() == 1

@@ -1,6 +1,7 @@
 """Migrations reach head on SQLite and PostgreSQL and match the models exactly."""
 from __future__ import annotations
 
+from datetime import UTC
 from decimal import Decimal
 
 import pytest
@@ -46,8 +47,8 @@ def test_sqlite_runs_in_wal_mode_with_the_pragmas(tmp_path):
 
 
 def _account_row(**values):
-    from datetime import datetime, timezone
-    now = datetime.now(timezone.utc)
+    from datetime import datetime
+    now = datetime.now(UTC)
     row = dict(username="x", password_hash="h", balance=Decimal("1.00"), currency="KES",
                allowed_sender_ids=[], created_at=now, updated_at=now)
     row.update(values)

@@ -10,8 +10,13 @@ from sqlalchemy import func, select
 from bridge import outbox, redis_keys
 from bridge.config import Config
 from bridge.db import Database
-from bridge.errors import (DependencyDown, InsufficientBalance, InvalidInput, InvalidNumbers,
-                           Unauthorized)
+from bridge.errors import (
+    DependencyDown,
+    InsufficientBalance,
+    InvalidInput,
+    InvalidNumbers,
+    Unauthorized,
+)
 from bridge.models import idempotency_keys, ledger, messages
 from bridge.service import BridgeService
 from tests.bridge.conftest import count_statements
@@ -165,7 +170,7 @@ def test_sql_ish_strings_are_stored_verbatim(service, db, account, redis_client)
 
 def test_ten_thousand_numbers_cost_no_more_statements_than_one(service, db, account,
                                                               redis_client):
-    service.topup(account.id, Decimal("10000"))
+    service.topup(account.id, Decimal(10000))
     service.send(account.id, "0799999999", "warm-up")  # loads the cached account settings
     with count_statements(db.engine) as one:
         service.send(account.id, "0799999999", "one")

@@ -4,6 +4,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge import outbox
 from bridge.errors import InvalidInput
@@ -116,3 +118,20 @@ def test_decode_entry_refuses_foreign_entries():
                              ' "account_id": 1, "destination": "+1", "sender_id": "s"}'})
     with pytest.raises(ValueError, match="not a message"):
         outbox.decode_entry({"v": "1", "m": "{not json"})
+
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789 +-()", max_size=20))
+def test_normalising_is_idempotent_and_yields_e164(raw):
+    e164 = to_e164(raw, "KE")
+    if e164 is not None:
+        assert e164.startswith("+") and e164[1:].isdigit() and len(e164) <= 16
+        assert to_e164(e164, "KE") == e164
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.decimals(min_value=-10**9, max_value=10**9, allow_nan=False, places=4))
+def test_money_str_round_trips_exactly(amount):
+    text = money_str(amount)
+    assert Decimal(text) == amount and len(text.split(".")[1]) >= 2

@@ -4,8 +4,8 @@ Revision ID: 0001_initial
 Revises:
 Create Date: 2024-06-01
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from bridge.models import Money, UTCDateTime
 
