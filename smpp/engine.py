@@ -243,8 +243,14 @@ class Engine:
             for conn in readable:
                 if conn is wake:
                     self._drain_wake()
-                else:
+                    continue
+                try:
                     self._read(conn, now)
+                except ConnectionLost:
+                    if not conn.unbound:
+                        raise
+                    conn.close()  # it hung up after answering our unbind: wait for the others
+                    self.conns.remove(conn)
 
     def _read(self, conn: Connection, now: float) -> None:
         frames = conn.receive()

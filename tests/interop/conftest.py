@@ -30,7 +30,8 @@ class NodeSmsc:
     log_path: Path
 
     def events(self, name: str | None = None) -> list[dict]:
-        lines = self.log_path.read_text(encoding="utf-8").splitlines()
+        # Only whole lines: node may be half-way through writing the last one.
+        lines = self.log_path.read_text(encoding="utf-8").split("\n")[:-1]
         events = [json.loads(line) for line in lines if line.startswith("{")]
         return [e for e in events if name is None or e["event"] == name]
 
