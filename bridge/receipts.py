@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Callable, Iterable, Sequence
 
 from bridge import redis_keys
 from bridge.settlement.outcomes import ReceiptEvent
-from smpp.receipt import Receipt, canonical_id, id_forms
 from smpp.message_id import clean_id
+from smpp.receipt import Receipt, canonical_id, id_forms
 
 DEFAULT_MAP_TTL = 2 * 86_400  # seconds: longer than the default validity (1 day) plus margin
 DEFAULT_ORPHAN_TTL = 3_600  # seconds a receipt waits for its submit_sm_resp to be stored

@@ -25,17 +25,34 @@ Guarantees (tested on SQLite and PostgreSQL with a real Redis):
 """
 from bridge.receipts import ReceiptBook
 from bridge.settlement.core import Settlement, StaleRows
-from bridge.settlement.outcomes import (ACCEPTED, DELIVERED, EXPIRED, FAILED, FINAL_STATES,
-                                        QUEUED, RANK, REFUNDED_STATES, REJECTED, SUBMITTED,
-                                        UNDELIVERED, Applied, Claimed, ClaimResult, Failed,
-                                        Finalised, Outcome, PartReceipt, ReceiptEvent,
-                                        ReceiptIn, Submitted)
+from bridge.settlement.outcomes import (
+    ACCEPTED,
+    DELIVERED,
+    EXPIRED,
+    FAILED,
+    FINAL_STATES,
+    QUEUED,
+    RANK,
+    REFUNDED_STATES,
+    REJECTED,
+    SUBMITTED,
+    UNDELIVERED,
+    Applied,
+    Claimed,
+    ClaimResult,
+    Failed,
+    Finalised,
+    Outcome,
+    PartReceipt,
+    ReceiptEvent,
+    ReceiptIn,
+    Submitted,
+)
 from bridge.settlement.writer import SettlementWriter, WriterStats
 
 __all__ = [
     "ACCEPTED", "DELIVERED", "EXPIRED", "FAILED", "FINAL_STATES", "QUEUED", "RANK",
-    "REFUNDED_STATES", "REJECTED", "SUBMITTED", "UNDELIVERED", "Applied", "Claimed",
-    "ClaimResult", "Failed", "Finalised", "Outcome", "PartReceipt", "ReceiptBook",
-    "ReceiptEvent", "ReceiptIn", "Settlement", "SettlementWriter", "StaleRows", "Submitted",
-    "WriterStats",
+    "REFUNDED_STATES", "REJECTED", "SUBMITTED", "UNDELIVERED", "Applied", "ClaimResult",
+    "Claimed", "Failed", "Finalised", "Outcome", "PartReceipt", "ReceiptBook", "ReceiptEvent",
+    "ReceiptIn", "Settlement", "SettlementWriter", "StaleRows", "Submitted", "WriterStats",
 ]

@@ -7,7 +7,7 @@ api/openapi.py document only calls them.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import falcon
@@ -36,7 +36,7 @@ def iso(moment: datetime | None) -> str | None:
     """``2030-03-17T17:48:00.000Z``, or None."""
     if moment is None:
         return None
-    return (moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return (moment.astimezone(UTC).isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"))
 
 

@@ -6,7 +6,7 @@ otherwise. Read-only; needs the database only (no Redis).
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,7 +37,7 @@ def run_audit(args, clock=time.time) -> int:
             raise CommandError(f"the database {shown} is not migrated to the newest schema;"
                                " run `smpp-bridge db upgrade` first")
         with db.connect() as conn:
-            report = audit(conn, datetime.fromtimestamp(clock(), timezone.utc), args.grace)
+            report = audit(conn, datetime.fromtimestamp(clock(), UTC), args.grace)
     except SQLAlchemyError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CommandError(f"cannot read the database {shown}: {first}") from None

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from typing import Callable, Iterable, Sequence
 
 from redis.exceptions import RedisError
 from sqlalchemy import bindparam, case, false, func, select, true, update
@@ -25,9 +25,19 @@ from bridge.models import UTCDateTime, message_events, message_parts, messages
 from bridge.outbox import OutboundMessage
 from bridge.receipts import DEFAULT_MAP_TTL, DEFAULT_ORPHAN_TTL, ReceiptBook
 from bridge.settlement import money, rules
-from bridge.settlement.outcomes import (ACCEPTED, EXPIRED, QUEUED, Applied, Claimed,
-                                        ClaimResult, Failed, Outcome, PartReceipt,
-                                        ReceiptEvent, Submitted)
+from bridge.settlement.outcomes import (
+    ACCEPTED,
+    EXPIRED,
+    QUEUED,
+    Applied,
+    Claimed,
+    ClaimResult,
+    Failed,
+    Outcome,
+    PartReceipt,
+    ReceiptEvent,
+    Submitted,
+)
 from bridge.settlement.receipt_fields import receipt_error, utc_date
 from smpp.receipt import Receipt
 

@@ -11,9 +11,9 @@ message first, the other cannot refund it again; only rows really inserted move 
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Iterable
 
 from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite

@@ -15,9 +15,9 @@ message and charged us):
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Sequence, Union
 
 from bridge.outbox import OutboundMessage
 from smpp.receipt import Receipt
@@ -105,7 +105,7 @@ class ReceiptIn:
     at: float
 
 
-Outcome = Union[Submitted, Failed, Finalised, PartReceipt]
+Outcome = Submitted | Failed | Finalised | PartReceipt
 
 
 @dataclass(frozen=True)

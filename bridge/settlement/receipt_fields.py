@@ -7,7 +7,7 @@ rather than losing it. Configure the zone at the session when an SMSC is known t
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from smpp.receipt import Receipt
 
@@ -19,8 +19,8 @@ def utc_date(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def _network_error(raw: bytes | None) -> str | None:

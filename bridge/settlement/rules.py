@@ -19,17 +19,26 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from bridge.settlement.outcomes import (DELIVERED, FINAL_STATES, RANK, SUBMITTED, Failed,
-                                        Finalised, Outcome, PartReceipt, Submitted)
+from bridge.settlement.outcomes import (
+    DELIVERED,
+    FINAL_STATES,
+    RANK,
+    SUBMITTED,
+    Failed,
+    Finalised,
+    Outcome,
+    PartReceipt,
+    Submitted,
+)
 
 log = logging.getLogger(__name__)
 
 
 def utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc)
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 @dataclass
@@ -55,7 +64,7 @@ class Row:
         self.old_state = self.old_state or self.state
 
     @classmethod
-    def from_db(cls, r) -> "Row":
+    def from_db(cls, r) -> Row:
         ids = json.loads(r.smsc_message_ids) if r.smsc_message_ids else None
         return cls(r.id, r.account_id, r.price, r.parts, r.state, r.submitted_at, ids,
                    r.connection, r.done_at, r.error_code, bool(r.possible_duplicate))

@@ -26,8 +26,8 @@ import queue
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError

@@ -4,7 +4,7 @@ of the resulting rows."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import event, func, select
@@ -32,7 +32,7 @@ class Clock:
 
 
 def utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc)
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def create_account(db, username: str, balance: Decimal, now: float) -> int:
@@ -119,7 +119,7 @@ class StatementCounter:
         if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
             self.statements.append(statement)
 
-    def __enter__(self) -> "StatementCounter":
+    def __enter__(self) -> StatementCounter:
         event.listen(self.engine, "before_cursor_execute", self._on)
         return self
 

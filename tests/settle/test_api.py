@@ -1,16 +1,16 @@
 """GET /api/v2/sms/{message_id} through the real app (falcon.testing), on both databases."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from falcon import testing
 
 from api.app import create_app
-from bridge.settle import Failed, PartReceipt, Settlement, Submitted
-from bridge.outbox import decode_entry
 from bridge import redis_keys
+from bridge.outbox import decode_entry
+from bridge.settle import Failed, PartReceipt, Settlement, Submitted
 
 
 @pytest.fixture
@@ -40,10 +40,10 @@ def get(client, key, message_id):
 def test_a_delivered_message_with_its_history(client, demo_account, sent):
     body, settlement = sent
     mid = body["messages"][0]["message_id"]
-    t = datetime(2030, 3, 17, 17, 40, tzinfo=timezone.utc).timestamp()
+    t = datetime(2030, 3, 17, 17, 40, tzinfo=UTC).timestamp()
     settlement.apply([Submitted(mid, ["1A2B"], "conn-a", t)])
     settlement.apply([PartReceipt(mid, 0, "1A2B", "DELIVRD", "delivered", True, None,
-                                  datetime(2030, 3, 17, 17, 48, tzinfo=timezone.utc), None,
+                                  datetime(2030, 3, 17, 17, 48, tzinfo=UTC), None,
                                   t + 9)])
     r = get(client, demo_account.api_key, mid)
     assert r.status_code == 200

@@ -2,14 +2,21 @@
 and a fixed number of SQL statements per batch."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from bridge.settle import Failed, Finalised, PartReceipt, Submitted
-from tests.settle.helpers import (StatementCounter, balance, events, refunds, row, smsc_ids,
-                                  states)
+from tests.settle.helpers import (
+    StatementCounter,
+    balance,
+    events,
+    refunds,
+    row,
+    smsc_ids,
+    states,
+)
 
 T = 1_900_000_100.0
 
@@ -17,7 +24,7 @@ T = 1_900_000_100.0
 def receipt(mid: str, state: str = "delivered", stat: str = "DELIVRD", part: int = 0,
             final: bool = True, err: str | None = None, at: float = T + 5) -> PartReceipt:
     return PartReceipt(mid, part, f"smsc-{mid}-{part}", stat, state, final, err,
-                       datetime(2030, 3, 17, 17, 48, tzinfo=timezone.utc), None, at)
+                       datetime(2030, 3, 17, 17, 48, tzinfo=UTC), None, at)
 
 
 def test_submitted_then_delivered(db, settlement, make):
@@ -32,7 +39,7 @@ def test_submitted_then_delivered(db, settlement, make):
     assert applied.changed_ids == [m.message_id] and applied.settled_ids == []
     r = row(db, m.message_id)
     assert r["state"] == "delivered" and r["done_at"] == datetime(2030, 3, 17, 17, 48,
-                                                                   tzinfo=timezone.utc)
+                                                                   tzinfo=UTC)
     assert [e[0] for e in events(db, m.message_id)] == ["submitted", "delivered"]
     assert refunds(db, [m.message_id]) == {m.message_id: 0}
 

@@ -50,7 +50,8 @@ def test_two_workers_failing_the_same_messages_refund_each_once(
         for _round in range(3):
             outcomes = [Failed(mid, "rejected", "ESME_RINVDSTADR", T) for mid in ids]
             shuffled = random.Random(_round).sample(outcomes, len(outcomes))
-            results = _race(workers, [lambda w: w.apply(outcomes), lambda w: w.apply(shuffled)])
+            results = _race(workers, [lambda w, o=outcomes: w.apply(o),
+                                      lambda w, o=shuffled: w.apply(o)])
             if _round == 0:
                 refunded = [set(r.refunded_ids) for r in results]
                 assert refunded[0].isdisjoint(refunded[1])

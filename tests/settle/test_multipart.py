@@ -2,7 +2,7 @@
 decides otherwise; part rows make a repeated receipt a no-op."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bridge.settle import PartReceipt, Submitted
 from tests.settle.helpers import events, parts_of, row
@@ -11,7 +11,7 @@ T = 1_900_000_100.0
 
 
 def part(mid, i, stat="DELIVRD", state="delivered", final=True, minute=0, err=None):
-    done = datetime(2030, 3, 17, 17, minute, tzinfo=timezone.utc)
+    done = datetime(2030, 3, 17, 17, minute, tzinfo=UTC)
     return PartReceipt(mid, i, f"id{i}", stat, state, final, err, done, None, T + i)
 
 
@@ -25,7 +25,7 @@ def test_delivered_only_when_all_three_parts_are(db, settlement, make):
     settlement.apply([part(m.message_id, 2, minute=2)])
     r = row(db, m.message_id)
     assert r["state"] == "delivered"
-    assert r["done_at"] == datetime(2030, 3, 17, 17, 3, tzinfo=timezone.utc)  # the last part
+    assert r["done_at"] == datetime(2030, 3, 17, 17, 3, tzinfo=UTC)  # the last part
     assert parts_of(db, m.message_id) == {0: "delivered", 1: "delivered", 2: "delivered"}
     assert [e[0] for e in events(db, m.message_id)] == ["submitted", "delivered"]
 

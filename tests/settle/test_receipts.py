@@ -1,7 +1,7 @@
 """Receipt correlation in Redis: by (connection, id spelling), orphans parked then matched."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bridge import redis_keys
 from bridge.settle import Submitted
@@ -30,7 +30,7 @@ def test_receipt_after_the_mapping_delivers(db, settlement, make):
     assert parked == 0 and [(e.message_id, e.part_index) for e in events] == [(m.message_id, 0)]
     r = row(db, m.message_id)
     assert r["state"] == "delivered"
-    assert r["done_at"] == datetime(2030, 3, 17, 17, 48, tzinfo=timezone.utc)  # naive = UTC
+    assert r["done_at"] == datetime(2030, 3, 17, 17, 48, tzinfo=UTC)  # naive = UTC
 
 
 def test_receipt_first_is_parked_then_matched_by_the_mapping(db, settlement, make,

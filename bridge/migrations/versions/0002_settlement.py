@@ -4,8 +4,8 @@ Revision ID: 0002_settlement
 Revises: 0001_initial
 Create Date: 2024-06-02
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from bridge.models import UTCDateTime
 
