@@ -13,8 +13,9 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import redis as redis_lib
 

@@ -17,9 +17,10 @@ one of the outcome words ``timeout`` (no submit_sm_resp; the SMSC may have the m
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from bridge.config import ConfigError
 from bridge.routing_tables import Table
@@ -79,7 +80,7 @@ class WorkerSettings:
     block_ms: int = 200  # how long one XREADGROUP waits for new entries (ms)
     claim_idle_seconds: float = 60.0  # pending entries idle longer are taken over (dead worker)
     claim_interval_seconds: float = 5.0  # how often to look for such entries
-    max_pending: int = 5000  # messages held in this process at once; reading pauses beyond
+    max_pending: int = 0  # messages held (claimed) at once; 0 = 4 x all binds' windows, >= 100
     flush_interval: float = 0.03  # the settlement writer's longest wait before a DB flush
     flush_batch: int = 2000  # outcomes per DB transaction at most
     drain_timeout: float = 20.0  # on SIGTERM: how long in-flight work may take to finish
@@ -89,6 +90,14 @@ class WorkerSettings:
     reconnect_min: float = 1.0  # a fallen bind reconnects after this (doubling) ...
     reconnect_max: float = 30.0  # ... up to this
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def pending_limit(self, connections) -> int:
+        """Messages to hold at once. Each held message is claimed (its write-ahead mark set),
+        so after a crash every one of them is reported as a possible duplicate: the automatic
+        limit keeps that to a few windows' worth while still keeping every bind busy."""
+        if self.max_pending:
+            return self.max_pending
+        return max(100, 4 * sum(c.binds * c.window for c in connections))
 
     @property
     def touch_interval(self) -> float:
@@ -110,7 +119,7 @@ def read_settings(raw: Mapping[str, Any] | None) -> WorkerSettings:
         block_ms=t.integer("block_ms", d.block_ms, lo=1, hi=60_000),
         claim_idle_seconds=t.seconds("claim_idle_seconds", d.claim_idle_seconds),
         claim_interval_seconds=t.seconds("claim_interval_seconds", d.claim_interval_seconds),
-        max_pending=t.integer("max_pending", d.max_pending, lo=1),
+        max_pending=t.integer("max_pending", d.max_pending, lo=0),
         flush_interval=t.seconds("flush_interval", d.flush_interval),
         flush_batch=t.integer("flush_batch", d.flush_batch, lo=1),
         drain_timeout=t.seconds("drain_timeout", d.drain_timeout),

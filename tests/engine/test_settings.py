@@ -9,7 +9,7 @@ from bridge.worker.settings import DEFAULT_RULES, RetryRule, read_settings
 
 def test_an_empty_table_gives_the_documented_defaults():
     s = read_settings({})
-    assert (s.batch_size, s.claim_idle_seconds, s.max_pending) == (500, 60.0, 5000)
+    assert (s.batch_size, s.claim_idle_seconds, s.max_pending) == (500, 60.0, 0)
     assert s.retry.rules == DEFAULT_RULES
     assert s.retry.rule_for("ESME_RTHROTTLED", True) == RetryRule(1.0, 10)
     assert s.retry.rule_for("timeout", True) == RetryRule(5.0, 3)

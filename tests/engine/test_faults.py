@@ -1,0 +1,65 @@
+"""SMSC faults, each ending with every message final, the simulator's record as ground truth
+and `smpp-bridge audit` passing: dropped connections, throttling, silence, receipts first."""
+from __future__ import annotations
+
+import pytest
+
+from tests.engine.conftest import OPENING, check_ground_truth, wire_counts
+
+pytestmark = pytest.mark.slow
+COUNT = 600
+
+
+def test_smsc_dropping_every_few_hundred_pdus(bridge, start_worker):
+    bridge.sim.set_scenarios("drop-after:pdus=200")  # ~100 messages per connection
+    start_worker()
+    bridge.send(COUNT)
+    assert bridge.wait_final(COUNT, timeout=90) == {"delivered": COUNT}
+    truth = check_ground_truth(bridge, COUNT)
+    assert bridge.sim.counters["connections"] >= 5  # it really dropped and we reconnected
+    assert truth["flagged"] >= truth["twice"]
+
+
+def test_thirty_percent_throttled(bridge, start_worker):
+    # 3 of every 10 submits answered ESME_RTHROTTLED: retried after the rule's delay
+    bridge.sim.set_scenarios("msgqful:every=7,burst=3,status=ESME_RTHROTTLED")
+    w = start_worker()
+    bridge.send(COUNT)
+    assert bridge.wait_final(COUNT, timeout=90) == {"delivered": COUNT}
+    truth = check_ground_truth(bridge, COUNT)
+    # a throttled submit was refused, not accepted: nothing is on the wire twice or flagged
+    assert truth == {"twice": 0, "flagged": 0, "wire": COUNT}
+    assert w.dispatcher.counters["retries"] >= COUNT * 0.3 * 0.8
+
+
+def test_partly_silent_smsc_times_out_and_retries(bridge, start_worker):
+    bridge.sim.set_scenarios("silent:every=5")  # a fifth of submits never answered
+    start_worker(worker={"retry": {"timeout": {"delay": 0.1, "max_attempts": 8}}},
+                 smsc={"response_timeout": 1.0})
+    bridge.send(COUNT)
+    assert bridge.wait_final(COUNT, timeout=120) == {"delivered": COUNT}
+    truth = check_ground_truth(bridge, COUNT)
+    assert truth["flagged"] >= COUNT * 0.1  # re-sent after a timeout: the SMSC may have it
+
+
+def test_silent_smsc_fails_and_refunds_after_the_attempts(bridge, start_worker):
+    bridge.sim.set_scenarios("silent")
+    start_worker(worker={"retry": {"timeout": {"delay": 0.05, "max_attempts": 2}}},
+                 smsc={"response_timeout": 0.5})
+    bridge.send(20)
+    assert bridge.wait_final(20, timeout=60) == {"failed": 20}
+    rows = bridge.rows()
+    assert {r["error_code"] for r in rows} == {"timeout"} and all(r["possible_duplicate"] for r in rows)
+    silent_submits = bridge.sim.pdus("submit_sm")
+    assert len(silent_submits) == 40 and wire_counts(bridge) == {}  # 2 tries each, none accepted
+    assert bridge.balance() == OPENING  # all refunded, once
+    check_ground_truth(bridge, 20)
+
+
+def test_receipts_before_responses(bridge, start_worker):
+    bridge.sim.set_scenarios("receipt-first")
+    start_worker()
+    bridge.send(COUNT)
+    assert bridge.wait_final(COUNT, timeout=90) == {"delivered": COUNT}
+    assert check_ground_truth(bridge, COUNT) == {"twice": 0, "flagged": 0, "wire": COUNT}
+    assert bridge.sim.unanswered_receipts == []

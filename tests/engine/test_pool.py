@@ -1,0 +1,78 @@
+"""The session pool against the simulator and a real Redis: leases cap binds, status is
+published, a lost lease unbinds."""
+from __future__ import annotations
+
+from bridge import redis_keys
+from bridge.fleet import read_bind_statuses
+from bridge.routing import Connection
+from bridge.worker.pool import SessionPool
+from bridge.worker.settings import WorkerSettings
+from tests.support.procs import wait_until
+
+SETTINGS = WorkerSettings(lease_ttl=1.5, status_interval=0.3, reconnect_min=0.05,
+                          reconnect_max=0.2)
+
+
+def _conn(sim, **kw) -> Connection:
+    fields = {"name": "sim", "host": sim.host, "port": sim.port, "system_id": "acct",
+              "password": "pw", "binds": 2, "max_binds": 2, "window": 5}
+    return Connection(**{**fields, **kw})
+
+
+def _pool(conn, redis_client, receipts=None):
+    return SessionPool((conn,), redis_client, SETTINGS,
+                       lambda name, r: (receipts if receipts is not None else []).append((name, r)))
+
+
+def test_binds_within_the_lease_cap_and_reports_them(make_simulator, redis_client):
+    sim = make_simulator(max_binds_per_system_id=3)
+    conn = _conn(sim, binds=3, max_binds=2)
+    pool = _pool(conn, redis_client)
+    pool.start()
+    try:
+        wait_until(lambda: len(pool.bound_sessions("sim")) == 2, timeout=10, message="2 binds")
+        assert pool.is_up("sim") and not pool.is_up("other")
+        statuses = wait_until(lambda: [s for s in read_bind_statuses(redis_client)
+                                       if s["state"] == "bound"] and read_bind_statuses(redis_client),
+                              timeout=5, message="status heartbeat")
+        assert sorted(s["state"] for s in statuses) == ["bound", "bound", "no_lease"]
+        assert len(sim.bound) == 2  # the third slot never connected
+        assert {pool.pick("sim") for _ in range(4)} == set(pool.bound_sessions("sim"))
+    finally:
+        pool.stop(timeout=5)
+    assert sim.bound == [] and read_bind_statuses(redis_client) == []
+    assert redis_client.zcard(redis_keys.bind_lease_key(conn.account)) == 0
+
+
+def test_a_lost_lease_unbinds_and_a_free_one_rebinds(make_simulator, redis_client):
+    sim = make_simulator()
+    conn = _conn(sim, binds=1, max_binds=1)
+    pool = _pool(conn, redis_client)
+    pool.start()
+    try:
+        wait_until(lambda: len(sim.bound) == 1, timeout=10, message="bind")
+        first = sim.bound[0].id
+        redis_client.delete(redis_keys.bind_lease_key(conn.account))  # e.g. an operator reset
+        # the renewal finds the lease gone: unbind, then take a fresh lease and bind again
+        wait_until(lambda: [b.id for b in sim.bound] not in ([], [first]), timeout=10,
+                   message="rebind on a new lease")
+        assert next(b for b in sim.binds if b.id == first).unbound_by == "esme"
+        assert redis_client.zcard(redis_keys.bind_lease_key(conn.account)) == 1
+    finally:
+        pool.stop(timeout=5)
+
+
+def test_receipts_come_back_with_the_connection_name(make_simulator, redis_client):
+    sim = make_simulator()
+    got = []
+    pool = _pool(_conn(sim, binds=1), redis_client, got)
+    pool.start()
+    try:
+        session = wait_until(lambda: pool.pick("sim") if pool.is_up("sim") else None, timeout=10,
+                             message="bind")
+        [future] = session.submit_text("ACME", "254700000001", "hi")
+        assert future.result(timeout=5).ok
+        wait_until(lambda: got, timeout=5, message="receipt")
+        assert got[0][0] == "sim" and got[0][1].state == "delivered"
+    finally:
+        pool.stop(timeout=5)
