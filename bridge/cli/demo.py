@@ -44,7 +44,17 @@ class DemoAccount:
                 f"Demo API key: {self.api_key}",
                 "Try:",
                 "  " + shlex.join(send),
-                "  " + shlex.join(balance)]
+                "  " + shlex.join(balance),
+                "Send, then follow the message to `delivered` (engine: simulated SMSC):",
+                "  " + follow_line(send, base_url, key)]
+
+
+def follow_line(send: list[str], base_url: str, key: str) -> str:
+    """A shell line: send, then GET /api/v2/sms/{message_id} a second later."""
+    pick = 'import json,sys; print(json.load(sys.stdin)["messages"][0]["message_id"])'
+    get = ["curl", "-s", f"{base_url}/api/v2/sms/$MID", "-H", key]
+    return (f"MID=$({shlex.join(send)} | python3 -c {shlex.quote(pick)}) && sleep 1 && "
+            + " ".join(shlex.quote(a) if "$MID" not in a else f'"{a}"' for a in get))
 
 
 def ensure_demo(config: Config) -> DemoAccount:
