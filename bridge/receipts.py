@@ -33,6 +33,7 @@ from smpp.receipt import Receipt, canonical_id, id_forms
 
 DEFAULT_MAP_TTL = 2 * 86_400  # seconds: longer than the default validity (1 day) plus margin
 DEFAULT_ORPHAN_TTL = 3_600  # seconds a receipt waits for its submit_sm_resp to be stored
+ORPHANS_PER_ID = 1000  # receipts taken per id spelling at once (LPOP count: Redis >= 6.2)
 
 
 def own_spelling(smsc_id: str, form: str) -> str | None:
@@ -103,25 +104,20 @@ class ReceiptBook:
         if not items:
             return []
         pipe = self._redis.pipeline(transaction=True)
-        taken: list[tuple[str, int]] = []  # per orphan key taken: its (message, part)
-        seen_orphans: set[str] = set()
+        orphans: dict[str, tuple[str, int]] = {}  # orphan key to take -> its (message, part)
         for message_id, part_index, smsc_id in items:
             value = f"{message_id}:{part_index}"
-            keys = spellings(smsc_id, form)
-            for i, spelling in enumerate(keys):
+            for i, spelling in enumerate(spellings(smsc_id, form)):
                 pipe.set(redis_keys.dlr_map_key(connection, spelling), value,
                          ex=self._map_ttl, nx=i > 0)
-            for spelling in keys:
-                okey = redis_keys.dlr_orphan_key(connection, spelling)
-                if okey not in seen_orphans:
-                    seen_orphans.add(okey)
-                    pipe.lrange(okey, 0, -1)
-                    pipe.delete(okey)
-                    taken.append((message_id, part_index))
-        results = pipe.execute()
-        payload_lists = [r for r in results if isinstance(r, list)]
+                orphans.setdefault(redis_keys.dlr_orphan_key(connection, spelling),
+                                   (message_id, part_index))
+        for okey in orphans:
+            pipe.lpop(okey, ORPHANS_PER_ID)  # takes them; an emptied list is deleted
+        taken = pipe.execute()[-len(orphans):] if orphans else []
         return [self._event(connection, target, payload)
-                for target, payloads in zip(taken, payload_lists) for payload in payloads]
+                for target, payloads in zip(orphans.values(), taken, strict=True)
+                for payload in payloads or ()]
 
     def correlate(self, connection: str, form: str,
                   receipts: Iterable[tuple[Receipt, float]]) -> tuple[list[ReceiptEvent], int]:
@@ -167,14 +163,12 @@ class ReceiptBook:
             if redis_keys.dlr_orphan_key(connection, keys[0]) in late)
         if not late:
             return [], still_parked
-        pipe = self._redis.pipeline(transaction=True)
+        pipe = self._redis.pipeline(transaction=False)
         for okey in late:
-            pipe.lrange(okey, 0, -1)
-            pipe.delete(okey)
-        payload_lists = pipe.execute()[0::2]
+            pipe.lpop(okey, ORPHANS_PER_ID)
         return [self._event(connection, target, payload)
-                for target, payloads in zip(late.values(), payload_lists)
-                for payload in payloads], still_parked
+                for target, payloads in zip(late.values(), pipe.execute(), strict=True)
+                for payload in payloads or ()], still_parked
 
     def _event(self, connection: str, target: tuple[str, int], payload) -> ReceiptEvent:
         receipt, at = decode_receipt(payload)

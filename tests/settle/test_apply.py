@@ -161,3 +161,15 @@ def test_a_thousand_outcomes_take_a_fixed_number_of_statements(db, settlement, m
     for state in states(db, [m.message_id for m in msgs]).values():
         counts[state] = counts.get(state, 0) + 1
     assert counts == {"delivered": 500, "submitted": 200, "rejected": 300}
+
+
+def test_a_refund_already_in_the_ledger_blocks_a_second_one(db, settlement, make, account):
+    """bridge.ledger.refund and settlement share the UNIQUE key refund:<message id>."""
+    from bridge import ledger
+    [m] = make(1)
+    with db.begin() as conn:
+        ledger.refund(conn, [m.message_id], datetime.fromtimestamp(T, UTC))
+    start = balance(db, account)
+    applied = settlement.apply([Failed(m.message_id, "failed", "no route", T)])
+    assert applied.changed_ids == [m.message_id] and applied.refunded_ids == []
+    assert balance(db, account) == start and refunds(db, [m.message_id]) == {m.message_id: 1}

