@@ -17,7 +17,7 @@ workers = _config.api_workers
 # gthread: keep-alive connections and a few threads per worker, so a client that reuses its
 # connection is not re-accepted per request, and one slow database commit does not idle the
 # worker. BRIDGE_API_THREADS overrides (1 = one request at a time per worker).
-worker_class = "gthread"
+worker_class = os.environ.get("BRIDGE_API_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("BRIDGE_API_THREADS", "4"))
 keepalive = 75  # seconds an idle keep-alive connection is kept (longer than most proxies' 60)
 preload_app = False

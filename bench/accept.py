@@ -1,0 +1,275 @@
+"""HTTP accept path under gunicorn: requests/s, recipients/s and latency of /api/v2/sms/send.
+
+Starts an embedded redis-server and a SQLite database in a temp dir (or --postgres: a throwaway
+cluster as the tests use), a funded account with an API key and no rate limit to speak of, and
+gunicorn with the API (api.gunicorn_conf, like `smpp-bridge run`). A load generator in separate
+processes (asyncio, keep-alive connections, closed loop, 127.0.0.1 only, bounded by time) posts
+(a) one recipient per request and (b) 1,000 recipients per request, and the script prints
+requests/s, recipients/s, p50/p99 latency and the CPU time the server and the generator used.
+
+Usage: .venv/bin/python bench/accept.py [--seconds 8] [--runs 3] [--workers 2] [--threads 4]
+       [--connections 8] [--bulk-connections 2] [--generators 1] [--worker-class gthread]
+       [--floor] [--only single|bulk] [--postgres] [--profile DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import http.client
+import json
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bridge.config import Config  # noqa: E402
+from bridge.db import Database, upgrade  # noqa: E402
+from bridge.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from bridge.service import BridgeService  # noqa: E402
+
+PATH = "/api/v2/sms/send"
+TEXT = "Benchmark message, one part."
+
+
+# ------------------------------------------------------------------ load generator (child)
+def _request(port: int, key: str, numbers: list[str]) -> bytes:
+    if not numbers:  # the HTTP floor: a static page through the same stack, no domain work
+        return (f"GET /api/oauth2-callback HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+                .encode())
+    body = json.dumps({"numbers": ",".join(numbers), "message_body": TEXT}).encode()
+    head = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-API-Key: {key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+async def _connection(port: int, request: bytes, until: float, warm_until: float,
+                      latencies: list[float], errors: list[int]) -> None:
+    reader = writer = None
+    while time.perf_counter() < until:
+        if writer is None:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        start = time.perf_counter()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        lower = head.lower()
+        length = int(lower.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+        await reader.readexactly(length)
+        if start >= warm_until:
+            latencies.append(time.perf_counter() - start)
+            if status != 200:
+                errors.append(status)
+        if b"connection: close" in lower:
+            writer.close()
+            writer = None
+    if writer is not None:
+        writer.close()
+
+
+def generator(port: int, key: str, numbers: list[str], connections: int, warmup: float,
+              seconds: float, out) -> None:
+    """One load-generator process: ``connections`` closed-loop keep-alive clients."""
+    request = _request(port, key, numbers)
+    latencies: list[float] = []
+    errors: list[int] = []
+    now = time.perf_counter()
+    warm_until, until = now + warmup, now + warmup + seconds
+
+    async def main() -> None:
+        await asyncio.gather(*(_connection(port, request, until, warm_until, latencies, errors)
+                               for _ in range(connections)))
+
+    cpu = time.process_time()
+    asyncio.run(main())
+    out.put((latencies, errors, time.process_time() - cpu))
+
+
+# ------------------------------------------------------------------ server side
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    with contextlib.suppress(FileNotFoundError):
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+def _answers(port: int) -> bool:
+    with contextlib.suppress(OSError):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", "/api/v2/openapi.json")
+        ok = conn.getresponse().status == 200
+        conn.close()
+        return ok
+    return False
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], port: int, workers: int):
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_conf",
+                             "api.wsgi:app"], env=env, cwd=ROOT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (_answers(port) and len(_children(proc.pid)) >= workers):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not start; see its output above")
+            time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def run_load(args, port: int, key: str, numbers: list[str], connections: int,
+             server_pid: int, redis_pid: int) -> dict:
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    per = max(1, connections // args.generators)
+    procs = [ctx.Process(target=generator, args=(port, key, numbers, per, args.warmup,
+                                                 args.seconds, out))
+             for _ in range(args.generators)]
+    for p in procs:
+        p.start()
+    time.sleep(args.warmup)
+    server = [server_pid, *_children(server_pid)]
+    spies = _profile(args, server[1:], len(numbers))
+    cpu0, redis0 = _cpu_seconds(server), _cpu_seconds([redis_pid])
+    results = [out.get(timeout=args.warmup + args.seconds + 120) for _ in procs]
+    server_cpu = _cpu_seconds(server) - cpu0
+    redis_cpu = _cpu_seconds([redis_pid]) - redis0
+    for spy in spies:
+        spy.wait(60)
+    for p in procs:
+        p.join(30)
+    latencies = sorted(x for r in results for x in r[0])
+    errors = [e for r in results for e in r[1]]
+    n = len(latencies)
+    return {"rps": n / args.seconds, "recipients": n * max(1, len(numbers)) / args.seconds,
+            "p50": latencies[n // 2] * 1000 if n else float("nan"),
+            "p99": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else float("nan"),
+            "errors": len(errors), "server_cpu_ms": server_cpu * 1000 / max(n, 1),
+            "redis_cpu_ms": redis_cpu * 1000 / max(n, 1),
+            "gen_cpu_ms": sum(r[2] for r in results) * 1000 / max(n, 1)}
+
+
+def _profile(args, workers: list[int], recipients: int) -> list[subprocess.Popen]:
+    """With --profile DIR: py-spy samples each worker for the measured window (collapsed
+    stacks, one file per worker; summarise with bench/profile_top.py)."""
+    if not args.profile:
+        return []
+    Path(args.profile).mkdir(parents=True, exist_ok=True)
+    spy = str(Path(sys.executable).parent / "py-spy")
+    return [subprocess.Popen([spy, "record", "--pid", str(pid), "--duration",
+                              str(int(args.seconds)), "--rate", "250", "--format", "raw", "--gil",
+                              "--nonblocking", "--output",
+                              f"{args.profile}/worker-{pid}-{recipients}.txt"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for pid in workers]
+
+
+def _median_row(name: str, runs: list[dict]) -> str:
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    spread = f"{min(r['rps'] for r in runs):,.0f}-{max(r['rps'] for r in runs):,.0f}"
+    return (f"| {name} | {med['rps']:,.0f} ({spread}) | {med['recipients']:,.0f} | "
+            f"{med['p50']:.1f} | {med['p99']:.1f} | {med['server_cpu_ms']:.2f} | "
+            f"{med['redis_cpu_ms']:.2f} | {med['gen_cpu_ms']:.2f} | "
+            f"{sum(r['errors'] for r in runs)} |")
+
+
+def setup_account(url: str, redis_url: str) -> str:
+    upgrade(url)
+    db = Database(url)
+    service = BridgeService(Config(database_url=url, redis_url=redis_url), db, None,
+                            run_sweeper=False)
+    try:
+        account = service.create_account(f"bench{os.getpid()}", "bench-password",
+                                         balance=Decimal("1000000000000"),
+                                         rate_limit_per_minute=1_000_000_000)
+        return service.generate_key(account.id, expiry_days=1).api_key
+    finally:
+        service.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--worker-class", default="gthread", help="gthread or sync")
+    parser.add_argument("--connections", type=int, default=8, help="clients for (a)")
+    parser.add_argument("--bulk-connections", type=int, default=2, help="clients for (b)")
+    parser.add_argument("--generators", type=int, default=1, help="load generator processes")
+    parser.add_argument("--only", choices=["single", "bulk"], help="run one scenario")
+    parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the workers into DIR")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time a static page (gunicorn + falcon + middleware only)")
+    args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="sb-bench-"))
+        redis = stack.enter_context(EmbeddedRedis(Path(tmp) / "var"))
+        url = f"sqlite:///{tmp}/bench.db"
+        if args.postgres:
+            from tests.support.postgres import postgres_cluster
+            url = stack.enter_context(postgres_cluster()).create_database()
+        key = setup_account(url, redis.url)
+        port = free_port()
+        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis.url,
+               "BRIDGE_PORT": str(port), "BRIDGE_HOST": "127.0.0.1",
+               "BRIDGE_API_WORKERS": str(args.workers), "BRIDGE_API_THREADS": str(args.threads),
+               "BRIDGE_API_WORKER_CLASS": args.worker_class, "BRIDGE_LOG_LEVEL": "warning",
+               "BRIDGE_VAR_DIR": str(Path(tmp) / "var")}
+        server = stack.enter_context(gunicorn(env, port, args.workers))
+        scenarios = [("(a) 1 recipient/request", ["0701234567"], args.connections),
+                     ("(b) 1,000 recipients/request", [f"07{i:08d}" for i in range(1000)],
+                      args.bulk_connections)]
+        if args.only:
+            scenarios = [scenarios[0 if args.only == "single" else 1]]
+        if args.floor:
+            scenarios.insert(0, ("(0) HTTP floor: GET /api/oauth2-callback", [],
+                                 args.connections))
+        rows = []
+        for name, numbers, connections in scenarios:
+            runs = [run_load(args, port, key, numbers, connections, server.pid, redis.proc.pid)
+                    for _ in range(args.runs)]
+            for r in runs:
+                print(f"  {name}: {r['rps']:,.0f} req/s, {r['recipients']:,.0f} recipients/s, "
+                      f"p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, errors {r['errors']}",
+                      flush=True)
+            rows.append(_median_row(f"{name}, {connections} conns", runs))
+    db_name = "PostgreSQL" if args.postgres else "SQLite (WAL)"
+    print(f"\nnproc {os.cpu_count()}, {db_name}, gunicorn {args.worker_class} "
+          f"{args.workers} workers x {args.threads} threads, {args.generators} generator "
+          f"process(es), medians of {args.runs} runs of {args.seconds:.0f} s\n")
+    print("| scenario | req/s (range) | recipients/s | p50 ms | p99 ms | API CPU ms/req "
+          "| Redis CPU ms/req | generator CPU ms/req | non-200 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
