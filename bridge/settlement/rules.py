@@ -37,8 +37,22 @@ from bridge.settlement.outcomes import (
 log = logging.getLogger(__name__)
 
 
+ERROR_CODE_MAX = 32  # messages.error_code width: longer codes are cut, never rejected
+
+
 def utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """Naive datetimes (receipt times) are read as UTC; aware ones converted to UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _code(error_code: str | None) -> str | None:
+    return error_code[:ERROR_CODE_MAX] if error_code else error_code
 
 
 @dataclass
@@ -161,7 +175,7 @@ def _failed(p: Plan, row: Row, o: Failed) -> None:
     _flag_duplicate(p, row, o.possible_duplicate)
     if RANK[row.state] >= RANK[SUBMITTED]:
         return
-    row.state, row.done_at, row.error_code = o.state, utc(o.at), o.error_code
+    row.state, row.done_at, row.error_code = o.state, utc(o.at), _code(o.error_code)
     row.dirty = row.refund = True
     p.event(row, o.state, o.at, o.error_code)
 
@@ -171,9 +185,10 @@ def _finalise(p: Plan, row: Row, state: str, error_code: str | None, done_at: da
     """A receipt's final state, when the message is not final yet (else nothing)."""
     if row.state in FINAL_STATES:
         return
-    row.state, row.error_code, row.done_at = state, error_code, done_at or utc(at)
+    row.state, row.error_code = state, _code(error_code)
+    row.done_at = _aware(done_at) or utc(at)
     # a receipt proves the SMSC took the message: never leave it looking unsent
-    row.submitted_at = row.submitted_at or submitted_guess or utc(at)
+    row.submitted_at = row.submitted_at or _aware(submitted_guess) or utc(at)
     row.dirty = True
     p.event(row, state, at, detail)
 
@@ -189,10 +204,10 @@ def _part_receipt(p: Plan, row: Row, o: PartReceipt) -> None:
         return  # seen before (or a non-final note after one): nothing changes
     values = {"message_id": row.id, "part_index": o.part_index,
               "smsc_message_id": o.smsc_message_id[:64], "stat": o.stat[:8],
-              "state": o.state[:12], "final": o.final, "error_code": o.error_code,
-              "done_at": o.done_at, "received_at": utc(o.at)}
+              "state": o.state[:12], "final": o.final, "error_code": _code(o.error_code),
+              "done_at": _aware(o.done_at), "received_at": utc(o.at)}
     (p.part_updates if old is not None else p.part_inserts).append(values)
-    p.parts[key] = Part(o.stat, o.state, o.final, o.done_at)
+    p.parts[key] = Part(o.stat, o.state, o.final, _aware(o.done_at))
     if not o.final:
         return
     detail = f"part {o.part_index + 1}/{row.parts}: {o.stat}" + (

@@ -14,10 +14,11 @@ Backpressure: the queue holds at most ``max_queue`` items; ``put`` blocks while 
 returns False after ``timeout``). A session thread blocked there stops reading its socket, so
 the SMSC sees a slow client rather than the bridge dropping outcomes.
 
-Failures: a flush that hits Redis or the database being down is retried with capped backoff,
-outcomes kept in memory (the queue then fills and backpressure spreads). An unexpected error
-(a bug) makes the writer apply the batch one outcome at a time and log the outcomes it cannot
-store, so one bad outcome does not hold the others back.
+Failures: a flush that hits Redis or the database being down (``TRANSIENT``) is retried with
+capped backoff, outcomes kept in memory (the queue then fills and backpressure spreads). Any
+other error (a constraint, a bug) would fail forever, so the writer applies that batch one
+outcome at a time and logs, with the outcome, each one it cannot store: one bad outcome does
+not hold the others back, and none disappears silently.
 """
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bridge.settlement.core import Settlement
 from bridge.settlement.outcomes import Applied, Outcome, ReceiptIn, Submitted
@@ -39,6 +41,9 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST_DELAY = 0.1  # seconds before the first retry of a failed flush
 RETRY_MAX_DELAY = 5.0  # cap of the doubling delay between retries
+# Errors that pass with time (a dependency down, a lock wait): the flush is retried as a whole.
+# Anything else (an IntegrityError, a bug) would fail forever: the batch goes one by one.
+TRANSIENT = (RedisError, OperationalError, InterfaceError, PoolTimeout)
 
 
 @dataclass
@@ -156,7 +161,7 @@ class SettlementWriter:
                     resolved = self._resolve(batch)
                 applied = self._settlement.apply(resolved)
                 break
-            except (RedisError, SQLAlchemyError) as exc:
+            except TRANSIENT as exc:
                 self.stats.retries += 1
                 log.error("settlement flush of %d outcome(s) failed: %s; retrying in %.1fs"
                           " (outcomes kept in memory)", len(batch), exc, delay)

@@ -148,3 +148,18 @@ def test_on_settled_failure_is_logged_and_settlement_goes_on(db, settlement, mak
         w.stop(timeout=20)
     assert calls == [[msgs[0].message_id], [msgs[1].message_id]]
     assert "on_settled callback failed" in caplog.text
+
+
+def test_a_poison_outcome_is_logged_and_the_rest_of_its_batch_stored(db, writer, settled, make,
+                                                                      caplog):
+    from bridge.settle import Finalised
+    a, b, c = make(3)
+    writer.put(Failed(a.message_id, "failed", "no route", T))
+    writer.put(Finalised(b.message_id, "delivered", None, "not a datetime", T))  # a bug's output
+    writer.put(Failed(c.message_id, "failed", "no route", T))
+    assert writer.flush_now(timeout=20)
+    assert states(db, [a.message_id, b.message_id, c.message_id]) == {
+        a.message_id: "failed", b.message_id: "accepted", c.message_id: "failed"}
+    assert writer.stats.dropped == 1 and sorted(settled.ids) == sorted([a.message_id,
+                                                                         c.message_id])
+    assert "could not store outcome" in caplog.text and b.message_id in caplog.text
