@@ -2,7 +2,10 @@
 
 The history is the message's life in order: ``accepted`` (created_at), ``queued`` (queued_at)
 and then every ``message_events`` row (submitted, final states, resubmits), each with its time
-and detail. Receipt notes of single parts (ENROUTE...) live in message_parts, not here.
+and detail, ordered by state rank, then time. Times are when the bridge saw each event, so a
+receipt that overtook its submit_sm_resp shows a ``delivered`` time before the ``submitted``
+one; ``done_at`` is the SMSC's own clock (receipt "done date", often minute resolution), which
+may be earlier than ``submitted_at``. Receipt notes of single parts (ENROUTE...) live in message_parts, not here.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from bridge.db import Database
 from bridge.errors import DependencyDown, NotFound
 from bridge.models import accounts, message_events, messages
+from bridge.settlement.outcomes import DELIVERED, RANK
 
 MESSAGE_NOT_FOUND = "Message not found."
 _ID = re.compile(r"[0-9A-Za-z]{1,26}")
@@ -70,6 +74,9 @@ def load(conn: Connection, account_id: int, message_id: str) -> MessageView:
         select(message_events.c.state, message_events.c.at, message_events.c.detail)
         .where(message_events.c.message_id == m["id"])
         .order_by(message_events.c.at, message_events.c.id))]
+    # the life's order (a stable sort by rank): a receipt seen before its submit_sm_resp still
+    # lists `submitted` before `delivered`, each with the time it was really seen
+    history.sort(key=lambda e: RANK.get(e.state, RANK[DELIVERED]))
     return MessageView(
         message_id=m["id"], batch_id=m["batch_id"], number=m["destination"],
         sender_id=m["sender_id"], state=m["state"], parts=m["parts"], cost=m["price"],

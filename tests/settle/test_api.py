@@ -117,3 +117,15 @@ def test_the_operation_is_in_the_openapi_document(client):
         "/MessageStatus")
     props = doc["components"]["schemas"]["MessageStatus"]["properties"]
     assert {"message_id", "state", "cost", "events", "possible_duplicate", "done_at"} <= set(props)
+
+
+def test_history_is_in_life_order_when_the_receipt_came_first(client, demo_account, sent):
+    body, settlement = sent
+    mid = body["messages"][0]["message_id"]
+    t = 1_900_000_000.0
+    settlement.apply([PartReceipt(mid, 0, "7", "DELIVRD", "delivered", True, None, None, None,
+                                  t)])
+    settlement.apply([Submitted(mid, ["7"], "conn-a", t + 0.5)])  # the resp stored later
+    events = get(client, demo_account.api_key, mid).json["events"]
+    assert [e["state"] for e in events] == ["accepted", "queued", "submitted", "delivered"]
+    assert events[3]["at"] < events[2]["at"]  # the times stay true
