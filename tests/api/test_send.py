@@ -227,3 +227,32 @@ def test_sql_looking_text_is_just_text(client, key_headers, db):
         assert conn.execute(select(messages.c.text)).scalar_one() == evil
     r = client.simulate_get("/api/v2/account/balance", headers={"X-API-Key": "' OR 1=1 --"})
     assert r.status_code == 401
+
+
+def test_expired_key_and_disabled_account_say_so(api_config, bridge_service, db, redis_client,
+                                                 demo_account):
+    """The same key seen by a service whose clock is two days later (a 1-day key has expired)."""
+    import time
+
+    from falcon import testing
+
+    from api.app import create_app
+    from bridge.service import BridgeService
+    short = bridge_service.generate_key(demo_account.id, expiry_days=1)
+    later = BridgeService(api_config, db, redis_client, run_sweeper=False,
+                          clock=lambda: time.time() + 2 * 86_400)
+    client = testing.TestClient(create_app(api_config, later, redis_client))
+    r = client.simulate_get("/api/v2/account/balance", headers={"X-API-Key": short.api_key})
+    assert r.status_code == 401 and r.json == {"error": "API key has expired."}
+    bridge_service.set_active(demo_account.id, False)
+    r = client.simulate_get("/api/v2/account/balance", headers={"X-API-Key": demo_account.api_key})
+    assert r.status_code == 401 and r.json == {"error": "Account is disabled."}
+
+
+def test_v1_honours_idempotency_key_too(client, bridge_service, demo_account, db):
+    params = {"username": "demo", "password": demo_account.password,
+              "numbers": "0701234567", "message_body": "once"}
+    first = client.simulate_post(V1, json=params, headers={"Idempotency-Key": "v1-1"})
+    again = client.simulate_post(V1, json=params, headers={"Idempotency-Key": "v1-1"})
+    assert again.json == first.json and again.headers["idempotent-replayed"] == "true"
+    assert _rows(db) == 1 and _balance(bridge_service, demo_account) == Decimal("999.20")
