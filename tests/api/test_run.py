@@ -1,6 +1,7 @@
 """`smpp-bridge run` end to end in a subprocess: it prints a curl that works, Ctrl-C stops all."""
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -20,9 +21,9 @@ from tests.support.procs import free_port, wait_until
 
 pytestmark = pytest.mark.slow
 READY = "Press Ctrl-C to stop."
-# The delivery engine's children (simulator, worker) are tested by their owners; this test is
-# about the supervisor, the API, Redis and the demo account.
-RUN_ARGS = ("--skip", "simulator", "--skip", "worker")
+# The first start runs everything (the engine's simulator and worker included, so the stop
+# covers every kind of child); the restart leaves the engine out to stay quick.
+WITHOUT_ENGINE = ("--skip", "simulator", "--skip", "worker")
 SMPP_BRIDGE = str(Path(sys.executable).parent / "smpp-bridge")  # the console script `make run` uses
 
 
@@ -63,6 +64,14 @@ def _curl(line: str) -> tuple[int, dict]:
         conn.close()
 
 
+def _message_url(send_curl: str, message_id: str) -> str:
+    """A curl line for GET /api/v2/sms/<id>, with the send line's host and key."""
+    argv = shlex.split(send_curl)
+    url = next(a for a in argv if a.startswith("http://"))
+    key = argv[argv.index("-H") + 1]
+    return shlex.join(["curl", "-s", url.replace("/send", f"/{message_id}"), "-H", key])
+
+
 def _start(tmp_path: Path, port: int, *extra: str) -> tuple[subprocess.Popen, LineReader]:
     proc = subprocess.Popen([SMPP_BRIDGE, "run", *extra], cwd=tmp_path,
                             env=_env(tmp_path, port), stdout=subprocess.PIPE,
@@ -82,8 +91,11 @@ def _stop(proc: subprocess.Popen, out: LineReader) -> None:
     assert proc.wait(timeout=40) == 0, out.text()
 
 
-def _run_once(tmp_path: Path, port: int):
-    proc, out = _start(tmp_path, port, *RUN_ARGS)
+@contextlib.contextmanager
+def _running(tmp_path: Path, port: int, *extra: str):
+    """`smpp-bridge run` until its banner; on leaving, Ctrl-C it and check every child is gone
+    (on an error in the body: SIGKILL its whole process group instead)."""
+    proc, out = _start(tmp_path, port, *extra)
     try:
         wait_until(lambda: out.find(READY) or proc.poll() is not None, timeout=90,
                    message="smpp-bridge run to print its banner")
@@ -92,7 +104,7 @@ def _run_once(tmp_path: Path, port: int):
         pids = _pids(out)
         curls = [line.strip() for line in out.lines if line.strip().startswith("curl ")]
         redis_url = re.search(r"Redis (redis://\S+)", out.text())[1]
-        yield curls, pids, redis_url, out
+        yield curls, redis_url, out
         _stop(proc, out)
     finally:
         if proc.poll() is None:
@@ -104,8 +116,10 @@ def _run_once(tmp_path: Path, port: int):
 
 def test_run_prints_a_working_curl_and_ctrl_c_stops_everything(tmp_path):
     port = free_port()
-    for curls, pids, redis_url, out in _run_once(tmp_path, port):
-        assert len(pids) >= 4, out.text()  # redis, gunicorn master, two workers
+    with _running(tmp_path, port) as (curls, redis_url, out):
+        pids = _pids(out)
+        # redis, gunicorn master and its two workers, simulator, worker
+        assert len(pids) >= 6 and "started worker" in out.text(), out.text()
         send, balance = curls
         status, body = _curl(send)
         assert status == 200 and body["status"] == "accepted" and body["count"] == 1, body
@@ -113,20 +127,22 @@ def test_run_prints_a_working_curl_and_ctrl_c_stops_everything(tmp_path):
         assert (status, body) == (200, {"username": "demo", "balance": "999.20",
                                         "currency": "KES"})
         first_key = re.search(r"Demo API key: (\S+)", out.text())[1]
-        r = redis.Redis.from_url(redis_url)
-        assert r.xlen(redis_keys.OUTBOUND_STREAM) == 1
-        r.close()
+        message_id = _curl(send)[1]["messages"][0]["message_id"]  # a second message
+        message = _message_url(send, message_id)
+        wait_until(lambda: _curl(message)[1]["state"] == "delivered", timeout=30,
+                   message=f"message {message_id} delivered through the simulator and worker")
     assert (tmp_path / "var" / "bridge.db").exists()
     assert oct((tmp_path / "var" / "demo.json").stat().st_mode & 0o777) == "0o600"
 
     # A second start keeps the account, its key, the money and the queued message (AOF).
-    for curls, pids, redis_url, out in _run_once(tmp_path, port):
+    with _running(tmp_path, port, *WITHOUT_ENGINE) as (curls, redis_url, out):
         assert re.search(r"Demo API key: (\S+)", out.text())[1] == first_key
-        assert "balance 999.20 KES" in out.text()
+        assert "balance 998.40 KES" in out.text()  # two messages delivered, none refunded
         status, body = _curl(curls[1])
-        assert status == 200 and body["balance"] == "999.20"
-        r = redis.Redis.from_url(redis_url)
-        assert r.xlen(redis_keys.OUTBOUND_STREAM) == 1
+        assert status == 200 and body["balance"] == "998.40"
+        r = redis.Redis.from_url(redis_url)  # the worker's consumer group survived (AOF)
+        groups = r.xinfo_groups(redis_keys.OUTBOUND_STREAM)
+        assert [g["name"] for g in groups] == [redis_keys.OUTBOUND_GROUP.encode()]
         r.close()
 
 
@@ -139,3 +155,32 @@ def test_run_refuses_a_var_dir_whose_redis_is_owned(tmp_path):
     assert done.returncode == 1
     assert f"REDIS_URL={owner.url}" in done.stderr.decode()
     assert "Traceback" not in done.stderr.decode()
+
+
+def test_api_command_needs_a_migrated_database_then_serves_alone(tmp_path):
+    env = _env(tmp_path, free_port())
+    done = subprocess.run([SMPP_BRIDGE, "api"], cwd=tmp_path, env=env, capture_output=True,
+                          timeout=60)
+    assert done.returncode == 1 and "smpp-bridge db upgrade" in done.stderr.decode()
+    subprocess.run([SMPP_BRIDGE, "db", "upgrade"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True, timeout=60)
+    proc = subprocess.Popen([SMPP_BRIDGE, "api"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    out = LineReader(proc.stdout)
+    try:
+        wait_until(lambda: out.find("API ready at") or proc.poll() is not None, timeout=60)
+        assert proc.poll() is None, out.text()
+        assert "Demo account" not in out.text() and "started worker" not in out.text()
+        port = int(env["BRIDGE_PORT"])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/api/v2/account/balance")
+        resp = conn.getresponse()
+        assert resp.status == 401 and resp.getheader("x-ratelimit-limit") == "60"
+        conn.close()
+        pids = _pids(out)
+        _stop(proc, out)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    wait_until(lambda: all(pid_gone(p) for p in pids), timeout=10)
