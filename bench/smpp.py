@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from smpp import pdu  # noqa: E402
 from smpp.session import Session, SessionConfig, SubmitRequest  # noqa: E402
 
 START_CLI = "import sys; from bridge.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -85,14 +87,40 @@ def run_once(port: int, window: int, messages: int) -> tuple[float, float]:
     return messages / elapsed, counters.response_seconds / counters.responses
 
 
+def run_raw(port: int, window: int, messages: int) -> float:
+    """Baseline without the session: a bare blocking socket keeping ``window`` submits in
+    flight with smpp.pdu — what the simulator itself allows at this window and latency."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.sendall(pdu.encode_bind(pdu.BIND_TRANSCEIVER, 1, pdu.Bind("bench", "bench")))
+        buffer, acked, sent = b"", -1, 0  # the bind_resp counts as one answer
+        message = pdu.ShortMessage(source_addr="BENCH", destination_addr="254700000000",
+                                   short_message=TEXT)
+        start = time.perf_counter()
+        while acked < messages:
+            burst = min(window - (sent - max(acked, 0)), messages - sent)
+            if acked >= 0 and burst > 0:
+                sock.sendall(b"".join(pdu.encode_submit_sm(sent + i + 2, message)
+                                      for i in range(burst)))
+                sent += burst
+            frames, buffer = pdu.split_frames(buffer + sock.recv(262144))
+            acked += len(frames)
+        return messages / (time.perf_counter() - start)
+    finally:
+        sock.close()
+
+
 def measure(port: int, window: int, seconds: float, runs: int
             ) -> tuple[float, float, list[float]]:
-    """(median submits/s, median mean response time, every run's submits/s)."""
+    """(median submits/s, median mean response time, median raw-socket baseline, every
+    run's submits/s)."""
     probe, _ = run_once(port, window, max(50, window * 20))
     messages = max(200, int(probe * seconds))
     results = [run_once(port, window, messages) for _ in range(runs)]
+    raw = statistics.median(run_raw(port, window, messages) for _ in range(runs))
     rates = [rate for rate, _ in results]
-    return statistics.median(rates), statistics.median(r for _, r in results), rates
+    return statistics.median(rates), statistics.median(r for _, r in results), raw, rates
 
 
 def cap_check(tps: float) -> str:
@@ -130,16 +158,17 @@ def main() -> int:
     print(f"nproc={os.cpu_count()} python={sys.version.split()[0]} runs={args.runs}")
     print("window/latency: the nominal bound; window/response: the bound given the response "
           "time the session measured (SMSC hold + network + the SMSC's own scheduling)")
+    print("raw socket: a bare pipelining client without the session, same window (baseline)")
     print(f"{'latency ms':>10} {'window':>6} {'submits/s':>10} {'window/latency':>14} "
-          f"{'response ms':>11} {'window/response':>15}  runs")
+          f"{'response ms':>11} {'window/response':>15} {'raw socket':>10}  runs")
     for latency in (float(x) for x in args.latencies.split(",")):
         proc, port = start_simulator(latency)
         try:
             for window in (int(x) for x in args.windows.split(",")):
-                median, response, rates = measure(port, window, args.seconds, args.runs)
+                median, response, raw, rates = measure(port, window, args.seconds, args.runs)
                 nominal = f"{window / (latency / 1000):,.0f}" if latency else "-"
                 print(f"{latency:>10g} {window:>6} {median:>10,.0f} {nominal:>14} "
-                      f"{response * 1000:>11.2f} {window / response:>15,.0f}  "
+                      f"{response * 1000:>11.2f} {window / response:>15,.0f} {raw:>10,.0f}  "
                       + " ".join(f"{r:,.0f}" for r in rates), flush=True)
         finally:
             stop(proc)

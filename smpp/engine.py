@@ -38,7 +38,6 @@ log = logging.getLogger("smpp.session")
 ESME_RTHROTTLED = 0x58
 _HEADER = pdu.HEADER.unpack_from
 _MAX_SELECT = 1.0  # seconds; an upper bound on one select() so nothing can stall a turn
-_REFILL_EVERY = 8  # while dispatching a batch of PDUs, refill the window after this many
 
 
 class Engine:
@@ -256,13 +255,9 @@ class Engine:
         frames = conn.receive()
         if frames:
             conn.last_rx = now
-        refill = not self.stop_requested and self.tx is not None
-        for count, frame in enumerate(frames, 1):
+        for frame in frames:
             try:
                 self._dispatch(conn, frame, now)
-                if refill and count % _REFILL_EVERY == 0:
-                    self._fill(now)  # keep the SMSC busy while we work through a long batch
-                    self.tx.flush()
             except pdu.PduError as exc:
                 if exc.sequence is None:
                     exc.command_id, exc.sequence = _HEADER(frame)[1], _HEADER(frame)[3]
