@@ -20,8 +20,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from smpp import pdu  # noqa: E402
-from smpp.session import Session, SessionConfig, SubmitRequest  # noqa: E402
+from smpp import pdu
+from smpp.session import Session, SessionConfig, SubmitRequest
 
 START_CLI = "import sys; from bridge.cli import main; sys.exit(main(sys.argv[1:]))"
 TEXT = b"benchmark message of some sixty characters, GSM 7-bit text."

@@ -15,8 +15,9 @@ import select
 import socket
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from smpp import pdu
 from smpp.inbound import Inbound, SessionInfo
@@ -160,9 +161,9 @@ class Engine:
 
     def _connect(self) -> None:
         cfg = self.config
-        credentials = dict(system_id=cfg.system_id, password=cfg.password,
-                           system_type=cfg.system_type, addr_ton=0, addr_npi=0,
-                           address_range="")
+        credentials = {"system_id": cfg.system_id, "password": cfg.password,
+                       "system_type": cfg.system_type, "addr_ton": 0, "addr_npi": 0,
+                       "address_range": ""}
         timeout = min(cfg.response_timeout, cfg.connect_timeout)
         roles = ("transceiver",) if cfg.bind_mode == "transceiver" else ("transmitter", "receiver")
         for role in roles:

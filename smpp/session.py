@@ -19,9 +19,9 @@ import copy
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Callable
 
 from smpp.engine import Engine
 from smpp.inbound import SessionInfo

@@ -67,7 +67,7 @@ def open_bound(host: str, port: int, command: str, credentials: dict[str, object
         _close(client)
         raise ConnectionLost(f"cannot connect/bind to {host}:{port}: refused, closed, or no "
                              f"bind_{command}_resp within {timeout}s") from None
-    except Exception as exc:  # smpplib's parser raises many types on a garbled bind_resp
+    except Exception as exc:  # noqa: BLE001 - smpplib's parser raises many types on garbage
         _close(client)
         raise ConnectionLost(f"unreadable bind_{command}_resp from {host}:{port}: "
                              f"{exc!r}") from None
@@ -86,7 +86,7 @@ class _BindClient(smpplib.client.Client):
     command_length outside 16..64 KiB is refused before smpplib would try to read (and
     allocate) that many bytes or pass a negative size to recv()."""
 
-    def read_pdu(self):  # noqa: ANN201 - smpplib's signature
+    def read_pdu(self):
         raw_length = self._recv_exact(4)
         length = int.from_bytes(raw_length, "big")
         if not pdu.HEADER_LENGTH <= length <= pdu.MAX_PDU_LENGTH:

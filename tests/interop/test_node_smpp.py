@@ -10,7 +10,13 @@ import threading
 import pytest
 
 from smpp.message_id import canonical_id
-from smpp.session import Session, SessionConfig, SessionState, SubmitRequest, requests_for_text
+from smpp.session import (
+    Session,
+    SessionConfig,
+    SessionState,
+    SubmitRequest,
+    requests_for_text,
+)
 from tests.interop.conftest import PASSWORD, SYSTEM_ID
 from tests.support.procs import wait_until
 
@@ -36,11 +42,11 @@ class Collector:
 
 
 def _config(port: int, **overrides) -> SessionConfig:
-    values = dict(host="127.0.0.1", port=port, system_id=SYSTEM_ID, password=PASSWORD,
-                  window=10, response_timeout=5.0, enquire_link_interval=0.3,
-                  reconnect_min=0.05, reconnect_max=0.5, name="node-smpp")
-    values.update(overrides)
-    return SessionConfig(**values)
+    defaults = {"host": "127.0.0.1", "port": port, "system_id": SYSTEM_ID,
+                "password": PASSWORD, "window": 10, "response_timeout": 5.0,
+                "enquire_link_interval": 0.3, "reconnect_min": 0.05, "reconnect_max": 0.5,
+                "name": "node-smpp"}
+    return SessionConfig(**(defaults | overrides))
 
 
 def _session(config: SessionConfig, sink: Collector) -> Session:

@@ -3,7 +3,7 @@ sessions bound to it, each stopped after the test even when it fails."""
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -42,12 +42,12 @@ class Collector:
 
 def session_config(port: int, **overrides) -> SessionConfig:
     """Test defaults: short timeouts and back-off so every scenario runs in well under a second."""
-    values = dict(host="127.0.0.1", port=port, system_id=SYSTEM_ID, password=PASSWORD,
-                  window=10, response_timeout=2.0, connect_timeout=2.0,
-                  enquire_link_interval=30.0, reconnect_min=0.02, reconnect_max=0.2,
-                  throttle_backoff=0.2, down_queue_timeout=2.0, name="test")
-    values.update(overrides)
-    return SessionConfig(**values)
+    defaults = {"host": "127.0.0.1", "port": port, "system_id": SYSTEM_ID,
+                "password": PASSWORD, "window": 10, "response_timeout": 2.0,
+                "connect_timeout": 2.0, "enquire_link_interval": 30.0, "reconnect_min": 0.02,
+                "reconnect_max": 0.2, "throttle_backoff": 0.2, "down_queue_timeout": 2.0,
+                "name": "test"}
+    return SessionConfig(**(defaults | overrides))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from smpp import pdu
 
@@ -34,7 +34,7 @@ class Peer:
         """The next PDU as (command_id, status, sequence, body), recorded; None on EOF."""
         self.sock.settimeout(timeout)
         while True:
-            frames, rest = pdu.split_frames(self._buffer)
+            frames, _ = pdu.split_frames(self._buffer)
             if frames:
                 frame = frames[0]
                 self._buffer = self._buffer[len(frame):]
@@ -88,7 +88,7 @@ class ScriptedSmsc:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="scripted-smsc", daemon=True)
 
-    def __enter__(self) -> ScriptedSmsc:
+    def __enter__(self) -> ScriptedSmsc:  # noqa: PYI034 - no subclasses
         self._thread.start()
         return self
 

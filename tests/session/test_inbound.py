@@ -78,7 +78,7 @@ def test_failing_receipt_callback_answers_rx_t_appn_and_the_session_carries_on(s
 
 @pytest.mark.parametrize("method", [None, "udh", "udh16", "sar", "payload"])
 def test_mo_messages_arrive_whole(sim, session, method):
-    s, sink = session(sim.port)
+    _, sink = session(sim.port)
     wait_until(lambda: sim.bound, message="bound")
     text = "short one" if method is None else LONG + "€"
     record = sim.send_mo("491700000001", "12345", text, method)
@@ -90,7 +90,9 @@ def test_mo_messages_arrive_whole(sim, session, method):
     assert set(sim.mo[0].responses.values()) == {0}
 
 
-def test_failing_mo_callback_gets_the_part_resent_and_completes(sim, session):
+def test_failing_mo_callback_answers_rx_t_appn_on_the_completing_part(sim, session):
+    """The SMSC is asked to resend the last part; keeping the group for that resend is
+    tested in test_mo_reassembly (undo_last)."""
     got = []
 
     def on_mo(message):

@@ -6,7 +6,14 @@ import time
 
 from smpp import pdu
 from smpp.session import SessionState, SubmitRequest
-from smpp.simulator import DropAfter, Malformed, QueueFull, RefuseBinds, RejectPrefix, Throttle
+from smpp.simulator import (
+    DropAfter,
+    Malformed,
+    QueueFull,
+    RefuseBinds,
+    RejectPrefix,
+    Throttle,
+)
 from tests.session.scripted import ScriptedSmsc
 from tests.support.procs import wait_until
 

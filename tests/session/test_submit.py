@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from smpp.session import Session, SessionState, SubmitRequest, requests_for_text
+from smpp.session import Session, SessionState, SubmitRequest
 from smpp.simulator import Latency, Silent
 from tests.session.conftest import session_config
 from tests.support.procs import free_port, wait_until
@@ -21,7 +21,7 @@ def _results(futures, timeout: float = 15.0):
 
 
 def test_happy_path_every_submit_gets_its_own_id_and_the_smsc_got_each_once(sim, session):
-    s, sink = session(sim.port, window=50)
+    s, _ = session(sim.port, window=50)
     outcomes = _results([s.submit(r) for r in _requests(300)])
     assert {o.kind for o in outcomes} == {"ok"}
     assert [o.tag for o in outcomes] == list(range(300))
