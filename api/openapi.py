@@ -14,6 +14,7 @@ from api import schemas as s
 from api.openapi_text import API_DESCRIPTION, OPERATION_TEXT
 from api.resources import messages
 from api.resources.docs import ASSETS
+from bridge.accept import IDEMPOTENCY_KEY_MAX
 
 BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
 ERROR_TEXT = {
@@ -115,7 +116,7 @@ def _op(name: str, *, v2: bool, ok: tuple[int, str, Any], errors: tuple[int, ...
 
 
 IDEMPOTENCY_PARAM = {"in": "header", "name": "Idempotency-Key", "required": False,
-                     "schema": {"type": "string", "maxLength": s.IDEMPOTENCY_KEY_MAX},
+                     "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
                      "description": "Same key and same parameters within 24 h: the first answer "
                                     "is returned again and nothing is sent twice."}
 REPLAYED_HEADER = {"idempotent-replayed": {
@@ -124,9 +125,10 @@ REPLAYED_HEADER = {"idempotent-replayed": {
 
 
 def _send_paths(spec: APISpec) -> None:
-    common = dict(v2=True, security=API_KEY_SECURITY, errors=SEND_ERRORS,
-                  ok=(200, "Accepted: charged and queued.", s.SendAnswer),
-                  extra_params=[IDEMPOTENCY_PARAM], ok_headers=REPLAYED_HEADER)
+    common: dict[str, Any] = {
+        "v2": True, "security": API_KEY_SECURITY, "errors": SEND_ERRORS,
+        "ok": (200, "Accepted: charged and queued.", s.SendAnswer),
+        "extra_params": [IDEMPOTENCY_PARAM], "ok_headers": REPLAYED_HEADER}
     spec.path(path="/api/v2/sms/send", operations={
         # the api_key query parameter is the ApiKeyQuery security scheme, not listed twice
         "get": _op("send_v2_get", query=s.SendParams(exclude=("api_key",)), **common),

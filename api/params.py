@@ -13,7 +13,11 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import falcon
-from falcon.media.multipart import MultipartFormHandler, MultipartParseError, MultipartParseOptions
+from falcon.media.multipart import (
+    MultipartFormHandler,
+    MultipartParseError,
+    MultipartParseOptions,
+)
 
 from bridge.errors import InvalidInput
 

@@ -7,11 +7,11 @@ the resources render; they are used for the document (and its conformance tests)
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
 
-from bridge.accept import CALLBACK_URL_MAX, IDEMPOTENCY_KEY_MAX, REFERENCE_MAX
+from bridge.accept import CALLBACK_URL_MAX, REFERENCE_MAX
 from bridge.errors import InvalidInput
 
 EXPIRY_DAYS_ERROR = "expiry_days must be between 1 and 365."  # the contract's exact sentence
@@ -35,7 +35,7 @@ def text(name: str, *, required: bool = False, max_length: int | None = None,
 class Numbers(fields.Field):
     """Comma-separated text (the contract's form) or a JSON list / repeated parameter of texts."""
 
-    default_error_messages = {
+    default_error_messages: ClassVar[dict[str, str]] = {
         "invalid": "numbers must be comma-separated text or a list of texts.",
         "required": "numbers is required.",
         "null": "numbers must not be null.",

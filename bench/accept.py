@@ -20,7 +20,6 @@ import http.client
 import json
 import multiprocessing
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,10 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bridge.config import Config  # noqa: E402
-from bridge.db import Database, upgrade  # noqa: E402
-from bridge.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from bridge.service import BridgeService  # noqa: E402
+from bridge.config import Config
+from bridge.db import Database, upgrade
+from bridge.embedded_redis import EmbeddedRedis, free_port
+from bridge.service import BridgeService
 
 PATH = "/api/v2/sms/send"
 TEXT = "Benchmark message, one part."
@@ -203,7 +202,7 @@ def setup_account(url: str, redis_url: str) -> str:
                             run_sweeper=False)
     try:
         account = service.create_account(f"bench{os.getpid()}", "bench-password",
-                                         balance=Decimal("1000000000000"),
+                                         balance=Decimal(1000000000000),
                                          rate_limit_per_minute=1_000_000_000)
         return service.generate_key(account.id, expiry_days=1).api_key
     finally:

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Self
 
 import redis
 
@@ -50,12 +51,26 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def die_with_parent() -> None:
-    """preexec_fn: the child gets SIGTERM if the process that started it dies (Linux)."""
-    with contextlib.suppress(Exception):  # best effort: not Linux, or no libc prctl
+def _find_prctl():
+    """libc's prctl, looked up once in the parent (the child must not load libraries)."""
+    try:
         import ctypes
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux/glibc: no parent-death signal, that's all
+        return None
+
+
+_PRCTL = _find_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM if the process that started it dies (Linux).
+
+    It runs between fork and exec, so it only calls the already-resolved prctl: no imports,
+    no locks (that is what makes a preexec_fn safe next to threads)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class EmbeddedRedis:
@@ -105,7 +120,7 @@ class EmbeddedRedis:
                     "--logfile", str(self.dir / "redis.log")]
             self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL, start_new_session=True,
-                                         preexec_fn=die_with_parent)
+                                         preexec_fn=die_with_parent)  # noqa: PLW1509
             if self._wait_ready():
                 return
             self._kill()
@@ -145,7 +160,7 @@ class EmbeddedRedis:
             proc.kill()
             proc.wait(STOP_TIMEOUT)
 
-    def __enter__(self) -> "EmbeddedRedis":
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -16,8 +16,8 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from bridge.embedded_redis import die_with_parent
 
@@ -68,7 +68,8 @@ class Supervisor:
             if stop_event.is_set():
                 return
             proc = subprocess.Popen(spec.argv, env={**self._env, **spec.env},
-                                    start_new_session=True, preexec_fn=die_with_parent)
+                                    start_new_session=True,
+                                    preexec_fn=die_with_parent)  # noqa: PLW1509 (see there)
             self._running.append(_Running(spec, proc))
             self._say(f"started {spec.name} (pid {proc.pid})")
             self._wait_ready(spec, proc, stop_event)

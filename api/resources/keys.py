@@ -10,7 +10,7 @@ Which keys are revoked: the key sent as ``X-API-Key``/``api_key``, else the one 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import falcon
 
@@ -69,8 +69,8 @@ def target(proof: Proof, key_id: str | None) -> str | None:
 def iso_utc(moment: datetime) -> str:
     """``2025-03-01T12:00:00Z`` (naive datetimes are taken as UTC)."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def render_key(resp: falcon.Response, new_key) -> None:

@@ -39,8 +39,8 @@ class DemoAccount:
         send = ["curl", "-s", "-X", "POST", f"{base_url}/api/v2/sms/send", "-H", key,
                 "-d", f"numbers={DEMO_NUMBER}", "-d", "message_body=Hello from smpp-bridge"]
         balance = ["curl", "-s", f"{base_url}/api/v2/account/balance", "-H", key]
-        return [f"Demo account: username {self.username}, password {password}, "
-                f"balance {self.balance} {self.currency}",
+        return [(f"Demo account: username {self.username}, password {password}, "
+                 f"balance {self.balance} {self.currency}"),
                 f"Demo API key: {self.api_key}",
                 "Try:",
                 "  " + shlex.join(send),

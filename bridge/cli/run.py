@@ -155,10 +155,13 @@ def _client_host(config: Config) -> str:
 
 
 def _migrate(config: Config) -> None:
+    from alembic.util import CommandError as AlembicError
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bridge.db import upgrade
     try:
         upgrade(config.effective_database_url)
-    except Exception as exc:  # any failure here stops `run` with one line, not a traceback
+    except (SQLAlchemyError, AlembicError, OSError) as exc:  # one line, not a traceback
         raise CommandError(f"cannot migrate the database: {str(exc).splitlines()[0]}") from None
 
 

@@ -14,8 +14,6 @@ import pytest
 import redis
 
 from bridge import redis_keys
-from bridge.config import Config
-from bridge.db import Database
 from bridge.service import BridgeService
 from tests.api.helpers import LineReader, pid_gone
 from tests.support.procs import free_port, stop_process, wait_until

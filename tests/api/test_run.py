@@ -151,7 +151,8 @@ def test_run_refuses_a_var_dir_whose_redis_is_owned(tmp_path):
     from bridge.embedded_redis import EmbeddedRedis
     with EmbeddedRedis(tmp_path / "var") as owner:
         done = subprocess.run([SMPP_BRIDGE, "run"], cwd=tmp_path,
-                              env=_env(tmp_path, free_port()), capture_output=True, timeout=60)
+                              env=_env(tmp_path, free_port()), capture_output=True, timeout=60,
+                              check=False)
     assert done.returncode == 1
     assert f"REDIS_URL={owner.url}" in done.stderr.decode()
     assert "Traceback" not in done.stderr.decode()
@@ -160,7 +161,7 @@ def test_run_refuses_a_var_dir_whose_redis_is_owned(tmp_path):
 def test_api_command_needs_a_migrated_database_then_serves_alone(tmp_path):
     env = _env(tmp_path, free_port())
     done = subprocess.run([SMPP_BRIDGE, "api"], cwd=tmp_path, env=env, capture_output=True,
-                          timeout=60)
+                          timeout=60, check=False)
     assert done.returncode == 1 and "smpp-bridge db upgrade" in done.stderr.decode()
     subprocess.run([SMPP_BRIDGE, "db", "upgrade"], cwd=tmp_path, env=env, check=True,
                    capture_output=True, timeout=60)

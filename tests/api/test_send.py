@@ -1,7 +1,6 @@
 """Sending through HTTP, on SQLite and PostgreSQL: contract answers, money, the outbound stream."""
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 import pytest
