@@ -9,6 +9,7 @@ import pytest
 
 from smpp.session import Session, SessionConfig
 from smpp.simulator import Simulator
+from tests.support.simulator import make_simulator  # noqa: F401 - a fixture used below
 
 SYSTEM_ID = "bridge"
 PASSWORD = "secret"
@@ -51,26 +52,19 @@ def session_config(port: int, **overrides) -> SessionConfig:
 
 
 @pytest.fixture
-def simulator() -> Callable[..., Simulator]:
-    """make(**SimulatorConfig fields) -> a started Simulator (credentials bridge/secret)."""
-    started: list[Simulator] = []
-
+def make_sim(make_simulator) -> Callable[..., Simulator]:  # noqa: F811 - the fixture
+    """make_sim(**SimulatorConfig fields) -> a started Simulator expecting bridge/secret
+    (tests.support.simulator stops it, and fails the test on the simulator's own errors)."""
     def make(**fields) -> Simulator:
         fields.setdefault("system_id", SYSTEM_ID)
         fields.setdefault("password", PASSWORD)
-        sim = Simulator(**fields)
-        sim.start()
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        sim.stop()
+        return make_simulator(**fields)
+    return make
 
 
 @pytest.fixture
-def sim(simulator) -> Simulator:
-    return simulator()
+def sim(make_sim) -> Simulator:
+    return make_sim()
 
 
 @pytest.fixture

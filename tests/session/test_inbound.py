@@ -24,8 +24,8 @@ def _request(i: int) -> SubmitRequest:
     return SubmitRequest("12345", f"4915550{i:04d}", b"message %d" % i, tag=i)
 
 
-def test_receipts_reach_on_receipt_with_ids_that_match_the_submits(simulator, session):
-    sim = simulator(message_id_format="hex", receipt_id_format="decimal",
+def test_receipts_reach_on_receipt_with_ids_that_match_the_submits(make_sim, session):
+    sim = make_sim(message_id_format="hex", receipt_id_format="decimal",
                     outcomes={"DELIVRD": 1, "UNDELIV": 1}, seed=3)
     s, sink = session(sim.port)
     outcomes = [s.submit(_request(i)).result(timeout=5) for i in range(20)]

@@ -141,8 +141,8 @@ def test_unknown_command_gets_generic_nack_and_the_bind_stays(sim, session):
     assert len(sim.binds) == 1 and s.snapshot().counters.generic_nacks_sent == 1
 
 
-def test_bad_credentials_stop_retrying_and_say_so(simulator, session):
-    sim = simulator(password="other")
+def test_bad_credentials_stop_retrying_and_say_so(make_sim, session):
+    sim = make_sim(password="other")
     s, sink = session(sim.port)
     wait_until(lambda: s.state == SessionState.BIND_REFUSED, message="bind_refused")
     snap = s.snapshot()
