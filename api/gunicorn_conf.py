@@ -21,6 +21,7 @@ worker_class = os.environ.get("BRIDGE_API_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("BRIDGE_API_THREADS", "4"))
 keepalive = 75  # seconds an idle keep-alive connection is kept (longer than most proxies' 60)
 preload_app = False
+limit_request_line = 8190  # bytes of "GET /path?query HTTP/1.1" (gunicorn's maximum; 414 beyond)
 timeout = 30  # seconds a worker may be silent before gunicorn restarts it
 graceful_timeout = 10  # seconds in-flight requests get on shutdown
 max_requests = 0
@@ -36,9 +37,12 @@ forwarded_allow_ips = ""
 
 
 def post_fork(server, worker) -> None:
-    """Ask the kernel to SIGTERM this worker if the gunicorn master dies (no orphans)."""
+    """Ask the kernel to SIGTERM this worker if the gunicorn master dies (no orphans), and
+    answer requests gunicorn itself refuses as JSON, not HTML (api/gunicorn_errors.py)."""
+    from api.gunicorn_errors import install
     from bridge.embedded_redis import die_with_parent
     die_with_parent()
+    install()
 
 
 def worker_exit(server, worker) -> None:

@@ -9,7 +9,8 @@ happens over SMPP afterwards (reports go to `callback_url`).
 `multipart/form-data` body, or a JSON object body; when a name is in both, the body wins. A
 parameter given twice becomes a list (only `numbers` accepts one). Every text must be UTF-8
 (else 400). Bodies over 1 MiB (`BRIDGE_MAX_BODY_BYTES`) get 413; other body types get 415; a
-JSON body that is not an object gets 400. Unknown parameters are ignored.
+JSON body that is not an object gets 400. Unknown parameters are ignored. A request line over
+8190 bytes gets 414 (send long recipient lists with POST).
 
 **Errors** are always JSON `{"error": "<one sentence>"}`, sometimes with `help`, `field`,
 `invalid_numbers` or `retry_after`; never HTML. Unknown paths answer 404 and known paths with

@@ -106,6 +106,8 @@ def _json_object(data: bytes) -> dict[str, Any]:
         value = json.loads(text)
     except ValueError as exc:
         raise InvalidInput(f"Request body is not valid JSON ({exc}).") from None
+    except RecursionError:  # e.g. 100,000 nested brackets: valid JSON, but not for us
+        raise InvalidInput("Request body is nested too deeply; send a flat JSON object.") from None
     if not isinstance(value, dict):
         raise InvalidInput('A JSON body must be an object, e.g. {"numbers": "0701234567", '
                            '"message_body": "Hello"}.')

@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from decimal import Decimal
@@ -115,3 +116,19 @@ def test_chunked_send_under_the_limit_works(account, gunicorn):
         assert json.loads(resp.read())["count"] == 1
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_requests_gunicorn_refuses_itself_get_json_too(account, gunicorn):
+    port, _, _ = gunicorn
+    status, headers, body = _get(port, "/api/v2/sms/send?numbers=" + "0" * 9000)
+    assert status == 414
+    assert headers["Content-Type"] == "application/json"
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert json.loads(body)["error"].startswith("The request line is too long")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"NOT A REQUEST\r\n\r\n")
+        answer = sock.recv(65536)
+    head, _, raw = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head
+    assert "error" in json.loads(raw)

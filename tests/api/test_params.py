@@ -133,3 +133,9 @@ def test_multipart_without_boundary_is_400():
     with pytest.raises(falcon.HTTPError) as info:
         request_params(_req(b"--x\r\n", "multipart/form-data"), LIMIT)
     assert info.value.status_code == 400
+
+
+def test_deeply_nested_json_is_400_not_500():
+    body = b'{"numbers": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    with pytest.raises(InvalidInput, match="nested too deeply"):
+        request_params(_req(body, "application/json"), 10_000_000)

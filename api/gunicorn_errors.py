@@ -1,0 +1,34 @@
+"""gunicorn's own error answers (malformed request line, URI too long, too many headers) as JSON.
+
+gunicorn answers requests it cannot parse itself, before the app sees them, with an HTML page.
+The contract says every error is ``{"error": ...}`` with the CORS and cache headers, so each
+worker replaces ``gunicorn.util.write_error`` (the one function gunicorn uses for those pages)
+with :func:`write_json_error` right after it forks (``post_fork`` in api/gunicorn_conf.py).
+"""
+from __future__ import annotations
+
+import json
+
+from gunicorn import util
+
+# What to tell the client for the statuses gunicorn produces itself.
+_ADVICE = {
+    414: "The request line is too long; send the parameters in a POST body instead.",
+    431: "Too many or too large request headers.",
+    501: "Unsupported Transfer-Encoding; send a Content-Length or chunked body.",
+}
+
+
+def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """Same signature as gunicorn.util.write_error; writes a JSON answer and closes."""
+    text = _ADVICE.get(status_int) or f"{reason}: {mesg}".rstrip(": ") + "."
+    body = json.dumps({"error": text}).encode("utf-8")
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+            "Content-Type: application/json\r\nAccess-Control-Allow-Origin: *\r\n"
+            f"Cache-Control: no-cache, private\r\nContent-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def install() -> None:
+    """Use :func:`write_json_error` for gunicorn's own error answers in this process."""
+    util.write_error = write_json_error
