@@ -173,7 +173,7 @@ def run_load(args, port: int, key: str, numbers: list[str], connections: int,
 
 def _profile(args, workers: list[int], recipients: int) -> list[subprocess.Popen]:
     """With --profile DIR: py-spy samples each worker for the measured window (collapsed
-    stacks, one file per worker; summarise with bench/profile_top.py)."""
+    stacks, one file per worker; summarise with bench/tools/profile_top.py)."""
     if not args.profile:
         return []
     Path(args.profile).mkdir(parents=True, exist_ok=True)
