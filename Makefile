@@ -18,12 +18,21 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/smpp-bridge run
 
-# Third-party SMPP software for the interoperability tests, from the npm registry (node-smpp).
+# Third-party SMPP software for the interoperability tests: node-smpp from the npm registry, and
+# smpp34 from PyPI in its own virtualenv (var/venv-smpp34, kept apart from the project's .venv).
+SMPP34_VENV := var/venv-smpp34
 interop-deps:
 	@if [ -f tests/interop/package.json ]; then \
 	  if command -v npm >/dev/null 2>&1; then \
 	    (cd tests/interop && { [ -d node_modules/smpp ] || npm ci --no-audit --no-fund --loglevel=error; }); \
 	  else echo "npm not found: the interop tests need Node.js and npm (apt-get install nodejs npm)" >&2; exit 1; fi; \
+	fi
+	@if [ -f tests/interop/requirements-smpp34.txt ] && \
+	    [ ! $(SMPP34_VENV)/.installed -nt tests/interop/requirements-smpp34.txt ]; then \
+	  rm -rf $(SMPP34_VENV) && $(PYTHON) -m venv $(SMPP34_VENV) && \
+	  $(SMPP34_VENV)/bin/python -m pip install -q -r tests/interop/requirements-smpp34.txt && \
+	  touch $(SMPP34_VENV)/.installed \
+	  || { rm -rf $(SMPP34_VENV); echo "could not install smpp34 into $(SMPP34_VENV)" >&2; exit 1; }; \
 	fi
 
 # pytest's exit code 5 ("no tests collected") is a failure here, never a pass.

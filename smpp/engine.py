@@ -247,9 +247,10 @@ class Engine:
                 try:
                     self._read(conn, now)
                 except ConnectionLost:
-                    if not conn.unbound:
+                    if not (conn.unbound or conn.unbind_sequence is not None):
                         raise
-                    conn.close()  # it hung up after answering our unbind: wait for the others
+                    conn.close()  # it hung up after (or instead of) answering our unbind
+                    conn.unbound = True
                     self.conns.remove(conn)
 
     def _read(self, conn: Connection, now: float) -> None:
@@ -380,6 +381,7 @@ class Engine:
             elif now - conn.last_rx >= self.config.enquire_link_interval and not self._unbinding:
                 conn.enquire_sequence = conn.next_sequence()
                 conn.enquire_deadline = now + self.config.response_timeout
+                self.counters.enquire_links += 1
                 conn.write(pdu.encode_enquire_link(conn.enquire_sequence))
         expiry = self.reassembler.next_expiry()
         if expiry is not None and expiry <= now:

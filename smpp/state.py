@@ -40,6 +40,7 @@ class Counters:
     receipts: int = 0  # delivery receipts handed to on_receipt
     mo: int = 0  # whole MO messages handed to on_mo
     callback_errors: int = 0  # on_receipt/on_mo raised (answered ESME_RX_T_APPN)
+    enquire_links: int = 0  # enquire_link PDUs we sent (each answered, or we reconnected)
     malformed: int = 0  # PDUs that could not be decoded (each one costs a reconnect)
     generic_nacks_sent: int = 0  # unknown commands answered with generic_nack
 
