@@ -15,6 +15,7 @@ from typing import Any
 
 from bridge.cli import CommandError
 from bridge.config import Config, load_config
+from bridge.worker.settings import read_settings
 
 
 def register(subparsers) -> None:
@@ -50,7 +51,15 @@ def worker_config(config: Config, simulator: str | None) -> Config:
     host, _, port = simulator.rpartition(":")
     if not host or not port.isdigit():
         raise CommandError(f"--simulator must be HOST:PORT, got {simulator!r}")
-    return with_simulator(config, host, int(port))
+    table = dict(with_simulator(config, host, int(port)).smsc[0])
+    # the simulator `run` starts answers decimal ids: one receipt-map key per part, not the
+    # three spellings "auto" must store
+    table.setdefault("message_id_form", "dec")
+    processes = read_settings(config.worker).processes
+    if processes > 1:  # share the simulator's binds out between `run`'s worker processes
+        table["max_binds"] = table["binds"]
+        table["binds"] = max(1, -(-table["binds"] // processes))
+    return config.replace(smsc=(table,))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -164,8 +173,10 @@ def run_children(config: Config, env: dict[str, str]) -> list:
                           SIMULATOR_SYSTEM_ID, "--password", SIMULATOR_SYSTEM_ID],
             ready=lambda: _port_open(port), ready_timeout=20, stop_timeout=10))
         worker_argv += ["--simulator", f"127.0.0.1:{port}"]
-    children.append(ChildSpec("worker", worker_argv, ready=lambda: _some_bind_up(config),
-                              ready_timeout=60, stop_timeout=40))
+    for i in range(read_settings(config.worker).processes):
+        children.append(ChildSpec("worker" if i == 0 else f"worker-{i + 1}", worker_argv,
+                                  ready=lambda: _some_bind_up(config), ready_timeout=60,
+                                  stop_timeout=40))
     return children
 
 

@@ -90,6 +90,11 @@ class Dispatcher:
     def in_flight(self) -> int:
         return sum(lane.outstanding for lane in self.lanes.values())
 
+    @property
+    def backlog(self) -> int:
+        """Messages claimed and waiting to be written: in lanes, or waiting for a retry."""
+        return sum(lane.waiting for lane in self.lanes.values()) + len(self._retries)
+
     # ------------------------------------------------------------------ admission
 
     def admit(self, claimed: Iterable, entries: dict[str, list[str]]) -> None:

@@ -75,6 +75,7 @@ class Worker:
         self._unacked: list[str] = []
         self._unacked_lock = threading.Lock()
         self.possible_duplicates = 0  # recovered messages flagged by claim (this process)
+        self.claims = self.claimed = 0  # claim statements, messages they claimed
         self._started = False
 
     @property
@@ -139,6 +140,7 @@ class Worker:
         c = self.dispatcher.counters
         return (f"submitted {c['submitted']}, failed {c['failed']}, rejected {c['rejected']}, "
                 f"expired {c['expired']}, retries {c['retries']}, held {len(self.tracker)}, "
+                f"claimed {self.claimed} in {self.claims} batch(es), "
                 f"possible duplicates re-sent after recovery {self.possible_duplicates}, "
                 f"timed-out parts re-sent {c['timeouts_retried']}")
 
@@ -162,7 +164,8 @@ class Worker:
                 if now - last_expire >= _EXPIRE_EVERY:
                     last_expire = now
                     self._expire_overdue()
-                room = self._pending_limit - len(self.tracker)
+                room = min(self._pending_limit - self.dispatcher.backlog,
+                           s.max_held - len(self.tracker))
                 if room <= 0 or not self.pool.any_up():  # full, or no bind to send with
                     self._stop_reading.wait(0.02)
                     continue
@@ -203,6 +206,8 @@ class Worker:
         if not messages:
             return
         result = self._claim(messages, recovered)
+        self.claims += 1
+        self.claimed += len(result.claimed)
         claimed_ids = {c.message.message_id for c in result.claimed}
         duplicates = [eid for mid, eids in by_message.items() if mid not in claimed_ids
                       for eid in eids]

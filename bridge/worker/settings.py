@@ -80,7 +80,8 @@ class WorkerSettings:
     block_ms: int = 200  # how long one XREADGROUP waits for new entries (ms)
     claim_idle_seconds: float = 60.0  # pending entries idle longer are taken over (dead worker)
     claim_interval_seconds: float = 5.0  # how often to look for such entries
-    max_pending: int = 0  # messages held (claimed) at once; 0 = 4 x all binds' windows, >= 100
+    max_pending: int = 0  # claimed messages waiting to be written; 0 = 4 x the binds' windows
+    max_held: int = 20_000  # claimed messages not yet settled, in all (a memory bound)
     flush_interval: float = 0.03  # the settlement writer's longest wait before a DB flush
     flush_batch: int = 2000  # outcomes per DB transaction at most
     drain_timeout: float = 20.0  # on SIGTERM: how long in-flight work may take to finish
@@ -89,12 +90,15 @@ class WorkerSettings:
     down_queue_timeout: float = 5.0  # a submit waits this long for a bind before "not_sent"
     reconnect_min: float = 1.0  # a fallen bind reconnects after this (doubling) ...
     reconnect_max: float = 30.0  # ... up to this
+    processes: int = 1  # worker processes `smpp-bridge run` starts (they share the stream)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def pending_limit(self, connections) -> int:
-        """Messages to hold at once. Each held message is claimed (its write-ahead mark set),
-        so after a crash every one of them is reported as a possible duplicate: the automatic
-        limit keeps that to a few windows' worth while still keeping every bind busy."""
+        """Claimed messages allowed to wait for their first write. A claim is the write-ahead
+        mark, so after a crash each of them is reported as a possible duplicate although it
+        never left: the automatic limit keeps that to a few windows' worth (at least 100)
+        while every bind stays busy. Messages already written do not count: if the worker
+        dies before their outcome is stored they really may be at the SMSC."""
         if self.max_pending:
             return self.max_pending
         return max(100, 4 * sum(c.binds * c.window for c in connections))
@@ -106,8 +110,9 @@ class WorkerSettings:
 
 
 _KEYS = ("batch_size", "block_ms", "claim_idle_seconds", "claim_interval_seconds", "max_pending",
+         "max_held",
          "flush_interval", "flush_batch", "drain_timeout", "lease_ttl", "status_interval",
-         "down_queue_timeout", "reconnect_min", "reconnect_max", "retry")
+         "down_queue_timeout", "reconnect_min", "reconnect_max", "processes", "retry")
 
 
 def read_settings(raw: Mapping[str, Any] | None) -> WorkerSettings:
@@ -120,6 +125,7 @@ def read_settings(raw: Mapping[str, Any] | None) -> WorkerSettings:
         claim_idle_seconds=t.seconds("claim_idle_seconds", d.claim_idle_seconds),
         claim_interval_seconds=t.seconds("claim_interval_seconds", d.claim_interval_seconds),
         max_pending=t.integer("max_pending", d.max_pending, lo=0),
+        max_held=t.integer("max_held", d.max_held, lo=1),
         flush_interval=t.seconds("flush_interval", d.flush_interval),
         flush_batch=t.integer("flush_batch", d.flush_batch, lo=1),
         drain_timeout=t.seconds("drain_timeout", d.drain_timeout),
@@ -128,6 +134,7 @@ def read_settings(raw: Mapping[str, Any] | None) -> WorkerSettings:
         down_queue_timeout=t.seconds("down_queue_timeout", d.down_queue_timeout),
         reconnect_min=t.seconds("reconnect_min", d.reconnect_min),
         reconnect_max=t.seconds("reconnect_max", d.reconnect_max),
+        processes=t.integer("processes", d.processes, lo=1, hi=64),
         retry=read_retry(t.raw.get("retry", {})),
     )
     if settings.reconnect_max < settings.reconnect_min:

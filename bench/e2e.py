@@ -1,0 +1,328 @@
+"""End-to-end throughput: HTTP accept -> Redis stream -> worker -> simulated SMSC -> receipt ->
+`delivered`, everything on this machine, started the way `smpp-bridge run` starts it.
+
+`smpp-bridge run --no-demo` in a temp var dir: embedded redis-server, SQLite (or --postgres, a
+throwaway cluster as the tests use), gunicorn API, the simulated SMSC (receipts at once) and one
+worker (2 binds, window 50, no TPS cap: the simulator connection's defaults). The load generator
+is this script: --procs processes x --threads threads, each with a keep-alive HTTP connection.
+
+Reported per run: messages/s from the first request to the last `delivered` event, and p50/p99
+of accept (messages.created_at) -> delivered (its message_events row), read from the database.
+Usage: .venv/bin/python bench/e2e.py [--mode bulk|single|both] [--bulk-messages 50000]
+       [--single-messages 10000] [--runs 3] [--postgres] [--profile-worker SECONDS]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import multiprocessing
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from datetime import UTC
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SMPP_BRIDGE = str(Path(sys.executable).parent / "smpp-bridge")
+TEXT = "Benchmark message, one part."
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ---------------------------------------------------------------------- the bridge under test
+
+class Bridge:
+    """`smpp-bridge run` in a temp dir, plus an account with a big balance and no rate limit."""
+
+    def __init__(self, var: Path, database_url: str | None, processes: int = 1) -> None:
+        self.port = _free_port()
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("BRIDGE_") and k not in ("REDIS_URL", "DATABASE_URL")}
+        self.env.update(BRIDGE_VAR_DIR=str(var), BRIDGE_PORT=str(self.port), PYTHONUNBUFFERED="1",
+                        BRIDGE_MAX_RECIPIENTS="10000")
+        if database_url:
+            self.env["DATABASE_URL"] = database_url
+        if processes > 1:
+            toml = var / "bench.toml"
+            toml.write_text(f"[worker]\nprocesses = {processes}\n")
+            self.env["BRIDGE_CONFIG"] = str(toml)
+        self.database_url = database_url or f"sqlite:///{var}/bridge.db"
+        self.proc: subprocess.Popen | None = None
+        self.lines: list[str] = []
+
+    def cli(self, *args: str, stdin: str | None = None) -> str:
+        return subprocess.run([SMPP_BRIDGE, *args], env=self.env, input=stdin, text=True,
+                              capture_output=True, check=True, timeout=120).stdout
+
+    def start(self) -> str:
+        """Migrate, make the account, start run; returns the API key."""
+        self.cli("db", "upgrade")
+        self.cli("account", "create", "bench", "--password", "-", "--balance", "1000000000",
+                 "--rate-limit", "100000000", stdin="bench-password-1\n")
+        key = re.search(r"api key: (\S+)", self.cli("key", "create", "bench"))[1]
+        self.proc = subprocess.Popen([SMPP_BRIDGE, "run", "--no-demo"], env=self.env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        threading.Thread(target=self._drain, daemon=True).start()
+        deadline = time.monotonic() + 120
+        while not any("Press Ctrl-C" in line for line in self.lines):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("smpp-bridge run did not start:\n" + "\n".join(self.lines))
+            time.sleep(0.1)
+        return key
+
+    def _drain(self) -> None:
+        for raw in iter(self.proc.stdout.readline, b""):
+            self.lines.append(raw.decode("utf-8", "replace").rstrip())
+
+    def pid_of(self, name: str) -> int:
+        for line in self.lines:
+            match = re.search(rf"started {name} \(pid (\d+)\)", line)
+            if match:
+                return int(match[1])
+        raise KeyError(name)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(90)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+# ---------------------------------------------------------------------- load generator
+
+def _requests(mode: str, count: int, start: int) -> list[str]:
+    """Form bodies: 1,000 recipients each (bulk) or one each (single)."""
+    numbers = [f"07{(start + i) % 10**8:08d}" for i in range(count)]
+    size = 1000 if mode == "bulk" else 1
+    return [urllib.parse.urlencode({"numbers": ",".join(numbers[i:i + size]),
+                                    "message_body": TEXT}) for i in range(0, count, size)]
+
+
+def _client_thread(port: int, key: str, bodies: list[str], errors: list[str]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"X-API-Key": key, "Content-Type": "application/x-www-form-urlencoded"}
+    for body in bodies:
+        try:
+            conn.request("POST", "/api/v2/sms/send", body, headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            if resp.status != 200:
+                errors.append(f"{resp.status} {data[:200]!r}")
+        except (OSError, http.client.HTTPException) as exc:
+            errors.append(repr(exc))
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.close()
+
+
+def _client_process(port: int, key: str, bodies: list[str], threads: int) -> list[str]:
+    errors: list[str] = []
+    workers = [threading.Thread(target=_client_thread, args=(port, key, bodies[i::threads], errors))
+               for i in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    return errors
+
+
+def load(port: int, key: str, bodies: list[str], procs: int, threads: int) -> list[str]:
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(procs) as pool:
+        results = pool.starmap(_client_process, [(port, key, bodies[i::procs], threads)
+                                                 for i in range(procs)])
+    return [e for errs in results for e in errs]
+
+
+# ---------------------------------------------------------------------- measuring
+
+def _engine(url: str):
+    from sqlalchemy import create_engine
+    return create_engine(url)
+
+
+def wait_delivered(url: str, since: float, count: int, timeout: float) -> None:
+    from sqlalchemy import text
+    engine = _engine(url)
+    since_sql = _ts(since)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with engine.connect() as conn:
+                rows = dict(conn.execute(text(
+                    "SELECT state, count(*) FROM messages WHERE created_at >= :t GROUP BY state"),
+                    {"t": since_sql}).all())
+            done = sum(n for s, n in rows.items() if s in ("delivered", "undelivered", "failed",
+                                                           "rejected", "expired"))
+            if done >= count:
+                if rows.get("delivered", 0) != count:
+                    print(f"  warning: not all delivered: {rows}", file=sys.stderr)
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"after {timeout}s: {rows}")
+            time.sleep(0.25)
+    finally:
+        engine.dispose()
+
+
+def _ts(epoch: float):
+    from datetime import datetime
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
+
+
+def measure(url: str, since: float) -> dict:
+    """Rate from the first request to the last delivered event; accept->delivered quantiles."""
+    from sqlalchemy import text
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT m.created_at, e.at FROM messages m JOIN message_events e "
+                "ON e.message_id = m.id AND e.state = 'delivered' WHERE m.created_at >= :t"),
+                {"t": _ts(since)}).all()
+    finally:
+        engine.dispose()
+    latencies = sorted((_epoch(at) - _epoch(created)) for created, at in rows)
+    last = max(_epoch(at) for _, at in rows)
+    return {"messages": len(rows), "seconds": last - since, "rate": len(rows) / (last - since),
+            "p50": latencies[len(latencies) // 2],
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
+
+
+def _epoch(value) -> float:
+    from datetime import datetime
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC).timestamp()
+
+
+def run_mode(bridge: Bridge, key: str, mode: str, count: int, start: int, procs: int,
+             threads: int, profile: float) -> dict:
+    bodies = _requests(mode, count, start)
+    profiler = None
+    if profile:
+        out = Path(tempfile.gettempdir()) / "e2e-profile"
+        out.mkdir(exist_ok=True)
+        profiler = subprocess.Popen(
+            [str(Path(sys.executable).parent / "py-spy"), "record", "-p",
+             str(bridge.pid_of("worker")), "-d", str(int(profile)), "-f", "raw", "--nonblocking",
+             "-o", str(out / f"worker-{mode}.txt")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print(f"  profiling the worker into {out} (bench/tools/profile_top.py {out})", flush=True)
+    cpu_before = cpu_times(bridge)
+    since = time.time()
+    errors = load(bridge.port, key, bodies, procs, threads)
+    accepted_in = time.time() - since
+    if errors:
+        raise RuntimeError(f"{len(errors)} failed requests, e.g. {errors[:3]}")
+    wait_delivered(bridge.database_url, since, count, timeout=600)
+    if profiler is not None:
+        profiler.wait(profile + 30)
+    result = measure(bridge.database_url, since)
+    result["accept_rate"] = count / accepted_in
+    after = cpu_times(bridge)
+    result["cpu"] = {name: round(after[name] - cpu_before.get(name, 0.0), 1) for name in after}
+    return result
+
+
+def cpu_times(bridge: Bridge) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each part: api (gunicorn master and
+    workers), worker, simulator, redis."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for name in ("api", "worker", "worker-2", "worker-3", "simulator", "redis-server"):
+        try:
+            root = bridge.pid_of(name)
+        except KeyError:
+            continue
+        out[name] = sum(_cpu(pid, tick) for pid in [root, *_children(root)])
+    return out
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        kids = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return kids + [g for k in kids for g in _children(k)]
+
+
+def _cpu(pid: int, tick: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / tick
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("bulk", "single", "both"), default="both")
+    parser.add_argument("--bulk-messages", type=int, default=50_000)
+    parser.add_argument("--single-messages", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--procs", type=int, default=2, help="load generator processes")
+    parser.add_argument("--threads", type=int, default=8, help="threads per load process")
+    parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--worker-processes", type=int, default=1,
+                        help="worker processes run starts ([worker] processes; the simulator's 2 "
+                             "binds are shared out between them)")
+    parser.add_argument("--profile-worker", type=float, default=0, metavar="SECONDS",
+                        help="py-spy the worker for the first run of each mode")
+    args = parser.parse_args()
+    modes = ("bulk", "single") if args.mode == "both" else (args.mode,)
+    results: dict[str, list[dict]] = {m: [] for m in modes}
+    with contextlib.ExitStack() as stack:
+        var = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sb-e2e-")))
+        url = None
+        if args.postgres:
+            from tests.support.postgres import postgres_cluster
+            url = stack.enter_context(postgres_cluster()).create_database()
+        bridge = Bridge(var, url, args.worker_processes)
+        stack.callback(bridge.stop)
+        key = bridge.start()
+        start = 0
+        for run in range(args.runs):
+            for mode in modes:
+                count = args.bulk_messages if mode == "bulk" else args.single_messages
+                threads = 2 if mode == "bulk" else args.threads
+                r = run_mode(bridge, key, mode, count, start, args.procs, threads,
+                             args.profile_worker if run == 0 else 0)
+                start += count
+                results[mode].append(r)
+                print(f"run {run + 1} {mode:<6} {r['messages']:>7} msgs  {r['rate']:>7.0f} msg/s "
+                      f"e2e  (accept {r['accept_rate']:.0f}/s)  p50 {r['p50'] * 1000:.0f} ms  "
+                      f"p99 {r['p99'] * 1000:.0f} ms  cpu s {r['cpu']}", flush=True)
+    print(f"\ndatabase: {'postgresql' if args.postgres else 'sqlite'}  nproc: {os.cpu_count()}  "
+          f"runs: {args.runs}  worker processes: {args.worker_processes}")
+    print(f"{'mode':<8}{'median msg/s':>14}{'p50 ms':>9}{'p99 ms':>9}   all runs (msg/s)")
+    for mode, rs in results.items():
+        print(f"{mode:<8}{statistics.median(r['rate'] for r in rs):>14.0f}"
+              f"{statistics.median(r['p50'] for r in rs) * 1000:>9.0f}"
+              f"{statistics.median(r['p99'] for r in rs) * 1000:>9.0f}   "
+              + ", ".join(f"{r['rate']:.0f}" for r in rs))
+    print(json.dumps(results), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
