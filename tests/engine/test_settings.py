@@ -46,3 +46,18 @@ def test_rules_by_status_name_hex_code_and_outcome_word():
 def test_mistakes_are_refused_with_what_to_write(table, words):
     with pytest.raises(ConfigError, match=words.replace("(", r"\(")):
         read_settings(table)
+
+
+def test_run_shares_the_simulators_binds_between_worker_processes():
+    from bridge.cli import CommandError
+    from bridge.cli.worker import worker_config
+    from bridge.config import Config
+    one = worker_config(Config(), "127.0.0.1:2775").smsc[0]
+    assert (one["port"], one["binds"], one["message_id_form"]) == (2775, 2, "dec")
+    two = worker_config(Config(worker={"processes": 2}), "127.0.0.1:2775").smsc[0]
+    assert (two["binds"], two["max_binds"]) == (1, 2)  # 2 binds fleet-wide, one per process
+    configured = Config(smsc=({"name": "x", "host": "h", "port": 1, "system_id": "s",
+                               "password": "p"},))
+    assert worker_config(configured, "127.0.0.1:2775") is configured
+    with pytest.raises(CommandError, match="no \\[\\[smsc\\]\\] is configured"):
+        worker_config(Config(), None)
