@@ -176,9 +176,10 @@ def start_worker(bridge) -> Iterator[Callable[..., Any]]:
     from bridge.worker.main import Worker
     started: list[Worker] = []
 
-    def start(worker: dict | None = None, smsc: dict | None = None, **kw) -> Worker:
+    def start(worker: dict | None = None, smsc: dict | None = None, *,
+              more_smsc: tuple = (), routes: tuple = (), **kw) -> Worker:
         config = bridge.config.replace(
-            smsc=({**dict(bridge.config.smsc[0]), **(smsc or {})},))
+            smsc=({**dict(bridge.config.smsc[0]), **(smsc or {})}, *more_smsc), routes=routes)
         settings = read_settings({**FAST_WORKER, **(worker or {})})
         w = Worker(config, db=bridge.db, redis=bridge.redis, settings=settings, **kw)
         w.start()
@@ -214,12 +215,13 @@ def spawn_worker(bridge) -> Iterator[Callable[..., subprocess.Popen]]:
             log.close()
 
 
-def wire_counts(bridge: Bridge) -> Counter:
-    """How many times the simulator accepted a message for each destination (E.164)."""
-    return Counter("+" + m.destination_addr for m in bridge.sim.messages)
+def wire_counts(bridge: Bridge, *more_sims) -> Counter:
+    """How many times the simulator(s) accepted a message for each destination (E.164)."""
+    return Counter("+" + m.destination_addr for sim in (bridge.sim, *more_sims)
+                   for m in sim.messages)
 
 
-def check_ground_truth(bridge: Bridge, count: int) -> dict[str, int]:
+def check_ground_truth(bridge: Bridge, count: int, *more_sims) -> dict[str, int]:
     """The simulator's record against our rows: every message that reached a submitted or
     receipt state was accepted by the SMSC at least once; any message on the wire more than
     once is flagged possible_duplicate; the reported count equals the flagged rows; the
@@ -228,7 +230,7 @@ def check_ground_truth(bridge: Bridge, count: int) -> dict[str, int]:
     from bridge.worker.reader import stream_info
     rows = bridge.rows()
     assert len(rows) == count
-    wire = wire_counts(bridge)
+    wire = wire_counts(bridge, *more_sims)
     reached = [r for r in rows if r["state"] in ("submitted", "delivered", "undelivered")]
     missing = [r["destination"] for r in reached if wire[r["destination"]] == 0]
     assert not missing, f"{len(missing)} messages marked sent never reached the SMSC"

@@ -63,3 +63,22 @@ def test_receipts_before_responses(bridge, start_worker):
     assert bridge.wait_final(COUNT, timeout=90) == {"delivered": COUNT}
     assert check_ground_truth(bridge, COUNT) == {"twice": 0, "flagged": 0, "wire": COUNT}
     assert bridge.sim.unanswered_receipts == []
+
+
+def test_failover_to_the_next_connection_when_one_goes_down(bridge, make_simulator,
+                                                             start_worker):
+    from tests.engine.conftest import smsc_table
+    from tests.support.procs import wait_until
+    backup = make_simulator(system_id="bridge", password="secret")
+    bridge.sim.set_scenarios("latency:ms=20")
+    route = {"name": "all", "default": True, "connections": ["sim", "backup"]}
+    start_worker(more_smsc=(smsc_table(backup, name="backup"),), routes=(route,))
+    bridge.send(COUNT)
+    wait_until(lambda: bridge.sim.counters.get("accepted", 0) >= 100, timeout=30,
+               message="the primary to carry traffic")
+    bridge.sim.stop()  # the primary SMSC goes away mid-run: connections reset, binds refused
+    assert bridge.wait_final(COUNT, timeout=90) == {"delivered": COUNT}
+    by_connection = {r["connection"] for r in bridge.rows()}
+    assert by_connection == {"sim", "backup"}
+    assert len(backup.messages) >= COUNT - len(bridge.sim.messages)
+    check_ground_truth(bridge, COUNT, backup)
