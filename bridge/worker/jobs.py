@@ -7,6 +7,7 @@ the settlement writer's ``on_settled`` callback removes from it and acks the ent
 """
 from __future__ import annotations
 
+import functools
 import threading
 import zlib
 from dataclasses import dataclass, field
@@ -55,8 +56,8 @@ class Job:
         m = self.message
         source, ton, npi = connection.source_address(m.sender_id)
         dest = m.destination.removeprefix("+")
-        pieces = build_submit_parts(m.text, method=connection.long_message,
-                                    ref=concat_ref(m.message_id))
+        pieces = _single_part(m.text, connection.long_message) or build_submit_parts(
+            m.text, method=connection.long_message, ref=concat_ref(m.message_id))
         self.connection = connection
         self.parts = [Part(i, SubmitRequest(source, dest, p.short_message, esm_class=p.esm_class,
                                             data_coding=p.data_coding, tlvs=p.tlvs,
@@ -64,6 +65,14 @@ class Job:
                                             source_npi=npi, tag=(self, i)))
                       for i, p in enumerate(pieces)]
         self.open = len(self.parts)
+
+
+@functools.lru_cache(maxsize=256)
+def _single_part(text: str, method: str) -> list | None:
+    """The one part of a text that fits one SMS (no reference in it, so it is the same for
+    every recipient of a bulk send); None when the text needs several parts."""
+    pieces = build_submit_parts(text, method=method, ref=0)
+    return pieces if len(pieces) == 1 else None
 
 
 def concat_ref(message_id: str) -> int:

@@ -49,3 +49,22 @@ def test_redis_restart_mid_run_loses_nothing(bridge, redis_server, start_worker)
     assert sum(swept) == 200
     assert bridge.wait_final(COUNT + 200, timeout=120) == {"delivered": COUNT + 200}
     check_ground_truth(bridge, COUNT + 200)
+
+
+def test_sigterm_drains_unbinds_and_leaves_nothing_flagged(bridge, spawn_worker):
+    from bridge.worker.reader import stream_info
+    bridge.sim.set_scenarios("latency:ms=40")
+    first = spawn_worker()
+    bridge.send(COUNT)
+    wait_until(lambda: bridge.sim.counters.get("accepted", 0) >= 300, timeout=60,
+               message="the worker to be mid-flight")
+    first.terminate()  # SIGTERM: stop reading, finish what is held, unbind, ack
+    assert first.wait(30) == 0
+    info = stream_info(bridge.redis)
+    assert info.pending == 0 and info.length > 0  # nothing left half-done; the rest unread
+    assert all(b.unbound_by == "esme" for b in bridge.sim.binds)  # a clean unbind each
+    assert not any(r["possible_duplicate"] for r in bridge.rows())
+    bridge.sim.set_scenarios()
+    spawn_worker()
+    assert bridge.wait_final(COUNT, timeout=120) == {"delivered": COUNT}
+    assert check_ground_truth(bridge, COUNT) == {"twice": 0, "flagged": 0, "wire": COUNT}
