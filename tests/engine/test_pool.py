@@ -76,3 +76,42 @@ def test_receipts_come_back_with_the_connection_name(make_simulator, redis_clien
         assert got[0][0] == "sim" and got[0][1].state == "delivered"
     finally:
         pool.stop(timeout=5)
+
+
+def test_status_command_shows_every_bind_and_the_stream(make_simulator, redis_server,
+                                                        redis_client):
+    import json
+    import os
+    import subprocess
+
+    from bridge import outbox
+    from bridge.worker.reader import StreamReader
+    from tests.engine.conftest import SMPP_BRIDGE
+    from tests.engine.test_reader import _msg
+    sim = make_simulator()
+    pool = _pool(_conn(sim, binds=2, max_binds=1), redis_client)
+    reader = StreamReader(redis_client, "w-test")
+    reader.ensure_group()
+    outbox.enqueue(redis_client, [_msg(i) for i in range(3)])
+    reader.read(2, 10)  # two pending for this consumer, one unread
+    env = {**os.environ, "REDIS_URL": redis_server.url}
+    env.pop("BRIDGE_CONFIG", None)
+
+    def status(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([SMPP_BRIDGE, "status", *args], env=env, capture_output=True,
+                              text=True, timeout=60, check=False)
+    pool.start()
+    try:
+        wait_until(lambda: [b for b in json.loads(status("--json").stdout)["binds"]
+                            if b["state"] == "bound"], timeout=10, message="a bound heartbeat")
+        report = json.loads(status("--json").stdout)
+        assert sorted(b["state"] for b in report["binds"]) == ["bound", "no_lease"]
+        assert (report["stream"]["length"], report["stream"]["pending"]) == (3, 2)
+        assert report["stream"]["consumers"][0]["name"] == "w-test"
+        text = status().stdout
+        assert "sim#1" in text and "sim#2" in text and "waiting for a bind lease" in text
+        assert "outbound stream: 3 entries, 2 pending" in text
+        assert status("--check").returncode == 1  # one bind is not bound
+    finally:
+        pool.stop(timeout=5)
+    assert "no binds reported" in status().stdout and status("--check").returncode == 1
