@@ -72,6 +72,7 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
+        self.smsc.read_at = self.smsc.loop.time()  # every PDU in ``data`` arrived now
         try:
             frames, self.buffer = pdu.split_frames(self.buffer + data if self.buffer else data)
         except pdu.PduError as exc:

@@ -24,6 +24,7 @@ from smpp.simulator.recording import (
     pdu_dict,
 )
 from smpp.simulator.scenarios import Scenario, build_scenarios
+from smpp.simulator.selector import new_event_loop
 from smpp.simulator.smsc import Smsc
 
 T = TypeVar("T")
@@ -107,7 +108,7 @@ class Simulator:
         return self.address
 
     def _run(self, started: concurrent.futures.Future) -> None:
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop()  # timers to the microsecond: see smpp.simulator.selector
         loop.set_exception_handler(self._on_error)
         self._loop = loop
         try:

@@ -49,6 +49,7 @@ class Smsc:
         self.bound_counts: dict[str | None, int] = defaultdict(int)
         self.pending: dict[str | None, deque] = defaultdict(deque)  # receipts with nowhere to go
         self.dirty: list[Connection] = []
+        self.read_at = loop.time()  # loop time the read being handled arrived (Connection sets)
         self._rr = itertools.count()
         self.scenarios: list[Scenario] = []
         self.configure(config)
@@ -129,11 +130,12 @@ class Smsc:
     def submit(self, conn: Connection, command_id: int, sequence: int,
                m: pdu.ShortMessage, resp_id: int) -> None:
         """Answer a decoded submit_sm or data_sm (refused, silent or accepted) and plan its
-        receipt. A latency scenario holds refusals as well as acceptances."""
+        receipt. A latency scenario holds refusals as well as acceptances, counted from when
+        the PDU arrived (``read_at``), not from when its turn in a long read came."""
         record = conn.record
         delay = sum(s.response_delay() for s in self.delay_hooks) if self.delay_hooks else 0.0
         for scenario in self.submit_hooks:
-            verdict = scenario.submit(self.loop.time(), m)
+            verdict = scenario.submit(self.read_at, m)
             if verdict is SILENT:
                 self.recorder.pdu(record, command_id, 0, sequence, m, None)
                 return
@@ -156,13 +158,13 @@ class Smsc:
         if job is not None and not self.receipt_first:
             due = delay + self.config.dlr_delay
             if due > 0:
-                self.timers.call_later(due, self.send_receipt, job)
+                self.timers.call_at(self.read_at + due, self.send_receipt, job)
             else:
                 self.send_receipt(job)
 
     def _respond(self, conn: Connection, data: bytes, delay: float) -> None:
         if delay:
-            self.timers.call_later(delay, conn.send, data)
+            self.timers.call_at(self.read_at + delay, conn.send, data)
         else:
             conn.send(data)
 

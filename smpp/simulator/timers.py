@@ -1,5 +1,10 @@
 """One heap of deferred calls on the server loop (delayed responses, receipts, periodic MO):
-thousands of pending receipts cost a heap entry each, not a thread or a loop handle each."""
+thousands of pending receipts cost a heap entry each, not a thread or a loop handle each.
+
+Nothing runs before it is due by the loop's clock (a "5 ms" response is never answered at
+4.5 ms); calls due by the time the loop wakes run together, in due order, and their output is
+written once (``after_run``). How late the loop wakes is the selector's business: see
+smpp.simulator.selector."""
 from __future__ import annotations
 
 import asyncio
@@ -25,7 +30,10 @@ class Timers:
         return len(self._heap)
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
-        when = self.loop.time() + delay
+        self.call_at(self.loop.time() + delay, fn, *args)
+
+    def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` once the loop's clock reads ``when`` or later."""
         heapq.heappush(self._heap, (when, next(self._order), fn, args))
         if when < self._handle_when:
             self._arm(when)
@@ -43,7 +51,7 @@ class Timers:
 
     def _run(self) -> None:
         self._handle, self._handle_when = None, float("inf")
-        heap, now = self._heap, self.loop.time() + 0.0005  # the loop may fire a hair early
+        heap, now = self._heap, self.loop.time()
         try:
             while heap and heap[0][0] <= now:
                 _, _, fn, args = heapq.heappop(heap)
