@@ -110,6 +110,21 @@ def test_window_counts_room_and_expires_in_deadline_order():
     assert window.next_deadline() is None
 
 
+def test_an_answered_entry_frees_its_slot_but_is_still_handed_over():
+    """A batch of responses frees its slots before it is acted on (the session refills first);
+    until pop() takes them, answered entries never expire and a drain still returns them."""
+    window = Window(2)
+    window.add(7, _pending(1.0))
+    window.add(8, _pending(2.0))
+    assert window.answered(7) and not window.answered(7) and not window.answered(99)
+    assert (window.free, len(window), window.next_deadline()) == (1, 2, 2.0)
+    assert [p.deadline for p in window.expired(5.0)] == [2.0]  # the answered one stays
+    assert window.pop(7).deadline == 1.0 and window.pop(7) is None
+    window.add(9, _pending(3.0))
+    assert window.answered(9)
+    assert [p.deadline for p in window.drain()] == [3.0] and len(window) == 0
+
+
 def test_window_size_must_be_positive():
     with pytest.raises(ValueError):
         Window(0)

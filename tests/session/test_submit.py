@@ -118,6 +118,22 @@ def test_unencodable_request_is_permanent_and_not_written(sim, session):
     assert sim.pdus("submit_sm") == []
 
 
+def test_next_submits_are_written_before_a_batch_of_responses_is_resolved(sim, session):
+    """The SMSC's hold on the next submits starts when they leave, so the session refills the
+    window from a batch of responses before it resolves their futures (and runs callbacks)."""
+    sim.set_scenarios(Latency(ms=20))  # the first two come back together, in one read
+    s, _ = session(sim.port, window=2)
+    written_at_callback: list[int] = []  # submits written when each callback ran
+    futures = [s.submit(r) for r in _requests(6)]
+    for future in futures:
+        future.add_done_callback(
+            lambda _f: written_at_callback.append(s.snapshot().counters.submitted))
+    assert {o.kind for o in _results(futures)} == {"ok"}
+    wait_until(lambda: len(written_at_callback) == 6, message="every done callback")
+    assert written_at_callback[0] >= 3, written_at_callback  # the old order: exactly 2
+    assert len(sim.pdus("submit_sm")) == 6
+
+
 def test_pair_mode_binds_transmitter_and_receiver_and_gets_receipts(sim, session):
     s, sink = session(sim.port, bind_mode="pair")
     outcomes = _results([s.submit(r) for r in _requests(10)])
