@@ -4,7 +4,8 @@ Its life is a loop of connect + bind (:mod:`smpp.transport`), serve, and reconne
 back-off. Serving is a ``select`` loop over the SMSC socket(s) and a wake-up socket that other
 threads poke when they queue work; each turn it reads and dispatches whole PDUs, expires what
 has waited too long, fills the window from the queue within the rate cap, and writes.
-Other threads only append to ``queue`` (through :meth:`Engine.submit`) and read the counters.
+Other threads only append to ``queue`` (through :meth:`Engine.submit`, which also encodes the
+submit_sm body there, off this thread's turns) and read the counters.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from smpp.receipt import Receipt
 from smpp.state import Counters, SessionState
 from smpp.status import is_retryable
 from smpp.status import status as status_info
-from smpp.submit import SubmitOutcome, SubmitRequest
+from smpp.submit import SubmitOutcome, SubmitRequest, submit_body
 from smpp.throttle import Backoff, RateLimiter
 from smpp.transport import BindRefused, Connection, ConnectionLost, open_bound
 from smpp.window import Pending, Window
@@ -57,7 +58,8 @@ class Engine:
         self.state = SessionState.DOWN
         self.since, self.since_wall = clock(), wall_clock()
         self.last_error: str | None = None
-        self.queue: deque[tuple[Future, SubmitRequest, float]] = deque()
+        # (future, request, queued at, submit_sm body without its header)
+        self.queue: deque[tuple[Future, SubmitRequest, float, bytes]] = deque()
         self.closed = False  # no more submits: stopped or bind refused
         self.stop_requested = False
         self._lock = threading.Lock()
@@ -79,19 +81,29 @@ class Engine:
     # ------------------------------------------------------------------ other threads
 
     def submit(self, request: SubmitRequest) -> Future:
-        """Queue ``request``; the future resolves to a SubmitOutcome (always, eventually)."""
+        """Queue ``request``; the future resolves to a SubmitOutcome (always, eventually).
+        The body is encoded here, on the caller's thread: the session thread then only adds
+        a header, so its turn between a batch of responses and the next submits stays short."""
         future: Future = Future()
-        with self._lock:
-            if not self.closed and len(self.queue) < self.config.max_queued:
-                self.queue.append((future, request, self.clock()))
-                self._wake()
-                return future
-            reason = (f"session {self.config.name!r} is not accepting submits "
-                      f"({self.state.value}): {self.last_error or 'stopped'}") if self.closed \
-                else f"session queue full ({self.config.max_queued} waiting); slow down"
-            self.counters.rejected += 1  # only ever written under the lock
+        try:
+            body = submit_body(request, self.config)
+        except pdu.PduError as exc:
+            outcome = SubmitOutcome("permanent", exc.status, None, False, request.tag,
+                                    f"cannot encode submit_sm: {exc}")
+        else:
+            with self._lock:
+                if not self.closed and len(self.queue) < self.config.max_queued:
+                    self.queue.append((future, request, self.clock(), body))
+                    self._wake()
+                    return future
+                reason = (f"session {self.config.name!r} is not accepting submits "
+                          f"({self.state.value}): {self.last_error or 'stopped'}") \
+                    if self.closed else \
+                    f"session queue full ({self.config.max_queued} waiting); slow down"
+                self.counters.rejected += 1  # only ever written under the lock
+            outcome = SubmitOutcome("not_sent", 0, None, False, request.tag, reason)
         future.set_running_or_notify_cancel()
-        future.set_result(SubmitOutcome("not_sent", 0, None, False, request.tag, reason))
+        future.set_result(outcome)
         return future
 
     def request_stop(self, timeout: float) -> None:
@@ -212,7 +224,7 @@ class Engine:
             self.closed = True
         reason = self.last_error if self.state == SessionState.BIND_REFUSED else "session stopped"
         while self.queue:
-            future, request, _ = self.queue.popleft()
+            future, request, _, _ = self.queue.popleft()
             self._resolve_queued(future, request, f"not sent: {reason}")
         if self.state != SessionState.BIND_REFUSED:
             self._set_state(SessionState.DOWN)
@@ -364,31 +376,15 @@ class Engine:
         """Write queued submits while the window has room and the rate cap allows."""
         queue, window, conn, limiter = self.queue, self.window, self.tx, self.limiter
         deadline = now + self.config.response_timeout
-        encode = self._encode
+        encode, submit_sm = pdu.encode_pdu, pdu.SUBMIT_SM
         while queue and window.free > 0 and limiter.take(now):
-            future, request, _ = queue.popleft()
+            future, request, _, body = queue.popleft()
             if not future.set_running_or_notify_cancel():
                 continue  # the caller cancelled it while it was queued
             sequence = conn.next_sequence()
-            try:
-                data = encode(sequence, request)
-            except pdu.PduError as exc:
-                future.set_result(SubmitOutcome("permanent", exc.status, None, False,
-                                                request.tag, f"cannot encode submit_sm: {exc}"))
-                continue
-            window.add(sequence, Pending(future, request, deadline, conn.write(data)))
+            offset = conn.write(encode(submit_sm, 0, sequence, body))
+            window.add(sequence, Pending(future, request, deadline, offset))
             self.counters.submitted += 1
-
-    def _encode(self, sequence: int, r: SubmitRequest) -> bytes:
-        cfg = self.config
-        return pdu.encode_submit_sm(sequence, pdu.ShortMessage(
-            cfg.service_type,
-            cfg.source_ton if r.source_ton is None else r.source_ton,
-            cfg.source_npi if r.source_npi is None else r.source_npi,
-            r.source_addr, cfg.dest_ton, cfg.dest_npi, r.destination_addr, r.esm_class, 0, 0,
-            "", "",
-            cfg.registered_delivery if r.registered_delivery is None else r.registered_delivery,
-            0, r.data_coding, 0, r.short_message, dict(r.tlvs) if r.tlvs else {}))
 
     # ------------------------------------------------------------------ timers
 
@@ -433,7 +429,7 @@ class Engine:
     def _expire_queue(self, now: float) -> None:
         limit = self.config.down_queue_timeout
         while self.queue and now - self.queue[0][2] >= limit:
-            future, request, _ = self.queue.popleft()
+            future, request, _, _ = self.queue.popleft()
             self._resolve_queued(future, request, f"not sent: no bind for {limit}s "
                                  f"({self.last_error or 'connecting'})")
 

@@ -331,6 +331,12 @@ class ShortMessage:
 
 def encode_short_message(command_id: int, sequence: int, m: ShortMessage) -> bytes:
     """submit_sm or deliver_sm (``command_id``) carrying ``m``."""
+    return encode_pdu(command_id, 0, sequence, short_message_body(m))
+
+
+def short_message_body(m: ShortMessage) -> bytes:
+    """The body of a submit_sm or deliver_sm carrying ``m`` (add the header with
+    :func:`encode_pdu` once the sequence number is known)."""
     sm = m.short_message
     if len(sm) > MAX_SHORT_MESSAGE:
         raise PduError(f"short_message is {len(sm)} octets, over {MAX_SHORT_MESSAGE}: "
@@ -350,7 +356,7 @@ def encode_short_message(command_id: int, sequence: int, m: ShortMessage) -> byt
             sm, encode_tlvs(m.tlvs)))
     except (ValueError, TypeError) as exc:
         raise exc if isinstance(exc, PduError) else PduError(f"short message: {exc}") from exc
-    return encode_pdu(command_id, 0, sequence, body)
+    return body
 
 
 def encode_submit_sm(sequence: int, message: ShortMessage) -> bytes:

@@ -1,13 +1,18 @@
 """What a caller hands the session (:class:`SubmitRequest`, one submit_sm's worth) and what it
 gets back (:class:`SubmitOutcome`), plus :func:`requests_for_text`, which turns a text into
-requests with the same segmentation the accept path prices (``smpp.encoding``).
+requests with the same segmentation the accept path prices (``smpp.encoding``), and
+:func:`submit_body`, the request's submit_sm body under a session's settings.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+from smpp import pdu
 from smpp.encoding import build_submit_parts
+
+if TYPE_CHECKING:  # pragma: no cover
+    from smpp.session import SessionConfig
 
 #: How a submit ended, from the caller's point of view.
 #: ok: the SMSC accepted it (message_id set). retryable: the SMSC refused it for now (e.g.
@@ -71,3 +76,21 @@ def requests_for_text(source_addr: str, destination_addr: str, text: str, *,
                       tag=(tag, part.part))
         for part in build_submit_parts(text, method=method, ref=ref)
     ]
+
+
+def submit_body(r: SubmitRequest, cfg: SessionConfig) -> bytes:
+    """The submit_sm body (no header: the sequence number comes later) for ``r``, fields it
+    leaves None taken from ``cfg``. PduError (with the status to report) when it cannot be
+    encoded."""
+    try:
+        tlvs = dict(r.tlvs) if r.tlvs else {}
+    except (TypeError, ValueError) as exc:
+        raise pdu.PduError(f"tlvs must be (tag, bytes) pairs: {exc}") from None
+    return pdu.short_message_body(pdu.ShortMessage(
+        cfg.service_type,
+        cfg.source_ton if r.source_ton is None else r.source_ton,
+        cfg.source_npi if r.source_npi is None else r.source_npi,
+        r.source_addr, cfg.dest_ton, cfg.dest_npi, r.destination_addr, r.esm_class, 0, 0,
+        "", "",
+        cfg.registered_delivery if r.registered_delivery is None else r.registered_delivery,
+        0, r.data_coding, 0, r.short_message, tlvs))

@@ -118,6 +118,12 @@ def test_unencodable_request_is_permanent_and_not_written(sim, session):
     assert sim.pdus("submit_sm") == []
 
 
+def test_unencodable_request_is_refused_by_submit_itself(sim, session):
+    s, _ = session(sim.port)
+    future = s.submit(SubmitRequest("1", "4915551", b"x" * 300))
+    assert future.done() and future.result().kind == "permanent"  # encoded on our thread
+
+
 def test_next_submits_are_written_before_a_batch_of_responses_is_resolved(sim, session):
     """The SMSC's hold on the next submits starts when they leave, so the session refills the
     window from a batch of responses before it resolves their futures (and runs callbacks)."""
