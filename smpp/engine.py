@@ -482,12 +482,17 @@ class Engine:
             future.set_result(SubmitOutcome("not_sent", 0, None, False, request.tag, error))
 
     def _drain_wake(self) -> None:
-        self._wake_pending = False
+        """Empty the wake-up socket, THEN clear the flag. Clearing first lost wake-ups: a
+        submitter that set the flag in between had its byte drained here, and every later
+        submitter saw the flag still set and sent none, so their work waited for the next
+        select timeout (up to a second). The serve loop runs _fill() right after this, so an
+        item queued while the flag was still set is picked up on this same turn."""
         try:
             while self._wake_r.recv(4096):
                 pass
         except BlockingIOError:
-            return  # drained
+            pass  # drained
+        self._wake_pending = False
 
     def _set_state(self, state: SessionState) -> None:
         if state == self.state:
