@@ -1,11 +1,14 @@
 """Accepting a send: validate, price, charge, store, then enqueue — with no per-recipient I/O.
 
-The database work is one transaction of a fixed number of statements whatever the recipient
-count: [Idempotency-Key lookup], the conditional balance UPDATE, one ledger row, one
-executemany INSERT of every message, [the Idempotency-Key answer]. Only after it commits are the
-messages XADDed (one pipeline); if Redis is down then, the request still succeeds and the
-sweeper re-enqueues the messages later (transactional outbox). The ``queued`` mark is written by
-the background :class:`~bridge.flusher.Flusher`, not on the request path.
+The request thread does the pure work (numbers, segments, prices, ids, message rows). A send
+without an Idempotency-Key is then group-committed with the other sends this process has queued
+at that moment (bridge.accept_group): one transaction, one XADD pipeline per group. A send with
+one runs its own transaction of a fixed number of statements whatever the recipient count:
+Idempotency-Key lookup, the conditional balance UPDATE, one ledger row, one executemany INSERT
+of every message, the Idempotency-Key answer. Either way the messages are XADDed only after the
+commit; if Redis is down then, the request still succeeds and the sweeper re-enqueues the
+messages later (transactional outbox). The ``queued`` mark is written by the background
+:class:`~bridge.flusher.Flusher`, not on the request path.
 """
 from __future__ import annotations
 
@@ -18,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from redis.exceptions import RedisError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from bridge import ledger, outbox
+from bridge import ledger
+from bridge.accept_group import GroupAccept, Prepared, enqueue
 from bridge.accounts import AccountInfo
 from bridge.config import Config
 from bridge.db import Database
@@ -139,55 +142,70 @@ def _check_optional(reference: str | None, callback_url: str | None) -> None:
 
 
 class Acceptor:
-    """Runs the accept transaction and the enqueue for validated requests."""
+    """Runs the accept transaction and the enqueue for validated requests.
+
+    Sends without an Idempotency-Key are group-committed with the other sends of this process
+    (bridge.accept_group); a send with one runs its own transaction, whose unique constraint
+    on (account, key) settles races between repeats of the same key.
+    """
 
     def __init__(self, config: Config, db: Database, redis, flusher: Flusher, ids: IdGenerator,
                  clock: Callable[[], float]) -> None:
         self._config, self._db, self._redis = config, db, redis
         self._flusher, self._ids, self._clock = flusher, ids, clock
+        self.group = GroupAccept(db, redis, flusher, clock=clock,
+                                 sweeper_grace=config.sweeper_grace_seconds)
 
     def accept(self, account: AccountInfo, p: _Plan, idempotency_key: str | None) -> SendResult:
         """Charge and store the plan (or replay an earlier answer), then enqueue it."""
-        if idempotency_key is not None and (not idempotency_key
-                                            or len(idempotency_key) > IDEMPOTENCY_KEY_MAX):
+        if idempotency_key is None:
+            return self._accept_grouped(account, p)
+        if not idempotency_key or len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
             raise InvalidInput(f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters.",
                                field="Idempotency-Key")
-        request_hash = p.request_hash() if idempotency_key else ""
+        request_hash = p.request_hash()
         try:
-            result, rows = self._transaction(account, p, idempotency_key, request_hash)
+            result, prep = self._transaction(account, p, idempotency_key, request_hash)
         except IntegrityError:
-            if not idempotency_key:
-                raise
             # lost a race on the same Idempotency-Key: the winner's answer is the answer
             with self._db.connect() as conn:
                 replay = self._replay(conn, account.id, idempotency_key, request_hash)
             if replay is None:
                 raise
             return replay
-        if rows:
-            self._enqueue(result.body["batch_id"], rows)
+        if prep is not None:
+            enqueue(self._redis, self._flusher, [prep], self._config.sweeper_grace_seconds)
         return result
 
-    def _transaction(self, account: AccountInfo, p: _Plan, key: str | None,
-                     request_hash: str) -> tuple[SendResult, list[dict]]:
+    def _prepare(self, account: AccountInfo, p: _Plan, now: datetime) -> Prepared:
+        """Ids and message rows for the plan: all the pure work, before any I/O."""
+        batch_id = self._ids.new()
+        ids = self._ids.many(len(p.numbers))
+        return Prepared(account.id, batch_id, self._message_rows(account.id, batch_id, ids, p, now),
+                        p.cost, now)
+
+    def _accept_grouped(self, account: AccountInfo, p: _Plan) -> SendResult:
+        prep = self._prepare(account, p, datetime.fromtimestamp(self._clock(), UTC))
+        balance = self.group.commit(prep)
+        return SendResult(self._body(account, p, prep.batch_id, [r["id"] for r in prep.rows],
+                                     balance))
+
+    def _transaction(self, account: AccountInfo, p: _Plan, key: str,
+                     request_hash: str) -> tuple[SendResult, Prepared | None]:
         now = datetime.fromtimestamp(self._clock(), UTC)
         with self._db.begin() as conn:
-            if key:
-                replay = self._replay(conn, account.id, key, request_hash, purge_stale=True)
-                if replay is not None:
-                    return replay, []
-            batch_id = self._ids.new()
-            ids = self._ids.many(len(p.numbers))
-            balance = ledger.charge(conn, account.id, p.cost, batch_id, now)
-            rows = self._message_rows(account.id, batch_id, ids, p, now)
-            conn.execute(_INSERT_MESSAGES, rows)
-            body = self._body(account, p, batch_id, ids, balance)
-            if key:
-                conn.execute(_INSERT_IDEMPOTENCY, {
-                    "account_id": account.id, "key": key, "request_hash": request_hash,
-                    "response_json": json.dumps(body, ensure_ascii=False), "status_code": 200,
-                    "created_at": now})
-        return SendResult(body), rows
+            replay = self._replay(conn, account.id, key, request_hash, purge_stale=True)
+            if replay is not None:
+                return replay, None
+            prep = self._prepare(account, p, now)
+            balance = ledger.charge(conn, account.id, prep.cost, prep.batch_id, now)
+            conn.execute(_INSERT_MESSAGES, prep.rows)
+            body = self._body(account, p, prep.batch_id, [r["id"] for r in prep.rows], balance)
+            conn.execute(_INSERT_IDEMPOTENCY, {
+                "account_id": account.id, "key": key, "request_hash": request_hash,
+                "response_json": json.dumps(body, ensure_ascii=False), "status_code": 200,
+                "created_at": now})
+        return SendResult(body), prep
 
     def _replay(self, conn, account_id: int, key: str, request_hash: str,
                 purge_stale: bool = False) -> SendResult | None:
@@ -211,10 +229,10 @@ class Acceptor:
     def _message_rows(self, account_id: int, batch_id: str, ids: list[str], p: _Plan,
                       now: datetime) -> list[dict]:
         expires = now + timedelta(seconds=self._config.validity_seconds)
-        common = dict(batch_id=batch_id, account_id=account_id, sender_id=p.sender_id,
-                      text=p.text, encoding=p.encoding, parts=p.parts, state=ACCEPTED,
-                      client_reference=p.reference, callback_url=p.callback_url,
-                      created_at=now, updated_at=now, expires_at=expires)
+        common = {"batch_id": batch_id, "account_id": account_id, "sender_id": p.sender_id,
+                  "text": p.text, "encoding": p.encoding, "parts": p.parts, "state": ACCEPTED,
+                  "client_reference": p.reference, "callback_url": p.callback_url,
+                  "created_at": now, "updated_at": now, "expires_at": expires}
         return [{**common, "id": mid, "destination": number, "price": price}
                 for mid, number, price in zip(ids, p.numbers, p.prices)]
 
@@ -235,18 +253,3 @@ class Acceptor:
              "cost": price_str.get(price) or price_str.setdefault(price, ledger.money_str(price))}
             for mid, number, price in zip(ids, p.numbers, p.prices)]
         return body
-
-    def _enqueue(self, batch_id: str, rows: list[dict]) -> None:
-        """XADD the committed batch; on a Redis failure leave it to the sweeper."""
-        if self._redis is None:
-            return
-        try:
-            outbox.enqueue(self._redis, [outbox.OutboundMessage(
-                r["id"], batch_id, r["account_id"], r["destination"], r["sender_id"], r["text"],
-                r["encoding"], r["parts"], r["price"], r["expires_at"].timestamp())
-                for r in rows])
-        except RedisError as exc:
-            log.warning("batch %s committed but not enqueued (Redis: %s); the sweeper will"
-                        " enqueue it after %ss", batch_id, exc, self._config.sweeper_grace_seconds)
-            return
-        self._flusher.mark_queued(batch_id)

@@ -18,18 +18,18 @@ from decimal import Decimal
 
 from argon2 import PasswordHasher
 from sqlalchemy import select, update
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bridge import accounts as acc
 from bridge import apikeys, ledger
 from bridge.accept import Acceptor, SendResult, make_pricer, plan
+from bridge.accept_group import DB_DOWN
 from bridge.accounts import AccountInfo
 from bridge.apikeys import KeyInfo, NewKey
 from bridge.config import Config
 from bridge.db import Database
 from bridge.errors import DependencyDown, NotFound, Unauthorized
 from bridge.flusher import Flusher
+from bridge.group_commit import GroupCommitter
 from bridge.ids import IdGenerator
 from bridge.models import accounts
 from bridge.sweeper import Sweeper
@@ -44,7 +44,7 @@ KEY_CACHE_TTL = 5.0  # seconds a verified API key is trusted without a database 
 PASSWORD_CACHE_TTL = 60.0  # seconds a verified password is trusted (same stored hash only)
 LAST_USED_EVERY = 60.0  # seconds between last_used_at writes for one key (per process)
 
-_DB_DOWN = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+_DB_DOWN = DB_DOWN
 
 
 @dataclass(frozen=True)
@@ -241,6 +241,11 @@ class BridgeService:
             raise NotFound(f"No account with id {account_id}.")
 
     # --- sending --------------------------------------------------------------------------
+    @property
+    def committer(self) -> GroupCommitter:
+        """The group committer of sends without an Idempotency-Key (stats, hold() for tests)."""
+        return self._acceptor.group.committer
+
     @_guard_db
     def send(self, account_id: int, numbers: str | list[str], message_body: str, *,
              sender_id: str | None = None, reference: str | None = None,
