@@ -49,7 +49,8 @@ def _free_port() -> int:
 class Bridge:
     """`smpp-bridge run` in a temp dir, plus an account with a big balance and no rate limit."""
 
-    def __init__(self, var: Path, database_url: str | None, processes: int = 1) -> None:
+    def __init__(self, var: Path, database_url: str | None, processes: int = 1,
+                 settings: list[str] = ()) -> None:
         self.port = _free_port()
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith("BRIDGE_") and k not in ("REDIS_URL", "DATABASE_URL")}
@@ -57,9 +58,9 @@ class Bridge:
                         BRIDGE_MAX_RECIPIENTS="10000")
         if database_url:
             self.env["DATABASE_URL"] = database_url
-        if processes > 1:
+        if processes > 1 or settings:
             toml = var / "bench.toml"
-            toml.write_text(f"[worker]\nprocesses = {processes}\n")
+            toml.write_text("\n".join(["[worker]", f"processes = {processes}", *settings]) + "\n")
             self.env["BRIDGE_CONFIG"] = str(toml)
         self.database_url = database_url or f"sqlite:///{var}/bridge.db"
         self.proc: subprocess.Popen | None = None
@@ -283,9 +284,11 @@ def main() -> int:
     parser.add_argument("--procs", type=int, default=2, help="load generator processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per load process")
     parser.add_argument("--postgres", action="store_true")
-    parser.add_argument("--worker-processes", type=int, default=1,
+    parser.add_argument("--worker-processes", type=int, default=2,
                         help="worker processes run starts ([worker] processes; the simulator's 2 "
                              "binds are shared out between them)")
+    parser.add_argument("--worker-setting", action="append", default=[], metavar="KEY=VALUE",
+                        help="another [worker] setting for the run, e.g. max_pending=1000")
     parser.add_argument("--profile-worker", type=float, default=0, metavar="SECONDS",
                         help="py-spy the worker for the first run of each mode")
     args = parser.parse_args()
@@ -297,7 +300,7 @@ def main() -> int:
         if args.postgres:
             from tests.support.postgres import postgres_cluster
             url = stack.enter_context(postgres_cluster()).create_database()
-        bridge = Bridge(var, url, args.worker_processes)
+        bridge = Bridge(var, url, args.worker_processes, args.worker_setting)
         stack.callback(bridge.stop)
         key = bridge.start()
         start = 0

@@ -80,7 +80,7 @@ class WorkerSettings:
     block_ms: int = 200  # how long one XREADGROUP waits for new entries (ms)
     claim_idle_seconds: float = 60.0  # pending entries idle longer are taken over (dead worker)
     claim_interval_seconds: float = 5.0  # how often to look for such entries
-    max_pending: int = 0  # claimed messages waiting to be written; 0 = 4 x the binds' windows
+    max_pending: int = 0  # claimed messages waiting to be written; 0 = 20 x the binds' windows
     max_held: int = 20_000  # claimed messages not yet settled, in all (a memory bound)
     flush_interval: float = 0.03  # the settlement writer's longest wait before a DB flush
     flush_batch: int = 2000  # outcomes per DB transaction at most
@@ -96,12 +96,13 @@ class WorkerSettings:
     def pending_limit(self, connections) -> int:
         """Claimed messages allowed to wait for their first write. A claim is the write-ahead
         mark, so after a crash each of them is reported as a possible duplicate although it
-        never left: the automatic limit keeps that to a few windows' worth (at least 100)
-        while every bind stays busy. Messages already written do not count: if the worker
+        never left: the automatic limit keeps that to 20 windows' worth (at least 500), which
+        keeps every bind busy and claims in batches big enough that the database's write lock
+        (SQLite's single writer) is not taken once per handful of messages. Messages already written do not count: if the worker
         dies before their outcome is stored they really may be at the SMSC."""
         if self.max_pending:
             return self.max_pending
-        return max(100, 4 * sum(c.binds * c.window for c in connections))
+        return max(500, 20 * sum(c.binds * c.window for c in connections))
 
     @property
     def touch_interval(self) -> float:
