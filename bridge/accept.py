@@ -34,6 +34,7 @@ from bridge.flusher import Flusher
 from bridge.ids import IdGenerator
 from bridge.models import idempotency_keys, messages
 from bridge.numbers import normalise, split_numbers
+from bridge.write_lock import WriteLock
 from smpp.encoding import count_parts
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,7 @@ class Acceptor:
         self._flusher, self._ids, self._clock = flusher, ids, clock
         self.group = GroupAccept(db, redis, flusher, clock=clock,
                                  sweeper_grace=config.sweeper_grace_seconds)
+        self._write_lock = WriteLock(db.url)
 
     def accept(self, account: AccountInfo, p: _Plan, idempotency_key: str | None) -> SendResult:
         """Charge and store the plan (or replay an earlier answer), then enqueue it."""
@@ -177,6 +179,11 @@ class Acceptor:
             enqueue(self._redis, self._flusher, [prep], self._config.sweeper_grace_seconds)
         return result
 
+    def close(self) -> None:
+        """Close the write-lock files (reopened if a send comes after all)."""
+        self._write_lock.close()
+        self.group.close()
+
     def _prepare(self, account: AccountInfo, p: _Plan, now: datetime) -> Prepared:
         """Ids and message rows for the plan: all the pure work, before any I/O."""
         batch_id = self._ids.new()
@@ -193,7 +200,7 @@ class Acceptor:
     def _transaction(self, account: AccountInfo, p: _Plan, key: str,
                      request_hash: str) -> tuple[SendResult, Prepared | None]:
         now = datetime.fromtimestamp(self._clock(), UTC)
-        with self._db.begin() as conn:
+        with self._write_lock.held(), self._db.begin() as conn:
             replay = self._replay(conn, account.id, key, request_hash, purge_stale=True)
             if replay is not None:
                 return replay, None

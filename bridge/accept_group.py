@@ -42,6 +42,7 @@ from bridge.flusher import Flusher
 from bridge.group_commit import GroupCommitter, GroupTimeout, Pending
 from bridge.ledger import _CHARGE, _CHARGE_ROW, CHARGE
 from bridge.models import messages
+from bridge.write_lock import WriteLock
 
 # _CHARGE and _CHARGE_ROW are the very statements ledger.charge runs: one rule for a charge
 
@@ -76,6 +77,7 @@ class GroupAccept:
                  max_messages: int = MAX_GROUP_MESSAGES) -> None:
         self._db, self._redis, self._flusher = db, redis, flusher
         self._clock, self._grace = clock, sweeper_grace
+        self._write_lock = WriteLock(db.url)
         self.committer = GroupCommitter(self._run, max_items=max_sends, max_weight=max_messages)
 
     def commit(self, prep: Prepared) -> Decimal:
@@ -89,6 +91,9 @@ class GroupAccept:
         except GroupTimeout as exc:
             log.error("send %s refused: %s", prep.batch_id, exc)
             raise DependencyDown() from exc
+
+    def close(self) -> None:
+        self._write_lock.close()
 
     # --- the leader's work ----------------------------------------------------------------
     def _run(self, items: Sequence[Pending], handoff: Callable[[], None]) -> None:
@@ -131,7 +136,7 @@ class GroupAccept:
     def _transaction(self, preps: list[Prepared]) -> list[Decimal | None]:
         """One transaction: the charges, then every charged send's messages and ledger row."""
         now = datetime.fromtimestamp(self._clock(), UTC)
-        with self._db.begin() as conn:
+        with self._write_lock.held(), self._db.begin() as conn:
             balances = charge_group(conn, preps, now)
             done = [p for p, b in zip(preps, balances) if b is not None]
             if done:
