@@ -175,7 +175,7 @@ class Worker:
                     if self.reader.scan_complete:
                         last_claim = now
                 else:
-                    entries = self.reader.read(min(room, s.batch_size), s.block_ms)
+                    entries = self._read_batch(min(room, s.batch_size))
                 if entries:
                     self._intake(entries, recovered)
                 backoff = 0.0
@@ -183,6 +183,17 @@ class Worker:
                 backoff = min(_ERROR_BACKOFF_MAX, backoff * 2 or 0.05)
                 log.warning("worker reader: %s; retrying in %.2fs", exc, backoff)
                 self._stop_reading.wait(backoff)
+
+    def _read_batch(self, want: int) -> list[Entry]:
+        """New entries, up to ``want``. Under a trickle (one-recipient sends) a read returns
+        one or two entries; waiting ``read_linger_ms`` for more turns a claim transaction and
+        a round of wake-ups per message into one per batch, for that much latency."""
+        s = self.settings
+        entries = self.reader.read(want, s.block_ms)
+        if entries and len(entries) < want and s.read_linger_ms:
+            self._stop_reading.wait(s.read_linger_ms / 1000)
+            entries += self.reader.read(want - len(entries), None)
+        return entries
 
     def _intake(self, entries: list[Entry], recovered: bool) -> None:
         """Claim a batch of entries (one DB statement) and admit what was claimed."""

@@ -71,9 +71,9 @@ class StreamReader:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    def read(self, count: int, block_ms: int) -> list[Entry]:
-        """Up to ``count`` new entries, waiting at most ``block_ms``; recreates a lost group
-        (a Redis restart without persistence) and reads again."""
+    def read(self, count: int, block_ms: int | None) -> list[Entry]:
+        """Up to ``count`` new entries, waiting at most ``block_ms`` (None: not at all);
+        recreates a lost group (a Redis restart without persistence) and returns none."""
         try:
             reply = self.redis.xreadgroup(self.group, self.consumer, {self.stream: ">"},
                                           count=count, block=block_ms)

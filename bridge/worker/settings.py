@@ -78,6 +78,7 @@ class WorkerSettings:
 
     batch_size: int = 500  # stream entries per XREADGROUP / XAUTOCLAIM call
     block_ms: int = 200  # how long one XREADGROUP waits for new entries (ms)
+    read_linger_ms: int = 10  # after a short read, wait this long for more before claiming (ms)
     claim_idle_seconds: float = 60.0  # pending entries idle longer are taken over (dead worker)
     claim_interval_seconds: float = 5.0  # how often to look for such entries
     max_pending: int = 0  # claimed messages waiting to be written; 0 = 20 x the binds' windows
@@ -110,7 +111,7 @@ class WorkerSettings:
         return self.claim_idle_seconds / 3
 
 
-_KEYS = ("batch_size", "block_ms", "claim_idle_seconds", "claim_interval_seconds", "max_pending",
+_KEYS = ("batch_size", "block_ms", "read_linger_ms", "claim_idle_seconds", "claim_interval_seconds", "max_pending",
          "max_held",
          "flush_interval", "flush_batch", "drain_timeout", "lease_ttl", "status_interval",
          "down_queue_timeout", "reconnect_min", "reconnect_max", "processes", "retry")
@@ -123,6 +124,7 @@ def read_settings(raw: Mapping[str, Any] | None) -> WorkerSettings:
     settings = WorkerSettings(
         batch_size=t.integer("batch_size", d.batch_size, lo=1, hi=10_000),
         block_ms=t.integer("block_ms", d.block_ms, lo=1, hi=60_000),
+        read_linger_ms=t.integer("read_linger_ms", d.read_linger_ms, lo=0, hi=1000),
         claim_idle_seconds=t.seconds("claim_idle_seconds", d.claim_idle_seconds),
         claim_interval_seconds=t.seconds("claim_interval_seconds", d.claim_interval_seconds),
         max_pending=t.integer("max_pending", d.max_pending, lo=0),
