@@ -40,6 +40,7 @@ log = logging.getLogger("bridge.worker")
 _ERROR_BACKOFF_MAX = 2.0  # seconds: longest pause after a Redis/DB error in the reader
 _EXPIRE_EVERY = 30.0  # seconds between sweeps for messages overdue past their validity
 _STATS_EVERY = 30.0  # seconds between progress lines in the log
+_CONSUMER_GONE = 3600.0  # seconds idle after which an empty consumer (a past process) is deleted
 
 
 class Worker:
@@ -164,6 +165,7 @@ class Worker:
                 if now - last_expire >= _EXPIRE_EVERY:
                     last_expire = now
                     self._expire_overdue()
+                    self.reader.prune_consumers(_CONSUMER_GONE)
                 room = min(self._pending_limit - self.dispatcher.backlog,
                            s.max_held - len(self.tracker))
                 if room <= 0 or not self.pool.any_up():  # full, or no bind to send with

@@ -136,6 +136,18 @@ class StreamReader:
             pipe.xdel(self.stream, *chunk)
         pipe.execute()
 
+    def prune_consumers(self, min_idle_seconds: float) -> list[str]:
+        """Forget consumers of earlier worker processes: idle that long and holding nothing
+        (a consumer with pending entries is never deleted, or its entries would be lost)."""
+        gone = []
+        for c in self.redis.xinfo_consumers(self.stream, self.group):
+            name = _text(c["name"])
+            if (name != self.consumer and int(c["pending"]) == 0
+                    and int(c["idle"]) >= min_idle_seconds * 1000):
+                self.redis.xgroup_delconsumer(self.stream, self.group, name)
+                gone.append(name)
+        return gone
+
     def info(self) -> StreamInfo:
         return stream_info(self.redis, self.stream, self.group)
 

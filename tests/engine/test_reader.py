@@ -69,3 +69,17 @@ def test_a_vanished_group_is_recreated(redis_client):
     assert reader.read(10, 10) == []  # NOGROUP -> recreated, nothing read
     outbox.enqueue(redis_client, [_msg(7)])
     assert [e.message.message_id for e in reader.read(10, 10)] == ["m0007"]
+
+
+def test_only_idle_empty_consumers_of_past_processes_are_pruned(redis_client):
+    past, busy, me = (StreamReader(redis_client, n) for n in ("past", "busy", "me"))
+    me.ensure_group()
+    outbox.enqueue(redis_client, [_msg(1)])
+    past.ack([e.entry_id for e in past.read(10, None)])  # a past process: finished its work
+    outbox.enqueue(redis_client, [_msg(2)])
+    busy.read(10, None)  # holds one pending entry
+    wait_until(lambda: min(c["idle_ms"] for c in stream_info(redis_client).consumers) >= 200,
+               timeout=5, message="consumers to idle")
+    assert me.prune_consumers(0.2) == ["past"]  # busy still holds an entry: kept
+    assert [c["name"] for c in stream_info(redis_client).consumers] == ["busy"]
+    assert me.prune_consumers(60) == []  # nobody idle that long
