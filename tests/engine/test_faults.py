@@ -82,3 +82,38 @@ def test_failover_to_the_next_connection_when_one_goes_down(bridge, make_simulat
     assert by_connection == {"sim", "backup"}
     assert len(backup.messages) >= COUNT - len(bridge.sim.messages)
     check_ground_truth(bridge, COUNT, backup)
+
+
+def test_refused_unroutable_and_expired_are_refunded_exactly_once(bridge, start_worker):
+    import time
+
+    from sqlalchemy import func, select
+
+    from bridge.models import ledger
+    from bridge.service import BridgeService
+    from tests.support.procs import wait_until
+    bridge.sim.set_scenarios("reject-prefix:prefixes=25471000000")  # the first 10 numbers
+    bridge.send(40)
+    svc = bridge.service
+    svc.send(bridge.account_id, ["+255712345678"], "no route in Tanzania")
+    short = BridgeService(bridge.config.replace(validity_seconds=1), bridge.db, bridge.redis,
+                          run_sweeper=False)
+    short.send(bridge.account_id, [f"+25479900000{i}" for i in range(5)], "too late")
+    deadline = time.time() + 1.2
+    wait_until(lambda: time.time() > deadline, timeout=5, message="their validity to pass")
+    kenya = {"name": "ke", "prefixes": ["+254"], "connections": ["sim"]}
+    start_worker(routes=(kenya,))
+    got = bridge.wait_final(46, timeout=60)
+    assert got == {"delivered": 30, "rejected": 10, "failed": 1, "expired": 5}
+    codes = {(r["state"], r["error_code"]) for r in bridge.rows() if r["state"] != "delivered"}
+    assert codes == {("rejected", "ESME_RINVDSTADR"), ("failed", "no route"),
+                     ("expired", "validity elapsed")}
+    delivered = sum(r["price"] for r in bridge.rows() if r["state"] == "delivered")
+    assert bridge.balance() == OPENING - delivered  # the 16 others refunded
+    with bridge.db.connect() as conn:
+        refunds = conn.execute(select(func.count()).select_from(ledger)
+                               .where(ledger.c.kind == "refund")).scalar_one()
+    assert refunds == 16
+    assert not {"+" + m.destination_addr for m in bridge.sim.messages} & {
+        r["destination"] for r in bridge.rows() if r["state"] in ("failed", "expired")}
+    check_ground_truth(bridge, 46)
