@@ -25,7 +25,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from bridge import ledger
-from bridge.accept_group import GroupAccept, Prepared, enqueue
+from bridge.accept_group import MAX_GROUP_SENDS, GroupAccept, Prepared, enqueue
 from bridge.accounts import AccountInfo
 from bridge.config import Config
 from bridge.db import Database
@@ -151,11 +151,12 @@ class Acceptor:
     """
 
     def __init__(self, config: Config, db: Database, redis, flusher: Flusher, ids: IdGenerator,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], *, group_max_sends: int = MAX_GROUP_SENDS) -> None:
         self._config, self._db, self._redis = config, db, redis
         self._flusher, self._ids, self._clock = flusher, ids, clock
         self.group = GroupAccept(db, redis, flusher, clock=clock,
-                                 sweeper_grace=config.sweeper_grace_seconds)
+                                 sweeper_grace=config.sweeper_grace_seconds,
+                                 max_sends=group_max_sends)
         self._write_lock = WriteLock(db.url)
 
     def accept(self, account: AccountInfo, p: _Plan, idempotency_key: str | None) -> SendResult:

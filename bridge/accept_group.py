@@ -8,10 +8,10 @@ bridge.group_commit) then runs, for the whole group:
    group's total for that account first; if the balance does not cover it all, one UPDATE per
    send in arrival order, so each send succeeds or gets InsufficientBalance on its own), then
    ONE executemany INSERT of the charged sends' messages and ONE of their ledger rows, commit;
-2. the next group may start now (the next leader is promoted);
-3. ONE pipelined XADD of every charged message, then the ``queued`` notes for the flusher;
-4. each request thread is woken with its own answer: its balance after its charge, or its own
-   InsufficientBalance / DependencyDown.
+2. ONE pipelined XADD of every charged message, then the ``queued`` notes for the flusher;
+3. the next group may start (the next leader is promoted), and each request thread is woken
+   with its own answer: its balance after its charge, or its own InsufficientBalance /
+   DependencyDown.
 
 Failure rules: a database outage (connection refused, lock timeout...) rolls the transaction
 back, so every send of the group gets DependencyDown with nothing charged; it is not retried
@@ -96,12 +96,11 @@ class GroupAccept:
         self._write_lock.close()
 
     # --- the leader's work ----------------------------------------------------------------
-    def _run(self, items: Sequence[Pending], handoff: Callable[[], None]) -> None:
+    def _run(self, items: Sequence[Pending]) -> None:
         preps: list[Prepared] = [it.payload for it in items]
         try:
             balances = self._transaction(preps)
         except DB_DOWN as exc:
-            handoff()
             log.error("database unavailable: %d send(s) refused, nothing charged: %s",
                       len(items), exc)
             for it in items:
@@ -109,7 +108,6 @@ class GroupAccept:
                 it.error.__cause__ = exc
             return
         except Exception:
-            handoff()
             if len(items) == 1:
                 raise
             log.exception("group transaction of %d sends failed; replaying each on its own",
@@ -117,7 +115,6 @@ class GroupAccept:
             for it in items:
                 self._run_alone(it)
             return
-        handoff()
         charged = []
         for it, prep, balance in zip(items, preps, balances):
             if balance is None:
@@ -129,7 +126,7 @@ class GroupAccept:
 
     def _run_alone(self, item: Pending) -> None:
         try:
-            self._run([item], _nothing)
+            self._run([item])
         except Exception as exc:  # noqa: BLE001 - this send's own error, raised in its thread
             item.error = exc
 
@@ -145,10 +142,6 @@ class GroupAccept:
                     {"account_id": p.account_id, "amount": -p.cost, "batch_id": p.batch_id,
                      "dedupe_key": f"{CHARGE}:{p.batch_id}", "now": p.now} for p in done])
         return balances
-
-
-def _nothing() -> None:
-    """A handoff that has already happened."""
 
 
 def charge_group(conn, preps: Sequence[Prepared], now: datetime) -> list[Decimal | None]:

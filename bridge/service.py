@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from bridge import accounts as acc
 from bridge import apikeys, ledger
 from bridge.accept import Acceptor, SendResult, make_pricer, plan
-from bridge.accept_group import DB_DOWN
+from bridge.accept_group import DB_DOWN, MAX_GROUP_SENDS
 from bridge.accounts import AccountInfo
 from bridge.apikeys import KeyInfo, NewKey
 from bridge.config import Config
@@ -72,7 +72,9 @@ class BridgeService:
 
     def __init__(self, config: Config, db: Database, redis, *,
                  clock: Callable[[], float] = time.time, ids: IdGenerator | None = None,
-                 run_sweeper: bool = True, hasher: PasswordHasher | None = None) -> None:
+                 run_sweeper: bool = True, hasher: PasswordHasher | None = None,
+                 group_max_sends: int = MAX_GROUP_SENDS) -> None:
+        """``group_max_sends`` caps a group commit (1 = every send its own transaction)."""
         self.config, self.db, self.redis = config, db, redis
         self._clock = clock
         self._ids = ids or IdGenerator(clock=clock)
@@ -85,7 +87,8 @@ class BridgeService:
         self._run_sweeper = run_sweeper
         self.flusher = Flusher(db, clock=clock)
         self.sweeper = Sweeper(config, db, redis, clock=clock)
-        self._acceptor = Acceptor(config, db, redis, self.flusher, self._ids, clock)
+        self._acceptor = Acceptor(config, db, redis, self.flusher, self._ids, clock,
+                                  group_max_sends=group_max_sends)
         self._pricer = make_pricer(config)
 
     # --- lifecycle ------------------------------------------------------------------------

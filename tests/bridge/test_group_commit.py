@@ -236,10 +236,9 @@ def test_a_send_the_database_refuses_fails_alone(service, db, account, redis_cli
 # --- the committer alone (no database) ----------------------------------------------------
 
 def test_committer_gives_each_item_its_own_outcome_and_survives_a_bug():
-    def run(items, handoff):
+    def run(items):
         if any(it.payload == "bug" for it in items):
             raise RuntimeError("bug in run_group")
-        handoff()
         for it in items:
             if it.payload < 0:
                 it.error = ValueError(it.payload)
@@ -261,7 +260,7 @@ def test_committer_gives_each_item_its_own_outcome_and_survives_a_bug():
 def test_committer_caps_a_group_and_the_next_leader_takes_the_rest():
     sizes: list[int] = []
 
-    def run(items, handoff):
+    def run(items):
         sizes.append(len(items))
         for it in items:
             it.result = it.payload
@@ -277,7 +276,7 @@ def test_committer_caps_a_group_and_the_next_leader_takes_the_rest():
 
 
 def test_a_queued_item_no_leader_takes_is_withdrawn():
-    committer = GroupCommitter(lambda items, handoff: None, queue_wait=0.2)
+    committer = GroupCommitter(lambda items: None, queue_wait=0.2)
     with committer.hold():
         with pytest.raises(GroupTimeout):
             committer.submit(Pending(1))
