@@ -196,10 +196,12 @@ def test_processes_hammering_the_bucket_never_exceed_rate(redis_server, redis_cl
 def test_bind_statuses_are_published_read_and_expire(redis_server, redis_client):
     publish_bind_status(redis_client, "saf", "1", {"state": "bound_trx", "since": 1.5,
                                                    "counters": {"submitted": 3}}, ttl=30)
-    publish_bind_status(redis_client, "air", "1", {"state": "binding"}, ttl=0.3)
     with processes([(fleet_procs.status_process, (redis_server.url, "saf", "1"))]) as procs:
         procs[0].join(60)
         assert procs[0].exitcode == 0
+    # published after the slow part (spawning a process) so a loaded machine cannot expire it
+    # before the first read; short enough that the wait below stays brief
+    publish_bind_status(redis_client, "air", "1", {"state": "binding"}, ttl=3)
     rows = read_bind_statuses(redis_client)
     assert [(r["connection"], r["bind_id"]) for r in rows] == [("air", "1"), ("saf", "1"), ("saf", "1")]
     mine = [r for r in rows if r["pid"] == os.getpid()]
