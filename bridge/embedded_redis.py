@@ -45,6 +45,16 @@ def redis_server_binary() -> str:
     return found
 
 
+def running_url(var_dir: str | os.PathLike) -> str | None:
+    """The URL of the embedded Redis a running `smpp-bridge run`/`api` owns in ``var_dir``,
+    or None (the file is removed when that Redis stops)."""
+    path = Path(var_dir) / "redis" / "url"
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

@@ -86,8 +86,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     config = load_config()
+    if not config.redis_url:  # a `smpp-bridge run` on this machine: its embedded Redis
+        from bridge.embedded_redis import running_url
+        config = config.replace(redis_url=running_url(config.var_dir))
     if not config.redis_url:
-        raise CommandError("REDIS_URL is not set: bind status lives in Redis")
+        raise CommandError("REDIS_URL is not set and no `smpp-bridge run` owns "
+                           f"{config.var_dir}/redis: bind status lives in Redis; set REDIS_URL")
     import redis as redis_lib
 
     from bridge.service import make_redis

@@ -1,0 +1,22 @@
+"""`smpp-bridge status` finds the embedded Redis of a `run` on this machine without REDIS_URL."""
+from bridge.cli import main
+
+
+def test_status_uses_the_running_embedded_redis(redis_server, tmp_path, monkeypatch, capsys):
+    var = tmp_path / "var"
+    (var / "redis").mkdir(parents=True)
+    (var / "redis" / "url").write_text(redis_server.url + "\n")  # as EmbeddedRedis writes it
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("BRIDGE_CONFIG", raising=False)
+    monkeypatch.setenv("BRIDGE_VAR_DIR", str(var))
+    assert main(["status"]) == 0
+    assert "outbound stream" in capsys.readouterr().out
+
+
+def test_status_without_any_redis_says_what_to_set(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("BRIDGE_CONFIG", raising=False)
+    monkeypatch.setenv("BRIDGE_VAR_DIR", str(tmp_path))
+    assert main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert "set REDIS_URL" in err and err.count("\n") == 1
