@@ -158,6 +158,28 @@ def test_a_refused_account_never_fails_another_accounts_sends(service, db, accou
     assert service.audit() == []
 
 
+def test_redis_down_after_a_group_commit_the_sends_succeed_and_are_swept_once(
+        service, db, account, redis_server, clock):
+    redis_server.stop()
+    with held_group(service.committer, [
+            lambda: service.send(account.id, "0701234567", "hi")] * 5) as sends:
+        pass
+    assert sorted(r.body["balance"] for r in sends.results) == [
+        "96.00", "96.80", "97.60", "98.40", "99.20"]
+    sent = sorted(r.body["messages"][0]["message_id"] for r in sends.results)
+    assert sorted(message_ids(db)) == sent
+    redis_server.start()
+    client = redis_server.client()
+    try:
+        clock.advance(31)  # past the sweeper's grace period
+        assert service.sweep_once() == 5
+        assert service.sweep_once() == 0
+        assert sorted(stream_ids(client)) == sent  # each exactly once
+    finally:
+        client.close()
+    assert service.audit() == []
+
+
 def _short_lock_waits(database: Database) -> None:
     """New connections of this database give up on a held lock after 0.3 s."""
 
@@ -281,3 +303,36 @@ def test_a_queued_item_no_leader_takes_is_withdrawn():
         with pytest.raises(GroupTimeout):
             committer.submit(Pending(1))
         assert committer.waiting() == 0
+
+
+def test_committer_under_many_threads_resolves_every_item_once():
+    """16 threads x 100 submits with small caps and a failing item now and then: every
+    caller gets exactly its own answer and nothing hangs."""
+    seen: list[int] = []
+
+    def run(items):
+        for it in items:
+            seen.append(it.payload)
+            if it.payload % 37 == 0:
+                it.error = ValueError(it.payload)
+            else:
+                it.result = -it.payload
+
+    committer = GroupCommitter(run, max_items=5, max_weight=7)
+    sends = Sends()
+    for t in range(16):
+        sends.start(lambda t=t: [_outcome(committer, t * 1000 + i, 1 + i % 3)
+                                 for i in range(100)])
+    for t, answers in enumerate(sends.join()):
+        for i, answer in enumerate(answers):
+            n = t * 1000 + i
+            assert answer == (f"error {n}" if n % 37 == 0 else -n)
+    assert sorted(seen) == sorted(t * 1000 + i for t in range(16) for i in range(100))
+    assert committer.waiting() == 0 and committer.stats.largest <= 5
+
+
+def _outcome(committer: GroupCommitter, n: int, weight: int):
+    try:
+        return committer.submit(Pending(n, weight=weight))
+    except ValueError as exc:
+        return f"error {exc.args[0]}"
