@@ -113,6 +113,8 @@ class GroupCommitter:
             self._lead()
         if item.error is not None:
             raise item.error
+        if item.result is _UNSET:
+            raise RuntimeError("the group commit gave this request no answer (a bug)")
         return item.result
 
     def _wait(self, item: Pending) -> None:
