@@ -216,7 +216,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gthread worker (the BRIDGE_API_THREADS default)")
     parser.add_argument("--worker-class", default="gthread", help="gthread or sync")
     parser.add_argument("--connections", type=int, default=8, help="clients for (a)")
     parser.add_argument("--bulk-connections", type=int, default=2, help="clients for (b)")
