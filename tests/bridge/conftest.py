@@ -10,19 +10,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import event
 
 from bridge.service import BridgeService, make_redis
-
-
-class Clock:
-    """A settable clock (epoch seconds) for the service, the sweeper and key expiry."""
-
-    def __init__(self, now: float = 1_900_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.support.clock import Clock
 
 
 @pytest.fixture

@@ -14,21 +14,9 @@ from bridge.ids import IdGenerator
 from bridge.models import accounts, message_events, message_parts, messages
 from bridge.models import ledger as ledger_rows
 from bridge.outbox import OutboundMessage
+from tests.support.clock import Clock  # noqa: F401  (re-exported for the tests here)
 
 _ids = IdGenerator()
-
-
-class Clock:
-    """A settable epoch-seconds clock."""
-
-    def __init__(self, now: float = 1_900_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def utc(epoch: float) -> datetime:
