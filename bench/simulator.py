@@ -11,36 +11,14 @@ import argparse
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import time
 import timeit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.tools.simproc import start_simulator, stop
 from smpp import pdu
-
-START_CLI = "import sys; from bridge.cli import main; sys.exit(main(sys.argv[1:]))"
-
-
-def start_simulator(extra: list[str]) -> tuple[subprocess.Popen, tuple[str, int]]:
-    proc = subprocess.Popen([sys.executable, "-c", START_CLI, "simulator", *extra],
-                            stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()  # "smpp-bridge simulator listening on HOST:PORT (...)"
-    if "listening on" not in line:
-        proc.kill()
-        raise SystemExit(f"simulator did not start: {line!r}")
-    host, port = line.split("listening on ")[1].split()[0].rsplit(":", 1)
-    return proc, (host, int(port))
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
 
 
 def run_once(address: tuple[str, int], messages: int, window: int, receipts: bool) -> tuple[float, float]:

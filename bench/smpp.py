@@ -20,31 +20,18 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.tools.simproc import start_simulator as start_sim
+from bench.tools.simproc import stop
 from smpp import pdu
 from smpp.session import Session, SessionConfig, SubmitRequest
 
-START_CLI = "import sys; from bridge.cli import main; sys.exit(main(sys.argv[1:]))"
 TEXT = b"benchmark message of some sixty characters, GSM 7-bit text."
 
 
 def start_simulator(latency_ms: float) -> tuple[subprocess.Popen, int]:
     extra = ["--scenario", f"latency:ms={latency_ms}"] if latency_ms else []
-    proc = subprocess.Popen([sys.executable, "-c", START_CLI, "simulator", "--record-limit",
-                             "0", *extra], stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()  # "smpp-bridge simulator listening on HOST:PORT (...)"
-    if "listening on" not in line:
-        proc.kill()
-        raise SystemExit(f"simulator did not start: {line!r}")
-    return proc, int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1])
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
+    proc, (_host, port) = start_sim(["--record-limit", "0", *extra])
+    return proc, port
 
 
 def bound_session(port: int, window: int, tps: float | None = None) -> Session:
