@@ -46,6 +46,7 @@ class WriteLock:
         self._path = lock_path(url)
         self._threads = threading.Lock()
         self._fd: int | None = None
+        self._owner: int | None = None  # thread id holding it through acquire()
 
     @property
     def active(self) -> bool:
@@ -53,19 +54,42 @@ class WriteLock:
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
-        if self._path is None:
+        """Hold the lock for the block (a no-op inside this thread's own :meth:`acquire`)."""
+        if self._path is None or self._owner == threading.get_ident():
             yield
             return
-        with self._threads:
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+    def acquire(self) -> None:
+        """Take the lock until :meth:`release` (same thread); ``held()`` blocks inside it
+        are then no-ops."""
+        if self._path is None:
+            return
+        self._threads.acquire()
+        try:
             if self._fd is None:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             # blocks with the GIL released; a holder holds it for one transaction, which
             # SQLite's busy timeout bounds, and the kernel frees it if the holder dies
             fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        except BaseException:
+            self._threads.release()
+            raise
+        self._owner = threading.get_ident()
+
+    def release(self) -> None:
+        """Let go of what :meth:`acquire` took; a no-op when this thread does not hold it."""
+        if self._path is None or self._owner != threading.get_ident():
+            return
+        self._owner = None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
 
     def close(self) -> None:
         with self._threads:

@@ -138,7 +138,7 @@ def test_a_covered_group_costs_the_same_statements_as_one_send(service, db, acco
     kinds = Counter(s.split(" (")[0].split(" SET")[0] for s in seen)
     expected = {"UPDATE accounts": 1, "INSERT INTO messages": 1, "INSERT INTO ledger": 1}
     assert {k: v for k, v in kinds.items() if k in expected} == expected, seen
-    assert len(seen) <= 4, seen  # + BEGIN IMMEDIATE on SQLite; nothing per send
+    assert len(seen) <= 5, seen  # + BEGIN IMMEDIATE and COMMIT on SQLite; nothing per send
     assert len(stream_ids(redis_client)) == size + 1
     assert service.audit() == []
 
@@ -295,6 +295,51 @@ def test_committer_caps_a_group_and_the_next_leader_takes_the_rest():
         wait_until(lambda: committer.waiting() == 7)
     assert sends.join() == list(range(7))
     assert sizes == [4, 3]
+
+
+def test_items_queued_while_the_leader_waits_at_the_gate_join_its_group():
+    """before_take (the accept path's write lock) runs before the leader takes the queue."""
+    gate = threading.Event()
+    entered = threading.Event()
+    sizes: list[int] = []
+
+    def before_take():
+        entered.set()
+        assert gate.wait(10), "the test never opened the gate"
+
+    def run(items):
+        sizes.append(len(items))
+        for it in items:
+            it.result = it.payload
+
+    committer = GroupCommitter(run, before_take=before_take)
+    sends = Sends()
+    sends.start(lambda: committer.submit(Pending(0)))
+    assert entered.wait(10)
+    for n in range(1, 5):
+        sends.start(lambda n=n: committer.submit(Pending(n)))
+    wait_until(lambda: committer.waiting() == 5, message="four more queued behind the gate")
+    gate.set()
+    assert sends.join() == [0, 1, 2, 3, 4]
+    assert sizes == [5]
+
+
+def test_a_failing_gate_fails_its_group_and_hands_leadership_on():
+    fail = [True]
+
+    def before_take():
+        if fail[0]:
+            fail[0] = False
+            raise OSError("lock file unavailable")
+
+    def run(items):
+        for it in items:
+            it.result = it.payload
+
+    committer = GroupCommitter(run, before_take=before_take)
+    with pytest.raises(OSError, match="lock file unavailable"):
+        committer.submit(Pending(1))
+    assert committer.submit(Pending(2)) == 2
 
 
 def test_a_queued_item_no_leader_takes_is_withdrawn():

@@ -78,3 +78,32 @@ def test_two_locks_in_one_process_exclude_each_other(tmp_path):
     first.close()
     second.close()
     assert not overlaps
+
+
+def test_acquire_holds_across_calls_and_held_inside_it_is_a_no_op(tmp_path):
+    url = f"sqlite:///{tmp_path}/b.db"
+    lock, other = WriteLock(url), WriteLock(url)
+    got = threading.Event()
+
+    def take():
+        with other.held():
+            got.set()
+
+    lock.acquire()
+    taker = threading.Thread(target=take)
+    try:
+        with lock.held():  # the owner's own block: no deadlock on itself
+            pass
+        taker.start()
+        assert not got.wait(0.2), "another lock got in while acquire() held it"
+        threading.Thread(target=lock.release).start()  # not the owner: changes nothing
+        assert not got.wait(0.2)
+        lock.release()
+        wait_until(got.is_set, message="the other lock after release()")
+        lock.release()  # a second release is a no-op
+    finally:
+        lock.release()
+        taker.join(10)
+        lock.close()
+        other.close()
+    assert not taker.is_alive()
