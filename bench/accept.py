@@ -14,7 +14,6 @@ Usage: .venv/bin/python bench/accept.py [--seconds 8] [--runs 3] [--workers 2] [
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import http.client
 import json
@@ -31,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.tools import loadgen
 from bridge.config import Config
 from bridge.db import Database, upgrade
 from bridge.embedded_redis import EmbeddedRedis, free_port
@@ -43,54 +43,16 @@ TEXT = "Benchmark message, one part."
 # ------------------------------------------------------------------ load generator (child)
 def _request(port: int, key: str, numbers: list[str]) -> bytes:
     if not numbers:  # the HTTP floor: a static page through the same stack, no domain work
-        return (f"GET /api/oauth2-callback HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
-                .encode())
+        return loadgen.get(port, "/api/oauth2-callback")
     body = json.dumps({"numbers": ",".join(numbers), "message_body": TEXT}).encode()
-    head = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-API-Key: {key}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
-    return head.encode() + body
-
-
-async def _connection(port: int, request: bytes, until: float, warm_until: float,
-                      latencies: list[float], errors: list[int]) -> None:
-    reader = writer = None
-    while time.perf_counter() < until:
-        if writer is None:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        start = time.perf_counter()
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        lower = head.lower()
-        length = int(lower.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
-        await reader.readexactly(length)
-        if start >= warm_until:
-            latencies.append(time.perf_counter() - start)
-            if status != 200:
-                errors.append(status)
-        if b"connection: close" in lower:
-            writer.close()
-            writer = None
-    if writer is not None:
-        writer.close()
+    return loadgen.post(port, PATH, key, body, "application/json")
 
 
 def generator(port: int, key: str, numbers: list[str], connections: int, warmup: float,
               seconds: float, out) -> None:
     """One load-generator process: ``connections`` closed-loop keep-alive clients."""
-    request = _request(port, key, numbers)
-    latencies: list[float] = []
-    errors: list[int] = []
-    now = time.perf_counter()
-    warm_until, until = now + warmup, now + warmup + seconds
-
-    async def main() -> None:
-        await asyncio.gather(*(_connection(port, request, until, warm_until, latencies, errors)
-                               for _ in range(connections)))
-
-    cpu = time.process_time()
-    asyncio.run(main())
-    out.put((latencies, errors, time.process_time() - cpu))
+    outcome = loadgen.run_for(port, _request(port, key, numbers), connections, warmup, seconds)
+    out.put((outcome.latencies, outcome.errors, outcome.cpu_seconds))
 
 
 # ------------------------------------------------------------------ server side

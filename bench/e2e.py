@@ -4,7 +4,8 @@
 `smpp-bridge run --no-demo` in a temp var dir: embedded redis-server, SQLite (or --postgres, a
 throwaway cluster as the tests use), gunicorn API, the simulated SMSC (receipts at once) and one
 worker (2 binds, window 50, no TPS cap: the simulator connection's defaults). The load generator
-is this script: --procs processes x --threads threads, each with a keep-alive HTTP connection.
+is this script (bench/tools/loadgen.py): --procs processes (default 1) x --connections keep-alive
+HTTP connections (16 for single, --bulk-connections 4 for bulk), closed loop.
 
 Reported per run: messages/s from the first request to the last `delivered` event, and p50/p99
 of accept (messages.created_at) -> delivered (its message_events row), read from the database.
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import json
 import multiprocessing
 import os
@@ -34,6 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.tools import loadgen
+
 SMPP_BRIDGE = str(Path(sys.executable).parent / "smpp-bridge")
 TEXT = "Benchmark message, one part."
 
@@ -110,46 +113,28 @@ class Bridge:
 
 # ---------------------------------------------------------------------- load generator
 
-def _requests(mode: str, count: int, start: int) -> list[str]:
-    """Form bodies: 1,000 recipients each (bulk) or one each (single)."""
+def _requests(port: int, key: str, mode: str, count: int, start: int) -> list[bytes]:
+    """Form posts: 1,000 recipients each (bulk) or one each (single)."""
     numbers = [f"07{(start + i) % 10**8:08d}" for i in range(count)]
     size = 1000 if mode == "bulk" else 1
-    return [urllib.parse.urlencode({"numbers": ",".join(numbers[i:i + size]),
-                                    "message_body": TEXT}) for i in range(0, count, size)]
+    return [loadgen.post(port, "/api/v2/sms/send", key, urllib.parse.urlencode(
+                {"numbers": ",".join(numbers[i:i + size]), "message_body": TEXT}).encode(),
+                "application/x-www-form-urlencoded")
+            for i in range(0, count, size)]
 
 
-def _client_thread(port: int, key: str, bodies: list[str], errors: list[str]) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    headers = {"X-API-Key": key, "Content-Type": "application/x-www-form-urlencoded"}
-    for body in bodies:
-        try:
-            conn.request("POST", "/api/v2/sms/send", body, headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            if resp.status != 200:
-                errors.append(f"{resp.status} {data[:200]!r}")
-        except (OSError, http.client.HTTPException) as exc:
-            errors.append(repr(exc))
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    conn.close()
+def _client_process(port: int, requests: list[bytes], connections: int) -> list[str]:
+    return loadgen.run_all(port, requests, connections).errors
 
 
-def _client_process(port: int, key: str, bodies: list[str], threads: int) -> list[str]:
-    errors: list[str] = []
-    workers = [threading.Thread(target=_client_thread, args=(port, key, bodies[i::threads], errors))
-               for i in range(threads)]
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join()
-    return errors
-
-
-def load(port: int, key: str, bodies: list[str], procs: int, threads: int) -> list[str]:
+def load(port: int, requests: list[bytes], procs: int, connections: int) -> list[str]:
+    """``procs`` load processes with ``connections`` keep-alive clients each
+    (bench/tools/loadgen.py); the error answers."""
+    if procs == 1:
+        return _client_process(port, requests, connections)
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(procs) as pool:
-        results = pool.starmap(_client_process, [(port, key, bodies[i::procs], threads)
+        results = pool.starmap(_client_process, [(port, requests[i::procs], connections)
                                                  for i in range(procs)])
     return [e for errs in results for e in errs]
 
@@ -217,8 +202,8 @@ def _epoch(value) -> float:
 
 
 def run_mode(bridge: Bridge, key: str, mode: str, count: int, start: int, procs: int,
-             threads: int, profile: float) -> dict:
-    bodies = _requests(mode, count, start)
+             connections: int, profile: float) -> dict:
+    requests = _requests(bridge.port, key, mode, count, start)
     profiler = None
     if profile:
         out = Path(tempfile.gettempdir()) / "e2e-profile"
@@ -231,7 +216,7 @@ def run_mode(bridge: Bridge, key: str, mode: str, count: int, start: int, procs:
         print(f"  profiling the worker into {out} (bench/tools/profile_top.py {out})", flush=True)
     cpu_before = cpu_times(bridge)
     since = time.time()
-    errors = load(bridge.port, key, bodies, procs, threads)
+    errors = load(bridge.port, requests, procs, connections)
     accepted_in = time.time() - since
     if errors:
         raise RuntimeError(f"{len(errors)} failed requests, e.g. {errors[:3]}")
@@ -281,8 +266,11 @@ def main() -> int:
     parser.add_argument("--bulk-messages", type=int, default=50_000)
     parser.add_argument("--single-messages", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--procs", type=int, default=2, help="load generator processes")
-    parser.add_argument("--threads", type=int, default=8, help="threads per load process")
+    parser.add_argument("--procs", type=int, default=1, help="load generator processes")
+    parser.add_argument("--connections", type=int, default=16,
+                        help="keep-alive connections per load process, single mode")
+    parser.add_argument("--bulk-connections", type=int, default=4,
+                        help="keep-alive connections per load process, bulk mode")
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--worker-processes", type=int, default=2,
                         help="worker processes run starts ([worker] processes; the simulator's 2 "
@@ -307,8 +295,8 @@ def main() -> int:
         for run in range(args.runs):
             for mode in modes:
                 count = args.bulk_messages if mode == "bulk" else args.single_messages
-                threads = 2 if mode == "bulk" else args.threads
-                r = run_mode(bridge, key, mode, count, start, args.procs, threads,
+                conns = args.bulk_connections if mode == "bulk" else args.connections
+                r = run_mode(bridge, key, mode, count, start, args.procs, conns,
                              args.profile_worker if run == 0 else 0)
                 start += count
                 results[mode].append(r)
