@@ -34,7 +34,6 @@ from bridge.flusher import Flusher
 from bridge.ids import IdGenerator
 from bridge.models import idempotency_keys, messages
 from bridge.numbers import normalise, split_numbers
-from bridge.write_lock import WriteLock
 from smpp.encoding import count_parts
 
 log = logging.getLogger(__name__)
@@ -157,7 +156,6 @@ class Acceptor:
         self.group = GroupAccept(db, redis, flusher, clock=clock,
                                  sweeper_grace=config.sweeper_grace_seconds,
                                  max_sends=group_max_sends)
-        self._write_lock = WriteLock(db.url)
 
     def accept(self, account: AccountInfo, p: _Plan, idempotency_key: str | None) -> SendResult:
         """Charge and store the plan (or replay an earlier answer), then enqueue it."""
@@ -180,11 +178,6 @@ class Acceptor:
             enqueue(self._redis, self._flusher, [prep], self._config.sweeper_grace_seconds)
         return result
 
-    def close(self) -> None:
-        """Close the write-lock files (reopened if a send comes after all)."""
-        self._write_lock.close()
-        self.group.close()
-
     def _prepare(self, account: AccountInfo, p: _Plan, now: datetime) -> Prepared:
         """Ids and message rows for the plan: all the pure work, before any I/O."""
         batch_id = self._ids.new()
@@ -201,7 +194,7 @@ class Acceptor:
     def _transaction(self, account: AccountInfo, p: _Plan, key: str,
                      request_hash: str) -> tuple[SendResult, Prepared | None]:
         now = datetime.fromtimestamp(self._clock(), UTC)
-        with self._write_lock.held(), self._db.begin() as conn:
+        with self._db.begin() as conn:
             replay = self._replay(conn, account.id, key, request_hash, purge_stale=True)
             if replay is not None:
                 return replay, None

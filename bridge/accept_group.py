@@ -50,7 +50,6 @@ from bridge.flusher import Flusher
 from bridge.group_commit import GroupCommitter, GroupTimeout, Pending
 from bridge.ledger import _CHARGE, _CHARGE_ROW, CHARGE
 from bridge.models import messages
-from bridge.write_lock import WriteLock
 
 # _CHARGE and _CHARGE_ROW are the very statements ledger.charge runs: one rule for a charge
 
@@ -107,7 +106,7 @@ class GroupAccept:
                  max_messages: int = MAX_GROUP_MESSAGES) -> None:
         self._db, self._redis, self._flusher = db, redis, flusher
         self._clock, self._grace = clock, sweeper_grace
-        self._write_lock = WriteLock(db.url)
+        self._write_lock = db.write_lock  # the one every write transaction of db takes
         self._sql = _Statements(db.engine.dialect)
         self.committer = GroupCommitter(self._run, max_items=max_sends, max_weight=max_messages,
                                         before_take=self._write_lock.acquire)
@@ -129,9 +128,6 @@ class GroupAccept:
         except GroupTimeout as exc:
             log.error("send %s refused: %s", prep.batch_id, exc)
             raise DependencyDown() from exc
-
-    def close(self) -> None:
-        self._write_lock.close()
 
     # --- the leader's work ----------------------------------------------------------------
     def _run(self, items: Sequence[Pending]) -> None:

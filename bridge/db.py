@@ -17,6 +17,8 @@ from pathlib import Path
 from sqlalchemy import Connection, create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 
+from bridge.write_lock import WriteLock
+
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -27,8 +29,10 @@ class Database:
     """An engine plus the write/read transaction helpers the bridge uses."""
 
     def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 30,
-                 echo: bool = False) -> None:
+                 echo: bool = False, lock_wait: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> None:
         self.url = url
+        # every write transaction of every bridge process takes it (a no-op on PostgreSQL)
+        self.write_lock = WriteLock(url, wait=lock_wait)
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite:
@@ -44,8 +48,9 @@ class Database:
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A write transaction: commits on success, rolls back on any exception."""
-        with self.engine.connect() as conn:
+        """A write transaction: commits on success, rolls back on any exception. On a SQLite
+        file it holds the cross-process write lock (bridge.write_lock) throughout."""
+        with self.write_lock.held(), self.engine.connect() as conn:
             if self.is_sqlite:
                 conn.execution_options(**{_IMMEDIATE: True})
             with conn.begin():
@@ -56,8 +61,10 @@ class Database:
         return self.engine.connect()
 
     def dispose(self) -> None:
-        """Close every pooled connection (tests and process shutdown)."""
+        """Close every pooled connection and the write-lock file (tests and process
+        shutdown; both reopen if the database is used again)."""
         self.engine.dispose()
+        self.write_lock.close()
 
     def has_schema(self) -> bool:
         """True when the migrations have been applied up to the newest revision."""

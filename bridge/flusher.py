@@ -24,7 +24,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.db import Database
 from bridge.models import api_keys, messages
-from bridge.write_lock import WriteLock
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,6 @@ class Flusher:
     def __init__(self, db: Database, *, interval: float = 0.15, maxsize: int = 10_000,
                  clock: Callable[[], float] = time.time) -> None:
         self._db = db
-        self._write_lock = WriteLock(db.url)
         self._interval = interval
         self._clock = clock
         self._queue: queue.Queue[tuple[str, str, float]] = queue.Queue(maxsize)
@@ -62,7 +60,6 @@ class Flusher:
             self._stop.set()
             thread.join(timeout)
         self.flush()  # anything noted after the thread's last pass
-        self._write_lock.close()  # reopened if the flusher is used again
 
     def mark_queued(self, batch_id: str) -> None:
         self._note((_QUEUED, batch_id, self._clock()))
@@ -97,7 +94,7 @@ class Flusher:
         batches = {ident: at for kind, ident, at in items if kind == _QUEUED}
         keys = {ident: at for kind, ident, at in items if kind == _KEY_USED}
         try:
-            with self._write_lock.held(), self._db.begin() as conn:
+            with self._db.begin() as conn:
                 mark_batches_queued(conn, batches)
                 if keys:
                     conn.execute(

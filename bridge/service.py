@@ -102,7 +102,6 @@ class BridgeService:
         """Stop the threads after a last flush (bounded waits)."""
         self.sweeper.stop()
         self.flusher.stop()
-        self._acceptor.close()
 
     def close(self) -> None:
         """stop(), then close the database pool and the Redis client."""

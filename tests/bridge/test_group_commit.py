@@ -198,7 +198,7 @@ def test_a_database_failure_fails_the_whole_group_and_charges_nothing(
         bridge_config, db, redis_server, fast_hasher):
     """Account A is charged first (lower id), then B's row is locked past the lock timeout:
     the transaction rolls back, so A's charge is undone and every send gets DependencyDown."""
-    svc_db = Database(bridge_config.effective_database_url)
+    svc_db = Database(bridge_config.effective_database_url, lock_wait=0.3)
     _short_lock_waits(svc_db)
     client = make_redis(redis_server.url)
     svc = BridgeService(bridge_config, svc_db, client, run_sweeper=False, hasher=fast_hasher)

@@ -107,3 +107,27 @@ def test_acquire_holds_across_calls_and_held_inside_it_is_a_no_op(tmp_path):
         lock.close()
         other.close()
     assert not taker.is_alive()
+
+
+def test_a_writer_waits_a_bounded_time_then_goes_on_without_the_lock(tmp_path):
+    url = f"sqlite:///{tmp_path}/b.db"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, url], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    lock = WriteLock(url, wait=0.3)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with lock.held():  # runs anyway: SQLite's own lock is the guarantee
+            waited = time.monotonic() - started
+        assert waited >= 0.3
+        assert lock.acquire() is False
+        lock.release()
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(10)
+        assert lock.acquire() is True  # free again: taken at once
+        lock.release()
+    finally:
+        holder.kill()
+        holder.wait(10)
+        lock.close()
