@@ -7,8 +7,8 @@ processes (asyncio, keep-alive connections, closed loop, 127.0.0.1 only, bounded
 (a) one recipient per request and (b) 1,000 recipients per request, and the script prints
 requests/s, recipients/s, p50/p99 latency and the CPU time the server and the generator used.
 
-Usage: .venv/bin/python bench/accept.py [--seconds 8] [--runs 3] [--workers 2] [--threads 4]
-       [--connections 8] [--bulk-connections 2] [--generators 1] [--worker-class gthread]
+Usage: .venv/bin/python bench/accept.py [--seconds 8] [--runs 3] [--workers 2] [--threads 8]
+       [--connections 8,16,32] [--bulk-connections 2] [--generators 1] [--worker-class gthread]
        [--floor] [--only single|bulk] [--postgres] [--profile DIR]
 """
 from __future__ import annotations
@@ -180,7 +180,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per gthread worker (the BRIDGE_API_THREADS default)")
     parser.add_argument("--worker-class", default="gthread", help="gthread or sync")
-    parser.add_argument("--connections", type=int, default=8, help="clients for (a)")
+    parser.add_argument("--connections", default="8,16,32",
+                        help="clients for (a): one row per count, comma-separated")
     parser.add_argument("--bulk-connections", type=int, default=2, help="clients for (b)")
     parser.add_argument("--generators", type=int, default=1, help="load generator processes")
     parser.add_argument("--only", choices=["single", "bulk"], help="run one scenario")
@@ -204,14 +205,15 @@ def main() -> int:
                "BRIDGE_API_WORKER_CLASS": args.worker_class, "BRIDGE_LOG_LEVEL": "warning",
                "BRIDGE_VAR_DIR": str(Path(tmp) / "var")}
         server = stack.enter_context(gunicorn(env, port, args.workers))
-        scenarios = [("(a) 1 recipient/request", ["0701234567"], args.connections),
-                     ("(b) 1,000 recipients/request", [f"07{i:08d}" for i in range(1000)],
-                      args.bulk_connections)]
-        if args.only:
-            scenarios = [scenarios[0 if args.only == "single" else 1]]
+        counts = [int(c) for c in str(args.connections).split(",")]
+        scenarios = [("(a) 1 recipient/request", ["0701234567"], c) for c in counts]
+        if args.only != "single":
+            scenarios.append(("(b) 1,000 recipients/request", [f"07{i:08d}" for i in range(1000)],
+                              args.bulk_connections))
+        if args.only == "bulk":
+            scenarios = scenarios[-1:]
         if args.floor:
-            scenarios.insert(0, ("(0) HTTP floor: GET /api/oauth2-callback", [],
-                                 args.connections))
+            scenarios.insert(0, ("(0) HTTP floor: GET /api/oauth2-callback", [], counts[0]))
         rows = []
         for name, numbers, connections in scenarios:
             runs = [run_load(args, port, key, numbers, connections, server.pid, redis.proc.pid)
