@@ -30,11 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.tools import loadgen
+from bench.tools import loadgen, procstat
 from bridge.config import Config
 from bridge.db import Database, upgrade
 from bridge.embedded_redis import EmbeddedRedis, free_port
 from bridge.service import BridgeService
+from tests.support.procs import stop_process
 
 PATH = "/api/v2/sms/send"
 TEXT = "Benchmark message, one part."
@@ -56,21 +57,6 @@ def generator(port: int, key: str, numbers: list[str], connections: int, warmup:
 
 
 # ------------------------------------------------------------------ server side
-def _cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _children(pid: int) -> list[int]:
-    with contextlib.suppress(FileNotFoundError):
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return []
-
-
 def _answers(port: int) -> bool:
     with contextlib.suppress(OSError):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
@@ -87,18 +73,13 @@ def gunicorn(env: dict[str, str], port: int, workers: int):
                              "api.wsgi:app"], env=env, cwd=ROOT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
-        while not (_answers(port) and len(_children(proc.pid)) >= workers):
+        while not (_answers(port) and len(procstat.children(proc.pid)) >= workers):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("gunicorn did not start; see its output above")
             time.sleep(0.1)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc, 20)
 
 
 def run_load(args, port: int, key: str, numbers: list[str], connections: int,
@@ -112,12 +93,12 @@ def run_load(args, port: int, key: str, numbers: list[str], connections: int,
     for p in procs:
         p.start()
     time.sleep(args.warmup)
-    server = [server_pid, *_children(server_pid)]
+    server = [server_pid, *procstat.children(server_pid)]
     spies = _profile(args, server[1:], len(numbers))
-    cpu0, redis0 = _cpu_seconds(server), _cpu_seconds([redis_pid])
+    cpu0, redis0 = procstat.cpu_seconds(server), procstat.cpu_seconds([redis_pid])
     results = [out.get(timeout=args.warmup + args.seconds + 120) for _ in procs]
-    server_cpu = _cpu_seconds(server) - cpu0
-    redis_cpu = _cpu_seconds([redis_pid]) - redis0
+    server_cpu = procstat.cpu_seconds(server) - cpu0
+    redis_cpu = procstat.cpu_seconds([redis_pid]) - redis0
     for spy in spies:
         spy.wait(60)
     for p in procs:

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.tools import loadgen
+from bench.tools import loadgen, procstat
 
 SMPP_BRIDGE = str(Path(sys.executable).parent / "smpp-bridge")
 TEXT = "Benchmark message, one part."
@@ -233,31 +233,14 @@ def run_mode(bridge: Bridge, key: str, mode: str, count: int, start: int, procs:
 def cpu_times(bridge: Bridge) -> dict[str, float]:
     """CPU seconds (user + system) used so far by each part: api (gunicorn master and
     workers), worker, simulator, redis."""
-    tick = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
     for name in ("api", "worker", "worker-2", "worker-3", "simulator", "redis-server"):
         try:
             root = bridge.pid_of(name)
         except KeyError:
             continue
-        out[name] = sum(_cpu(pid, tick) for pid in [root, *_children(root)])
+        out[name] = procstat.cpu_seconds([root, *procstat.children(root, recursive=True)])
     return out
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        kids = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-    return kids + [g for k in kids for g in _children(k)]
-
-
-def _cpu(pid: int, tick: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / tick
 
 
 def main() -> int:

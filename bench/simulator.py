@@ -17,8 +17,9 @@ import timeit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.tools.simproc import start_simulator, stop
+from bench.tools.simproc import start_simulator
 from smpp import pdu
+from tests.support.procs import stop_process as stop  # SIGTERM, then SIGKILL
 
 
 def run_once(address: tuple[str, int], messages: int, window: int, receipts: bool) -> tuple[float, float]:

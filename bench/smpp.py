@@ -21,9 +21,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.tools.simproc import start_simulator as start_sim
-from bench.tools.simproc import stop
 from smpp import pdu
 from smpp.session import Session, SessionConfig, SubmitRequest
+from tests.support.procs import stop_process as stop  # SIGTERM, then SIGKILL
 
 TEXT = b"benchmark message of some sixty characters, GSM 7-bit text."
 

@@ -18,12 +18,3 @@ def start_simulator(extra: list[str]) -> tuple[subprocess.Popen, tuple[str, int]
     host, port = line.split("listening on ")[1].split()[0].rsplit(":", 1)
     return proc, (host, int(port))
 
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL after 10 s; always reaps it."""
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
