@@ -144,34 +144,30 @@ class Settlement:
         Only rows still ``queued``; returns how many. Their entries, recovered later, are then
         not flagged as possible duplicates.
         """
-        ids = list(dict.fromkeys(message_ids))
-        if not ids:
-            return 0
-
-        def txn() -> int:
-            with self._db.begin() as conn:
-                return sum(conn.execute(
-                    update(messages).where(messages.c.id.in_(chunk), messages.c.state == QUEUED,
-                                           messages.c.attempts > 0)
-                    .values(attempts=messages.c.attempts - 1)).rowcount for chunk in _chunks(ids))
-        return self._retrying(txn)
+        return self._update_each(message_ids, [messages.c.state == QUEUED,
+                                               messages.c.attempts > 0],
+                                 attempts=messages.c.attempts - 1)
 
     def mark_possible_duplicates(self, message_ids: Iterable[str]) -> int:
         """Flag messages that may have reached the SMSC twice; returns how many were new."""
+        flagged = self._update_each(message_ids, [messages.c.possible_duplicate == false()],
+                                    possible_duplicate=True)
+        if flagged:
+            self._count_duplicates(flagged)
+        return flagged
+
+    def _update_each(self, message_ids: Iterable[str], where: list, **values) -> int:
+        """UPDATE these messages (where ``where`` holds) in one retried transaction, in
+        chunks of ids; returns how many rows changed."""
         ids = list(dict.fromkeys(message_ids))
         if not ids:
             return 0
 
         def txn() -> int:
             with self._db.begin() as conn:
-                return sum(conn.execute(
-                    update(messages).where(messages.c.id.in_(chunk),
-                                           messages.c.possible_duplicate == false())
-                    .values(possible_duplicate=True)).rowcount for chunk in _chunks(ids))
-        flagged = self._retrying(txn)
-        if flagged:
-            self._count_duplicates(flagged)
-        return flagged
+                return sum(conn.execute(update(messages).where(messages.c.id.in_(chunk), *where)
+                                        .values(**values)).rowcount for chunk in _chunks(ids))
+        return self._retrying(txn)
 
     def _count_duplicates(self, n: int) -> None:
         try:

@@ -46,14 +46,17 @@ def account(service):
 
 
 @contextlib.contextmanager
-def count_statements(engine):
-    """Collect the SQL statements this thread sends (executemany counts once); background
-    threads (the flusher) are not counted."""
+def count_statements(engine, keep=None):
+    """Collect the SQL statements sent while the block runs (executemany counts once): by
+    this thread only, or by the threads for which ``keep()`` is true."""
     seen: list[str] = []
     me = threading.get_ident()
+    if keep is None:
+        def keep():
+            return threading.get_ident() == me
 
     def before(conn, cursor, statement, parameters, context, executemany):
-        if threading.get_ident() == me:
+        if keep():
             seen.append(statement)
 
     event.listen(engine, "before_cursor_execute", before)

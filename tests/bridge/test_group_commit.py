@@ -24,6 +24,7 @@ from bridge.group_commit import GroupCommitter, GroupTimeout, Pending
 from bridge.ledger import ledger_sum
 from bridge.models import accounts, ledger, messages
 from bridge.service import BridgeService, make_redis
+from tests.bridge.conftest import count_statements
 from tests.support.procs import wait_until
 
 TWENTY_FIVE = ",".join(f"07{i:08d}" for i in range(25))  # 25 x 0.80 = 20.00 a send
@@ -73,20 +74,10 @@ def held_group(committer: GroupCommitter, calls):
     assert committer.stats.groups == groups + 1, "the sends were not one group"
 
 
-@contextlib.contextmanager
 def statements(engine):
     """SQL statements sent by any thread but the flusher's (executemany counts once)."""
-    seen: list[str] = []
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        if threading.current_thread().name != "bridge-flusher":
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
+    return count_statements(
+        engine, keep=lambda: threading.current_thread().name != "bridge-flusher")
 
 
 def stream_ids(redis_client) -> list[str]:
