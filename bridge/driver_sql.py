@@ -75,25 +75,21 @@ class DriverCursor:
 
     def execute(self, stmt: DriverStatement, params) -> tuple | None:
         """Run one statement; its first RETURNING row (processed), if any."""
-        with self._translated(stmt.sql, params, False):
-            self._cursor.execute(stmt.sql, params)
-            if not stmt.returns:
-                return None
-            row = self._cursor.fetchone()
+        self._call(self._cursor.execute, stmt.sql, params, False)
+        if not stmt.returns:
+            return None
+        row = self._call(self._cursor.fetchone, stmt.sql, params)
         return None if row is None else stmt.result(row, self._cursor.description)
 
     def executemany(self, stmt: DriverStatement, params: list) -> None:
-        with self._translated(stmt.sql, params, True):
-            self._cursor.executemany(stmt.sql, params)
+        self._call(self._cursor.executemany, stmt.sql, params, True)
 
     def run_sql(self, sql: str) -> None:
         """A statement without parameters (BEGIN IMMEDIATE, COMMIT)."""
-        with self._translated(sql, (), False):
-            self._cursor.execute(sql)
+        self._call(self._cursor.execute, sql, None, False)
 
     def commit(self) -> None:
-        with self._translated("COMMIT", None, None):
-            self._dbapi_conn.commit()
+        self._call(self._dbapi_conn.commit, "COMMIT", None)
 
     def rollback(self) -> None:
         """Undo the open transaction; a connection that cannot is invalidated, not reused."""
@@ -109,25 +105,28 @@ class DriverCursor:
         with contextlib.suppress(Exception):
             self._cursor.close()
 
-    @contextlib.contextmanager
-    def _translated(self, sql: str, params, many: bool | None) -> Iterator[None]:
-        """Tell SQLAlchemy's ``before_cursor_execute`` listeners (tracing, tests), if any;
-        then run the block, turning a DBAPI error into SQLAlchemy's exception."""
-        if many is not None:
+    def _call(self, method, sql: str, params, many: bool | None = None):
+        """``method(sql[, params])`` (just ``method()`` when ``many`` is None), after telling
+        SQLAlchemy's ``before_cursor_execute`` listeners (tracing, tests), if any; a DBAPI
+        error becomes SQLAlchemy's exception."""
+        try:
+            if many is None:
+                return method()
             listeners = self._conn.dispatch.before_cursor_execute
             if listeners:
                 for listener in listeners:
                     listener(self._conn, self._cursor, sql, params, None, many)
+            return method(sql) if params is None else method(sql, params)
+        except self._conn.dialect.loaded_dbapi.Error as exc:
+            raise self._translate(exc, sql, params) from exc
+
+    def _translate(self, exc: Exception, sql: str, params) -> DBAPIError:
         dialect = self._conn.dialect
-        try:
-            yield
-        except dialect.loaded_dbapi.Error as exc:
-            gone = dialect.is_disconnect(exc, self._dbapi_conn, self._cursor)
-            if gone:
-                self._conn.invalidate(exc)
-            raise DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error,
-                                      connection_invalidated=gone,
-                                      dialect=dialect) from exc
+        gone = dialect.is_disconnect(exc, self._dbapi_conn, self._cursor)
+        if gone:
+            self._conn.invalidate(exc)
+        return DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error,
+                                   connection_invalidated=gone, dialect=dialect)
 
 
 @contextlib.contextmanager
