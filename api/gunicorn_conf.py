@@ -19,7 +19,10 @@ workers = _config.api_workers
 # worker. 8 threads: concurrent sends of a worker share one group commit (bridge.accept_group),
 # so more requests in flight per worker make fewer, bigger transactions (8 beat 4 in each of 4
 # paired runs of bench/accept.py, ~+7% req/s, lower p99). BRIDGE_API_THREADS overrides.
-worker_class = os.environ.get("BRIDGE_API_WORKER_CLASS", "gthread")
+# The balanced gthread worker spreads keep-alive connections over the workers (plain gthread
+# can pin a burst of them all to one worker: api/balanced_worker.py).
+worker_class = os.environ.get("BRIDGE_API_WORKER_CLASS",
+                              "api.balanced_worker.BalancedThreadWorker")
 threads = int(os.environ.get("BRIDGE_API_THREADS", "8"))
 keepalive = 75  # seconds an idle keep-alive connection is kept (longer than most proxies' 60)
 preload_app = False
@@ -50,4 +53,12 @@ def post_fork(server, worker) -> None:
 def worker_exit(server, worker) -> None:
     """Stop the service's threads and close its connections as the worker leaves."""
     from api.app import shutdown
+    from api.balanced_worker import release_slot
+    release_slot(worker)
     shutdown()
+
+
+def child_exit(server, worker) -> None:
+    """In the master, after a worker is reaped (even a crashed one): free its board slot."""
+    from api.balanced_worker import release_slot
+    release_slot(worker)

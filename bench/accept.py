@@ -35,7 +35,7 @@ from bridge.config import Config
 from bridge.db import Database, upgrade
 from bridge.embedded_redis import EmbeddedRedis, free_port
 from bridge.service import BridgeService
-from tests.support.procs import stop_process
+from tests.support.procs import connections_to, stop_process
 
 PATH = "/api/v2/sms/send"
 TEXT = "Benchmark message, one part."
@@ -94,6 +94,7 @@ def run_load(args, port: int, key: str, numbers: list[str], connections: int,
         p.start()
     time.sleep(args.warmup)
     server = [server_pid, *procstat.children(server_pid)]
+    split = ":".join(str(connections_to(pid, port)) for pid in server[1:])
     spies = _profile(args, server[1:], len(numbers))
     cpu0, redis0 = procstat.cpu_seconds(server), procstat.cpu_seconds([redis_pid])
     results = [out.get(timeout=args.warmup + args.seconds + 120) for _ in procs]
@@ -109,7 +110,7 @@ def run_load(args, port: int, key: str, numbers: list[str], connections: int,
     return {"rps": n / args.seconds, "recipients": n * max(1, len(numbers)) / args.seconds,
             "p50": latencies[n // 2] * 1000 if n else float("nan"),
             "p99": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else float("nan"),
-            "errors": len(errors), "server_cpu_ms": server_cpu * 1000 / max(n, 1),
+            "errors": len(errors), "split": split, "server_cpu_ms": server_cpu * 1000 / max(n, 1),
             "redis_cpu_ms": redis_cpu * 1000 / max(n, 1),
             "gen_cpu_ms": sum(r[2] for r in results) * 1000 / max(n, 1)}
 
@@ -130,7 +131,7 @@ def _profile(args, workers: list[int], recipients: int) -> list[subprocess.Popen
 
 
 def _median_row(name: str, runs: list[dict]) -> str:
-    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "split"}
     spread = f"{min(r['rps'] for r in runs):,.0f}-{max(r['rps'] for r in runs):,.0f}"
     return (f"| {name} | {med['rps']:,.0f} ({spread}) | {med['recipients']:,.0f} | "
             f"{med['p50']:.1f} | {med['p99']:.1f} | {med['server_cpu_ms']:.2f} | "
@@ -160,7 +161,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per gthread worker (the BRIDGE_API_THREADS default)")
-    parser.add_argument("--worker-class", default="gthread", help="gthread or sync")
+    parser.add_argument("--worker-class", default="api.balanced_worker.BalancedThreadWorker",
+                        help="gunicorn worker class (default: the API's; or gthread, sync)")
     parser.add_argument("--connections", default="8,16,32",
                         help="clients for (a): one row per count, comma-separated")
     parser.add_argument("--bulk-connections", type=int, default=2, help="clients for (b)")
@@ -201,11 +203,12 @@ def main() -> int:
                     for _ in range(args.runs)]
             for r in runs:
                 print(f"  {name}: {r['rps']:,.0f} req/s, {r['recipients']:,.0f} recipients/s, "
-                      f"p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, errors {r['errors']}",
+                      f"p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, errors {r['errors']}, "
+                      f"connections per worker {r['split']}",
                       flush=True)
             rows.append(_median_row(f"{name}, {connections} conns", runs))
     db_name = "PostgreSQL" if args.postgres else "SQLite (WAL)"
-    print(f"\nnproc {os.cpu_count()}, {db_name}, gunicorn {args.worker_class} "
+    print(f"\nnproc {os.cpu_count()}, {db_name}, gunicorn {args.worker_class.rsplit('.', 1)[-1]} "
           f"{args.workers} workers x {args.threads} threads, {args.generators} generator "
           f"process(es), medians of {args.runs} runs of {args.seconds:.0f} s\n")
     print("| scenario | req/s (range) | recipients/s | p50 ms | p99 ms | API CPU ms/req "

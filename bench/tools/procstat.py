@@ -26,3 +26,4 @@ def children(pid: int, *, recursive: bool = False) -> list[int]:
     if recursive:
         kids += [g for k in kids for g in children(k, recursive=True)]
     return kids
+

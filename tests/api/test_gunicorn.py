@@ -1,5 +1,6 @@
 """The API under a real gunicorn (2 workers): sweeper in the API processes, chunked bodies,
-one rate-limit count across workers, clean stop."""
+one rate-limit count across workers, keep-alive connections spread over the workers, clean
+stop."""
 from __future__ import annotations
 
 import http.client
@@ -17,7 +18,7 @@ import redis
 from bridge import redis_keys
 from bridge.service import BridgeService
 from tests.api.helpers import LineReader, pid_gone
-from tests.support.procs import free_port, stop_process, wait_until
+from tests.support.procs import connections_to, free_port, stop_process, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -132,3 +133,28 @@ def test_requests_gunicorn_refuses_itself_get_json_too(account, gunicorn):
     head, _, raw = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head
     assert "error" in json.loads(raw)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_burst_of_keepalive_connections_is_spread_over_the_workers(gunicorn):
+    """8 connections opened at once end up 4:4 (give or take one), not all in one worker,
+    and each keeps being served by the worker that holds it."""
+    port, _, out = gunicorn
+    workers = [int(p) for p in re.findall(r"Booting worker with pid: (\d+)", out.text())]
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(8)]
+    try:
+        for conn in conns:
+            conn.connect()
+        for _ in range(3):
+            for conn in conns:
+                conn.request("GET", "/api/oauth2-callback")
+                response = conn.getresponse()
+                response.read()
+                assert response.status == 200
+        split = wait_until(lambda: (lambda s: sum(s) == 8 and s)(
+            [connections_to(pid, port) for pid in workers]), timeout=10,
+            message="the workers to hold the 8 connections")
+        assert max(split) - min(split) <= 2, f"connections per worker: {split}"
+    finally:
+        for conn in conns:
+            conn.close()

@@ -75,3 +75,22 @@ def running(argv: list[str], ready: Callable[[], object], timeout: float = 20.0,
     finally:
         stop_process(proc)
         log.close()
+
+
+def connections_to(pid: int, port: int) -> int:
+    """How many established TCP connections to local ``port`` process ``pid`` holds (Linux)."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in os.scandir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd.path)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    count = 0
+    with contextlib.suppress(OSError), open("/proc/net/tcp") as table:
+        for line in list(table)[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01" and fields[9] in inodes:
+                count += 1
+    return count

@@ -1,0 +1,135 @@
+"""A gthread worker that leaves a new connection to a less loaded sibling.
+
+gunicorn's workers share one listening socket and whichever one calls accept() first wins. A
+client that opens its keep-alive connections in a burst (a load balancer, an SDK's pool) can
+land them all in one worker: that worker is then bound by its GIL while the others idle, and
+with 8 connections on 2 workers we measured splits of 8:0 and half the throughput
+(bench/RESULTS.md). Connections, not requests, are what gthread pins to a process, so this
+worker balances connections.
+
+Each worker publishes its open connection count on a :class:`ConnectionBoard` (shared memory
+created in the gunicorn master, inherited by every forked worker). Before accepting, a worker
+that holds more connections than the least loaded live sibling stops listening for a moment
+(``DEFER_SECONDS``) so a sibling takes the connection. The wait is bounded: after
+``MAX_DEFER_SECONDS`` of deferring (a sibling hung or full) it accepts anyway. With one worker,
+or without a board, it behaves exactly like gunicorn's gthread worker.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+
+from gunicorn.workers.gthread import ThreadWorker
+
+DEFER_SECONDS = 0.002  # how long a loaded worker stops listening before it looks again
+MAX_DEFER_SECONDS = 0.05  # after this much deferring, accept anyway
+
+
+class ConnectionBoard:
+    """Open connections per live worker, in shared memory: slot -> (pid, connections).
+
+    Slots are picked by the worker's age (gunicorn numbers every spawn), so two live workers
+    never share one as long as fewer than ``slots`` workers run. A slot is cleared when its
+    worker exits, by the worker itself or, after a crash, by the master (``release``).
+    """
+
+    def __init__(self, slots: int = 256) -> None:
+        self.slots = slots
+        self._cells = multiprocessing.RawArray("q", 2 * slots)  # shared after fork
+
+    def slot_for(self, age: int) -> int:
+        return age % self.slots
+
+    def publish(self, slot: int, pid: int, connections: int) -> None:
+        self._cells[2 * slot + 1] = connections
+        self._cells[2 * slot] = pid
+
+    def release(self, slot: int, pid: int) -> None:
+        """Clear ``slot`` if ``pid`` still owns it (a newer worker may have taken it over)."""
+        if self._cells[2 * slot] == pid:
+            self._cells[2 * slot] = 0
+            self._cells[2 * slot + 1] = 0
+
+    def least_other(self, slot: int) -> int | None:
+        """The fewest connections any other live worker holds (None: no other worker)."""
+        cells = self._cells
+        least = None
+        for i in range(self.slots):
+            if i != slot and cells[2 * i]:
+                count = cells[2 * i + 1]
+                if least is None or count < least:
+                    least = count
+        return least
+
+
+BOARD = ConnectionBoard()  # created in the master when gunicorn loads this worker class
+
+
+class BalancedThreadWorker(ThreadWorker):
+    """gunicorn's gthread worker, accepting only while it is among the least loaded."""
+
+    board: ConnectionBoard | None = BOARD
+
+    def init_process(self) -> None:
+        self._slot = self.board.slot_for(self.age) if self.board else 0
+        self._published = -1
+        self._defer_until = 0.0  # listening paused until then
+        self._deferring_since: float | None = None
+        self._publish()
+        super().init_process()
+
+    # --- the board -----------------------------------------------------------------------
+    def _publish(self) -> None:
+        if self.board is not None and self.nr_conns != self._published:
+            self._published = self.nr_conns
+            self.board.publish(self._slot, self.pid, self.nr_conns)
+
+    def _should_defer(self, now: float) -> bool:
+        if self.board is None:
+            return False
+        least = self.board.least_other(self._slot)
+        if least is None or self.nr_conns <= least:
+            self._deferring_since = None
+            return False
+        if self._deferring_since is None:
+            self._deferring_since = now
+        return now - self._deferring_since < MAX_DEFER_SECONDS
+
+    # --- gthread hooks ---------------------------------------------------------------------
+    def accept(self, listener) -> None:
+        now = time.monotonic()
+        if self._should_defer(now):
+            self._defer_until = now + DEFER_SECONDS
+            super().set_accept_enabled(False)
+            return
+        self._deferring_since = None
+        super().accept(listener)
+        self._publish()
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        if enabled and time.monotonic() < self._defer_until:
+            return  # paused: run() re-enables once the pause is over
+        super().set_accept_enabled(enabled)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        if not self._accepting and self.alive:
+            pause = self._defer_until - time.monotonic()
+            if pause > 0:
+                timeout = min(timeout, pause)
+        super().wait_for_and_dispatch_events(timeout)
+        self._publish()  # finish_request and the keep-alive reaper run in here
+
+    def murder_keepalived(self, force: bool = False) -> None:
+        super().murder_keepalived(force)
+        self._publish()
+
+    def murder_pending(self) -> None:
+        super().murder_pending()
+        self._publish()
+
+
+def release_slot(worker) -> None:
+    """Clear an exited worker's slot (gunicorn's worker_exit and child_exit hooks)."""
+    if BOARD is not None:
+        BOARD.release(BOARD.slot_for(worker.age), worker.pid)
