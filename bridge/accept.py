@@ -34,6 +34,7 @@ from bridge.flusher import Flusher
 from bridge.ids import IdGenerator
 from bridge.models import idempotency_keys, messages
 from bridge.numbers import normalise, split_numbers
+from bridge.redis_pinned import PinnedConnections
 from smpp.encoding import count_parts
 
 log = logging.getLogger(__name__)
@@ -151,9 +152,11 @@ class Acceptor:
 
     def __init__(self, config: Config, db: Database, redis, flusher: Flusher, ids: IdGenerator,
                  clock: Callable[[], float], *, group_max_sends: int = MAX_GROUP_SENDS) -> None:
-        self._config, self._db, self._redis = config, db, redis
+        # the XADDs go out on each request thread's own Redis connection (bridge.redis_pinned)
+        self._redis = PinnedConnections(redis) if redis is not None else None
+        self._config, self._db = config, db
         self._flusher, self._ids, self._clock = flusher, ids, clock
-        self.group = GroupAccept(db, redis, flusher, clock=clock,
+        self.group = GroupAccept(db, self._redis, flusher, clock=clock,
                                  sweeper_grace=config.sweeper_grace_seconds,
                                  max_sends=group_max_sends)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bridge import redis_keys
+from bridge.redis_pinned import PinnedConnections
 
 ENTRY_VERSION = "1"
 _PIPELINE_CHUNK = 2000  # XADDs per pipeline execute: bounds client memory for huge batches
@@ -79,19 +80,27 @@ def decode_entry(fields: Mapping[bytes | str, bytes | str]) -> OutboundMessage:
 def enqueue(redis, entries: Sequence[OutboundMessage]) -> int:
     """XADD every message to the outbound stream, pipelined; returns how many were added.
 
-    A lone message is one plain XADD (a pipeline costs more than it saves for one command).
-    Raises redis.RedisError when Redis is unreachable (callers decide: the accept path logs and
-    leaves the messages to the sweeper).
+    ``redis`` is a redis.Redis or, on the accept path, a PinnedConnections (one write and one
+    read per chunk on the calling thread's own connection, bridge.redis_pinned). Raises
+    redis.RedisError when Redis is unreachable (callers decide: the accept path logs and leaves
+    the messages to the sweeper).
     """
-    if len(entries) == 1:
-        redis.xadd(redis_keys.OUTBOUND_STREAM, encode_entry(entries[0]))
-        return 1
     added = 0
     for start in range(0, len(entries), _PIPELINE_CHUNK):
         chunk = entries[start:start + _PIPELINE_CHUNK]
-        pipe = redis.pipeline(transaction=False)
-        for msg in chunk:
-            pipe.xadd(redis_keys.OUTBOUND_STREAM, encode_entry(msg))
-        pipe.execute()
+        if isinstance(redis, PinnedConnections):
+            redis.execute_many([_xadd(msg) for msg in chunk])
+        elif len(chunk) == 1:  # a pipeline costs more than it saves for one command
+            redis.xadd(redis_keys.OUTBOUND_STREAM, encode_entry(chunk[0]))
+        else:
+            pipe = redis.pipeline(transaction=False)
+            for msg in chunk:
+                pipe.xadd(redis_keys.OUTBOUND_STREAM, encode_entry(msg))
+            pipe.execute()
         added += len(chunk)
     return added
+
+
+def _xadd(msg: OutboundMessage) -> tuple[str, ...]:
+    entry = encode_entry(msg)
+    return ("XADD", redis_keys.OUTBOUND_STREAM, "*", "v", entry["v"], "m", entry["m"])

@@ -13,6 +13,7 @@ must keep working without Redis; only the limit is lost while Redis is away.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -20,8 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
+from redis.exceptions import NoScriptError
 
 from bridge import redis_keys
+from bridge.redis_pinned import PinnedConnections
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +70,9 @@ class RateLimiter:
         self._log_every = log_every
         self._clock = clock
         self._last_logged: float | None = None
-        self._hit = client.register_script(_HIT) if client is not None else None
-        self._peek = client.register_script(_PEEK) if client is not None else None
+        self._redis = PinnedConnections(client) if client is not None else None
+        self._hit = _Script(_HIT)
+        self._peek = _Script(_PEEK)
 
     def hit(self, bucket: str, limit: int) -> Decision:
         """Count one request against ``bucket``; ``allowed`` is False once ``limit`` is passed."""
@@ -78,11 +82,12 @@ class RateLimiter:
         """The bucket's state without counting a request."""
         return self._run(self._peek, bucket, limit, counting=False)
 
-    def _run(self, script, bucket: str, limit: int, counting: bool) -> Decision:
-        if script is None:
+    def _run(self, script: _Script, bucket: str, limit: int, counting: bool) -> Decision:
+        if self._redis is None:
             return self._fail_open(limit, "no Redis is configured")
         try:
-            count, ttl_ms = script(keys=[redis_keys.rate_limit_key(bucket)], args=[self._window_ms])
+            count, ttl_ms = script.run(self._redis, redis_keys.rate_limit_key(bucket),
+                                       self._window_ms)
         except (redis.RedisError, OSError) as exc:
             return self._fail_open(limit, f"Redis is unreachable ({exc})")
         count, ttl_ms = int(count), int(ttl_ms)
@@ -97,3 +102,18 @@ class RateLimiter:
             log.warning("rate limiting is off: %s; requests are allowed unlimited until it is back",
                         why)
         return Decision(limit, limit, True, 0, degraded=True)
+
+
+class _Script:
+    """A Lua script run by its SHA1 (EVALSHA), sent whole (EVAL, which caches it) when Redis
+    does not know it yet, e.g. after a restart."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.sha = hashlib.sha1(text.encode()).hexdigest()
+
+    def run(self, pinned: PinnedConnections, key: str, arg: int):
+        try:
+            return pinned.execute("EVALSHA", self.sha, 1, key, arg)
+        except NoScriptError:
+            return pinned.execute("EVAL", self.text, 1, key, arg)

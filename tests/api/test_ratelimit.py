@@ -83,3 +83,22 @@ def test_fails_open_and_logs_once_when_redis_is_down(redis_server, caplog):
 
 def test_without_redis_everything_passes():
     assert RateLimiter(None).hit("key:z", 1).allowed
+
+
+def test_a_redis_that_forgot_the_script_is_sent_it_again(redis_client):
+    """After SCRIPT FLUSH (or a restart) EVALSHA answers NOSCRIPT: the limiter sends the script
+    whole and goes on counting."""
+    limiter = RateLimiter(redis_client)
+    assert limiter.hit("key:s", 2).remaining == 1
+    redis_client.script_flush()
+    decision = limiter.hit("key:s", 2)
+    assert decision.remaining == 0 and not decision.degraded
+    assert redis_client.script_exists(_sha_of_hit())[0]  # cached again by the EVAL
+    assert not limiter.hit("key:s", 2).allowed
+
+
+def _sha_of_hit() -> str:
+    import hashlib
+
+    from bridge import ratelimit
+    return hashlib.sha1(ratelimit._HIT.encode()).hexdigest()
