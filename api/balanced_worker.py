@@ -1,4 +1,4 @@
-"""A gthread worker that leaves a new connection to a less loaded sibling.
+"""A gthread worker that spreads connections over the workers and keeps a busy one on its thread.
 
 gunicorn's workers share one listening socket and whichever one calls accept() first wins. A
 client that opens its keep-alive connections in a burst (a load balancer, an SDK's pool) can
@@ -12,18 +12,31 @@ created in the gunicorn master, inherited by every forked worker). Before accept
 that holds more connections than the least loaded live sibling stops listening for a moment
 (``DEFER_SECONDS``) so a sibling takes the connection. The wait is bounded: after
 ``MAX_DEFER_SECONDS`` of deferring (a sibling hung or full) it accepts anyway. With one worker,
-or without a board, it behaves exactly like gunicorn's gthread worker.
+or without a board, it accepts like gunicorn's gthread worker.
+
+**Lingering.** gthread hands a kept-alive connection back to its main loop after every
+response: a pipe write to wake it, epoll registration, a wake-up when the next request
+arrives, epoll removal, a thread-pool hand-off. For a client that sends its next request a
+moment later, that round trip is most of a small request's server overhead. So a thread that
+has just answered waits up to ``LINGER_SECONDS`` for the next request on the same connection
+and serves it itself — but only while the worker has at least as many threads as connections
+and no request is queued for a thread, so lingering never makes another connection wait
+(with more connections than threads it is gthread as before). At most ``LINGER_REQUESTS``
+requests in a row, then the connection goes back to the main loop.
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import time
 
 from gunicorn.workers.gthread import ThreadWorker
 
 DEFER_SECONDS = 0.002  # how long a loaded worker stops listening before it looks again
 MAX_DEFER_SECONDS = 0.05  # after this much deferring, accept anyway
+LINGER_SECONDS = 0.002  # how long a thread waits on its connection for the next request
+LINGER_REQUESTS = 100  # requests one thread serves in a row before handing the connection back
 
 
 class ConnectionBoard:
@@ -96,6 +109,33 @@ class BalancedThreadWorker(ThreadWorker):
             self._deferring_since = now
         return now - self._deferring_since < MAX_DEFER_SECONDS
 
+    # --- lingering -------------------------------------------------------------------------
+    def handle(self, conn):
+        result = super().handle(conn)
+        for _ in range(LINGER_REQUESTS):
+            if result is not True or not self._next_request_soon(conn):
+                break
+            result = super().handle(conn)
+        return result
+
+    def _next_request_soon(self, conn) -> bool:
+        """Whether this thread should serve ``conn``'s next request itself: it is already
+        buffered, or arrives within LINGER_SECONDS while no other connection needs a thread."""
+        if not self.alive or conn.is_http2:
+            return False
+        if conn.parser.unreader.buf.getvalue():
+            return True  # read ahead with the last request
+        if self.nr_conns > self.cfg.threads or self._requests_queued():
+            return False
+        poller = select.poll()
+        poller.register(conn.sock.fileno(), select.POLLIN)
+        return bool(poller.poll(LINGER_SECONDS * 1000))
+
+    def _requests_queued(self) -> bool:
+        """Whether a request waits for a free thread (unknown: assume so, do not linger)."""
+        queue = getattr(self.tpool, "_work_queue", None)  # ThreadPoolExecutor's, since 3.2
+        return queue is None or not queue.empty()
+
     # --- gthread hooks ---------------------------------------------------------------------
     def accept(self, listener) -> None:
         now = time.monotonic()
@@ -133,3 +173,4 @@ def release_slot(worker) -> None:
     """Clear an exited worker's slot (gunicorn's worker_exit and child_exit hooks)."""
     if BOARD is not None:
         BOARD.release(BOARD.slot_for(worker.age), worker.pid)
+

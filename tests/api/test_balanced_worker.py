@@ -1,8 +1,12 @@
-"""The balanced gthread worker's board and accept decision (the whole worker runs under a real
-gunicorn in test_gunicorn.py)."""
+"""The balanced gthread worker's board, accept decision and lingering rule, on real sockets (the
+whole worker runs under a real gunicorn in test_gunicorn.py)."""
 from __future__ import annotations
 
+import io
+import socket
 from types import SimpleNamespace
+
+import pytest
 
 from api.balanced_worker import MAX_DEFER_SECONDS, BalancedThreadWorker, ConnectionBoard
 
@@ -57,3 +61,49 @@ def test_deferring_is_bounded_when_the_sibling_does_not_accept():
 
 def test_without_a_board_the_worker_never_defers():
     assert not BalancedThreadWorker._should_defer(_worker(None, 0, 100), now=0.0)
+
+
+# --- lingering: whether a thread serves its connection's next request itself --------------
+class _Conn:
+    def __init__(self, sock, buffered: bytes = b"") -> None:
+        self.sock, self.is_http2 = sock, False
+        self.parser = SimpleNamespace(unreader=SimpleNamespace(buf=io.BytesIO(buffered)))
+
+
+def _lingerer(connections: int = 2, threads: int = 4, queued: bool = False):
+    return SimpleNamespace(alive=True, nr_conns=connections, cfg=SimpleNamespace(threads=threads),
+                           _requests_queued=lambda: queued)
+
+
+@pytest.fixture
+def sockets():
+    ours, client = socket.socketpair()
+    yield ours, client
+    ours.close()
+    client.close()
+
+
+def test_a_request_already_read_ahead_is_served_at_once(sockets):
+    conn = _Conn(sockets[0], buffered=b"GET / HTTP/1.1\r\n")
+    assert BalancedThreadWorker._next_request_soon(_lingerer(connections=99), conn)
+
+
+def test_a_request_arriving_while_the_thread_lingers_is_served_by_it(sockets):
+    ours, client = sockets
+    client.sendall(b"GET / HTTP/1.1\r\n\r\n")
+    assert BalancedThreadWorker._next_request_soon(_lingerer(), _Conn(ours))
+
+
+def test_an_idle_connection_goes_back_after_the_linger(sockets):
+    assert not BalancedThreadWorker._next_request_soon(_lingerer(), _Conn(sockets[0]))
+
+
+@pytest.mark.parametrize("worker", [
+    _lingerer(connections=5, threads=4),  # more connections than threads
+    _lingerer(queued=True),  # a request waits for a thread
+    SimpleNamespace(**{**vars(_lingerer()), "alive": False}),  # stopping
+], ids=["more-connections-than-threads", "request-queued", "stopping"])
+def test_no_lingering_when_another_connection_could_need_the_thread(sockets, worker):
+    ours, client = sockets
+    client.sendall(b"GET / HTTP/1.1\r\n\r\n")  # even with a request ready
+    assert not BalancedThreadWorker._next_request_soon(worker, _Conn(ours))

@@ -158,3 +158,37 @@ def test_a_burst_of_keepalive_connections_is_spread_over_the_workers(gunicorn):
     finally:
         for conn in conns:
             conn.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_back_to_back_and_pipelined_requests_on_one_connection(gunicorn):
+    """Requests that follow each other on a connection (the lingering thread serves them) and
+    two requests sent in one write are all answered, in order, on the same connection."""
+    port, _, _ = gunicorn
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        for _ in range(20):
+            conn.request("GET", "/api/oauth2-callback")
+            response = conn.getresponse()
+            assert response.status == 200 and response.read()
+        pipelined = (b"GET /api/v2/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /api/oauth2-redirect.js HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.sock.sendall(pipelined)
+        stream = conn.sock.makefile("rb")  # one buffer for both answers
+        status, body = _read_answer(stream)
+        assert status == 200 and json.loads(body)["openapi"]
+        status, body = _read_answer(stream)
+        assert status == 200 and b"oauth2" in body.lower()
+    finally:
+        conn.close()
+
+
+def _read_answer(stream) -> tuple[int, bytes]:
+    """One HTTP/1.1 answer with a Content-Length from a buffered socket file."""
+    status = int(stream.readline().split()[1])
+    length = 0
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return status, stream.read(length)
