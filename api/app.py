@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 # Redis calls of the rate limiter give up after this long (seconds), then fail open.
 LIMITER_REDIS_TIMEOUT = 0.5
+LIMITER_REDIS_RETRIES = 1  # one more attempt after a failure, then fail open
 
 
 def create_app(config: Config, service, redis: redis_lib.Redis | None) -> falcon.App:
@@ -50,11 +51,15 @@ def create_app(config: Config, service, redis: redis_lib.Redis | None) -> falcon
 
 
 def limiter_client(config: Config) -> redis_lib.Redis | None:
-    """A Redis client for the rate limiter with short timeouts (so a dead Redis fails open)."""
+    """A Redis client for the rate limiter that gives up fast, so a dead Redis fails open: short
+    timeouts and one retry (redis-py's default 10 would hold a request 11 x the timeout)."""
     if not config.redis_url:
         return None
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
     return redis_lib.Redis.from_url(config.redis_url, socket_timeout=LIMITER_REDIS_TIMEOUT,
-                                    socket_connect_timeout=LIMITER_REDIS_TIMEOUT)
+                                    socket_connect_timeout=LIMITER_REDIS_TIMEOUT,
+                                    retry=Retry(NoBackoff(), LIMITER_REDIS_RETRIES))
 
 
 class _Running:

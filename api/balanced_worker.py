@@ -40,32 +40,44 @@ LINGER_REQUESTS = 100  # requests one thread serves in a row before handing the 
 
 
 class ConnectionBoard:
-    """Open connections per live worker, in shared memory: slot -> (pid, connections).
+    """Open connections per accepting worker, in shared memory: slot -> (pid, connections).
 
-    Slots are picked by the worker's age (gunicorn numbers every spawn), so two live workers
-    never share one as long as fewer than ``slots`` workers run. A slot is cleared when its
-    worker exits, by the worker itself or, after a crash, by the master (``release``).
+    The master hands out the slots (``claim``, when gunicorn builds a worker object, before the
+    fork; ``free`` from the child_exit hook), so two live workers never share one. A worker
+    fills its slot once it serves (a booting worker is not on the board: it cannot accept yet)
+    and clears it as soon as it stops accepting, so siblings never wait for one that will not
+    take the connection.
     """
 
     def __init__(self, slots: int = 256) -> None:
         self.slots = slots
         self._cells = multiprocessing.RawArray("q", 2 * slots)  # shared after fork
+        self._taken: set[int] = set()  # master's own bookkeeping
 
-    def slot_for(self, age: int) -> int:
-        return age % self.slots
+    def claim(self) -> int | None:
+        """A free slot for a new worker (in the master); None when all are taken."""
+        for slot in range(self.slots):
+            if slot not in self._taken:
+                self._taken.add(slot)
+                return slot
+        return None
+
+    def free(self, slot: int) -> None:
+        """In the master, after the slot's worker was reaped (however it died)."""
+        self._taken.discard(slot)
+        self._cells[2 * slot] = 0
+        self._cells[2 * slot + 1] = 0
 
     def publish(self, slot: int, pid: int, connections: int) -> None:
         self._cells[2 * slot + 1] = connections
         self._cells[2 * slot] = pid
 
-    def release(self, slot: int, pid: int) -> None:
-        """Clear ``slot`` if ``pid`` still owns it (a newer worker may have taken it over)."""
-        if self._cells[2 * slot] == pid:
-            self._cells[2 * slot] = 0
-            self._cells[2 * slot + 1] = 0
+    def withdraw(self, slot: int) -> None:
+        """Take a worker that no longer accepts off the board (its slot stays claimed)."""
+        self._cells[2 * slot] = 0
 
     def least_other(self, slot: int) -> int | None:
-        """The fewest connections any other live worker holds (None: no other worker)."""
+        """The fewest connections any other accepting worker holds (None: no other worker)."""
         cells = self._cells
         least = None
         for i in range(self.slots):
@@ -84,29 +96,41 @@ class BalancedThreadWorker(ThreadWorker):
 
     board: ConnectionBoard | None = BOARD
 
-    def init_process(self) -> None:
-        self._slot = self.board.slot_for(self.age) if self.board else 0
-        self._published = -1
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)  # in the master, before the fork
+        self.board_slot = self.board.claim() if self.board is not None else None
+        self._published: int | None = None
         self._defer_until = 0.0  # listening paused until then
         self._deferring_since: float | None = None
-        self._publish()
-        super().init_process()
+        self._last_deferred = 0.0
+
+    def run(self) -> None:
+        self._publish()  # the app is loaded: from now on this worker accepts
+        self.log.info("Worker %s accepting (connection board slot %s)", self.pid, self.board_slot)
+        super().run()
 
     # --- the board -----------------------------------------------------------------------
     def _publish(self) -> None:
-        if self.board is not None and self.nr_conns != self._published:
+        if self.board_slot is None:
+            return
+        if not self.alive:  # stopping: siblings must not leave connections to it
+            if self._published is not None:
+                self.board.withdraw(self.board_slot)
+                self._published = None
+        elif self.nr_conns != self._published:
             self._published = self.nr_conns
-            self.board.publish(self._slot, self.pid, self.nr_conns)
+            self.board.publish(self.board_slot, self.pid, self.nr_conns)
 
     def _should_defer(self, now: float) -> bool:
-        if self.board is None:
+        if self.board_slot is None:
             return False
-        least = self.board.least_other(self._slot)
+        least = self.board.least_other(self.board_slot)
         if least is None or self.nr_conns <= least:
             self._deferring_since = None
             return False
-        if self._deferring_since is None:
-            self._deferring_since = now
+        if self._deferring_since is None or now - self._last_deferred > 2 * DEFER_SECONDS:
+            self._deferring_since = now  # a new stretch of deferring, not the last one's tail
+        self._last_deferred = now
         return now - self._deferring_since < MAX_DEFER_SECONDS
 
     # --- lingering -------------------------------------------------------------------------
@@ -121,11 +145,11 @@ class BalancedThreadWorker(ThreadWorker):
     def _next_request_soon(self, conn) -> bool:
         """Whether this thread should serve ``conn``'s next request itself: it is already
         buffered, or arrives within LINGER_SECONDS while no other connection needs a thread."""
-        if not self.alive or conn.is_http2:
+        if not self.alive or conn.is_http2 or self._requests_queued():
             return False
         if conn.parser.unreader.buf.getvalue():
             return True  # read ahead with the last request
-        if self.nr_conns > self.cfg.threads or self._requests_queued():
+        if self.nr_conns > self.cfg.threads:
             return False
         poller = select.poll()
         poller.register(conn.sock.fileno(), select.POLLIN)
@@ -170,7 +194,7 @@ class BalancedThreadWorker(ThreadWorker):
 
 
 def release_slot(worker) -> None:
-    """Clear an exited worker's slot (gunicorn's worker_exit and child_exit hooks)."""
-    if BOARD is not None:
-        BOARD.release(BOARD.slot_for(worker.age), worker.pid)
-
+    """In the master, once a worker was reaped (gunicorn's child_exit hook): free its slot."""
+    slot = getattr(worker, "board_slot", None)
+    if slot is not None and BOARD is not None:
+        BOARD.free(slot)

@@ -53,8 +53,6 @@ def post_fork(server, worker) -> None:
 def worker_exit(server, worker) -> None:
     """Stop the service's threads and close its connections as the worker leaves."""
     from api.app import shutdown
-    from api.balanced_worker import release_slot
-    release_slot(worker)
     shutdown()
 
 

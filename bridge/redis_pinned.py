@@ -9,12 +9,15 @@ packed write and one read on it (~30 µs).
 
 What redis-py would do is kept: the connection is the pool's (same URL, timeouts, health check
 before use after ``health_check_interval`` idle, reconnect after a failure), the client's retry
-policy wraps each call, and ``client.close()`` closes the kept connections with the pool.
+policy wraps each call (reconnecting inside it without a second, nested retry), a connection
+goes back to the pool when its thread ends, and ``client.close()`` closes the kept connections
+with the pool.
 """
 from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,13 +47,18 @@ class PinnedConnections:
                                           lambda _error: conn.disconnect())
 
     def _connection(self):
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.pid != os.getpid():
-            conn = self._local.conn = self._pool.get_connection()  # kept, never released
-        return conn
+        kept = getattr(self._local, "kept", None)
+        if kept is None or kept.conn.pid != os.getpid():
+            kept = self._local.kept = _Kept(self._pool)
+        elif kept.conn.should_reconnect():  # the server announced maintenance (RESP3)
+            kept.conn.disconnect()
+        return kept.conn
 
     @staticmethod
     def _round_trip(conn, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        # Connect here, inside the caller's retry, not with the connection's own connect retry:
+        # nested, the two multiply (11 x 11 attempts with redis-py's default policy).
+        conn.connect_check_health(retry_socket_connect=False)
         conn.send_packed_command(conn.pack_commands(commands))
         replies: list[Any] = []
         error: redis.ResponseError | None = None
@@ -63,3 +71,12 @@ class PinnedConnections:
         if error is not None:
             raise error
         return replies
+
+
+class _Kept:
+    """A thread's connection, handed back to its pool when the thread ends (its thread-local
+    storage, the only reference to this object, is dropped then)."""
+
+    def __init__(self, pool) -> None:
+        self.conn = pool.get_connection()
+        weakref.finalize(self, pool.release, self.conn)

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from api.balanced_worker import MAX_DEFER_SECONDS, BalancedThreadWorker, ConnectionBoard
+from api.balanced_worker import (DEFER_SECONDS, MAX_DEFER_SECONDS, BalancedThreadWorker,
+                                 ConnectionBoard)
 
 
 def test_the_board_reports_the_least_loaded_other_worker():
@@ -19,22 +20,29 @@ def test_the_board_reports_the_least_loaded_other_worker():
     board.publish(2, pid=102, connections=0)
     assert board.least_other(0) == 0
     assert board.least_other(2) == 3
-    board.release(2, pid=102)
+    board.withdraw(2)  # stopping: no longer a candidate
     assert board.least_other(0) == 3
 
 
-def test_a_slot_is_only_released_by_its_owner():
-    board = ConnectionBoard(slots=4)
-    board.publish(board.slot_for(5), pid=200, connections=2)  # age 5 -> slot 1
-    board.release(board.slot_for(1), pid=150)  # an older worker that had slot 1: no-op
-    assert board.least_other(0) == 2
-    board.release(board.slot_for(5), pid=200)
+def test_the_master_never_hands_out_a_slot_twice_and_frees_it_after_the_worker():
+    board = ConnectionBoard(slots=3)
+    slots = [board.claim() for _ in range(3)]
+    assert sorted(slots) == [0, 1, 2] and board.claim() is None  # full: no balancing, no clash
+    board.publish(1, pid=7, connections=4)
+    board.free(1)  # the worker was reaped (even after SIGKILL)
     assert board.least_other(0) is None
+    assert board.claim() == 1
 
 
-def _worker(board: ConnectionBoard, slot: int, connections: int) -> SimpleNamespace:
-    return SimpleNamespace(board=board, _slot=slot, nr_conns=connections,
-                           _deferring_since=None)
+def test_a_claimed_slot_is_not_on_the_board_until_its_worker_serves():
+    board = ConnectionBoard(slots=4)
+    booting = board.claim()
+    assert board.least_other(booting + 1) is None  # siblings do not wait for it
+
+
+def _worker(board: ConnectionBoard | None, slot: int, connections: int) -> SimpleNamespace:
+    return SimpleNamespace(board=board, board_slot=slot if board else None, nr_conns=connections,
+                           _deferring_since=None, _last_deferred=0.0)
 
 
 def test_a_worker_defers_only_while_a_sibling_holds_fewer_connections():
@@ -54,9 +62,23 @@ def test_deferring_is_bounded_when_the_sibling_does_not_accept():
     board.publish(1, pid=2, connections=0)  # a hung sibling that never accepts
     busy = _worker(board, 0, 6)
     should_defer = BalancedThreadWorker._should_defer
+    now = 10.0
+    while now < 10.0 + MAX_DEFER_SECONDS:  # asked again after each pause
+        assert should_defer(busy, now=now)
+        now += DEFER_SECONDS
+    assert not should_defer(busy, now=now)
+
+
+def test_a_later_connection_starts_a_new_bounded_stretch():
+    """A sibling took the last connection while we paused (so accept() never ran here): the
+    next connection, a while later, is deferred again rather than counted as the same stretch."""
+    board = ConnectionBoard(slots=4)
+    board.publish(1, pid=2, connections=3)
+    busy = _worker(board, 0, 5)
+    should_defer = BalancedThreadWorker._should_defer
+    assert should_defer(busy, now=0.0)
+    board.publish(1, pid=2, connections=4)  # the sibling accepted it
     assert should_defer(busy, now=10.0)
-    assert should_defer(busy, now=10.0 + MAX_DEFER_SECONDS / 2)
-    assert not should_defer(busy, now=10.0 + MAX_DEFER_SECONDS)
 
 
 def test_without_a_board_the_worker_never_defers():
@@ -107,3 +129,31 @@ def test_no_lingering_when_another_connection_could_need_the_thread(sockets, wor
     ours, client = sockets
     client.sendall(b"GET / HTTP/1.1\r\n\r\n")  # even with a request ready
     assert not BalancedThreadWorker._next_request_soon(worker, _Conn(ours))
+
+
+def test_a_read_ahead_request_waits_its_turn_when_others_are_queued(sockets):
+    conn = _Conn(sockets[0], buffered=b"GET / HTTP/1.1\r\n")
+    assert not BalancedThreadWorker._next_request_soon(_lingerer(queued=True), conn)
+
+
+def _bare_worker(monkeypatch, answers):
+    """A BalancedThreadWorker whose gthread handle() returns ``answers`` in turn."""
+    from gunicorn.workers.gthread import ThreadWorker
+    calls = []
+    monkeypatch.setattr(ThreadWorker, "handle", lambda self, conn: calls.append(conn) or answers(len(calls)))
+    worker = object.__new__(BalancedThreadWorker)
+    monkeypatch.setattr(worker, "_next_request_soon", lambda conn: True, raising=False)
+    return worker, calls
+
+
+def test_a_thread_serves_at_most_linger_requests_in_a_row(monkeypatch):
+    from api.balanced_worker import LINGER_REQUESTS
+    worker, calls = _bare_worker(monkeypatch, lambda n: True)
+    assert worker.handle("conn") is True  # then back to the main loop, kept alive
+    assert len(calls) == 1 + LINGER_REQUESTS
+
+
+@pytest.mark.parametrize("answer", [False, "deferred"], ids=["closed", "deferred"])
+def test_a_closed_or_deferred_connection_is_not_lingered_on(monkeypatch, answer):
+    worker, calls = _bare_worker(monkeypatch, lambda n: answer)
+    assert worker.handle("conn") == answer and len(calls) == 1

@@ -141,6 +141,9 @@ def test_a_burst_of_keepalive_connections_is_spread_over_the_workers(gunicorn):
     and each keeps being served by the worker that holds it."""
     port, _, out = gunicorn
     workers = [int(p) for p in re.findall(r"Booting worker with pid: (\d+)", out.text())]
+    # a worker still loading the app cannot accept, so it is not offered connections yet
+    wait_until(lambda: len(out.find("accepting (connection board slot")) >= 2, timeout=30,
+               message="both workers to load the app")
     conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(8)]
     try:
         for conn in conns:
@@ -192,3 +195,22 @@ def _read_answer(stream) -> tuple[int, bytes]:
         if name.strip().lower() == b"content-length":
             length = int(value)
     return status, stream.read(length)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_killed_workers_board_slot_goes_to_its_replacement(gunicorn):
+    """The master frees a SIGKILLed worker's slot (child_exit), so the replacement takes it and
+    the board never fills up with the dead."""
+    port, _, out = gunicorn
+    ready = r"Worker (\d+) accepting \(connection board slot (\d+)\)"
+    wait_until(lambda: len(re.findall(ready, out.text())) >= 2, timeout=30,
+               message="both workers to accept")
+    slots = dict(re.findall(ready, out.text()))
+    assert sorted(slots.values()) == ["0", "1"]
+    victim = next(pid for pid, slot in slots.items() if slot == "0")
+    os.kill(int(victim), 9)
+    wait_until(lambda: len(re.findall(ready, out.text())) >= 3, timeout=30,
+               message="a replacement worker")
+    replacement = re.findall(ready, out.text())[-1]
+    assert replacement[0] != victim and replacement[1] == "0"
+    assert _get(port, "/api/oauth2-callback")[0] == 200

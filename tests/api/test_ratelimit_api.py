@@ -85,3 +85,18 @@ def test_sends_keep_working_when_redis_is_down(api_config, bridge_service, redis
     assert r.status_code == 200, r.text
     assert r.headers["x-ratelimit-limit"] == "60" and _remaining(r) == 60
     assert bridge_service.balance(demo_account.id).balance == Decimal("999.20")
+
+
+def test_a_redis_that_stops_answering_fails_open_within_two_attempts(api_config, redis_server,
+                                                                      monkeypatch):
+    """Connects that time out (not refused: a dead host) cost the limiter's own policy of two
+    attempts, not redis-py's default eleven, before the request goes on unlimited."""
+    from api.app import LIMITER_REDIS_RETRIES, limiter_client
+    from bridge.ratelimit import RateLimiter
+    from tests.support.redis_server import time_out_connects
+    limiter = RateLimiter(limiter_client(api_config))
+    assert not limiter.hit("key:t", 5).degraded  # the thread keeps a connection
+    redis_server.stop()
+    attempts = time_out_connects(monkeypatch)
+    assert limiter.hit("key:t", 5).degraded
+    assert len(attempts) <= 1 + LIMITER_REDIS_RETRIES

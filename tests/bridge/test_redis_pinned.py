@@ -61,3 +61,34 @@ def test_closing_the_client_closes_the_kept_connections(redis_client, redis_serv
     assert kept in _client_ids(redis_client)
     client.close()
     assert kept not in _client_ids(redis_client)
+
+
+def test_a_thread_that_ends_gives_its_connection_back_to_the_pool(redis_server):
+    client = make_redis(redis_server.url)
+    pinned = PinnedConnections(client)
+    seen: list[int] = []
+    worker = threading.Thread(target=lambda: seen.append(pinned.execute("CLIENT", "ID")))
+    worker.start()
+    worker.join(10)
+    assert client.client_id() == seen[0]  # the pool handed the same connection out again
+    client.close()
+
+
+def test_an_unreachable_redis_is_retried_by_the_policy_once_not_nested(redis_server,
+                                                                         monkeypatch):
+    """Reconnect attempts of a kept connection while Redis does not answer: the client's
+    policy (here 1 + 2 attempts), not that policy squared (the connection's own connect retry
+    inside the call's retry)."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from tests.support.redis_server import time_out_connects
+    client = redis.Redis.from_url(redis_server.url, retry=Retry(NoBackoff(), 2))
+    pinned = PinnedConnections(client)
+    assert pinned.execute("PING") == b"PONG"  # the thread keeps a connection
+    redis_server.stop()
+    attempts = time_out_connects(monkeypatch)
+    with pytest.raises((redis.ConnectionError, redis.TimeoutError)):
+        pinned.execute("PING")
+    assert 1 <= len(attempts) <= 3
+    client.close()

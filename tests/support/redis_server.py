@@ -62,3 +62,18 @@ def redis_server(directory: str | os.PathLike, appendonly: bool = True) -> Itera
         yield server
     finally:
         server.stop()
+
+
+def time_out_connects(monkeypatch) -> list[int]:
+    """Make every redis-py connect time out (as to a host that does not answer, not one that
+    refuses); returns the list that records one entry per attempt."""
+    import socket
+
+    from redis.connection import Connection
+    attempts: list[int] = []
+
+    def timed_out(self):
+        attempts.append(1)
+        raise socket.timeout("connect timed out")
+    monkeypatch.setattr(Connection, "_connect", timed_out)
+    return attempts
