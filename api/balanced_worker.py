@@ -168,8 +168,7 @@ class BalancedThreadWorker(ThreadWorker):
             super().set_accept_enabled(False)
             return
         self._deferring_since = None
-        super().accept(listener)
-        self._publish()
+        super().accept(listener)  # published after the dispatch (wait_for_and_dispatch_events)
 
     def set_accept_enabled(self, enabled: bool) -> None:
         if enabled and time.monotonic() < self._defer_until:

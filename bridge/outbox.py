@@ -87,17 +87,15 @@ def enqueue(redis, entries: Sequence[OutboundMessage]) -> int:
     """
     added = 0
     for start in range(0, len(entries), _PIPELINE_CHUNK):
-        chunk = entries[start:start + _PIPELINE_CHUNK]
+        commands = [_xadd(msg) for msg in entries[start:start + _PIPELINE_CHUNK]]
         if isinstance(redis, PinnedConnections):
-            redis.execute_many([_xadd(msg) for msg in chunk])
-        elif len(chunk) == 1:  # a pipeline costs more than it saves for one command
-            redis.xadd(redis_keys.OUTBOUND_STREAM, encode_entry(chunk[0]))
+            redis.execute_many(commands)
         else:
             pipe = redis.pipeline(transaction=False)
-            for msg in chunk:
-                pipe.xadd(redis_keys.OUTBOUND_STREAM, encode_entry(msg))
+            for command in commands:
+                pipe.execute_command(*command)
             pipe.execute()
-        added += len(chunk)
+        added += len(commands)
     return added
 
 
