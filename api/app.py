@@ -18,7 +18,7 @@ from api.middleware import CommonHeaders
 from api.openapi import build_spec
 from api.resources import account, docs, keys, messages, sms
 from bridge.config import Config, load_config
-from bridge.ratelimit import RateLimiter
+from bridge.accept.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def app_from_environment() -> falcon.App:
     """Build the app of one API worker process from the environment (config + open_service).
 
     The service starts its flusher and the outbox sweeper thread here: every API process
-    sweeps, and a Redis lock lets one at a time do it (bridge.sweeper).
+    sweeps, and a Redis lock lets one at a time do it (bridge.accept.sweeper).
     """
     from bridge.service import open_service
     config = load_config()

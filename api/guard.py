@@ -18,7 +18,7 @@ import falcon
 from api.auth import API_KEY_HELP, API_KEY_REQUIRED, raw_api_key
 from api.params import request_params
 from bridge.errors import RateLimited, Unauthorized
-from bridge.ratelimit import Decision, RateLimiter
+from bridge.accept.ratelimit import Decision, RateLimiter
 
 API_V2 = "/api/v2"
 LIMIT_HEADER = "X-RateLimit-Limit"

@@ -16,7 +16,7 @@ bind = [f"{_config.host}:{_config.port}"]
 workers = _config.api_workers
 # gthread: keep-alive connections and a few threads per worker, so a client that reuses its
 # connection is not re-accepted per request, and one slow database commit does not idle the
-# worker. 8 threads: concurrent sends of a worker share one group commit (bridge.accept_group),
+# worker. 8 threads: concurrent sends of a worker share one group commit (bridge.accept.group),
 # so more requests in flight per worker make fewer, bigger transactions (8 beat 4 in each of 4
 # paired runs of bench/accept.py, ~+7% req/s, lower p99). BRIDGE_API_THREADS overrides.
 # The balanced gthread worker spreads keep-alive connections over the workers (plain gthread
@@ -45,7 +45,7 @@ def post_fork(server, worker) -> None:
     """Ask the kernel to SIGTERM this worker if the gunicorn master dies (no orphans), and
     answer requests gunicorn itself refuses as JSON, not HTML (api/gunicorn_errors.py)."""
     from api.gunicorn_errors import install
-    from bridge.embedded_redis import die_with_parent
+    from bridge.process.lifecycle import die_with_parent
     die_with_parent()
     install()
 

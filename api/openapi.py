@@ -14,7 +14,7 @@ from api import schemas as s
 from api.openapi_text import API_DESCRIPTION, OPERATION_TEXT
 from api.resources import messages
 from api.resources.docs import ASSETS
-from bridge.accept import IDEMPOTENCY_KEY_MAX
+from bridge.accept.send import IDEMPOTENCY_KEY_MAX
 
 BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
 ERROR_TEXT = {

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
 
-from bridge.accept import CALLBACK_URL_MAX, REFERENCE_MAX
+from bridge.accept.send import CALLBACK_URL_MAX, REFERENCE_MAX
 from bridge.errors import InvalidInput
 
 EXPIRY_DAYS_ERROR = "expiry_days must be between 1 and 365."  # the contract's exact sentence

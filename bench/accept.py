@@ -30,12 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.tools import loadgen, procstat
+from tests.harness import loadgen, procstat
 from bridge.config import Config
-from bridge.db import Database, upgrade
-from bridge.embedded_redis import EmbeddedRedis, free_port
+from bridge.storage.db import Database, upgrade
+from bridge.redis.embedded import EmbeddedRedis, free_port
 from bridge.service import BridgeService
-from tests.support.procs import connections_to, stop_process
+from tests.harness.procs import connections_to, stop_process
 
 PATH = "/api/v2/sms/send"
 TEXT = "Benchmark message, one part."
@@ -117,7 +117,7 @@ def run_load(args, port: int, key: str, numbers: list[str], connections: int,
 
 def _profile(args, workers: list[int], recipients: int) -> list[subprocess.Popen]:
     """With --profile DIR: py-spy samples each worker for the measured window (collapsed
-    stacks, one file per worker; summarise with bench/tools/profile_top.py)."""
+    stacks, one file per worker; summarise with tests/harness/profile_top.py)."""
     if not args.profile:
         return []
     Path(args.profile).mkdir(parents=True, exist_ok=True)
@@ -178,7 +178,7 @@ def main() -> int:
         redis = stack.enter_context(EmbeddedRedis(Path(tmp) / "var"))
         url = f"sqlite:///{tmp}/bench.db"
         if args.postgres:
-            from tests.support.postgres import postgres_cluster
+            from tests.harness.postgres import postgres_cluster
             url = stack.enter_context(postgres_cluster()).create_database()
         key = setup_account(url, redis.url)
         port = free_port()

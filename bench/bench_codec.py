@@ -14,8 +14,8 @@ import timeit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from smpp.encoding import build_submit_parts, count_parts, segment  # noqa: E402
-from smpp.receipt import parse_receipt  # noqa: E402
+from smpp.codec import build_submit_parts, count_parts, segment  # noqa: E402
+from smpp.codec.receipt import parse_receipt  # noqa: E402
 
 TEXTS = {
     "ascii 67": "Your verification code is 482913. It expires in 10 minutes. Thanks!",

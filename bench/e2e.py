@@ -4,7 +4,7 @@
 `smpp-bridge run --no-demo` in a temp var dir: embedded redis-server, SQLite (or --postgres, a
 throwaway cluster as the tests use), gunicorn API, the simulated SMSC (receipts at once) and one
 worker (2 binds, window 50, no TPS cap: the simulator connection's defaults). The load generator
-is this script (bench/tools/loadgen.py): --procs processes (default 1) x --connections keep-alive
+is this script (tests/harness/loadgen.py): --procs processes (default 1) x --connections keep-alive
 HTTP connections (16 for single, --bulk-connections 4 for bulk), closed loop.
 
 Reported per run: messages/s from the first request to the last `delivered` event, and p50/p99
@@ -35,8 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.tools import loadgen, procstat
-
+from tests.harness import loadgen, procstat
 SMPP_BRIDGE = str(Path(sys.executable).parent / "smpp-bridge")
 TEXT = "Benchmark message, one part."
 
@@ -129,7 +128,7 @@ def _client_process(port: int, requests: list[bytes], connections: int) -> list[
 
 def load(port: int, requests: list[bytes], procs: int, connections: int) -> list[str]:
     """``procs`` load processes with ``connections`` keep-alive clients each
-    (bench/tools/loadgen.py); the error answers."""
+    (tests/harness/loadgen.py); the error answers."""
     if procs == 1:
         return _client_process(port, requests, connections)
     ctx = multiprocessing.get_context("fork")
@@ -213,7 +212,7 @@ def run_mode(bridge: Bridge, key: str, mode: str, count: int, start: int, procs:
              str(bridge.pid_of("worker")), "-d", str(int(profile)), "-f", "raw", "--nonblocking",
              "-o", str(out / f"worker-{mode}.txt")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        print(f"  profiling the worker into {out} (bench/tools/profile_top.py {out})", flush=True)
+        print(f"  profiling the worker into {out} (tests/harness/profile_top.py {out})", flush=True)
     cpu_before = cpu_times(bridge)
     since = time.time()
     errors = load(bridge.port, requests, procs, connections)
@@ -269,7 +268,7 @@ def main() -> int:
         var = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sb-e2e-")))
         url = None
         if args.postgres:
-            from tests.support.postgres import postgres_cluster
+            from tests.harness.postgres import postgres_cluster
             url = stack.enter_context(postgres_cluster()).create_database()
         bridge = Bridge(var, url, args.worker_processes, args.worker_setting)
         stack.callback(bridge.stop)

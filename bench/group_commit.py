@@ -27,10 +27,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bridge.config import Config
-from bridge.db import Database, upgrade
-from bridge.service import BridgeService, make_redis
-from tests.support.postgres import postgres_cluster
-from tests.support.redis_server import redis_server
+from bridge.storage.db import Database, upgrade
+from bridge.redis.clients import make_redis
+from bridge.service import BridgeService
+from tests.harness.postgres import postgres_cluster
+from tests.harness.redis_server import redis_server
 
 TEXT = "Benchmark message, one part."
 

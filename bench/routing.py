@@ -24,8 +24,8 @@ import redis
 from phonenumbers import carrier
 
 from bridge.config import Config, load_config
-from bridge.fleet import BindLeases, TokenBucket
-from bridge.routing import Router
+from bridge.delivery.fleet import BindLeases, TokenBucket
+from bridge.routing.router import Router
 
 EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                        "examples", "bridge.toml")
@@ -110,7 +110,7 @@ def redis_client(url: str | None) -> Iterator[redis.Redis]:
         yield client
         client.close()
         return
-    from tests.support.redis_server import redis_server
+    from tests.harness.redis_server import redis_server
     with tempfile.TemporaryDirectory() as d, redis_server(d, appendonly=False) as server:
         client = server.client()
         yield client

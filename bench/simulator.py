@@ -1,6 +1,6 @@
 """How fast the simulated SMSC answers a pipelining client: submit_sm/s, with and without
 delivery receipts. The simulator runs as `smpp-bridge simulator` in its own process; this
-process is a raw-socket client using smpp.pdu that keeps up to --window submits in flight and
+process is a raw-socket client using smpp.codec.pdu that keeps up to --window submits in flight and
 answers every receipt with deliver_sm_resp. Prints a table of medians over --runs runs.
 
     .venv/bin/python bench/simulator.py [--messages 100000] [--window 2000] [--runs 3]
@@ -17,9 +17,9 @@ import timeit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.tools.simproc import start_simulator
-from smpp import pdu
-from tests.support.procs import stop_process as stop  # SIGTERM, then SIGKILL
+from tests.harness.simproc import start_simulator
+from smpp.codec import pdu
+from tests.harness.procs import stop_process as stop  # SIGTERM, then SIGKILL
 
 
 def run_once(address: tuple[str, int], messages: int, window: int, receipts: bool) -> tuple[float, float]:
@@ -69,7 +69,7 @@ def run_once(address: tuple[str, int], messages: int, window: int, receipts: boo
 
 
 def codec_table(repeat: int = 5, number: int = 20_000) -> None:
-    """Microseconds per call of the smpp.pdu functions on the submit path (median of runs)."""
+    """Microseconds per call of the smpp.codec.pdu functions on the submit path (median of runs)."""
     message = pdu.ShortMessage(source_addr="BENCH", source_addr_ton=5, destination_addr="254700000000",
                                registered_delivery=1, short_message=b"x" * 60)
     submit = pdu.encode_submit_sm(7, message)
@@ -86,7 +86,7 @@ def codec_table(repeat: int = 5, number: int = 20_000) -> None:
             ("decode_submit_sm_resp", lambda: pdu.decode_submit_sm_resp(resp[16:]), 1),
             ("decode_pdu (receipt deliver_sm)", lambda: pdu.decode_pdu(receipt), 1),
             ("split_frames (per frame of 100)", lambda: pdu.split_frames(stream), 100)]
-    print(f"{'smpp.pdu function':<36} {'us/call (median)':>17}")
+    print(f"{'smpp.codec.pdu function':<36} {'us/call (median)':>17}")
     for label, fn, per in rows:
         times = timeit.repeat(fn, number=number, repeat=repeat)
         print(f"{label:<36} {statistics.median(times) / number / per * 1e6:>17.2f}")

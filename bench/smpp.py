@@ -1,4 +1,4 @@
-"""Submits per second through one smpp.session.Session bind, against the simulated SMSC in its
+"""Submits per second through one smpp.session.client.Session bind, against the simulated SMSC in its
 own process (`smpp-bridge simulator`), for window 1/10/50 and SMSC latency 0/5 ms. Each cell
 is the median of --runs runs; a run queues --seconds worth of submits (estimated from a short
 probe) up front and times first submit to last response, collecting outcomes with
@@ -20,10 +20,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.tools.simproc import start_simulator as start_sim
-from smpp import pdu
-from smpp.session import Session, SessionConfig, SubmitRequest
-from tests.support.procs import stop_process as stop  # SIGTERM, then SIGKILL
+from tests.harness.simproc import start_simulator as start_sim
+from smpp.codec import pdu
+from smpp.session.client import Session, SessionConfig, SubmitRequest
+from tests.harness.procs import stop_process as stop  # SIGTERM, then SIGKILL
 
 TEXT = b"benchmark message of some sixty characters, GSM 7-bit text."
 
@@ -76,7 +76,7 @@ def run_once(port: int, window: int, messages: int) -> tuple[float, float]:
 
 def run_raw(port: int, window: int, messages: int) -> float:
     """Baseline without the session: a bare blocking socket keeping ``window`` submits in
-    flight with smpp.pdu — what the simulator itself allows at this window and latency."""
+    flight with smpp.codec.pdu — what the simulator itself allows at this window and latency."""
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:

@@ -19,20 +19,21 @@ from decimal import Decimal
 from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
-from bridge import accounts as acc
-from bridge import apikeys, ledger
-from bridge.accept import Acceptor, SendResult, make_pricer, plan
-from bridge.accept_group import DB_DOWN, MAX_GROUP_SENDS
-from bridge.accounts import AccountInfo
-from bridge.apikeys import KeyInfo, NewKey
+from bridge.storage import accounts as acc
+from bridge.storage import apikeys, ledger
+from bridge.accept.send import Acceptor, SendResult, make_pricer, plan
+from bridge.accept.group import DB_DOWN, MAX_GROUP_SENDS
+from bridge.storage.accounts import AccountInfo
+from bridge.storage.apikeys import KeyInfo, NewKey
 from bridge.config import Config
-from bridge.db import Database
+from bridge.storage.db import Database
 from bridge.errors import DependencyDown, NotFound, Unauthorized
-from bridge.flusher import Flusher
-from bridge.group_commit import GroupCommitter
-from bridge.ids import IdGenerator
-from bridge.models import accounts
-from bridge.sweeper import Sweeper
+from bridge.accept.flusher import Flusher
+from bridge.accept.committer import GroupCommitter
+from bridge.accept.ids import IdGenerator
+from bridge.storage.models import accounts
+from bridge.redis.clients import make_redis
+from bridge.accept.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +254,7 @@ class BridgeService:
     def send(self, account_id: int, numbers: str | list[str], message_body: str, *,
              sender_id: str | None = None, reference: str | None = None,
              callback_url: str | None = None, idempotency_key: str | None = None) -> SendResult:
-        """Validate, price, charge, store and enqueue one request (see bridge.accept)."""
+        """Validate, price, charge, store and enqueue one request (see bridge.accept.send)."""
         account = self._account_settings(account_id)
         if not account.active:
             raise Unauthorized("Account is disabled.")
@@ -277,7 +278,7 @@ class BridgeService:
 
     @_guard_db
     def audit(self) -> list[str]:
-        """Ledger inconsistencies (empty list = the books balance); see bridge.ledger.audit."""
+        """Ledger inconsistencies (empty list = the books balance); see bridge.storage.ledger.audit."""
         with self.db.connect() as conn:
             return ledger.audit(conn)
 
@@ -287,16 +288,3 @@ def open_service(config: Config, **kwargs) -> BridgeService:
     db = Database(config.effective_database_url)
     client = make_redis(config.redis_url) if config.redis_url else None
     return BridgeService(config, db, client, **kwargs)
-
-
-def make_redis(url: str):
-    """A Redis client that fails fast when Redis is down (redis-py's default retries ~4 s).
-
-    Two quick retries ride out a blip; beyond that the send path logs and the sweeper catches up.
-    """
-    import redis as redis_lib
-    from redis.backoff import ExponentialBackoff
-    from redis.retry import Retry
-    return redis_lib.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=5.0,
-                                    health_check_interval=30,
-                                    retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 2))

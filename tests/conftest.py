@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from tests.support.postgres import postgres_cluster
-from tests.support.redis_server import redis_server as _redis_server
+from tests.harness.postgres import postgres_cluster
+from tests.harness.redis_server import redis_server as _redis_server
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ DEMO_PASSWORD = "demo-password-1"
 @pytest.fixture
 def db(database_url):
     """A Database on `database_url` with every migration applied; disposed after the test."""
-    from bridge.db import Database, upgrade
+    from bridge.storage.db import Database, upgrade
     upgrade(database_url)
     database = Database(database_url)
     try:

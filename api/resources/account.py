@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import falcon
 
-from bridge.ledger import money_str
+from bridge.storage.ledger import money_str
 
 
 class Balance:

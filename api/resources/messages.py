@@ -13,8 +13,8 @@ from typing import Any
 import falcon
 from marshmallow import Schema, fields
 
-from bridge.ledger import money_str
-from bridge.settlement.view import MessageView, message_view
+from bridge.storage.ledger import money_str
+from bridge.delivery.settlement.view import MessageView, message_view
 
 PATH = "/api/v2/sms/{message_id}"
 OPERATION_ID = "message_status"

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bridge.cli import CommandError
 from bridge.config import Config, load_config
 from bridge.errors import BridgeError
-from bridge.ledger import money_str, parse_amount
+from bridge.storage.ledger import money_str, parse_amount
 
 
 def register(subparsers) -> None:
@@ -65,7 +65,7 @@ def _shown(url: str) -> str:
 @contextlib.contextmanager
 def _service(config: Config | None = None) -> Iterator:
     """A BridgeService without Redis on a migrated database; errors become one line."""
-    from bridge.db import Database
+    from bridge.storage.db import Database
     from bridge.service import BridgeService
     config = config or load_config()
     url = config.effective_database_url
@@ -171,7 +171,7 @@ def key_create(args: argparse.Namespace) -> int:
 
 
 def db_upgrade(args: argparse.Namespace) -> int:
-    from bridge.db import head_revision, upgrade
+    from bridge.storage.db import head_revision, upgrade
     url = load_config().effective_database_url
     try:
         upgrade(url)

@@ -1,4 +1,4 @@
-"""``smpp-bridge audit``: check the books and the message states (see bridge.audit).
+"""``smpp-bridge audit``: check the books and the message states (see bridge.delivery.audit).
 
 Prints each problem and exits 1 when any check fails; prints a one-line summary and exits 0
 otherwise. Read-only; needs the database only (no Redis).
@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bridge.audit import DEFAULT_GRACE_SECONDS, audit
+from bridge.delivery.audit import DEFAULT_GRACE_SECONDS, audit
 from bridge.cli import CommandError
 from bridge.config import load_config
 
@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 
 def run_audit(args, clock=time.time) -> int:
-    from bridge.db import Database
+    from bridge.storage.db import Database
     if args.grace < 0:
         raise CommandError("--grace must be zero or more seconds")
     url = load_config().effective_database_url

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bridge.config import Config
 from bridge.errors import NotFound, Unauthorized
-from bridge.ledger import money_str
+from bridge.storage.ledger import money_str
 
 USERNAME = "demo"
 OPENING_BALANCE = Decimal("1000.00")

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from bridge.cli import CommandError
 from bridge.config import Config, load_config
-from bridge.embedded_redis import EmbeddedRedis, EmbeddedRedisError
-from bridge.supervisor import ChildSpec, Supervisor, SupervisorError
+from bridge.redis.embedded import EmbeddedRedis, EmbeddedRedisError
+from bridge.process.supervisor import ChildSpec, Supervisor, SupervisorError
 
 # The hook for the other processes of `run`: each module here may define
 # ``run_children(config: Config, env: dict[str, str]) -> list[ChildSpec]``; they are started in
@@ -158,7 +158,7 @@ def _migrate(config: Config) -> None:
     from alembic.util import CommandError as AlembicError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bridge.db import upgrade
+    from bridge.storage.db import upgrade
     try:
         upgrade(config.effective_database_url)
     except (SQLAlchemyError, AlembicError, OSError) as exc:  # one line, not a traceback
@@ -166,7 +166,7 @@ def _migrate(config: Config) -> None:
 
 
 def _require_schema(config: Config) -> None:
-    from bridge.db import Database
+    from bridge.storage.db import Database
     db = Database(config.effective_database_url)
     try:
         if not db.has_schema():

@@ -15,7 +15,7 @@ from typing import Any
 
 from bridge.cli import CommandError
 from bridge.config import Config, load_config
-from bridge.worker.settings import read_settings
+from bridge.delivery.settings import read_settings
 
 
 def register(subparsers) -> None:
@@ -42,7 +42,7 @@ def register(subparsers) -> None:
 
 def worker_config(config: Config, simulator: str | None) -> Config:
     """The config the worker runs with: routed to ``simulator`` when no [[smsc]] is set."""
-    from bridge.routing import with_simulator
+    from bridge.routing.router import with_simulator
     if config.smsc:
         return config
     if not simulator:
@@ -69,8 +69,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     config = worker_config(load_config(), args.simulator)
     if not config.redis_url:
         raise CommandError("REDIS_URL is not set: the worker reads the outbound stream there")
-    from bridge.db import Database
-    from bridge.worker.main import Worker
+    from bridge.storage.db import Database
+    from bridge.delivery.worker import Worker
     db = Database(config.effective_database_url)
     try:
         if not db.has_schema():
@@ -87,14 +87,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     config = load_config()
     if not config.redis_url:  # a `smpp-bridge run` on this machine: its embedded Redis
-        from bridge.embedded_redis import running_url
+        from bridge.redis.embedded import running_url
         config = config.replace(redis_url=running_url(config.var_dir))
     if not config.redis_url:
         raise CommandError("REDIS_URL is not set and no `smpp-bridge run` owns "
                            f"{config.var_dir}/redis: bind status lives in Redis; set REDIS_URL")
     import redis as redis_lib
 
-    from bridge.service import make_redis
+    from bridge.redis.clients import make_redis
     client = make_redis(config.redis_url)
     try:
         report = collect_status(client)
@@ -113,9 +113,9 @@ def collect_status(client) -> dict[str, Any]:
     """Binds (from heartbeats), the stream and the possible-duplicate counter."""
     from dataclasses import asdict
 
-    from bridge import redis_keys
-    from bridge.fleet import read_bind_statuses
-    from bridge.worker.reader import stream_info
+    from bridge.redis import keys as redis_keys
+    from bridge.delivery.fleet import read_bind_statuses
+    from bridge.delivery.reader import stream_info
     dup = client.get(getattr(redis_keys, "POSSIBLE_DUPLICATES", redis_keys.PREFIX + "none"))
     return {"binds": read_bind_statuses(client), "stream": asdict(stream_info(client)),
             "possible_duplicates": int(dup or 0), "at": time.time()}
@@ -166,7 +166,7 @@ SIMULATOR_SYSTEM_ID = "bridge"  # what routing.simulator_table binds with
 
 def run_children(config: Config, env: dict[str, str]) -> list:
     """For `smpp-bridge run`: the simulated SMSC (only with no [[smsc]]) and the worker."""
-    from bridge.supervisor import ChildSpec
+    from bridge.process.supervisor import ChildSpec
     python = [sys.executable, "-m", "bridge.cli"]
     children = []
     worker_argv = [*python, "worker"]
@@ -199,7 +199,7 @@ def _some_bind_up(config: Config) -> bool:
     """Ready once a bind of this fleet reports itself bound (the demo can deliver)."""
     import redis as redis_lib
 
-    from bridge.fleet import read_bind_statuses
+    from bridge.delivery.fleet import read_bind_statuses
     client = redis_lib.Redis.from_url(config.redis_url, socket_connect_timeout=0.5,
                                       socket_timeout=1)
     try:

@@ -1,5 +1,5 @@
 """The command_status codes the simulated SMSC answers with, taken from the one table."""
-from smpp.status import by_name
+from smpp.codec.status import by_name
 
 ROK = 0
 RINVCMDLEN = by_name("ESME_RINVCMDLEN").code

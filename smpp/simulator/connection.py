@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from smpp import pdu
+from smpp.codec import pdu
 from smpp.simulator import codes
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -2,8 +2,8 @@
 concatenated with a UDH, SAR TLVs or message_payload (the codec's own segmentation)."""
 from __future__ import annotations
 
-from smpp.encoding import build_submit_parts
-from smpp.pdu import ShortMessage
+from smpp.codec import build_submit_parts
+from smpp.codec.pdu import ShortMessage
 
 
 def _ton_npi(address: str) -> tuple[int, int]:

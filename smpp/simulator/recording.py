@@ -14,8 +14,8 @@ from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from smpp import pdu
-from smpp.encoding import decode, parse_concat
+from smpp.codec import pdu
+from smpp.codec import decode, parse_concat
 
 MAX_GROUPS = 10_000  # unfinished concatenated messages kept; the oldest goes beyond this
 
@@ -24,7 +24,7 @@ MAX_GROUPS = 10_000  # unfinished concatenated messages kept; the oldest goes be
 class BindRecord:
     """One connection to the SMSC. ``pdus`` holds what the ESME sent, oldest first, as dicts:
     {"command", "command_id", "status", "sequence", "body", "answer"} where body is the decoded
-    smpp.pdu object and answer the command_status we replied with (None: not answered)."""
+    smpp.codec.pdu object and answer the command_status we replied with (None: not answered)."""
 
     id: int
     peer: str

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from smpp.pdu import MESSAGE_STATES, ShortMessage
+from smpp.codec.pdu import MESSAGE_STATES, ShortMessage
 from smpp.simulator import codes
 
 if TYPE_CHECKING:  # pragma: no cover

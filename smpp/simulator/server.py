@@ -15,7 +15,7 @@ from typing import Any, Self, TypeVar
 
 from smpp.simulator.config import SimulatorConfig
 from smpp.simulator.connection import Connection
-from smpp.simulator.receipts import ReceiptDates
+from smpp.simulator.dlr import ReceiptDates
 from smpp.simulator.recording import (
     BindRecord,
     MoRecord,

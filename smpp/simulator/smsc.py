@@ -10,11 +10,11 @@ from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from smpp import pdu
+from smpp.codec import pdu
 from smpp.simulator import codes
 from smpp.simulator.config import SimulatorConfig
 from smpp.simulator.mo import mo_messages
-from smpp.simulator.receipts import (
+from smpp.simulator.dlr import (
     MessageIds,
     Outcomes,
     ReceiptDates,

@@ -122,9 +122,9 @@ def test_database_down_is_503_with_headers(api_config, redis_client):
     from falcon import testing
 
     from api.app import create_app
-    from bridge.db import Database
+    from bridge.storage.db import Database
     from bridge.service import BridgeService
-    from tests.support.procs import free_port
+    from tests.harness.procs import free_port
     url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"
     service = BridgeService(api_config.replace(database_url=url), Database(url), redis_client,
                             run_sweeper=False)

@@ -15,10 +15,10 @@ from decimal import Decimal
 import pytest
 import redis
 
-from bridge import redis_keys
+from bridge.redis import keys as redis_keys
 from bridge.service import BridgeService
 from tests.api.helpers import LineReader, pid_gone
-from tests.support.procs import connections_to, free_port, stop_process, wait_until
+from tests.harness.procs import connections_to, free_port, stop_process, wait_until
 
 pytestmark = pytest.mark.slow
 

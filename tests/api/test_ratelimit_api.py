@@ -92,8 +92,8 @@ def test_a_redis_that_stops_answering_fails_open_within_two_attempts(api_config,
     """Connects that time out (not refused: a dead host) cost the limiter's own policy of two
     attempts, not redis-py's default eleven, before the request goes on unlimited."""
     from api.app import LIMITER_REDIS_RETRIES, limiter_client
-    from bridge.ratelimit import RateLimiter
-    from tests.support.redis_server import time_out_connects
+    from bridge.accept.ratelimit import RateLimiter
+    from tests.harness.redis_server import time_out_connects
     limiter = RateLimiter(limiter_client(api_config))
     assert not limiter.hit("key:t", 5).degraded  # the thread keeps a connection
     redis_server.stop()

@@ -9,8 +9,9 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import event
 
-from bridge.service import BridgeService, make_redis
-from tests.support.clock import Clock
+from bridge.redis.clients import make_redis
+from bridge.service import BridgeService
+from tests.harness.clock import Clock
 
 
 @pytest.fixture

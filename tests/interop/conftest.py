@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import free_port, running
+from tests.harness.procs import free_port, running
 
 HERE = Path(__file__).parent
 SMPP34_REQUIREMENTS = HERE / "requirements-smpp34.txt"

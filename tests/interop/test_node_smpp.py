@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from smpp.message_id import canonical_id
-from smpp.session import (
+from smpp.codec.message_id import canonical_id
+from smpp.session.client import (
     Session,
     SessionConfig,
     SessionState,
@@ -18,7 +18,7 @@ from smpp.session import (
     requests_for_text,
 )
 from tests.interop.conftest import PASSWORD, SYSTEM_ID
-from tests.support.procs import wait_until
+from tests.harness.procs import wait_until
 
 pytestmark = pytest.mark.interop
 

@@ -10,9 +10,9 @@ import threading
 
 import pytest
 
-from smpp.message_id import canonical_id
-from smpp.session import Session, SessionConfig, SessionState, SubmitRequest
-from tests.support.procs import wait_until
+from smpp.codec.message_id import canonical_id
+from smpp.session.client import Session, SessionConfig, SessionState, SubmitRequest
+from tests.harness.procs import wait_until
 
 pytestmark = pytest.mark.interop
 

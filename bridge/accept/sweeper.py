@@ -1,0 +1,134 @@
+"""The outbox sweeper: re-enqueue messages left ``accepted`` (Redis was down at accept time, or
+the process died between commit and XADD), and purge expired Idempotency-Key answers.
+
+It runs as a thread in every API process (BridgeService.start); a Redis lock (SET NX PX, see
+``redis_keys.SWEEPER_LOCK``) lets one process at a time sweep. Work per pass is bounded
+(``batch_size`` x ``max_batches`` messages). A message older than the grace period and still
+``accepted`` is XADDed, then marked ``queued``; a crash between the two re-adds it next pass,
+which the worker tolerates (see bridge.redis.outbox).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from redis.exceptions import RedisError
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from bridge.redis import outbox, keys as redis_keys
+from bridge.config import Config
+from bridge.storage.db import Database
+from bridge.storage.models import idempotency_keys, messages
+
+log = logging.getLogger(__name__)
+
+# Delete the lock only if we still hold it (it may have expired and been taken by another).
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+_PURGE_CHUNK = 1000
+
+
+class Sweeper:
+    """Finds stale ``accepted`` messages and puts them on the outbound stream again."""
+
+    def __init__(self, config: Config, db: Database, redis, *, clock: Callable[[], float] = time.time,
+                 batch_size: int = 1000, max_batches: int = 20) -> None:
+        self._config, self._db, self._redis, self._clock = config, db, redis, clock
+        self._batch_size, self._max_batches = batch_size, max_batches
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- one pass -------------------------------------------------------------------------
+    def sweep_once(self) -> int:
+        """One bounded pass; returns how many messages were re-enqueued (0 without the lock)."""
+        if self._redis is None:
+            return 0
+        token = uuid.uuid4().hex
+        lock_ms = int(max(self._config.sweeper_interval_seconds * 3, 30) * 1000)
+        try:
+            if not self._redis.set(redis_keys.SWEEPER_LOCK, token, nx=True, px=lock_ms):
+                return 0
+        except RedisError as exc:
+            log.warning("sweeper: Redis unavailable (%s); will retry next pass", exc)
+            return 0
+        try:
+            count = self._requeue()
+            self._purge_idempotency_keys()
+            return count
+        finally:
+            try:
+                self._redis.eval(_RELEASE, 1, redis_keys.SWEEPER_LOCK, token)
+            except RedisError as exc:  # the lock expires by itself
+                log.warning("sweeper: could not release its lock (%s)", exc)
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    def _requeue(self) -> int:
+        total = 0
+        for _ in range(self._max_batches):
+            now = self._now()
+            cutoff = now - timedelta(seconds=self._config.sweeper_grace_seconds)
+            with self._db.connect() as conn:
+                rows = conn.execute(
+                    select(messages.c.id, messages.c.batch_id, messages.c.account_id,
+                           messages.c.destination, messages.c.sender_id, messages.c.text,
+                           messages.c.encoding, messages.c.parts, messages.c.price,
+                           messages.c.expires_at)
+                    .where(messages.c.state == "accepted", messages.c.created_at < cutoff)
+                    .order_by(messages.c.created_at).limit(self._batch_size)).all()
+            if not rows:
+                break
+            try:
+                outbox.enqueue(self._redis, [outbox.OutboundMessage(
+                    r.id, r.batch_id, r.account_id, r.destination, r.sender_id, r.text,
+                    r.encoding, r.parts, r.price, r.expires_at.timestamp()) for r in rows])
+            except RedisError as exc:
+                log.warning("sweeper: Redis unavailable while re-enqueueing (%s)", exc)
+                break
+            with self._db.begin() as conn:
+                conn.execute(update(messages)
+                             .where(messages.c.id.in_([r.id for r in rows]),
+                                    messages.c.state == "accepted")
+                             .values(state="queued", queued_at=now, updated_at=now))
+            total += len(rows)
+            log.info("sweeper: re-enqueued %d accepted message(s)", len(rows))
+            if len(rows) < self._batch_size:
+                break
+        return total
+
+    def _purge_idempotency_keys(self) -> int:
+        cutoff = self._now() - timedelta(seconds=self._config.idempotency_ttl_seconds)
+        old = (select(idempotency_keys.c.id).where(idempotency_keys.c.created_at < cutoff)
+               .limit(_PURGE_CHUNK).scalar_subquery())
+        with self._db.begin() as conn:
+            return conn.execute(delete(idempotency_keys)
+                                .where(idempotency_keys.c.id.in_(old))).rowcount
+
+    # --- the background thread ------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="bridge-sweeper", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stop.set()
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._config.sweeper_interval_seconds):
+            try:
+                self.sweep_once()
+            except SQLAlchemyError as exc:  # database down: try again next interval
+                log.warning("sweeper: database unavailable (%s); will retry", exc)

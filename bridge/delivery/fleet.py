@@ -1,0 +1,264 @@
+"""Fleet-wide coordination in Redis: bind leases, per-account TPS buckets, bind status heartbeats.
+
+Several worker processes on several machines share one Redis. The carrier caps the binds of an
+SMSC account and its messages per second, so every bind first takes a :class:`BindLeases` slot
+and every submit first takes tokens from the account's :class:`TokenBucket`. Both are single Lua
+scripts (atomic) that read the time with Redis ``TIME``, so machines with skewed clocks agree.
+Each bind also publishes its state (:func:`publish_bind_status`) for ``smpp-bridge status``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import redis as redis_lib
+
+from bridge.redis import keys as redis_keys
+from bridge.routing.router import default_burst
+
+# Every script starts with this: ARGV[1] is the caller's clock ("" = use Redis TIME).
+_NOW = """
+local now
+if ARGV[1] ~= '' then now = tonumber(ARGV[1]) else
+  local t = redis.call('TIME'); now = tonumber(t[1]) + tonumber(t[2]) / 1000000 end
+"""
+
+# The lease zset outlives its longest lease by a second (never shortened by a shorter ttl).
+_KEEP_ALIVE = """
+local function keep_alive(ttl)
+  local want = math.ceil(ttl * 1000) + 1000
+  if redis.call('PTTL', KEYS[1]) < want then redis.call('PEXPIRE', KEYS[1], want) end
+end
+"""
+
+# KEYS[1] lease zset; ARGV: now, ttl, max_binds, lease id. Returns 1 when granted.
+_ACQUIRE = _NOW + _KEEP_ALIVE + """
+local ttl, cap = tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[4])
+keep_alive(ttl)
+return 1
+"""
+
+# KEYS[1] lease zset; ARGV: now, ttl, lease id. Returns 1 when still held (and extended).
+_RENEW = _NOW + _KEEP_ALIVE + """
+local ttl = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if not redis.call('ZSCORE', KEYS[1], ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[3])
+keep_alive(ttl)
+return 1
+"""
+
+# KEYS[1] lease zset; ARGV: now, lease id.
+_RELEASE = _NOW + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZREM', KEYS[1], ARGV[2])
+"""
+
+# KEYS[1] lease zset; ARGV: now. Live leases with their seconds left.
+_HOLDERS = _NOW + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local out = {}
+local rows = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for i = 1, #rows, 2 do out[#out + 1] = rows[i]; out[#out + 1] = tostring(tonumber(rows[i + 1]) - now) end
+return out
+"""
+
+
+class BindLeases:
+    """Caps the binds of each SMSC account across every worker of the fleet.
+
+    A lease lives ``ttl`` seconds unless renewed; renew every ``ttl / 3`` or so. A worker that
+    dies simply stops renewing, and its slots come free after ``ttl``. ``clock`` (seconds) is for
+    tests only; by default the scripts read Redis ``TIME``.
+    """
+
+    def __init__(self, redis: redis_lib.Redis, *, ttl: float = 15.0,
+                 clock: Callable[[], float] | None = None,
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex[:16]) -> None:
+        if ttl <= 0:
+            raise ValueError(f"lease ttl must be positive seconds, got {ttl!r}")
+        self.ttl = ttl
+        self._clock = clock
+        self._new_id = new_id
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._renew = redis.register_script(_RENEW)
+        self._release = redis.register_script(_RELEASE)
+        self._holders = redis.register_script(_HOLDERS)
+
+    def _now(self) -> str:
+        return "" if self._clock is None else repr(float(self._clock()))
+
+    def acquire(self, account: str, max_binds: int, holder: str) -> str | None:
+        """A lease id when fewer than ``max_binds`` live leases exist for ``account``, else None.
+
+        ``holder`` (e.g. "host:pid:connection#1") prefixes the lease id so status shows who.
+        """
+        if max_binds < 1:
+            raise ValueError(f"max_binds must be at least 1, got {max_binds!r}")
+        lease = f"{holder}/{self._new_id()}"
+        granted = self._acquire(keys=[redis_keys.bind_lease_key(account)],
+                                args=[self._now(), self.ttl, max_binds, lease])
+        return lease if int(granted) == 1 else None
+
+    def renew(self, account: str, lease: str) -> bool:
+        """Extend a lease by ``ttl``; False when it had expired or was released (unbind now)."""
+        held = self._renew(keys=[redis_keys.bind_lease_key(account)],
+                           args=[self._now(), self.ttl, lease])
+        return int(held) == 1
+
+    def release(self, account: str, lease: str) -> None:
+        """Give the slot back at once (after unbinding); releasing twice is harmless."""
+        self._release(keys=[redis_keys.bind_lease_key(account)], args=[self._now(), lease])
+
+    def holders(self, account: str) -> dict[str, float]:
+        """Live lease ids of ``account`` and the seconds each has left."""
+        rows = self._holders(keys=[redis_keys.bind_lease_key(account)], args=[self._now()])
+        return {_text(rows[i]): float(rows[i + 1]) for i in range(0, len(rows), 2)}
+
+
+# KEYS[1] bucket hash; ARGV: now, rate, burst, n, mode ("all" | "upto").
+# Returns {granted, wait seconds as a string}. Nothing is taken when granted is 0.
+_TAKE = _NOW + """
+local rate, burst, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local st = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens, ts = tonumber(st[1]), tonumber(st[2])
+if tokens == nil or ts == nil then tokens, ts = burst, now end
+if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate); ts = now end
+tokens = math.min(tokens, burst)
+local granted, need = 0, n
+if ARGV[5] == 'upto' then
+  granted = math.min(n, math.floor(tokens)); need = 1
+elseif tokens >= n then granted = n end
+tokens = tokens - granted
+local wait = 0
+if granted == 0 then wait = (need - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', string.format('%.17g', ts))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
+return {granted, string.format('%.17g', wait)}
+"""
+
+
+class TokenBucket:
+    """A token bucket per SMSC account, shared by every worker: at most ``rate`` messages a
+    second on average, ``burst`` at once after idling. Exact under any concurrency (one Lua
+    script per call). ``clock`` (seconds) is for tests only; by default Redis ``TIME``.
+    """
+
+    def __init__(self, redis: redis_lib.Redis, *, clock: Callable[[], float] | None = None) -> None:
+        self._clock = clock
+        self._take = redis.register_script(_TAKE)
+
+    def take(self, account: str, rate: float, burst: int | None = None, n: int = 1) -> float:
+        """Take ``n`` tokens: 0.0 when granted, else seconds to wait before retrying (nothing
+        taken). ``burst`` defaults to a tenth of a second's worth, at least 1.
+
+        All or nothing: while other workers take smaller amounts, a take of ``n > 1`` may wait
+        long (it needs ``n`` tokens at once); batches should use :meth:`take_up_to`.
+        """
+        burst = _check(rate, burst, n)
+        if n > burst:
+            raise ValueError(f"cannot take {n} tokens at once from a bucket of burst {burst}; "
+                             "raise tps_burst or take fewer (take_up_to takes what there is)")
+        granted, wait = self._call(account, rate, burst, n, "all")
+        return 0.0 if granted else wait
+
+    def take_up_to(self, account: str, rate: float, burst: int | None = None,
+                   n: int = 1) -> tuple[int, float]:
+        """Take as many tokens as are available, up to ``n``, in one round trip.
+
+        Returns (granted, wait): ``granted`` may be 0..n; when it is 0, ``wait`` is the seconds
+        until one token is available (else 0.0). For batching submits at thousands a second.
+        """
+        burst = _check(rate, burst, n)
+        return self._call(account, rate, burst, n, "upto")
+
+    def _call(self, account: str, rate: float, burst: int, n: int, mode: str) -> tuple[int, float]:
+        now = "" if self._clock is None else repr(float(self._clock()))
+        granted, wait = self._take(keys=[redis_keys.tps_bucket_key(account)],
+                                   args=[now, repr(float(rate)), burst, n, mode])
+        return int(granted), float(wait)
+
+
+def _check(rate: float, burst: int | None, n: int) -> int:
+    if not (rate > 0 and math.isfinite(rate)):
+        raise ValueError(f"rate must be a positive number of messages per second, got {rate!r}")
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n!r}")
+    burst = default_burst(rate) if burst is None else burst
+    if burst < 1:
+        raise ValueError(f"burst must be at least 1, got {burst!r}")
+    return burst
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# --- bind status heartbeats ------------------------------------------------------------
+# KEYS: status hash, expiry zset; ARGV: now, ttl, field, json. One hash field per bind.
+_PUBLISH = _NOW + """
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[3])
+return 1
+"""
+
+# KEYS: status hash, expiry zset; ARGV: now. Drops stale binds, returns the live ones' JSON.
+_READ = _NOW + """
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+for _, field in ipairs(dead) do redis.call('HDEL', KEYS[1], field); redis.call('ZREM', KEYS[2], field) end
+return redis.call('HVALS', KEYS[1])
+"""
+
+
+def publish_bind_status(redis: redis_lib.Redis, connection: str, bind_id: str,
+                        status: Mapping[str, Any], ttl: float = 30.0, *,
+                        clock: Callable[[], float] = time.time) -> None:
+    """Publish one bind's state for ``smpp-bridge status``; it vanishes ``ttl`` seconds after
+    the last heartbeat, so publish every ``ttl / 3`` or so.
+
+    ``status`` carries what the NOC should see (state, since, counters ...); hostname, pid,
+    connection, bind_id and published_at (Unix seconds, ``clock``) are filled in unless given.
+    The whole record must be JSON-serialisable.
+    """
+    record = {"hostname": socket.gethostname(), "pid": os.getpid(), **status,
+              "connection": connection, "bind_id": bind_id, "published_at": clock()}
+    _script(redis, _PUBLISH)(keys=[redis_keys.BIND_STATUS_HASH, redis_keys.BIND_STATUS_EXPIRY],
+                             args=["", ttl, _status_field(connection, bind_id),
+                                   json.dumps(record, sort_keys=True)])
+
+
+def clear_bind_status(redis: redis_lib.Redis, connection: str, bind_id: str) -> None:
+    """Remove one bind's status at once (clean shutdown) instead of waiting for its ttl."""
+    field = _status_field(connection, bind_id)
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.hdel(redis_keys.BIND_STATUS_HASH, field)
+        pipe.zrem(redis_keys.BIND_STATUS_EXPIRY, field)
+        pipe.execute()
+
+
+def read_bind_statuses(redis: redis_lib.Redis) -> list[dict[str, Any]]:
+    """Every live bind of the fleet, sorted by connection, hostname, pid and bind id."""
+    rows = _script(redis, _READ)(keys=[redis_keys.BIND_STATUS_HASH, redis_keys.BIND_STATUS_EXPIRY],
+                                 args=[""])
+    records = [json.loads(_text(row)) for row in rows]
+    return sorted(records, key=lambda r: (str(r.get("connection")), str(r.get("hostname")),
+                                          str(r.get("pid")), str(r.get("bind_id"))))
+
+
+def _status_field(connection: str, bind_id: str) -> str:
+    # bind ids are only unique per process, so the host and pid are part of the field
+    return f"{socket.gethostname()}:{os.getpid()}:{connection}:{bind_id}"
+
+
+def _script(redis: redis_lib.Redis, source: str) -> Any:
+    """A registered script (EVALSHA, loading it again after a Redis restart)."""
+    return redis.register_script(source)

@@ -1,0 +1,187 @@
+"""One lane per SMSC connection: the thread that turns held parts into session submits.
+
+A lane keeps at most ``pool.capacity(connection)`` submits outstanding (twice the bound
+windows), so the fleet-wide TPS tokens it takes are spent at once rather than seconds later,
+and a connection that slows down holds work here instead of in session queues. Tokens come from
+the account's Redis bucket in batches (``TokenBucket.take_up_to``) and are banked, so a message
+of several parts goes out whole even when the burst is smaller than its part count.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+
+import redis as redis_lib
+
+from bridge.delivery.fleet import TokenBucket
+from bridge.routing.router import Connection
+from bridge.delivery.jobs import Job
+from bridge.delivery.pool import SessionPool
+from smpp.session.submit import SubmitOutcome
+
+log = logging.getLogger(__name__)
+
+_IDLE_WAIT = 0.2  # seconds a lane sleeps when it has nothing to do (woken early by push)
+_MAX_BUCKET_WAIT = 0.5  # seconds: longest sleep on a token-bucket hint
+_MAX_BATCH = 1000  # parts taken from the lane in one go
+
+
+class Lane:
+    """Parts waiting for one connection, and the thread that submits them."""
+
+    def __init__(self, connection: Connection, pool: SessionPool, bucket: TokenBucket | None,
+                 results: queue.SimpleQueue[SubmitOutcome], down_timeout: float) -> None:
+        self.connection = connection
+        self._down_timeout = down_timeout
+        self._pool = pool
+        self._bucket = bucket if connection.tps else None
+        self._results = results
+        self._items: deque[tuple[Job, list[int]]] = deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._bank = 0  # tokens taken from the fleet bucket, not yet spent
+        self.sent = 0  # parts handed to sessions (lane thread only)
+        self.done = 0  # of those, resolved (collector thread only)
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"worker-lane-{connection.name}")
+
+    @property
+    def outstanding(self) -> int:
+        return self.sent - self.done
+
+    @property
+    def waiting(self) -> int:
+        return len(self._items)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> list[tuple[Job, list[int]]]:
+        """Stop submitting; returns what was still waiting (never written)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        left = list(self._items)
+        self._items.clear()
+        return left
+
+    def push(self, job: Job, indexes: list[int]) -> None:
+        with self._cond:
+            self._items.append((job, indexes))
+            self._cond.notify()
+
+    def push_many(self, items: list[tuple[Job, list[int]]]) -> None:
+        with self._cond:
+            self._items.extend(items)
+            self._cond.notify()
+
+    def wake(self) -> None:
+        """Room may have opened (the collector resolved some submits)."""
+        with self._cond:
+            self._cond.notify()
+
+    # ------------------------------------------------------------------ the thread
+
+    def _run(self) -> None:
+        name, pool = self.connection.name, self._pool
+        down_since: float | None = None
+        while True:
+            with self._cond:
+                while not self._stopping and (
+                        not self._items or self.outstanding >= pool.capacity(name)
+                        or not pool.is_up(name)):
+                    if self._items and not pool.is_up(name):
+                        down_since = down_since or time.monotonic()
+                        if time.monotonic() - down_since >= self._down_timeout:
+                            break
+                    self._cond.wait(_IDLE_WAIT)
+                if self._stopping:
+                    return
+                if not pool.is_up(name):
+                    self._give_up_waiting()
+                    down_since = None
+                    continue
+                down_since = None
+                room = pool.capacity(name) - self.outstanding
+            batch = self._take(min(room, _MAX_BATCH))
+            for job, indexes in batch:
+                self._submit(job, indexes)
+
+    def _give_up_waiting(self) -> None:
+        """The connection stayed down: what waits here resolves "not_sent" (never written), so
+        the collector retries it, on another connection when one is up (failover)."""
+        items, self._items = list(self._items), deque()
+        error = (f"no bind of {self.connection.name!r} up for {self._down_timeout}s; "
+                 "not sent")
+        for job, indexes in items:
+            for i in indexes:
+                self.sent += 1
+                job.parts[i].tries += 1
+                self._results.put(SubmitOutcome("not_sent", 0, None, False,
+                                                job.parts[i].request.tag, error))
+
+    def _take(self, room: int) -> list[tuple[Job, list[int]]]:
+        """Items worth up to ``room`` parts that the fleet bucket lets go now (the first item
+        always goes when its tokens are there, even if it alone exceeds ``room``)."""
+        if self._bucket is not None and not self._fill_bank(room):
+            return []
+        limit = room if self._bucket is None else min(room, self._bank)
+        taken: list[tuple[Job, list[int]]] = []
+        used = 0
+        with self._cond:
+            while self._items:
+                n = len(self._items[0][1])
+                if used + n > limit and (taken or (self._bucket is not None and n > self._bank)):
+                    break
+                taken.append(self._items.popleft())
+                used += n
+        if self._bucket is not None:
+            self._bank -= used
+        return taken
+
+    def _fill_bank(self, room: int) -> bool:
+        """Top up the banked tokens; False (after a bounded sleep) when none are to be had."""
+        with self._cond:
+            need = len(self._items[0][1]) if self._items else 1
+        if self._bank >= need:
+            return True
+        c = self.connection
+        try:
+            granted, wait = self._bucket.take_up_to(c.account, c.tps, c.burst, max(1, room))
+        except redis_lib.RedisError as exc:
+            log.warning("%s: TPS bucket unavailable (%s); retrying", c.name, exc)
+            granted, wait = 0, _MAX_BUCKET_WAIT
+        self._bank += granted
+        if self._bank >= need:
+            return True
+        with self._cond:
+            if not self._stopping:
+                self._cond.wait(min(max(wait, 0.001), _MAX_BUCKET_WAIT))
+        return False
+
+    def _submit(self, job: Job, indexes: list[int]) -> None:
+        session = self._pool.pick(self.connection.name)
+        done = self._done
+        for i in indexes:
+            part = job.parts[i]
+            part.tries += 1
+            self.sent += 1
+            if session is None:  # the bind fell a moment ago: retried like any unsent submit
+                self._results.put(SubmitOutcome(
+                    "not_sent", 0, None, False, part.request.tag,
+                    f"no bind of {self.connection.name!r} up; not sent"))
+                continue
+            session.submit(part.request).add_done_callback(done)
+
+    def _done(self, future) -> None:
+        self._results.put(future.result())
+
+
+def lanes_for(connections, pool: SessionPool, bucket: TokenBucket | None,
+              results: queue.SimpleQueue[SubmitOutcome], down_timeout: float) -> dict[str, Lane]:
+    return {c.name: Lane(c, pool, bucket, results, down_timeout) for c in connections}
+

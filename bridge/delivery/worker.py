@@ -1,0 +1,293 @@
+"""The worker process: read the outbound stream, submit through the session pool, settle, ack.
+
+Threads: one reader (XREADGROUP / XAUTOCLAIM, claim, admit), one lane per connection, one
+collector, the settlement writer, the pool's maintenance thread and one thread per bind.
+A stream entry is acknowledged (XACK + XDEL) only in the writer's ``on_settled`` callback,
+i.e. after its message's outcome is committed; anything not acknowledged when the process dies
+is taken over by a live worker (XAUTOCLAIM) after ``claim_idle_seconds``.
+
+Graceful stop (SIGTERM, SIGINT): stop reading, let in-flight and retrying messages finish for
+up to ``drain_timeout``, stop submitting, unbind, flush the writer, ack. Messages never
+written to an SMSC are released (their claim undone) so their recovery is not counted as a
+possible duplicate; the rest stay pending for recovery.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+import redis as redis_lib
+from sqlalchemy.exc import SQLAlchemyError
+
+from bridge.config import Config
+from bridge.storage.db import Database
+from bridge.delivery.fleet import TokenBucket
+from bridge.routing.router import Router
+from bridge.delivery.settlement import ReceiptIn, Settlement, SettlementWriter
+from bridge.delivery.dispatch import Dispatcher
+from bridge.delivery.jobs import Tracker
+from bridge.delivery.pool import SessionPool
+from bridge.delivery.reader import Entry, StreamReader
+from bridge.delivery.settings import WorkerSettings, read_settings
+from smpp.codec.receipt import Receipt
+
+log = logging.getLogger("bridge.delivery")
+
+_ERROR_BACKOFF_MAX = 2.0  # seconds: longest pause after a Redis/DB error in the reader
+_EXPIRE_EVERY = 30.0  # seconds between sweeps for messages overdue past their validity
+_STATS_EVERY = 30.0  # seconds between progress lines in the log
+_CONSUMER_GONE = 3600.0  # seconds idle after which an empty consumer (a past process) is deleted
+
+
+class Worker:
+    """One worker process's engine. ``start()`` returns at once; ``stop()`` drains and ends."""
+
+    def __init__(self, config: Config, *, router: Router | None = None,
+                 db: Database | None = None, redis: redis_lib.Redis | None = None,
+                 settings: WorkerSettings | None = None, consumer: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        if not config.redis_url and redis is None:
+            raise ValueError("the worker needs Redis: set REDIS_URL")
+        from bridge.redis.clients import make_redis
+        self.config = config
+        self.settings = settings or read_settings(config.worker)
+        self.router = router or Router.from_config(config)
+        self.db = db or Database(config.effective_database_url)
+        self.redis = redis or make_redis(config.redis_url)
+        self.clock = clock
+        self.settlement = Settlement(self.db, self.redis, clock=clock)
+        self.writer = SettlementWriter(self.settlement, on_settled=self._on_settled,
+                                       flush_interval=self.settings.flush_interval,
+                                       max_batch=self.settings.flush_batch)
+        self.reader = StreamReader(self.redis, consumer)
+        self.tracker = Tracker()
+        self.pool = SessionPool(self.router.connections, self.redis, self.settings,
+                                self._on_receipt)
+        self.dispatcher = Dispatcher(self.router, self.pool, self.writer, self.tracker,
+                                     self.settings, bucket=TokenBucket(self.redis), clock=clock)
+        self._stop_reading = threading.Event()
+        self._reader_thread = threading.Thread(target=self._read_loop, name="worker-reader",
+                                               daemon=True)
+        self._pending_limit = self.settings.pending_limit(self.router.connections)
+        self._unacked: list[str] = []
+        self._unacked_lock = threading.Lock()
+        self.possible_duplicates = 0  # recovered messages flagged by claim (this process)
+        self.claims = self.claimed = 0  # claim statements, messages they claimed
+        self._started = False
+
+    @property
+    def consumer(self) -> str:
+        return self.reader.consumer
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        if self._started:
+            raise RuntimeError("worker already started")
+        self._started = True
+        log.info("worker %s starting: %d connection(s), %d bind slot(s)", self.consumer,
+                 len(self.router.connections), len(self.pool.slots))
+        self.writer.start()
+        self.pool.start()
+        self.dispatcher.start()
+        self._reader_thread.start()
+
+    def stop(self, drain_timeout: float | None = None) -> None:
+        """Stop reading, drain (bounded), unbind, flush, ack. Safe to call once."""
+        drain = self.settings.drain_timeout if drain_timeout is None else drain_timeout
+        self._stop_reading.set()
+        self._reader_thread.join(self.settings.block_ms / 1000 + 10)
+        drained = self.tracker.wait_empty(drain)
+        never_sent = self.dispatcher.stop_submitting()
+        self.pool.stop()
+        self.dispatcher.stop()
+        self.writer.stop()
+        self._ack_pending()
+        left = self.tracker.jobs()
+        unwritten = [j.message_id for j in left if not j.written]
+        if unwritten:
+            self._release(unwritten)
+        if left:
+            log.warning("worker %s stopped with %d message(s) unfinished (%d never written, "
+                        "%d part(s) dropped from lanes); another worker takes them over after "
+                        "%ss", self.consumer, len(left), len(unwritten), never_sent,
+                        self.settings.claim_idle_seconds)
+        log.info("worker %s stopped (%s); %s", self.consumer,
+                 "drained" if drained else "drain timed out", self._stats_line())
+
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        """start(), wait for SIGTERM/SIGINT (or ``stop``), then stop()."""
+        stop = stop or threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+        self.start()
+        try:
+            last = time.monotonic()
+            while not stop.wait(1.0):
+                if time.monotonic() - last >= _STATS_EVERY:
+                    last = time.monotonic()
+                    log.info("worker %s: %s", self.consumer, self._stats_line())
+        finally:
+            log.info("worker %s: stopping (draining up to %ss)", self.consumer,
+                     self.settings.drain_timeout)
+            self.stop()
+
+    def _stats_line(self) -> str:
+        c = self.dispatcher.counters
+        return (f"submitted {c['submitted']}, failed {c['failed']}, rejected {c['rejected']}, "
+                f"expired {c['expired']}, retries {c['retries']}, held {len(self.tracker)}, "
+                f"claimed {self.claimed} in {self.claims} batch(es), "
+                f"possible duplicates re-sent after recovery {self.possible_duplicates}, "
+                f"timed-out parts re-sent {c['timeouts_retried']}")
+
+    # ------------------------------------------------------------------ reading
+
+    def _read_loop(self) -> None:
+        s = self.settings
+        backoff = 0.0
+        last_claim = last_touch = last_expire = -1e9
+        group_ready = False
+        while not self._stop_reading.is_set():
+            try:
+                if not group_ready:
+                    self.reader.ensure_group()
+                    group_ready = True
+                self._ack_pending()
+                now = time.monotonic()
+                if now - last_touch >= s.touch_interval:
+                    last_touch = now
+                    self.reader.touch(self.tracker.entry_ids())
+                if now - last_expire >= _EXPIRE_EVERY:
+                    last_expire = now
+                    self._expire_overdue()
+                    self.reader.prune_consumers(_CONSUMER_GONE)
+                room = min(self._pending_limit - self.dispatcher.backlog,
+                           s.max_held - len(self.tracker))
+                if room <= 0 or not self.pool.any_up():  # full, or no bind to send with
+                    self._stop_reading.wait(0.02)
+                    continue
+                recovered = now - last_claim >= s.claim_interval_seconds
+                if recovered:
+                    entries = self.reader.take_over(s.claim_idle_seconds, min(room, s.batch_size))
+                    if self.reader.scan_complete:
+                        last_claim = now
+                else:
+                    entries = self._read_batch(min(room, s.batch_size))
+                if entries:
+                    self._intake(entries, recovered)
+                backoff = 0.0
+            except (redis_lib.RedisError, SQLAlchemyError) as exc:
+                backoff = min(_ERROR_BACKOFF_MAX, backoff * 2 or 0.05)
+                log.warning("worker reader: %s; retrying in %.2fs", exc, backoff)
+                self._stop_reading.wait(backoff)
+
+    def _read_batch(self, want: int) -> list[Entry]:
+        """New entries, up to ``want``. Under a trickle (one-recipient sends) a read returns
+        one or two entries; waiting ``read_linger_ms`` for more turns a claim transaction and
+        a round of wake-ups per message into one per batch, for that much latency."""
+        s = self.settings
+        entries = self.reader.read(want, s.block_ms)
+        if entries and len(entries) < want and s.read_linger_ms:
+            self._stop_reading.wait(s.read_linger_ms / 1000)
+            entries += self.reader.read(want - len(entries), None)
+        return entries
+
+    def _intake(self, entries: list[Entry], recovered: bool) -> None:
+        """Claim a batch of entries (one DB statement) and admit what was claimed."""
+        by_message: dict[str, list[str]] = defaultdict(list)
+        messages = []
+        junk = []
+        for e in entries:
+            if e.message is None:
+                log.error("stream entry %s is not a readable outbound message (%s); "
+                          "acknowledging and deleting it", e.entry_id, e.error)
+                junk.append(e.entry_id)
+                continue
+            mid = e.message.message_id
+            if self.tracker.attach(mid, e.entry_id):
+                continue  # we hold it already: this entry is acked with the first
+            if mid not in by_message:
+                messages.append(e.message)
+            by_message[mid].append(e.entry_id)
+        if junk:
+            self.reader.ack(junk)
+        if not messages:
+            return
+        result = self._claim(messages, recovered)
+        self.claims += 1
+        self.claimed += len(result.claimed)
+        claimed_ids = {c.message.message_id for c in result.claimed}
+        duplicates = [eid for mid, eids in by_message.items() if mid not in claimed_ids
+                      for eid in eids]
+        if duplicates:
+            log.info("%d stream entr%s for messages already handled: acknowledged",
+                     len(duplicates), "y" if len(duplicates) == 1 else "ies")
+            self.reader.ack(duplicates)
+        # settlement logs and counts these (Redis); this total is for the stats line
+        self.possible_duplicates += sum(1 for c in result.claimed if c.possible_duplicate)
+        self.dispatcher.admit(result.claimed, by_message)
+
+    def _claim(self, messages, recovered: bool):
+        """settlement.claim, retried while the database is down (bounded by stop)."""
+        delay = 0.05
+        while True:
+            try:
+                return self.settlement.claim(messages, recovered=recovered)
+            except SQLAlchemyError as exc:
+                if self._stop_reading.is_set():
+                    raise
+                log.warning("claim failed (%s); retrying in %.2fs", exc, delay)
+                self._stop_reading.wait(delay)
+                delay = min(_ERROR_BACKOFF_MAX, delay * 2)
+
+    def _expire_overdue(self) -> None:
+        grace = max(60.0, self.settings.claim_idle_seconds * 2)
+        expired = self.settlement.expire_overdue(grace_seconds=grace)
+        if expired:
+            log.warning("%d message(s) overdue past their validity expired and refunded",
+                        len(expired))
+
+    # ------------------------------------------------------------------ callbacks
+
+    def _on_settled(self, message_ids) -> None:
+        """Writer thread, after a commit: ack the entries of those messages."""
+        entry_ids = self.tracker.release(message_ids)
+        if not entry_ids:
+            return
+        try:
+            self.reader.ack(entry_ids)
+        except redis_lib.RedisError as exc:
+            log.warning("ack of %d entries failed (%s); retrying", len(entry_ids), exc)
+            with self._unacked_lock:
+                self._unacked.extend(entry_ids)
+
+    def _ack_pending(self) -> None:
+        with self._unacked_lock:
+            ids, self._unacked = self._unacked, []
+        if not ids:
+            return
+        try:
+            self.reader.ack(ids)
+        except redis_lib.RedisError:
+            with self._unacked_lock:
+                self._unacked.extend(ids)
+            raise
+
+    def _on_receipt(self, connection: str, receipt: Receipt) -> None:
+        """Session thread: hand the receipt to the writer (which correlates it). A full
+        writer queue raises, so the session answers ESME_RX_T_APPN and the SMSC resends."""
+        form = self.router.connection(connection).message_id_form
+        if not self.writer.put(ReceiptIn(connection, form, receipt, self.clock()), timeout=1.0):
+            raise RuntimeError("settlement queue full; receipt refused for redelivery")
+
+    def _release(self, message_ids: list[str]) -> None:
+        try:
+            self.settlement.release(message_ids)
+        except (redis_lib.RedisError, SQLAlchemyError) as exc:
+            log.warning("could not release %d unsent message(s) (%s); their recovery will "
+                        "count them as possible duplicates", len(message_ids), exc)

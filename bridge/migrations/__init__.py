@@ -1,1 +1,0 @@
-"""Alembic migrations, applied with ``bridge.db.upgrade(url)`` or ``smpp-bridge db upgrade``."""

@@ -1,0 +1,1 @@
+"""Alembic migrations, applied with ``bridge.storage.db.upgrade(url)`` or ``smpp-bridge db upgrade``."""

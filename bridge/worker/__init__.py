@@ -1,5 +1,0 @@
-"""The delivery worker: outbound stream -> routing -> leased SMPP session pool -> settlement.
-
-``bridge.worker.main.Worker`` is the process's engine (``smpp-bridge worker``); see README
-section "The delivery engine" for the design and the guarantees.
-"""

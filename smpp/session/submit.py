@@ -1,0 +1,96 @@
+"""What a caller hands the session (:class:`SubmitRequest`, one submit_sm's worth) and what it
+gets back (:class:`SubmitOutcome`), plus :func:`requests_for_text`, which turns a text into
+requests with the same segmentation the accept path prices (``smpp.codec``), and
+:func:`submit_body`, the request's submit_sm body under a session's settings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from smpp.codec import pdu
+from smpp.codec import build_submit_parts
+
+if TYPE_CHECKING:  # pragma: no cover
+    from smpp.session.client import SessionConfig
+
+#: How a submit ended, from the caller's point of view.
+#: ok: the SMSC accepted it (message_id set). retryable: the SMSC refused it for now (e.g.
+#: ESME_RTHROTTLED, ESME_RMSGQFUL) or the connection fell while it was in flight — may be sent
+#: again, but see ``written``. permanent: the SMSC refused it for good. timeout: no answer within
+#: response_timeout; it may or may not have been accepted. not_sent: never written to a socket.
+OutcomeKind = Literal["ok", "retryable", "permanent", "timeout", "not_sent"]
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRequest:
+    """One submit_sm. Fields left None take the session's configured value.
+
+    ``destination_addr`` is international digits without '+'; ``short_message`` is already
+    encoded (and carries its UDH when ``esm_class`` has 0x40); ``tlvs`` are (tag, value bytes)
+    pairs, e.g. SAR or message_payload from ``smpp.codec.build_submit_parts``. ``tag`` is
+    anything the caller wants back in the outcome (a message row id, a part number...).
+    """
+
+    source_addr: str
+    destination_addr: str
+    short_message: bytes
+    esm_class: int = 0
+    data_coding: int = 0
+    tlvs: tuple[tuple[int, bytes], ...] = ()
+    registered_delivery: int | None = None  # None: SessionConfig.registered_delivery
+    source_ton: int | None = None  # None: SessionConfig.source_ton (5 for alphanumeric senders)
+    source_npi: int | None = None  # None: SessionConfig.source_npi
+    tag: object = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOutcome:
+    """The end of one submit. ``status`` is the SMPP command_status (0 when ok; 0 too for
+    timeout/not_sent, which have no SMSC answer); ``written`` is True when the PDU's bytes may
+    have reached the socket, so sending it again could deliver the message twice.
+    ``error`` says in words what happened when kind is not "ok"."""
+
+    kind: OutcomeKind
+    status: int
+    message_id: str | None
+    written: bool
+    tag: object = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "ok"
+
+
+def requests_for_text(source_addr: str, destination_addr: str, text: str, *,
+                      method: str = "udh", ref: int = 0, tag: object = None,
+                      registered_delivery: int | None = None) -> list[SubmitRequest]:
+    """The SubmitRequests that carry ``text`` (one per part), concatenated with ``method``
+    ("udh", "udh16", "sar" or "payload") under reference ``ref``. Each request's tag is
+    ``(tag, part_number)``. Raises ValueError as ``build_submit_parts`` does."""
+    return [
+        SubmitRequest(source_addr, destination_addr, part.short_message,
+                      esm_class=part.esm_class, data_coding=part.data_coding,
+                      tlvs=tuple(part.tlvs), registered_delivery=registered_delivery,
+                      tag=(tag, part.part))
+        for part in build_submit_parts(text, method=method, ref=ref)
+    ]
+
+
+def submit_body(r: SubmitRequest, cfg: SessionConfig) -> bytes:
+    """The submit_sm body (no header: the sequence number comes later) for ``r``, fields it
+    leaves None taken from ``cfg``. PduError (with the status to report) when it cannot be
+    encoded."""
+    try:
+        tlvs = dict(r.tlvs) if r.tlvs else {}
+    except (TypeError, ValueError) as exc:
+        raise pdu.PduError(f"tlvs must be (tag, bytes) pairs: {exc}") from None
+    return pdu.short_message_body(pdu.ShortMessage(
+        cfg.service_type,
+        cfg.source_ton if r.source_ton is None else r.source_ton,
+        cfg.source_npi if r.source_npi is None else r.source_npi,
+        r.source_addr, cfg.dest_ton, cfg.dest_npi, r.destination_addr, r.esm_class, 0, 0,
+        "", "",
+        cfg.registered_delivery if r.registered_delivery is None else r.registered_delivery,
+        0, r.data_coding, 0, r.short_message, tlvs))

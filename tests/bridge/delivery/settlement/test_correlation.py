@@ -1,0 +1,111 @@
+"""Receipt correlation in Redis: by (connection, id spelling), orphans parked then matched."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bridge.redis import keys as redis_keys
+from bridge.delivery.settlement import Submitted
+from smpp.codec.receipt import parse_receipt
+from tests.bridge.delivery.settlement.helpers import row
+
+T = 1_900_000_100.0
+
+
+def dlr(smsc_id: str, stat: str = "DELIVRD", err: str = "000", done: str = "3003171748"):
+    return parse_receipt(f"id:{smsc_id} sub:001 dlvrd:001 submit date:3003171747 "
+                         f"done date:{done} stat:{stat} err:{err} text:hello")
+
+
+def settle_receipts(settlement, connection, form, receipts):
+    events, parked = settlement.correlate(connection, form, receipts)
+    settlement.apply(settlement.receipt_outcomes(events))
+    return events, parked
+
+
+def test_receipt_after_the_mapping_delivers(db, settlement, make):
+    [m] = make(1)
+    settlement.apply([Submitted(m.message_id, ["1A2B3C"], "conn-a", T)])
+    assert settlement.map_submit_ids("conn-a", "hex", [(m.message_id, 0, "1A2B3C")]) == []
+    events, parked = settle_receipts(settlement, "conn-a", "hex", [dlr("1a2b3c")])
+    assert parked == 0 and [(e.message_id, e.part_index) for e in events] == [(m.message_id, 0)]
+    r = row(db, m.message_id)
+    assert r["state"] == "delivered"
+    assert r["done_at"] == datetime(2030, 3, 17, 17, 48, tzinfo=UTC)  # naive = UTC
+
+
+def test_receipt_first_is_parked_then_matched_by_the_mapping(db, settlement, make,
+                                                             redis_client):
+    [m] = make(1)
+    settlement.claim([m], recovered=False)
+    events, parked = settlement.correlate("conn-a", "auto", [dlr("6699", "UNDELIV", "034")])
+    assert (events, parked) == ([], 1)
+    orphan = redis_keys.dlr_orphan_key("conn-a", "6699")
+    assert redis_client.llen(orphan) == 1 and 0 < redis_client.ttl(orphan) <= 3600
+    # the resp said hex "1A2B", the receipt decimal 6699: auto still matches
+    matched = settlement.map_submit_ids("conn-a", "auto", [(m.message_id, 0, "1A2B")])
+    assert [(e.message_id, e.receipt.stat) for e in matched] == [(m.message_id, "UNDELIV")]
+    assert redis_client.exists(orphan) == 0
+    settlement.apply(settlement.receipt_outcomes(matched)
+                     + [Submitted(m.message_id, ["1A2B"], "conn-a", T)])
+    r = row(db, m.message_id)
+    assert (r["state"], r["error_code"]) == ("undelivered", "034")
+
+
+def test_decimal_resp_and_hex_receipt_match_in_auto(db, settlement, make):
+    [m] = make(1)
+    settlement.map_submit_ids("conn-a", "auto", [(m.message_id, 0, "0006699")])
+    events, parked = settlement.correlate("conn-a", "auto", [dlr("1A2B")])
+    assert parked == 0 and events[0].message_id == m.message_id
+
+
+def test_same_spelling_wins_over_a_colliding_derived_spelling(settlement, make):
+    """"10" (hex 16) and "16" share the spelling "16": each receipt finds its own message."""
+    a, b = make(2)
+    settlement.map_submit_ids("c", "auto", [(a.message_id, 0, "10"), (b.message_id, 0, "16")])
+    events, _ = settlement.correlate("c", "auto", [dlr("10"), dlr("16")])
+    assert [e.message_id for e in events] == [a.message_id, b.message_id]
+
+
+def test_correlation_is_per_connection(settlement, make):
+    [m] = make(1)
+    settlement.map_submit_ids("conn-a", "str", [(m.message_id, 0, "abc")])
+    events, parked = settlement.correlate("conn-b", "str", [dlr("abc")])
+    assert (events, parked) == ([], 1)
+
+
+def test_mapping_keys_expire(settlement, make, redis_client):
+    [m] = make(1)
+    settlement.map_submit_ids("conn-a", "dec", [(m.message_id, 2, "00042")])
+    key = redis_keys.dlr_map_key("conn-a", "42")
+    assert redis_client.get(key) == f"{m.message_id}:2".encode()
+    assert 86_400 < redis_client.ttl(key) <= 2 * 86_400
+
+
+def test_the_receipt_side_takes_its_orphan_back_when_the_map_came_in_between(settlement, make,
+                                                                             redis_client):
+    """The race: the receipt's lookup missed, the map was written (finding no orphan yet), then
+    the receipt parks; its park-and-recheck block sees the map and takes the receipt back."""
+    [m] = make(1)
+    book = settlement.receipts
+    receipt = dlr("77")
+    assert book.map_submit_ids("c", "dec", [(m.message_id, 0, "77")]) == []  # no orphan yet
+    events, parked = book._park("c", [(receipt, T, ["77"])])
+    assert parked == 0 and [e.message_id for e in events] == [m.message_id]
+    assert redis_client.exists(redis_keys.dlr_orphan_key("c", "77")) == 0
+
+
+def test_orphans_of_one_id_are_all_matched(settlement, make):
+    [m] = make(1)
+    settlement.correlate("c", "auto", [dlr("5", "ENROUTE")])
+    settlement.correlate("c", "auto", [dlr("5", "DELIVRD")])
+    matched = settlement.map_submit_ids("c", "auto", [(m.message_id, 0, "5")])
+    assert [e.receipt.stat for e in matched] == ["ENROUTE", "DELIVRD"]
+
+
+def test_network_error_and_err_become_the_error_code(settlement):
+    from bridge.delivery.settlement.receipt_fields import receipt_error
+    tlv = parse_receipt("id:1 stat:UNDELIV err:000", {0x0423: bytes([3, 0, 0x22])})
+    assert receipt_error(tlv) == "net3:34"
+    assert receipt_error(dlr("1", err="000")) is None
+    assert receipt_error(parse_receipt("id:1 stat:UNDELIV err:0B1",
+                                       {0x0423: bytes([1, 0, 5])})) == "0B1/net1:5"
