@@ -5,6 +5,7 @@ rate limiting), the error handlers and the routes. ``app_from_environment()`` is
 worker calls (through ``api.wsgi``) after it forks: it reads the config and opens the service
 then, never at import time of the ``api`` package.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,8 +18,8 @@ from api.guard import ApiKeyGuard
 from api.middleware import CommonHeaders
 from api.openapi import build_spec
 from api.resources import account, docs, keys, messages, sms
-from bridge.config import Config, load_config
 from bridge.accept.ratelimit import RateLimiter
+from bridge.config import Config, load_config
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,13 @@ def limiter_client(config: Config) -> redis_lib.Redis | None:
         return None
     from redis.backoff import NoBackoff
     from redis.retry import Retry
-    return redis_lib.Redis.from_url(config.redis_url, socket_timeout=LIMITER_REDIS_TIMEOUT,
-                                    socket_connect_timeout=LIMITER_REDIS_TIMEOUT,
-                                    retry=Retry(NoBackoff(), LIMITER_REDIS_RETRIES))
+
+    return redis_lib.Redis.from_url(
+        config.redis_url,
+        socket_timeout=LIMITER_REDIS_TIMEOUT,
+        socket_connect_timeout=LIMITER_REDIS_TIMEOUT,
+        retry=Retry(NoBackoff(), LIMITER_REDIS_RETRIES),
+    )
 
 
 class _Running:
@@ -76,6 +81,7 @@ def app_from_environment() -> falcon.App:
     sweeps, and a Redis lock lets one at a time do it (bridge.accept.sweeper).
     """
     from bridge.service import open_service
+
     config = load_config()
     service = open_service(config, run_sweeper=True)
     service.start()

@@ -1,5 +1,6 @@
 """Where credentials come from: the API key (header or parameter) and account credentials
 (``username``/``password`` parameters or HTTP Basic). Checking them is the domain's job."""
+
 from __future__ import annotations
 
 import base64

@@ -24,10 +24,10 @@ and no request is queued for a thread, so lingering never makes another connecti
 (with more connections than threads it is gthread as before). At most ``LINGER_REQUESTS``
 requests in a row, then the connection goes back to the main loop.
 """
+
 from __future__ import annotations
 
 import multiprocessing
-import os
 import select
 import time
 

@@ -4,6 +4,7 @@ Domain errors (bridge.errors) map to a status by class; falcon's own errors (404
 bad headers) keep their status with a sentence of ours; anything unexpected is logged with its
 traceback and answered ``500 {"error": "Internal server error."}``. Never HTML, never a trace.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,9 @@ def render(resp: falcon.Response, status: int, message: str, **extra: Any) -> No
     resp.media = {"error": message, **extra}
 
 
-def _domain_error(req: falcon.Request, resp: falcon.Response, ex: domain.BridgeError,
-                  params: dict) -> None:
+def _domain_error(
+    req: falcon.Request, resp: falcon.Response, ex: domain.BridgeError, params: dict
+) -> None:
     status = next(STATUS_OF[cls] for cls in type(ex).__mro__ if cls in STATUS_OF)
     extra = dict(ex.extra)
     if status == 429 and "retry_after" in extra:
@@ -51,8 +53,9 @@ def _domain_error(req: falcon.Request, resp: falcon.Response, ex: domain.BridgeE
     render(resp, status, ex.message, **extra)
 
 
-def _http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError,
-                params: dict) -> None:
+def _http_error(
+    req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError, params: dict
+) -> None:
     if ex.headers:
         resp.set_headers(ex.headers)
     render(resp, ex.status_code, _sentence(req, ex))

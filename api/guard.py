@@ -11,14 +11,15 @@ request is refused. Every request is counted in one bucket, and every ``/api/v2`
   report the client address bucket as it stands.
 Over the limit: ``429 {"error": "Too many requests.", "retry_after": s}`` with ``Retry-After``.
 """
+
 from __future__ import annotations
 
 import falcon
 
 from api.auth import API_KEY_HELP, API_KEY_REQUIRED, raw_api_key
 from api.params import request_params
-from bridge.errors import RateLimited, Unauthorized
 from bridge.accept.ratelimit import Decision, RateLimiter
+from bridge.errors import RateLimited, Unauthorized
 
 API_V2 = "/api/v2"
 LIMIT_HEADER = "X-RateLimit-Limit"
@@ -32,15 +33,17 @@ def under_api_v2(path: str) -> bool:
 class ApiKeyGuard:
     """Falcon middleware: verifies the key of ``auth = "api_key"`` resources and rate-limits."""
 
-    def __init__(self, service, limiter: RateLimiter, default_limit: int,
-                 max_body_bytes: int) -> None:
+    def __init__(
+        self, service, limiter: RateLimiter, default_limit: int, max_body_bytes: int
+    ) -> None:
         self._service = service
         self._limiter = limiter
         self._default_limit = default_limit
         self._max_body_bytes = max_body_bytes
 
-    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object,
-                         params: dict) -> None:
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict
+    ) -> None:
         if getattr(resource, "auth", None) != "api_key":
             return
         if not hasattr(resource, "on_" + req.method.lower()):
@@ -57,8 +60,9 @@ class ApiKeyGuard:
         self._count(resp, f"key:{key.key_id}", key.rate_limit_per_minute or self._default_limit)
         req.context.key = key
 
-    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
-                         req_succeeded: bool) -> None:
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
         if under_api_v2(req.path) and resp.get_header(LIMIT_HEADER) is None:
             _set_headers(resp, self._limiter.peek(address_bucket(req), self._default_limit))
 

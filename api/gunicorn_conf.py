@@ -4,6 +4,7 @@ Used as ``gunicorn -c python:api.gunicorn_conf api.wsgi:app`` (what ``smpp-bridg
 do) or through the repository's ``gunicorn.conf.py``. The app is built in each worker after the
 fork (no preload), so database pools, Redis clients and threads are never shared across forks.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,7 @@ workers = _config.api_workers
 # paired runs of bench/accept.py, ~+7% req/s, lower p99). BRIDGE_API_THREADS overrides.
 # The balanced gthread worker spreads keep-alive connections over the workers (plain gthread
 # can pin a burst of them all to one worker: api/balanced_worker.py).
-worker_class = os.environ.get("BRIDGE_API_WORKER_CLASS",
-                              "api.balanced_worker.BalancedThreadWorker")
+worker_class = os.environ.get("BRIDGE_API_WORKER_CLASS", "api.balanced_worker.BalancedThreadWorker")
 threads = int(os.environ.get("BRIDGE_API_THREADS", "8"))
 keepalive = 75  # seconds an idle keep-alive connection is kept (longer than most proxies' 60)
 preload_app = False
@@ -46,6 +46,7 @@ def post_fork(server, worker) -> None:
     answer requests gunicorn itself refuses as JSON, not HTML (api/gunicorn_errors.py)."""
     from api.gunicorn_errors import install
     from bridge.process.lifecycle import die_with_parent
+
     die_with_parent()
     install()
 
@@ -53,10 +54,12 @@ def post_fork(server, worker) -> None:
 def worker_exit(server, worker) -> None:
     """Stop the service's threads and close its connections as the worker leaves."""
     from api.app import shutdown
+
     shutdown()
 
 
 def child_exit(server, worker) -> None:
     """In the master, after a worker is reaped (even a crashed one): free its board slot."""
     from api.balanced_worker import release_slot
+
     release_slot(worker)

@@ -5,6 +5,7 @@ The contract says every error is ``{"error": ...}`` with the CORS and cache head
 worker replaces ``gunicorn.util.write_error`` (the one function gunicorn uses for those pages)
 with :func:`write_json_error` right after it forks (``post_fork`` in api/gunicorn_conf.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,11 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
     """Same signature as gunicorn.util.write_error; writes a JSON answer and closes."""
     text = _ADVICE.get(status_int) or f"{reason}: {mesg}".rstrip(": ") + "."
     body = json.dumps({"error": text}).encode("utf-8")
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
-            "Content-Type: application/json\r\nAccess-Control-Allow-Origin: *\r\n"
-            f"Cache-Control: no-cache, private\r\nContent-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        "Content-Type: application/json\r\nAccess-Control-Allow-Origin: *\r\n"
+        f"Cache-Control: no-cache, private\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 

@@ -4,6 +4,7 @@ Every response, errors included, gets ``access-control-allow-origin: *`` and
 ``cache-control: no-cache, private``. An ``OPTIONS`` request on any path is a preflight: it is
 answered ``204`` here with the methods and headers a browser client may use, before routing.
 """
+
 from __future__ import annotations
 
 import falcon
@@ -27,8 +28,9 @@ class CommonHeaders:
             resp.set_header("Allow", ALLOW_METHODS)
             resp.complete = True
 
-    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
-                         req_succeeded: bool) -> None:
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
         resp.set_header("Access-Control-Allow-Origin", "*")
         resp.set_header("Access-Control-Expose-Headers", EXPOSE_HEADERS)
         resp.set_header("Cache-Control", "no-cache, private")

@@ -3,6 +3,7 @@
 Every operation lists its parameters, every answer it can give (with the error body) and the
 headers every answer carries; decisions the contract leaves open are written in the text.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,14 +35,28 @@ API_KEY_SECURITY = [{"ApiKeyHeader": []}, {"ApiKeyQuery": []}]
 def build_spec() -> dict[str, Any]:
     """The whole document as a dict (served as ``/api/v2/openapi.json``)."""
     plugin = MarshmallowPlugin()
-    spec = APISpec(title="smpp-bridge SMS API", version="2.0.0", openapi_version="3.0.3",
-                   plugins=[plugin], info={"description": API_DESCRIPTION})
+    spec = APISpec(
+        title="smpp-bridge SMS API",
+        version="2.0.0",
+        openapi_version="3.0.3",
+        plugins=[plugin],
+        info={"description": API_DESCRIPTION},
+    )
     plugin.converter.add_attribute_function(s.numbers_property)
     _components(spec)
     _send_paths(spec)
-    spec.path(path="/api/v2/account/balance", operations={"get": _op(
-        "balance", v2=True, security=API_KEY_SECURITY,
-        ok=(200, "The key's account balance.", s.BalanceAnswer), errors=(401, 503))})
+    spec.path(
+        path="/api/v2/account/balance",
+        operations={
+            "get": _op(
+                "balance",
+                v2=True,
+                security=API_KEY_SECURITY,
+                ok=(200, "The key's account balance.", s.BalanceAnswer),
+                errors=(401, 503),
+            )
+        },
+    )
     _key_paths(spec)
     messages.document(spec, _headers, ERROR_TEXT, API_KEY_SECURITY)  # GET /api/v2/sms/{id}
     _doc_paths(spec)
@@ -49,22 +64,31 @@ def build_spec() -> dict[str, Any]:
 
 
 def _components(spec: APISpec) -> None:
-    for name, schema in (("Error", s.ErrorAnswer), ("Message", s.MessageAnswer),
-                         ("SendAnswer", s.SendAnswer), ("BalanceAnswer", s.BalanceAnswer),
-                         ("KeyAnswer", s.KeyAnswer), ("RevokeAnswer", s.RevokeAnswer),
-                         ("SendParams", s.SendParams), ("LegacySendParams", s.LegacySendParams),
-                         ("GenerateKeyParams", s.GenerateKeyParams),
-                         ("RevokeKeyParams", s.RevokeKeyParams),
-                         ("RegenerateKeyParams", s.RegenerateKeyParams)):
+    for name, schema in (
+        ("Error", s.ErrorAnswer),
+        ("Message", s.MessageAnswer),
+        ("SendAnswer", s.SendAnswer),
+        ("BalanceAnswer", s.BalanceAnswer),
+        ("KeyAnswer", s.KeyAnswer),
+        ("RevokeAnswer", s.RevokeAnswer),
+        ("SendParams", s.SendParams),
+        ("LegacySendParams", s.LegacySendParams),
+        ("GenerateKeyParams", s.GenerateKeyParams),
+        ("RevokeKeyParams", s.RevokeKeyParams),
+        ("RegenerateKeyParams", s.RegenerateKeyParams),
+    ):
         spec.components.schema(name, schema=schema)
-    spec.components.security_scheme("ApiKeyHeader", {"type": "apiKey", "in": "header",
-                                                      "name": "X-API-Key"})
-    spec.components.security_scheme("ApiKeyQuery", {"type": "apiKey", "in": "query",
-                                                     "name": "api_key"})
+    spec.components.security_scheme(
+        "ApiKeyHeader", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    )
+    spec.components.security_scheme(
+        "ApiKeyQuery", {"type": "apiKey", "in": "query", "name": "api_key"}
+    )
     spec.components.security_scheme("AccountBasic", {"type": "http", "scheme": "basic"})
     for name, description, schema in _HEADERS:
-        spec.components.header(name, {"description": description, "schema": schema,
-                                      "required": True})
+        spec.components.header(
+            name, {"description": description, "schema": schema, "required": True}
+        )
 
 
 _HEADERS = (
@@ -79,7 +103,10 @@ _HEADERS = (
 def _headers(v2: bool, status: int) -> dict[str, Any]:
     names = {"access-control-allow-origin": "AllowOrigin", "cache-control": "CacheControl"}
     if v2:
-        names |= {"x-ratelimit-limit": "RateLimitLimit", "x-ratelimit-remaining": "RateLimitRemaining"}
+        names |= {
+            "x-ratelimit-limit": "RateLimitLimit",
+            "x-ratelimit-remaining": "RateLimitRemaining",
+        }
     if status == 429:
         names["retry-after"] = "RetryAfter"
     return {header: {"$ref": f"#/components/headers/{ref}"} for header, ref in names.items()}
@@ -89,79 +116,168 @@ def _json(schema: Any) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _op(name: str, *, v2: bool, ok: tuple[int, str, Any], errors: tuple[int, ...],
-        security: list | None = None, body: Any = None, query: Any = None,
-        extra_params: list | None = None, ok_headers: dict | None = None) -> dict[str, Any]:
+def _op(
+    name: str,
+    *,
+    v2: bool,
+    ok: tuple[int, str, Any],
+    errors: tuple[int, ...],
+    security: list | None = None,
+    body: Any = None,
+    query: Any = None,
+    extra_params: list | None = None,
+    ok_headers: dict | None = None,
+) -> dict[str, Any]:
     """One operation: summary/description from openapi_text, answers with their headers."""
     summary, description = OPERATION_TEXT[name]
     status, text, schema = ok
-    responses: dict[Any, Any] = {status: {"description": text, "content": _json(schema),
-                                          "headers": _headers(v2, status) | (ok_headers or {})}}
+    responses: dict[Any, Any] = {
+        status: {
+            "description": text,
+            "content": _json(schema),
+            "headers": _headers(v2, status) | (ok_headers or {}),
+        }
+    }
     for code in (*errors, *((429,) if v2 else ())):
-        responses[code] = {"description": ERROR_TEXT[code], "content": _json(s.ErrorAnswer),
-                           "headers": _headers(v2, code)}
-    op: dict[str, Any] = {"summary": summary, "description": description, "responses": responses,
-                          "operationId": name}
+        responses[code] = {
+            "description": ERROR_TEXT[code],
+            "content": _json(s.ErrorAnswer),
+            "headers": _headers(v2, code),
+        }
+    op: dict[str, Any] = {
+        "summary": summary,
+        "description": description,
+        "responses": responses,
+        "operationId": name,
+    }
     params = list(extra_params or [])
     if query is not None:
         params.append({"in": "query", "schema": query})
     if params:
         op["parameters"] = params
     if body is not None:
-        op["requestBody"] = {"required": False,
-                             "content": {kind: {"schema": body} for kind in BODY_TYPES}}
+        op["requestBody"] = {
+            "required": False,
+            "content": {kind: {"schema": body} for kind in BODY_TYPES},
+        }
     if security is not None:
         op["security"] = security
     return op
 
 
-IDEMPOTENCY_PARAM = {"in": "header", "name": "Idempotency-Key", "required": False,
-                     "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
-                     "description": "Same key and same parameters within 24 h: the first answer "
-                                    "is returned again and nothing is sent twice."}
-REPLAYED_HEADER = {"idempotent-replayed": {
-    "description": "`true` when this is the stored answer of an earlier request.",
-    "schema": {"type": "string", "enum": ["true"]}}}
+IDEMPOTENCY_PARAM = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
+    "description": "Same key and same parameters within 24 h: the first answer "
+    "is returned again and nothing is sent twice.",
+}
+REPLAYED_HEADER = {
+    "idempotent-replayed": {
+        "description": "`true` when this is the stored answer of an earlier request.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
 
 
 def _send_paths(spec: APISpec) -> None:
     common: dict[str, Any] = {
-        "v2": True, "security": API_KEY_SECURITY, "errors": SEND_ERRORS,
+        "v2": True,
+        "security": API_KEY_SECURITY,
+        "errors": SEND_ERRORS,
         "ok": (200, "Accepted: charged and queued.", s.SendAnswer),
-        "extra_params": [IDEMPOTENCY_PARAM], "ok_headers": REPLAYED_HEADER}
-    spec.path(path="/api/v2/sms/send", operations={
-        # the api_key query parameter is the ApiKeyQuery security scheme, not listed twice
-        "get": _op("send_v2_get", query=s.SendParams(exclude=("api_key",)), **common),
-        "post": _op("send_v2_post", body=s.SendParams, **common)})
-    spec.path(path="/v1/sms/send", operations={"post": _op(
-        "send_v1", v2=False, body=s.LegacySendParams, errors=SEND_ERRORS, security=[{}],
-        ok=(200, "Accepted: charged and queued.", s.SendAnswer),
-        extra_params=[IDEMPOTENCY_PARAM], ok_headers=REPLAYED_HEADER)})
+        "extra_params": [IDEMPOTENCY_PARAM],
+        "ok_headers": REPLAYED_HEADER,
+    }
+    spec.path(
+        path="/api/v2/sms/send",
+        operations={
+            # the api_key query parameter is the ApiKeyQuery security scheme, not listed twice
+            "get": _op("send_v2_get", query=s.SendParams(exclude=("api_key",)), **common),
+            "post": _op("send_v2_post", body=s.SendParams, **common),
+        },
+    )
+    spec.path(
+        path="/v1/sms/send",
+        operations={
+            "post": _op(
+                "send_v1",
+                v2=False,
+                body=s.LegacySendParams,
+                errors=SEND_ERRORS,
+                security=[{}],
+                ok=(200, "Accepted: charged and queued.", s.SendAnswer),
+                extra_params=[IDEMPOTENCY_PARAM],
+                ok_headers=REPLAYED_HEADER,
+            )
+        },
+    )
 
 
 def _key_paths(spec: APISpec) -> None:
     password = [{}, {"AccountBasic": []}]
     created = (201, "The new key; `api_key` is shown only now.", s.KeyAnswer)
-    spec.path(path="/api/generate-key", operations={"post": _op(
-        "generate_key", v2=False, body=s.GenerateKeyParams, ok=created, errors=KEY_ERRORS,
-        security=password)})
-    spec.path(path="/api/revoke-key", operations={"post": _op(
-        "revoke_key", v2=False, body=s.RevokeKeyParams, errors=KEY_ERRORS,
-        ok=(200, "How many keys were revoked now.", s.RevokeAnswer),
-        security=password + API_KEY_SECURITY)})
-    spec.path(path="/api/regenerate-key", operations={"post": _op(
-        "regenerate_key", v2=False, body=s.RegenerateKeyParams, ok=created,
-        errors=KEY_ERRORS, security=password + API_KEY_SECURITY)})
+    spec.path(
+        path="/api/generate-key",
+        operations={
+            "post": _op(
+                "generate_key",
+                v2=False,
+                body=s.GenerateKeyParams,
+                ok=created,
+                errors=KEY_ERRORS,
+                security=password,
+            )
+        },
+    )
+    spec.path(
+        path="/api/revoke-key",
+        operations={
+            "post": _op(
+                "revoke_key",
+                v2=False,
+                body=s.RevokeKeyParams,
+                errors=KEY_ERRORS,
+                ok=(200, "How many keys were revoked now.", s.RevokeAnswer),
+                security=password + API_KEY_SECURITY,
+            )
+        },
+    )
+    spec.path(
+        path="/api/regenerate-key",
+        operations={
+            "post": _op(
+                "regenerate_key",
+                v2=False,
+                body=s.RegenerateKeyParams,
+                ok=created,
+                errors=KEY_ERRORS,
+                security=password + API_KEY_SECURITY,
+            )
+        },
+    )
 
 
-def _page(name: str, v2: bool, content: dict[str, Any], errors: dict | None = None,
-          params: list | None = None) -> dict[str, Any]:
+def _page(
+    name: str,
+    v2: bool,
+    content: dict[str, Any],
+    errors: dict | None = None,
+    params: list | None = None,
+) -> dict[str, Any]:
     summary, description = OPERATION_TEXT[name]
-    responses: dict[Any, Any] = {200: {"description": summary, "content": content,
-                                       "headers": _headers(v2, 200)}}
+    responses: dict[Any, Any] = {
+        200: {"description": summary, "content": content, "headers": _headers(v2, 200)}
+    }
     responses.update(errors or {})
-    op = {"summary": summary, "description": description, "operationId": name,
-          "responses": responses, "security": [{}]}
+    op = {
+        "summary": summary,
+        "description": description,
+        "operationId": name,
+        "responses": responses,
+        "security": [{}],
+    }
     if params:
         op["parameters"] = params
     return op
@@ -170,19 +286,40 @@ def _page(name: str, v2: bool, content: dict[str, Any], errors: dict | None = No
 def _doc_paths(spec: APISpec) -> None:
     html = {"text/html": {"schema": {"type": "string"}}}
     document = _json({"type": "object"})
-    files = {kind: {"schema": {"type": "string", "format": "binary"}}
-             for kind in ("application/javascript", "text/css", "image/png")}
-    missing = {404: {"description": "No such asset.", "content": _json(s.ErrorAnswer),
-                     "headers": _headers(True, 404)}}
-    asset = [{"in": "path", "name": "name", "required": True, "description": "A file name.",
-              "schema": {"type": "string", "enum": sorted(ASSETS)}}]
+    files = {
+        kind: {"schema": {"type": "string", "format": "binary"}}
+        for kind in ("application/javascript", "text/css", "image/png")
+    }
+    missing = {
+        404: {
+            "description": "No such asset.",
+            "content": _json(s.ErrorAnswer),
+            "headers": _headers(True, 404),
+        }
+    }
+    asset = [
+        {
+            "in": "path",
+            "name": "name",
+            "required": True,
+            "description": "A file name.",
+            "schema": {"type": "string", "enum": sorted(ASSETS)},
+        }
+    ]
     spec.path(path="/api/v2", operations={"get": _page("swagger_ui", True, html)})
-    spec.path(path="/api/v2/openapi.json",
-              operations={"get": _page("openapi", True, document)})
-    spec.path(path="/api/v2/assets/{name}",
-              operations={"get": _page("asset", True, files, missing, asset)})
-    spec.path(path="/api/oauth2-callback",
-              operations={"get": _page("oauth2_callback", False, html)})
-    spec.path(path="/api/oauth2-redirect.js",
-              operations={"get": _page("oauth2_script", False, {
-                  "application/javascript": {"schema": {"type": "string"}}})})
+    spec.path(path="/api/v2/openapi.json", operations={"get": _page("openapi", True, document)})
+    spec.path(
+        path="/api/v2/assets/{name}",
+        operations={"get": _page("asset", True, files, missing, asset)},
+    )
+    spec.path(
+        path="/api/oauth2-callback", operations={"get": _page("oauth2_callback", False, html)}
+    )
+    spec.path(
+        path="/api/oauth2-redirect.js",
+        operations={
+            "get": _page(
+                "oauth2_script", False, {"application/javascript": {"schema": {"type": "string"}}}
+            )
+        },
+    )

@@ -1,4 +1,5 @@
 """The prose of the OpenAPI document: the conventions and every decision the contract left open."""
+
 from __future__ import annotations
 
 API_DESCRIPTION = """\
@@ -56,30 +57,50 @@ the one sent as `X-API-Key`/`api_key` (it must belong to the account), else the 
 `key_id`, else every key of the account."""
 
 OPERATION_TEXT: dict[str, tuple[str, str]] = {
-    "send_v2_get": ("Send SMS (API key, query parameters)",
-                    "Same as `POST /api/v2/sms/send` with the parameters in the query string."),
-    "send_v2_post": ("Send SMS (API key)", """\
+    "send_v2_get": (
+        "Send SMS (API key, query parameters)",
+        "Same as `POST /api/v2/sms/send` with the parameters in the query string.",
+    ),
+    "send_v2_post": (
+        "Send SMS (API key)",
+        """\
 Validates every number, prices the whole request (parts x price), charges it and queues one
 message per distinct recipient, all or nothing. `sender_id` must be one the account may use.
-`reference` is echoed back; `callback_url` receives delivery reports for this request."""),
-    "send_v1": ("Send SMS (legacy: username and password in the request)", """\
+`reference` is echoed back; `callback_url` receives delivery reports for this request.""",
+    ),
+    "send_v1": (
+        "Send SMS (legacy: username and password in the request)",
+        """\
 The original endpoint: `numbers`, `message_body`, `username`, `password` (HTTP Basic works
 too), optional `sender_id`. Wrong or missing credentials: 401 `{"error": "Unauthorized."}`.
-Not rate limited. Answers exactly like `/api/v2/sms/send`."""),
+Not rate limited. Answers exactly like `/api/v2/sms/send`.""",
+    ),
     "balance": ("Account balance", "The balance and currency of the key's account."),
-    "generate_key": ("Create an API key", """\
+    "generate_key": (
+        "Create an API key",
+        """\
 Proof: the account's `username` and `password` (parameters or HTTP Basic); an API key cannot
 create keys. `expiry_days` is a whole number 1..365 (default 90); anything else gets 400
 `{"error": "expiry_days must be between 1 and 365."}`. The full key is in this answer only; an
-account may hold several active keys."""),
-    "revoke_key": ("Revoke API keys", _KEY_PROOF + "\n\nAnswers `{\"revoked\": <count>}` (0 when "
-                   "there was nothing left to revoke)."),
-    "regenerate_key": ("Rotate an API key", _KEY_PROOF + """
+account may hold several active keys.""",
+    ),
+    "revoke_key": (
+        "Revoke API keys",
+        _KEY_PROOF + '\n\nAnswers `{"revoked": <count>}` (0 when '
+        "there was nothing left to revoke).",
+    ),
+    "regenerate_key": (
+        "Rotate an API key",
+        _KEY_PROOF
+        + """
 
 Revokes as revoke-key does and creates a new key as generate-key does (`expiry_days` likewise),
-in one transaction, and answers **201** (a key was created) with the new key."""),
-    "swagger_ui": ("This documentation (Swagger UI)",
-                   "Every asset is served by the bridge itself; no external network access."),
+in one transaction, and answers **201** (a key was created) with the new key.""",
+    ),
+    "swagger_ui": (
+        "This documentation (Swagger UI)",
+        "Every asset is served by the bridge itself; no external network access.",
+    ),
     "openapi": ("The OpenAPI 3 document", "Generated from the schemas that validate requests."),
     "asset": ("A Swagger UI asset", "Static files of the documentation page."),
     "oauth2_callback": ("Swagger UI OAuth2 redirect page", "HTML that loads oauth2-redirect.js."),

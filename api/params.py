@@ -5,6 +5,7 @@ Parameters come from the query string, an ``application/x-www-form-urlencoded`` 
 at most once, never past ``max_body_bytes`` (checked from Content-Length and again while
 reading), and every text must be valid UTF-8. A key given several times becomes a list.
 """
+
 from __future__ import annotations
 
 import io
@@ -55,9 +56,12 @@ def body_params(req: falcon.Request, max_body_bytes: int) -> dict[str, Any]:
         return _pairs_to_dict(_split_urlencoded(data))
     if media_type == "multipart/form-data":
         return _multipart(data, req.content_type or "")
-    raise falcon.HTTPUnsupportedMediaType(description=(
-        f"Content-Type {media_type or '(none)'} is not supported; send parameters as "
-        "application/json, application/x-www-form-urlencoded or multipart/form-data."))
+    raise falcon.HTTPUnsupportedMediaType(
+        description=(
+            f"Content-Type {media_type or '(none)'} is not supported; send parameters as "
+            "application/json, application/x-www-form-urlencoded or multipart/form-data."
+        )
+    )
 
 
 def read_body(req: falcon.Request, max_body_bytes: int) -> bytes:
@@ -93,8 +97,9 @@ def _read_until_eof(stream, most: int) -> bytes:
 
 
 def _too_large(limit: int) -> falcon.HTTPError:
-    return falcon.HTTPContentTooLarge(description=(
-        f"Request body is larger than {limit} bytes; send fewer numbers per request."))
+    return falcon.HTTPContentTooLarge(
+        description=(f"Request body is larger than {limit} bytes; send fewer numbers per request.")
+    )
 
 
 def _json_object(data: bytes) -> dict[str, Any]:
@@ -109,8 +114,10 @@ def _json_object(data: bytes) -> dict[str, Any]:
     except RecursionError:  # e.g. 100,000 nested brackets: valid JSON, but not for us
         raise InvalidInput("Request body is nested too deeply; send a flat JSON object.") from None
     if not isinstance(value, dict):
-        raise InvalidInput('A JSON body must be an object, e.g. {"numbers": "0701234567", '
-                           '"message_body": "Hello"}.')
+        raise InvalidInput(
+            'A JSON body must be an object, e.g. {"numbers": "0701234567", '
+            '"message_body": "Hello"}.'
+        )
     return value
 
 
@@ -134,8 +141,12 @@ def _split_urlencoded(data: bytes) -> list[tuple[bytes, bytes]]:
         if not field:
             continue
         name, _, value = field.partition(b"=")
-        pairs.append((unquote_to_bytes(name.replace(b"+", b" ")),
-                      unquote_to_bytes(value.replace(b"+", b" "))))
+        pairs.append(
+            (
+                unquote_to_bytes(name.replace(b"+", b" ")),
+                unquote_to_bytes(value.replace(b"+", b" ")),
+            )
+        )
     return pairs
 
 

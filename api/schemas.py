@@ -4,6 +4,7 @@ Request schemas exclude unknown parameters (clients send extras) and turn the fi
 ``400 {"error": "<sentence naming the field>", "field": name}``. Response schemas describe what
 the resources render; they are used for the document (and its conformance tests).
 """
+
 from __future__ import annotations
 
 import re
@@ -18,18 +19,36 @@ EXPIRY_DAYS_ERROR = "expiry_days must be between 1 and 365."  # the contract's e
 _DIGITS = re.compile(r"\s*\d{1,9}\s*")
 
 
-def text(name: str, *, required: bool = False, max_length: int | None = None,
-         description: str = "", example: str | None = None, **kwargs: Any) -> fields.String:
+def text(
+    name: str,
+    *,
+    required: bool = False,
+    max_length: int | None = None,
+    description: str = "",
+    example: str | None = None,
+    **kwargs: Any,
+) -> fields.String:
     """A text parameter whose errors are sentences naming it."""
     checks = [validate.Length(min=1, error=f"{name} must not be empty.")] if required else []
     if max_length:
-        checks.append(validate.Length(max=max_length,
-                                      error=f"{name} must be at most {max_length} characters."))
+        checks.append(
+            validate.Length(
+                max=max_length, error=f"{name} must be at most {max_length} characters."
+            )
+        )
     meta = {"description": description} | ({"example": example} if example is not None else {})
-    return fields.String(required=required, validate=checks, metadata=meta, error_messages={
-        "required": f"{name} is required.", "null": f"{name} must not be null.",
-        "invalid": f"{name} must be text.", "invalid_utf8": f"{name} must be valid UTF-8."},
-        **kwargs)
+    return fields.String(
+        required=required,
+        validate=checks,
+        metadata=meta,
+        error_messages={
+            "required": f"{name} is required.",
+            "null": f"{name} must not be null.",
+            "invalid": f"{name} must be text.",
+            "invalid_utf8": f"{name} must be valid UTF-8.",
+        },
+        **kwargs,
+    )
 
 
 class Numbers(fields.Field):
@@ -58,10 +77,14 @@ class ExpiryDays(fields.Integer):
     """A whole number of days, 1..365, as a JSON integer or decimal digits; nothing else."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(strict=True, load_default=90, validate=validate.Range(1, 365),
-                         error_messages={"invalid": EXPIRY_DAYS_ERROR, "null": EXPIRY_DAYS_ERROR},
-                         metadata={"description": "Days until the key expires (default 90).",
-                                   "example": 90}, **kwargs)
+        super().__init__(
+            strict=True,
+            load_default=90,
+            validate=validate.Range(1, 365),
+            error_messages={"invalid": EXPIRY_DAYS_ERROR, "null": EXPIRY_DAYS_ERROR},
+            metadata={"description": "Days until the key expires (default 90).", "example": 90},
+            **kwargs,
+        )
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, str) and _DIGITS.fullmatch(value):
@@ -77,8 +100,12 @@ def numbers_property(converter, field: fields.Field, **kwargs: Any) -> dict:
     """apispec attribute function: document ``Numbers`` as text or a list of texts."""
     if not isinstance(field, Numbers):
         return {}
-    return {"oneOf": [{"type": "string", "minLength": 1, "example": "0701234567, 0712345678"},
-                      {"type": "array", "minItems": 1, "items": {"type": "string"}}]}
+    return {
+        "oneOf": [
+            {"type": "string", "minLength": 1, "example": "0701234567, 0712345678"},
+            {"type": "array", "minItems": 1, "items": {"type": "string"}},
+        ]
+    }
 
 
 # ---------------------------------------------------------------- requests
@@ -90,19 +117,41 @@ class _Params(Schema):
 class SendParams(_Params):
     """Parameters of ``/api/v2/sms/send``."""
 
-    numbers = Numbers(required=True, metadata={
-        "description": "Recipients, comma separated (blanks around entries ignored), or a list. "
-                       "Local numbers are read in the default region (KE)."})
-    message_body = text("message_body", required=True, description="The text to send.",
-                        example="Hello, this is a test message.")
-    sender_id = text("sender_id", max_length=16, description=(
-        "Sender shown on the phone; one of the account's allowed sender ids. "
-        "Default: the account's sender id."))
-    callback_url = text("callback_url", max_length=CALLBACK_URL_MAX, description=(
-        "http(s) URL; delivery reports for this request are POSTed here. Default: the "
-        "account's callback URL."), example="https://example.com/dlr")
-    reference = text("reference", max_length=REFERENCE_MAX,
-                     description="Your own id for this request, echoed back.")
+    numbers = Numbers(
+        required=True,
+        metadata={
+            "description": "Recipients, comma separated (blanks around entries ignored), or a list. "
+            "Local numbers are read in the default region (KE)."
+        },
+    )
+    message_body = text(
+        "message_body",
+        required=True,
+        description="The text to send.",
+        example="Hello, this is a test message.",
+    )
+    sender_id = text(
+        "sender_id",
+        max_length=16,
+        description=(
+            "Sender shown on the phone; one of the account's allowed sender ids. "
+            "Default: the account's sender id."
+        ),
+    )
+    callback_url = text(
+        "callback_url",
+        max_length=CALLBACK_URL_MAX,
+        description=(
+            "http(s) URL; delivery reports for this request are POSTed here. Default: the "
+            "account's callback URL."
+        ),
+        example="https://example.com/dlr",
+    )
+    reference = text(
+        "reference",
+        max_length=REFERENCE_MAX,
+        description="Your own id for this request, echoed back.",
+    )
     api_key = text("api_key", description="The API key, if not sent as the X-API-Key header.")
 
 
@@ -114,10 +163,8 @@ class LegacySendParams(_Params):
     sender_id = SendParams._declared_fields["sender_id"]
     # Required in practice: checked (401 "Unauthorized.") before the schema runs; HTTP Basic
     # may carry them instead, so the schema itself does not insist.
-    username = text("username", description="Account username (or HTTP Basic).",
-                    example="user123")
-    password = text("password", description="Account password (or HTTP Basic).",
-                    example="pass123")
+    username = text("username", description="Account username (or HTTP Basic).", example="user123")
+    password = text("password", description="Account password (or HTTP Basic).", example="pass123")
 
 
 class _AccountCredentials(_Params):
@@ -135,8 +182,10 @@ class RevokeKeyParams(_AccountCredentials):
     """Parameters of ``POST /api/revoke-key``."""
 
     key_id = text("key_id", description="The key to revoke, by its key_id.")
-    api_key = text("api_key", description="The key to revoke (or prove with), if not sent as "
-                                          "the X-API-Key header.")
+    api_key = text(
+        "api_key",
+        description="The key to revoke (or prove with), if not sent as the X-API-Key header.",
+    )
 
 
 class RegenerateKeyParams(RevokeKeyParams):
@@ -169,9 +218,14 @@ class _Answer(Schema):
 
 
 def money(description: str) -> fields.String:
-    return fields.String(required=True, metadata={
-        "description": description + " Exact decimal as text, two or more decimals.",
-        "pattern": r"^-?\d+\.\d{2,}$", "example": "0.80"})
+    return fields.String(
+        required=True,
+        metadata={
+            "description": description + " Exact decimal as text, two or more decimals.",
+            "pattern": r"^-?\d+\.\d{2,}$",
+            "example": "0.80",
+        },
+    )
 
 
 class ErrorAnswer(_Answer):
@@ -180,8 +234,10 @@ class ErrorAnswer(_Answer):
     error = fields.String(required=True, metadata={"description": "What went wrong, one sentence."})
     help = fields.String(metadata={"description": "What to do about it."})
     field = fields.String(metadata={"description": "The parameter at fault."})
-    invalid_numbers = fields.List(fields.String(), metadata={
-        "description": "The numbers that are not valid mobile numbers, as sent."})
+    invalid_numbers = fields.List(
+        fields.String(),
+        metadata={"description": "The numbers that are not valid mobile numbers, as sent."},
+    )
     retry_after = fields.Integer(metadata={"description": "Seconds to wait (429)."})
 
 
@@ -212,11 +268,14 @@ class BalanceAnswer(_Answer):
 
 
 class KeyAnswer(_Answer):
-    api_key = fields.String(required=True, metadata={
-        "description": "The full key; shown only in this answer, only a hash is stored."})
+    api_key = fields.String(
+        required=True,
+        metadata={"description": "The full key; shown only in this answer, only a hash is stored."},
+    )
     key_id = fields.String(required=True, metadata={"description": "Public id of the key."})
-    expires_at = fields.String(required=True, metadata={
-        "format": "date-time", "description": "Expiry, UTC, ISO 8601."})
+    expires_at = fields.String(
+        required=True, metadata={"format": "date-time", "description": "Expiry, UTC, ISO 8601."}
+    )
 
 
 class RevokeAnswer(_Answer):

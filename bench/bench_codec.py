@@ -4,6 +4,7 @@ Run: .venv/bin/python bench/bench_codec.py [--repeat 7]
 Prints one row per (function, text) with the median of `repeat` timed runs, in microseconds.
 Wall-clock figures: quote them with `nproc` and whether the machine was shared.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,10 @@ TEXTS = {
     "ucs2 75": "Привет! Ваш код подтверждения 482913. Он истекает через 10 минут. Спасибо!!",
     "emoji 192": ("Hello 😀 world 🎉 " * 12)[:192],
 }
-RECEIPT = (b"id:1A2B3C4D sub:001 dlvrd:001 submit date:2406011200 done date:2406011201 "
-           b"stat:DELIVRD err:000 text:Your verification code is 48")
+RECEIPT = (
+    b"id:1A2B3C4D sub:001 dlvrd:001 submit date:2406011200 done date:2406011201 "
+    b"stat:DELIVRD err:000 text:Your verification code is 48"
+)
 
 
 def _median_us(fn, number: int, repeat: int) -> float:
@@ -42,14 +45,19 @@ def main() -> None:
         rows = [
             ("count_parts", lambda t=text: count_parts(t), count_parts(text)),
             ("segment", lambda t=text: segment(t), segment(text).parts),
-            ("build_submit_parts", lambda t=text: build_submit_parts(t),
-             len(build_submit_parts(text))),
+            (
+                "build_submit_parts",
+                lambda t=text: build_submit_parts(t),
+                len(build_submit_parts(text)),
+            ),
         ]
         for name, fn, result in rows:
             print(f"{name:<20} {label:<12} {_median_us(fn, 5000, args.repeat):>10.2f}  {result}")
     receipt_us = _median_us(lambda: parse_receipt(RECEIPT), 5000, args.repeat)
-    print(f"{'parse_receipt':<20} {'spec text':<12} {receipt_us:>10.2f}  "
-          f"{parse_receipt(RECEIPT).state}")
+    print(
+        f"{'parse_receipt':<20} {'spec text':<12} {receipt_us:>10.2f}  "
+        f"{parse_receipt(RECEIPT).state}"
+    )
 
 
 if __name__ == "__main__":

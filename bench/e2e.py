@@ -12,6 +12,7 @@ of accept (messages.created_at) -> delivered (its message_events row), read from
 Usage: .venv/bin/python bench/e2e.py [--mode bulk|single|both] [--bulk-messages 50000]
        [--single-messages 10000] [--runs 3] [--postgres] [--profile-worker SECONDS]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.harness import loadgen, procstat
+
 SMPP_BRIDGE = str(Path(sys.executable).parent / "smpp-bridge")
 TEXT = "Benchmark message, one part."
 
@@ -48,16 +50,25 @@ def _free_port() -> int:
 
 # ---------------------------------------------------------------------- the bridge under test
 
+
 class Bridge:
     """`smpp-bridge run` in a temp dir, plus an account with a big balance and no rate limit."""
 
-    def __init__(self, var: Path, database_url: str | None, processes: int = 1,
-                 settings: list[str] = ()) -> None:
+    def __init__(
+        self, var: Path, database_url: str | None, processes: int = 1, settings: list[str] = ()
+    ) -> None:
         self.port = _free_port()
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith("BRIDGE_") and k not in ("REDIS_URL", "DATABASE_URL")}
-        self.env.update(BRIDGE_VAR_DIR=str(var), BRIDGE_PORT=str(self.port), PYTHONUNBUFFERED="1",
-                        BRIDGE_MAX_RECIPIENTS="10000")
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("BRIDGE_") and k not in ("REDIS_URL", "DATABASE_URL")
+        }
+        self.env.update(
+            BRIDGE_VAR_DIR=str(var),
+            BRIDGE_PORT=str(self.port),
+            PYTHONUNBUFFERED="1",
+            BRIDGE_MAX_RECIPIENTS="10000",
+        )
         if database_url:
             self.env["DATABASE_URL"] = database_url
         if processes > 1 or settings:
@@ -69,18 +80,39 @@ class Bridge:
         self.lines: list[str] = []
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
-        return subprocess.run([SMPP_BRIDGE, *args], env=self.env, input=stdin, text=True,
-                              capture_output=True, check=True, timeout=120).stdout
+        return subprocess.run(
+            [SMPP_BRIDGE, *args],
+            env=self.env,
+            input=stdin,
+            text=True,
+            capture_output=True,
+            check=True,
+            timeout=120,
+        ).stdout
 
     def start(self) -> str:
         """Migrate, make the account, start run; returns the API key."""
         self.cli("db", "upgrade")
-        self.cli("account", "create", "bench", "--password", "-", "--balance", "1000000000",
-                 "--rate-limit", "100000000", stdin="bench-password-1\n")
+        self.cli(
+            "account",
+            "create",
+            "bench",
+            "--password",
+            "-",
+            "--balance",
+            "1000000000",
+            "--rate-limit",
+            "100000000",
+            stdin="bench-password-1\n",
+        )
         key = re.search(r"api key: (\S+)", self.cli("key", "create", "bench"))[1]
-        self.proc = subprocess.Popen([SMPP_BRIDGE, "run", "--no-demo"], env=self.env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [SMPP_BRIDGE, "run", "--no-demo"],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         threading.Thread(target=self._drain, daemon=True).start()
         deadline = time.monotonic() + 120
         while not any("Press Ctrl-C" in line for line in self.lines):
@@ -112,14 +144,23 @@ class Bridge:
 
 # ---------------------------------------------------------------------- load generator
 
+
 def _requests(port: int, key: str, mode: str, count: int, start: int) -> list[bytes]:
     """Form posts: 1,000 recipients each (bulk) or one each (single)."""
     numbers = [f"07{(start + i) % 10**8:08d}" for i in range(count)]
     size = 1000 if mode == "bulk" else 1
-    return [loadgen.post(port, "/api/v2/sms/send", key, urllib.parse.urlencode(
-                {"numbers": ",".join(numbers[i:i + size]), "message_body": TEXT}).encode(),
-                "application/x-www-form-urlencoded")
-            for i in range(0, count, size)]
+    return [
+        loadgen.post(
+            port,
+            "/api/v2/sms/send",
+            key,
+            urllib.parse.urlencode(
+                {"numbers": ",".join(numbers[i : i + size]), "message_body": TEXT}
+            ).encode(),
+            "application/x-www-form-urlencoded",
+        )
+        for i in range(0, count, size)
+    ]
 
 
 def _client_process(port: int, requests: list[bytes], connections: int) -> list[str]:
@@ -133,31 +174,43 @@ def load(port: int, requests: list[bytes], procs: int, connections: int) -> list
         return _client_process(port, requests, connections)
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(procs) as pool:
-        results = pool.starmap(_client_process, [(port, requests[i::procs], connections)
-                                                 for i in range(procs)])
+        results = pool.starmap(
+            _client_process, [(port, requests[i::procs], connections) for i in range(procs)]
+        )
     return [e for errs in results for e in errs]
 
 
 # ---------------------------------------------------------------------- measuring
 
+
 def _engine(url: str):
     from sqlalchemy import create_engine
+
     return create_engine(url)
 
 
 def wait_delivered(url: str, since: float, count: int, timeout: float) -> None:
     from sqlalchemy import text
+
     engine = _engine(url)
     since_sql = _ts(since)
     deadline = time.monotonic() + timeout
     try:
         while True:
             with engine.connect() as conn:
-                rows = dict(conn.execute(text(
-                    "SELECT state, count(*) FROM messages WHERE created_at >= :t GROUP BY state"),
-                    {"t": since_sql}).all())
-            done = sum(n for s, n in rows.items() if s in ("delivered", "undelivered", "failed",
-                                                           "rejected", "expired"))
+                rows = dict(
+                    conn.execute(
+                        text(
+                            "SELECT state, count(*) FROM messages WHERE created_at >= :t GROUP BY state"
+                        ),
+                        {"t": since_sql},
+                    ).all()
+                )
+            done = sum(
+                n
+                for s, n in rows.items()
+                if s in ("delivered", "undelivered", "failed", "rejected", "expired")
+            )
             if done >= count:
                 if rows.get("delivered", 0) != count:
                     print(f"  warning: not all delivered: {rows}", file=sys.stderr)
@@ -171,47 +224,77 @@ def wait_delivered(url: str, since: float, count: int, timeout: float) -> None:
 
 def _ts(epoch: float):
     from datetime import datetime
+
     return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
 
 
 def measure(url: str, since: float) -> dict:
     """Rate from the first request to the last delivered event; accept->delivered quantiles."""
     from sqlalchemy import text
+
     engine = _engine(url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(text(
-                "SELECT m.created_at, e.at FROM messages m JOIN message_events e "
-                "ON e.message_id = m.id AND e.state = 'delivered' WHERE m.created_at >= :t"),
-                {"t": _ts(since)}).all()
+            rows = conn.execute(
+                text(
+                    "SELECT m.created_at, e.at FROM messages m JOIN message_events e "
+                    "ON e.message_id = m.id AND e.state = 'delivered' WHERE m.created_at >= :t"
+                ),
+                {"t": _ts(since)},
+            ).all()
     finally:
         engine.dispose()
     latencies = sorted((_epoch(at) - _epoch(created)) for created, at in rows)
     last = max(_epoch(at) for _, at in rows)
-    return {"messages": len(rows), "seconds": last - since, "rate": len(rows) / (last - since),
-            "p50": latencies[len(latencies) // 2],
-            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
+    return {
+        "messages": len(rows),
+        "seconds": last - since,
+        "rate": len(rows) / (last - since),
+        "p50": latencies[len(latencies) // 2],
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    }
 
 
 def _epoch(value) -> float:
     from datetime import datetime
+
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC).timestamp()
 
 
-def run_mode(bridge: Bridge, key: str, mode: str, count: int, start: int, procs: int,
-             connections: int, profile: float) -> dict:
+def run_mode(
+    bridge: Bridge,
+    key: str,
+    mode: str,
+    count: int,
+    start: int,
+    procs: int,
+    connections: int,
+    profile: float,
+) -> dict:
     requests = _requests(bridge.port, key, mode, count, start)
     profiler = None
     if profile:
         out = Path(tempfile.gettempdir()) / "e2e-profile"
         out.mkdir(exist_ok=True)
         profiler = subprocess.Popen(
-            [str(Path(sys.executable).parent / "py-spy"), "record", "-p",
-             str(bridge.pid_of("worker")), "-d", str(int(profile)), "-f", "raw", "--nonblocking",
-             "-o", str(out / f"worker-{mode}.txt")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "-p",
+                str(bridge.pid_of("worker")),
+                "-d",
+                str(int(profile)),
+                "-f",
+                "raw",
+                "--nonblocking",
+                "-o",
+                str(out / f"worker-{mode}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         print(f"  profiling the worker into {out} (tests/harness/profile_top.py {out})", flush=True)
     cpu_before = cpu_times(bridge)
     since = time.time()
@@ -249,18 +332,40 @@ def main() -> int:
     parser.add_argument("--single-messages", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--procs", type=int, default=1, help="load generator processes")
-    parser.add_argument("--connections", type=int, default=16,
-                        help="keep-alive connections per load process, single mode")
-    parser.add_argument("--bulk-connections", type=int, default=4,
-                        help="keep-alive connections per load process, bulk mode")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=16,
+        help="keep-alive connections per load process, single mode",
+    )
+    parser.add_argument(
+        "--bulk-connections",
+        type=int,
+        default=4,
+        help="keep-alive connections per load process, bulk mode",
+    )
     parser.add_argument("--postgres", action="store_true")
-    parser.add_argument("--worker-processes", type=int, default=2,
-                        help="worker processes run starts ([worker] processes; the simulator's 2 "
-                             "binds are shared out between them)")
-    parser.add_argument("--worker-setting", action="append", default=[], metavar="KEY=VALUE",
-                        help="another [worker] setting for the run, e.g. max_pending=1000")
-    parser.add_argument("--profile-worker", type=float, default=0, metavar="SECONDS",
-                        help="py-spy the worker for the first run of each mode")
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=2,
+        help="worker processes run starts ([worker] processes; the simulator's 2 "
+        "binds are shared out between them)",
+    )
+    parser.add_argument(
+        "--worker-setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another [worker] setting for the run, e.g. max_pending=1000",
+    )
+    parser.add_argument(
+        "--profile-worker",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="py-spy the worker for the first run of each mode",
+    )
     args = parser.parse_args()
     modes = ("bulk", "single") if args.mode == "both" else (args.mode,)
     results: dict[str, list[dict]] = {m: [] for m in modes}
@@ -269,6 +374,7 @@ def main() -> int:
         url = None
         if args.postgres:
             from tests.harness.postgres import postgres_cluster
+
             url = stack.enter_context(postgres_cluster()).create_database()
         bridge = Bridge(var, url, args.worker_processes, args.worker_setting)
         stack.callback(bridge.stop)
@@ -278,21 +384,36 @@ def main() -> int:
             for mode in modes:
                 count = args.bulk_messages if mode == "bulk" else args.single_messages
                 conns = args.bulk_connections if mode == "bulk" else args.connections
-                r = run_mode(bridge, key, mode, count, start, args.procs, conns,
-                             args.profile_worker if run == 0 else 0)
+                r = run_mode(
+                    bridge,
+                    key,
+                    mode,
+                    count,
+                    start,
+                    args.procs,
+                    conns,
+                    args.profile_worker if run == 0 else 0,
+                )
                 start += count
                 results[mode].append(r)
-                print(f"run {run + 1} {mode:<6} {r['messages']:>7} msgs  {r['rate']:>7.0f} msg/s "
-                      f"e2e  (accept {r['accept_rate']:.0f}/s)  p50 {r['p50'] * 1000:.0f} ms  "
-                      f"p99 {r['p99'] * 1000:.0f} ms  cpu s {r['cpu']}", flush=True)
-    print(f"\ndatabase: {'postgresql' if args.postgres else 'sqlite'}  nproc: {os.cpu_count()}  "
-          f"runs: {args.runs}  worker processes: {args.worker_processes}")
+                print(
+                    f"run {run + 1} {mode:<6} {r['messages']:>7} msgs  {r['rate']:>7.0f} msg/s "
+                    f"e2e  (accept {r['accept_rate']:.0f}/s)  p50 {r['p50'] * 1000:.0f} ms  "
+                    f"p99 {r['p99'] * 1000:.0f} ms  cpu s {r['cpu']}",
+                    flush=True,
+                )
+    print(
+        f"\ndatabase: {'postgresql' if args.postgres else 'sqlite'}  nproc: {os.cpu_count()}  "
+        f"runs: {args.runs}  worker processes: {args.worker_processes}"
+    )
     print(f"{'mode':<8}{'median msg/s':>14}{'p50 ms':>9}{'p99 ms':>9}   all runs (msg/s)")
     for mode, rs in results.items():
-        print(f"{mode:<8}{statistics.median(r['rate'] for r in rs):>14.0f}"
-              f"{statistics.median(r['p50'] for r in rs) * 1000:>9.0f}"
-              f"{statistics.median(r['p99'] for r in rs) * 1000:>9.0f}   "
-              + ", ".join(f"{r['rate']:.0f}" for r in rs))
+        print(
+            f"{mode:<8}{statistics.median(r['rate'] for r in rs):>14.0f}"
+            f"{statistics.median(r['p50'] for r in rs) * 1000:>9.0f}"
+            f"{statistics.median(r['p99'] for r in rs) * 1000:>9.0f}   "
+            + ", ".join(f"{r['rate']:.0f}" for r in rs)
+        )
     print(json.dumps(results), file=sys.stderr)
     return 0
 

@@ -10,6 +10,7 @@ see the same machine load.
 Usage: .venv/bin/python bench/group_commit.py [--seconds 3] [--runs 3] [--threads 1,4,8]
        [--postgres]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,9 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bridge.config import Config
-from bridge.storage.db import Database, upgrade
 from bridge.redis.clients import make_redis
 from bridge.service import BridgeService
+from bridge.storage.db import Database, upgrade
 from tests.harness.postgres import postgres_cluster
 from tests.harness.redis_server import redis_server
 
@@ -61,21 +62,30 @@ def measure(service: BridgeService, account_id: int, threads: int, seconds: floa
     usage = resource.getrusage(resource.RUSAGE_SELF)
     n = max(1, sum(counts))
     cpu = (usage.ru_utime - usage0.ru_utime) + (usage.ru_stime - usage0.ru_stime)
-    return {"rate": n / elapsed, "cpu_us": cpu * 1e6 / n,
-            "switches": (usage.ru_nvcsw - usage0.ru_nvcsw) / n,
-            "group": (stats.items - items0) / max(1, stats.groups - groups0)}
+    return {
+        "rate": n / elapsed,
+        "cpu_us": cpu * 1e6 / n,
+        "switches": (usage.ru_nvcsw - usage0.ru_nvcsw) / n,
+        "group": (stats.items - items0) / max(1, stats.groups - groups0),
+    }
 
 
 def open_service(url: str, redis_url: str, group_max_sends: int) -> BridgeService:
-    service = BridgeService(Config(database_url=url), Database(url), make_redis(redis_url),
-                            run_sweeper=False, group_max_sends=group_max_sends)
+    service = BridgeService(
+        Config(database_url=url),
+        Database(url),
+        make_redis(redis_url),
+        run_sweeper=False,
+        group_max_sends=group_max_sends,
+    )
     service.start()
     return service
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", default="1,4,8")
@@ -91,8 +101,9 @@ def main() -> int:
         upgrade(url)
         services = {cap: open_service(url, redis.url, cap) for cap in (64, 1)}
         try:
-            account = services[1].create_account(f"bench{os.getpid()}", "pw",
-                                                 balance=Decimal(90000000))
+            account = services[1].create_account(
+                f"bench{os.getpid()}", "pw", balance=Decimal(90000000)
+            )
             for service in services.values():  # warm: settings cache, statements, pools
                 for _ in range(200):
                     service.send(account.id, "0701234567", TEXT)
@@ -106,15 +117,19 @@ def main() -> int:
             for service in services.values():
                 service.close()
     backend = url.split(":", 1)[0].split("+")[0]
-    print(f"database: {backend}  nproc: {os.cpu_count()}  load: {os.getloadavg()[0]:.1f}  "
-          f"runs: {args.runs} x {args.seconds:.0f} s (medians)")
+    print(
+        f"database: {backend}  nproc: {os.cpu_count()}  load: {os.getloadavg()[0]:.1f}  "
+        f"runs: {args.runs} x {args.seconds:.0f} s (medians)"
+    )
     print("| threads | group commit | sends/s | CPU µs/send | ctx switches/send | mean group |")
     print("|---|---|---|---|---|---|")
     for threads, results in rows:
         for cap, label in ((1, "off (1 send a group)"), (64, "on (up to 64)")):
             med = {k: statistics.median(r[k] for r in results[cap]) for k in results[cap][0]}
-            print(f"| {threads} | {label} | {med['rate']:,.0f} | {med['cpu_us']:.0f} | "
-                  f"{med['switches']:.1f} | {med['group']:.2f} |")
+            print(
+                f"| {threads} | {label} | {med['rate']:,.0f} | {med['cpu_us']:.0f} | "
+                f"{med['switches']:.1f} | {med['group']:.2f} |"
+            )
     return 0
 
 

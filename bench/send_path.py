@@ -5,6 +5,7 @@ then times sequential sends in one thread: 1-recipient and 1,000-recipient reque
 Usage: .venv/bin/python bench/send_path.py [--seconds 5] [--runs 3] [--postgres]
 (--postgres starts a throwaway PostgreSQL cluster, as the tests do.)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bridge.config import Config
-from bridge.storage.db import Database, upgrade
 from bridge.redis.clients import make_redis
 from bridge.service import BridgeService
+from bridge.storage.db import Database, upgrade
 from tests.harness.postgres import postgres_cluster
 from tests.harness.redis_server import redis_server
 
@@ -54,8 +55,7 @@ def main() -> int:
         service = BridgeService(Config(database_url=url), db, client, run_sweeper=False)
         service.start()
         try:
-            account = service.create_account(f"bench{os.getpid()}", "pw",
-                                             balance=Decimal(90000000))
+            account = service.create_account(f"bench{os.getpid()}", "pw", balance=Decimal(90000000))
             one = ["0701234567"]
             many = ["07%08d" % i for i in range(1000)]
             singles = [measure(service, account.id, one, args.seconds) for _ in range(args.runs)]
@@ -67,10 +67,14 @@ def main() -> int:
     backend = url.split(":", 1)[0]
     print(f"database: {backend}  nproc: {os.cpu_count()}  runs: {args.runs} x {args.seconds}s")
     print(f"{'request':<24}{'median req/s':>14}{'recipients/s':>14}   all runs")
-    print(f"{'1 recipient':<24}{statistics.median(singles):>14.0f}"
-          f"{statistics.median(singles):>14.0f}   {', '.join(f'{r:.0f}' for r in singles)}")
-    print(f"{'1,000 recipients':<24}{statistics.median(bulks):>14.1f}"
-          f"{statistics.median(bulks) * 1000:>14.0f}   {', '.join(f'{r:.1f}' for r in bulks)}")
+    print(
+        f"{'1 recipient':<24}{statistics.median(singles):>14.0f}"
+        f"{statistics.median(singles):>14.0f}   {', '.join(f'{r:.0f}' for r in singles)}"
+    )
+    print(
+        f"{'1,000 recipients':<24}{statistics.median(bulks):>14.1f}"
+        f"{statistics.median(bulks) * 1000:>14.0f}   {', '.join(f'{r:.1f}' for r in bulks)}"
+    )
     return 0
 
 

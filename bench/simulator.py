@@ -5,6 +5,7 @@ answers every receipt with deliver_sm_resp. Prints a table of medians over --run
 
     .venv/bin/python bench/simulator.py [--messages 100000] [--window 2000] [--runs 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,12 +18,14 @@ import timeit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.harness.simproc import start_simulator
 from smpp.codec import pdu
 from tests.harness.procs import stop_process as stop  # SIGTERM, then SIGKILL
+from tests.harness.simproc import start_simulator
 
 
-def run_once(address: tuple[str, int], messages: int, window: int, receipts: bool) -> tuple[float, float]:
+def run_once(
+    address: tuple[str, int], messages: int, window: int, receipts: bool
+) -> tuple[float, float]:
     """(submit_sm/s until the last submit_sm_resp, receipts/s until the last receipt)."""
     sock = socket.create_connection(address)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -30,10 +33,18 @@ def run_once(address: tuple[str, int], messages: int, window: int, receipts: boo
     buffer = b""
     while len(buffer) < 16 or len(buffer) < int.from_bytes(buffer[:4], "big"):
         buffer += sock.recv(4096)
-    template = pdu.encode_submit_sm(0, pdu.ShortMessage(
-        source_addr="BENCH", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
-        destination_addr="254700000000", registered_delivery=1 if receipts else 0,
-        short_message=b"benchmark message of some sixty characters, GSM 7-bit text."))
+    template = pdu.encode_submit_sm(
+        0,
+        pdu.ShortMessage(
+            source_addr="BENCH",
+            source_addr_ton=5,
+            dest_addr_ton=1,
+            dest_addr_npi=1,
+            destination_addr="254700000000",
+            registered_delivery=1 if receipts else 0,
+            short_message=b"benchmark message of some sixty characters, GSM 7-bit text.",
+        ),
+    )
     size, pack_into = len(template), pdu.HEADER.pack_into
     sent = acked = delivered = 0
     buffer = b""
@@ -70,22 +81,35 @@ def run_once(address: tuple[str, int], messages: int, window: int, receipts: boo
 
 def codec_table(repeat: int = 5, number: int = 20_000) -> None:
     """Microseconds per call of the smpp.codec.pdu functions on the submit path (median of runs)."""
-    message = pdu.ShortMessage(source_addr="BENCH", source_addr_ton=5, destination_addr="254700000000",
-                               registered_delivery=1, short_message=b"x" * 60)
+    message = pdu.ShortMessage(
+        source_addr="BENCH",
+        source_addr_ton=5,
+        destination_addr="254700000000",
+        registered_delivery=1,
+        short_message=b"x" * 60,
+    )
     submit = pdu.encode_submit_sm(7, message)
     resp = pdu.encode_submit_sm_resp(7, "2890515918")
-    receipt = pdu.encode_deliver_sm(3, pdu.ShortMessage(
-        source_addr="254700000000", destination_addr="BENCH", esm_class=4,
-        short_message=b"id:2890515918 sub:001 dlvrd:001 submit date:2611241550 done date:"
-                      b"2611241550 stat:DELIVRD err:000 text:xxxxxxxxxxxxxxxxxxxx",
-        tlvs={pdu.TAG_RECEIPTED_MESSAGE_ID: b"2890515918\0", pdu.TAG_MESSAGE_STATE: b"\2"}))
+    receipt = pdu.encode_deliver_sm(
+        3,
+        pdu.ShortMessage(
+            source_addr="254700000000",
+            destination_addr="BENCH",
+            esm_class=4,
+            short_message=b"id:2890515918 sub:001 dlvrd:001 submit date:2611241550 done date:"
+            b"2611241550 stat:DELIVRD err:000 text:xxxxxxxxxxxxxxxxxxxx",
+            tlvs={pdu.TAG_RECEIPTED_MESSAGE_ID: b"2890515918\0", pdu.TAG_MESSAGE_STATE: b"\2"},
+        ),
+    )
     stream = submit * 100
-    rows = [("encode_submit_sm", lambda: pdu.encode_submit_sm(7, message), 1),
-            ("decode_short_message (submit_sm)", lambda: pdu.decode_short_message(submit[16:]), 1),
-            ("encode_submit_sm_resp", lambda: pdu.encode_submit_sm_resp(7, "2890515918"), 1),
-            ("decode_submit_sm_resp", lambda: pdu.decode_submit_sm_resp(resp[16:]), 1),
-            ("decode_pdu (receipt deliver_sm)", lambda: pdu.decode_pdu(receipt), 1),
-            ("split_frames (per frame of 100)", lambda: pdu.split_frames(stream), 100)]
+    rows = [
+        ("encode_submit_sm", lambda: pdu.encode_submit_sm(7, message), 1),
+        ("decode_short_message (submit_sm)", lambda: pdu.decode_short_message(submit[16:]), 1),
+        ("encode_submit_sm_resp", lambda: pdu.encode_submit_sm_resp(7, "2890515918"), 1),
+        ("decode_submit_sm_resp", lambda: pdu.decode_submit_sm_resp(resp[16:]), 1),
+        ("decode_pdu (receipt deliver_sm)", lambda: pdu.decode_pdu(receipt), 1),
+        ("split_frames (per frame of 100)", lambda: pdu.split_frames(stream), 100),
+    ]
     print(f"{'smpp.codec.pdu function':<36} {'us/call (median)':>17}")
     for label, fn, per in rows:
         times = timeit.repeat(fn, number=number, repeat=repeat)
@@ -100,16 +124,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     codec_table()
-    modes = [("no receipts", False, []), ("receipts, dlr-delay 0", True, []),
-             ("receipts, dlr-delay 1s", True, ["--dlr-delay", "1"])]
-    print(f"# simulated SMSC, {args.messages} submit_sm per run, window {args.window}, "
-          f"{args.runs} runs, nproc {os.cpu_count()}")
+    modes = [
+        ("no receipts", False, []),
+        ("receipts, dlr-delay 0", True, []),
+        ("receipts, dlr-delay 1s", True, ["--dlr-delay", "1"]),
+    ]
+    print(
+        f"# simulated SMSC, {args.messages} submit_sm per run, window {args.window}, "
+        f"{args.runs} runs, nproc {os.cpu_count()}"
+    )
     print(f"{'mode':<24} {'submit_sm/s (median)':>21} {'receipts/s (median)':>20} {'runs':>30}")
     for label, receipts, extra in modes:
         proc, address = start_simulator(extra)
         try:
-            results = [run_once(address, args.messages, args.window, receipts)
-                       for _ in range(args.runs)]
+            results = [
+                run_once(address, args.messages, args.window, receipts) for _ in range(args.runs)
+            ]
         finally:
             stop(proc)
         submit = statistics.median(r[0] for r in results)

@@ -7,6 +7,7 @@ session's tps cap holds over 10 s (--cap-check).
 
     .venv/bin/python bench/smpp.py [--runs 3] [--seconds 2] [--cap-check 1000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,10 +21,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.harness.simproc import start_simulator as start_sim
 from smpp.codec import pdu
 from smpp.session.client import Session, SessionConfig, SubmitRequest
 from tests.harness.procs import stop_process as stop  # SIGTERM, then SIGKILL
+from tests.harness.simproc import start_simulator as start_sim
 
 TEXT = b"benchmark message of some sixty characters, GSM 7-bit text."
 
@@ -35,9 +36,18 @@ def start_simulator(latency_ms: float) -> tuple[subprocess.Popen, int]:
 
 
 def bound_session(port: int, window: int, tps: float | None = None) -> Session:
-    config = SessionConfig("127.0.0.1", port, "bench", "bench", window=window, tps=tps,
-                           registered_delivery=0, max_queued=1_000_000, name="bench",
-                           down_queue_timeout=30.0)
+    config = SessionConfig(
+        "127.0.0.1",
+        port,
+        "bench",
+        "bench",
+        window=window,
+        tps=tps,
+        registered_delivery=0,
+        max_queued=1_000_000,
+        name="bench",
+        down_queue_timeout=30.0,
+    )
     session = Session(config, on_receipt=lambda receipt, info: None)
     session.start()
     if session.submit(SubmitRequest("BENCH", "254700000000", TEXT)).result(30).kind != "ok":
@@ -50,8 +60,10 @@ def run_once(port: int, window: int, messages: int) -> tuple[float, float]:
     submit to last response."""
     session = bound_session(port, window)
     try:
-        requests = [SubmitRequest("BENCH", f"2547{i:08d}", TEXT, source_ton=5, source_npi=0)
-                    for i in range(messages)]
+        requests = [
+            SubmitRequest("BENCH", f"2547{i:08d}", TEXT, source_ton=5, source_npi=0)
+            for i in range(messages)
+        ]
         done, outcomes = threading.Event(), []
 
         def collect(future) -> None:  # runs on the session thread, as a worker's would
@@ -82,14 +94,16 @@ def run_raw(port: int, window: int, messages: int) -> float:
     try:
         sock.sendall(pdu.encode_bind(pdu.BIND_TRANSCEIVER, 1, pdu.Bind("bench", "bench")))
         buffer, acked, sent = b"", -1, 0  # the bind_resp counts as one answer
-        message = pdu.ShortMessage(source_addr="BENCH", destination_addr="254700000000",
-                                   short_message=TEXT)
+        message = pdu.ShortMessage(
+            source_addr="BENCH", destination_addr="254700000000", short_message=TEXT
+        )
         start = time.perf_counter()
         while acked < messages:
             burst = min(window - (sent - max(acked, 0)), messages - sent)
             if acked >= 0 and burst > 0:
-                sock.sendall(b"".join(pdu.encode_submit_sm(sent + i + 2, message)
-                                      for i in range(burst)))
+                sock.sendall(
+                    b"".join(pdu.encode_submit_sm(sent + i + 2, message) for i in range(burst))
+                )
                 sent += burst
             frames, buffer = pdu.split_frames(buffer + sock.recv(262144))
             acked += len(frames)
@@ -98,8 +112,7 @@ def run_raw(port: int, window: int, messages: int) -> float:
         sock.close()
 
 
-def measure(port: int, window: int, seconds: float, runs: int
-            ) -> tuple[float, float, list[float]]:
+def measure(port: int, window: int, seconds: float, runs: int) -> tuple[float, float, list[float]]:
     """(median submits/s, median mean response time, median raw-socket baseline, every
     run's submits/s)."""
     probe, _ = run_once(port, window, max(50, window * 20))
@@ -117,8 +130,9 @@ def cap_check(tps: float) -> str:
         session = bound_session(port, 50, tps=tps)
         try:
             total = int(tps * 12)
-            futures = [session.submit(SubmitRequest("BENCH", "254700000000", TEXT))
-                       for _ in range(total)]
+            futures = [
+                session.submit(SubmitRequest("BENCH", "254700000000", TEXT)) for _ in range(total)
+            ]
             time.sleep(1.0)  # a benchmark, not a test: measure a fixed 10 s slice
             t0, n0 = time.perf_counter(), session.snapshot().counters.acked
             time.sleep(10.0)
@@ -139,24 +153,35 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=2.0, help="target length of a run")
     parser.add_argument("--windows", default="1,10,50")
     parser.add_argument("--latencies", default="0,5", help="SMSC latency in ms")
-    parser.add_argument("--cap-check", type=float, default=1000.0,
-                        help="tps for the 10 s cap accuracy check (0: skip)")
+    parser.add_argument(
+        "--cap-check",
+        type=float,
+        default=1000.0,
+        help="tps for the 10 s cap accuracy check (0: skip)",
+    )
     args = parser.parse_args()
     print(f"nproc={os.cpu_count()} python={sys.version.split()[0]} runs={args.runs}")
-    print("window/latency: the nominal bound; window/response: the bound given the response "
-          "time the session measured (SMSC hold + network + the SMSC's own scheduling)")
+    print(
+        "window/latency: the nominal bound; window/response: the bound given the response "
+        "time the session measured (SMSC hold + network + the SMSC's own scheduling)"
+    )
     print("raw socket: a bare pipelining client without the session, same window (baseline)")
-    print(f"{'latency ms':>10} {'window':>6} {'submits/s':>10} {'window/latency':>14} "
-          f"{'response ms':>11} {'window/response':>15} {'raw socket':>10}  runs")
+    print(
+        f"{'latency ms':>10} {'window':>6} {'submits/s':>10} {'window/latency':>14} "
+        f"{'response ms':>11} {'window/response':>15} {'raw socket':>10}  runs"
+    )
     for latency in (float(x) for x in args.latencies.split(",")):
         proc, port = start_simulator(latency)
         try:
             for window in (int(x) for x in args.windows.split(",")):
                 median, response, raw, rates = measure(port, window, args.seconds, args.runs)
                 nominal = f"{window / (latency / 1000):,.0f}" if latency else "-"
-                print(f"{latency:>10g} {window:>6} {median:>10,.0f} {nominal:>14} "
-                      f"{response * 1000:>11.2f} {window / response:>15,.0f} {raw:>10,.0f}  "
-                      + " ".join(f"{r:,.0f}" for r in rates), flush=True)
+                print(
+                    f"{latency:>10g} {window:>6} {median:>10,.0f} {nominal:>14} "
+                    f"{response * 1000:>11.2f} {window / response:>15,.0f} {raw:>10,.0f}  "
+                    + " ".join(f"{r:,.0f}" for r in rates),
+                    flush=True,
+                )
         finally:
             stop(proc)
     if args.cap_check:

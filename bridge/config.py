@@ -3,15 +3,17 @@
 Read once at start-up with :func:`load_config`; tests build a :class:`Config` directly or call
 ``load_config(env={...})``. Every knob has a default and says what it does and its unit.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -30,26 +32,42 @@ class Config:
     port: int = 8080  # BRIDGE_PORT; TCP port the API listens on
     api_workers: int = 2  # BRIDGE_API_WORKERS; gunicorn worker processes
     max_body_bytes: int = 1_048_576  # BRIDGE_MAX_BODY_BYTES; larger request bodies get 413
-    rate_limit_per_minute: int = 60  # BRIDGE_RATE_LIMIT; /api/v2 requests per key per minute (per account override in DB)
+    rate_limit_per_minute: int = (
+        60  # BRIDGE_RATE_LIMIT; /api/v2 requests per key per minute (per account override in DB)
+    )
 
     # --- messages and money ---
-    default_region: str = "KE"  # BRIDGE_DEFAULT_REGION; ISO region for numbers without a country code
+    default_region: str = (
+        "KE"  # BRIDGE_DEFAULT_REGION; ISO region for numbers without a country code
+    )
     currency: str = "KES"  # BRIDGE_CURRENCY; currency of balances and prices
-    price_per_part: Decimal = Decimal("0.80")  # BRIDGE_PRICE_PER_PART; default price of one SMS part
+    price_per_part: Decimal = Decimal(
+        "0.80"
+    )  # BRIDGE_PRICE_PER_PART; default price of one SMS part
     max_parts: int = 10  # BRIDGE_MAX_PARTS; longest message accepted, in SMS parts
     max_recipients: int = 10_000  # BRIDGE_MAX_RECIPIENTS; most numbers in one send request
-    default_sender_id: str = "SMSBRIDGE"  # BRIDGE_DEFAULT_SENDER_ID; sender for accounts without their own
-    validity_seconds: int = 86_400  # BRIDGE_VALIDITY_SECONDS; a message not sent by then expires (refunded)
-    idempotency_ttl_seconds: int = 86_400  # BRIDGE_IDEMPOTENCY_TTL; how long Idempotency-Key answers are kept
+    default_sender_id: str = (
+        "SMSBRIDGE"  # BRIDGE_DEFAULT_SENDER_ID; sender for accounts without their own
+    )
+    validity_seconds: int = (
+        86_400  # BRIDGE_VALIDITY_SECONDS; a message not sent by then expires (refunded)
+    )
+    idempotency_ttl_seconds: int = (
+        86_400  # BRIDGE_IDEMPOTENCY_TTL; how long Idempotency-Key answers are kept
+    )
 
     # --- outbox sweeper ---
-    sweeper_grace_seconds: float = 30.0  # BRIDGE_SWEEPER_GRACE; `accepted` older than this is re-enqueued
+    sweeper_grace_seconds: float = (
+        30.0  # BRIDGE_SWEEPER_GRACE; `accepted` older than this is re-enqueued
+    )
     sweeper_interval_seconds: float = 10.0  # BRIDGE_SWEEPER_INTERVAL; how often the sweeper looks
 
     # --- SMSC connections and routes (TOML only: [[smsc]] and [[route]] tables) ---
     smsc: tuple[Mapping[str, Any], ...] = ()  # one table per SMSC connection
     routes: tuple[Mapping[str, Any], ...] = ()  # ordered routing rules, first match wins
-    worker: Mapping[str, Any] = field(default_factory=dict)  # [worker] table: batch sizes, retry policy
+    worker: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # [worker] table: batch sizes, retry policy
 
     @property
     def effective_database_url(self) -> str:
@@ -58,7 +76,7 @@ class Config:
             return self.database_url
         return f"sqlite:///{Path(self.var_dir).resolve() / 'bridge.db'}"
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (tests use this)."""
         return dataclasses.replace(self, **changes)
 
@@ -112,7 +130,9 @@ def _from_toml(path: str) -> dict[str, Any]:
         if key in _TABLES:
             continue
         if key not in _FIELDS:
-            raise ConfigError(f"{path}: unknown setting {key!r}; known: {', '.join(sorted(_FIELDS))}")
+            raise ConfigError(
+                f"{path}: unknown setting {key!r}; known: {', '.join(sorted(_FIELDS))}"
+            )
         parser = next((p for f, p in _ENV.values() if f == key), str)
         values[key] = _parse(key, parser, raw, path)
     values["smsc"] = tuple(data.get("smsc", ()))

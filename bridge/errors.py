@@ -2,6 +2,7 @@
 
 Each carries the exact client-facing sentence (``message``) and optional extra JSON fields.
 """
+
 from __future__ import annotations
 
 from typing import Any

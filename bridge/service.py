@@ -5,6 +5,7 @@ background flusher (``queued`` marks, key last-used times) and the outbox sweepe
 Database outages surface as :class:`~bridge.errors.DependencyDown` (HTTP 503, nothing charged);
 a Redis outage after the commit does not fail a send (the sweeper covers it).
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,26 +20,33 @@ from decimal import Decimal
 from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
+from bridge.accept.committer import GroupCommitter
+from bridge.accept.flusher import Flusher
+from bridge.accept.group import DB_DOWN, MAX_GROUP_SENDS
+from bridge.accept.ids import IdGenerator
+from bridge.accept.send import Acceptor, SendResult, make_pricer, plan
+from bridge.accept.sweeper import Sweeper
+from bridge.config import Config
+from bridge.errors import DependencyDown, NotFound, Unauthorized
+from bridge.redis.clients import make_redis
 from bridge.storage import accounts as acc
 from bridge.storage import apikeys, ledger
-from bridge.accept.send import Acceptor, SendResult, make_pricer, plan
-from bridge.accept.group import DB_DOWN, MAX_GROUP_SENDS
 from bridge.storage.accounts import AccountInfo
 from bridge.storage.apikeys import KeyInfo, NewKey
-from bridge.config import Config
 from bridge.storage.db import Database
-from bridge.errors import DependencyDown, NotFound, Unauthorized
-from bridge.accept.flusher import Flusher
-from bridge.accept.committer import GroupCommitter
-from bridge.accept.ids import IdGenerator
 from bridge.storage.models import accounts
-from bridge.redis.clients import make_redis
-from bridge.accept.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AccountInfo", "BalanceInfo", "BridgeService", "KeyInfo", "NewKey", "SendResult",
-           "open_service"]
+__all__ = [
+    "AccountInfo",
+    "BalanceInfo",
+    "BridgeService",
+    "KeyInfo",
+    "NewKey",
+    "SendResult",
+    "open_service",
+]
 
 SETTINGS_TTL = 5.0  # seconds an account's sender ids / active flag are cached for sends
 KEY_CACHE_TTL = 5.0  # seconds a verified API key is trusted without a database read
@@ -65,16 +73,25 @@ def _guard_db(method):
         except _DB_DOWN as exc:
             log.error("database unavailable in %s: %s", method.__name__, exc)
             raise DependencyDown() from exc
+
     return wrapper
 
 
 class BridgeService:
     """Accounts, API keys, sending and the sweeper, over one Database and one Redis client."""
 
-    def __init__(self, config: Config, db: Database, redis, *,
-                 clock: Callable[[], float] = time.time, ids: IdGenerator | None = None,
-                 run_sweeper: bool = True, hasher: PasswordHasher | None = None,
-                 group_max_sends: int = MAX_GROUP_SENDS) -> None:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        redis,
+        *,
+        clock: Callable[[], float] = time.time,
+        ids: IdGenerator | None = None,
+        run_sweeper: bool = True,
+        hasher: PasswordHasher | None = None,
+        group_max_sends: int = MAX_GROUP_SENDS,
+    ) -> None:
         """``group_max_sends`` caps a group commit (1 = every send its own transaction)."""
         self.config, self.db, self.redis = config, db, redis
         self._clock = clock
@@ -88,8 +105,9 @@ class BridgeService:
         self._run_sweeper = run_sweeper
         self.flusher = Flusher(db, clock=clock)
         self.sweeper = Sweeper(config, db, redis, clock=clock)
-        self._acceptor = Acceptor(config, db, redis, self.flusher, self._ids, clock,
-                                  group_max_sends=group_max_sends)
+        self._acceptor = Acceptor(
+            config, db, redis, self.flusher, self._ids, clock, group_max_sends=group_max_sends
+        )
         self._pricer = make_pricer(config)
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -131,17 +149,33 @@ class BridgeService:
             return acc.load_by_username(conn, username)
 
     @_guard_db
-    def create_account(self, username: str, password: str, *, balance: Decimal = Decimal(0),
-                       sender_id: str | None = None, allowed_sender_ids: Iterable[str] = (),
-                       callback_url: str | None = None, rate_limit_per_minute: int | None = None,
-                       currency: str | None = None) -> AccountInfo:
+    def create_account(
+        self,
+        username: str,
+        password: str,
+        *,
+        balance: Decimal = Decimal(0),
+        sender_id: str | None = None,
+        allowed_sender_ids: Iterable[str] = (),
+        callback_url: str | None = None,
+        rate_limit_per_minute: int | None = None,
+        currency: str | None = None,
+    ) -> AccountInfo:
         """A new active account; an opening balance is recorded as a top-up."""
         with self.db.begin() as conn:
             account_id = acc.create_account(
-                conn, self._hasher, username, password, now=self._now(),
-                currency=currency or self.config.currency, balance=balance, sender_id=sender_id,
-                allowed_sender_ids=allowed_sender_ids, callback_url=callback_url,
-                rate_limit_per_minute=rate_limit_per_minute)
+                conn,
+                self._hasher,
+                username,
+                password,
+                now=self._now(),
+                currency=currency or self.config.currency,
+                balance=balance,
+                sender_id=sender_id,
+                allowed_sender_ids=allowed_sender_ids,
+                callback_url=callback_url,
+                rate_limit_per_minute=rate_limit_per_minute,
+            )
             return acc.load(conn, account_id)
 
     @_guard_db
@@ -161,8 +195,11 @@ class BridgeService:
 
     def _update_account(self, account_id: int, **values) -> None:
         with self.db.begin() as conn:
-            done = conn.execute(update(accounts).where(accounts.c.id == account_id)
-                                .values(updated_at=self._now(), **values)).rowcount
+            done = conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(updated_at=self._now(), **values)
+            ).rowcount
         if not done:
             raise NotFound(f"No account with id {account_id}.")
         with self._lock:
@@ -222,8 +259,7 @@ class BridgeService:
         return len(revoked)
 
     @_guard_db
-    def regenerate_key(self, account_id: int, key_id: str | None,
-                       expiry_days: int = 90) -> NewKey:
+    def regenerate_key(self, account_id: int, key_id: str | None, expiry_days: int = 90) -> NewKey:
         """Revoke (one key, or all with key_id=None) and make a new key, in one transaction."""
         apikeys.check_expiry_days(expiry_days)
         with self.db.begin() as conn:
@@ -251,22 +287,41 @@ class BridgeService:
         return self._acceptor.group.committer
 
     @_guard_db
-    def send(self, account_id: int, numbers: str | list[str], message_body: str, *,
-             sender_id: str | None = None, reference: str | None = None,
-             callback_url: str | None = None, idempotency_key: str | None = None) -> SendResult:
+    def send(
+        self,
+        account_id: int,
+        numbers: str | list[str],
+        message_body: str,
+        *,
+        sender_id: str | None = None,
+        reference: str | None = None,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> SendResult:
         """Validate, price, charge, store and enqueue one request (see bridge.accept.send)."""
         account = self._account_settings(account_id)
         if not account.active:
             raise Unauthorized("Account is disabled.")
-        p = plan(self.config, account, self._pricer, numbers, message_body, sender_id,
-                 reference, callback_url)
+        p = plan(
+            self.config,
+            account,
+            self._pricer,
+            numbers,
+            message_body,
+            sender_id,
+            reference,
+            callback_url,
+        )
         return self._acceptor.accept(account, p, idempotency_key)
 
     @_guard_db
     def balance(self, account_id: int) -> BalanceInfo:
         with self.db.connect() as conn:
-            row = conn.execute(select(accounts.c.username, accounts.c.balance, accounts.c.currency)
-                               .where(accounts.c.id == account_id)).first()
+            row = conn.execute(
+                select(accounts.c.username, accounts.c.balance, accounts.c.currency).where(
+                    accounts.c.id == account_id
+                )
+            ).first()
         if row is None:
             raise NotFound(f"No account with id {account_id}.")
         return BalanceInfo(row.username, row.balance, row.currency)

@@ -2,6 +2,7 @@
 
 Area-specific fixtures live in the conftest.py of each tests/ sub-folder.
 """
+
 from __future__ import annotations
 
 import os
@@ -62,6 +63,7 @@ DEMO_PASSWORD = "demo-password-1"
 def db(database_url):
     """A Database on `database_url` with every migration applied; disposed after the test."""
     from bridge.storage.db import Database, upgrade
+
     upgrade(database_url)
     database = Database(database_url)
     try:
@@ -74,6 +76,7 @@ def db(database_url):
 def bridge_config(database_url, redis_server):
     """The Config the service fixtures use (change it with `bridge_config.replace(...)`)."""
     from bridge.config import Config
+
     return Config(database_url=database_url, redis_url=redis_server.url)
 
 
@@ -81,6 +84,7 @@ def bridge_config(database_url, redis_server):
 def bridge_service(bridge_config, db, redis_client):
     """A started BridgeService (no background sweeper); stopped after the test."""
     from bridge.service import BridgeService
+
     service = BridgeService(bridge_config, db, redis_client, run_sweeper=False)
     service.start()
     try:
@@ -96,8 +100,20 @@ def demo_account(bridge_service):
     info (AccountInfo)."""
     from decimal import Decimal
     from types import SimpleNamespace
-    info = bridge_service.create_account(DEMO_USERNAME, DEMO_PASSWORD, balance=Decimal("1000.00"),
-                                         sender_id="SMSBRIDGE", allowed_sender_ids=["ACME"])
+
+    info = bridge_service.create_account(
+        DEMO_USERNAME,
+        DEMO_PASSWORD,
+        balance=Decimal("1000.00"),
+        sender_id="SMSBRIDGE",
+        allowed_sender_ids=["ACME"],
+    )
     key = bridge_service.generate_key(info.id, expiry_days=30)
-    return SimpleNamespace(id=info.id, username=DEMO_USERNAME, password=DEMO_PASSWORD,
-                           api_key=key.api_key, key_id=key.key_id, info=info)
+    return SimpleNamespace(
+        id=info.id,
+        username=DEMO_USERNAME,
+        password=DEMO_PASSWORD,
+        api_key=key.api_key,
+        key_id=key.key_id,
+        info=info,
+    )

@@ -1,4 +1,5 @@
 """The test infrastructure itself: real Redis and PostgreSQL come up and answer."""
+
 import sqlalchemy as sa
 
 

@@ -1,4 +1,5 @@
 """``GET /api/v2/account/balance``: the balance of the key's account."""
+
 from __future__ import annotations
 
 import falcon
@@ -14,5 +15,8 @@ class Balance:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         info = self._service.balance(req.context.key.account_id)
-        resp.media = {"username": info.username, "balance": money_str(info.balance),
-                      "currency": info.currency}
+        resp.media = {
+            "username": info.username,
+            "balance": money_str(info.balance),
+            "currency": info.currency,
+        }

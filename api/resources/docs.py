@@ -1,5 +1,6 @@
 """Documentation pages: Swagger UI at ``/api/v2`` (every asset served from ``api/static``), the
 OpenAPI document at ``/api/v2/openapi.json`` and the OAuth2 redirect page the contract names."""
+
 from __future__ import annotations
 
 import json

@@ -7,6 +7,7 @@ request acts on that key alone: a key can revoke or rotate itself, never touch o
 Which keys are revoked: the key sent as ``X-API-Key``/``api_key``, else the one named by
 ``key_id``, else every key of the account. Regenerate answers ``201`` (a key was created).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,12 +20,18 @@ from api.params import request_params
 from api.schemas import GenerateKeyParams, RegenerateKeyParams, RevokeKeyParams, load
 from bridge.errors import InvalidInput, Unauthorized
 
-NEEDS_PASSWORD = ("Send the account's username and password (parameters or HTTP Basic); "
-                  "an API key cannot create keys.")
-NEEDS_PROOF = ("Send the account's username and password (parameters or HTTP Basic), "
-               "or the API key itself as X-API-Key or api_key.")
-ONLY_ITSELF = ("An API key can only revoke or regenerate itself; use the account's username "
-               "and password for other keys.")
+NEEDS_PASSWORD = (
+    "Send the account's username and password (parameters or HTTP Basic); "
+    "an API key cannot create keys."
+)
+NEEDS_PROOF = (
+    "Send the account's username and password (parameters or HTTP Basic), "
+    "or the API key itself as X-API-Key or api_key."
+)
+ONLY_ITSELF = (
+    "An API key can only revoke or regenerate itself; use the account's username "
+    "and password for other keys."
+)
 TWO_KEYS = "Name one key: api_key and key_id point to different keys."
 NOT_YOURS = "Invalid API key."  # same sentence as an unknown key: never reveal other accounts
 
@@ -60,8 +67,7 @@ def target(proof: Proof, key_id: str | None) -> str | None:
     """The key to revoke (None = all of the account's), refusing what the proof can't do."""
     if proof.key_id is not None:
         if key_id and key_id != proof.key_id:
-            raise InvalidInput(ONLY_ITSELF if not proof.by_password else TWO_KEYS,
-                               field="key_id")
+            raise InvalidInput(ONLY_ITSELF if not proof.by_password else TWO_KEYS, field="key_id")
         return proof.key_id
     return key_id
 
@@ -75,8 +81,11 @@ def iso_utc(moment: datetime) -> str:
 
 def render_key(resp: falcon.Response, new_key) -> None:
     resp.status = falcon.HTTP_201
-    resp.media = {"api_key": new_key.api_key, "key_id": new_key.key_id,
-                  "expires_at": iso_utc(new_key.expires_at)}
+    resp.media = {
+        "api_key": new_key.api_key,
+        "key_id": new_key.key_id,
+        "expires_at": iso_utc(new_key.expires_at),
+    }
 
 
 class _KeyResource:
@@ -125,7 +134,7 @@ class RegenerateKey(_KeyResource):
         params = self._params(req)
         proof = prove(self._service, req, params)
         args = load(self._schema, params)
-        new_key = self._service.regenerate_key(proof.account_id,
-                                               target(proof, args.get("key_id")),
-                                               args["expiry_days"])
+        new_key = self._service.regenerate_key(
+            proof.account_id, target(proof, args.get("key_id")), args["expiry_days"]
+        )
         render_key(resp, new_key)

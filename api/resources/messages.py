@@ -5,6 +5,7 @@ Another account's id and an unknown id both answer ``404 {"error": "Message not 
 The answer schema and the OpenAPI operation live here too (``document(spec)``), so the
 api/openapi.py document only calls them.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -13,8 +14,8 @@ from typing import Any
 import falcon
 from marshmallow import Schema, fields
 
-from bridge.storage.ledger import money_str
 from bridge.delivery.settlement.view import MessageView, message_view
+from bridge.storage.ledger import money_str
 
 PATH = "/api/v2/sms/{message_id}"
 OPERATION_ID = "message_status"
@@ -36,18 +37,26 @@ def iso(moment: datetime | None) -> str | None:
     """``2030-03-17T17:48:00.000Z``, or None."""
     if moment is None:
         return None
-    return (moment.astimezone(UTC).isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"))
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def render(view: MessageView) -> dict[str, Any]:
     return {
-        "message_id": view.message_id, "batch_id": view.batch_id, "number": view.number,
-        "sender_id": view.sender_id, "state": view.state, "parts": view.parts,
-        "cost": money_str(view.cost), "currency": view.currency, "reference": view.reference,
-        "smsc_message_ids": view.smsc_message_ids, "error_code": view.error_code,
-        "possible_duplicate": view.possible_duplicate, "created_at": iso(view.created_at),
-        "queued_at": iso(view.queued_at), "submitted_at": iso(view.submitted_at),
+        "message_id": view.message_id,
+        "batch_id": view.batch_id,
+        "number": view.number,
+        "sender_id": view.sender_id,
+        "state": view.state,
+        "parts": view.parts,
+        "cost": money_str(view.cost),
+        "currency": view.currency,
+        "reference": view.reference,
+        "smsc_message_ids": view.smsc_message_ids,
+        "error_code": view.error_code,
+        "possible_duplicate": view.possible_duplicate,
+        "created_at": iso(view.created_at),
+        "queued_at": iso(view.queued_at),
+        "submitted_at": iso(view.submitted_at),
         "done_at": iso(view.done_at),
         "events": [{"state": e.state, "at": iso(e.at), "detail": e.detail} for e in view.events],
     }
@@ -66,16 +75,25 @@ class MessageStatus:
 
 # --- the answer schema and the OpenAPI operation ------------------------------------------
 def _time(description: str, required: bool = False) -> fields.String:
-    return fields.String(required=True, allow_none=not required, metadata={
-        "format": "date-time", "description": description + " ISO 8601, UTC.",
-        "example": "2030-03-17T17:48:00.000Z"})
+    return fields.String(
+        required=True,
+        allow_none=not required,
+        metadata={
+            "format": "date-time",
+            "description": description + " ISO 8601, UTC.",
+            "example": "2030-03-17T17:48:00.000Z",
+        },
+    )
 
 
 class EventAnswer(Schema):
     state = fields.String(required=True, metadata={"example": "submitted"})
     at = _time("When the message entered this state.", required=True)
-    detail = fields.String(required=True, allow_none=True, metadata={
-        "description": "SMSC ids, error code or receipt status, when there is one."})
+    detail = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "SMSC ids, error code or receipt status, when there is one."},
+    )
 
 
 class MessageStatusAnswer(Schema):
@@ -83,19 +101,42 @@ class MessageStatusAnswer(Schema):
     batch_id = fields.String(required=True, metadata={"description": "The send request's id."})
     number = fields.String(required=True, metadata={"description": "E.164, e.g. +254701234567."})
     sender_id = fields.String(required=True)
-    state = fields.String(required=True, metadata={"enum": [
-        "accepted", "queued", "submitted", "delivered", "undelivered", "expired", "rejected",
-        "failed"]})
+    state = fields.String(
+        required=True,
+        metadata={
+            "enum": [
+                "accepted",
+                "queued",
+                "submitted",
+                "delivered",
+                "undelivered",
+                "expired",
+                "rejected",
+                "failed",
+            ]
+        },
+    )
     parts = fields.Integer(required=True)
-    cost = fields.String(required=True, metadata={
-        "description": "Price of this message. Exact decimal as text, two or more decimals.",
-        "pattern": r"^-?\d+\.\d{2,}$", "example": "0.80"})
+    cost = fields.String(
+        required=True,
+        metadata={
+            "description": "Price of this message. Exact decimal as text, two or more decimals.",
+            "pattern": r"^-?\d+\.\d{2,}$",
+            "example": "0.80",
+        },
+    )
     currency = fields.String(required=True, metadata={"example": "KES"})
     reference = fields.String(required=True, allow_none=True)
-    smsc_message_ids = fields.List(fields.String(), required=True, metadata={
-        "description": "The SMSC's id of each part (more when it was submitted twice)."})
-    error_code = fields.String(required=True, allow_none=True, metadata={
-        "description": "SMPP status name, receipt err code or reason, when failed."})
+    smsc_message_ids = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "The SMSC's id of each part (more when it was submitted twice)."},
+    )
+    error_code = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "SMPP status name, receipt err code or reason, when failed."},
+    )
     possible_duplicate = fields.Boolean(required=True)
     created_at = _time("Accepted.", required=True)
     queued_at = _time("Queued.")
@@ -114,15 +155,37 @@ def document(spec, headers, error_text: dict[int, str], security: list) -> None:
         404: "Unknown message id, or one of another account.",
         **{code: error_text[code] for code in (401, 429, 503)},
     }
-    responses: dict[Any, Any] = {200: {
-        "description": "The message.", "headers": headers(True, 200),
-        "content": {"application/json": {"schema": MessageStatusAnswer}}}}
+    responses: dict[Any, Any] = {
+        200: {
+            "description": "The message.",
+            "headers": headers(True, 200),
+            "content": {"application/json": {"schema": MessageStatusAnswer}},
+        }
+    }
     for code, text in sorted(errors.items()):
-        responses[code] = {"description": text, "headers": headers(True, code), "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    spec.path(path=PATH, operations={"get": {
-        "summary": SUMMARY, "description": DESCRIPTION, "operationId": OPERATION_ID,
-        "security": security, "responses": responses,
-        "parameters": [{"in": "path", "name": "message_id", "required": True,
+        responses[code] = {
+            "description": text,
+            "headers": headers(True, code),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    spec.path(
+        path=PATH,
+        operations={
+            "get": {
+                "summary": SUMMARY,
+                "description": DESCRIPTION,
+                "operationId": OPERATION_ID,
+                "security": security,
+                "responses": responses,
+                "parameters": [
+                    {
+                        "in": "path",
+                        "name": "message_id",
+                        "required": True,
                         "schema": {"type": "string", "maxLength": 26},
-                        "description": "A message_id from the send answer."}]}})
+                        "description": "A message_id from the send answer.",
+                    }
+                ],
+            }
+        },
+    )

@@ -3,6 +3,7 @@
 Both answer the service's result as is (money already as text). An ``Idempotency-Key`` header is
 passed to the service; a replayed answer is the first one, marked ``Idempotent-Replayed: true``.
 """
+
 from __future__ import annotations
 
 import falcon
@@ -31,9 +32,13 @@ class LegacySend:
             raise Unauthorized()
         account = self._service.authenticate(*credentials)
         args = load(self._schema, params)
-        result = self._service.send(account.id, args["numbers"], args["message_body"],
-                                    sender_id=args.get("sender_id"),
-                                    idempotency_key=idempotency_key(req))
+        result = self._service.send(
+            account.id,
+            args["numbers"],
+            args["message_body"],
+            sender_id=args.get("sender_id"),
+            idempotency_key=idempotency_key(req),
+        )
         render(resp, result)
 
 
@@ -49,11 +54,15 @@ class Send:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         args = load(self._schema, request_params(req, self._max_body_bytes))
-        result = self._service.send(req.context.key.account_id, args["numbers"],
-                                    args["message_body"], sender_id=args.get("sender_id"),
-                                    reference=args.get("reference"),
-                                    callback_url=args.get("callback_url"),
-                                    idempotency_key=idempotency_key(req))
+        result = self._service.send(
+            req.context.key.account_id,
+            args["numbers"],
+            args["message_body"],
+            sender_id=args.get("sender_id"),
+            reference=args.get("reference"),
+            callback_url=args.get("callback_url"),
+            idempotency_key=idempotency_key(req),
+        )
         render(resp, result)
 
     on_get = on_post

@@ -3,6 +3,7 @@ most samples on the stack (inclusive) and at the top of it (self), as % of all s
 
 Usage: .venv/bin/python tests/harness/profile_top.py DIR [--match TEXT] [--top 25]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,12 @@ def main() -> int:
             if not stack:
                 continue
             n = int(count)
-            frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].split("/")[-1]
-                      + ")" if " (" in f else f for f in stack.split(";")]
+            frames = [
+                f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].split("/")[-1] + ")"
+                if " (" in f
+                else f
+                for f in stack.split(";")
+            ]
             total += n
             own[frames[-1]] += n
             for frame in set(frames):

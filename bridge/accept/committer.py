@@ -20,6 +20,7 @@ next leader started with whoever had queued in those few microseconds.
 Every item a leader takes gets its outcome (a value or an exception) before its caller is
 woken; a bug in ``run_group`` becomes each item's exception, never a hang.
 """
+
 from __future__ import annotations
 
 import _thread
@@ -71,10 +72,15 @@ class GroupCommitter:
     """Leader/follower batching of :class:`Pending` items into ``run_group(items)`` calls,
     which must set each item's ``result`` or ``error``."""
 
-    def __init__(self, run_group: Callable[[Sequence[Pending]], None], *,
-                 max_items: int = 64, max_weight: int = 2000,
-                 queue_wait: float = QUEUE_WAIT_SECONDS,
-                 before_take: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        run_group: Callable[[Sequence[Pending]], None],
+        *,
+        max_items: int = 64,
+        max_weight: int = 2000,
+        queue_wait: float = QUEUE_WAIT_SECONDS,
+        before_take: Callable[[], None] | None = None,
+    ) -> None:
         self._run_group = run_group
         self._before_take = before_take
         self._max_items, self._max_weight = max_items, max_weight
@@ -133,8 +139,9 @@ class GroupCommitter:
                 return
             if not item._taken:
                 self._queue.remove(item)
-                item.error = GroupTimeout(f"no group commit took this request within"
-                                          f" {self._queue_wait:.0f} s")
+                item.error = GroupTimeout(
+                    f"no group commit took this request within {self._queue_wait:.0f} s"
+                )
                 return
         item._done.acquire()  # taken: the leader resolves it (its run_group is bounded)
 
@@ -142,8 +149,11 @@ class GroupCommitter:
         with self._lock:
             group = [self._queue.popleft()]
             weight = group[0].weight
-            while (self._queue and len(group) < self._max_items
-                   and weight + self._queue[0].weight <= self._max_weight):
+            while (
+                self._queue
+                and len(group) < self._max_items
+                and weight + self._queue[0].weight <= self._max_weight
+            ):
                 nxt = self._queue.popleft()
                 weight += nxt.weight
                 group.append(nxt)

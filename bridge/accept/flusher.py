@@ -10,6 +10,7 @@ Losing a note is harmless: an unmarked batch stays ``accepted`` and the sweeper 
 (the worker drops the duplicate); a lost ``last_used_at`` is a minute stale. The queue is
 bounded; when it is full the note is written synchronously instead of being dropped.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,8 +35,14 @@ _IN_CHUNK = 500
 class Flusher:
     """A daemon thread draining a bounded queue of notes into batched UPDATEs."""
 
-    def __init__(self, db: Database, *, interval: float = 0.15, maxsize: int = 10_000,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        interval: float = 0.15,
+        maxsize: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._db = db
         self._interval = interval
         self._clock = clock
@@ -98,12 +105,19 @@ class Flusher:
                 mark_batches_queued(conn, batches)
                 if keys:
                     conn.execute(
-                        update(api_keys).where(api_keys.c.key_id == bindparam("kid"))
+                        update(api_keys)
+                        .where(api_keys.c.key_id == bindparam("kid"))
                         .values(last_used_at=bindparam("at")),
-                        [{"kid": k, "at": _utc(at)} for k, at in keys.items()])
+                        [{"kid": k, "at": _utc(at)} for k, at in keys.items()],
+                    )
         except SQLAlchemyError as exc:  # the sweeper covers unmarked batches; say so
-            log.warning("could not mark %d batch(es) queued / %d key(s) used: %s;"
-                        " the sweeper will re-enqueue the batches", len(batches), len(keys), exc)
+            log.warning(
+                "could not mark %d batch(es) queued / %d key(s) used: %s;"
+                " the sweeper will re-enqueue the batches",
+                len(batches),
+                len(keys),
+                exc,
+            )
 
 
 def mark_batches_queued(conn, batches: dict[str, float]) -> None:
@@ -114,10 +128,14 @@ def mark_batches_queued(conn, batches: dict[str, float]) -> None:
     at = _utc(max(batches.values()))
     ids = list(batches)
     for start in range(0, len(ids), _IN_CHUNK):
-        conn.execute(update(messages)
-                     .where(messages.c.batch_id.in_(ids[start:start + _IN_CHUNK]),
-                            messages.c.state == "accepted")
-                     .values(state="queued", queued_at=at, updated_at=at))
+        conn.execute(
+            update(messages)
+            .where(
+                messages.c.batch_id.in_(ids[start : start + _IN_CHUNK]),
+                messages.c.state == "accepted",
+            )
+            .values(state="queued", queued_at=at, updated_at=at)
+        )
 
 
 def _utc(epoch: float) -> datetime:

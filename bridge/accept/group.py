@@ -28,6 +28,7 @@ outbox). Balances cannot go negative: every charge is the conditional UPDATE
 (``balance >= cost``) and the CHECK constraint still stands; account rows are locked in
 account-id order, as the settlement refunds lock them, so groups do not deadlock on PostgreSQL.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,12 +43,12 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from bridge.accept.committer import GroupCommitter, GroupTimeout, Pending
+from bridge.accept.flusher import Flusher
+from bridge.errors import DependencyDown, InsufficientBalance
 from bridge.redis import outbox
 from bridge.storage.db import Database
 from bridge.storage.driver import DriverCursor, DriverStatement, driver_transaction
-from bridge.errors import DependencyDown, InsufficientBalance
-from bridge.accept.flusher import Flusher
-from bridge.accept.committer import GroupCommitter, GroupTimeout, Pending
 from bridge.storage.ledger import _CHARGE, _CHARGE_ROW, CHARGE
 from bridge.storage.models import messages
 
@@ -100,16 +101,27 @@ class _Statements:
 class GroupAccept:
     """Charges, stores and enqueues prepared sends, grouping concurrent ones."""
 
-    def __init__(self, db: Database, redis, flusher: Flusher, *,
-                 clock: Callable[[], float] = time.time, sweeper_grace: float = 0,
-                 max_sends: int = MAX_GROUP_SENDS,
-                 max_messages: int = MAX_GROUP_MESSAGES) -> None:
+    def __init__(
+        self,
+        db: Database,
+        redis,
+        flusher: Flusher,
+        *,
+        clock: Callable[[], float] = time.time,
+        sweeper_grace: float = 0,
+        max_sends: int = MAX_GROUP_SENDS,
+        max_messages: int = MAX_GROUP_MESSAGES,
+    ) -> None:
         self._db, self._redis, self._flusher = db, redis, flusher
         self._clock, self._grace = clock, sweeper_grace
         self._write_lock = db.write_lock  # the one every write transaction of db takes
         self._sql = _Statements(db.engine.dialect)
-        self.committer = GroupCommitter(self._run, max_items=max_sends, max_weight=max_messages,
-                                        before_take=self._write_lock.acquire)
+        self.committer = GroupCommitter(
+            self._run,
+            max_items=max_sends,
+            max_weight=max_messages,
+            before_take=self._write_lock.acquire,
+        )
 
     def commit(self, prep: Prepared) -> Decimal:
         """Charge, store and enqueue ``prep`` (with whatever else is queued); returns the
@@ -120,9 +132,15 @@ class GroupAccept:
         if prep.rows:  # the parameters are converted here, in the caller's thread
             insert = prep.message_insert = self._sql.messages(tuple(prep.rows[0]))
             prep.message_params = [insert.params(row) for row in prep.rows]
-        prep.ledger_params = self._sql.ledger.params({
-            "account_id": prep.account_id, "amount": -prep.cost, "batch_id": prep.batch_id,
-            "dedupe_key": f"{CHARGE}:{prep.batch_id}", "now": prep.now})
+        prep.ledger_params = self._sql.ledger.params(
+            {
+                "account_id": prep.account_id,
+                "amount": -prep.cost,
+                "batch_id": prep.batch_id,
+                "dedupe_key": f"{CHARGE}:{prep.batch_id}",
+                "now": prep.now,
+            }
+        )
         try:
             return self.committer.submit(Pending(prep, len(prep.rows)))
         except GroupTimeout as exc:
@@ -138,8 +156,9 @@ class GroupAccept:
             finally:
                 self._write_lock.release()  # the leader took it before it took the group
         except DB_DOWN as exc:
-            log.error("database unavailable: %d send(s) refused, nothing charged: %s",
-                      len(items), exc)
+            log.error(
+                "database unavailable: %d send(s) refused, nothing charged: %s", len(items), exc
+            )
             for it in items:
                 it.error = DependencyDown()
                 it.error.__cause__ = exc
@@ -147,8 +166,9 @@ class GroupAccept:
         except Exception:
             if len(items) == 1:
                 raise
-            log.exception("group transaction of %d sends failed; replaying each on its own",
-                          len(items))
+            log.exception(
+                "group transaction of %d sends failed; replaying each on its own", len(items)
+            )
             for it in items:
                 self._run_alone(it)
             return
@@ -171,8 +191,10 @@ class GroupAccept:
         """One transaction: the charges, then every charged send's messages and ledger row."""
         now = datetime.fromtimestamp(self._clock(), UTC)
         sql = self._sql
-        with self._write_lock.held(), driver_transaction(self._db.engine,
-                                                         sqlite=self._db.is_sqlite) as cur:
+        with (
+            self._write_lock.held(),
+            driver_transaction(self._db.engine, sqlite=self._db.is_sqlite) as cur,
+        ):
             balances = charge_group(cur, sql.charge, preps, now)
             done = [p for p, b in zip(preps, balances) if b is not None]
             inserts: dict[DriverStatement, list] = {}  # one statement, unless rows differ
@@ -186,8 +208,9 @@ class GroupAccept:
         return balances
 
 
-def charge_group(cur: DriverCursor, charge: DriverStatement, preps: Sequence[Prepared],
-                 now: datetime) -> list[Decimal | None]:
+def charge_group(
+    cur: DriverCursor, charge: DriverStatement, preps: Sequence[Prepared], now: datetime
+) -> list[Decimal | None]:
     """Charge each send: its account's balance after its charge, or None (not affordable).
 
     Per account (in id order): one conditional UPDATE for the group's total; if that is not
@@ -202,8 +225,9 @@ def charge_group(cur: DriverCursor, charge: DriverStatement, preps: Sequence[Pre
         indexes = by_account[account_id]
         if len(indexes) > 1:
             total = sum((preps[i].cost for i in indexes), Decimal(0))
-            row = cur.execute(charge, charge.params({"account_id": account_id, "cost": total,
-                                                     "now": now}))
+            row = cur.execute(
+                charge, charge.params({"account_id": account_id, "cost": total, "now": now})
+            )
             if row is not None:
                 running = row[0] + total
                 for i in indexes:
@@ -211,8 +235,9 @@ def charge_group(cur: DriverCursor, charge: DriverStatement, preps: Sequence[Pre
                     balances[i] = running
                 continue
         for i in indexes:
-            row = cur.execute(charge, charge.params({"account_id": account_id,
-                                                     "cost": preps[i].cost, "now": now}))
+            row = cur.execute(
+                charge, charge.params({"account_id": account_id, "cost": preps[i].cost, "now": now})
+            )
             if row is not None:
                 balances[i] = row[0]
     return balances
@@ -224,13 +249,33 @@ def enqueue(redis, flusher: Flusher, preps: Sequence[Prepared], grace: float) ->
     if redis is None or not preps:
         return
     try:
-        outbox.enqueue(redis, [outbox.OutboundMessage(
-            r["id"], r["batch_id"], r["account_id"], r["destination"], r["sender_id"],
-            r["text"], r["encoding"], r["parts"], r["price"], r["expires_at"].timestamp())
-            for p in preps for r in p.rows])
+        outbox.enqueue(
+            redis,
+            [
+                outbox.OutboundMessage(
+                    r["id"],
+                    r["batch_id"],
+                    r["account_id"],
+                    r["destination"],
+                    r["sender_id"],
+                    r["text"],
+                    r["encoding"],
+                    r["parts"],
+                    r["price"],
+                    r["expires_at"].timestamp(),
+                )
+                for p in preps
+                for r in p.rows
+            ],
+        )
     except RedisError as exc:
-        log.warning("%d batch(es) committed but not enqueued (Redis: %s); the sweeper will"
-                    " enqueue them after %ss", len(preps), exc, grace)
+        log.warning(
+            "%d batch(es) committed but not enqueued (Redis: %s); the sweeper will"
+            " enqueue them after %ss",
+            len(preps),
+            exc,
+            grace,
+        )
         return
     for p in preps:
         flusher.mark_queued(p.batch_id)

@@ -5,6 +5,7 @@ strictly increasing: within the same millisecond the random part is incremented 
 re-drawn, so ``sorted(ids)`` is creation order. The clock and the randomness are injectable so
 tests get deterministic ids.
 """
+
 from __future__ import annotations
 
 import base64
@@ -44,8 +45,9 @@ def timestamp_ms(identifier: str) -> int:
 class IdGenerator:
     """Makes ULID-like ids; thread-safe; ``many(n)`` makes a block of n increasing ids cheaply."""
 
-    def __init__(self, clock: Callable[[], float] = time.time,
-                 randbytes: Callable[[int], bytes] = os.urandom) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, randbytes: Callable[[int], bytes] = os.urandom
+    ) -> None:
         self._clock = clock
         self._randbytes = randbytes
         self._lock = threading.Lock()

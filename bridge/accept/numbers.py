@@ -5,6 +5,7 @@ libphonenumber rules (the `phonenumbers` package) against a default region, so `
 Parsing costs ~10 µs a number; an LRU cache makes repeated numbers (bulk lists re-sent daily)
 nearly free.
 """
+
 from __future__ import annotations
 
 import functools

@@ -11,6 +11,7 @@ If Redis is unreachable the limiter *fails open*: the request is allowed, the he
 full limit, and a warning is logged (at most once per ``log_every`` seconds). Accepting messages
 must keep working without Redis; only the limit is lost while Redis is away.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,8 +64,14 @@ class Decision:
 class RateLimiter:
     """Fixed-window counters in Redis. ``hit`` counts a request, ``peek`` only reads the bucket."""
 
-    def __init__(self, client: redis.Redis | None, *, window_seconds: float = 60.0,
-                 log_every: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        client: redis.Redis | None,
+        *,
+        window_seconds: float = 60.0,
+        log_every: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._window_ms = int(window_seconds * 1000)
         self._log_every = log_every
@@ -86,8 +93,9 @@ class RateLimiter:
         if self._redis is None:
             return self._fail_open(limit, "no Redis is configured")
         try:
-            count, ttl_ms = script.run(self._redis, redis_keys.rate_limit_key(bucket),
-                                       self._window_ms)
+            count, ttl_ms = script.run(
+                self._redis, redis_keys.rate_limit_key(bucket), self._window_ms
+            )
         except (redis.RedisError, OSError) as exc:
             return self._fail_open(limit, f"Redis is unreachable ({exc})")
         count, ttl_ms = int(count), int(ttl_ms)
@@ -99,8 +107,9 @@ class RateLimiter:
         now = self._clock()
         if self._last_logged is None or now - self._last_logged >= self._log_every:
             self._last_logged = now
-            log.warning("rate limiting is off: %s; requests are allowed unlimited until it is back",
-                        why)
+            log.warning(
+                "rate limiting is off: %s; requests are allowed unlimited until it is back", why
+            )
         return Decision(limit, limit, True, 0, degraded=True)
 
 

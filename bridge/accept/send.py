@@ -10,6 +10,7 @@ commit; if Redis is down then, the request still succeeds and the sweeper re-enq
 messages later (transactional outbox). The ``queued`` mark is written by the background
 :class:`~bridge.accept.flusher.Flusher`, not on the request path.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,17 +25,17 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from bridge.storage import ledger
-from bridge.accept.group import MAX_GROUP_SENDS, GroupAccept, Prepared, enqueue
-from bridge.storage.accounts import AccountInfo
-from bridge.config import Config
-from bridge.storage.db import Database
-from bridge.errors import InvalidInput, InvalidNumbers
 from bridge.accept.flusher import Flusher
+from bridge.accept.group import MAX_GROUP_SENDS, GroupAccept, Prepared, enqueue
 from bridge.accept.ids import IdGenerator
-from bridge.storage.models import idempotency_keys, messages
 from bridge.accept.numbers import normalise, split_numbers
+from bridge.config import Config
+from bridge.errors import InvalidInput, InvalidNumbers
 from bridge.redis.pinned import PinnedConnections
+from bridge.storage import ledger
+from bridge.storage.accounts import AccountInfo
+from bridge.storage.db import Database
+from bridge.storage.models import idempotency_keys, messages
 from smpp.codec import count_parts
 
 log = logging.getLogger(__name__)
@@ -90,13 +91,24 @@ class _Plan:
 
     def request_hash(self) -> str:
         """What an Idempotency-Key repeat must match: the request after normalisation."""
-        canonical = json.dumps([self.numbers, self.text, self.sender_id, self.reference,
-                                self.callback_url], ensure_ascii=False, separators=(",", ":"))
+        canonical = json.dumps(
+            [self.numbers, self.text, self.sender_id, self.reference, self.callback_url],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def plan(config: Config, account: AccountInfo, pricer: Pricer, numbers, message_body,
-         sender_id: str | None, reference: str | None, callback_url: str | None) -> _Plan:
+def plan(
+    config: Config,
+    account: AccountInfo,
+    pricer: Pricer,
+    numbers,
+    message_body,
+    sender_id: str | None,
+    reference: str | None,
+    callback_url: str | None,
+) -> _Plan:
     """Validate and price a request (no I/O); raises InvalidInput / InvalidNumbers."""
     raw = split_numbers(numbers)
     if not raw:
@@ -104,19 +116,30 @@ def plan(config: Config, account: AccountInfo, pricer: Pricer, numbers, message_
     if not isinstance(message_body, str) or not message_body.strip():
         raise InvalidInput("The message_body field is required.", field="message_body")
     if len(raw) > config.max_recipients:
-        raise InvalidInput(f"Too many numbers: {len(raw)}, the limit is {config.max_recipients}"
-                           " per request.", field="numbers")
+        raise InvalidInput(
+            f"Too many numbers: {len(raw)}, the limit is {config.max_recipients} per request.",
+            field="numbers",
+        )
     encoding, parts = count_parts(message_body)
     if parts > config.max_parts:
-        raise InvalidInput(f"message_body is too long: {parts} parts, the limit is"
-                           f" {config.max_parts} parts.", field="message_body")
+        raise InvalidInput(
+            f"message_body is too long: {parts} parts, the limit is {config.max_parts} parts.",
+            field="message_body",
+        )
     sender = resolve_sender(config, account, sender_id)
     _check_optional(reference, callback_url)
     normalised = normalise(raw, config.default_region)
     if normalised.invalid:
         raise InvalidNumbers(invalid_numbers=normalised.invalid)
-    p = _Plan(normalised.numbers, message_body, encoding, parts, sender, reference or None,
-              callback_url or account.callback_url)
+    p = _Plan(
+        normalised.numbers,
+        message_body,
+        encoding,
+        parts,
+        sender,
+        reference or None,
+        callback_url or account.callback_url,
+    )
     p.prices = [pricer(number) * parts for number in p.numbers]
     return p
 
@@ -133,13 +156,17 @@ def resolve_sender(config: Config, account: AccountInfo, sender_id: str | None) 
 
 def _check_optional(reference: str | None, callback_url: str | None) -> None:
     if reference is not None and len(reference) > REFERENCE_MAX:
-        raise InvalidInput(f"reference is too long: at most {REFERENCE_MAX} characters.",
-                           field="reference")
+        raise InvalidInput(
+            f"reference is too long: at most {REFERENCE_MAX} characters.", field="reference"
+        )
     if callback_url:
         parts = urlsplit(callback_url) if len(callback_url) <= CALLBACK_URL_MAX else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidInput("callback_url must be an http or https URL of at most"
-                               f" {CALLBACK_URL_MAX} characters.", field="callback_url")
+            raise InvalidInput(
+                "callback_url must be an http or https URL of at most"
+                f" {CALLBACK_URL_MAX} characters.",
+                field="callback_url",
+            )
 
 
 class Acceptor:
@@ -150,23 +177,39 @@ class Acceptor:
     on (account, key) settles races between repeats of the same key.
     """
 
-    def __init__(self, config: Config, db: Database, redis, flusher: Flusher, ids: IdGenerator,
-                 clock: Callable[[], float], *, group_max_sends: int = MAX_GROUP_SENDS) -> None:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        redis,
+        flusher: Flusher,
+        ids: IdGenerator,
+        clock: Callable[[], float],
+        *,
+        group_max_sends: int = MAX_GROUP_SENDS,
+    ) -> None:
         # the XADDs go out on each request thread's own Redis connection (bridge.redis.pinned)
         self._redis = PinnedConnections(redis) if redis is not None else None
         self._config, self._db = config, db
         self._flusher, self._ids, self._clock = flusher, ids, clock
-        self.group = GroupAccept(db, self._redis, flusher, clock=clock,
-                                 sweeper_grace=config.sweeper_grace_seconds,
-                                 max_sends=group_max_sends)
+        self.group = GroupAccept(
+            db,
+            self._redis,
+            flusher,
+            clock=clock,
+            sweeper_grace=config.sweeper_grace_seconds,
+            max_sends=group_max_sends,
+        )
 
     def accept(self, account: AccountInfo, p: _Plan, idempotency_key: str | None) -> SendResult:
         """Charge and store the plan (or replay an earlier answer), then enqueue it."""
         if idempotency_key is None:
             return self._accept_grouped(account, p)
         if not idempotency_key or len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
-            raise InvalidInput(f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters.",
-                               field="Idempotency-Key")
+            raise InvalidInput(
+                f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters.",
+                field="Idempotency-Key",
+            )
         request_hash = p.request_hash()
         try:
             result, prep = self._transaction(account, p, idempotency_key, request_hash)
@@ -185,17 +228,20 @@ class Acceptor:
         """Ids and message rows for the plan: all the pure work, before any I/O."""
         batch_id = self._ids.new()
         ids = self._ids.many(len(p.numbers))
-        return Prepared(account.id, batch_id, self._message_rows(account.id, batch_id, ids, p, now),
-                        p.cost, now)
+        return Prepared(
+            account.id, batch_id, self._message_rows(account.id, batch_id, ids, p, now), p.cost, now
+        )
 
     def _accept_grouped(self, account: AccountInfo, p: _Plan) -> SendResult:
         prep = self._prepare(account, p, datetime.fromtimestamp(self._clock(), UTC))
         balance = self.group.commit(prep)
-        return SendResult(self._body(account, p, prep.batch_id, [r["id"] for r in prep.rows],
-                                     balance))
+        return SendResult(
+            self._body(account, p, prep.batch_id, [r["id"] for r in prep.rows], balance)
+        )
 
-    def _transaction(self, account: AccountInfo, p: _Plan, key: str,
-                     request_hash: str) -> tuple[SendResult, Prepared | None]:
+    def _transaction(
+        self, account: AccountInfo, p: _Plan, key: str, request_hash: str
+    ) -> tuple[SendResult, Prepared | None]:
         now = datetime.fromtimestamp(self._clock(), UTC)
         with self._db.begin() as conn:
             replay = self._replay(conn, account.id, key, request_hash, purge_stale=True)
@@ -205,18 +251,32 @@ class Acceptor:
             balance = ledger.charge(conn, account.id, prep.cost, prep.batch_id, now)
             conn.execute(_INSERT_MESSAGES, prep.rows)
             body = self._body(account, p, prep.batch_id, [r["id"] for r in prep.rows], balance)
-            conn.execute(_INSERT_IDEMPOTENCY, {
-                "account_id": account.id, "key": key, "request_hash": request_hash,
-                "response_json": json.dumps(body, ensure_ascii=False), "status_code": 200,
-                "created_at": now})
+            conn.execute(
+                _INSERT_IDEMPOTENCY,
+                {
+                    "account_id": account.id,
+                    "key": key,
+                    "request_hash": request_hash,
+                    "response_json": json.dumps(body, ensure_ascii=False),
+                    "status_code": 200,
+                    "created_at": now,
+                },
+            )
         return SendResult(body), prep
 
-    def _replay(self, conn, account_id: int, key: str, request_hash: str,
-                purge_stale: bool = False) -> SendResult | None:
+    def _replay(
+        self, conn, account_id: int, key: str, request_hash: str, purge_stale: bool = False
+    ) -> SendResult | None:
         """The stored answer for this key, None if there is none (or it is past its TTL)."""
-        row = conn.execute(select(idempotency_keys).where(
-            idempotency_keys.c.account_id == account_id,
-            idempotency_keys.c.key == key)).mappings().first()
+        row = (
+            conn.execute(
+                select(idempotency_keys).where(
+                    idempotency_keys.c.account_id == account_id, idempotency_keys.c.key == key
+                )
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             return None
         age = self._clock() - row["created_at"].timestamp()
@@ -225,35 +285,63 @@ class Acceptor:
                 conn.execute(delete(idempotency_keys).where(idempotency_keys.c.id == row["id"]))
             return None
         if row["request_hash"] != request_hash:
-            raise InvalidInput("Idempotency-Key was already used with a different request.",
-                               field="Idempotency-Key")
-        return SendResult(json.loads(row["response_json"]), replayed=True,
-                          status_code=row["status_code"])
+            raise InvalidInput(
+                "Idempotency-Key was already used with a different request.",
+                field="Idempotency-Key",
+            )
+        return SendResult(
+            json.loads(row["response_json"]), replayed=True, status_code=row["status_code"]
+        )
 
-    def _message_rows(self, account_id: int, batch_id: str, ids: list[str], p: _Plan,
-                      now: datetime) -> list[dict]:
+    def _message_rows(
+        self, account_id: int, batch_id: str, ids: list[str], p: _Plan, now: datetime
+    ) -> list[dict]:
         expires = now + timedelta(seconds=self._config.validity_seconds)
-        common = {"batch_id": batch_id, "account_id": account_id, "sender_id": p.sender_id,
-                  "text": p.text, "encoding": p.encoding, "parts": p.parts, "state": ACCEPTED,
-                  "client_reference": p.reference, "callback_url": p.callback_url,
-                  "created_at": now, "updated_at": now, "expires_at": expires}
-        return [{**common, "id": mid, "destination": number, "price": price}
-                for mid, number, price in zip(ids, p.numbers, p.prices)]
+        common = {
+            "batch_id": batch_id,
+            "account_id": account_id,
+            "sender_id": p.sender_id,
+            "text": p.text,
+            "encoding": p.encoding,
+            "parts": p.parts,
+            "state": ACCEPTED,
+            "client_reference": p.reference,
+            "callback_url": p.callback_url,
+            "created_at": now,
+            "updated_at": now,
+            "expires_at": expires,
+        }
+        return [
+            {**common, "id": mid, "destination": number, "price": price}
+            for mid, number, price in zip(ids, p.numbers, p.prices)
+        ]
 
     @staticmethod
-    def _body(account: AccountInfo, p: _Plan, batch_id: str, ids: list[str],
-              balance: Decimal) -> dict:
+    def _body(
+        account: AccountInfo, p: _Plan, batch_id: str, ids: list[str], balance: Decimal
+    ) -> dict:
         parts = p.parts
         body = {
-            "status": ACCEPTED, "batch_id": batch_id, "count": len(ids),
-            "parts": parts * len(ids), "cost": ledger.money_str(p.cost),
-            "currency": account.currency, "balance": ledger.money_str(balance),
+            "status": ACCEPTED,
+            "batch_id": batch_id,
+            "count": len(ids),
+            "parts": parts * len(ids),
+            "cost": ledger.money_str(p.cost),
+            "currency": account.currency,
+            "balance": ledger.money_str(balance),
         }
         if p.reference is not None:
             body["reference"] = p.reference
         price_str: dict[Decimal, str] = {}
         body["messages"] = [
-            {"number": number, "message_id": mid, "status": ACCEPTED, "parts": parts,
-             "cost": price_str.get(price) or price_str.setdefault(price, ledger.money_str(price))}
-            for mid, number, price in zip(ids, p.numbers, p.prices)]
+            {
+                "number": number,
+                "message_id": mid,
+                "status": ACCEPTED,
+                "parts": parts,
+                "cost": price_str.get(price)
+                or price_str.setdefault(price, ledger.money_str(price)),
+            }
+            for mid, number, price in zip(ids, p.numbers, p.prices)
+        ]
         return body

@@ -7,6 +7,7 @@ It runs as a thread in every API process (BridgeService.start); a Redis lock (SE
 ``accepted`` is XADDed, then marked ``queued``; a crash between the two re-adds it next pass,
 which the worker tolerates (see bridge.redis.outbox).
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,9 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from bridge.redis import outbox, keys as redis_keys
 from bridge.config import Config
+from bridge.redis import keys as redis_keys
+from bridge.redis import outbox
 from bridge.storage.db import Database
 from bridge.storage.models import idempotency_keys, messages
 
@@ -38,8 +40,16 @@ _PURGE_CHUNK = 1000
 class Sweeper:
     """Finds stale ``accepted`` messages and puts them on the outbound stream again."""
 
-    def __init__(self, config: Config, db: Database, redis, *, clock: Callable[[], float] = time.time,
-                 batch_size: int = 1000, max_batches: int = 20) -> None:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        redis,
+        *,
+        clock: Callable[[], float] = time.time,
+        batch_size: int = 1000,
+        max_batches: int = 20,
+    ) -> None:
         self._config, self._db, self._redis, self._clock = config, db, redis, clock
         self._batch_size, self._max_batches = batch_size, max_batches
         self._stop = threading.Event()
@@ -78,26 +88,52 @@ class Sweeper:
             cutoff = now - timedelta(seconds=self._config.sweeper_grace_seconds)
             with self._db.connect() as conn:
                 rows = conn.execute(
-                    select(messages.c.id, messages.c.batch_id, messages.c.account_id,
-                           messages.c.destination, messages.c.sender_id, messages.c.text,
-                           messages.c.encoding, messages.c.parts, messages.c.price,
-                           messages.c.expires_at)
+                    select(
+                        messages.c.id,
+                        messages.c.batch_id,
+                        messages.c.account_id,
+                        messages.c.destination,
+                        messages.c.sender_id,
+                        messages.c.text,
+                        messages.c.encoding,
+                        messages.c.parts,
+                        messages.c.price,
+                        messages.c.expires_at,
+                    )
                     .where(messages.c.state == "accepted", messages.c.created_at < cutoff)
-                    .order_by(messages.c.created_at).limit(self._batch_size)).all()
+                    .order_by(messages.c.created_at)
+                    .limit(self._batch_size)
+                ).all()
             if not rows:
                 break
             try:
-                outbox.enqueue(self._redis, [outbox.OutboundMessage(
-                    r.id, r.batch_id, r.account_id, r.destination, r.sender_id, r.text,
-                    r.encoding, r.parts, r.price, r.expires_at.timestamp()) for r in rows])
+                outbox.enqueue(
+                    self._redis,
+                    [
+                        outbox.OutboundMessage(
+                            r.id,
+                            r.batch_id,
+                            r.account_id,
+                            r.destination,
+                            r.sender_id,
+                            r.text,
+                            r.encoding,
+                            r.parts,
+                            r.price,
+                            r.expires_at.timestamp(),
+                        )
+                        for r in rows
+                    ],
+                )
             except RedisError as exc:
                 log.warning("sweeper: Redis unavailable while re-enqueueing (%s)", exc)
                 break
             with self._db.begin() as conn:
-                conn.execute(update(messages)
-                             .where(messages.c.id.in_([r.id for r in rows]),
-                                    messages.c.state == "accepted")
-                             .values(state="queued", queued_at=now, updated_at=now))
+                conn.execute(
+                    update(messages)
+                    .where(messages.c.id.in_([r.id for r in rows]), messages.c.state == "accepted")
+                    .values(state="queued", queued_at=now, updated_at=now)
+                )
             total += len(rows)
             log.info("sweeper: re-enqueued %d accepted message(s)", len(rows))
             if len(rows) < self._batch_size:
@@ -106,11 +142,16 @@ class Sweeper:
 
     def _purge_idempotency_keys(self) -> int:
         cutoff = self._now() - timedelta(seconds=self._config.idempotency_ttl_seconds)
-        old = (select(idempotency_keys.c.id).where(idempotency_keys.c.created_at < cutoff)
-               .limit(_PURGE_CHUNK).scalar_subquery())
+        old = (
+            select(idempotency_keys.c.id)
+            .where(idempotency_keys.c.created_at < cutoff)
+            .limit(_PURGE_CHUNK)
+            .scalar_subquery()
+        )
         with self._db.begin() as conn:
-            return conn.execute(delete(idempotency_keys)
-                                .where(idempotency_keys.c.id.in_(old))).rowcount
+            return conn.execute(
+                delete(idempotency_keys).where(idempotency_keys.c.id.in_(old))
+            ).rowcount
 
     # --- the background thread ------------------------------------------------------------
     def start(self) -> None:

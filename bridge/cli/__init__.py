@@ -3,6 +3,7 @@ exposes ``register(subparsers)``; a command's handler returns the process exit c
 
 Bad arguments and domain errors print one line to stderr and exit non-zero, never a traceback.
 """
+
 from __future__ import annotations
 
 import argparse

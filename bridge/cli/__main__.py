@@ -1,4 +1,5 @@
 """``python -m bridge.cli ...`` == ``smpp-bridge ...`` (children of `run` are started this way)."""
+
 import sys
 
 from bridge.cli import main

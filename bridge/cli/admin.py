@@ -5,6 +5,7 @@ the tables they stop with a one-line error saying to run ``smpp-bridge db upgrad
 applies migrations itself), so a typo in DATABASE_URL never silently creates a new empty
 database full of tables.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,13 @@ def register(subparsers) -> None:
     create.add_argument("--password", required=True, help="the password ('-' reads it from stdin)")
     create.add_argument("--balance", default="0", help="opening balance (default 0)")
     create.add_argument("--sender-id", help="default sender id (else the configured default)")
-    create.add_argument("--allow-sender-id", action="append", default=[], metavar="S",
-                        help="another sender id the account may use (repeatable)")
+    create.add_argument(
+        "--allow-sender-id",
+        action="append",
+        default=[],
+        metavar="S",
+        help="another sender id the account may use (repeatable)",
+    )
     create.add_argument("--callback-url", help="default delivery-report URL")
     create.add_argument("--rate-limit", type=int, help="requests per minute (else the default)")
     create.set_defaults(handler=account_create)
@@ -65,8 +71,9 @@ def _shown(url: str) -> str:
 @contextlib.contextmanager
 def _service(config: Config | None = None) -> Iterator:
     """A BridgeService without Redis on a migrated database; errors become one line."""
-    from bridge.storage.db import Database
     from bridge.service import BridgeService
+    from bridge.storage.db import Database
+
     config = config or load_config()
     url = config.effective_database_url
     db = Database(url)
@@ -74,10 +81,14 @@ def _service(config: Config | None = None) -> Iterator:
         try:
             ready = db.has_schema()
         except SQLAlchemyError as exc:
-            raise CommandError(f"cannot use the database {_shown(url)}: {_first_line(exc)}") from None
+            raise CommandError(
+                f"cannot use the database {_shown(url)}: {_first_line(exc)}"
+            ) from None
         if not ready:
-            raise CommandError(f"the database {_shown(url)} is not migrated to the newest schema;"
-                               " run `smpp-bridge db upgrade` first")
+            raise CommandError(
+                f"the database {_shown(url)} is not migrated to the newest schema;"
+                " run `smpp-bridge db upgrade` first"
+            )
         service = BridgeService(config, db, None, run_sweeper=False)
         try:
             yield service
@@ -113,9 +124,14 @@ def account_create(args: argparse.Namespace) -> int:
     password = _password(args.password)
     with _service() as service:
         info = service.create_account(
-            args.username, password, balance=balance, sender_id=args.sender_id,
-            allowed_sender_ids=args.allow_sender_id, callback_url=args.callback_url,
-            rate_limit_per_minute=args.rate_limit)
+            args.username,
+            password,
+            balance=balance,
+            sender_id=args.sender_id,
+            allowed_sender_ids=args.allow_sender_id,
+            callback_url=args.callback_url,
+            rate_limit_per_minute=args.rate_limit,
+        )
         _print_account(service, info)
     return 0
 
@@ -148,14 +164,21 @@ def _print_account(service, info) -> None:
     print(f"allowed sender ids: {', '.join(info.allowed_sender_ids) or '-'}")
     print(f"callback url: {info.callback_url or '-'}")
     limit = info.rate_limit_per_minute
-    print(f"rate limit: {limit or config.rate_limit_per_minute}/min"
-          + ("" if limit else " (configured default)"))
+    print(
+        f"rate limit: {limit or config.rate_limit_per_minute}/min"
+        + ("" if limit else " (configured default)")
+    )
     for key in service.list_keys(info.id):
-        state = ("revoked " + key.revoked_at.isoformat(timespec="seconds") if key.revoked_at
-                 else "expires " + key.expires_at.isoformat(timespec="seconds"))
+        state = (
+            "revoked " + key.revoked_at.isoformat(timespec="seconds")
+            if key.revoked_at
+            else "expires " + key.expires_at.isoformat(timespec="seconds")
+        )
         used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
-        print(f"key: {key.prefix}_... created {key.created_at.isoformat(timespec='seconds')},"
-              f" {state}, last used {used}")
+        print(
+            f"key: {key.prefix}_... created {key.created_at.isoformat(timespec='seconds')},"
+            f" {state}, last used {used}"
+        )
 
 
 def key_create(args: argparse.Namespace) -> int:
@@ -172,6 +195,7 @@ def key_create(args: argparse.Namespace) -> int:
 
 def db_upgrade(args: argparse.Namespace) -> int:
     from bridge.storage.db import head_revision, upgrade
+
     url = load_config().effective_database_url
     try:
         upgrade(url)

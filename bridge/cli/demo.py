@@ -5,6 +5,7 @@ First start: account ``demo`` with a random password, 1000.00 in the configured 
 print them again. If that key stops working (revoked, expired), a new one is made. If the account
 exists but the file is gone, only a new key is made (the password is never reset).
 """
+
 from __future__ import annotations
 
 import json
@@ -36,30 +37,47 @@ class DemoAccount:
         """The lines to print: credentials and two curl commands that work as shown."""
         password = self.password or "(set at first start; not stored)"
         key = f"X-API-Key: {self.api_key}"
-        send = ["curl", "-s", "-X", "POST", f"{base_url}/api/v2/sms/send", "-H", key,
-                "-d", f"numbers={DEMO_NUMBER}", "-d", "message_body=Hello from smpp-bridge"]
+        send = [
+            "curl",
+            "-s",
+            "-X",
+            "POST",
+            f"{base_url}/api/v2/sms/send",
+            "-H",
+            key,
+            "-d",
+            f"numbers={DEMO_NUMBER}",
+            "-d",
+            "message_body=Hello from smpp-bridge",
+        ]
         balance = ["curl", "-s", f"{base_url}/api/v2/account/balance", "-H", key]
-        return [(f"Demo account: username {self.username}, password {password}, "
-                 f"balance {self.balance} {self.currency}"),
-                f"Demo API key: {self.api_key}",
-                "Try:",
-                "  " + shlex.join(send),
-                "  " + shlex.join(balance),
-                "Send, then follow the message to `delivered` (engine: simulated SMSC):",
-                "  " + follow_line(send, base_url, key)]
+        return [
+            (
+                f"Demo account: username {self.username}, password {password}, "
+                f"balance {self.balance} {self.currency}"
+            ),
+            f"Demo API key: {self.api_key}",
+            "Try:",
+            "  " + shlex.join(send),
+            "  " + shlex.join(balance),
+            "Send, then follow the message to `delivered` (engine: simulated SMSC):",
+            "  " + follow_line(send, base_url, key),
+        ]
 
 
 def follow_line(send: list[str], base_url: str, key: str) -> str:
     """A shell line: send, then GET /api/v2/sms/{message_id} a second later."""
     pick = 'import json,sys; print(json.load(sys.stdin)["messages"][0]["message_id"])'
     get = ["curl", "-s", f"{base_url}/api/v2/sms/$MID", "-H", key]
-    return (f"MID=$({shlex.join(send)} | python3 -c {shlex.quote(pick)}) && sleep 1 && "
-            + " ".join(shlex.quote(a) if "$MID" not in a else f'"{a}"' for a in get))
+    return f"MID=$({shlex.join(send)} | python3 -c {shlex.quote(pick)}) && sleep 1 && " + " ".join(
+        shlex.quote(a) if "$MID" not in a else f'"{a}"' for a in get
+    )
 
 
 def ensure_demo(config: Config) -> DemoAccount:
     """Create the demo account and key if needed; return what to print."""
     from bridge.service import open_service
+
     path = Path(config.var_dir) / "demo.json"
     service = open_service(config.replace(redis_url=None), run_sweeper=False)
     try:
@@ -74,8 +92,13 @@ def ensure_demo(config: Config) -> DemoAccount:
             saved["api_key"] = service.generate_key(account.id, expiry_days=90).api_key
         _save(path, saved)
         balance = service.balance(account.id)
-        return DemoAccount(USERNAME, saved.get("password"), saved["api_key"],
-                           money_str(balance.balance), balance.currency)
+        return DemoAccount(
+            USERNAME,
+            saved.get("password"),
+            saved["api_key"],
+            money_str(balance.balance),
+            balance.currency,
+        )
     finally:
         service.close()
 
@@ -103,4 +126,3 @@ def _save(path: Path, data: dict) -> None:
     with os.fdopen(fd, "w") as fh:
         json.dump({k: v for k, v in data.items() if v is not None}, fh, indent=1)
     os.replace(tmp, path)
-

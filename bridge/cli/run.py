@@ -11,6 +11,7 @@ does not migrate (run `smpp-bridge db upgrade`) and creates no demo account.
 The outbox sweeper runs inside the API processes (BridgeService's thread, one at a time through
 a Redis lock), so it runs whichever of the two commands started the API.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,8 @@ from pathlib import Path
 
 from bridge.cli import CommandError
 from bridge.config import Config, load_config
-from bridge.redis.embedded import EmbeddedRedis, EmbeddedRedisError
 from bridge.process.supervisor import ChildSpec, Supervisor, SupervisorError
+from bridge.redis.embedded import EmbeddedRedis, EmbeddedRedisError
 
 # The hook for the other processes of `run`: each module here may define
 # ``run_children(config: Config, env: dict[str, str]) -> list[ChildSpec]``; they are started in
@@ -36,12 +37,20 @@ CHILD_MODULES = ("bridge.cli.simulator", "bridge.cli.worker")
 
 
 def register(subparsers) -> None:
-    run = subparsers.add_parser("run", help="everything on this machine: Redis, API, worker",
-                                description=__doc__.split("\n\n")[1])
+    run = subparsers.add_parser(
+        "run",
+        help="everything on this machine: Redis, API, worker",
+        description=__doc__.split("\n\n")[1],
+    )
     _common(run)
     run.add_argument("--no-demo", action="store_true", help="do not create/print the demo account")
-    run.add_argument("--skip", action="append", default=[], metavar="NAME",
-                     help="do not start this child (simulator, worker); repeatable")
+    run.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="do not start this child (simulator, worker); repeatable",
+    )
     run.set_defaults(handler=cmd_run)
     api = subparsers.add_parser("api", help="the HTTP API alone under gunicorn")
     _common(api)
@@ -49,8 +58,13 @@ def register(subparsers) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--redis-port", type=int, default=0, metavar="PORT",
-                        help="port of the embedded Redis when REDIS_URL is unset (0: a free one)")
+    parser.add_argument(
+        "--redis-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="port of the embedded Redis when REDIS_URL is unset (0: a free one)",
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -77,6 +91,7 @@ def _supervise(config: Config, args: argparse.Namespace, *, with_extras: bool, d
         shown = None
         if demo:
             from bridge.cli.demo import ensure_demo
+
             shown = ensure_demo(config)
         extras = extra_children(config, env) if with_extras else []
         skip = set(getattr(args, "skip", ()))
@@ -159,6 +174,7 @@ def _migrate(config: Config) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from bridge.storage.db import upgrade
+
     try:
         upgrade(config.effective_database_url)
     except (SQLAlchemyError, AlembicError, OSError) as exc:  # one line, not a traceback
@@ -167,11 +183,14 @@ def _migrate(config: Config) -> None:
 
 def _require_schema(config: Config) -> None:
     from bridge.storage.db import Database
+
     db = Database(config.effective_database_url)
     try:
         if not db.has_schema():
-            raise CommandError("the database is not migrated to the newest schema; run "
-                               "`smpp-bridge db upgrade` (or use `smpp-bridge run`)")
+            raise CommandError(
+                "the database is not migrated to the newest schema; run "
+                "`smpp-bridge db upgrade` (or use `smpp-bridge run`)"
+            )
     finally:
         db.dispose()
 

@@ -3,6 +3,7 @@
 Prints one line with the address it listens on (the port is ephemeral unless --port is given),
 so scripts and benchmarks can read it; exits 0 when stopped by a signal.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,38 +26,77 @@ from smpp.simulator.scenarios import SCENARIOS
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "simulator", help="run the simulated SMSC (SMPP 3.4 server for tests and demos)",
-        description="A simulated SMSC. Scenarios: " + ", ".join(SCENARIOS)
-        + " (NAME:key=value,key=value; see README 'The simulated SMSC').")
+        "simulator",
+        help="run the simulated SMSC (SMPP 3.4 server for tests and demos)",
+        description="A simulated SMSC. Scenarios: "
+        + ", ".join(SCENARIOS)
+        + " (NAME:key=value,key=value; see README 'The simulated SMSC').",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="TCP port (0: an ephemeral port)")
     p.add_argument("--system-id", help="the only system_id accepted (default: any)")
     p.add_argument("--password", help="the password required (default: any)")
-    p.add_argument("--dlr-delay", type=float, default=0.0, metavar="SECONDS",
-                   help="delay from submit_sm_resp to the delivery receipt (0)")
-    p.add_argument("--scenario", action="extend", nargs="+", default=[], metavar="NAME",
-                   help="a scenario such as throttle:tps=100 (repeatable)")
-    p.add_argument("--max-binds", type=int, metavar="N",
-                   help="concurrent binds allowed per system_id (default: no cap)")
+    p.add_argument(
+        "--dlr-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="delay from submit_sm_resp to the delivery receipt (0)",
+    )
+    p.add_argument(
+        "--scenario",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="a scenario such as throttle:tps=100 (repeatable)",
+    )
+    p.add_argument(
+        "--max-binds",
+        type=int,
+        metavar="N",
+        help="concurrent binds allowed per system_id (default: no cap)",
+    )
     p.add_argument("--message-id-format", choices=MESSAGE_ID_FORMATS, default="decimal")
-    p.add_argument("--receipt-id-format", choices=RECEIPT_ID_FORMATS, default="same",
-                   help="id form in receipts: same, or hex/decimal to differ from the resp")
-    p.add_argument("--outcomes", default="DELIVRD=1", metavar="STAT=W,...",
-                   help="receipt stat weights, e.g. DELIVRD=0.9,UNDELIV=0.1")
+    p.add_argument(
+        "--receipt-id-format",
+        choices=RECEIPT_ID_FORMATS,
+        default="same",
+        help="id form in receipts: same, or hex/decimal to differ from the resp",
+    )
+    p.add_argument(
+        "--outcomes",
+        default="DELIVRD=1",
+        metavar="STAT=W,...",
+        help="receipt stat weights, e.g. DELIVRD=0.9,UNDELIV=0.1",
+    )
     p.add_argument("--seed", type=int, help="seed for outcomes and ids (default: random)")
-    p.add_argument("--record-limit", type=int, default=100_000, metavar="N",
-                   help="PDUs kept per bind and messages/receipts kept (100000)")
+    p.add_argument(
+        "--record-limit",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="PDUs kept per bind and messages/receipts kept (100000)",
+    )
     p.set_defaults(handler=run_simulator)
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     try:
         return SimulatorConfig(
-            host=args.host, port=args.port, system_id=args.system_id, password=args.password,
-            dlr_delay=args.dlr_delay, scenarios=tuple(args.scenario),
-            max_binds_per_system_id=args.max_binds, message_id_format=args.message_id_format,
-            receipt_id_format=args.receipt_id_format, outcomes=parse_outcomes(args.outcomes),
-            seed=args.seed, record_limit=args.record_limit)
+            host=args.host,
+            port=args.port,
+            system_id=args.system_id,
+            password=args.password,
+            dlr_delay=args.dlr_delay,
+            scenarios=tuple(args.scenario),
+            max_binds_per_system_id=args.max_binds,
+            message_id_format=args.message_id_format,
+            receipt_id_format=args.receipt_id_format,
+            outcomes=parse_outcomes(args.outcomes),
+            seed=args.seed,
+            record_limit=args.record_limit,
+        )
     except SimulatorConfigError as exc:
         raise CommandError(str(exc), code=2) from None
 
@@ -72,8 +112,11 @@ def run_simulator(args: argparse.Namespace) -> int:
     except (ScenarioError, SimulatorError) as exc:
         raise CommandError(str(exc), code=2 if isinstance(exc, ScenarioError) else 1) from None
     try:
-        print(f"smpp-bridge simulator listening on {host}:{port} "
-              f"(system_id {config.system_id or 'any'})", flush=True)
+        print(
+            f"smpp-bridge simulator listening on {host}:{port} "
+            f"(system_id {config.system_id or 'any'})",
+            flush=True,
+        )
         while not stop.wait(0.5):
             pass
     finally:
@@ -83,4 +126,5 @@ def run_simulator(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     from bridge.cli import main
+
     sys.exit(main(["simulator", *sys.argv[1:]]))

@@ -3,6 +3,7 @@
 Also ``run_children`` for `smpp-bridge run` (the hook in bridge/cli/run.py): with no
 ``[[smsc]]`` configured, a simulated SMSC child on a free port, then the worker routed to it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,34 +21,48 @@ from bridge.delivery.settings import read_settings
 
 def register(subparsers) -> None:
     w = subparsers.add_parser(
-        "worker", help="the delivery worker: stream -> SMPP binds -> settlement",
+        "worker",
+        help="the delivery worker: stream -> SMPP binds -> settlement",
         description="Reads the outbound stream, submits through leased SMPP binds, stores "
-                    "outcomes and receipts. Stops gracefully on SIGTERM/Ctrl-C.")
-    w.add_argument("--simulator", metavar="HOST:PORT",
-                   help="with no [[smsc]] configured, route everything to the simulated SMSC "
-                        "at this address (what `smpp-bridge run` does)")
+        "outcomes and receipts. Stops gracefully on SIGTERM/Ctrl-C.",
+    )
+    w.add_argument(
+        "--simulator",
+        metavar="HOST:PORT",
+        help="with no [[smsc]] configured, route everything to the simulated SMSC "
+        "at this address (what `smpp-bridge run` does)",
+    )
     w.add_argument("--consumer", help="consumer name in the stream group (default host-pid-rand)")
     w.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (INFO)")
     w.set_defaults(handler=cmd_worker)
     s = subparsers.add_parser(
-        "status", help="every SMPP bind of the fleet, and the outbound stream",
-        description="Reads the bind heartbeats every worker publishes in Redis.")
+        "status",
+        help="every SMPP bind of the fleet, and the outbound stream",
+        description="Reads the bind heartbeats every worker publishes in Redis.",
+    )
     s.add_argument("--json", action="store_true", help="print one JSON document")
-    s.add_argument("--check", action="store_true",
-                   help="exit 1 unless at least one bind is reported and every bind is bound")
+    s.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 unless at least one bind is reported and every bind is bound",
+    )
     s.set_defaults(handler=cmd_status)
 
 
 # ---------------------------------------------------------------------- worker
 
+
 def worker_config(config: Config, simulator: str | None) -> Config:
     """The config the worker runs with: routed to ``simulator`` when no [[smsc]] is set."""
     from bridge.routing.router import with_simulator
+
     if config.smsc:
         return config
     if not simulator:
-        raise CommandError("no [[smsc]] is configured: add one to the BRIDGE_CONFIG file, or "
-                           "pass --simulator HOST:PORT of a running `smpp-bridge simulator`")
+        raise CommandError(
+            "no [[smsc]] is configured: add one to the BRIDGE_CONFIG file, or "
+            "pass --simulator HOST:PORT of a running `smpp-bridge simulator`"
+        )
     host, _, port = simulator.rpartition(":")
     if not host or not port.isdigit():
         raise CommandError(f"--simulator must be HOST:PORT, got {simulator!r}")
@@ -63,19 +78,25 @@ def worker_config(config: Config, simulator: str | None) -> Config:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the schema check is not news
     config = worker_config(load_config(), args.simulator)
     if not config.redis_url:
         raise CommandError("REDIS_URL is not set: the worker reads the outbound stream there")
-    from bridge.storage.db import Database
     from bridge.delivery.worker import Worker
+    from bridge.storage.db import Database
+
     db = Database(config.effective_database_url)
     try:
         if not db.has_schema():
-            raise CommandError("the database is not migrated to the newest schema; run "
-                               "`smpp-bridge db upgrade` (or use `smpp-bridge run`)")
+            raise CommandError(
+                "the database is not migrated to the newest schema; run "
+                "`smpp-bridge db upgrade` (or use `smpp-bridge run`)"
+            )
         Worker(config, db=db, consumer=args.consumer).run_forever()
     finally:
         db.dispose()
@@ -84,17 +105,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- status
 
+
 def cmd_status(args: argparse.Namespace) -> int:
     config = load_config()
     if not config.redis_url:  # a `smpp-bridge run` on this machine: its embedded Redis
         from bridge.redis.embedded import running_url
+
         config = config.replace(redis_url=running_url(config.var_dir))
     if not config.redis_url:
-        raise CommandError("REDIS_URL is not set and no `smpp-bridge run` owns "
-                           f"{config.var_dir}/redis: bind status lives in Redis; set REDIS_URL")
+        raise CommandError(
+            "REDIS_URL is not set and no `smpp-bridge run` owns "
+            f"{config.var_dir}/redis: bind status lives in Redis; set REDIS_URL"
+        )
     import redis as redis_lib
 
     from bridge.redis.clients import make_redis
+
     client = make_redis(config.redis_url)
     try:
         report = collect_status(client)
@@ -113,40 +139,74 @@ def collect_status(client) -> dict[str, Any]:
     """Binds (from heartbeats), the stream and the possible-duplicate counter."""
     from dataclasses import asdict
 
-    from bridge.redis import keys as redis_keys
     from bridge.delivery.fleet import read_bind_statuses
     from bridge.delivery.reader import stream_info
+    from bridge.redis import keys as redis_keys
+
     dup = client.get(getattr(redis_keys, "POSSIBLE_DUPLICATES", redis_keys.PREFIX + "none"))
-    return {"binds": read_bind_statuses(client), "stream": asdict(stream_info(client)),
-            "possible_duplicates": int(dup or 0), "at": time.time()}
+    return {
+        "binds": read_bind_statuses(client),
+        "stream": asdict(stream_info(client)),
+        "possible_duplicates": int(dup or 0),
+        "at": time.time(),
+    }
 
 
 def render_status(report: dict[str, Any]) -> str:
     """Plain text for the NOC: one line per bind, then the stream."""
     now = report["at"]
-    rows = [("CONNECTION", "BIND", "STATE", "FOR", "IN-FLIGHT", "QUEUED", "SUBMITTED", "ACKED",
-             "ERRORS", "TIMEOUTS", "RECEIPTS", "HOST:PID", "LAST ERROR")]
+    rows = [
+        (
+            "CONNECTION",
+            "BIND",
+            "STATE",
+            "FOR",
+            "IN-FLIGHT",
+            "QUEUED",
+            "SUBMITTED",
+            "ACKED",
+            "ERRORS",
+            "TIMEOUTS",
+            "RECEIPTS",
+            "HOST:PID",
+            "LAST ERROR",
+        )
+    ]
     for b in report["binds"]:
         c = b.get("counters") or {}
         since = b.get("since")
-        rows.append((
-            str(b.get("connection")), str(b.get("bind_id")), str(b.get("state")),
-            _age(now - since) if since else "-", str(b.get("in_flight", 0)),
-            str(b.get("queued", 0)), str(c.get("submitted", 0)), str(c.get("acked", 0)),
-            str(sum((c.get("errors") or {}).values())), str(c.get("timeouts", 0)),
-            str(c.get("receipts", 0)), f"{b.get('hostname')}:{b.get('pid')}",
-            (b.get("last_error") or "")[:60]))
+        rows.append(
+            (
+                str(b.get("connection")),
+                str(b.get("bind_id")),
+                str(b.get("state")),
+                _age(now - since) if since else "-",
+                str(b.get("in_flight", 0)),
+                str(b.get("queued", 0)),
+                str(c.get("submitted", 0)),
+                str(c.get("acked", 0)),
+                str(sum((c.get("errors") or {}).values())),
+                str(c.get("timeouts", 0)),
+                str(c.get("receipts", 0)),
+                f"{b.get('hostname')}:{b.get('pid')}",
+                (b.get("last_error") or "")[:60],
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     if not report["binds"]:
         lines.append("(no binds reported: is a worker running against this Redis?)")
     s = report["stream"]
     lines.append("")
-    lines.append(f"outbound stream: {s['length']} entries, {s['pending']} pending"
-                 + (f", {s['lag']} not yet read" if s.get("lag") is not None else "")
-                 + f"; possible duplicates flagged so far: {report['possible_duplicates']}")
+    lines.append(
+        f"outbound stream: {s['length']} entries, {s['pending']} pending"
+        + (f", {s['lag']} not yet read" if s.get("lag") is not None else "")
+        + f"; possible duplicates flagged so far: {report['possible_duplicates']}"
+    )
     for c in s["consumers"]:
-        lines.append(f"  consumer {c['name']}: {c['pending']} pending, idle {_age(c['idle_ms'] / 1000)}")
+        lines.append(
+            f"  consumer {c['name']}: {c['pending']} pending, idle {_age(c['idle_ms'] / 1000)}"
+        )
     return "\n".join(lines)
 
 
@@ -167,20 +227,41 @@ SIMULATOR_SYSTEM_ID = "bridge"  # what routing.simulator_table binds with
 def run_children(config: Config, env: dict[str, str]) -> list:
     """For `smpp-bridge run`: the simulated SMSC (only with no [[smsc]]) and the worker."""
     from bridge.process.supervisor import ChildSpec
+
     python = [sys.executable, "-m", "bridge.cli"]
     children = []
     worker_argv = [*python, "worker"]
     if not config.smsc:
         port = _free_port()
-        children.append(ChildSpec(
-            "simulator", [*python, "simulator", "--port", str(port), "--system-id",
-                          SIMULATOR_SYSTEM_ID, "--password", SIMULATOR_SYSTEM_ID],
-            ready=lambda: _port_open(port), ready_timeout=20, stop_timeout=10))
+        children.append(
+            ChildSpec(
+                "simulator",
+                [
+                    *python,
+                    "simulator",
+                    "--port",
+                    str(port),
+                    "--system-id",
+                    SIMULATOR_SYSTEM_ID,
+                    "--password",
+                    SIMULATOR_SYSTEM_ID,
+                ],
+                ready=lambda: _port_open(port),
+                ready_timeout=20,
+                stop_timeout=10,
+            )
+        )
         worker_argv += ["--simulator", f"127.0.0.1:{port}"]
     for i in range(read_settings(config.worker).processes):
-        children.append(ChildSpec("worker" if i == 0 else f"worker-{i + 1}", worker_argv,
-                                  ready=lambda: _some_bind_up(config), ready_timeout=60,
-                                  stop_timeout=40))
+        children.append(
+            ChildSpec(
+                "worker" if i == 0 else f"worker-{i + 1}",
+                worker_argv,
+                ready=lambda: _some_bind_up(config),
+                ready_timeout=60,
+                stop_timeout=40,
+            )
+        )
     return children
 
 
@@ -200,8 +281,10 @@ def _some_bind_up(config: Config) -> bool:
     import redis as redis_lib
 
     from bridge.delivery.fleet import read_bind_statuses
-    client = redis_lib.Redis.from_url(config.redis_url, socket_connect_timeout=0.5,
-                                      socket_timeout=1)
+
+    client = redis_lib.Redis.from_url(
+        config.redis_url, socket_connect_timeout=0.5, socket_timeout=1
+    )
     try:
         return any(b.get("state") == "bound" for b in read_bind_statuses(client))
     except redis_lib.RedisError:

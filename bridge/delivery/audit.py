@@ -12,6 +12,7 @@ The engine's own invariants are added here:
 
 Read-only: one connection, a handful of aggregate queries.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -19,9 +20,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, exists, func, select
 
+from bridge.delivery.settlement.outcomes import FINAL_STATES, REFUNDED_STATES
 from bridge.storage import ledger as books
 from bridge.storage.models import accounts, ledger, messages
-from bridge.delivery.settlement.outcomes import FINAL_STATES, REFUNDED_STATES
 
 DEFAULT_GRACE_SECONDS = 3600.0  # how long past expires_at a message may still be in flight
 SHOWN_PER_CHECK = 50  # problems listed per check; the rest are counted
@@ -43,12 +44,15 @@ class AuditReport:
         total = sum(self.states.values())
         per_state = ", ".join(f"{s} {n}" for s, n in sorted(self.states.items())) or "none"
         verdict = "ok" if self.ok else f"{len(self.problems)} problem(s)"
-        return (f"audit {verdict}: {self.accounts} account(s), {total} message(s)"
-                f" ({per_state}), {self.possible_duplicates} possible duplicate(s)")
+        return (
+            f"audit {verdict}: {self.accounts} account(s), {total} message(s)"
+            f" ({per_state}), {self.possible_duplicates} possible duplicate(s)"
+        )
 
 
-def audit(conn: Connection, now: datetime,
-          grace_seconds: float = DEFAULT_GRACE_SECONDS) -> AuditReport:
+def audit(
+    conn: Connection, now: datetime, grace_seconds: float = DEFAULT_GRACE_SECONDS
+) -> AuditReport:
     """Every check over the whole database; ``now`` is aware UTC."""
     report = AuditReport()
     report.problems += books.audit(conn)
@@ -59,10 +63,12 @@ def audit(conn: Connection, now: datetime,
     except OverflowError:  # a grace longer than the calendar: nothing can be overdue
         cutoff = datetime.min.replace(tzinfo=now.tzinfo)
     report.problems += _overdue(conn, cutoff, grace_seconds)
-    report.states = dict(conn.execute(select(messages.c.state, func.count())
-                                      .group_by(messages.c.state)).all())
+    report.states = dict(
+        conn.execute(select(messages.c.state, func.count()).group_by(messages.c.state)).all()
+    )
     report.possible_duplicates = conn.execute(
-        select(func.count()).where(messages.c.possible_duplicate)).scalar_one()
+        select(func.count()).where(messages.c.possible_duplicate)
+    ).scalar_one()
     report.accounts = conn.execute(select(func.count()).select_from(accounts)).scalar_one()
     return report
 
@@ -74,44 +80,77 @@ def _capped(lines: list[str], total: int, what: str) -> list[str]:
 
 
 def _refunds_match_states(conn: Connection) -> list[str]:
-    refunded = (select(messages.c.id, messages.c.state, messages.c.submitted_at)
-                .select_from(ledger.join(messages, messages.c.id == ledger.c.message_id))
-                .where(ledger.c.kind == books.REFUND).distinct())
+    refunded = (
+        select(messages.c.id, messages.c.state, messages.c.submitted_at)
+        .select_from(ledger.join(messages, messages.c.id == ledger.c.message_id))
+        .where(ledger.c.kind == books.REFUND)
+        .distinct()
+    )
     wrong_state = refunded.where(messages.c.state.not_in(REFUNDED_STATES))
     submitted = refunded.where(messages.c.submitted_at.is_not(None))
     problems: list[str] = []
     rows = conn.execute(wrong_state.limit(SHOWN_PER_CHECK)).all()
     count = conn.execute(select(func.count()).select_from(wrong_state.subquery())).scalar_one()
-    problems += _capped([f"message {r.id}: refunded but its state is {r.state}"
-                         f" (only rejected, failed or expired are refunded)" for r in rows],
-                        count, "refunded messages in a non-refundable state")
+    problems += _capped(
+        [
+            f"message {r.id}: refunded but its state is {r.state}"
+            f" (only rejected, failed or expired are refunded)"
+            for r in rows
+        ],
+        count,
+        "refunded messages in a non-refundable state",
+    )
     rows = conn.execute(submitted.limit(SHOWN_PER_CHECK)).all()
     count = conn.execute(select(func.count()).select_from(submitted.subquery())).scalar_one()
-    problems += _capped([f"message {r.id}: refunded but the SMSC accepted it at"
-                         f" {r.submitted_at.isoformat()} (state {r.state})" for r in rows],
-                        count, "refunded messages that were submitted")
+    problems += _capped(
+        [
+            f"message {r.id}: refunded but the SMSC accepted it at"
+            f" {r.submitted_at.isoformat()} (state {r.state})"
+            for r in rows
+        ],
+        count,
+        "refunded messages that were submitted",
+    )
     return problems
 
 
 def _unrefunded_failures(conn: Connection) -> list[str]:
-    has_refund = exists().where(and_(ledger.c.message_id == messages.c.id,
-                                     ledger.c.kind == books.REFUND))
-    query = (select(messages.c.id, messages.c.state, messages.c.price)
-             .where(messages.c.state.in_(REFUNDED_STATES), messages.c.submitted_at.is_(None),
-                    messages.c.price > 0, ~has_refund))
+    has_refund = exists().where(
+        and_(ledger.c.message_id == messages.c.id, ledger.c.kind == books.REFUND)
+    )
+    query = select(messages.c.id, messages.c.state, messages.c.price).where(
+        messages.c.state.in_(REFUNDED_STATES),
+        messages.c.submitted_at.is_(None),
+        messages.c.price > 0,
+        ~has_refund,
+    )
     rows = conn.execute(query.limit(SHOWN_PER_CHECK)).all()
     count = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    return _capped([f"message {r.id}: {r.state} before reaching the SMSC but not refunded"
-                    f" ({books.money_str(r.price)} owed)" for r in rows],
-                   count, "unrefunded failures")
+    return _capped(
+        [
+            f"message {r.id}: {r.state} before reaching the SMSC but not refunded"
+            f" ({books.money_str(r.price)} owed)"
+            for r in rows
+        ],
+        count,
+        "unrefunded failures",
+    )
 
 
 def _overdue(conn: Connection, cutoff: datetime, grace_seconds: float) -> list[str]:
-    query = (select(messages.c.id, messages.c.state, messages.c.expires_at)
-             .where(messages.c.state.not_in(FINAL_STATES), messages.c.expires_at < cutoff)
-             .order_by(messages.c.expires_at))
+    query = (
+        select(messages.c.id, messages.c.state, messages.c.expires_at)
+        .where(messages.c.state.not_in(FINAL_STATES), messages.c.expires_at < cutoff)
+        .order_by(messages.c.expires_at)
+    )
     rows = conn.execute(query.limit(SHOWN_PER_CHECK)).all()
     count = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    return _capped([f"message {r.id}: still {r.state}, validity ended"
-                    f" {r.expires_at.isoformat()} (grace {grace_seconds:g}s)" for r in rows],
-                   count, "overdue messages")
+    return _capped(
+        [
+            f"message {r.id}: still {r.state}, validity ended"
+            f" {r.expires_at.isoformat()} (grace {grace_seconds:g}s)"
+            for r in rows
+        ],
+        count,
+        "overdue messages",
+    )

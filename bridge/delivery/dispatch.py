@@ -15,6 +15,7 @@ The collector thread gathers every part's :class:`~smpp.session.submit.SubmitOut
 Outcomes go to the settlement writer, which stores them in batches and then calls back the
 worker to acknowledge the stream entries.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -27,12 +28,12 @@ import time
 from collections.abc import Callable, Iterable
 
 from bridge.delivery.fleet import TokenBucket
-from bridge.routing.router import Connection, Router
-from bridge.delivery.settlement import Failed, Submitted
 from bridge.delivery.jobs import Job, Tracker
 from bridge.delivery.lanes import Lane, lanes_for
 from bridge.delivery.pool import SessionPool
 from bridge.delivery.settings import NOT_SENT, TIMEOUT, WorkerSettings
+from bridge.delivery.settlement import Failed, Submitted
+from bridge.routing.router import Connection, Router
 from smpp.codec import status as smpp_status
 from smpp.session.submit import SubmitOutcome
 
@@ -46,26 +47,40 @@ _DRAIN_MAX = 5000  # outcomes handled per collector turn
 class Dispatcher:
     """Routes claimed jobs to lanes and turns part outcomes into settlement outcomes."""
 
-    def __init__(self, router: Router, pool: SessionPool, writer, tracker: Tracker,
-                 settings: WorkerSettings, *, bucket: TokenBucket | None,
-                 clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        router: Router,
+        pool: SessionPool,
+        writer,
+        tracker: Tracker,
+        settings: WorkerSettings,
+        *,
+        bucket: TokenBucket | None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
         self.router, self.pool, self.writer, self.tracker = router, pool, writer, tracker
         self.settings = settings
         self.policy = settings.retry
         self.clock = clock
         self._rng = rng or random.Random()
         self.results: queue.SimpleQueue[SubmitOutcome] = queue.SimpleQueue()
-        self.lanes: dict[str, Lane] = lanes_for(router.connections, pool, bucket, self.results,
-                                                 settings.down_queue_timeout)
+        self.lanes: dict[str, Lane] = lanes_for(
+            router.connections, pool, bucket, self.results, settings.down_queue_timeout
+        )
         self._retries: list[tuple[float, int, Job, list[int]]] = []
         self._seq = itertools.count()
         self._stopping = False
         self._stop_collector = threading.Event()
-        self._thread = threading.Thread(target=self._collect, name="worker-collector",
-                                        daemon=True)
-        self.counters = {"submitted": 0, "failed": 0, "rejected": 0, "expired": 0,
-                         "retries": 0, "timeouts_retried": 0}
+        self._thread = threading.Thread(target=self._collect, name="worker-collector", daemon=True)
+        self.counters = {
+            "submitted": 0,
+            "failed": 0,
+            "rejected": 0,
+            "expired": 0,
+            "retries": 0,
+            "timeouts_retried": 0,
+        }
 
     def start(self) -> None:
         for lane in self.lanes.values():
@@ -107,8 +122,16 @@ class Dispatcher:
             job = Job(m, list(entries.get(m.message_id, ())), bool(c.possible_duplicate))
             self.tracker.add(job)
             if m.expires_at <= now:
-                self._finish(job, Failed(m.message_id, "expired", VALIDITY, now,
-                                         possible_duplicate=job.possible_duplicate))
+                self._finish(
+                    job,
+                    Failed(
+                        m.message_id,
+                        "expired",
+                        VALIDITY,
+                        now,
+                        possible_duplicate=job.possible_duplicate,
+                    ),
+                )
                 continue
             conn = self._route(job)
             if conn is not None:
@@ -122,8 +145,16 @@ class Dispatcher:
         m = job.message
         candidates = self.router.connections_for(m.destination, self.pool.is_up)
         if not candidates:
-            self._finish(job, Failed(m.message_id, "failed", NO_ROUTE, self.clock(),
-                                     possible_duplicate=job.possible_duplicate))
+            self._finish(
+                job,
+                Failed(
+                    m.message_id,
+                    "failed",
+                    NO_ROUTE,
+                    self.clock(),
+                    possible_duplicate=job.possible_duplicate,
+                ),
+            )
             return None
         conn = candidates[0]
         if job.connection is not conn:
@@ -131,12 +162,25 @@ class Dispatcher:
                 job.build(conn)
             except ValueError as exc:
                 log.error("message %s cannot be split for %s: %s", m.message_id, conn.name, exc)
-                self._finish(job, Failed(m.message_id, "rejected", "cannot encode",
-                                         self.clock(), possible_duplicate=job.possible_duplicate))
+                self._finish(
+                    job,
+                    Failed(
+                        m.message_id,
+                        "rejected",
+                        "cannot encode",
+                        self.clock(),
+                        possible_duplicate=job.possible_duplicate,
+                    ),
+                )
                 return None
             if len(job.parts) != m.parts:
-                log.warning("message %s: priced as %d part(s) but %s sends %d", m.message_id,
-                            m.parts, conn.name, len(job.parts))
+                log.warning(
+                    "message %s: priced as %d part(s) but %s sends %d",
+                    m.message_id,
+                    m.parts,
+                    conn.name,
+                    len(job.parts),
+                )
         return conn
 
     def _finish(self, job: Job, outcome) -> None:
@@ -204,8 +248,13 @@ class Dispatcher:
         rule = self.policy.rule_for(key, retryable)
         part = job.parts[index]
         now = self.clock()
-        if (rule is None or part.tries >= rule.max_attempts or job.failure is not None
-                or self._stopping or now >= job.message.expires_at):
+        if (
+            rule is None
+            or part.tries >= rule.max_attempts
+            or job.failure is not None
+            or self._stopping
+            or now >= job.message.expires_at
+        ):
             if not self._stopping:
                 job.failure = job.failure or self._give_up_state(job, key, now)
             job.open -= 1
@@ -230,13 +279,23 @@ class Dispatcher:
         m = job.message
         if job.failure is not None:
             state, code = job.failure
-            self._finish(job, Failed(m.message_id, state, code, now,
-                                     possible_duplicate=job.possible_duplicate))
+            self._finish(
+                job,
+                Failed(m.message_id, state, code, now, possible_duplicate=job.possible_duplicate),
+            )
             return
         conn = job.connection
-        self._finish(job, Submitted(m.message_id, [p.smsc_id for p in job.parts], conn.name,
-                                    now, id_form=conn.message_id_form,
-                                    possible_duplicate=job.possible_duplicate))
+        self._finish(
+            job,
+            Submitted(
+                m.message_id,
+                [p.smsc_id for p in job.parts],
+                conn.name,
+                now,
+                id_form=conn.message_id_form,
+                possible_duplicate=job.possible_duplicate,
+            ),
+        )
 
     def _run_due_retries(self) -> None:
         if self._stopping:

@@ -6,6 +6,7 @@ and every submit first takes tokens from the account's :class:`TokenBucket`. Bot
 scripts (atomic) that read the time with Redis ``TIME``, so machines with skewed clocks agree.
 Each bind also publishes its state (:func:`publish_bind_status`) for ``smpp-bridge status``.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,10 @@ end
 """
 
 # KEYS[1] lease zset; ARGV: now, ttl, max_binds, lease id. Returns 1 when granted.
-_ACQUIRE = _NOW + _KEEP_ALIVE + """
+_ACQUIRE = (
+    _NOW
+    + _KEEP_ALIVE
+    + """
 local ttl, cap = tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
@@ -46,9 +50,13 @@ redis.call('ZADD', KEYS[1], now + ttl, ARGV[4])
 keep_alive(ttl)
 return 1
 """
+)
 
 # KEYS[1] lease zset; ARGV: now, ttl, lease id. Returns 1 when still held (and extended).
-_RENEW = _NOW + _KEEP_ALIVE + """
+_RENEW = (
+    _NOW
+    + _KEEP_ALIVE
+    + """
 local ttl = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if not redis.call('ZSCORE', KEYS[1], ARGV[3]) then return 0 end
@@ -56,21 +64,28 @@ redis.call('ZADD', KEYS[1], now + ttl, ARGV[3])
 keep_alive(ttl)
 return 1
 """
+)
 
 # KEYS[1] lease zset; ARGV: now, lease id.
-_RELEASE = _NOW + """
+_RELEASE = (
+    _NOW
+    + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZREM', KEYS[1], ARGV[2])
 """
+)
 
 # KEYS[1] lease zset; ARGV: now. Live leases with their seconds left.
-_HOLDERS = _NOW + """
+_HOLDERS = (
+    _NOW
+    + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local out = {}
 local rows = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 for i = 1, #rows, 2 do out[#out + 1] = rows[i]; out[#out + 1] = tostring(tonumber(rows[i + 1]) - now) end
 return out
 """
+)
 
 
 class BindLeases:
@@ -81,9 +96,14 @@ class BindLeases:
     tests only; by default the scripts read Redis ``TIME``.
     """
 
-    def __init__(self, redis: redis_lib.Redis, *, ttl: float = 15.0,
-                 clock: Callable[[], float] | None = None,
-                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex[:16]) -> None:
+    def __init__(
+        self,
+        redis: redis_lib.Redis,
+        *,
+        ttl: float = 15.0,
+        clock: Callable[[], float] | None = None,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex[:16],
+    ) -> None:
         if ttl <= 0:
             raise ValueError(f"lease ttl must be positive seconds, got {ttl!r}")
         self.ttl = ttl
@@ -105,14 +125,17 @@ class BindLeases:
         if max_binds < 1:
             raise ValueError(f"max_binds must be at least 1, got {max_binds!r}")
         lease = f"{holder}/{self._new_id()}"
-        granted = self._acquire(keys=[redis_keys.bind_lease_key(account)],
-                                args=[self._now(), self.ttl, max_binds, lease])
+        granted = self._acquire(
+            keys=[redis_keys.bind_lease_key(account)],
+            args=[self._now(), self.ttl, max_binds, lease],
+        )
         return lease if int(granted) == 1 else None
 
     def renew(self, account: str, lease: str) -> bool:
         """Extend a lease by ``ttl``; False when it had expired or was released (unbind now)."""
-        held = self._renew(keys=[redis_keys.bind_lease_key(account)],
-                           args=[self._now(), self.ttl, lease])
+        held = self._renew(
+            keys=[redis_keys.bind_lease_key(account)], args=[self._now(), self.ttl, lease]
+        )
         return int(held) == 1
 
     def release(self, account: str, lease: str) -> None:
@@ -127,7 +150,9 @@ class BindLeases:
 
 # KEYS[1] bucket hash; ARGV: now, rate, burst, n, mode ("all" | "upto").
 # Returns {granted, wait seconds as a string}. Nothing is taken when granted is 0.
-_TAKE = _NOW + """
+_TAKE = (
+    _NOW
+    + """
 local rate, burst, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local st = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens, ts = tonumber(st[1]), tonumber(st[2])
@@ -145,6 +170,7 @@ redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', stri
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
 return {granted, string.format('%.17g', wait)}
 """
+)
 
 
 class TokenBucket:
@@ -166,13 +192,16 @@ class TokenBucket:
         """
         burst = _check(rate, burst, n)
         if n > burst:
-            raise ValueError(f"cannot take {n} tokens at once from a bucket of burst {burst}; "
-                             "raise tps_burst or take fewer (take_up_to takes what there is)")
+            raise ValueError(
+                f"cannot take {n} tokens at once from a bucket of burst {burst}; "
+                "raise tps_burst or take fewer (take_up_to takes what there is)"
+            )
         granted, wait = self._call(account, rate, burst, n, "all")
         return 0.0 if granted else wait
 
-    def take_up_to(self, account: str, rate: float, burst: int | None = None,
-                   n: int = 1) -> tuple[int, float]:
+    def take_up_to(
+        self, account: str, rate: float, burst: int | None = None, n: int = 1
+    ) -> tuple[int, float]:
         """Take as many tokens as are available, up to ``n``, in one round trip.
 
         Returns (granted, wait): ``granted`` may be 0..n; when it is 0, ``wait`` is the seconds
@@ -183,8 +212,9 @@ class TokenBucket:
 
     def _call(self, account: str, rate: float, burst: int, n: int, mode: str) -> tuple[int, float]:
         now = "" if self._clock is None else repr(float(self._clock()))
-        granted, wait = self._take(keys=[redis_keys.tps_bucket_key(account)],
-                                   args=[now, repr(float(rate)), burst, n, mode])
+        granted, wait = self._take(
+            keys=[redis_keys.tps_bucket_key(account)], args=[now, repr(float(rate)), burst, n, mode]
+        )
         return int(granted), float(wait)
 
 
@@ -205,23 +235,35 @@ def _text(value: Any) -> str:
 
 # --- bind status heartbeats ------------------------------------------------------------
 # KEYS: status hash, expiry zset; ARGV: now, ttl, field, json. One hash field per bind.
-_PUBLISH = _NOW + """
+_PUBLISH = (
+    _NOW
+    + """
 redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[3])
 return 1
 """
+)
 
 # KEYS: status hash, expiry zset; ARGV: now. Drops stale binds, returns the live ones' JSON.
-_READ = _NOW + """
+_READ = (
+    _NOW
+    + """
 local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, field in ipairs(dead) do redis.call('HDEL', KEYS[1], field); redis.call('ZREM', KEYS[2], field) end
 return redis.call('HVALS', KEYS[1])
 """
+)
 
 
-def publish_bind_status(redis: redis_lib.Redis, connection: str, bind_id: str,
-                        status: Mapping[str, Any], ttl: float = 30.0, *,
-                        clock: Callable[[], float] = time.time) -> None:
+def publish_bind_status(
+    redis: redis_lib.Redis,
+    connection: str,
+    bind_id: str,
+    status: Mapping[str, Any],
+    ttl: float = 30.0,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> None:
     """Publish one bind's state for ``smpp-bridge status``; it vanishes ``ttl`` seconds after
     the last heartbeat, so publish every ``ttl / 3`` or so.
 
@@ -229,11 +271,18 @@ def publish_bind_status(redis: redis_lib.Redis, connection: str, bind_id: str,
     connection, bind_id and published_at (Unix seconds, ``clock``) are filled in unless given.
     The whole record must be JSON-serialisable.
     """
-    record = {"hostname": socket.gethostname(), "pid": os.getpid(), **status,
-              "connection": connection, "bind_id": bind_id, "published_at": clock()}
-    _script(redis, _PUBLISH)(keys=[redis_keys.BIND_STATUS_HASH, redis_keys.BIND_STATUS_EXPIRY],
-                             args=["", ttl, _status_field(connection, bind_id),
-                                   json.dumps(record, sort_keys=True)])
+    record = {
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+        **status,
+        "connection": connection,
+        "bind_id": bind_id,
+        "published_at": clock(),
+    }
+    _script(redis, _PUBLISH)(
+        keys=[redis_keys.BIND_STATUS_HASH, redis_keys.BIND_STATUS_EXPIRY],
+        args=["", ttl, _status_field(connection, bind_id), json.dumps(record, sort_keys=True)],
+    )
 
 
 def clear_bind_status(redis: redis_lib.Redis, connection: str, bind_id: str) -> None:
@@ -247,11 +296,19 @@ def clear_bind_status(redis: redis_lib.Redis, connection: str, bind_id: str) -> 
 
 def read_bind_statuses(redis: redis_lib.Redis) -> list[dict[str, Any]]:
     """Every live bind of the fleet, sorted by connection, hostname, pid and bind id."""
-    rows = _script(redis, _READ)(keys=[redis_keys.BIND_STATUS_HASH, redis_keys.BIND_STATUS_EXPIRY],
-                                 args=[""])
+    rows = _script(redis, _READ)(
+        keys=[redis_keys.BIND_STATUS_HASH, redis_keys.BIND_STATUS_EXPIRY], args=[""]
+    )
     records = [json.loads(_text(row)) for row in rows]
-    return sorted(records, key=lambda r: (str(r.get("connection")), str(r.get("hostname")),
-                                          str(r.get("pid")), str(r.get("bind_id"))))
+    return sorted(
+        records,
+        key=lambda r: (
+            str(r.get("connection")),
+            str(r.get("hostname")),
+            str(r.get("pid")),
+            str(r.get("bind_id")),
+        ),
+    )
 
 
 def _status_field(connection: str, bind_id: str) -> str:

@@ -5,6 +5,7 @@ sweeper enqueued it again), the connection it goes to, and one :class:`Part` per
 The :class:`Tracker` is the registry of held jobs, keyed by message id: the reader adds to it,
 the settlement writer's ``on_settled`` callback removes from it and acks the entries.
 """
+
 from __future__ import annotations
 
 import functools
@@ -57,13 +58,27 @@ class Job:
         source, ton, npi = connection.source_address(m.sender_id)
         dest = m.destination.removeprefix("+")
         pieces = _single_part(m.text, connection.long_message) or build_submit_parts(
-            m.text, method=connection.long_message, ref=concat_ref(m.message_id))
+            m.text, method=connection.long_message, ref=concat_ref(m.message_id)
+        )
         self.connection = connection
-        self.parts = [Part(i, SubmitRequest(source, dest, p.short_message, esm_class=p.esm_class,
-                                            data_coding=p.data_coding, tlvs=p.tlvs,
-                                            registered_delivery=1, source_ton=ton,
-                                            source_npi=npi, tag=(self, i)))
-                      for i, p in enumerate(pieces)]
+        self.parts = [
+            Part(
+                i,
+                SubmitRequest(
+                    source,
+                    dest,
+                    p.short_message,
+                    esm_class=p.esm_class,
+                    data_coding=p.data_coding,
+                    tlvs=p.tlvs,
+                    registered_delivery=1,
+                    source_ton=ton,
+                    source_npi=npi,
+                    tag=(self, i),
+                ),
+            )
+            for i, p in enumerate(pieces)
+        ]
         self.open = len(self.parts)
 
 

@@ -6,6 +6,7 @@ and a connection that slows down holds work here instead of in session queues. T
 the account's Redis bucket in batches (``TokenBucket.take_up_to``) and are banked, so a message
 of several parts goes out whole even when the burst is smaller than its part count.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,9 +18,9 @@ from collections import deque
 import redis as redis_lib
 
 from bridge.delivery.fleet import TokenBucket
-from bridge.routing.router import Connection
 from bridge.delivery.jobs import Job
 from bridge.delivery.pool import SessionPool
+from bridge.routing.router import Connection
 from smpp.session.submit import SubmitOutcome
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,14 @@ _MAX_BATCH = 1000  # parts taken from the lane in one go
 class Lane:
     """Parts waiting for one connection, and the thread that submits them."""
 
-    def __init__(self, connection: Connection, pool: SessionPool, bucket: TokenBucket | None,
-                 results: queue.SimpleQueue[SubmitOutcome], down_timeout: float) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        pool: SessionPool,
+        bucket: TokenBucket | None,
+        results: queue.SimpleQueue[SubmitOutcome],
+        down_timeout: float,
+    ) -> None:
         self.connection = connection
         self._down_timeout = down_timeout
         self._pool = pool
@@ -45,8 +52,9 @@ class Lane:
         self._bank = 0  # tokens taken from the fleet bucket, not yet spent
         self.sent = 0  # parts handed to sessions (lane thread only)
         self.done = 0  # of those, resolved (collector thread only)
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"worker-lane-{connection.name}")
+        self._thread = threading.Thread(
+            target=self._run, daemon=True, name=f"worker-lane-{connection.name}"
+        )
 
     @property
     def outstanding(self) -> int:
@@ -92,8 +100,10 @@ class Lane:
         while True:
             with self._cond:
                 while not self._stopping and (
-                        not self._items or self.outstanding >= pool.capacity(name)
-                        or not pool.is_up(name)):
+                    not self._items
+                    or self.outstanding >= pool.capacity(name)
+                    or not pool.is_up(name)
+                ):
                     if self._items and not pool.is_up(name):
                         down_since = down_since or time.monotonic()
                         if time.monotonic() - down_since >= self._down_timeout:
@@ -115,14 +125,14 @@ class Lane:
         """The connection stayed down: what waits here resolves "not_sent" (never written), so
         the collector retries it, on another connection when one is up (failover)."""
         items, self._items = list(self._items), deque()
-        error = (f"no bind of {self.connection.name!r} up for {self._down_timeout}s; "
-                 "not sent")
+        error = f"no bind of {self.connection.name!r} up for {self._down_timeout}s; not sent"
         for job, indexes in items:
             for i in indexes:
                 self.sent += 1
                 job.parts[i].tries += 1
-                self._results.put(SubmitOutcome("not_sent", 0, None, False,
-                                                job.parts[i].request.tag, error))
+                self._results.put(
+                    SubmitOutcome("not_sent", 0, None, False, job.parts[i].request.tag, error)
+                )
 
     def _take(self, room: int) -> list[tuple[Job, list[int]]]:
         """Items worth up to ``room`` parts that the fleet bucket lets go now (the first item
@@ -171,9 +181,16 @@ class Lane:
             part.tries += 1
             self.sent += 1
             if session is None:  # the bind fell a moment ago: retried like any unsent submit
-                self._results.put(SubmitOutcome(
-                    "not_sent", 0, None, False, part.request.tag,
-                    f"no bind of {self.connection.name!r} up; not sent"))
+                self._results.put(
+                    SubmitOutcome(
+                        "not_sent",
+                        0,
+                        None,
+                        False,
+                        part.request.tag,
+                        f"no bind of {self.connection.name!r} up; not sent",
+                    )
+                )
                 continue
             session.submit(part.request).add_done_callback(done)
 
@@ -181,7 +198,11 @@ class Lane:
         self._results.put(future.result())
 
 
-def lanes_for(connections, pool: SessionPool, bucket: TokenBucket | None,
-              results: queue.SimpleQueue[SubmitOutcome], down_timeout: float) -> dict[str, Lane]:
+def lanes_for(
+    connections,
+    pool: SessionPool,
+    bucket: TokenBucket | None,
+    results: queue.SimpleQueue[SubmitOutcome],
+    down_timeout: float,
+) -> dict[str, Lane]:
     return {c.name: Lane(c, pool, bucket, results, down_timeout) for c in connections}
-

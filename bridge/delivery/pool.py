@@ -6,6 +6,7 @@ or was lost, stops its session: the fleet cap beats our throughput), tries to ta
 slots that have none, and publishes every slot's status. Sessions are smpp.session.client.Session
 objects; their receipts come back through ``on_receipt(connection_name, receipt)``.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -21,8 +22,8 @@ from typing import Any
 import redis as redis_lib
 
 from bridge.delivery.fleet import BindLeases, clear_bind_status, publish_bind_status
-from bridge.routing.router import Connection
 from bridge.delivery.settings import WorkerSettings
+from bridge.routing.router import Connection
 from smpp.codec.receipt import Receipt
 from smpp.session.client import Session, SessionConfig, SessionInfo, SessionState
 
@@ -57,23 +58,40 @@ def session_config(conn: Connection, index: int, settings: WorkerSettings) -> Se
     bucket's job; the session's own cap paces this bind at the same rate so a granted batch
     leaves smoothly."""
     return SessionConfig(
-        host=conn.host, port=conn.port, system_id=conn.system_id, password=conn.password,
-        system_type=conn.system_type, bind_mode=conn.bind_mode, window=conn.window,
-        tps=conn.tps, response_timeout=conn.response_timeout,
-        enquire_link_interval=conn.enquire_link_interval, dest_ton=conn.dest_ton,
-        dest_npi=conn.dest_npi, concat_method=conn.long_message,
-        reconnect_min=settings.reconnect_min, reconnect_max=settings.reconnect_max,
-        down_queue_timeout=settings.down_queue_timeout, max_queued=1_000_000,
-        name=f"{conn.name}#{index}")
+        host=conn.host,
+        port=conn.port,
+        system_id=conn.system_id,
+        password=conn.password,
+        system_type=conn.system_type,
+        bind_mode=conn.bind_mode,
+        window=conn.window,
+        tps=conn.tps,
+        response_timeout=conn.response_timeout,
+        enquire_link_interval=conn.enquire_link_interval,
+        dest_ton=conn.dest_ton,
+        dest_npi=conn.dest_npi,
+        concat_method=conn.long_message,
+        reconnect_min=settings.reconnect_min,
+        reconnect_max=settings.reconnect_max,
+        down_queue_timeout=settings.down_queue_timeout,
+        max_queued=1_000_000,
+        name=f"{conn.name}#{index}",
+    )
 
 
 class SessionPool:
     """Sessions for every connection, leased fleet-wide. Thread-safe reads (is_up, pick)."""
 
-    def __init__(self, connections: tuple[Connection, ...], redis: redis_lib.Redis,
-                 settings: WorkerSettings, on_receipt: Callable[[str, Receipt], None], *,
-                 clock: Callable[[], float] = time.monotonic,
-                 make_session: Callable[..., Session] = Session) -> None:
+    def __init__(
+        self,
+        connections: tuple[Connection, ...],
+        redis: redis_lib.Redis,
+        settings: WorkerSettings,
+        on_receipt: Callable[[str, Receipt], None],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        make_session: Callable[..., Session] = Session,
+    ) -> None:
         self.settings = settings
         self._redis = redis
         self._on_receipt = on_receipt
@@ -105,8 +123,10 @@ class SessionPool:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        stoppers = [threading.Thread(target=self._release, args=(slot, timeout), daemon=True)
-                    for slot in self.slots]
+        stoppers = [
+            threading.Thread(target=self._release, args=(slot, timeout), daemon=True)
+            for slot in self.slots
+        ]
         for t in stoppers:
             t.start()
         for t in stoppers:
@@ -115,8 +135,9 @@ class SessionPool:
             try:
                 clear_bind_status(self._redis, slot.connection.name, slot.bind_id)
             except redis_lib.RedisError as exc:
-                log.warning("could not clear status of %s (it expires by itself): %s",
-                            slot.bind_id, exc)
+                log.warning(
+                    "could not clear status of %s (it expires by itself): %s", slot.bind_id, exc
+                )
 
     def _run(self) -> None:
         interval = max(0.05, min(self.settings.lease_ttl / 3, self.settings.status_interval))
@@ -148,32 +169,51 @@ class SessionPool:
             if self._leases.renew(account, slot.lease):
                 slot.renewed_at = self._clock()
                 return
-            log.warning("%s: bind lease lost; unbinding (the fleet cap of %d binds for %s "
-                        "comes first)", slot.bind_id, slot.connection.max_binds, account)
+            log.warning(
+                "%s: bind lease lost; unbinding (the fleet cap of %d binds for %s comes first)",
+                slot.bind_id,
+                slot.connection.max_binds,
+                account,
+            )
             self._drop_session(slot, "bind lease lost; will bind again when one is free")
         slot.stopping = [t for t in slot.stopping if t.is_alive()]
         if slot.stopping:
             return  # the old bind is still unbinding: binding again now could exceed the cap
-        lease = self._leases.acquire(account, slot.connection.max_binds,
-                                     f"{self._holder}:{slot.bind_id}")
+        lease = self._leases.acquire(
+            account, slot.connection.max_binds, f"{self._holder}:{slot.bind_id}"
+        )
         if lease is None:
-            slot.note = (f"waiting for a bind lease ({slot.connection.max_binds} bind(s) of "
-                         f"{account} in use fleet-wide)")
+            slot.note = (
+                f"waiting for a bind lease ({slot.connection.max_binds} bind(s) of "
+                f"{account} in use fleet-wide)"
+            )
             return
         slot.lease, slot.renewed_at, slot.note = lease, self._clock(), ""
-        session = self._make_session(session_config(slot.connection, slot.index, self.settings),
-                                     self._receipt_callback(slot.connection.name),
-                                     on_state=lambda _state: self._wake.set())
+        session = self._make_session(
+            session_config(slot.connection, slot.index, self.settings),
+            self._receipt_callback(slot.connection.name),
+            on_state=lambda _state: self._wake.set(),
+        )
         session.start()
         slot.session = session
-        log.info("%s: lease taken, binding to %s:%d", slot.bind_id, slot.connection.host,
-                 slot.connection.port)
+        log.info(
+            "%s: lease taken, binding to %s:%d",
+            slot.bind_id,
+            slot.connection.host,
+            slot.connection.port,
+        )
 
     def _lease_unknown(self, slot: Slot, exc: Exception) -> None:
         """Redis is unreachable: keep the bind while the lease surely still lives, else stop."""
-        if slot.lease is not None and self._clock() - slot.renewed_at > self.settings.lease_ttl * 0.8:
-            log.warning("%s: cannot renew the bind lease (%s); unbinding before it expires",
-                        slot.bind_id, exc)
+        if (
+            slot.lease is not None
+            and self._clock() - slot.renewed_at > self.settings.lease_ttl * 0.8
+        ):
+            log.warning(
+                "%s: cannot renew the bind lease (%s); unbinding before it expires",
+                slot.bind_id,
+                exc,
+            )
             self._drop_session(slot, f"Redis unreachable ({exc}); lease could not be renewed")
         elif slot.lease is None:
             slot.note = f"waiting for Redis to take a bind lease ({exc})"
@@ -181,8 +221,9 @@ class SessionPool:
     def _drop_session(self, slot: Slot, note: str) -> None:
         session, slot.session, slot.lease, slot.note = slot.session, None, None, note
         if session is not None:
-            t = threading.Thread(target=session.stop, args=(_STOP_TIMEOUT,), daemon=True,
-                                 name=f"stop-{slot.bind_id}")
+            t = threading.Thread(
+                target=session.stop, args=(_STOP_TIMEOUT,), daemon=True, name=f"stop-{slot.bind_id}"
+            )
             t.start()
             slot.stopping = [s for s in slot.stopping if s.is_alive()] + [t]
 
@@ -196,8 +237,12 @@ class SessionPool:
             try:
                 self._leases.release(slot.connection.account, lease)
             except redis_lib.RedisError as exc:
-                log.warning("%s: could not release the bind lease (it expires in %ss): %s",
-                            slot.bind_id, self.settings.lease_ttl, exc)
+                log.warning(
+                    "%s: could not release the bind lease (it expires in %ss): %s",
+                    slot.bind_id,
+                    self.settings.lease_ttl,
+                    exc,
+                )
         slot.session = slot.lease = None
 
     def _receipt_callback(self, name: str) -> Callable[[Receipt, SessionInfo], None]:
@@ -205,6 +250,7 @@ class SessionPool:
 
         def callback(receipt: Receipt, _info: SessionInfo) -> None:
             on_receipt(name, receipt)
+
         return callback
 
     # ------------------------------------------------------------------ for dispatch
@@ -240,23 +286,40 @@ class SessionPool:
         ttl = self.settings.status_interval * 3
         for slot in self.slots:
             try:
-                publish_bind_status(self._redis, slot.connection.name, slot.bind_id,
-                                    self.slot_status(slot), ttl=ttl)
+                publish_bind_status(
+                    self._redis, slot.connection.name, slot.bind_id, self.slot_status(slot), ttl=ttl
+                )
             except redis_lib.RedisError as exc:
                 log.debug("status not published for %s: %s", slot.bind_id, exc)
                 return
 
     def slot_status(self, slot: Slot) -> dict[str, Any]:
         c = slot.connection
-        record: dict[str, Any] = {"system_id": c.system_id, "smsc": f"{c.host}:{c.port}",
-                                  "account": c.account, "lease": slot.lease}
+        record: dict[str, Any] = {
+            "system_id": c.system_id,
+            "smsc": f"{c.host}:{c.port}",
+            "account": c.account,
+            "lease": slot.lease,
+        }
         if slot.session is None:
-            return {**record, "state": "no_lease" if slot.lease is None else "starting",
-                    "since": None, "in_flight": 0, "queued": 0, "counters": {},
-                    "last_error": slot.note or None}
+            return {
+                **record,
+                "state": "no_lease" if slot.lease is None else "starting",
+                "since": None,
+                "in_flight": 0,
+                "queued": 0,
+                "counters": {},
+                "last_error": slot.note or None,
+            }
         snap = slot.session.snapshot()
         counters = {k: v for k, v in vars(snap.counters).items() if k != "errors"}
         counters["errors"] = {f"0x{code:08X}": n for code, n in snap.counters.errors.items()}
-        return {**record, "state": snap.state.value, "since": snap.since_wall,
-                "in_flight": snap.in_flight, "queued": snap.queued, "counters": counters,
-                "last_error": snap.last_error}
+        return {
+            **record,
+            "state": snap.state.value,
+            "since": snap.since_wall,
+            "in_flight": snap.in_flight,
+            "queued": snap.queued,
+            "counters": counters,
+            "last_error": snap.last_error,
+        }

@@ -7,6 +7,7 @@ once idle longer than ``claim_idle_seconds``; entries this worker still holds ar
 (XCLAIM to itself, JUSTID) every third of that, so a slow retry is never mistaken for a dead
 worker's. Every call is one round trip; Redis errors propagate (the caller backs off).
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,9 +55,14 @@ class StreamInfo:
 class StreamReader:
     """Group reads and acks for one consumer. Thread-safe (redis-py pools connections)."""
 
-    def __init__(self, redis: redis_lib.Redis, consumer: str | None = None, *,
-                 stream: str = redis_keys.OUTBOUND_STREAM,
-                 group: str = redis_keys.OUTBOUND_GROUP) -> None:
+    def __init__(
+        self,
+        redis: redis_lib.Redis,
+        consumer: str | None = None,
+        *,
+        stream: str = redis_keys.OUTBOUND_STREAM,
+        group: str = redis_keys.OUTBOUND_GROUP,
+    ) -> None:
         self.redis = redis
         self.consumer = consumer or consumer_name()
         self.stream, self.group = stream, group
@@ -75,13 +81,15 @@ class StreamReader:
         """Up to ``count`` new entries, waiting at most ``block_ms`` (None: not at all);
         recreates a lost group (a Redis restart without persistence) and returns none."""
         try:
-            reply = self.redis.xreadgroup(self.group, self.consumer, {self.stream: ">"},
-                                          count=count, block=block_ms)
+            reply = self.redis.xreadgroup(
+                self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms
+            )
         except redis_lib.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
-            log.warning("consumer group %s vanished (Redis restarted empty?); recreating it",
-                        self.group)
+            log.warning(
+                "consumer group %s vanished (Redis restarted empty?); recreating it", self.group
+            )
             self.ensure_group()
             return []
         return [_entry(eid, fields) for _stream, rows in reply or () for eid, fields in rows]
@@ -90,8 +98,14 @@ class StreamReader:
         """Entries idle longer than ``min_idle_seconds`` (any consumer's, a dead one's), now
         ours: up to ``count`` per call, continuing the scan where the last call stopped."""
         try:
-            reply = self.redis.xautoclaim(self.stream, self.group, self.consumer,
-                                          int(min_idle_seconds * 1000), self._cursor, count=count)
+            reply = self.redis.xautoclaim(
+                self.stream,
+                self.group,
+                self.consumer,
+                int(min_idle_seconds * 1000),
+                self._cursor,
+                count=count,
+            )
         except redis_lib.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -120,8 +134,9 @@ class StreamReader:
         ids = list(entry_ids)
         pipe = self.redis.pipeline(transaction=False)
         for i in range(0, len(ids), _ACK_CHUNK):
-            pipe.xclaim(self.stream, self.group, self.consumer, 0, ids[i:i + _ACK_CHUNK],
-                        justid=True)
+            pipe.xclaim(
+                self.stream, self.group, self.consumer, 0, ids[i : i + _ACK_CHUNK], justid=True
+            )
         return sum(len(r) for r in pipe.execute()) if ids else 0
 
     def ack(self, entry_ids: Iterable[str]) -> None:
@@ -131,7 +146,7 @@ class StreamReader:
             return
         pipe = self.redis.pipeline(transaction=False)
         for i in range(0, len(ids), _ACK_CHUNK):
-            chunk = ids[i:i + _ACK_CHUNK]
+            chunk = ids[i : i + _ACK_CHUNK]
             pipe.xack(self.stream, self.group, *chunk)
             pipe.xdel(self.stream, *chunk)
         pipe.execute()
@@ -142,8 +157,11 @@ class StreamReader:
         gone = []
         for c in self.redis.xinfo_consumers(self.stream, self.group):
             name = _text(c["name"])
-            if (name != self.consumer and int(c["pending"]) == 0
-                    and int(c["idle"]) >= min_idle_seconds * 1000):
+            if (
+                name != self.consumer
+                and int(c["pending"]) == 0
+                and int(c["idle"]) >= min_idle_seconds * 1000
+            ):
                 self.redis.xgroup_delconsumer(self.stream, self.group, name)
                 gone.append(name)
         return gone
@@ -152,8 +170,11 @@ class StreamReader:
         return stream_info(self.redis, self.stream, self.group)
 
 
-def stream_info(redis: redis_lib.Redis, stream: str = redis_keys.OUTBOUND_STREAM,
-                group: str = redis_keys.OUTBOUND_GROUP) -> StreamInfo:
+def stream_info(
+    redis: redis_lib.Redis,
+    stream: str = redis_keys.OUTBOUND_STREAM,
+    group: str = redis_keys.OUTBOUND_GROUP,
+) -> StreamInfo:
     """Length, pending count, lag and consumers of the outbound stream's group."""
     length = redis.xlen(stream)
     pending, lag, consumers = 0, None, []
@@ -161,8 +182,10 @@ def stream_info(redis: redis_lib.Redis, stream: str = redis_keys.OUTBOUND_STREAM
         for g in redis.xinfo_groups(stream):
             if _text(g["name"]) == group:
                 pending, lag = int(g["pending"]), g.get("lag")
-        consumers = [{"name": _text(c["name"]), "pending": int(c["pending"]),
-                      "idle_ms": int(c["idle"])} for c in redis.xinfo_consumers(stream, group)]
+        consumers = [
+            {"name": _text(c["name"]), "pending": int(c["pending"]), "idle_ms": int(c["idle"])}
+            for c in redis.xinfo_consumers(stream, group)
+        ]
     except redis_lib.ResponseError as exc:  # no stream or no group yet
         log.debug("stream info: %s", exc)
     return StreamInfo(length, pending, None if lag is None else int(lag), consumers)

@@ -14,6 +14,7 @@ Retry rules are keyed by SMPP status name (``ESME_RMSGQFUL``), by hex code for v
 one of the outcome words ``timeout`` (no submit_sm_resp; the SMSC may have the message),
 ``not_sent`` (never written: no bind) and ``default`` (any other retryable status).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,6 +26,7 @@ from typing import Any
 from bridge.config import ConfigError
 from bridge.routing.tables import Table
 from smpp.codec import status as smpp_status
+
 TIMEOUT, NOT_SENT, DEFAULT = "timeout", "not_sent", "default"
 OUTCOME_WORDS = (TIMEOUT, NOT_SENT, DEFAULT)
 
@@ -38,13 +40,15 @@ class RetryRule:
 
 
 #: Built-in rules; a [worker.retry] entry replaces the rule of the same key.
-DEFAULT_RULES: Mapping[str, RetryRule] = MappingProxyType({
-    "ESME_RTHROTTLED": RetryRule(1.0, 10),  # the SMSC's rate cap: slow down, it passes
-    "ESME_RMSGQFUL": RetryRule(2.0, 8),  # SMSC queue full: congestion passes with time
-    TIMEOUT: RetryRule(5.0, 3),  # may be a duplicate when resent: few attempts
-    NOT_SENT: RetryRule(1.0, 30),  # never written (no bind): safe; ~15 min with backoff
-    DEFAULT: RetryRule(2.0, 5),  # ESME_RSYSERR, ESME_RINVBNDSTS, ESME_RX_T_APPN, ...
-})
+DEFAULT_RULES: Mapping[str, RetryRule] = MappingProxyType(
+    {
+        "ESME_RTHROTTLED": RetryRule(1.0, 10),  # the SMSC's rate cap: slow down, it passes
+        "ESME_RMSGQFUL": RetryRule(2.0, 8),  # SMSC queue full: congestion passes with time
+        TIMEOUT: RetryRule(5.0, 3),  # may be a duplicate when resent: few attempts
+        NOT_SENT: RetryRule(1.0, 30),  # never written (no bind): safe; ~15 min with backoff
+        DEFAULT: RetryRule(2.0, 5),  # ESME_RSYSERR, ESME_RINVBNDSTS, ESME_RX_T_APPN, ...
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -110,10 +114,25 @@ class WorkerSettings:
         return self.claim_idle_seconds / 3
 
 
-_KEYS = ("batch_size", "block_ms", "read_linger_ms", "claim_idle_seconds", "claim_interval_seconds", "max_pending",
-         "max_held",
-         "flush_interval", "flush_batch", "drain_timeout", "lease_ttl", "status_interval",
-         "down_queue_timeout", "reconnect_min", "reconnect_max", "processes", "retry")
+_KEYS = (
+    "batch_size",
+    "block_ms",
+    "read_linger_ms",
+    "claim_idle_seconds",
+    "claim_interval_seconds",
+    "max_pending",
+    "max_held",
+    "flush_interval",
+    "flush_batch",
+    "drain_timeout",
+    "lease_ttl",
+    "status_interval",
+    "down_queue_timeout",
+    "reconnect_min",
+    "reconnect_max",
+    "processes",
+    "retry",
+)
 
 
 def read_settings(raw: Mapping[str, Any] | None) -> WorkerSettings:
@@ -155,14 +174,15 @@ def read_retry(raw: Any) -> RetryPolicy:
         name = rule_key(key)
         t = Table(value, f"[worker.retry.{key}]", ("delay", "max_attempts"))
         default = rules.get(name, DEFAULT_RULES[DEFAULT])
-        rules[name] = RetryRule(_non_negative(t, "delay", default.delay),
-                                t.integer("max_attempts", default.max_attempts, lo=1, hi=1000))
+        rules[name] = RetryRule(
+            _non_negative(t, "delay", default.delay),
+            t.integer("max_attempts", default.max_attempts, lo=1, hi=1000),
+        )
     backoff = raw.get("backoff", 2.0)
     if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not 1 <= backoff <= 10:
         raise ConfigError(f"[worker.retry]: backoff must be a number from 1 to 10, got {backoff!r}")
     policy = Table({"max_delay": raw.get("max_delay", 60.0)}, "[worker.retry]", ("max_delay",))
-    return RetryPolicy(MappingProxyType(rules), float(backoff),
-                       policy.seconds("max_delay", 60.0))
+    return RetryPolicy(MappingProxyType(rules), float(backoff), policy.seconds("max_delay", 60.0))
 
 
 def rule_key(key: str) -> str:
@@ -177,12 +197,17 @@ def rule_key(key: str) -> str:
     except (KeyError, ValueError):
         raise ConfigError(
             f"[worker.retry]: {key!r} is neither an SMPP status name (e.g. ESME_RTHROTTLED), "
-            f"a hex code (e.g. \"0x00000401\") nor one of {', '.join(OUTCOME_WORDS)}") from None
+            f'a hex code (e.g. "0x00000401") nor one of {", ".join(OUTCOME_WORDS)}'
+        ) from None
 
 
 def _non_negative(t: Table, key: str, default: float) -> float:
     value = t.raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise t.fail(key, "a number of seconds >= 0", value)
     return float(value)

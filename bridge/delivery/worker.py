@@ -11,6 +11,7 @@ up to ``drain_timeout``, stop submitting, unbind, flush the writer, ack. Message
 written to an SMSC are released (their claim undone) so their recovery is not counted as a
 possible duplicate; the rest stay pending for recovery.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,15 +25,15 @@ import redis as redis_lib
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.config import Config
-from bridge.storage.db import Database
-from bridge.delivery.fleet import TokenBucket
-from bridge.routing.router import Router
-from bridge.delivery.settlement import ReceiptIn, Settlement, SettlementWriter
 from bridge.delivery.dispatch import Dispatcher
+from bridge.delivery.fleet import TokenBucket
 from bridge.delivery.jobs import Tracker
 from bridge.delivery.pool import SessionPool
 from bridge.delivery.reader import Entry, StreamReader
 from bridge.delivery.settings import WorkerSettings, read_settings
+from bridge.delivery.settlement import ReceiptIn, Settlement, SettlementWriter
+from bridge.routing.router import Router
+from bridge.storage.db import Database
 from smpp.codec.receipt import Receipt
 
 log = logging.getLogger("bridge.delivery")
@@ -46,13 +47,21 @@ _CONSUMER_GONE = 3600.0  # seconds idle after which an empty consumer (a past pr
 class Worker:
     """One worker process's engine. ``start()`` returns at once; ``stop()`` drains and ends."""
 
-    def __init__(self, config: Config, *, router: Router | None = None,
-                 db: Database | None = None, redis: redis_lib.Redis | None = None,
-                 settings: WorkerSettings | None = None, consumer: str | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        router: Router | None = None,
+        db: Database | None = None,
+        redis: redis_lib.Redis | None = None,
+        settings: WorkerSettings | None = None,
+        consumer: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if not config.redis_url and redis is None:
             raise ValueError("the worker needs Redis: set REDIS_URL")
         from bridge.redis.clients import make_redis
+
         self.config = config
         self.settings = settings or read_settings(config.worker)
         self.router = router or Router.from_config(config)
@@ -60,18 +69,30 @@ class Worker:
         self.redis = redis or make_redis(config.redis_url)
         self.clock = clock
         self.settlement = Settlement(self.db, self.redis, clock=clock)
-        self.writer = SettlementWriter(self.settlement, on_settled=self._on_settled,
-                                       flush_interval=self.settings.flush_interval,
-                                       max_batch=self.settings.flush_batch)
+        self.writer = SettlementWriter(
+            self.settlement,
+            on_settled=self._on_settled,
+            flush_interval=self.settings.flush_interval,
+            max_batch=self.settings.flush_batch,
+        )
         self.reader = StreamReader(self.redis, consumer)
         self.tracker = Tracker()
-        self.pool = SessionPool(self.router.connections, self.redis, self.settings,
-                                self._on_receipt)
-        self.dispatcher = Dispatcher(self.router, self.pool, self.writer, self.tracker,
-                                     self.settings, bucket=TokenBucket(self.redis), clock=clock)
+        self.pool = SessionPool(
+            self.router.connections, self.redis, self.settings, self._on_receipt
+        )
+        self.dispatcher = Dispatcher(
+            self.router,
+            self.pool,
+            self.writer,
+            self.tracker,
+            self.settings,
+            bucket=TokenBucket(self.redis),
+            clock=clock,
+        )
         self._stop_reading = threading.Event()
-        self._reader_thread = threading.Thread(target=self._read_loop, name="worker-reader",
-                                               daemon=True)
+        self._reader_thread = threading.Thread(
+            target=self._read_loop, name="worker-reader", daemon=True
+        )
         self._pending_limit = self.settings.pending_limit(self.router.connections)
         self._unacked: list[str] = []
         self._unacked_lock = threading.Lock()
@@ -89,8 +110,12 @@ class Worker:
         if self._started:
             raise RuntimeError("worker already started")
         self._started = True
-        log.info("worker %s starting: %d connection(s), %d bind slot(s)", self.consumer,
-                 len(self.router.connections), len(self.pool.slots))
+        log.info(
+            "worker %s starting: %d connection(s), %d bind slot(s)",
+            self.consumer,
+            len(self.router.connections),
+            len(self.pool.slots),
+        )
         self.writer.start()
         self.pool.start()
         self.dispatcher.start()
@@ -112,12 +137,22 @@ class Worker:
         if unwritten:
             self._release(unwritten)
         if left:
-            log.warning("worker %s stopped with %d message(s) unfinished (%d never written, "
-                        "%d part(s) dropped from lanes); another worker takes them over after "
-                        "%ss", self.consumer, len(left), len(unwritten), never_sent,
-                        self.settings.claim_idle_seconds)
-        log.info("worker %s stopped (%s); %s", self.consumer,
-                 "drained" if drained else "drain timed out", self._stats_line())
+            log.warning(
+                "worker %s stopped with %d message(s) unfinished (%d never written, "
+                "%d part(s) dropped from lanes); another worker takes them over after "
+                "%ss",
+                self.consumer,
+                len(left),
+                len(unwritten),
+                never_sent,
+                self.settings.claim_idle_seconds,
+            )
+        log.info(
+            "worker %s stopped (%s); %s",
+            self.consumer,
+            "drained" if drained else "drain timed out",
+            self._stats_line(),
+        )
 
     def run_forever(self, stop: threading.Event | None = None) -> None:
         """start(), wait for SIGTERM/SIGINT (or ``stop``), then stop()."""
@@ -133,17 +168,22 @@ class Worker:
                     last = time.monotonic()
                     log.info("worker %s: %s", self.consumer, self._stats_line())
         finally:
-            log.info("worker %s: stopping (draining up to %ss)", self.consumer,
-                     self.settings.drain_timeout)
+            log.info(
+                "worker %s: stopping (draining up to %ss)",
+                self.consumer,
+                self.settings.drain_timeout,
+            )
             self.stop()
 
     def _stats_line(self) -> str:
         c = self.dispatcher.counters
-        return (f"submitted {c['submitted']}, failed {c['failed']}, rejected {c['rejected']}, "
-                f"expired {c['expired']}, retries {c['retries']}, held {len(self.tracker)}, "
-                f"claimed {self.claimed} in {self.claims} batch(es), "
-                f"possible duplicates re-sent after recovery {self.possible_duplicates}, "
-                f"timed-out parts re-sent {c['timeouts_retried']}")
+        return (
+            f"submitted {c['submitted']}, failed {c['failed']}, rejected {c['rejected']}, "
+            f"expired {c['expired']}, retries {c['retries']}, held {len(self.tracker)}, "
+            f"claimed {self.claimed} in {self.claims} batch(es), "
+            f"possible duplicates re-sent after recovery {self.possible_duplicates}, "
+            f"timed-out parts re-sent {c['timeouts_retried']}"
+        )
 
     # ------------------------------------------------------------------ reading
 
@@ -166,8 +206,9 @@ class Worker:
                     last_expire = now
                     self._expire_overdue()
                     self.reader.prune_consumers(_CONSUMER_GONE)
-                room = min(self._pending_limit - self.dispatcher.backlog,
-                           s.max_held - len(self.tracker))
+                room = min(
+                    self._pending_limit - self.dispatcher.backlog, s.max_held - len(self.tracker)
+                )
                 if room <= 0 or not self.pool.any_up():  # full, or no bind to send with
                     self._stop_reading.wait(0.02)
                     continue
@@ -204,8 +245,12 @@ class Worker:
         junk = []
         for e in entries:
             if e.message is None:
-                log.error("stream entry %s is not a readable outbound message (%s); "
-                          "acknowledging and deleting it", e.entry_id, e.error)
+                log.error(
+                    "stream entry %s is not a readable outbound message (%s); "
+                    "acknowledging and deleting it",
+                    e.entry_id,
+                    e.error,
+                )
                 junk.append(e.entry_id)
                 continue
             mid = e.message.message_id
@@ -222,11 +267,15 @@ class Worker:
         self.claims += 1
         self.claimed += len(result.claimed)
         claimed_ids = {c.message.message_id for c in result.claimed}
-        duplicates = [eid for mid, eids in by_message.items() if mid not in claimed_ids
-                      for eid in eids]
+        duplicates = [
+            eid for mid, eids in by_message.items() if mid not in claimed_ids for eid in eids
+        ]
         if duplicates:
-            log.info("%d stream entr%s for messages already handled: acknowledged",
-                     len(duplicates), "y" if len(duplicates) == 1 else "ies")
+            log.info(
+                "%d stream entr%s for messages already handled: acknowledged",
+                len(duplicates),
+                "y" if len(duplicates) == 1 else "ies",
+            )
             self.reader.ack(duplicates)
         # settlement logs and counts these (Redis); this total is for the stats line
         self.possible_duplicates += sum(1 for c in result.claimed if c.possible_duplicate)
@@ -249,8 +298,9 @@ class Worker:
         grace = max(60.0, self.settings.claim_idle_seconds * 2)
         expired = self.settlement.expire_overdue(grace_seconds=grace)
         if expired:
-            log.warning("%d message(s) overdue past their validity expired and refunded",
-                        len(expired))
+            log.warning(
+                "%d message(s) overdue past their validity expired and refunded", len(expired)
+            )
 
     # ------------------------------------------------------------------ callbacks
 
@@ -289,5 +339,9 @@ class Worker:
         try:
             self.settlement.release(message_ids)
         except (redis_lib.RedisError, SQLAlchemyError) as exc:
-            log.warning("could not release %d unsent message(s) (%s); their recovery will "
-                        "count them as possible duplicates", len(message_ids), exc)
+            log.warning(
+                "could not release %d unsent message(s) (%s); their recovery will "
+                "count them as possible duplicates",
+                len(message_ids),
+                exc,
+            )

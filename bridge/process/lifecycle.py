@@ -1,4 +1,5 @@
 """What every child process the bridge starts needs from its parent, in one place."""
+
 from __future__ import annotations
 
 import signal
@@ -8,6 +9,7 @@ def _find_prctl():
     """libc's prctl, looked up once in the parent (the child must not load libraries)."""
     try:
         import ctypes
+
         return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):  # not Linux/glibc: no parent-death signal, that's all
         return None

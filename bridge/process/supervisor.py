@@ -7,6 +7,7 @@ order: SIGTERM, then SIGKILL to the child's whole process group after ``stop_tim
 child also asks the kernel for SIGTERM should the supervisor die without cleaning up (Linux
 PR_SET_PDEATHSIG), so no process is left behind. Every wait is bounded.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -51,8 +52,12 @@ class _Running:
 class Supervisor:
     """Runs ``children``; ``start`` then ``wait`` until ``stop_event`` or a child dies; ``stop``."""
 
-    def __init__(self, children: list[ChildSpec], base_env: dict[str, str] | None = None,
-                 say: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        children: list[ChildSpec],
+        base_env: dict[str, str] | None = None,
+        say: Callable[[str], None] = print,
+    ) -> None:
         self._specs = list(children)
         self._env = dict(os.environ if base_env is None else base_env)
         self._say = say
@@ -67,25 +72,33 @@ class Supervisor:
         for spec in self._specs:
             if stop_event.is_set():
                 return
-            proc = subprocess.Popen(spec.argv, env={**self._env, **spec.env},
-                                    start_new_session=True,
-                                    preexec_fn=die_with_parent)  # noqa: PLW1509 (see there)
+            proc = subprocess.Popen(
+                spec.argv,
+                env={**self._env, **spec.env},
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )  # noqa: PLW1509 (see there)
             self._running.append(_Running(spec, proc))
             self._say(f"started {spec.name} (pid {proc.pid})")
             self._wait_ready(spec, proc, stop_event)
 
-    def _wait_ready(self, spec: ChildSpec, proc: subprocess.Popen,
-                    stop_event: threading.Event) -> None:
+    def _wait_ready(
+        self, spec: ChildSpec, proc: subprocess.Popen, stop_event: threading.Event
+    ) -> None:
         deadline = time.monotonic() + spec.ready_timeout
         while not stop_event.is_set():
             if proc.poll() is not None:
-                raise SupervisorError(f"{spec.name} exited with code {proc.returncode} before it "
-                                      "was ready; its output is above")
+                raise SupervisorError(
+                    f"{spec.name} exited with code {proc.returncode} before it "
+                    "was ready; its output is above"
+                )
             if spec.ready is None or _safely(spec.ready):
                 return
             if time.monotonic() > deadline:
-                raise SupervisorError(f"{spec.name} was not ready after {spec.ready_timeout:.0f}s;"
-                                      " its output is above")
+                raise SupervisorError(
+                    f"{spec.name} was not ready after {spec.ready_timeout:.0f}s;"
+                    " its output is above"
+                )
             stop_event.wait(POLL)
 
     def wait(self, stop_event: threading.Event) -> int:
@@ -93,8 +106,10 @@ class Supervisor:
         while not stop_event.wait(POLL):
             for r in self._running:
                 if r.proc.poll() is not None:
-                    self._say(f"{r.spec.name} (pid {r.proc.pid}) exited with code "
-                              f"{r.proc.returncode}; stopping everything")
+                    self._say(
+                        f"{r.spec.name} (pid {r.proc.pid}) exited with code "
+                        f"{r.proc.returncode}; stopping everything"
+                    )
                     return 1
         return 0
 
@@ -121,8 +136,9 @@ def _terminate(proc: subprocess.Popen, timeout: float) -> None:
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            log.warning("pid %s ignored SIGTERM for %ss; killing its process group", proc.pid,
-                        timeout)
+            log.warning(
+                "pid %s ignored SIGTERM for %ss; killing its process group", proc.pid, timeout
+            )
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)  # leftovers of the child's session (e.g. workers)
     proc.wait(timeout)

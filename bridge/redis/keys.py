@@ -3,6 +3,7 @@
 All keys share a prefix so several bridges can share one Redis (``BRIDGE_REDIS_PREFIX`` is not
 a knob yet; the prefix is a constant). Add a constant or a ``*_key(...)`` helper for new keys.
 """
+
 from __future__ import annotations
 
 PREFIX = "sb:"
@@ -20,6 +21,7 @@ RATE_LIMIT_PREFIX = PREFIX + "rl:"
 def rate_limit_key(bucket: str) -> str:
     """The counter of one rate-limit bucket, e.g. ``rate_limit_key("key:k_123")``."""
     return RATE_LIMIT_PREFIX + bucket
+
 
 # --- outbox sweeper (owner: storage; bridge/accept/sweeper.py) ---
 # A lock (SET NX PX, value = holder token) so one API process at a time re-enqueues messages.
@@ -43,6 +45,7 @@ def bind_lease_key(account: str) -> str:
 def tps_bucket_key(account: str) -> str:
     """The token bucket of one SMSC account."""
     return TPS_BUCKET_PREFIX + account
+
 
 # --- delivery receipts and settlement (owner: settlement; bridge/delivery/settlement/correlation.py, bridge/settlement) ---
 # Receipt correlation: one STRING per (connection, id spelling) -> "<message_id>:<part_index>",

@@ -9,6 +9,7 @@ message ``queued``, and the sweeper then adds it again. The worker therefore mov
 ``submitted`` only with a conditional UPDATE (``WHERE state IN ('accepted', 'queued')``) and drops
 an entry whose message has already moved on.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,11 +46,25 @@ def encode_entry(msg: OutboundMessage) -> dict[str, str]:
     One field rather than one per attribute: redis-py packs every field of every XADD in
     Python, and for a 10,000-recipient request that packing, not Redis, was the cost.
     """
-    return {"v": ENTRY_VERSION, "m": json.dumps({
-        "message_id": msg.message_id, "batch_id": msg.batch_id, "account_id": msg.account_id,
-        "destination": msg.destination, "sender_id": msg.sender_id, "text": msg.text,
-        "encoding": msg.encoding, "parts": msg.parts, "price": str(msg.price),
-        "expires_at": float(msg.expires_at)}, ensure_ascii=False, separators=(",", ":"))}
+    return {
+        "v": ENTRY_VERSION,
+        "m": json.dumps(
+            {
+                "message_id": msg.message_id,
+                "batch_id": msg.batch_id,
+                "account_id": msg.account_id,
+                "destination": msg.destination,
+                "sender_id": msg.sender_id,
+                "text": msg.text,
+                "encoding": msg.encoding,
+                "parts": msg.parts,
+                "price": str(msg.price),
+                "expires_at": float(msg.expires_at),
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ),
+    }
 
 
 def _text(value: bytes | str) -> str:
@@ -67,10 +82,17 @@ def decode_entry(fields: Mapping[bytes | str, bytes | str]) -> OutboundMessage:
     try:
         m = json.loads(f["m"])
         return OutboundMessage(
-            message_id=m["message_id"], batch_id=m["batch_id"], account_id=int(m["account_id"]),
-            destination=m["destination"], sender_id=m["sender_id"], text=m["text"],
-            encoding=m["encoding"], parts=int(m["parts"]), price=Decimal(m["price"]),
-            expires_at=float(m["expires_at"]))
+            message_id=m["message_id"],
+            batch_id=m["batch_id"],
+            account_id=int(m["account_id"]),
+            destination=m["destination"],
+            sender_id=m["sender_id"],
+            text=m["text"],
+            encoding=m["encoding"],
+            parts=int(m["parts"]),
+            price=Decimal(m["price"]),
+            expires_at=float(m["expires_at"]),
+        )
     except KeyError as exc:
         raise ValueError(f"outbound entry lacks field {exc.args[0]!r}") from None
     except (TypeError, json.JSONDecodeError) as exc:
@@ -87,7 +109,7 @@ def enqueue(redis, entries: Sequence[OutboundMessage]) -> int:
     """
     added = 0
     for start in range(0, len(entries), _PIPELINE_CHUNK):
-        commands = [_xadd(msg) for msg in entries[start:start + _PIPELINE_CHUNK]]
+        commands = [_xadd(msg) for msg in entries[start : start + _PIPELINE_CHUNK]]
         if isinstance(redis, PinnedConnections):
             redis.execute_many(commands)
         else:

@@ -13,6 +13,7 @@ policy wraps each call (reconnecting inside it without a second, nested retry), 
 goes back to the pool when its thread ends, and ``client.close()`` closes the kept connections
 with the pool.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,9 @@ class PinnedConnections:
         twice: callers use this only for commands where that is harmless or counted).
         """
         conn = self._connection()
-        return conn.retry.call_with_retry(lambda: self._round_trip(conn, commands),
-                                          lambda _error: conn.disconnect())
+        return conn.retry.call_with_retry(
+            lambda: self._round_trip(conn, commands), lambda _error: conn.disconnect()
+        )
 
     def _connection(self):
         kept = getattr(self._local, "kept", None)

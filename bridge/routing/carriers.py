@@ -6,6 +6,7 @@ number portability a ported number keeps its original carrier's name). The looku
 (~10 µs with parsing), so `bridge.routing.router` caches decisions by number prefix; the helpers here
 say how many leading digits decide the carrier of a number in each country calling code.
 """
+
 from __future__ import annotations
 
 import functools
@@ -39,6 +40,7 @@ def _prefix_lengths() -> dict[str, int]:
     longest = _carrier.CARRIER_LONGEST_PREFIX
     try:
         from phonenumbers.carrierdata import CARRIER_DATA
+
         keys = list(CARRIER_DATA)
     except (ImportError, TypeError):
         return {cc: longest for cc in codes}
@@ -70,6 +72,7 @@ def known_carrier_names() -> frozenset[str]:
     """Every English carrier name in the data, case-folded (to catch typos in route tables)."""
     try:
         from phonenumbers.carrierdata import CARRIER_DATA
+
         return frozenset(v["en"].casefold() for v in CARRIER_DATA.values() if "en" in v)
     except (ImportError, TypeError, AttributeError):
         return frozenset()

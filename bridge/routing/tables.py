@@ -4,6 +4,7 @@
 :class:`bridge.config.ConfigError` that names the table, the key, what was found and what is
 allowed, so an operator can fix the file without reading code.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,9 @@ class Table:
         self.where = where
         unknown = sorted(set(raw) - set(known))
         if unknown:
-            raise ConfigError(f"{where}: unknown key {unknown[0]!r}; "
-                              f"known keys: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}"
+            )
 
     def fail(self, key: str, wanted: str, got: Any) -> ConfigError:
         """An error saying which key is wrong, what it must be, and what it was."""
@@ -40,8 +42,9 @@ class Table:
             raise ConfigError(f"{self.where}: {key} is required")
         return default
 
-    def text(self, key: str, default: Any = _REQUIRED, *, max_len: int | None = None,
-             empty: bool = False) -> str:
+    def text(
+        self, key: str, default: Any = _REQUIRED, *, max_len: int | None = None, empty: bool = False
+    ) -> str:
         """A string key; ``max_len`` is the SMPP field limit (characters, without the NUL)."""
         value = self._get(key, default)
         wanted = "a non-empty string" if not empty else "a string"
@@ -68,8 +71,12 @@ class Table:
     def seconds(self, key: str, default: float) -> float:
         """A positive, finite number of seconds (integer or float in TOML)."""
         value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value) or value <= 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
             raise self.fail(key, "a positive number of seconds", value)
         return float(value)
 
@@ -78,10 +85,15 @@ class Table:
         value = self._get(key, None)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value) or value <= 0:
-            raise self.fail(key, "a positive number (messages per second); leave it out for "
-                                 "no limit", value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise self.fail(
+                key, "a positive number (messages per second); leave it out for no limit", value
+            )
         return float(value)
 
     def choice(self, key: str, default: str, choices: Iterable[str]) -> str:

@@ -6,6 +6,7 @@ cached in-process for a short time (:class:`PasswordCache`), keyed by the userna
 the password *and the stored hash*: changing the password (new hash) or any failed attempt
 never hits the cache, and a deactivated account is refused before the cache is consulted.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,8 +23,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, RowMapping, select
 from sqlalchemy.exc import IntegrityError
 
-from bridge.storage import ledger
 from bridge.errors import InvalidInput, NotFound, Unauthorized
+from bridge.storage import ledger
 from bridge.storage.models import accounts
 
 USERNAME_MAX = 64
@@ -47,11 +48,16 @@ class AccountInfo:
 
 def info_from_row(row: RowMapping) -> AccountInfo:
     return AccountInfo(
-        id=row["id"], username=row["username"], currency=row["currency"],
-        balance=row["balance"], rate_limit_per_minute=row["rate_limit_per_minute"],
-        active=bool(row["active"]), default_sender_id=row["default_sender_id"],
+        id=row["id"],
+        username=row["username"],
+        currency=row["currency"],
+        balance=row["balance"],
+        rate_limit_per_minute=row["rate_limit_per_minute"],
+        active=bool(row["active"]),
+        default_sender_id=row["default_sender_id"],
         allowed_sender_ids=tuple(row["allowed_sender_ids"] or ()),
-        callback_url=row["callback_url"])
+        callback_url=row["callback_url"],
+    )
 
 
 def validate_sender_id(sender_id: str) -> str:
@@ -59,24 +65,42 @@ def validate_sender_id(sender_id: str) -> str:
     sender_id = sender_id.strip()
     limit = 16 if sender_id.lstrip("+").isdigit() else SENDER_ID_MAX
     if not sender_id or len(sender_id) > limit or not sender_id.isprintable():
-        raise InvalidInput(f"sender_id must be 1 to {limit} printable characters, got {sender_id!r}.",
-                           field="sender_id")
+        raise InvalidInput(
+            f"sender_id must be 1 to {limit} printable characters, got {sender_id!r}.",
+            field="sender_id",
+        )
     return sender_id
 
 
 def validate_username(username: str) -> str:
     username = username.strip()
-    if not username or len(username) > USERNAME_MAX or not username.isprintable() or " " in username:
-        raise InvalidInput(f"username must be 1 to {USERNAME_MAX} characters without spaces,"
-                           f" got {username!r}.", field="username")
+    if (
+        not username
+        or len(username) > USERNAME_MAX
+        or not username.isprintable()
+        or " " in username
+    ):
+        raise InvalidInput(
+            f"username must be 1 to {USERNAME_MAX} characters without spaces, got {username!r}.",
+            field="username",
+        )
     return username
 
 
-def create_account(conn: Connection, hasher: PasswordHasher, username: str, password: str, *,
-                   now: datetime, currency: str, balance: Decimal = Decimal(0),
-                   sender_id: str | None = None, allowed_sender_ids: Iterable[str] = (),
-                   callback_url: str | None = None,
-                   rate_limit_per_minute: int | None = None) -> int:
+def create_account(
+    conn: Connection,
+    hasher: PasswordHasher,
+    username: str,
+    password: str,
+    *,
+    now: datetime,
+    currency: str,
+    balance: Decimal = Decimal(0),
+    sender_id: str | None = None,
+    allowed_sender_ids: Iterable[str] = (),
+    callback_url: str | None = None,
+    rate_limit_per_minute: int | None = None,
+) -> int:
     """Insert an account (and a top-up ledger row for an opening balance); returns its id."""
     username = validate_username(username)
     if not password:
@@ -84,18 +108,30 @@ def create_account(conn: Connection, hasher: PasswordHasher, username: str, pass
     if balance < 0:
         raise InvalidInput("balance must not be negative.", field="balance")
     if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
-        raise InvalidInput("rate_limit_per_minute must be at least 1.", field="rate_limit_per_minute")
+        raise InvalidInput(
+            "rate_limit_per_minute must be at least 1.", field="rate_limit_per_minute"
+        )
     allowed = [validate_sender_id(s) for s in allowed_sender_ids]
     try:
-        account_id = conn.execute(accounts.insert().values(
-            username=username, password_hash=hasher.hash(password), balance=Decimal(0),
-            currency=currency, default_sender_id=validate_sender_id(sender_id) if sender_id else None,
-            allowed_sender_ids=allowed, callback_url=callback_url,
-            rate_limit_per_minute=rate_limit_per_minute, active=True,
-            created_at=now, updated_at=now)).inserted_primary_key[0]
+        account_id = conn.execute(
+            accounts.insert().values(
+                username=username,
+                password_hash=hasher.hash(password),
+                balance=Decimal(0),
+                currency=currency,
+                default_sender_id=validate_sender_id(sender_id) if sender_id else None,
+                allowed_sender_ids=allowed,
+                callback_url=callback_url,
+                rate_limit_per_minute=rate_limit_per_minute,
+                active=True,
+                created_at=now,
+                updated_at=now,
+            )
+        ).inserted_primary_key[0]
     except IntegrityError:
-        raise InvalidInput(f"An account named {username!r} already exists.",
-                           field="username") from None
+        raise InvalidInput(
+            f"An account named {username!r} already exists.", field="username"
+        ) from None
     if balance > 0:
         ledger.topup(conn, account_id, balance, now, note="opening balance")
     return account_id
@@ -118,8 +154,9 @@ def load_by_username(conn: Connection, username: str) -> AccountInfo:
 class PasswordCache:
     """A bounded LRU of recent successful verifications, each valid for ``ttl`` seconds."""
 
-    def __init__(self, ttl: float = 60.0, size: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl: float = 60.0, size: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._ttl, self._size, self._clock = ttl, size, clock
         self._entries: OrderedDict[tuple[str, str, str], float] = OrderedDict()
         self._lock = threading.Lock()
@@ -151,8 +188,9 @@ class PasswordCache:
             self._entries.clear()
 
 
-def authenticate(conn: Connection, hasher: PasswordHasher, cache: PasswordCache,
-                 username: str, password: str) -> AccountInfo:
+def authenticate(
+    conn: Connection, hasher: PasswordHasher, cache: PasswordCache, username: str, password: str
+) -> AccountInfo:
     """The account for these credentials; Unauthorized("Unauthorized.") for anything wrong."""
     if not username or not password:
         raise Unauthorized("Unauthorized.")

@@ -6,6 +6,7 @@ the per-request check to one indexed SELECT, and the :class:`KeyCache` removes e
 ``ttl`` (<= 5 s) seconds. Consequence, by design: a revocation takes effect at once in the
 process that revoked (it evicts its cache) and within ``ttl`` seconds in every other process.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -54,15 +55,21 @@ def digest(raw_key: str) -> str:
 
 def parse_key_id(raw_key: str) -> str | None:
     """The key id of a well-formed key, else None."""
-    if (len(raw_key) < len(PREFIX) + KEY_ID_LENGTH + 2 or not raw_key.startswith(PREFIX)
-            or raw_key[len(PREFIX) + KEY_ID_LENGTH] != "_"):
+    if (
+        len(raw_key) < len(PREFIX) + KEY_ID_LENGTH + 2
+        or not raw_key.startswith(PREFIX)
+        or raw_key[len(PREFIX) + KEY_ID_LENGTH] != "_"
+    ):
         return None
-    return raw_key[len(PREFIX):len(PREFIX) + KEY_ID_LENGTH]
+    return raw_key[len(PREFIX) : len(PREFIX) + KEY_ID_LENGTH]
 
 
 def check_expiry_days(expiry_days: object) -> int:
-    if (isinstance(expiry_days, bool) or not isinstance(expiry_days, int)
-            or not MIN_EXPIRY_DAYS <= expiry_days <= MAX_EXPIRY_DAYS):
+    if (
+        isinstance(expiry_days, bool)
+        or not isinstance(expiry_days, int)
+        or not MIN_EXPIRY_DAYS <= expiry_days <= MAX_EXPIRY_DAYS
+    ):
         raise InvalidInput("expiry_days must be between 1 and 365.", field="expiry_days")
     return expiry_days
 
@@ -73,17 +80,26 @@ def create_key(conn: Connection, account_id: int, expiry_days: int, now: datetim
     key_id = "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(KEY_ID_LENGTH))
     raw = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     expires_at = now + timedelta(days=expiry_days)
-    conn.execute(api_keys.insert().values(key_id=key_id, account_id=account_id,
-                                          key_hash=digest(raw), created_at=now,
-                                          expires_at=expires_at))
+    conn.execute(
+        api_keys.insert().values(
+            key_id=key_id,
+            account_id=account_id,
+            key_hash=digest(raw),
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
     return NewKey(api_key=raw, key_id=key_id, expires_at=expires_at)
 
 
 def revoke(conn: Connection, account_id: int, key_id: str | None, now: datetime) -> list[str]:
     """Revoke the account's active key ``key_id`` (or all of them); returns the ids revoked."""
-    stmt = (update(api_keys)
-            .where(api_keys.c.account_id == account_id, api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=now).returning(api_keys.c.key_id))
+    stmt = (
+        update(api_keys)
+        .where(api_keys.c.account_id == account_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .returning(api_keys.c.key_id)
+    )
     if key_id is not None:
         stmt = stmt.where(api_keys.c.key_id == key_id)
     return list(conn.execute(stmt).scalars())
@@ -95,10 +111,17 @@ def lookup(conn: Connection, raw_key: str, now: datetime) -> KeyInfo:
     if key_id is None:
         raise Unauthorized("Invalid API key.")
     row = conn.execute(
-        select(api_keys.c.key_hash, api_keys.c.account_id, api_keys.c.expires_at,
-               api_keys.c.revoked_at, accounts.c.active, accounts.c.rate_limit_per_minute)
+        select(
+            api_keys.c.key_hash,
+            api_keys.c.account_id,
+            api_keys.c.expires_at,
+            api_keys.c.revoked_at,
+            accounts.c.active,
+            accounts.c.rate_limit_per_minute,
+        )
         .select_from(api_keys.join(accounts, accounts.c.id == api_keys.c.account_id))
-        .where(api_keys.c.key_id == key_id)).first()
+        .where(api_keys.c.key_id == key_id)
+    ).first()
     if row is None or not hmac.compare_digest(row.key_hash, digest(raw_key)):
         raise Unauthorized("Invalid API key.")
     if row.revoked_at is not None:
@@ -113,8 +136,9 @@ def lookup(conn: Connection, raw_key: str, now: datetime) -> KeyInfo:
 class KeyCache:
     """key id -> (digest, KeyInfo) for ``ttl`` seconds; only successful checks are cached."""
 
-    def __init__(self, ttl: float = 5.0, size: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl: float = 5.0, size: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._ttl, self._size, self._clock = ttl, size, clock
         self._entries: dict[str, tuple[str, KeyInfo, float]] = {}
         self._lock = threading.Lock()
@@ -162,7 +186,15 @@ class KeyRecord:
 
 def list_keys(conn: Connection, account_id: int) -> list[KeyRecord]:
     """Every key of the account, oldest first."""
-    rows = conn.execute(select(api_keys.c.key_id, api_keys.c.created_at, api_keys.c.expires_at,
-                               api_keys.c.revoked_at, api_keys.c.last_used_at)
-                        .where(api_keys.c.account_id == account_id).order_by(api_keys.c.id))
+    rows = conn.execute(
+        select(
+            api_keys.c.key_id,
+            api_keys.c.created_at,
+            api_keys.c.expires_at,
+            api_keys.c.revoked_at,
+            api_keys.c.last_used_at,
+        )
+        .where(api_keys.c.account_id == account_id)
+        .order_by(api_keys.c.id)
+    )
     return [KeyRecord(*row) for row in rows]

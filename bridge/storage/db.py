@@ -7,6 +7,7 @@ is locked" when a deferred reader later tries to write. ``Database.connect()`` i
 ``upgrade(url)`` applies the Alembic migrations shipped inside the package; no alembic.ini is
 needed, so it works from an installed wheel.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,8 +29,15 @@ _IMMEDIATE = "sb_begin_immediate"  # execution option read by the SQLite "begin"
 class Database:
     """An engine plus the write/read transaction helpers the bridge uses."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 30,
-                 echo: bool = False, lock_wait: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 30,
+        echo: bool = False,
+        lock_wait: float = SQLITE_BUSY_TIMEOUT_MS / 1000,
+    ) -> None:
         self.url = url
         # every write transaction of every bridge process takes it (a no-op on PostgreSQL)
         self.write_lock = WriteLock(url, wait=lock_wait)
@@ -38,13 +46,24 @@ class Database:
         if self.is_sqlite:
             _ensure_sqlite_dir(parsed.database)
             self.engine = create_engine(
-                url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=30,
-                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+                url,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_timeout=30,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            )
             _install_sqlite_hooks(self.engine)
         else:
-            self.engine = create_engine(url, echo=echo, pool_size=pool_size,
-                                        max_overflow=max_overflow, pool_timeout=30,
-                                        pool_recycle=1800, pool_pre_ping=False)
+            self.engine = create_engine(
+                url,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_timeout=30,
+                pool_recycle=1800,
+                pool_pre_ping=False,
+            )
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -97,6 +116,7 @@ def _install_sqlite_hooks(engine: Engine) -> None:
 
 def _alembic_config(url: str):
     from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.attributes["url"] = url  # not via set_main_option: '%' in passwords breaks configparser
@@ -106,12 +126,14 @@ def _alembic_config(url: str):
 def head_revision() -> str:
     """The newest migration revision shipped with this package."""
     from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic_config("")).get_current_head()
 
 
 def schema_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None when it was never migrated."""
     from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return None
@@ -121,6 +143,7 @@ def schema_revision(engine: Engine) -> str | None:
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply the migrations up to ``revision`` (idempotent: nothing to do when already there)."""
     from alembic import command
+
     if make_url(url).get_backend_name() == "sqlite":
         _ensure_sqlite_dir(make_url(url).database)
     command.upgrade(_alembic_config(url), revision)

@@ -14,6 +14,7 @@ processor (``Money``, ``UTCDateTime``...), so what lands in a row is exactly wha
 exception classes (``OperationalError``, ``IntegrityError``...), and a connection the driver
 reports as gone is invalidated, as ``Connection.execute`` would do.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,8 +30,9 @@ from sqlalchemy.sql import ClauseElement
 class DriverStatement:
     """``stmt`` compiled for ``dialect``: ``params(values)`` gives the DBAPI parameters."""
 
-    def __init__(self, stmt: ClauseElement, dialect: Dialect,
-                 column_keys: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, stmt: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None = None
+    ) -> None:
         compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
         self.sql: str = compiled.string
         self._compiled = compiled
@@ -41,8 +43,10 @@ class DriverStatement:
             if processor is not None:
                 self._processors[name] = processor
         self._dialect = dialect
-        self.returns = [column.type.dialect_impl(dialect)
-                        for column in getattr(compiled, "returning", None) or ()]
+        self.returns = [
+            column.type.dialect_impl(dialect)
+            for column in getattr(compiled, "returning", None) or ()
+        ]
         self._results: list | None = None  # result processors, from the first description
 
     def params(self, values: Mapping[str, Any]):
@@ -58,10 +62,13 @@ class DriverStatement:
         """A RETURNING row with each column's result processor applied (``description`` is
         the cursor's: some drivers' processors depend on the column's type code)."""
         if self._results is None:
-            self._results = [impl.result_processor(self._dialect, column[1])
-                             for impl, column in zip(self.returns, description)]
-        return tuple(value if proc is None else proc(value)
-                     for proc, value in zip(self._results, row))
+            self._results = [
+                impl.result_processor(self._dialect, column[1])
+                for impl, column in zip(self.returns, description)
+            ]
+        return tuple(
+            value if proc is None else proc(value) for proc, value in zip(self._results, row)
+        )
 
 
 class DriverCursor:
@@ -125,8 +132,14 @@ class DriverCursor:
         gone = dialect.is_disconnect(exc, self._dbapi_conn, self._cursor)
         if gone:
             self._conn.invalidate(exc)
-        return DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error,
-                                   connection_invalidated=gone, dialect=dialect)
+        return DBAPIError.instance(
+            sql,
+            params,
+            exc,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=gone,
+            dialect=dialect,
+        )
 
 
 @contextlib.contextmanager

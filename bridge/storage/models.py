@@ -9,6 +9,7 @@ Two column types keep SQLite and PostgreSQL alike:
   exact :class:`~decimal.Decimal` values back and exact arithmetic inside SQL.
 - :class:`UTCDateTime` stores naive UTC and always returns timezone-aware UTC datetimes.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -88,16 +89,19 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC)
 
 
-metadata = MetaData(naming_convention={
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-})
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
 
 accounts = Table(
-    "accounts", metadata,
+    "accounts",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("username", String(64), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),  # argon2id, salted
@@ -115,7 +119,8 @@ accounts = Table(
 )
 
 api_keys = Table(
-    "api_keys", metadata,
+    "api_keys",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("key_id", String(8), nullable=False, unique=True),  # the visible part: sb_<key_id>_...
     Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
@@ -127,7 +132,8 @@ api_keys = Table(
 )
 
 messages = Table(
-    "messages", metadata,
+    "messages",
+    metadata,
     Column("id", String(26), primary_key=True),  # time-ordered (bridge.accept.ids)
     Column("batch_id", String(26), nullable=False, index=True),
     Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
@@ -158,7 +164,8 @@ messages = Table(
 # Transitions after `accepted`/`queued`: those two times live in messages.created_at/queued_at
 # (written in bulk on the hot path), every later transition adds a row here.
 message_events = Table(
-    "message_events", metadata,
+    "message_events",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("message_id", String(26), ForeignKey("messages.id"), nullable=False, index=True),
     Column("state", String(12), nullable=False),
@@ -167,7 +174,8 @@ message_events = Table(
 )
 
 ledger = Table(
-    "ledger", metadata,
+    "ledger",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
     Column("kind", String(8), nullable=False),  # charge | refund | topup
@@ -181,7 +189,8 @@ ledger = Table(
 )
 
 idempotency_keys = Table(
-    "idempotency_keys", metadata,
+    "idempotency_keys",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
     Column("key", String(255), nullable=False),
@@ -200,7 +209,8 @@ idempotency_keys = Table(
 # makes a repeated receipt for the same part a no-op; a non-final row (ENROUTE, ACCEPTD,
 # UNKNOWN) is upgraded once, by the part's first final receipt.
 message_parts = Table(
-    "message_parts", metadata,
+    "message_parts",
+    metadata,
     Column("message_id", String(26), ForeignKey("messages.id"), primary_key=True),
     Column("part_index", Integer, primary_key=True),  # 0-based, the order of smsc_message_ids
     Column("smsc_message_id", String(64), nullable=False),  # as the receipt quoted it

@@ -18,6 +18,7 @@ in SQLite's busy handler. Anyone else still meets SQLite's own locking, which st
 guarantee, so the lock is only about speed: a writer that skips it is still correct. On
 PostgreSQL (row locks) and for in-memory SQLite it is a no-op.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -41,8 +42,12 @@ def lock_path(url: str) -> str | None:
     """The lock file of a SQLite file database (None for PostgreSQL or in-memory SQLite)."""
     parsed = make_url(url)
     database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" \
-            or database.startswith("file:"):
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+    ):
         return None
     return os.path.abspath(os.path.expanduser(database)) + LOCK_SUFFIX
 
@@ -118,8 +123,13 @@ class WriteLock:
             pause = min(pause * 2, _MAX_PAUSE)
 
     def _gave_up(self, holder: str) -> None:
-        log.warning("the SQLite write lock %s was held by %s for over %.1f s; writing without"
-                    " it (SQLite's own lock still applies)", self._path, holder, self._wait)
+        log.warning(
+            "the SQLite write lock %s was held by %s for over %.1f s; writing without"
+            " it (SQLite's own lock still applies)",
+            self._path,
+            holder,
+            self._wait,
+        )
 
     def release(self) -> None:
         """Let go of what :meth:`acquire` took; a no-op when this thread does not hold it."""

@@ -4,6 +4,7 @@ The code lives in small modules (`smpp.codec.gsm` for the GSM 03.38 alphabet, `s
 encoding choice, segmentation and decoding, `smpp.codec.concat` for UDH/SAR/payload concatenation);
 callers import everything from here so those modules can be rearranged freely. All pure.
 """
+
 from __future__ import annotations
 
 from smpp.codec.concat import (
@@ -43,11 +44,39 @@ from smpp.codec.text import (
 )
 
 __all__ = [
-    "DATA_CODING", "ESM_UDHI", "GSM", "GSM_CHARS", "IEI_CONCAT_8BIT", "IEI_CONCAT_16BIT",
-    "MAX_PARTS", "METHODS", "TAG_MESSAGE_PAYLOAD", "TAG_SAR_MSG_REF_NUM",
-    "TAG_SAR_SEGMENT_SEQNUM", "TAG_SAR_TOTAL_SEGMENTS", "UCS2", "UDH_LENGTH_8BIT",
-    "UDH_LENGTH_16BIT", "ConcatInfo", "Segments", "SubmitPart", "build_submit_parts",
-    "capacity", "choose_encoding", "concat_udh", "count_parts", "decode", "decode_gsm",
-    "decode_ucs2", "encode", "encode_gsm", "encode_ucs2", "is_gsm", "parse_concat", "sar_tlvs",
-    "segment", "septet_count", "ucs2_units",
+    "DATA_CODING",
+    "ESM_UDHI",
+    "GSM",
+    "GSM_CHARS",
+    "IEI_CONCAT_8BIT",
+    "IEI_CONCAT_16BIT",
+    "MAX_PARTS",
+    "METHODS",
+    "TAG_MESSAGE_PAYLOAD",
+    "TAG_SAR_MSG_REF_NUM",
+    "TAG_SAR_SEGMENT_SEQNUM",
+    "TAG_SAR_TOTAL_SEGMENTS",
+    "UCS2",
+    "UDH_LENGTH_8BIT",
+    "UDH_LENGTH_16BIT",
+    "ConcatInfo",
+    "Segments",
+    "SubmitPart",
+    "build_submit_parts",
+    "capacity",
+    "choose_encoding",
+    "concat_udh",
+    "count_parts",
+    "decode",
+    "decode_gsm",
+    "decode_ucs2",
+    "encode",
+    "encode_gsm",
+    "encode_ucs2",
+    "is_gsm",
+    "parse_concat",
+    "sar_tlvs",
+    "segment",
+    "septet_count",
+    "ucs2_units",
 ]

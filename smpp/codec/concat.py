@@ -3,6 +3,7 @@ the concatenation info of an incoming deliver_sm. Pure functions over bytes.
 
 Public names are re-exported by `smpp.codec`; import them from there.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -16,10 +17,10 @@ ESM_UDHI = 0x40
 IEI_CONCAT_8BIT = 0x00
 IEI_CONCAT_16BIT = 0x08
 #: SMPP 3.4 TLV tags.
-TAG_SAR_MSG_REF_NUM = 0x020C      # 2 octets
-TAG_SAR_TOTAL_SEGMENTS = 0x020E   # 1 octet
-TAG_SAR_SEGMENT_SEQNUM = 0x020F   # 1 octet
-TAG_MESSAGE_PAYLOAD = 0x0424      # up to 64K octets; short_message must then be empty
+TAG_SAR_MSG_REF_NUM = 0x020C  # 2 octets
+TAG_SAR_TOTAL_SEGMENTS = 0x020E  # 1 octet
+TAG_SAR_SEGMENT_SEQNUM = 0x020F  # 1 octet
+TAG_MESSAGE_PAYLOAD = 0x0424  # up to 64K octets; short_message must then be empty
 
 METHODS = ("udh", "udh16", "sar", "payload")
 #: The sequence number and total are one octet each: 255 parts at most.
@@ -92,7 +93,8 @@ def build_submit_parts(text: str, *, method: str = "udh", ref: int = 0) -> list[
     if seg.parts > MAX_PARTS:
         raise ValueError(
             f"text needs {seg.parts} parts, more than the {MAX_PARTS} concatenation allows; "
-            "shorten it or send it with method='payload'")
+            "shorten it or send it with method='payload'"
+        )
     return [
         _concat_part(body, seg.encoding, seg.data_coding, method, ref, seq, seg.parts)
         for seq, body in enumerate(seg.texts, start=1)
@@ -104,12 +106,14 @@ def _payload_part(text: str, encoding: str, data_coding: int) -> SubmitPart:
     if len(data) > MAX_PAYLOAD_OCTETS:
         raise ValueError(
             f"text encodes to {len(data)} octets, more than message_payload's "
-            f"{MAX_PAYLOAD_OCTETS}; shorten it")
+            f"{MAX_PAYLOAD_OCTETS}; shorten it"
+        )
     return SubmitPart(b"", 0, data_coding, ((TAG_MESSAGE_PAYLOAD, data),), 1, 1)
 
 
-def _concat_part(body: str, encoding: str, data_coding: int, method: str,
-                 ref: int, seq: int, total: int) -> SubmitPart:
+def _concat_part(
+    body: str, encoding: str, data_coding: int, method: str, ref: int, seq: int, total: int
+) -> SubmitPart:
     data = encode(body, encoding)
     if method == "sar":
         return SubmitPart(data, 0, data_coding, sar_tlvs(ref, total, seq), seq, total)
@@ -117,8 +121,9 @@ def _concat_part(body: str, encoding: str, data_coding: int, method: str,
     return SubmitPart(udh + data, ESM_UDHI, data_coding, (), seq, total)
 
 
-def parse_concat(short_message: bytes, esm_class: int,
-                 tlvs: Mapping[int, bytes | int] | None = None) -> tuple[ConcatInfo | None, bytes]:
+def parse_concat(
+    short_message: bytes, esm_class: int, tlvs: Mapping[int, bytes | int] | None = None
+) -> tuple[ConcatInfo | None, bytes]:
     """(concatenation info or None, the user data without its UDH) of an incoming message.
 
     With UDHI (esm_class 0x40) the UDH is parsed: IEI 0x00 (8-bit ref) and 0x08 (16-bit ref)
@@ -148,12 +153,12 @@ def _parse_udh(data: bytes) -> tuple[ConcatInfo | None, bytes] | None:
     """(info, payload) from a UDH-prefixed message, or None when the UDH is malformed."""
     if not data or data[0] + 1 > len(data):
         return None
-    header, payload = data[1:data[0] + 1], data[data[0] + 1:]
+    header, payload = data[1 : data[0] + 1], data[data[0] + 1 :]
     info, i = None, 0
     while i < len(header):
         if i + 2 > len(header) or i + 2 + header[i + 1] > len(header):
             return None
-        iei, value = header[i], header[i + 2:i + 2 + header[i + 1]]
+        iei, value = header[i], header[i + 2 : i + 2 + header[i + 1]]
         if iei == IEI_CONCAT_8BIT and len(value) == 3:
             info = _valid(value[0], value[1], value[2]) or info
         elif iei == IEI_CONCAT_16BIT and len(value) == 4:

@@ -4,6 +4,7 @@ SMPP carries data_coding 0 text as *unpacked* septets: one septet per octet, val
 Characters of the extension table are sent as two septets, ESC (0x1B) then the code, and so
 cost two septets of a message's 160. Pure functions over strings and bytes; no state.
 """
+
 from __future__ import annotations
 
 ESC = 0x1B
@@ -24,8 +25,16 @@ assert len(BASIC_TABLE) == 128
 
 # The extension table (after ESC): form feed, ^ { } \ [ ~ ] | and the euro sign.
 EXTENSION_TABLE = {
-    "\f": 0x0A, "^": 0x14, "{": 0x28, "}": 0x29, "\\": 0x2F,
-    "[": 0x3C, "~": 0x3D, "]": 0x3E, "|": 0x40, "€": 0x65,
+    "\f": 0x0A,
+    "^": 0x14,
+    "{": 0x28,
+    "}": 0x29,
+    "\\": 0x2F,
+    "[": 0x3C,
+    "~": 0x3D,
+    "]": 0x3E,
+    "|": 0x40,
+    "€": 0x65,
 }
 
 BASIC_ENCODE = {ch: i for i, ch in enumerate(BASIC_TABLE) if i != ESC}
@@ -66,7 +75,8 @@ def encode_gsm(text: str) -> bytes:
         bad = next(ch for ch in text if ch not in GSM_CHARS)
         raise ValueError(
             f"character {bad!r} (U+{ord(bad):04X}) is not in the GSM 03.38 alphabet; "
-            "encode this text as UCS-2 (segment() picks the encoding for you)")
+            "encode this text as UCS-2 (segment() picks the encoding for you)"
+        )
     return text.translate(_TRANSLATE).encode("latin-1")
 
 

@@ -14,6 +14,7 @@ sixteen, and the forms of two *different* ids can intersect ("10" and "16" share
 within one connection and a recent window, prefer an exact match, and configure the form when
 an SMSC is known; canonical_id has no such ambiguity.
 """
+
 from __future__ import annotations
 
 _HEX = frozenset("0123456789abcdef")

@@ -8,6 +8,7 @@ status a peer should be answered with. Strings are C-octet strings read and writ
 the field allows. Kept lean: the simulator's >= 30,000 submit_sm/s and the session's submit path
 run through these functions.
 """
+
 from __future__ import annotations
 
 import struct
@@ -53,9 +54,11 @@ DATA_SM = 0x00000103
 DATA_SM_RESP = 0x80000103
 
 COMMAND_NAMES: dict[int, str] = {
-    value: name.lower() for name, value in globals().items()
-    if name.isupper() and isinstance(value, int) and name not in
-    ("HEADER_LENGTH", "MAX_PDU_LENGTH", "RESPONSE_BIT")
+    value: name.lower()
+    for name, value in globals().items()
+    if name.isupper()
+    and isinstance(value, int)
+    and name not in ("HEADER_LENGTH", "MAX_PDU_LENGTH", "RESPONSE_BIT")
 }
 BIND_COMMANDS = (BIND_TRANSMITTER, BIND_RECEIVER, BIND_TRANSCEIVER)
 
@@ -86,8 +89,16 @@ TAG_MORE_MESSAGES_TO_SEND = 0x0426
 TAG_MESSAGE_STATE = 0x0427  # 1 octet, one of MESSAGE_STATES
 
 #: message_state values (section 5.2.28), by the `stat:` word a receipt uses for them.
-MESSAGE_STATES = {"ENROUTE": 1, "DELIVRD": 2, "EXPIRED": 3, "DELETED": 4, "UNDELIV": 5,
-                  "ACCEPTD": 6, "UNKNOWN": 7, "REJECTD": 8}
+MESSAGE_STATES = {
+    "ENROUTE": 1,
+    "DELIVRD": 2,
+    "EXPIRED": 3,
+    "DELETED": 4,
+    "UNDELIV": 5,
+    "ACCEPTD": 6,
+    "UNKNOWN": 7,
+    "REJECTD": 8,
+}
 ESM_CLASS_DELIVERY_RECEIPT = 0x04  # deliver_sm carries an SMSC delivery receipt
 ESM_CLASS_UDHI = 0x40  # short_message starts with a User Data Header
 INTERFACE_VERSION = 0x34  # SMPP 3.4
@@ -98,8 +109,13 @@ class PduError(ValueError):
     """Malformed or unencodable PDU. ``status`` is the SMPP status to answer it with;
     ``command_id``/``sequence`` are known when the header could be read."""
 
-    def __init__(self, message: str, status: int = ESME_RINVCMDLEN,
-                 command_id: int | None = None, sequence: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        status: int = ESME_RINVCMDLEN,
+        command_id: int | None = None,
+        sequence: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.command_id = command_id
@@ -130,6 +146,7 @@ def command_name(command_id: int) -> str:
 
 # --------------------------------------------------------------------------- header & frames
 
+
 def decode_header(data: bytes) -> Header:
     """The 16-octet header at the start of ``data``."""
     if len(data) < HEADER_LENGTH:
@@ -156,30 +173,37 @@ def split_frames(buffer: bytes, max_length: int = MAX_PDU_LENGTH) -> tuple[list[
         if size - pos >= HEADER_LENGTH:
             length, command_id, _status, sequence = unpack(buffer, pos)
         else:
-            length, command_id, sequence = int.from_bytes(buffer[pos:pos + 4], "big"), None, None
+            length, command_id, sequence = int.from_bytes(buffer[pos : pos + 4], "big"), None, None
         if length < HEADER_LENGTH or length > max_length:
-            raise PduError(f"command_length {length} outside 16..{max_length}: the stream "
-                           "is out of step; close the connection", ESME_RINVCMDLEN,
-                           command_id, sequence)
+            raise PduError(
+                f"command_length {length} outside 16..{max_length}: the stream "
+                "is out of step; close the connection",
+                ESME_RINVCMDLEN,
+                command_id,
+                sequence,
+            )
         if size - pos < length:
             break
-        frames.append(buffer[pos:pos + length])
+        frames.append(buffer[pos : pos + length])
         pos += length
     return frames, buffer[pos:]
 
 
 # --------------------------------------------------------------------------- strings & TLVs
 
-def read_cstring(data: bytes, pos: int, max_octets: int, name: str = "string",
-                 status: int = ESME_RINVCMDLEN) -> tuple[str, int]:
+
+def read_cstring(
+    data: bytes, pos: int, max_octets: int, name: str = "string", status: int = ESME_RINVCMDLEN
+) -> tuple[str, int]:
     """(value, position after its NUL) of the C-octet string at ``pos``; ``max_octets``
     counts the NUL, as the specification's field sizes do."""
     end = data.find(b"\0", pos, pos + max_octets)
     if end < 0:
         if len(data) < pos + max_octets:
             raise PduError(f"{name}: the PDU ends before its NUL terminator", ESME_RINVCMDLEN)
-        raise PduError(f"{name}: no NUL terminator within {max_octets} octets at offset {pos}",
-                       status)
+        raise PduError(
+            f"{name}: no NUL terminator within {max_octets} octets at offset {pos}", status
+        )
     return data[pos:end].decode("latin-1"), end + 1
 
 
@@ -204,9 +228,10 @@ def decode_tlvs(data: bytes, pos: int = 0) -> dict[int, bytes]:
         tag, length = _TLV_HEAD.unpack_from(data, pos)
         pos += 4
         if pos + length > size:
-            raise PduError(f"TLV 0x{tag:04x} length {length} runs past the PDU",
-                           ESME_RINVOPTPARSTREAM)
-        tlvs[tag] = bytes(data[pos:pos + length])
+            raise PduError(
+                f"TLV 0x{tag:04x} length {length} runs past the PDU", ESME_RINVOPTPARSTREAM
+            )
+        tlvs[tag] = bytes(data[pos : pos + length])
         pos += length
     return tlvs
 
@@ -248,6 +273,7 @@ def _truncated(what: str) -> PduError:
 
 # --------------------------------------------------------------------------- bind
 
+
 @dataclass(slots=True)
 class Bind:
     """bind_transmitter / bind_receiver / bind_transceiver parameters."""
@@ -264,11 +290,15 @@ class Bind:
 def encode_bind(command_id: int, sequence: int, bind: Bind) -> bytes:
     """A bind request; ``command_id`` is BIND_TRANSMITTER, BIND_RECEIVER or BIND_TRANSCEIVER."""
     try:
-        body = b"".join((
-            cstring(bind.system_id, 16, "system_id"), cstring(bind.password, 9, "password"),
-            cstring(bind.system_type, 13, "system_type"),
-            bytes((bind.interface_version, bind.addr_ton, bind.addr_npi)),
-            cstring(bind.address_range, 41, "address_range")))
+        body = b"".join(
+            (
+                cstring(bind.system_id, 16, "system_id"),
+                cstring(bind.password, 9, "password"),
+                cstring(bind.system_type, 13, "system_type"),
+                bytes((bind.interface_version, bind.addr_ton, bind.addr_npi)),
+                cstring(bind.address_range, 41, "address_range"),
+            )
+        )
     except (ValueError, TypeError) as exc:
         raise exc if isinstance(exc, PduError) else PduError(f"bind: {exc}") from exc
     return encode_pdu(command_id, 0, sequence, body)
@@ -286,8 +316,13 @@ def decode_bind(body: bytes) -> Bind:
     return Bind(system_id, password, system_type, version, ton, npi, address_range)
 
 
-def encode_bind_resp(command_id: int, sequence: int, system_id: str, status: int = 0,
-                     sc_interface_version: int | None = INTERFACE_VERSION) -> bytes:
+def encode_bind_resp(
+    command_id: int,
+    sequence: int,
+    system_id: str,
+    status: int = 0,
+    sc_interface_version: int | None = INTERFACE_VERSION,
+) -> bytes:
     """A bind_*_resp; ``command_id`` may be the request's or the response's id."""
     body = cstring(system_id, 16, "system_id")
     if sc_interface_version is not None and status == 0:
@@ -304,6 +339,7 @@ def decode_bind_resp(body: bytes) -> tuple[str, dict[int, bytes]]:
 
 
 # --------------------------------------------------------------------------- submit_sm / deliver_sm
+
 
 @dataclass(slots=True)
 class ShortMessage:
@@ -339,21 +375,35 @@ def short_message_body(m: ShortMessage) -> bytes:
     :func:`encode_pdu` once the sequence number is known)."""
     sm = m.short_message
     if len(sm) > MAX_SHORT_MESSAGE:
-        raise PduError(f"short_message is {len(sm)} octets, over {MAX_SHORT_MESSAGE}: "
-                       "send it in the message_payload TLV", ESME_RINVMSGLEN)
+        raise PduError(
+            f"short_message is {len(sm)} octets, over {MAX_SHORT_MESSAGE}: "
+            "send it in the message_payload TLV",
+            ESME_RINVMSGLEN,
+        )
     try:
-        body = b"".join((
-            cstring(m.service_type, 6, "service_type"),
-            bytes((m.source_addr_ton, m.source_addr_npi)),
-            cstring(m.source_addr, 21, "source_addr"),
-            bytes((m.dest_addr_ton, m.dest_addr_npi)),
-            cstring(m.destination_addr, 21, "destination_addr"),
-            bytes((m.esm_class, m.protocol_id, m.priority_flag)),
-            cstring(m.schedule_delivery_time, 17, "schedule_delivery_time"),
-            cstring(m.validity_period, 17, "validity_period"),
-            bytes((m.registered_delivery, m.replace_if_present_flag, m.data_coding,
-                   m.sm_default_msg_id, len(sm))),
-            sm, encode_tlvs(m.tlvs)))
+        body = b"".join(
+            (
+                cstring(m.service_type, 6, "service_type"),
+                bytes((m.source_addr_ton, m.source_addr_npi)),
+                cstring(m.source_addr, 21, "source_addr"),
+                bytes((m.dest_addr_ton, m.dest_addr_npi)),
+                cstring(m.destination_addr, 21, "destination_addr"),
+                bytes((m.esm_class, m.protocol_id, m.priority_flag)),
+                cstring(m.schedule_delivery_time, 17, "schedule_delivery_time"),
+                cstring(m.validity_period, 17, "validity_period"),
+                bytes(
+                    (
+                        m.registered_delivery,
+                        m.replace_if_present_flag,
+                        m.data_coding,
+                        m.sm_default_msg_id,
+                        len(sm),
+                    )
+                ),
+                sm,
+                encode_tlvs(m.tlvs),
+            )
+        )
     except (ValueError, TypeError) as exc:
         raise exc if isinstance(exc, PduError) else PduError(f"short message: {exc}") from exc
     return body
@@ -378,7 +428,13 @@ def decode_short_message(body: bytes) -> ShortMessage:
         esm, pid, priority = body[p], body[p + 1], body[p + 2]
         schedule, p = read_cstring(body, p + 3, 17, "schedule_delivery_time")
         validity, p = read_cstring(body, p, 17, "validity_period")
-        rd, rip, dc, default_id, length = body[p], body[p + 1], body[p + 2], body[p + 3], body[p + 4]
+        rd, rip, dc, default_id, length = (
+            body[p],
+            body[p + 1],
+            body[p + 2],
+            body[p + 3],
+            body[p + 4],
+        )
     except IndexError:
         raise _truncated("short message") from None
     p += 5
@@ -386,22 +442,46 @@ def decode_short_message(body: bytes) -> ShortMessage:
     if end > len(body):
         raise PduError(f"sm_length {length} runs past the PDU", ESME_RINVMSGLEN)
     tlvs = decode_tlvs(body, end) if end < len(body) else {}
-    return ShortMessage(service_type, ston, snpi, source, dton, dnpi, dest, esm, pid, priority,
-                        schedule, validity, rd, rip, dc, default_id, body[p:end], tlvs)
+    return ShortMessage(
+        service_type,
+        ston,
+        snpi,
+        source,
+        dton,
+        dnpi,
+        dest,
+        esm,
+        pid,
+        priority,
+        schedule,
+        validity,
+        rd,
+        rip,
+        dc,
+        default_id,
+        body[p:end],
+        tlvs,
+    )
 
 
 decode_submit_sm = decode_short_message
 decode_deliver_sm = decode_short_message
 
 
-def encode_message_id_resp(command_id: int, sequence: int, message_id: str, status: int = 0,
-                           tlvs: Mapping[int, bytes] | None = None) -> bytes:
+def encode_message_id_resp(
+    command_id: int,
+    sequence: int,
+    message_id: str,
+    status: int = 0,
+    tlvs: Mapping[int, bytes] | None = None,
+) -> bytes:
     """submit_sm_resp / data_sm_resp / deliver_sm_resp. On an error status the body is left
     out, as section 4.4.2 says."""
     if status:
         return encode_pdu(command_id, status, sequence)
-    return encode_pdu(command_id, 0, sequence,
-                      cstring(message_id, 65, "message_id") + encode_tlvs(tlvs))
+    return encode_pdu(
+        command_id, 0, sequence, cstring(message_id, 65, "message_id") + encode_tlvs(tlvs)
+    )
 
 
 def encode_submit_sm_resp(sequence: int, message_id: str, status: int = 0) -> bytes:
@@ -431,6 +511,7 @@ def decode_submit_sm_resp(body: bytes) -> str:
 
 # --------------------------------------------------------------------------- data_sm
 
+
 @dataclass(slots=True)
 class DataSm:
     """The body of data_sm; the text travels in the message_payload TLV."""
@@ -450,13 +531,17 @@ class DataSm:
 
 def encode_data_sm(sequence: int, m: DataSm) -> bytes:
     try:
-        body = b"".join((
-            cstring(m.service_type, 6, "service_type"),
-            bytes((m.source_addr_ton, m.source_addr_npi)),
-            cstring(m.source_addr, 65, "source_addr"),
-            bytes((m.dest_addr_ton, m.dest_addr_npi)),
-            cstring(m.destination_addr, 65, "destination_addr"),
-            bytes((m.esm_class, m.registered_delivery, m.data_coding)), encode_tlvs(m.tlvs)))
+        body = b"".join(
+            (
+                cstring(m.service_type, 6, "service_type"),
+                bytes((m.source_addr_ton, m.source_addr_npi)),
+                cstring(m.source_addr, 65, "source_addr"),
+                bytes((m.dest_addr_ton, m.dest_addr_npi)),
+                cstring(m.destination_addr, 65, "destination_addr"),
+                bytes((m.esm_class, m.registered_delivery, m.data_coding)),
+                encode_tlvs(m.tlvs),
+            )
+        )
     except (ValueError, TypeError) as exc:
         raise exc if isinstance(exc, PduError) else PduError(f"data_sm: {exc}") from exc
     return encode_pdu(DATA_SM, 0, sequence, body)
@@ -472,16 +557,19 @@ def decode_data_sm(body: bytes) -> DataSm:
         esm, rd, dc = body[p], body[p + 1], body[p + 2]
     except IndexError:
         raise _truncated("data_sm") from None
-    return DataSm(service_type, ston, snpi, source, dton, dnpi, dest, esm, rd, dc,
-                  decode_tlvs(body, p + 3))
+    return DataSm(
+        service_type, ston, snpi, source, dton, dnpi, dest, esm, rd, dc, decode_tlvs(body, p + 3)
+    )
 
 
-def encode_data_sm_resp(sequence: int, message_id: str, status: int = 0,
-                        tlvs: Mapping[int, bytes] | None = None) -> bytes:
+def encode_data_sm_resp(
+    sequence: int, message_id: str, status: int = 0, tlvs: Mapping[int, bytes] | None = None
+) -> bytes:
     return encode_message_id_resp(DATA_SM_RESP, sequence, message_id, status, tlvs)
 
 
 # --------------------------------------------------------------------------- the rest
+
 
 def encode_generic_nack(sequence: int, status: int) -> bytes:
     return encode_pdu(GENERIC_NACK, status, sequence)
@@ -504,11 +592,17 @@ def encode_unbind_resp(sequence: int, status: int = 0) -> bytes:
 
 
 _BODY_DECODERS: dict[int, Callable[[bytes], object]] = {
-    BIND_TRANSMITTER: decode_bind, BIND_RECEIVER: decode_bind, BIND_TRANSCEIVER: decode_bind,
-    BIND_TRANSMITTER_RESP: decode_bind_resp, BIND_RECEIVER_RESP: decode_bind_resp,
+    BIND_TRANSMITTER: decode_bind,
+    BIND_RECEIVER: decode_bind,
+    BIND_TRANSCEIVER: decode_bind,
+    BIND_TRANSMITTER_RESP: decode_bind_resp,
+    BIND_RECEIVER_RESP: decode_bind_resp,
     BIND_TRANSCEIVER_RESP: decode_bind_resp,
-    SUBMIT_SM: decode_short_message, DELIVER_SM: decode_short_message, DATA_SM: decode_data_sm,
-    SUBMIT_SM_RESP: decode_message_id_resp, DELIVER_SM_RESP: decode_message_id_resp,
+    SUBMIT_SM: decode_short_message,
+    DELIVER_SM: decode_short_message,
+    DATA_SM: decode_data_sm,
+    SUBMIT_SM_RESP: decode_message_id_resp,
+    DELIVER_SM_RESP: decode_message_id_resp,
     DATA_SM_RESP: decode_message_id_resp,
 }
 _HEADER_ONLY = frozenset((GENERIC_NACK, ENQUIRE_LINK, ENQUIRE_LINK_RESP, UNBIND, UNBIND_RESP))
@@ -519,8 +613,12 @@ def decode_pdu(frame: bytes) -> Pdu:
     command with a body, or a frame whose command_length disagrees with its size, is an error."""
     length, command_id, status, sequence = decode_header(frame)
     if length != len(frame):
-        raise PduError(f"command_length {length} but the frame has {len(frame)} octets",
-                       ESME_RINVCMDLEN, command_id, sequence)
+        raise PduError(
+            f"command_length {length} but the frame has {len(frame)} octets",
+            ESME_RINVCMDLEN,
+            command_id,
+            sequence,
+        )
     body = frame[HEADER_LENGTH:]
     decoder = _BODY_DECODERS.get(command_id)
     try:
@@ -531,7 +629,11 @@ def decode_pdu(frame: bytes) -> Pdu:
         raise
     if command_id in _HEADER_ONLY:
         if body:
-            raise PduError(f"{command_name(command_id)} must have no body, got {len(body)} "
-                           "octets", ESME_RINVCMDLEN, command_id, sequence)
+            raise PduError(
+                f"{command_name(command_id)} must have no body, got {len(body)} octets",
+                ESME_RINVCMDLEN,
+                command_id,
+                sequence,
+            )
         return Pdu(command_id, status, sequence, None)
     return Pdu(command_id, status, sequence, bytes(body))

@@ -9,6 +9,7 @@ job; parse_receipt only tells a receipt-shaped body from anything else. Pure; ne
 
 Message-id normalisation (id_forms, canonical_id) lives in smpp.codec.message_id and is re-exported.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,19 +21,35 @@ from smpp.codec.message_id import ID_FORMS, canonical_id, clean_id, id_forms
 from smpp.codec.text import decode
 
 __all__ = [
-    "FINAL_STATES", "ID_FORMS", "MESSAGE_STATES", "STATES", "Receipt", "TAG_MESSAGE_STATE",
-    "TAG_NETWORK_ERROR_CODE", "TAG_RECEIPTED_MESSAGE_ID", "canonical_id", "id_forms",
-    "parse_receipt", "parse_receipt_date", "parse_receipt_text",
+    "FINAL_STATES",
+    "ID_FORMS",
+    "MESSAGE_STATES",
+    "STATES",
+    "Receipt",
+    "TAG_MESSAGE_STATE",
+    "TAG_NETWORK_ERROR_CODE",
+    "TAG_RECEIPTED_MESSAGE_ID",
+    "canonical_id",
+    "id_forms",
+    "parse_receipt",
+    "parse_receipt_date",
+    "parse_receipt_text",
 ]
 
 TAG_RECEIPTED_MESSAGE_ID = 0x001E  # C-octet string
-TAG_NETWORK_ERROR_CODE = 0x0423    # 3 octets: network type, error code (2)
-TAG_MESSAGE_STATE = 0x0427         # 1 octet, see MESSAGE_STATES
+TAG_NETWORK_ERROR_CODE = 0x0423  # 3 octets: network type, error code (2)
+TAG_MESSAGE_STATE = 0x0427  # 1 octet, see MESSAGE_STATES
 
 #: message_state TLV values (SMPP 3.4 5.2.28) to the receipt text's 7-letter stat.
 MESSAGE_STATES = {
-    1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED",
-    5: "UNDELIV", 6: "ACCEPTD", 7: "UNKNOWN", 8: "REJECTD",
+    1: "ENROUTE",
+    2: "DELIVRD",
+    3: "EXPIRED",
+    4: "DELETED",
+    5: "UNDELIV",
+    6: "ACCEPTD",
+    7: "UNKNOWN",
+    8: "REJECTD",
 }
 
 #: stat -> (our state name, final?). Final states settle a message; the others are notes.
@@ -56,14 +73,18 @@ FINAL_STATES = frozenset(state for state, final in STATES.values() if final)
 
 # Spellings SMSCs use for the stat values, to the 7-letter form.
 _STAT_ALIASES = {
-    "DELIVERED": "DELIVRD", "UNDELIVERABLE": "UNDELIV", "UNDELIVERED": "UNDELIV",
-    "ACCEPTED": "ACCEPTD", "REJECTED": "REJECTD", "DELETE": "DELETED",
+    "DELIVERED": "DELIVRD",
+    "UNDELIVERABLE": "UNDELIV",
+    "UNDELIVERED": "UNDELIV",
+    "ACCEPTED": "ACCEPTD",
+    "REJECTED": "REJECTD",
+    "DELETE": "DELETED",
 }
 
 # Receipt keys at the start of the text or after whitespace, and what we call them.
 _KEY_RE = re.compile(
-    r"(?:^|(?<=\s))(id|sub|dlvrd|submit[ _]?date|done[ _]?date|stat|err|text)\s*:",
-    re.IGNORECASE)
+    r"(?:^|(?<=\s))(id|sub|dlvrd|submit[ _]?date|done[ _]?date|stat|err|text)\s*:", re.IGNORECASE
+)
 _DATE_RE = re.compile(r"\d{10}(?:\d{2})?(?:\d{2})?")
 
 
@@ -101,10 +122,10 @@ def parse_receipt_text(text: str) -> dict[str, str]:
     for i, match in enumerate(matches):
         key = re.sub(r"[ _]?date$", "_date", match.group(1).lower())
         if key == "text":
-            fields.setdefault("text", text[match.end():].strip())
+            fields.setdefault("text", text[match.end() :].strip())
             break
         end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        fields.setdefault(key, text[match.end():end].strip())
+        fields.setdefault(key, text[match.end() : end].strip())
     return fields
 
 
@@ -117,7 +138,7 @@ def parse_receipt_date(value: str | None, tz: tzinfo | None = None) -> datetime 
         return None
     if len(value) == 14:
         value = value[2:]
-    parts = [int(value[i:i + 2]) for i in range(0, len(value), 2)]
+    parts = [int(value[i : i + 2]) for i in range(0, len(value), 2)]
     year, month, day, hour, minute = parts[:5]
     second = parts[5] if len(parts) > 5 else 0
     try:
@@ -161,8 +182,13 @@ def _body_text(short_message: bytes | str, data_coding: int | None) -> str:
     return data.decode("latin-1")
 
 
-def parse_receipt(short_message: bytes | str, tlvs: Mapping[int, object] | None = None, *,
-                  data_coding: int | None = None, tz: tzinfo | None = None) -> Receipt | None:
+def parse_receipt(
+    short_message: bytes | str,
+    tlvs: Mapping[int, object] | None = None,
+    *,
+    data_coding: int | None = None,
+    tz: tzinfo | None = None,
+) -> Receipt | None:
     """The Receipt in a deliver_sm body and its TLVs, or None when it is not a receipt.
 
     receipted_message_id (NULs stripped) and message_state TLVs win over the text's id/stat.
@@ -185,10 +211,16 @@ def parse_receipt(short_message: bytes | str, tlvs: Mapping[int, object] | None 
     stat = stat or "UNKNOWN"
     state, final = STATES.get(stat, ("unknown", False))
     return Receipt(
-        message_id=message_id, stat=stat, state=state, final=final,
-        err=fields.get("err") or None, sub=fields.get("sub") or None,
+        message_id=message_id,
+        stat=stat,
+        state=state,
+        final=final,
+        err=fields.get("err") or None,
+        sub=fields.get("sub") or None,
         dlvrd=fields.get("dlvrd") or None,
         submit_date=parse_receipt_date(fields.get("submit_date"), tz),
         done_date=parse_receipt_date(fields.get("done_date"), tz),
-        text=fields.get("text"), message_state=message_state,
-        network_error=_tlv_bytes(tlvs, TAG_NETWORK_ERROR_CODE))
+        text=fields.get("text"),
+        message_state=message_state,
+        network_error=_tlv_bytes(tlvs, TAG_NETWORK_ERROR_CODE),
+    )

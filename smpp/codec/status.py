@@ -9,6 +9,7 @@ The retry budget (how often, how long) belongs to the delivery engine, not to th
 Codes 0x000-0x0FF are SMPP 3.4 (section 5.1.3, names as in the spec and smpplib); 0x100-0x106
 are the SMPP 5.0 additions an SMPP 3.4 SMSC may still send. 0x400-0x4FF are vendor-specific.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,8 +56,12 @@ _TABLE = (
     (0x33, "ESME_RINVNUMDESTS", "Invalid number of destinations", False),
     (0x34, "ESME_RINVDLNAME", "Invalid Distribution List name", False),
     (0x40, "ESME_RINVDESTFLAG", "Destination flag is invalid (submit_multi)", False),
-    (0x42, "ESME_RINVSUBREP",
-     "Invalid 'submit with replace' request (replace_if_present_flag set)", False),
+    (
+        0x42,
+        "ESME_RINVSUBREP",
+        "Invalid 'submit with replace' request (replace_if_present_flag set)",
+        False,
+    ),
     (0x43, "ESME_RINVESMCLASS", "Invalid esm_class field data", False),
     (0x44, "ESME_RCNTSUBDL", "Cannot Submit to Distribution List", False),
     (0x45, "ESME_RSUBMITFAIL", "submit_sm or submit_multi failed", False),
@@ -68,8 +73,7 @@ _TABLE = (
     (0x54, "ESME_RINVREPFLAG", "Invalid replace_if_present flag", False),
     (0x55, "ESME_RINVNUMMSGS", "Invalid number of messages", False),
     # We exceeded the SMSC's allowed rate: slow down and resend.
-    (0x58, "ESME_RTHROTTLED", "Throttling error (ESME has exceeded allowed message limits)",
-     True),
+    (0x58, "ESME_RTHROTTLED", "Throttling error (ESME has exceeded allowed message limits)", True),
     (0x61, "ESME_RINVSCHED", "Invalid Scheduled Delivery Time", False),
     (0x62, "ESME_RINVEXPIRY", "Invalid message validity period (Expiry time)", False),
     (0x63, "ESME_RINVDFTMSGID", "Predefined Message Invalid or Not Found", False),
@@ -106,11 +110,15 @@ STATUSES: dict[int, Status] = {code: Status(code, n, d, r) for code, n, d, r in 
 
 #: SMPP 5.0 renamed the TLV errors; both spellings find the same code in by_name().
 _ALIASES = {
-    "ESME_RINVTLVSTREAM": 0xC0, "ESME_RTLVNOTALLWD": 0xC1, "ESME_RINVTLVLEN": 0xC2,
-    "ESME_RMISSINGTLV": 0xC3, "ESME_RINVTLVVAL": 0xC4,
+    "ESME_RINVTLVSTREAM": 0xC0,
+    "ESME_RTLVNOTALLWD": 0xC1,
+    "ESME_RINVTLVLEN": 0xC2,
+    "ESME_RMISSINGTLV": 0xC3,
+    "ESME_RINVTLVVAL": 0xC4,
 }
 _BY_NAME = {s.name: s for s in STATUSES.values()} | {
-    alias: STATUSES[code] for alias, code in _ALIASES.items()}
+    alias: STATUSES[code] for alias, code in _ALIASES.items()
+}
 
 #: The codes a retry can help, for logs and configuration defaults.
 RETRYABLE = frozenset(code for code, s in STATUSES.items() if s.retryable)
@@ -149,5 +157,6 @@ def by_name(status_name: str) -> Status:
     if found is None:
         raise KeyError(
             f"unknown SMPP status name {status_name!r}; use a name from smpp.codec.status.STATUSES "
-            "such as 'ESME_RTHROTTLED'")
+            "such as 'ESME_RTHROTTLED'"
+        )
     return found

@@ -8,6 +8,7 @@ One SMS carries 140 octets: 160 septets or 70 UTF-16 code units. A concatenated 
 octets of its UDH: with the usual 6-octet UDH (8-bit reference) 153 septets / 67 code units
 remain, with the 7-octet UDH (16-bit reference) 152 / 66.
 """
+
 from __future__ import annotations
 
 import re
@@ -58,7 +59,7 @@ def capacity(encoding: str, udh_length: int = 0) -> int:
 # outside the BMP in UCS-2 (a surrogate pair).
 _DOUBLE_RE = {
     GSM: re.compile("[" + re.escape("".join(sorted(EXTENSION_CHARS))) + "]"),
-    UCS2: re.compile("[\U00010000-\U0010FFFF]"),
+    UCS2: re.compile("[\U00010000-\U0010ffff]"),
 }
 
 
@@ -162,15 +163,15 @@ def encode(text: str, encoding: str) -> bytes:
 # SMPP 3.4 section 5.2.19: data_coding 0x00-0x0E. Values not listed here fall through to the
 # GSM 03.38 coding groups (decode_alphabet) or, failing that, to Latin-1.
 _SMPP_CODECS = {
-    0x01: "ascii",        # IA5 (CCITT T.50) / ASCII
-    0x02: "latin-1",      # octet unspecified (8-bit binary): shown byte for byte
-    0x03: "latin-1",      # Latin 1 (ISO-8859-1)
-    0x04: "latin-1",      # octet unspecified (8-bit binary): shown byte for byte
-    0x05: "shift_jis",    # JIS (X 0208-1990)
-    0x06: "iso8859-5",    # Cyrillic (ISO-8859-5)
-    0x07: "iso8859-8",    # Latin/Hebrew (ISO-8859-8)
-    0x0A: "iso2022_jp",   # ISO-2022-JP (Music Codes)
-    0x0E: "euc_kr",       # KS C 5601
+    0x01: "ascii",  # IA5 (CCITT T.50) / ASCII
+    0x02: "latin-1",  # octet unspecified (8-bit binary): shown byte for byte
+    0x03: "latin-1",  # Latin 1 (ISO-8859-1)
+    0x04: "latin-1",  # octet unspecified (8-bit binary): shown byte for byte
+    0x05: "shift_jis",  # JIS (X 0208-1990)
+    0x06: "iso8859-5",  # Cyrillic (ISO-8859-5)
+    0x07: "iso8859-8",  # Latin/Hebrew (ISO-8859-8)
+    0x0A: "iso2022_jp",  # ISO-2022-JP (Music Codes)
+    0x0E: "euc_kr",  # KS C 5601
 }
 
 

@@ -7,6 +7,7 @@ has waited too long, fills the window from the queue within the rate cap, and wr
 Other threads only append to ``queue`` (through :meth:`BindLoop.submit`, which also encodes the
 submit_sm body there, off this thread's turns) and read the counters.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,12 +22,12 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from smpp.codec import pdu
-from smpp.session.inbound import Inbound, SessionInfo
-from smpp.session.mo import MoMessage, Reassembler
 from smpp.codec.receipt import Receipt
-from smpp.session.state import Counters, SessionState
 from smpp.codec.status import is_retryable
 from smpp.codec.status import status as status_info
+from smpp.session.inbound import Inbound, SessionInfo
+from smpp.session.mo import MoMessage, Reassembler
+from smpp.session.state import Counters, SessionState
 from smpp.session.submit import SubmitOutcome, SubmitRequest, submit_body
 from smpp.session.throttle import Backoff, RateLimiter
 from smpp.session.transport import BindRefused, Connection, ConnectionLost, open_bound
@@ -45,11 +46,16 @@ _MAX_SELECT = 1.0  # seconds; an upper bound on one select() so nothing can stal
 class BindLoop:
     """State and loop of one session thread; :class:`smpp.session.client.Session` is its public face."""
 
-    def __init__(self, config: SessionConfig, on_receipt: Callable[[Receipt, SessionInfo], None],
-                 on_mo: Callable[[MoMessage], None] | None,
-                 on_state: Callable[[SessionState], None] | None,
-                 clock: Callable[[], float], wall_clock: Callable[[], float],
-                 rng: random.Random | None) -> None:
+    def __init__(
+        self,
+        config: SessionConfig,
+        on_receipt: Callable[[Receipt, SessionInfo], None],
+        on_mo: Callable[[MoMessage], None] | None,
+        on_state: Callable[[SessionState], None] | None,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float],
+        rng: random.Random | None,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.wall_clock = wall_clock
@@ -88,18 +94,23 @@ class BindLoop:
         try:
             body = submit_body(request, self.config)
         except pdu.PduError as exc:
-            outcome = SubmitOutcome("permanent", exc.status, None, False, request.tag,
-                                    f"cannot encode submit_sm: {exc}")
+            outcome = SubmitOutcome(
+                "permanent", exc.status, None, False, request.tag, f"cannot encode submit_sm: {exc}"
+            )
         else:
             with self._lock:
                 if not self.closed and len(self.queue) < self.config.max_queued:
                     self.queue.append((future, request, self.clock(), body))
                     self._wake()
                     return future
-                reason = (f"session {self.config.name!r} is not accepting submits "
-                          f"({self.state.value}): {self.last_error or 'stopped'}") \
-                    if self.closed else \
-                    f"session queue full ({self.config.max_queued} waiting); slow down"
+                reason = (
+                    (
+                        f"session {self.config.name!r} is not accepting submits "
+                        f"({self.state.value}): {self.last_error or 'stopped'}"
+                    )
+                    if self.closed
+                    else f"session queue full ({self.config.max_queued} waiting); slow down"
+                )
                 self.counters.rejected += 1  # only ever written under the lock
             outcome = SubmitOutcome("not_sent", 0, None, False, request.tag, reason)
         future.set_running_or_notify_cancel()
@@ -146,8 +157,10 @@ class BindLoop:
                 self._connect()
             except BindRefused as exc:
                 if exc.final:
-                    self._error(f"{exc}: the credentials are wrong; fix system_id/password "
-                                "in the SMSC configuration and restart (no more attempts)")
+                    self._error(
+                        f"{exc}: the credentials are wrong; fix system_id/password "
+                        "in the SMSC configuration and restart (no more attempts)"
+                    )
                     self._set_state(SessionState.BIND_REFUSED)
                     return
                 self._down(f"{exc}; retrying with back-off")
@@ -173,9 +186,14 @@ class BindLoop:
 
     def _connect(self) -> None:
         cfg = self.config
-        credentials = {"system_id": cfg.system_id, "password": cfg.password,
-                       "system_type": cfg.system_type, "addr_ton": 0, "addr_npi": 0,
-                       "address_range": ""}
+        credentials = {
+            "system_id": cfg.system_id,
+            "password": cfg.password,
+            "system_type": cfg.system_type,
+            "addr_ton": 0,
+            "addr_npi": 0,
+            "address_range": "",
+        }
         timeout = min(cfg.response_timeout, cfg.connect_timeout)
         roles = ("transceiver",) if cfg.bind_mode == "transceiver" else ("transmitter", "receiver")
         for role in roles:
@@ -237,11 +255,15 @@ class BindLoop:
         wake = self._wake_r
         while True:
             now = self.clock()
-            if self.stop_requested and not self._unbinding and (
-                    not self.window or now >= self._drain_deadline):
+            if (
+                self.stop_requested
+                and not self._unbinding
+                and (not self.window or now >= self._drain_deadline)
+            ):
                 self._begin_unbind(now)
-            if self._unbinding and (all(c.unbound for c in self.conns)
-                                    or now >= self._unbind_deadline):
+            if self._unbinding and (
+                all(c.unbound for c in self.conns) or now >= self._unbind_deadline
+            ):
                 return
             self._expire(now)
             if not self.stop_requested:
@@ -313,16 +335,17 @@ class BindLoop:
         if command == pdu.SUBMIT_SM_RESP:
             self._on_submit_resp(conn, sequence, status, frame, now)
         elif command == pdu.DELIVER_SM:
-            answer = self.inbound.deliver_sm(frame[pdu.HEADER_LENGTH:], now)
+            answer = self.inbound.deliver_sm(frame[pdu.HEADER_LENGTH :], now)
             conn.write(pdu.encode_deliver_sm_resp(sequence, answer))
         elif command == pdu.ENQUIRE_LINK:
             conn.write(pdu.encode_enquire_link_resp(sequence))
         elif command == pdu.ENQUIRE_LINK_RESP or (
-                command == pdu.GENERIC_NACK and sequence == conn.enquire_sequence):
+            command == pdu.GENERIC_NACK and sequence == conn.enquire_sequence
+        ):
             if sequence == conn.enquire_sequence:
                 conn.enquire_sequence = None  # the link is alive, whatever it thought of it
         elif command == pdu.DATA_SM:
-            answer = self.inbound.data_sm(frame[pdu.HEADER_LENGTH:], now)
+            answer = self.inbound.data_sm(frame[pdu.HEADER_LENGTH :], now)
             conn.write(pdu.encode_data_sm_resp(sequence, "", answer))
         elif command == pdu.UNBIND:
             conn.write(pdu.encode_unbind_resp(sequence))
@@ -339,12 +362,16 @@ class BindLoop:
             log.debug("%s: unexpected %s ignored", self.config.name, pdu.command_name(command))
         else:
             self.counters.generic_nacks_sent += 1
-            log.warning("%s: SMSC sent %s; answered generic_nack ESME_RINVCMDID",
-                        self.config.name, pdu.command_name(command))
+            log.warning(
+                "%s: SMSC sent %s; answered generic_nack ESME_RINVCMDID",
+                self.config.name,
+                pdu.command_name(command),
+            )
             conn.write(pdu.encode_generic_nack(sequence, pdu.ESME_RINVCMDID))
 
-    def _on_submit_resp(self, conn: Connection, sequence: int, status: int, frame: bytes,
-                        now: float) -> None:
+    def _on_submit_resp(
+        self, conn: Connection, sequence: int, status: int, frame: bytes, now: float
+    ) -> None:
         pending = self.window.pop(sequence) if conn is self.tx else None
         if pending is None:
             self.counters.late_responses += 1
@@ -354,11 +381,19 @@ class BindLoop:
         self.counters.responses += 1
         if status == 0:
             try:
-                message_id = pdu.decode_submit_sm_resp(frame[pdu.HEADER_LENGTH:])
+                message_id = pdu.decode_submit_sm_resp(frame[pdu.HEADER_LENGTH :])
             except pdu.PduError:
-                self._resolve(pending.future, SubmitOutcome(
-                    "timeout", 0, None, True, tag, "unreadable submit_sm_resp; the SMSC may "
-                    "have accepted it"))
+                self._resolve(
+                    pending.future,
+                    SubmitOutcome(
+                        "timeout",
+                        0,
+                        None,
+                        True,
+                        tag,
+                        "unreadable submit_sm_resp; the SMSC may have accepted it",
+                    ),
+                )
                 raise
             self.counters.acked += 1
             pending.future.set_result(SubmitOutcome("ok", 0, message_id, True, tag))
@@ -369,8 +404,10 @@ class BindLoop:
             self.counters.throttled += 1
             self.limiter.pause(now + self.config.throttle_backoff)
         kind = "retryable" if status == ESME_RTHROTTLED or is_retryable(status) else "permanent"
-        self._resolve(pending.future, SubmitOutcome(kind, status, None, True, tag,
-                                                    f"SMSC refused it: {status_info(status)}"))
+        self._resolve(
+            pending.future,
+            SubmitOutcome(kind, status, None, True, tag, f"SMSC refused it: {status_info(status)}"),
+        )
 
     def _fill(self, now: float) -> None:
         """Write queued submits while the window has room and the rate cap allows."""
@@ -391,15 +428,25 @@ class BindLoop:
     def _expire(self, now: float) -> None:
         for pending in self.window.expired(now):
             self.counters.timeouts += 1
-            self._resolve(pending.future, SubmitOutcome(
-                "timeout", 0, None, True, pending.request.tag,
-                f"no submit_sm_resp within {self.config.response_timeout}s; the SMSC may have "
-                "accepted it"))
+            self._resolve(
+                pending.future,
+                SubmitOutcome(
+                    "timeout",
+                    0,
+                    None,
+                    True,
+                    pending.request.tag,
+                    f"no submit_sm_resp within {self.config.response_timeout}s; the SMSC may have "
+                    "accepted it",
+                ),
+            )
         for conn in self.conns:
             if conn.enquire_sequence is not None:
                 if now >= conn.enquire_deadline:
-                    raise ConnectionLost(f"no enquire_link_resp within "
-                                         f"{self.config.response_timeout}s: link dead; reconnecting")
+                    raise ConnectionLost(
+                        f"no enquire_link_resp within "
+                        f"{self.config.response_timeout}s: link dead; reconnecting"
+                    )
             elif now - conn.last_rx >= self.config.enquire_link_interval and not self._unbinding:
                 conn.enquire_sequence = conn.next_sequence()
                 conn.enquire_deadline = now + self.config.response_timeout
@@ -415,8 +462,11 @@ class BindLoop:
         if deadline is not None:
             times.append(deadline)
         for conn in self.conns:
-            times.append(conn.enquire_deadline if conn.enquire_sequence is not None
-                         else conn.last_rx + self.config.enquire_link_interval)
+            times.append(
+                conn.enquire_deadline
+                if conn.enquire_sequence is not None
+                else conn.last_rx + self.config.enquire_link_interval
+            )
         if self.queue and self.window.free > 0 and not self.stop_requested:
             times.append(now + self.limiter.delay(now))
         expiry = self.reassembler.next_expiry()
@@ -430,8 +480,11 @@ class BindLoop:
         limit = self.config.down_queue_timeout
         while self.queue and now - self.queue[0][2] >= limit:
             future, request, _, _ = self.queue.popleft()
-            self._resolve_queued(future, request, f"not sent: no bind for {limit}s "
-                                 f"({self.last_error or 'connecting'})")
+            self._resolve_queued(
+                future,
+                request,
+                f"not sent: no bind for {limit}s ({self.last_error or 'connecting'})",
+            )
 
     def _begin_unbind(self, now: float) -> None:
         self._unbinding = True
@@ -450,15 +503,31 @@ class BindLoop:
         for pending in self.window.drain():
             if pending.offset < sent:
                 self.counters.lost_in_flight += 1
-                self._resolve(pending.future, SubmitOutcome(
-                    "timeout", 0, None, True, pending.request.tag,
-                    f"connection lost awaiting submit_sm_resp ({self.last_error}); the SMSC "
-                    "may have accepted it"))
+                self._resolve(
+                    pending.future,
+                    SubmitOutcome(
+                        "timeout",
+                        0,
+                        None,
+                        True,
+                        pending.request.tag,
+                        f"connection lost awaiting submit_sm_resp ({self.last_error}); the SMSC "
+                        "may have accepted it",
+                    ),
+                )
             else:
                 self.counters.not_sent += 1
-                self._resolve(pending.future, SubmitOutcome(
-                    "not_sent", 0, None, False, pending.request.tag,
-                    f"connection lost before it was written ({self.last_error})"))
+                self._resolve(
+                    pending.future,
+                    SubmitOutcome(
+                        "not_sent",
+                        0,
+                        None,
+                        False,
+                        pending.request.tag,
+                        f"connection lost before it was written ({self.last_error})",
+                    ),
+                )
         for conn in self.conns:
             conn.close()
         self.conns = []

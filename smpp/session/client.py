@@ -13,6 +13,7 @@ them short: hand off to a queue). See README section "The SMPP client session".
         outcome = session.submit(request).result()
     session.stop(timeout=10)
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,16 +24,25 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+from smpp.codec.receipt import Receipt
 from smpp.session.bind import BindLoop
 from smpp.session.inbound import SessionInfo
 from smpp.session.mo import MoMessage
-from smpp.codec.receipt import Receipt
 from smpp.session.state import Counters, SessionSnapshot, SessionState
 from smpp.session.submit import OutcomeKind, SubmitOutcome, SubmitRequest, requests_for_text
 
 __all__ = [
-    "Counters", "MoMessage", "OutcomeKind", "Receipt", "Session", "SessionConfig",
-    "SessionInfo", "SessionSnapshot", "SessionState", "SubmitOutcome", "SubmitRequest",
+    "Counters",
+    "MoMessage",
+    "OutcomeKind",
+    "Receipt",
+    "Session",
+    "SessionConfig",
+    "SessionInfo",
+    "SessionSnapshot",
+    "SessionState",
+    "SubmitOutcome",
+    "SubmitRequest",
     "requests_for_text",
 ]
 
@@ -49,24 +59,36 @@ class SessionConfig:
     system_id: str  # bind system_id (the SMSC account), at most 15 characters
     password: str  # bind password, at most 8 characters
     system_type: str = ""  # bind system_type, when the SMSC asks for one
-    bind_mode: str = "transceiver"  # "transceiver" (one connection) or "pair" (transmitter + receiver)
+    bind_mode: str = (
+        "transceiver"  # "transceiver" (one connection) or "pair" (transmitter + receiver)
+    )
     window: int = 10  # submits in flight at once, awaiting their submit_sm_resp
     tps: float | None = None  # cap on submits per second for this bind; None = uncapped
-    response_timeout: float = 10.0  # s to wait for a submit_sm_resp / enquire_link_resp / unbind_resp
-    connect_timeout: float = 10.0  # s for TCP connect and for the bind_resp (capped by response_timeout)
+    response_timeout: float = (
+        10.0  # s to wait for a submit_sm_resp / enquire_link_resp / unbind_resp
+    )
+    connect_timeout: float = (
+        10.0  # s for TCP connect and for the bind_resp (capped by response_timeout)
+    )
     enquire_link_interval: float = 30.0  # s of silence from the SMSC before we send enquire_link
     reconnect_min: float = 1.0  # s: shortest wait before reconnecting (back-off start)
     reconnect_max: float = 60.0  # s: longest wait before reconnecting (back-off ceiling)
     throttle_backoff: float = 1.0  # s to send nothing after an ESME_RTHROTTLED answer
     down_queue_timeout: float = 5.0  # s a queued submit waits for a bind before it is "not_sent"
     max_queued: int = 10_000  # submits waiting beyond this are refused at once as "not_sent"
-    source_ton: int = 1  # source_addr_ton when the request leaves it None (1 international, 5 alphanumeric)
+    source_ton: int = (
+        1  # source_addr_ton when the request leaves it None (1 international, 5 alphanumeric)
+    )
     source_npi: int = 1  # source_addr_npi when the request leaves it None (1 ISDN/E.164, 0 unknown)
     dest_ton: int = 1  # dest_addr_ton for every submit (1 international)
     dest_npi: int = 1  # dest_addr_npi for every submit (1 ISDN/E.164)
     service_type: str = ""  # submit_sm service_type ("" = SMSC default)
-    concat_method: str = "udh"  # how long texts are split for this SMSC: "udh", "udh16", "sar" or "payload"
-    registered_delivery: int = 1  # registered_delivery when the request leaves it None (1 = receipt please)
+    concat_method: str = (
+        "udh"  # how long texts are split for this SMSC: "udh", "udh16", "sar" or "payload"
+    )
+    registered_delivery: int = (
+        1  # registered_delivery when the request leaves it None (1 = receipt please)
+    )
     mo_reassembly_timeout: float = 300.0  # s an incomplete multi-part MO message is kept
     name: str = ""  # this bind's name in logs, snapshots and SessionInfo
 
@@ -75,14 +97,21 @@ class SessionConfig:
         if self.bind_mode not in BIND_MODES:
             problems.append(f"bind_mode must be one of {BIND_MODES}, not {self.bind_mode!r}")
         if self.concat_method not in CONCAT_METHODS:
-            problems.append(f"concat_method must be one of {CONCAT_METHODS}, "
-                            f"not {self.concat_method!r}")
+            problems.append(
+                f"concat_method must be one of {CONCAT_METHODS}, not {self.concat_method!r}"
+            )
         if self.window < 1:
             problems.append(f"window must be >= 1, not {self.window}")
         if self.tps is not None and self.tps <= 0:
             problems.append(f"tps must be > 0 or None (uncapped), not {self.tps}")
-        for name in ("response_timeout", "connect_timeout", "enquire_link_interval",
-                     "reconnect_min", "down_queue_timeout", "mo_reassembly_timeout"):
+        for name in (
+            "response_timeout",
+            "connect_timeout",
+            "enquire_link_interval",
+            "reconnect_min",
+            "down_queue_timeout",
+            "mo_reassembly_timeout",
+        ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be > 0 seconds, not {getattr(self, name)}")
         if self.reconnect_max < self.reconnect_min:
@@ -97,24 +126,30 @@ class Session:
     """One SMPP bind with its own thread. Thread-safe: submit(), snapshot(), state and stop()
     may be called from any thread."""
 
-    def __init__(self, config: SessionConfig,
-                 on_receipt: Callable[[Receipt, SessionInfo], None],
-                 on_mo: Callable[[MoMessage], None] | None = None,
-                 on_state: Callable[[SessionState], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic, *,
-                 wall_clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        config: SessionConfig,
+        on_receipt: Callable[[Receipt, SessionInfo], None],
+        on_mo: Callable[[MoMessage], None] | None = None,
+        on_state: Callable[[SessionState], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
         self.config = config
         self._engine = BindLoop(config, on_receipt, on_mo, on_state, clock, wall_clock, rng)
-        self._thread = threading.Thread(target=self._engine.run, daemon=True,
-                                        name=f"smpp-session-{config.name}")
+        self._thread = threading.Thread(
+            target=self._engine.run, daemon=True, name=f"smpp-session-{config.name}"
+        )
         self._started = False
 
     def start(self) -> None:
         """Start the thread: it connects, binds and keeps the bind up until stop()."""
         if self._started:
-            raise RuntimeError(f"session {self.config.name!r} already started; "
-                               "make a new Session to bind again")
+            raise RuntimeError(
+                f"session {self.config.name!r} already started; make a new Session to bind again"
+            )
         self._started = True
         self._thread.start()
 
@@ -138,12 +173,27 @@ class Session:
             raise RuntimeError(f"session {self.config.name!r}: call start() before submit()")
         return self._engine.submit(request)
 
-    def submit_text(self, source_addr: str, destination_addr: str, text: str, *, ref: int = 0,
-                    tag: object = None) -> list[Future[SubmitOutcome]]:
+    def submit_text(
+        self,
+        source_addr: str,
+        destination_addr: str,
+        text: str,
+        *,
+        ref: int = 0,
+        tag: object = None,
+    ) -> list[Future[SubmitOutcome]]:
         """Split ``text`` with this SMSC's concat_method and submit every part, in order."""
-        return [self.submit(request) for request in requests_for_text(
-            source_addr, destination_addr, text, method=self.config.concat_method, ref=ref,
-            tag=tag)]
+        return [
+            self.submit(request)
+            for request in requests_for_text(
+                source_addr,
+                destination_addr,
+                text,
+                method=self.config.concat_method,
+                ref=ref,
+                tag=tag,
+            )
+        ]
 
     @property
     def state(self) -> SessionState:
@@ -159,6 +209,14 @@ class Session:
         e = self._engine
         counters = copy.copy(e.counters)
         counters.errors = dict(counters.errors)
-        return SessionSnapshot(self.config.name, e.state, e.since, e.since_wall,
-                               e.stop_requested, len(e.window), len(e.queue), counters,
-                               e.last_error)
+        return SessionSnapshot(
+            self.config.name,
+            e.state,
+            e.since,
+            e.since_wall,
+            e.stop_requested,
+            len(e.window),
+            len(e.queue),
+            counters,
+            e.last_error,
+        )

@@ -3,6 +3,7 @@ mobile-originated messages, parse or reassemble them, hand them to the caller's 
 choose the status to answer with (0, or ESME_RX_T_APPN when a callback failed so the SMSC
 sends the PDU again later).
 """
+
 from __future__ import annotations
 
 import logging
@@ -10,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from smpp.codec import pdu
-from smpp.session.mo import MoMessage, Reassembler
 from smpp.codec.receipt import Receipt, parse_receipt
+from smpp.session.mo import MoMessage, Reassembler
 from smpp.session.state import Counters
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,14 @@ class SessionInfo:
 class Inbound:
     """Turns incoming message PDUs into callback calls; used only by the session thread."""
 
-    def __init__(self, info: SessionInfo,
-                 on_receipt: Callable[[Receipt, SessionInfo], None],
-                 on_mo: Callable[[MoMessage], None] | None,
-                 reassembler: Reassembler, counters: Counters) -> None:
+    def __init__(
+        self,
+        info: SessionInfo,
+        on_receipt: Callable[[Receipt, SessionInfo], None],
+        on_mo: Callable[[MoMessage], None] | None,
+        reassembler: Reassembler,
+        counters: Counters,
+    ) -> None:
         self.info = info
         self.on_receipt = on_receipt
         self.on_mo = on_mo
@@ -51,42 +56,68 @@ class Inbound:
         """The status to answer a deliver_sm with. Raises pdu.PduError when it is malformed."""
         m = pdu.decode_short_message(body)
         message = m.short_message or m.tlvs.get(pdu.TAG_MESSAGE_PAYLOAD, b"")
-        return self._message(m.source_addr, m.destination_addr, message, m.esm_class,
-                             m.data_coding, m.tlvs, now)
+        return self._message(
+            m.source_addr, m.destination_addr, message, m.esm_class, m.data_coding, m.tlvs, now
+        )
 
     def data_sm(self, body: bytes, now: float) -> int:
         """The status to answer a data_sm with (its text is in message_payload)."""
         d = pdu.decode_data_sm(body)
         message = d.tlvs.get(pdu.TAG_MESSAGE_PAYLOAD, b"")
-        return self._message(d.source_addr, d.destination_addr, message, d.esm_class,
-                             d.data_coding, d.tlvs, now)
+        return self._message(
+            d.source_addr, d.destination_addr, message, d.esm_class, d.data_coding, d.tlvs, now
+        )
 
-    def _message(self, source: str, dest: str, message: bytes, esm_class: int,
-                 data_coding: int, tlvs: Mapping[int, bytes], now: float) -> int:
+    def _message(
+        self,
+        source: str,
+        dest: str,
+        message: bytes,
+        esm_class: int,
+        data_coding: int,
+        tlvs: Mapping[int, bytes],
+        now: float,
+    ) -> int:
         if esm_class & ESM_MESSAGE_TYPE or pdu.TAG_RECEIPTED_MESSAGE_ID in tlvs:
             return self._receipt(source, message, data_coding, tlvs)
         return self._mo(source, dest, message, esm_class, data_coding, tlvs, now)
 
-    def _receipt(self, source: str, message: bytes, data_coding: int,
-                 tlvs: Mapping[int, bytes]) -> int:
+    def _receipt(
+        self, source: str, message: bytes, data_coding: int, tlvs: Mapping[int, bytes]
+    ) -> int:
         receipt = parse_receipt(message, tlvs, data_coding=data_coding)
         if receipt is None:
             # Answering an error would make the SMSC resend it forever; it cannot get better.
-            log.warning("%s: unreadable delivery receipt from %s acknowledged and dropped: %r",
-                        self.info.name, source, bytes(message[:160]))
+            log.warning(
+                "%s: unreadable delivery receipt from %s acknowledged and dropped: %r",
+                self.info.name,
+                source,
+                bytes(message[:160]),
+            )
             return ESME_ROK
         try:
             self.on_receipt(receipt, self.info)
         except Exception:
             self.counters.callback_errors += 1
-            log.exception("%s: on_receipt failed; answering ESME_RX_T_APPN so the SMSC "
-                          "sends the receipt again", self.info.name)
+            log.exception(
+                "%s: on_receipt failed; answering ESME_RX_T_APPN so the SMSC "
+                "sends the receipt again",
+                self.info.name,
+            )
             return ESME_RX_T_APPN
         self.counters.receipts += 1
         return ESME_ROK
 
-    def _mo(self, source: str, dest: str, message: bytes, esm_class: int, data_coding: int,
-            tlvs: Mapping[int, bytes], now: float) -> int:
+    def _mo(
+        self,
+        source: str,
+        dest: str,
+        message: bytes,
+        esm_class: int,
+        data_coding: int,
+        tlvs: Mapping[int, bytes],
+        now: float,
+    ) -> int:
         whole = self.reassembler.add(source, dest, message, esm_class, data_coding, tlvs, now)
         if whole is None:
             return ESME_ROK  # a part kept for later, or a duplicate
@@ -98,8 +129,10 @@ class Inbound:
         except Exception:
             self.counters.callback_errors += 1
             self.reassembler.undo_last()
-            log.exception("%s: on_mo failed; answering ESME_RX_T_APPN so the SMSC sends the "
-                          "part again", self.info.name)
+            log.exception(
+                "%s: on_mo failed; answering ESME_RX_T_APPN so the SMSC sends the part again",
+                self.info.name,
+            )
             return ESME_RX_T_APPN
         self.counters.mo += 1
         return ESME_ROK

@@ -1,6 +1,7 @@
 """Mobile-originated messages: reassembling concatenated parts (UDH 8/16-bit or SAR TLVs) in any
 order, ignoring duplicates, and expiring groups that never complete. Pure: times are passed in.
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,8 +52,16 @@ class Reassembler:
         self._groups: dict[tuple[str, str, int, int], _Group] = {}
         self._last: tuple[tuple[str, str, int, int], _Group, int] | None = None
 
-    def add(self, source: str, dest: str, short_message: bytes, esm_class: int,
-            data_coding: int, tlvs: Mapping[int, bytes], now: float) -> MoMessage | None:
+    def add(
+        self,
+        source: str,
+        dest: str,
+        short_message: bytes,
+        esm_class: int,
+        data_coding: int,
+        tlvs: Mapping[int, bytes],
+        now: float,
+    ) -> MoMessage | None:
         """Take one incoming part; return the whole message when this part completes it."""
         self._last = None
         info, payload = parse_concat(short_message, esm_class, tlvs)
@@ -72,8 +81,9 @@ class Reassembler:
         del self._groups[key]
         self._last = (key, group, info.seq)
         data = b"".join(group.parts[seq] for seq in range(1, group.total + 1))
-        return MoMessage(source, dest, decode(data, group.data_coding), group.total,
-                         group.data_coding)
+        return MoMessage(
+            source, dest, decode(data, group.data_coding), group.total, group.data_coding
+        )
 
     def undo_last(self) -> None:
         """Put back the group the last ``add`` completed, without its final part, because the
@@ -86,12 +96,17 @@ class Reassembler:
 
     def expire(self, now: float) -> int:
         """Drop groups older than the timeout; returns how many went."""
-        stale = [key for key, group in self._groups.items()
-                 if now - group.started >= self.timeout]
+        stale = [key for key, group in self._groups.items() if now - group.started >= self.timeout]
         for key in stale:
             group = self._groups.pop(key)
-            log.warning("MO from %s: dropped incomplete message ref %d (%d of %d parts after %.0fs)",
-                        key[0], key[2], len(group.parts), group.total, self.timeout)
+            log.warning(
+                "MO from %s: dropped incomplete message ref %d (%d of %d parts after %.0fs)",
+                key[0],
+                key[2],
+                len(group.parts),
+                group.total,
+                self.timeout,
+            )
         self.expired += len(stale)
         return len(stale)
 

@@ -2,6 +2,7 @@
 
 The session thread is the only writer; other threads read :class:`SessionSnapshot` copies.
 """
+
 from __future__ import annotations
 
 import enum

@@ -3,13 +3,13 @@ gets back (:class:`SubmitOutcome`), plus :func:`requests_for_text`, which turns 
 requests with the same segmentation the accept path prices (``smpp.codec``), and
 :func:`submit_body`, the request's submit_sm body under a session's settings.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from smpp.codec import pdu
-from smpp.codec import build_submit_parts
+from smpp.codec import build_submit_parts, pdu
 
 if TYPE_CHECKING:  # pragma: no cover
     from smpp.session.client import SessionConfig
@@ -63,17 +63,30 @@ class SubmitOutcome:
         return self.kind == "ok"
 
 
-def requests_for_text(source_addr: str, destination_addr: str, text: str, *,
-                      method: str = "udh", ref: int = 0, tag: object = None,
-                      registered_delivery: int | None = None) -> list[SubmitRequest]:
+def requests_for_text(
+    source_addr: str,
+    destination_addr: str,
+    text: str,
+    *,
+    method: str = "udh",
+    ref: int = 0,
+    tag: object = None,
+    registered_delivery: int | None = None,
+) -> list[SubmitRequest]:
     """The SubmitRequests that carry ``text`` (one per part), concatenated with ``method``
     ("udh", "udh16", "sar" or "payload") under reference ``ref``. Each request's tag is
     ``(tag, part_number)``. Raises ValueError as ``build_submit_parts`` does."""
     return [
-        SubmitRequest(source_addr, destination_addr, part.short_message,
-                      esm_class=part.esm_class, data_coding=part.data_coding,
-                      tlvs=tuple(part.tlvs), registered_delivery=registered_delivery,
-                      tag=(tag, part.part))
+        SubmitRequest(
+            source_addr,
+            destination_addr,
+            part.short_message,
+            esm_class=part.esm_class,
+            data_coding=part.data_coding,
+            tlvs=tuple(part.tlvs),
+            registered_delivery=registered_delivery,
+            tag=(tag, part.part),
+        )
         for part in build_submit_parts(text, method=method, ref=ref)
     ]
 
@@ -86,11 +99,25 @@ def submit_body(r: SubmitRequest, cfg: SessionConfig) -> bytes:
         tlvs = dict(r.tlvs) if r.tlvs else {}
     except (TypeError, ValueError) as exc:
         raise pdu.PduError(f"tlvs must be (tag, bytes) pairs: {exc}") from None
-    return pdu.short_message_body(pdu.ShortMessage(
-        cfg.service_type,
-        cfg.source_ton if r.source_ton is None else r.source_ton,
-        cfg.source_npi if r.source_npi is None else r.source_npi,
-        r.source_addr, cfg.dest_ton, cfg.dest_npi, r.destination_addr, r.esm_class, 0, 0,
-        "", "",
-        cfg.registered_delivery if r.registered_delivery is None else r.registered_delivery,
-        0, r.data_coding, 0, r.short_message, tlvs))
+    return pdu.short_message_body(
+        pdu.ShortMessage(
+            cfg.service_type,
+            cfg.source_ton if r.source_ton is None else r.source_ton,
+            cfg.source_npi if r.source_npi is None else r.source_npi,
+            r.source_addr,
+            cfg.dest_ton,
+            cfg.dest_npi,
+            r.destination_addr,
+            r.esm_class,
+            0,
+            0,
+            "",
+            "",
+            cfg.registered_delivery if r.registered_delivery is None else r.registered_delivery,
+            0,
+            r.data_coding,
+            0,
+            r.short_message,
+            tlvs,
+        )
+    )

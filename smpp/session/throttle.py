@@ -1,6 +1,7 @@
 """Pacing for one bind: a submits-per-second cap, the back-off after ESME_RTHROTTLED, and the
 reconnect back-off. Pure arithmetic over an injected clock's readings, so tests drive it exactly.
 """
+
 from __future__ import annotations
 
 import random

@@ -9,6 +9,7 @@ its PDU encoding is several times slower than ``smpp.codec.pdu`` — so :func:`o
 bound socket from the smpplib client and :class:`Connection` drives it: non-blocking writes from
 an output buffer, reads cut into frames by ``smpp.codec.pdu.split_frames``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,11 +26,13 @@ from smpp.codec.status import status as status_info
 log = logging.getLogger(__name__)
 
 #: Bind statuses that mean "your credentials are wrong": retrying cannot help.
-CREDENTIAL_STATUSES = frozenset((
-    0x0E,  # ESME_RINVPASWD
-    0x0F,  # ESME_RINVSYSID
-    0x53,  # ESME_RINVSYSTYP
-))
+CREDENTIAL_STATUSES = frozenset(
+    (
+        0x0E,  # ESME_RINVPASWD
+        0x0F,  # ESME_RINVSYSID
+        0x53,  # ESME_RINVSYSTYP
+    )
+)
 _RECV_SIZE = 256 * 1024
 
 
@@ -48,29 +51,39 @@ class BindRefused(Exception):
         self.final = status in CREDENTIAL_STATUSES
 
 
-def open_bound(host: str, port: int, command: str, credentials: dict[str, object],
-               timeout: float, name: str) -> Connection:
+def open_bound(
+    host: str, port: int, command: str, credentials: dict[str, object], timeout: float, name: str
+) -> Connection:
     """Connect to ``host:port`` and bind with smpplib (``command``: "transceiver",
     "transmitter" or "receiver"); returns the bound, detached, non-blocking Connection.
     Raises ConnectionLost (try again later) or BindRefused."""
-    client = _BindClient(host, port, timeout=timeout, allow_unknown_opt_params=True,
-                         logger_name=f"smpp.session.{name}.smpplib")
+    client = _BindClient(
+        host,
+        port,
+        timeout=timeout,
+        allow_unknown_opt_params=True,
+        logger_name=f"smpp.session.{name}.smpplib",
+    )
     try:
         client.connect()
         resp = getattr(client, f"bind_{command}")(**credentials)
     except smpplib.exceptions.PDUError as exc:
         status = int(exc.args[1]) if len(exc.args) > 1 else 0
         _close(client)
-        raise BindRefused(f"SMSC {host}:{port} refused bind_{command}: "
-                          f"{status_info(status)}", status) from None
+        raise BindRefused(
+            f"SMSC {host}:{port} refused bind_{command}: {status_info(status)}", status
+        ) from None
     except smpplib.exceptions.ConnectionError:
         _close(client)
-        raise ConnectionLost(f"cannot connect/bind to {host}:{port}: refused, closed, or no "
-                             f"bind_{command}_resp within {timeout}s") from None
+        raise ConnectionLost(
+            f"cannot connect/bind to {host}:{port}: refused, closed, or no "
+            f"bind_{command}_resp within {timeout}s"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - smpplib's parser raises many types on garbage
         _close(client)
-        raise ConnectionLost(f"unreadable bind_{command}_resp from {host}:{port}: "
-                             f"{exc!r}") from None
+        raise ConnectionLost(
+            f"unreadable bind_{command}_resp from {host}:{port}: {exc!r}"
+        ) from None
     if resp is None or resp.command != f"bind_{command}_resp":
         _close(client)
         got = getattr(resp, "command", None)
@@ -91,10 +104,12 @@ class _BindClient(smpplib.client.Client):
         length = int.from_bytes(raw_length, "big")
         if not pdu.HEADER_LENGTH <= length <= pdu.MAX_PDU_LENGTH:
             raise smpplib.exceptions.ConnectionError(
-                f"malformed bind response: command_length {length}")
+                f"malformed bind response: command_length {length}"
+            )
         raw = raw_length + self._recv_exact(length - 4)
-        return smpplib.smpp.parse_pdu(raw, client=self,
-                                      allow_unknown_opt_params=self.allow_unknown_opt_params)
+        return smpplib.smpp.parse_pdu(
+            raw, client=self, allow_unknown_opt_params=self.allow_unknown_opt_params
+        )
 
 
 def _close(client: smpplib.client.Client) -> None:
@@ -188,9 +203,9 @@ def _frames_before_error(buffer: bytes) -> list[bytes]:
     """The whole, well-framed PDUs at the start of ``buffer`` (split_frames gave up on it)."""
     frames, pos = [], 0
     while len(buffer) - pos >= pdu.HEADER_LENGTH:
-        length = int.from_bytes(buffer[pos:pos + 4], "big")
+        length = int.from_bytes(buffer[pos : pos + 4], "big")
         if not pdu.HEADER_LENGTH <= length <= pdu.MAX_PDU_LENGTH or pos + length > len(buffer):
             break
-        frames.append(buffer[pos:pos + length])
+        frames.append(buffer[pos : pos + length])
         pos += length
     return frames

@@ -1,6 +1,7 @@
 """The submit window of one bind: requests written and awaiting their submit_sm_resp, keyed by
 sequence number, each with its response deadline and where its bytes sit in the output stream.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import Future

@@ -1,4 +1,5 @@
 """The command_status codes the simulated SMSC answers with, taken from the one table."""
+
 from smpp.codec.status import by_name
 
 ROK = 0

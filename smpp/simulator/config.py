@@ -1,4 +1,5 @@
 """The simulated SMSC's settings: one frozen dataclass, every knob with its default and unit."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,14 +37,20 @@ class SimulatorConfig:
 
     def __post_init__(self) -> None:
         if self.message_id_format not in MESSAGE_ID_FORMATS:
-            raise SimulatorConfigError(f"message_id_format {self.message_id_format!r}: use one "
-                                       f"of {', '.join(MESSAGE_ID_FORMATS)}")
+            raise SimulatorConfigError(
+                f"message_id_format {self.message_id_format!r}: use one "
+                f"of {', '.join(MESSAGE_ID_FORMATS)}"
+            )
         if self.receipt_id_format not in RECEIPT_ID_FORMATS:
-            raise SimulatorConfigError(f"receipt_id_format {self.receipt_id_format!r}: use one "
-                                       f"of {', '.join(RECEIPT_ID_FORMATS)}")
+            raise SimulatorConfigError(
+                f"receipt_id_format {self.receipt_id_format!r}: use one "
+                f"of {', '.join(RECEIPT_ID_FORMATS)}"
+            )
         if self.message_id_format == "uuid" and self.receipt_id_format != "same":
-            raise SimulatorConfigError("receipt_id_format hex/decimal needs numeric ids: use "
-                                       "message_id_format decimal or hex with it")
+            raise SimulatorConfigError(
+                "receipt_id_format hex/decimal needs numeric ids: use "
+                "message_id_format decimal or hex with it"
+            )
         _check_outcomes(self.outcomes)
         for name in ("dlr_delay", "stop_timeout"):
             if getattr(self, name) < 0:
@@ -65,8 +72,9 @@ def _check_outcomes(outcomes: Mapping[str, float]) -> None:
         raise SimulatorConfigError("outcomes must name at least one stat, e.g. {'DELIVRD': 1}")
     for stat, weight in outcomes.items():
         if stat not in MESSAGE_STATES:
-            raise SimulatorConfigError(f"outcome {stat!r} is not a receipt stat; use "
-                                       f"{', '.join(MESSAGE_STATES)}")
+            raise SimulatorConfigError(
+                f"outcome {stat!r} is not a receipt stat; use {', '.join(MESSAGE_STATES)}"
+            )
         if not weight >= 0:
             raise SimulatorConfigError(f"outcome weight for {stat} must be >= 0, got {weight}")
     if sum(outcomes.values()) <= 0:
@@ -81,7 +89,9 @@ def parse_outcomes(text: str) -> dict[str, float]:
         try:
             outcomes[stat.strip().upper()] = float(weight) if sep else 1.0
         except ValueError:
-            raise SimulatorConfigError(f"outcome weight {weight!r} for {stat} is not a "
-                                       "number; write e.g. DELIVRD=0.9,UNDELIV=0.1") from None
+            raise SimulatorConfigError(
+                f"outcome weight {weight!r} for {stat} is not a "
+                "number; write e.g. DELIVRD=0.9,UNDELIV=0.1"
+            ) from None
     _check_outcomes(outcomes)
     return outcomes

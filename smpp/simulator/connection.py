@@ -1,5 +1,6 @@
 """One ESME connection to the simulated SMSC: frames the byte stream, enforces bind states,
 answers every PDU, and queues outgoing bytes so each read is answered with one write."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,8 +13,11 @@ from smpp.simulator import codes
 if TYPE_CHECKING:  # pragma: no cover
     from smpp.simulator.smsc import Smsc
 
-BIND_TYPES = {pdu.BIND_TRANSMITTER: "transmitter", pdu.BIND_RECEIVER: "receiver",
-              pdu.BIND_TRANSCEIVER: "transceiver"}
+BIND_TYPES = {
+    pdu.BIND_TRANSMITTER: "transmitter",
+    pdu.BIND_RECEIVER: "receiver",
+    pdu.BIND_TRANSCEIVER: "transceiver",
+}
 UNBIND_TIMEOUT = 5.0  # seconds we wait for the ESME's unbind_resp before closing anyway
 MALFORMED = {  # what the malformed scenario sends (the sequence number is filled in)
     "truncated": lambda seq: pdu.encode_pdu(pdu.DELIVER_SM, 0, seq, b"\x00\x01"),
@@ -160,8 +164,9 @@ class Connection(asyncio.Protocol):
         self.received += 1
         handler = _HANDLERS.get(command_id)
         if handler is None:
-            handler = Connection.on_response if command_id & pdu.RESPONSE_BIT else \
-                Connection.on_unknown
+            handler = (
+                Connection.on_response if command_id & pdu.RESPONSE_BIT else Connection.on_unknown
+            )
         handler(self, command_id, status, seq, frame)
         for scenario in self.smsc.pdu_hooks:
             if self.closed:
@@ -217,10 +222,26 @@ class Connection(asyncio.Protocol):
         except pdu.PduError as exc:
             self._refuse(command_id, seq, exc.status)
             return
-        message = pdu.ShortMessage(d.service_type, d.source_addr_ton, d.source_addr_npi,
-                                   d.source_addr, d.dest_addr_ton, d.dest_addr_npi,
-                                   d.destination_addr, d.esm_class, 0, 0, "", "",
-                                   d.registered_delivery, 0, d.data_coding, 0, b"", d.tlvs)
+        message = pdu.ShortMessage(
+            d.service_type,
+            d.source_addr_ton,
+            d.source_addr_npi,
+            d.source_addr,
+            d.dest_addr_ton,
+            d.dest_addr_npi,
+            d.destination_addr,
+            d.esm_class,
+            0,
+            0,
+            "",
+            "",
+            d.registered_delivery,
+            0,
+            d.data_coding,
+            0,
+            b"",
+            d.tlvs,
+        )
         self.smsc.submit(self, command_id, seq, message, pdu.DATA_SM_RESP)
 
     def on_enquire_link(self, command_id: int, status: int, seq: int, frame: bytes) -> None:
@@ -249,8 +270,11 @@ class Connection(asyncio.Protocol):
 
 
 _HANDLERS: dict[int, Callable[..., None]] = {
-    pdu.BIND_TRANSMITTER: Connection.on_bind, pdu.BIND_RECEIVER: Connection.on_bind,
-    pdu.BIND_TRANSCEIVER: Connection.on_bind, pdu.SUBMIT_SM: Connection.on_submit_sm,
-    pdu.DATA_SM: Connection.on_data_sm, pdu.ENQUIRE_LINK: Connection.on_enquire_link,
+    pdu.BIND_TRANSMITTER: Connection.on_bind,
+    pdu.BIND_RECEIVER: Connection.on_bind,
+    pdu.BIND_TRANSCEIVER: Connection.on_bind,
+    pdu.SUBMIT_SM: Connection.on_submit_sm,
+    pdu.DATA_SM: Connection.on_data_sm,
+    pdu.ENQUIRE_LINK: Connection.on_enquire_link,
     pdu.UNBIND: Connection.on_unbind,
 }

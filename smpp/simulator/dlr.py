@@ -1,5 +1,6 @@
 """What the simulated SMSC decides per accepted message: its id, its outcome, and the delivery
 receipt deliver_sm that reports it. Pure apart from the injected random generator and clock."""
+
 from __future__ import annotations
 
 import bisect
@@ -9,12 +10,19 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 
-from smpp.codec import pdu
-from smpp.codec import decode
+from smpp.codec import decode, pdu
 
 #: err: value written in receipts for each stat (the SMSC's own error code, 3 digits).
-RECEIPT_ERRORS = {"DELIVRD": "000", "ACCEPTD": "000", "ENROUTE": "000", "EXPIRED": "001",
-                  "UNDELIV": "002", "REJECTD": "003", "DELETED": "004", "UNKNOWN": "005"}
+RECEIPT_ERRORS = {
+    "DELIVRD": "000",
+    "ACCEPTD": "000",
+    "ENROUTE": "000",
+    "EXPIRED": "001",
+    "UNDELIV": "002",
+    "REJECTD": "003",
+    "DELETED": "004",
+    "UNKNOWN": "005",
+}
 
 
 class MessageIds:
@@ -85,15 +93,19 @@ class ReceiptDates:
 def receipt_text(rid: str, stat: str, submit_date: str, done_date: str, sample: str) -> str:
     """The de-facto standard receipt text (SMPP 3.4 appendix B)."""
     delivered = "001" if stat == "DELIVRD" else "000"
-    return (f"id:{rid} sub:001 dlvrd:{delivered} submit date:{submit_date} "
-            f"done date:{done_date} stat:{stat} err:{RECEIPT_ERRORS.get(stat, '000')} "
-            f"text:{sample}")
+    return (
+        f"id:{rid} sub:001 dlvrd:{delivered} submit date:{submit_date} "
+        f"done date:{done_date} stat:{stat} err:{RECEIPT_ERRORS.get(stat, '000')} "
+        f"text:{sample}"
+    )
 
 
 #: Printable ASCII octets that mean the same character in the GSM 03.38 default alphabet.
-_GSM_AS_ASCII = bytes(c for c in range(0x20, 0x7F)
-                      if c not in (0x24, 0x40, 0x5B, 0x5C, 0x5D, 0x5E, 0x5F, 0x60,
-                                   0x7B, 0x7C, 0x7D, 0x7E))
+_GSM_AS_ASCII = bytes(
+    c
+    for c in range(0x20, 0x7F)
+    if c not in (0x24, 0x40, 0x5B, 0x5C, 0x5D, 0x5E, 0x5F, 0x60, 0x7B, 0x7C, 0x7D, 0x7E)
+)
 
 
 def text_sample(payload: bytes, data_coding: int) -> str:
@@ -106,13 +118,31 @@ def text_sample(payload: bytes, data_coding: int) -> str:
     return "".join(c if c.isascii() and c.isprintable() else "." for c in sample)
 
 
-def receipt_message(submitted: pdu.ShortMessage, rid: str, stat: str, text: str
-                    ) -> pdu.ShortMessage:
+def receipt_message(
+    submitted: pdu.ShortMessage, rid: str, stat: str, text: str
+) -> pdu.ShortMessage:
     """The deliver_sm body of a receipt for ``submitted``: addresses swapped, esm_class 0x04,
     receipted_message_id and message_state TLVs."""
     return pdu.ShortMessage(
-        "", submitted.dest_addr_ton, submitted.dest_addr_npi, submitted.destination_addr,
-        submitted.source_addr_ton, submitted.source_addr_npi, submitted.source_addr,
-        pdu.ESM_CLASS_DELIVERY_RECEIPT, 0, 0, "", "", 0, 0, 0, 0, text.encode("ascii"),
-        {pdu.TAG_RECEIPTED_MESSAGE_ID: rid.encode("ascii") + b"\0",
-         pdu.TAG_MESSAGE_STATE: bytes((pdu.MESSAGE_STATES[stat],))})
+        "",
+        submitted.dest_addr_ton,
+        submitted.dest_addr_npi,
+        submitted.destination_addr,
+        submitted.source_addr_ton,
+        submitted.source_addr_npi,
+        submitted.source_addr,
+        pdu.ESM_CLASS_DELIVERY_RECEIPT,
+        0,
+        0,
+        "",
+        "",
+        0,
+        0,
+        0,
+        0,
+        text.encode("ascii"),
+        {
+            pdu.TAG_RECEIPTED_MESSAGE_ID: rid.encode("ascii") + b"\0",
+            pdu.TAG_MESSAGE_STATE: bytes((pdu.MESSAGE_STATES[stat],)),
+        },
+    )

@@ -6,6 +6,7 @@ Lives on the server thread; the Simulator hands out copies taken there. Memory i
 ``limit`` PDUs per bind and ``limit`` messages/receipts/MO records in all (oldest dropped), and
 at most MAX_GROUPS unfinished concatenated messages; counters are never dropped.
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,8 +15,7 @@ from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from smpp.codec import pdu
-from smpp.codec import decode, parse_concat
+from smpp.codec import decode, parse_concat, pdu
 
 MAX_GROUPS = 10_000  # unfinished concatenated messages kept; the oldest goes beyond this
 
@@ -141,26 +141,49 @@ class Recorder:
         self.counters["connections"] += 1
         return record
 
-    def pdu(self, record: BindRecord, command_id: int, status: int, sequence: int,
-            body: object, answer: int | None) -> None:
+    def pdu(
+        self,
+        record: BindRecord,
+        command_id: int,
+        status: int,
+        sequence: int,
+        body: object,
+        answer: int | None,
+    ) -> None:
         record.pdus_received += 1
         record.pdus.append((command_id, status, sequence, body, answer))
 
-    def accepted(self, record: BindRecord, m: pdu.ShortMessage, message_id: str,
-                 outcome: str) -> None:
+    def accepted(
+        self, record: BindRecord, m: pdu.ShortMessage, message_id: str, outcome: str
+    ) -> None:
         """An accepted submit: a whole message, or one part of a concatenated one."""
         self.counters["accepted"] += 1
         if not m.tlvs and not m.esm_class & pdu.ESM_CLASS_UDHI:  # the common, fast case
-            self.messages.append(SubmittedMessage(
-                record.id, record.system_id, m.source_addr, m.destination_addr, m.data_coding,
-                m.registered_delivery, m.short_message, (message_id,), (outcome,)))
+            self.messages.append(
+                SubmittedMessage(
+                    record.id,
+                    record.system_id,
+                    m.source_addr,
+                    m.destination_addr,
+                    m.data_coding,
+                    m.registered_delivery,
+                    m.short_message,
+                    (message_id,),
+                    (outcome,),
+                )
+            )
             return
         payload = m.tlvs.get(pdu.TAG_MESSAGE_PAYLOAD)
         in_payload = payload is not None and not m.short_message
         info, data = parse_concat(payload if in_payload else m.short_message, m.esm_class, m.tlvs)
         if info is None:
-            self._finish(record.id, record.system_id, m, [(data, message_id, outcome)],
-                         "payload" if in_payload else None)
+            self._finish(
+                record.id,
+                record.system_id,
+                m,
+                [(data, message_id, outcome)],
+                "payload" if in_payload else None,
+            )
             return
         kind = "udh" if m.esm_class & pdu.ESM_CLASS_UDHI else "sar"
         key = (record.system_id, m.source_addr, m.destination_addr, kind, info.ref, info.total)
@@ -176,13 +199,28 @@ class Recorder:
             parts = [group.parts[i] for i in sorted(group.parts)]
             self._finish(group.bind_id, group.system_id, group.first, parts, kind)
 
-    def _finish(self, bind_id: int, system_id: str | None, m: pdu.ShortMessage,
-                parts: list[tuple[bytes, str, str]], concat: str | None,
-                complete: bool = True) -> SubmittedMessage:
+    def _finish(
+        self,
+        bind_id: int,
+        system_id: str | None,
+        m: pdu.ShortMessage,
+        parts: list[tuple[bytes, str, str]],
+        concat: str | None,
+        complete: bool = True,
+    ) -> SubmittedMessage:
         message = SubmittedMessage(
-            bind_id, system_id, m.source_addr, m.destination_addr, m.data_coding,
-            m.registered_delivery, b"".join(p[0] for p in parts), tuple(p[1] for p in parts),
-            tuple(p[2] for p in parts), concat, complete)
+            bind_id,
+            system_id,
+            m.source_addr,
+            m.destination_addr,
+            m.data_coding,
+            m.registered_delivery,
+            b"".join(p[0] for p in parts),
+            tuple(p[1] for p in parts),
+            tuple(p[2] for p in parts),
+            concat,
+            complete,
+        )
         if complete:
             self.messages.append(message)
         return message
@@ -194,9 +232,17 @@ class Recorder:
 
     def snapshot_incomplete(self) -> list[SubmittedMessage]:
         """Concatenated messages still missing parts."""
-        return [self._finish(g.bind_id, g.system_id, g.first,
-                             [g.parts[i] for i in sorted(g.parts)], g.kind, complete=False)
-                for g in self._groups.values()]
+        return [
+            self._finish(
+                g.bind_id,
+                g.system_id,
+                g.first,
+                [g.parts[i] for i in sorted(g.parts)],
+                g.kind,
+                complete=False,
+            )
+            for g in self._groups.values()
+        ]
 
     def snapshot_receipts(self) -> list[ReceiptRecord]:
         return [copy.copy(r) for r in self.receipts]
@@ -217,11 +263,27 @@ class Recorder:
 
 def pdu_dict(entry: tuple) -> dict[str, Any]:
     command_id, status, sequence, body, answer = entry
-    return {"command": pdu.command_name(command_id), "command_id": command_id,
-            "status": status, "sequence": sequence, "body": body, "answer": answer}
+    return {
+        "command": pdu.command_name(command_id),
+        "command_id": command_id,
+        "status": status,
+        "sequence": sequence,
+        "body": body,
+        "answer": answer,
+    }
 
 
 def _bind_copy(b: BindRecord) -> BindRecord:
-    return BindRecord(b.id, b.peer, b.system_id, b.password, b.bind_type, b.bind_status,
-                      b.bound, b.open, b.unbound_by, b.pdus_received,
-                      [pdu_dict(e) for e in b.pdus])
+    return BindRecord(
+        b.id,
+        b.peer,
+        b.system_id,
+        b.password,
+        b.bind_type,
+        b.bind_status,
+        b.bound,
+        b.open,
+        b.unbound_by,
+        b.pdus_received,
+        [pdu_dict(e) for e in b.pdus],
+    )

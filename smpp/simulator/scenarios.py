@@ -5,6 +5,7 @@ so an SMSC without scenarios pays nothing. Hooks run on the server thread. Submi
 asked in the order the scenarios were given; the first that answers wins (so a throttled
 submit is not counted by a later `silent`). Command-line form: ``name:key=value,key=value``.
 """
+
 from __future__ import annotations
 
 import random
@@ -89,8 +90,7 @@ class Latency(Scenario):
     PARAMS: ClassVar[dict] = {"ms": float, "jitter_ms": float}
     ms: float = 5.0
     jitter_ms: float = 0.0
-    _rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False,
-                                compare=False)
+    _rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False, compare=False)
 
     def response_delay(self) -> float:
         return (self.ms + (self._rng.random() * self.jitter_ms if self.jitter_ms else 0)) / 1000
@@ -265,8 +265,15 @@ class Mo(Scenario):
     "payload"; none: one PDU), at most ``count`` times. Skipped while no receiver is bound."""
 
     name: ClassVar[str] = "mo"
-    PARAMS: ClassVar[dict] = {"every": float, "source": str, "dest": str, "text": str,
-                              "parts": str, "system_id": str, "count": int}
+    PARAMS: ClassVar[dict] = {
+        "every": float,
+        "source": str,
+        "dest": str,
+        "text": str,
+        "parts": str,
+        "system_id": str,
+        "count": int,
+    }
     every: float = 1.0
     source: str = "254700000001"
     dest: str = "12345"
@@ -293,9 +300,23 @@ class Mo(Scenario):
         smsc.timers.call_later(self.every, self._tick, smsc)
 
 
-SCENARIOS: dict[str, type[Scenario]] = {cls.name: cls for cls in (
-    Latency, Throttle, QueueFull, RejectPrefix, Silent, Outcome, DropAfter, UnbindAfter,
-    Malformed, RefuseBinds, ReceiptFirst, Mo)}
+SCENARIOS: dict[str, type[Scenario]] = {
+    cls.name: cls
+    for cls in (
+        Latency,
+        Throttle,
+        QueueFull,
+        RejectPrefix,
+        Silent,
+        Outcome,
+        DropAfter,
+        UnbindAfter,
+        Malformed,
+        RefuseBinds,
+        ReceiptFirst,
+        Mo,
+    )
+}
 
 
 def parse_scenario(spec: str) -> Scenario:

@@ -10,6 +10,7 @@ followed by a non-blocking epoll poll; waits without a timeout, or with none lef
 to epoll. The loop's thread also asks Linux for 1 µs of timer slack instead of the default
 50 µs (best effort: elsewhere it keeps the default).
 """
+
 from __future__ import annotations
 
 import asyncio

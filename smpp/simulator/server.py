@@ -4,6 +4,7 @@ TCP server on one background thread running its own asyncio loop.
 Every accessor and control call runs on that thread (handed over with call_soon_threadsafe and
 waited for), so records are consistent and the hot path takes no locks.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,8 +41,13 @@ class Simulator:
     and joins the thread. Also a context manager. Settings: :class:`SimulatorConfig`, or its
     fields as keyword arguments. ``clock`` gives the wall time written in receipts."""
 
-    def __init__(self, config: SimulatorConfig | None = None, *,
-                 clock: Callable[[], float] = time.time, **fields: Any) -> None:
+    def __init__(
+        self,
+        config: SimulatorConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        **fields: Any,
+    ) -> None:
         config = config or SimulatorConfig()
         self.config = config.replace(**fields) if fields else config
         build_scenarios(self.config.scenarios)  # fail here, not on the server thread
@@ -59,8 +65,9 @@ class Simulator:
         if self._thread is not None:
             raise SimulatorError("simulator already started; stop() it first")
         started: concurrent.futures.Future = concurrent.futures.Future()
-        self._thread = threading.Thread(target=self._run, args=(started,),
-                                        name="smpp-simulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(started,), name="smpp-simulator", daemon=True
+        )
         self._thread.start()
         try:
             self.address = started.result(timeout=CALL_TIMEOUT)
@@ -83,8 +90,9 @@ class Simulator:
                 pass
         thread.join(self.config.stop_timeout)
         if thread.is_alive():
-            raise SimulatorError(f"simulator thread did not stop within "
-                                 f"{self.config.stop_timeout}s")
+            raise SimulatorError(
+                f"simulator thread did not stop within {self.config.stop_timeout}s"
+            )
         self._thread = None
 
     def __enter__(self) -> Self:
@@ -113,13 +121,22 @@ class Simulator:
         self._loop = loop
         try:
             self._smsc = Smsc(self.config, loop, ReceiptDates(self._clock))
-            self._server = loop.run_until_complete(loop.create_server(
-                lambda: Connection(self._smsc), self.config.host, self.config.port,
-                reuse_address=True, backlog=512))
+            self._server = loop.run_until_complete(
+                loop.create_server(
+                    lambda: Connection(self._smsc),
+                    self.config.host,
+                    self.config.port,
+                    reuse_address=True,
+                    backlog=512,
+                )
+            )
             host, port = self._server.sockets[0].getsockname()[:2]
         except BaseException as exc:  # noqa: BLE001 -- hand the failure (e.g. port in use) to start()
-            started.set_exception(SimulatorError(
-                f"simulator could not listen on {self.config.host}:{self.config.port}: {exc}"))
+            started.set_exception(
+                SimulatorError(
+                    f"simulator could not listen on {self.config.host}:{self.config.port}: {exc}"
+                )
+            )
             loop.close()
             return
         started.set_result((host, port))
@@ -133,8 +150,9 @@ class Simulator:
         """A bug in the simulator (an exception escaped a handler): kept for ``errors``, and
         logged the way asyncio would."""
         exc = context.get("exception")
-        self._errors.append(f"{context.get('message')}: {exc!r}" if exc else
-                            str(context.get("message")))
+        self._errors.append(
+            f"{context.get('message')}: {exc!r}" if exc else str(context.get("message"))
+        )
         loop.default_exception_handler(context)
 
     @property
@@ -154,8 +172,13 @@ class Simulator:
         loop, thread = self._loop, self._thread
         if self._smsc is None:
             raise SimulatorError("simulator not started: call start() first")
-        if thread is None or not thread.is_alive() or loop is None or loop.is_closed() \
-                or threading.current_thread() is thread:
+        if (
+            thread is None
+            or not thread.is_alive()
+            or loop is None
+            or loop.is_closed()
+            or threading.current_thread() is thread
+        ):
             return fn(*args)  # stopped (nothing changes any more) or already on that thread
         future: concurrent.futures.Future = concurrent.futures.Future()
 
@@ -164,6 +187,7 @@ class Simulator:
                 future.set_result(fn(*args))
             except BaseException as exc:  # noqa: BLE001 -- re-raised in the caller
                 future.set_exception(exc)
+
         loop.call_soon_threadsafe(run)
         return future.result(timeout=CALL_TIMEOUT)
 
@@ -184,25 +208,36 @@ class Simulator:
         seed...); host, port and scenarios are not changed this way."""
         for name in ("host", "port", "scenarios"):
             if name in changes:
-                raise SimulatorError(f"{name} cannot change while running; use "
-                                     + ("set_scenarios()" if name == "scenarios" else "a new "
-                                        "Simulator"))
+                raise SimulatorError(
+                    f"{name} cannot change while running; use "
+                    + ("set_scenarios()" if name == "scenarios" else "a new Simulator")
+                )
         new = self.config.replace(**changes)
         self._call(self._smsc.configure, new)
         self.config = new
         return new
 
-    def send_mo(self, source: str, dest: str, text: str, parts_method: str | None = None,
-                system_id: str | None = None, data_coding: int | None = None) -> MoRecord:
+    def send_mo(
+        self,
+        source: str,
+        dest: str,
+        text: str,
+        parts_method: str | None = None,
+        system_id: str | None = None,
+        data_coding: int | None = None,
+    ) -> MoRecord:
         """Send a mobile-originated message (as deliver_sm, concatenated with "udh", "udh16",
         "sar" or "payload" when it needs more than one part) to one bound receiver or
         transceiver of ``system_id`` (any when None). Raises SimulatorError if none is bound."""
-        record = self._call(self._smsc.send_mo, source, dest, text, parts_method, system_id,
-                            data_coding)
+        record = self._call(
+            self._smsc.send_mo, source, dest, text, parts_method, system_id, data_coding
+        )
         if record is None:
-            raise SimulatorError("no receiver or transceiver bound"
-                                 + (f" for system_id {system_id!r}" if system_id else "")
-                                 + ": bind one before sending MO")
+            raise SimulatorError(
+                "no receiver or transceiver bound"
+                + (f" for system_id {system_id!r}" if system_id else "")
+                + ": bind one before sending MO"
+            )
         return record
 
     def unbind(self, system_id: str | None = None) -> int:
@@ -211,11 +246,13 @@ class Simulator:
 
     def drop_connections(self) -> int:
         """Reset every open connection (as a crashing SMSC would); returns how many."""
+
         def drop() -> int:
             conns = list(self._smsc.connections)
             for conn in conns:
                 conn.drop(abort=True)
             return len(conns)
+
         return self._call(drop)
 
     # ------------------------------------------------------------------ records
@@ -230,14 +267,21 @@ class Simulator:
         """The connections bound right now."""
         return [b for b in self.binds if b.bound]
 
-    def pdus(self, command: str | None = None, system_id: str | None = None
-             ) -> list[dict[str, Any]]:
+    def pdus(
+        self, command: str | None = None, system_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """PDUs received on every bind (of ``system_id``), optionally one command's, in order
         per bind: dicts with command, command_id, status, sequence, body, answer."""
+
         def collect() -> list[dict[str, Any]]:
-            found = [pdu_dict(e) for b in self._smsc.recorder.binds
-                     if system_id is None or b.system_id == system_id for e in b.pdus]
+            found = [
+                pdu_dict(e)
+                for b in self._smsc.recorder.binds
+                if system_id is None or b.system_id == system_id
+                for e in b.pdus
+            ]
             return [p for p in found if command is None or p["command"] == command]
+
         return self._call(collect)
 
     @property

@@ -1,6 +1,7 @@
 """The simulated SMSC's state on the server thread: who is bound, scenarios, ids, outcomes,
 receipts and MO routing. Connections (smpp.simulator.connection) parse and answer PDUs and
 call in here for every decision; nothing here touches another thread."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +14,6 @@ from typing import TYPE_CHECKING
 from smpp.codec import pdu
 from smpp.simulator import codes
 from smpp.simulator.config import SimulatorConfig
-from smpp.simulator.mo import mo_messages
 from smpp.simulator.dlr import (
     MessageIds,
     Outcomes,
@@ -23,6 +23,7 @@ from smpp.simulator.dlr import (
     receipt_text,
     text_sample,
 )
+from smpp.simulator.mo import mo_messages
 from smpp.simulator.recording import MoRecord, ReceiptRecord, Recorder
 from smpp.simulator.scenarios import SILENT, Scenario, build_scenarios
 from smpp.simulator.timers import Timers
@@ -38,8 +39,9 @@ def _overrides(scenarios: list[Scenario], hook: str) -> list[Scenario]:
 class Smsc:
     """Decisions and routing for every connection of one simulator."""
 
-    def __init__(self, config: SimulatorConfig, loop: asyncio.AbstractEventLoop,
-                 dates: ReceiptDates) -> None:
+    def __init__(
+        self, config: SimulatorConfig, loop: asyncio.AbstractEventLoop, dates: ReceiptDates
+    ) -> None:
         self.loop = loop
         self.dates = dates
         self.recorder = Recorder(config.record_limit)
@@ -62,8 +64,9 @@ class Smsc:
         self.config = config
         if previous is None or previous.seed != config.seed:
             self.rng = random.Random(config.seed)
-        self.ids = MessageIds(config.message_id_format, self.rng,
-                              None if previous is None else self.ids.counter)
+        self.ids = MessageIds(
+            config.message_id_format, self.rng, None if previous is None else self.ids.counter
+        )
         self.outcomes = Outcomes(config.outcomes, self.rng)
 
     def set_scenarios(self, items: Iterable[Scenario | str]) -> None:
@@ -127,8 +130,9 @@ class Smsc:
 
     # ------------------------------------------------------------------ submits
 
-    def submit(self, conn: Connection, command_id: int, sequence: int,
-               m: pdu.ShortMessage, resp_id: int) -> None:
+    def submit(
+        self, conn: Connection, command_id: int, sequence: int, m: pdu.ShortMessage, resp_id: int
+    ) -> None:
         """Answer a decoded submit_sm or data_sm (refused, silent or accepted) and plan its
         receipt. A latency scenario holds refusals as well as acceptances, counted from when
         the PDU arrived (``read_at``), not from when its turn in a long read came."""
@@ -141,8 +145,9 @@ class Smsc:
                 return
             if verdict:
                 self.recorder.pdu(record, command_id, 0, sequence, m, verdict)
-                self._respond(conn, pdu.encode_message_id_resp(resp_id, sequence, "", verdict),
-                              delay)
+                self._respond(
+                    conn, pdu.encode_message_id_resp(resp_id, sequence, "", verdict), delay
+                )
                 return
         message_id = self.ids.next()
         stat = self._outcome(m)
@@ -181,8 +186,9 @@ class Smsc:
         """Deliver a receipt on the submitting transceiver, else a receiver of its system_id,
         else hold it until one binds."""
         origin, m, message_id, stat, submit_date = job
-        conn = origin if origin.can_receive and not origin.closed else \
-            self.receiver(origin.system_id)
+        conn = (
+            origin if origin.can_receive and not origin.closed else self.receiver(origin.system_id)
+        )
         if conn is None:
             pending = self.pending[origin.system_id]
             if len(pending) >= self.config.pending_receipt_limit:
@@ -194,11 +200,12 @@ class Smsc:
         rid = receipt_id(message_id, config.message_id_format, config.receipt_id_format)
         payload = m.short_message
         if m.esm_class & pdu.ESM_CLASS_UDHI and payload:
-            payload = payload[payload[0] + 1:]
+            payload = payload[payload[0] + 1 :]
         elif not payload:
             payload = m.tlvs.get(pdu.TAG_MESSAGE_PAYLOAD, b"")
-        text = receipt_text(rid, stat, submit_date, self.dates.now()[1],
-                            text_sample(payload, m.data_coding))
+        text = receipt_text(
+            rid, stat, submit_date, self.dates.now()[1], text_sample(payload, m.data_coding)
+        )
         record = ReceiptRecord(message_id, rid, stat, origin.system_id, text)
         self.recorder.receipts.append(record)
         self.recorder.counters["receipts_sent"] += 1
@@ -211,17 +218,24 @@ class Smsc:
 
     # ------------------------------------------------------------------ MO
 
-    def send_mo(self, source: str, dest: str, text: str, parts_method: str | None = None,
-                system_id: str | None = None, data_coding: int | None = None
-                ) -> MoRecord | None:
+    def send_mo(
+        self,
+        source: str,
+        dest: str,
+        text: str,
+        parts_method: str | None = None,
+        system_id: str | None = None,
+        data_coding: int | None = None,
+    ) -> MoRecord | None:
         """Send a mobile-originated message to one bound receiver (of ``system_id``, or any
         when None); None when no receiver is bound."""
         conn = self.receiver(system_id, any_system=system_id is None)
         if conn is None:
             self.recorder.counters["mo_skipped"] += 1
             return None
-        messages = mo_messages(source, dest, text, parts_method, next(self._mo_refs) & 0xFFFF,
-                               data_coding)
+        messages = mo_messages(
+            source, dest, text, parts_method, next(self._mo_refs) & 0xFFFF, data_coding
+        )
         record = MoRecord(source, dest, text, parts_method, conn.record.id, conn.system_id)
         for m in messages:
             record.sequences.append(conn.deliver(m, record))
@@ -232,8 +246,11 @@ class Smsc:
 
     def unbind_all(self, system_id: str | None = None) -> int:
         """Send unbind to every bound connection (of ``system_id``, or all)."""
-        targets = [c for c in self.connections
-                   if c.bound and (system_id is None or c.system_id == system_id)]
+        targets = [
+            c
+            for c in self.connections
+            if c.bound and (system_id is None or c.system_id == system_id)
+        ]
         for conn in targets:
             conn.unbind()
         self.flush()

@@ -5,6 +5,7 @@ Nothing runs before it is due by the loop's clock (a "5 ms" response is never an
 4.5 ms); calls due by the time the loop wakes run together, in due order, and their output is
 written once (``after_run``). How late the loop wakes is the selector's business: see
 smpp.simulator.selector."""
+
 from __future__ import annotations
 
 import asyncio

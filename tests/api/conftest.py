@@ -1,4 +1,5 @@
 """Fixtures of the HTTP API tests: the real app over a real BridgeService, DB and Redis."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Small helpers shared by the API tests."""
+
 from __future__ import annotations
 
 import base64
@@ -33,6 +34,7 @@ class LineReader:
 
     def __init__(self, stream) -> None:
         import threading
+
         self.lines: list[str] = []
         self._thread = threading.Thread(target=self._drain, args=(stream,), daemon=True)
         self._thread.start()
@@ -51,6 +53,7 @@ class LineReader:
 def pid_gone(pid: int) -> bool:
     """True when ``pid`` no longer exists (a zombie waiting for init counts as gone)."""
     import os
+
     try:
         with open(f"/proc/{pid}/stat") as fh:
             return fh.read().rsplit(")", 1)[1].split()[0] == "Z"

@@ -1,5 +1,6 @@
 """The balanced gthread worker's board, accept decision and lingering rule, on real sockets (the
 whole worker runs under a real gunicorn in test_gunicorn.py)."""
+
 from __future__ import annotations
 
 import io
@@ -8,8 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from api.balanced_worker import (DEFER_SECONDS, MAX_DEFER_SECONDS, BalancedThreadWorker,
-                                 ConnectionBoard)
+from api.balanced_worker import (
+    DEFER_SECONDS,
+    MAX_DEFER_SECONDS,
+    BalancedThreadWorker,
+    ConnectionBoard,
+)
 
 
 def test_the_board_reports_the_least_loaded_other_worker():
@@ -41,8 +46,13 @@ def test_a_claimed_slot_is_not_on_the_board_until_its_worker_serves():
 
 
 def _worker(board: ConnectionBoard | None, slot: int, connections: int) -> SimpleNamespace:
-    return SimpleNamespace(board=board, board_slot=slot if board else None, nr_conns=connections,
-                           _deferring_since=None, _last_deferred=0.0)
+    return SimpleNamespace(
+        board=board,
+        board_slot=slot if board else None,
+        nr_conns=connections,
+        _deferring_since=None,
+        _last_deferred=0.0,
+    )
 
 
 def test_a_worker_defers_only_while_a_sibling_holds_fewer_connections():
@@ -93,8 +103,12 @@ class _Conn:
 
 
 def _lingerer(connections: int = 2, threads: int = 4, queued: bool = False):
-    return SimpleNamespace(alive=True, nr_conns=connections, cfg=SimpleNamespace(threads=threads),
-                           _requests_queued=lambda: queued)
+    return SimpleNamespace(
+        alive=True,
+        nr_conns=connections,
+        cfg=SimpleNamespace(threads=threads),
+        _requests_queued=lambda: queued,
+    )
 
 
 @pytest.fixture
@@ -120,11 +134,15 @@ def test_an_idle_connection_goes_back_after_the_linger(sockets):
     assert not BalancedThreadWorker._next_request_soon(_lingerer(), _Conn(sockets[0]))
 
 
-@pytest.mark.parametrize("worker", [
-    _lingerer(connections=5, threads=4),  # more connections than threads
-    _lingerer(queued=True),  # a request waits for a thread
-    SimpleNamespace(**{**vars(_lingerer()), "alive": False}),  # stopping
-], ids=["more-connections-than-threads", "request-queued", "stopping"])
+@pytest.mark.parametrize(
+    "worker",
+    [
+        _lingerer(connections=5, threads=4),  # more connections than threads
+        _lingerer(queued=True),  # a request waits for a thread
+        SimpleNamespace(**{**vars(_lingerer()), "alive": False}),  # stopping
+    ],
+    ids=["more-connections-than-threads", "request-queued", "stopping"],
+)
 def test_no_lingering_when_another_connection_could_need_the_thread(sockets, worker):
     ours, client = sockets
     client.sendall(b"GET / HTTP/1.1\r\n\r\n")  # even with a request ready
@@ -139,8 +157,11 @@ def test_a_read_ahead_request_waits_its_turn_when_others_are_queued(sockets):
 def _bare_worker(monkeypatch, answers):
     """A BalancedThreadWorker whose gthread handle() returns ``answers`` in turn."""
     from gunicorn.workers.gthread import ThreadWorker
+
     calls = []
-    monkeypatch.setattr(ThreadWorker, "handle", lambda self, conn: calls.append(conn) or answers(len(calls)))
+    monkeypatch.setattr(
+        ThreadWorker, "handle", lambda self, conn: calls.append(conn) or answers(len(calls))
+    )
     worker = object.__new__(BalancedThreadWorker)
     monkeypatch.setattr(worker, "_next_request_soon", lambda conn: True, raising=False)
     return worker, calls
@@ -148,6 +169,7 @@ def _bare_worker(monkeypatch, answers):
 
 def test_a_thread_serves_at_most_linger_requests_in_a_row(monkeypatch):
     from api.balanced_worker import LINGER_REQUESTS
+
     worker, calls = _bare_worker(monkeypatch, lambda n: True)
     assert worker.handle("conn") is True  # then back to the main loop, kept alive
     assert len(calls) == 1 + LINGER_REQUESTS

@@ -1,4 +1,5 @@
 """Swagger UI with local assets only, the OpenAPI document, and the OAuth2 redirect page."""
+
 from __future__ import annotations
 
 import re
@@ -10,8 +11,10 @@ from tests.api.helpers import assert_common_headers, assert_rate_headers, sqlite
 
 pytestmark = sqlite_only
 
-CONTRACT_CALLBACK_HTML = ('<!doctype html>\n<html lang="en-US">\n<body>\n'
-                          '<script src="oauth2-redirect.js"></script>\n</body>\n</html>\n')
+CONTRACT_CALLBACK_HTML = (
+    '<!doctype html>\n<html lang="en-US">\n<body>\n'
+    '<script src="oauth2-redirect.js"></script>\n</body>\n</html>\n'
+)
 
 
 def test_swagger_ui_page_uses_only_local_assets(client):
@@ -77,12 +80,19 @@ def test_openapi_document_is_valid_and_complete(app, client):
     validate(doc)  # OpenAPI 3.0 schema
     assert doc["openapi"].startswith("3.")
     expected = {
-        "/v1/sms/send": {"post"}, "/api/v2/sms/send": {"get", "post"},
-        "/api/v2/account/balance": {"get"}, "/api/v2/sms/{message_id}": {"get"},
+        "/v1/sms/send": {"post"},
+        "/api/v2/sms/send": {"get", "post"},
+        "/api/v2/account/balance": {"get"},
+        "/api/v2/sms/{message_id}": {"get"},
         "/api/generate-key": {"post"},
-        "/api/revoke-key": {"post"}, "/api/regenerate-key": {"post"}, "/api/v2": {"get"},
-        "/api/v2/openapi.json": {"get"}, "/api/v2/assets/{name}": {"get"},
-        "/api/oauth2-callback": {"get"}, "/api/oauth2-redirect.js": {"get"}}
+        "/api/revoke-key": {"post"},
+        "/api/regenerate-key": {"post"},
+        "/api/v2": {"get"},
+        "/api/v2/openapi.json": {"get"},
+        "/api/v2/assets/{name}": {"get"},
+        "/api/oauth2-callback": {"get"},
+        "/api/oauth2-redirect.js": {"get"},
+    }
     assert {p: set(ops) for p, ops in doc["paths"].items()} == expected
 
 
@@ -92,11 +102,15 @@ def test_openapi_documents_contract_errors_and_headers(client):
     assert {"200", "400", "401", "402", "413", "415", "429", "503"} <= set(send["responses"])
     assert "422" not in send["responses"]
     assert send["responses"]["401"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/Error")
+        "/Error"
+    )
     assert "x-ratelimit-remaining" in send["responses"]["401"]["headers"]
     assert "retry-after" in send["responses"]["429"]["headers"]
     assert set(send["requestBody"]["content"]) == {
-        "application/json", "application/x-www-form-urlencoded", "multipart/form-data"}
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    }
     assert doc["paths"]["/api/generate-key"]["post"]["responses"].keys() >= {"201", "400", "401"}
     assert doc["paths"]["/api/regenerate-key"]["post"]["responses"].keys() >= {"201"}
     body = doc["components"]["schemas"]["GenerateKeyParams"]["properties"]["expiry_days"]
@@ -109,8 +123,11 @@ def test_openapi_documents_contract_errors_and_headers(client):
 def test_openapi_is_generated_from_the_validating_schemas(client):
     """The send parameters in the document are the fields of api.schemas.SendParams."""
     from api.schemas import SendParams
+
     doc = client.simulate_get("/api/v2/openapi.json").json
     props = doc["components"]["schemas"]["SendParams"]["properties"]
     assert set(props) == set(SendParams().fields)
-    assert set(doc["components"]["schemas"]["SendParams"]["required"]) == {"numbers",
-                                                                            "message_body"}
+    assert set(doc["components"]["schemas"]["SendParams"]["required"]) == {
+        "numbers",
+        "message_body",
+    }

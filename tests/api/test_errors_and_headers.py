@@ -1,4 +1,5 @@
 """Every answer is JSON with the contract's headers: 404, 405, 413, 415, 400, 500, preflight."""
+
 from __future__ import annotations
 
 import logging
@@ -45,14 +46,16 @@ def test_unexpected_exception_is_500_json_without_trace(app, client, caplog):
     assert r.json == {"error": "Internal server error."}
     assert "secret" not in r.text and "Traceback" not in r.text
     assert_common_headers(r)
-    assert any("secret internal detail" in (rec.exc_text or "") or rec.exc_info
-               for rec in caplog.records)
+    assert any(
+        "secret internal detail" in (rec.exc_text or "") or rec.exc_info for rec in caplog.records
+    )
 
 
 def test_body_too_large_is_413(api_config, client, key_headers):
     body = b'{"numbers": "' + b"0" * api_config.max_body_bytes + b'"}'
-    r = client.simulate_post("/api/v2/sms/send", body=body,
-                             headers={**key_headers, "Content-Type": "application/json"})
+    r = client.simulate_post(
+        "/api/v2/sms/send", body=body, headers={**key_headers, "Content-Type": "application/json"}
+    )
     assert r.status_code == 413
     assert "larger than 1048576 bytes" in r.json["error"]
     assert_common_headers(r)
@@ -60,50 +63,72 @@ def test_body_too_large_is_413(api_config, client, key_headers):
 
 
 def test_413_on_the_legacy_endpoint_too(api_config, client):
-    r = client.simulate_post("/v1/sms/send", body=b"a" * (api_config.max_body_bytes + 1),
-                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = client.simulate_post(
+        "/v1/sms/send",
+        body=b"a" * (api_config.max_body_bytes + 1),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 413 and "error" in r.json
 
 
 def test_unknown_media_type_is_415(client, key_headers):
-    r = client.simulate_post("/api/v2/sms/send", body=b"<xml/>",
-                             headers={**key_headers, "Content-Type": "application/xml"})
+    r = client.simulate_post(
+        "/api/v2/sms/send",
+        body=b"<xml/>",
+        headers={**key_headers, "Content-Type": "application/xml"},
+    )
     assert r.status_code == 415
     assert "application/xml is not supported" in r.json["error"]
     assert_common_headers(r)
 
 
 def test_json_array_body_is_400(client, key_headers):
-    r = client.simulate_post("/api/v2/sms/send", body=b'["0701234567"]',
-                             headers={**key_headers, "Content-Type": "application/json"})
+    r = client.simulate_post(
+        "/api/v2/sms/send",
+        body=b'["0701234567"]',
+        headers={**key_headers, "Content-Type": "application/json"},
+    )
     assert r.status_code == 400
     assert "JSON body must be an object" in r.json["error"]
 
 
 def test_bad_json_is_400_not_html(client, key_headers):
-    r = client.simulate_post("/api/v2/sms/send", body=b"{nope",
-                             headers={**key_headers, "Content-Type": "application/json"})
+    r = client.simulate_post(
+        "/api/v2/sms/send",
+        body=b"{nope",
+        headers={**key_headers, "Content-Type": "application/json"},
+    )
     assert r.status_code == 400 and r.json["error"].startswith("Request body is not valid JSON")
 
 
 def test_non_utf8_body_is_400(client, key_headers):
-    r = client.simulate_post("/api/v2/sms/send", body=b"numbers=0701234567&message_body=%ff",
-                             headers={**key_headers,
-                                      "Content-Type": "application/x-www-form-urlencoded"})
+    r = client.simulate_post(
+        "/api/v2/sms/send",
+        body=b"numbers=0701234567&message_body=%ff",
+        headers={**key_headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 400
     assert r.json["error"] == "Request is not valid UTF-8; encode every parameter as UTF-8."
 
 
-@pytest.mark.parametrize("path", ["/api/v2/sms/send", "/v1/sms/send", "/api/generate-key",
-                                  "/anything/at/all"])
+@pytest.mark.parametrize(
+    "path", ["/api/v2/sms/send", "/v1/sms/send", "/api/generate-key", "/anything/at/all"]
+)
 def test_preflight_answers_204_with_allowed_headers(client, path):
-    r = client.simulate_options(path, headers={
-        "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "x-api-key, idempotency-key, content-type"})
+    r = client.simulate_options(
+        path,
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-api-key, idempotency-key, content-type",
+        },
+    )
     assert r.status_code == 204
     allowed = {h.strip().lower() for h in r.headers["access-control-allow-headers"].split(",")}
     assert {"x-api-key", "idempotency-key", "content-type", "authorization"} <= allowed
-    assert {"GET", "POST"} <= {m.strip() for m in r.headers["access-control-allow-methods"].split(",")}
+    assert {"GET", "POST"} <= {
+        m.strip() for m in r.headers["access-control-allow-methods"].split(",")
+    }
     assert_common_headers(r)
 
 
@@ -122,17 +147,24 @@ def test_database_down_is_503_with_headers(api_config, redis_client):
     from falcon import testing
 
     from api.app import create_app
-    from bridge.storage.db import Database
     from bridge.service import BridgeService
+    from bridge.storage.db import Database
     from tests.harness.procs import free_port
+
     url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"
-    service = BridgeService(api_config.replace(database_url=url), Database(url), redis_client,
-                            run_sweeper=False)
+    service = BridgeService(
+        api_config.replace(database_url=url), Database(url), redis_client, run_sweeper=False
+    )
     client = testing.TestClient(create_app(api_config, service, redis_client))
-    r = client.simulate_post("/api/v2/sms/send", headers={"X-API-Key": "sb_abcdefgh_" + "x" * 43},
-                             json={"numbers": "0701234567", "message_body": "x"})
+    r = client.simulate_post(
+        "/api/v2/sms/send",
+        headers={"X-API-Key": "sb_abcdefgh_" + "x" * 43},
+        json={"numbers": "0701234567", "message_body": "x"},
+    )
     assert r.status_code == 503
-    assert r.json == {"error": "Service temporarily unavailable, nothing was charged; retry shortly."}
+    assert r.json == {
+        "error": "Service temporarily unavailable, nothing was charged; retry shortly."
+    }
     assert_common_headers(r)
     assert "x-ratelimit-remaining" in r.headers
     r = client.simulate_post("/v1/sms/send", json={"username": "a", "password": "b"})

@@ -1,6 +1,7 @@
 """Schemathesis against our own OpenAPI document, in process (WSGI), over a real migrated
 database and a real Redis: no 5xx for any generated request (schema-valid or not), and every
 answer conforms to the document (status code, content type, headers, body schema)."""
+
 from __future__ import annotations
 
 import base64
@@ -25,17 +26,26 @@ from tests.api.helpers import sqlite_only
 
 pytestmark = [sqlite_only, pytest.mark.slow]
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 # Not used: positive_data_acceptance (text the schema allows, e.g. a random "numbers" string,
 # is rightly refused by business rules with 400) and negative_data_rejection (a query string
 # cannot carry a JSON type, so "type: integer" violations arrive as valid text).
 EXAMPLES = 25  # per operation and generation mode: the whole file stays well under a minute
 _PATHS = build_spec()["paths"]
 # (path, method, mode); negative cases need some input to break, so pages without any get none
-OPERATIONS = [(path, method, mode) for path, ops in _PATHS.items() for method, op in ops.items()
-              for mode in GenerationMode
-              if mode is GenerationMode.POSITIVE or op.get("parameters") or op.get("requestBody")]
+OPERATIONS = [
+    (path, method, mode)
+    for path, ops in _PATHS.items()
+    for method, op in ops.items()
+    for mode in GenerationMode
+    if mode is GenerationMode.POSITIVE or op.get("parameters") or op.get("requestBody")
+]
 VALID_NUMBERS = ["0701234567", "+254712345678", "254 733 123 456"]
 
 
@@ -46,8 +56,10 @@ def fuzz_headers(bridge_service, demo_account):
     bridge_service.topup(demo_account.id, Decimal("100000000.00"))
     bridge_service.create_account("keys", "pw-keys-1")
     token = base64.b64encode(b"keys:pw-keys-1").decode()
-    return {"key": {"X-API-Key": demo_account.api_key},
-            "basic": {"Authorization": f"Basic {token}"}}
+    return {
+        "key": {"X-API-Key": demo_account.api_key},
+        "basic": {"Authorization": f"Basic {token}"},
+    }
 
 
 @pytest.fixture
@@ -69,15 +81,21 @@ def _steer(case, demo) -> None:
 
 
 @pytest.mark.parametrize("path,method,mode", OPERATIONS, ids=lambda v: getattr(v, "value", v))
-def test_generated_requests_get_documented_answers(api_schema, fuzz_headers, demo_account,
-                                                   path, method, mode):
+def test_generated_requests_get_documented_answers(
+    api_schema, fuzz_headers, demo_account, path, method, mode
+):
     operation = api_schema[path][method]
     headers = fuzz_headers["basic"] if path.endswith("-key") else fuzz_headers["key"]
     statuses = []
 
     @given(case=operation.as_strategy(generation_mode=mode), steer=st.booleans())
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def run(case, steer):
         if steer:
             _steer(case, demo_account)

@@ -1,6 +1,7 @@
 """The API under a real gunicorn (2 workers): sweeper in the API processes, chunked bodies,
 one rate-limit count across workers, keep-alive connections spread over the workers, clean
 stop."""
+
 from __future__ import annotations
 
 import http.client
@@ -28,18 +29,33 @@ def gunicorn(tmp_path, database_url, db, redis_server):
     """gunicorn with the API on a free port, over the test's database and Redis."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
-    env.update(DATABASE_URL=database_url, REDIS_URL=redis_server.url, BRIDGE_PORT=str(port),
-               BRIDGE_API_WORKERS="2", BRIDGE_API_THREADS="2", BRIDGE_RATE_LIMIT="5",
-               BRIDGE_MAX_BODY_BYTES="2000", BRIDGE_SWEEPER_GRACE="0",
-               BRIDGE_SWEEPER_INTERVAL="0.2", BRIDGE_VAR_DIR=str(tmp_path / "var"))
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-                             "api.wsgi:app"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True,
-                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_server.url,
+        BRIDGE_PORT=str(port),
+        BRIDGE_API_WORKERS="2",
+        BRIDGE_API_THREADS="2",
+        BRIDGE_RATE_LIMIT="5",
+        BRIDGE_MAX_BODY_BYTES="2000",
+        BRIDGE_SWEEPER_GRACE="0",
+        BRIDGE_SWEEPER_INTERVAL="0.2",
+        BRIDGE_VAR_DIR=str(tmp_path / "var"),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "api.wsgi:app"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    )
     out = LineReader(proc.stdout)
     try:
-        wait_until(lambda: len(out.find("Booting worker")) >= 2 and _get(port, "/api/v2")[0] == 200,
-                   timeout=60, message="gunicorn to serve")
+        wait_until(
+            lambda: len(out.find("Booting worker")) >= 2 and _get(port, "/api/v2")[0] == 200,
+            timeout=60,
+            message="gunicorn to serve",
+        )
         yield port, proc, out
     finally:
         stop_process(proc, timeout=20)
@@ -73,8 +89,11 @@ def account(bridge_config, db, redis_client):
 
 def test_the_api_processes_sweep_the_outbox(account, gunicorn, redis_client):
     """A message committed while Redis was down is enqueued by the API's sweeper thread."""
-    wait_until(lambda: redis_client.xlen(redis_keys.OUTBOUND_STREAM) == 1, timeout=30,
-               message="the sweeper in the API workers to enqueue the message")
+    wait_until(
+        lambda: redis_client.xlen(redis_keys.OUTBOUND_STREAM) == 1,
+        timeout=30,
+        message="the sweeper in the API workers to enqueue the message",
+    )
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -92,9 +111,17 @@ def test_chunked_body_over_the_limit_is_413(account, gunicorn):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         chunks = (b"x" * 500 for _ in range(10))  # 5000 bytes, no Content-Length
-        conn.request("POST", "/api/v2/sms/send", body=chunks, encode_chunked=True,
-                     headers={"X-API-Key": account, "Content-Type": "application/json",
-                              "Transfer-Encoding": "chunked"})
+        conn.request(
+            "POST",
+            "/api/v2/sms/send",
+            body=chunks,
+            encode_chunked=True,
+            headers={
+                "X-API-Key": account,
+                "Content-Type": "application/json",
+                "Transfer-Encoding": "chunked",
+            },
+        )
         resp = conn.getresponse()
         assert resp.status == 413
         assert json.loads(resp.read())["error"].startswith("Request body is larger than 2000")
@@ -109,9 +136,13 @@ def test_chunked_send_under_the_limit_works(account, gunicorn):
     body = json.dumps({"numbers": "0712345678", "message_body": "chunked"}).encode()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("POST", "/api/v2/sms/send", body=iter([body[:10], body[10:]]),
-                     encode_chunked=True, headers={"X-API-Key": account,
-                                                   "Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            "/api/v2/sms/send",
+            body=iter([body[:10], body[10:]]),
+            encode_chunked=True,
+            headers={"X-API-Key": account, "Content-Type": "application/json"},
+        )
         resp = conn.getresponse()
         assert resp.status == 200, resp.read()
         assert json.loads(resp.read())["count"] == 1
@@ -142,8 +173,11 @@ def test_a_burst_of_keepalive_connections_is_spread_over_the_workers(gunicorn):
     port, _, out = gunicorn
     workers = [int(p) for p in re.findall(r"Booting worker with pid: (\d+)", out.text())]
     # a worker still loading the app cannot accept, so it is not offered connections yet
-    wait_until(lambda: len(out.find("accepting (connection board slot")) >= 2, timeout=30,
-               message="both workers to load the app")
+    wait_until(
+        lambda: len(out.find("accepting (connection board slot")) >= 2,
+        timeout=30,
+        message="both workers to load the app",
+    )
     conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(8)]
     try:
         for conn in conns:
@@ -154,9 +188,11 @@ def test_a_burst_of_keepalive_connections_is_spread_over_the_workers(gunicorn):
                 response = conn.getresponse()
                 response.read()
                 assert response.status == 200
-        split = wait_until(lambda: (lambda s: sum(s) == 8 and s)(
-            [connections_to(pid, port) for pid in workers]), timeout=10,
-            message="the workers to hold the 8 connections")
+        split = wait_until(
+            lambda: (lambda s: sum(s) == 8 and s)([connections_to(pid, port) for pid in workers]),
+            timeout=10,
+            message="the workers to hold the 8 connections",
+        )
         assert max(split) - min(split) <= 2, f"connections per worker: {split}"
     finally:
         for conn in conns:
@@ -174,8 +210,10 @@ def test_back_to_back_and_pipelined_requests_on_one_connection(gunicorn):
             conn.request("GET", "/api/oauth2-callback")
             response = conn.getresponse()
             assert response.status == 200 and response.read()
-        pipelined = (b"GET /api/v2/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"
-                     b"GET /api/oauth2-redirect.js HTTP/1.1\r\nHost: x\r\n\r\n")
+        pipelined = (
+            b"GET /api/v2/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /api/oauth2-redirect.js HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
         conn.sock.sendall(pipelined)
         stream = conn.sock.makefile("rb")  # one buffer for both answers
         status, body = _read_answer(stream)
@@ -203,14 +241,18 @@ def test_a_killed_workers_board_slot_goes_to_its_replacement(gunicorn):
     the board never fills up with the dead."""
     port, _, out = gunicorn
     ready = r"Worker (\d+) accepting \(connection board slot (\d+)\)"
-    wait_until(lambda: len(re.findall(ready, out.text())) >= 2, timeout=30,
-               message="both workers to accept")
+    wait_until(
+        lambda: len(re.findall(ready, out.text())) >= 2,
+        timeout=30,
+        message="both workers to accept",
+    )
     slots = dict(re.findall(ready, out.text()))
     assert sorted(slots.values()) == ["0", "1"]
     victim = next(pid for pid, slot in slots.items() if slot == "0")
     os.kill(int(victim), 9)
-    wait_until(lambda: len(re.findall(ready, out.text())) >= 3, timeout=30,
-               message="a replacement worker")
+    wait_until(
+        lambda: len(re.findall(ready, out.text())) >= 3, timeout=30, message="a replacement worker"
+    )
     replacement = re.findall(ready, out.text())[-1]
     assert replacement[0] != victim and replacement[1] == "0"
     assert _get(port, "/api/oauth2-callback")[0] == 200

@@ -1,4 +1,5 @@
 """Where parameters come from: query, form, multipart, JSON; body wins; bounded, strict UTF-8."""
+
 from __future__ import annotations
 
 import io
@@ -14,8 +15,9 @@ from bridge.errors import InvalidInput
 LIMIT = 1000
 
 
-def _req(body: bytes = b"", content_type: str | None = None, query: str = "",
-         headers: dict | None = None) -> falcon.Request:
+def _req(
+    body: bytes = b"", content_type: str | None = None, query: str = "", headers: dict | None = None
+) -> falcon.Request:
     hdrs = dict(headers or {})
     if content_type:
         hdrs["Content-Type"] = content_type
@@ -25,33 +27,48 @@ def _req(body: bytes = b"", content_type: str | None = None, query: str = "",
 def _multipart(fields: list[tuple[str, bytes]], boundary: str = "XyZ") -> tuple[bytes, str]:
     out = b""
     for name, value in fields:
-        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n"
-                .encode() + value + b"\r\n")
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            + value
+            + b"\r\n"
+        )
     out += f"--{boundary}--\r\n".encode()
     return out, f"multipart/form-data; boundary={boundary}"
 
 
 def test_query_string_only():
     assert request_params(_req(query="numbers=0701234567&message_body=hi"), LIMIT) == {
-        "numbers": "0701234567", "message_body": "hi"}
+        "numbers": "0701234567",
+        "message_body": "hi",
+    }
 
 
 def test_form_body_wins_over_query():
-    req = _req(b"message_body=from+body&x=%C3%A9", "application/x-www-form-urlencoded",
-               query="message_body=from-query&numbers=1")
+    req = _req(
+        b"message_body=from+body&x=%C3%A9",
+        "application/x-www-form-urlencoded",
+        query="message_body=from-query&numbers=1",
+    )
     assert request_params(req, LIMIT) == {"message_body": "from body", "numbers": "1", "x": "é"}
 
 
 def test_json_body_wins_and_keeps_types():
-    req = _req(json.dumps({"numbers": ["1", "2"], "expiry_days": 3}).encode(),
-               "application/json; charset=utf-8", query="expiry_days=9&other=q")
+    req = _req(
+        json.dumps({"numbers": ["1", "2"], "expiry_days": 3}).encode(),
+        "application/json; charset=utf-8",
+        query="expiry_days=9&other=q",
+    )
     assert request_params(req, LIMIT) == {"numbers": ["1", "2"], "expiry_days": 3, "other": "q"}
 
 
 def test_multipart_body():
-    body, ctype = _multipart([("numbers", b"0701234567"), ("message_body", "Habari \u00e9".encode())])
+    body, ctype = _multipart(
+        [("numbers", b"0701234567"), ("message_body", "Habari \u00e9".encode())]
+    )
     assert request_params(_req(body, ctype, query="numbers=x"), LIMIT) == {
-        "numbers": "0701234567", "message_body": "Habari é"}
+        "numbers": "0701234567",
+        "message_body": "Habari é",
+    }
 
 
 def test_repeated_names_become_lists():
@@ -107,8 +124,9 @@ def test_content_length_over_the_limit_is_413_before_reading():
 
 
 def test_chunked_body_is_bounded_while_reading():
-    env = testing.create_environ(headers={"Transfer-Encoding": "chunked",
-                                          "Content-Type": "application/json"})
+    env = testing.create_environ(
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"}
+    )
     env.pop("CONTENT_LENGTH", None)
     env["wsgi.input"] = io.BytesIO(b"{" + b" " * (LIMIT * 5) + b"}")
     with pytest.raises(falcon.HTTPContentTooLarge):
@@ -116,8 +134,9 @@ def test_chunked_body_is_bounded_while_reading():
 
 
 def test_chunked_body_under_the_limit_is_read():
-    env = testing.create_environ(headers={"Transfer-Encoding": "chunked",
-                                          "Content-Type": "application/json"})
+    env = testing.create_environ(
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"}
+    )
     env.pop("CONTENT_LENGTH", None)
     env["wsgi.input"] = io.BytesIO(b'{"a": "b"}')
     assert request_params(falcon.Request(env), LIMIT) == {"a": "b"}

@@ -1,4 +1,5 @@
 """Rate limiting as clients see it: headers on every /api/v2 answer, 429, per-account limits."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -34,14 +35,19 @@ def test_missing_key_401s_count_per_address_as_in_the_seed(client):
     second = client.simulate_get(BALANCE)
     assert (first.status_code, second.status_code) == (401, 401)
     assert (first.headers["x-ratelimit-limit"], _remaining(first), _remaining(second)) == (
-        "60", 59, 58)
+        "60",
+        59,
+        58,
+    )
 
 
 def test_bad_keys_are_throttled_per_address(client, api_config, bridge_service, redis_client):
     app = create_app(api_config.replace(rate_limit_per_minute=3), bridge_service, redis_client)
     c = testing.TestClient(app)
-    codes = [c.simulate_get(BALANCE, headers={"X-API-Key": f"sb_guess{i:03d}_x"}).status_code
-             for i in range(4)]
+    codes = [
+        c.simulate_get(BALANCE, headers={"X-API-Key": f"sb_guess{i:03d}_x"}).status_code
+        for i in range(4)
+    ]
     assert codes == [401, 401, 401, 429]
 
 
@@ -60,40 +66,49 @@ def test_per_account_override(client, bridge_service):
 
 
 def test_configured_default(api_config, bridge_service, redis_client, key_headers):
-    c = testing.TestClient(create_app(api_config.replace(rate_limit_per_minute=5),
-                                      bridge_service, redis_client))
+    c = testing.TestClient(
+        create_app(api_config.replace(rate_limit_per_minute=5), bridge_service, redis_client)
+    )
     r = c.simulate_get(BALANCE, headers=key_headers)
     assert r.headers["x-ratelimit-limit"] == "5" and _remaining(r) == 4
 
 
 def test_two_app_instances_share_the_count(api_config, bridge_service, redis_client, key_headers):
     """Two apps (as two gunicorn workers would be) over one Redis count one bucket."""
-    a, b = (testing.TestClient(create_app(api_config, bridge_service, redis_client))
-            for _ in range(2))
+    a, b = (
+        testing.TestClient(create_app(api_config, bridge_service, redis_client)) for _ in range(2)
+    )
     assert _remaining(a.simulate_get(BALANCE, headers=key_headers)) == 59
     assert _remaining(b.simulate_get(BALANCE, headers=key_headers)) == 58
 
 
-def test_sends_keep_working_when_redis_is_down(api_config, bridge_service, redis_server,
-                                               key_headers, demo_account):
+def test_sends_keep_working_when_redis_is_down(
+    api_config, bridge_service, redis_server, key_headers, demo_account
+):
     """Fail open: no Redis, no limit, but the accept path still answers (and charges)."""
     from api.app import limiter_client
+
     c = testing.TestClient(create_app(api_config, bridge_service, limiter_client(api_config)))
     redis_server.stop()
-    r = c.simulate_post("/api/v2/sms/send", headers=key_headers,
-                        json={"numbers": "0701234567", "message_body": "no redis"})
+    r = c.simulate_post(
+        "/api/v2/sms/send",
+        headers=key_headers,
+        json={"numbers": "0701234567", "message_body": "no redis"},
+    )
     assert r.status_code == 200, r.text
     assert r.headers["x-ratelimit-limit"] == "60" and _remaining(r) == 60
     assert bridge_service.balance(demo_account.id).balance == Decimal("999.20")
 
 
-def test_a_redis_that_stops_answering_fails_open_within_two_attempts(api_config, redis_server,
-                                                                      monkeypatch):
+def test_a_redis_that_stops_answering_fails_open_within_two_attempts(
+    api_config, redis_server, monkeypatch
+):
     """Connects that time out (not refused: a dead host) cost the limiter's own policy of two
     attempts, not redis-py's default eleven, before the request goes on unlimited."""
     from api.app import LIMITER_REDIS_RETRIES, limiter_client
     from bridge.accept.ratelimit import RateLimiter
     from tests.harness.redis_server import time_out_connects
+
     limiter = RateLimiter(limiter_client(api_config))
     assert not limiter.hit("key:t", 5).degraded  # the thread keeps a connection
     redis_server.stop()

@@ -1,4 +1,5 @@
 """Sending through HTTP, on SQLite and PostgreSQL: contract answers, money, the outbound stream."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -23,10 +24,12 @@ def _balance(service, demo) -> Decimal:
     return service.balance(demo.id).balance
 
 
-def test_v2_send_by_post_json(client, key_headers, bridge_service, demo_account, db,
-                              redis_client):
-    r = client.simulate_post(V2, headers=key_headers, json={
-        "numbers": "0701234567, +254712345678,254701234567", "message_body": "Hello"})
+def test_v2_send_by_post_json(client, key_headers, bridge_service, demo_account, db, redis_client):
+    r = client.simulate_post(
+        V2,
+        headers=key_headers,
+        json={"numbers": "0701234567, +254712345678,254701234567", "message_body": "Hello"},
+    )
     assert r.status_code == 200, r.text
     body = r.json
     assert body["status"] == "accepted" and body["count"] == 2  # the same number twice -> once
@@ -41,44 +44,61 @@ def test_v2_send_by_post_json(client, key_headers, bridge_service, demo_account,
 
 
 def test_v2_send_by_get_with_api_key_parameter(client, demo_account, db):
-    r = client.simulate_get(V2, params={"api_key": demo_account.api_key,
-                                        "numbers": "0701234567", "message_body": "hi"})
+    r = client.simulate_get(
+        V2, params={"api_key": demo_account.api_key, "numbers": "0701234567", "message_body": "hi"}
+    )
     assert r.status_code == 200 and r.json["count"] == 1
     assert _rows(db) == 1
 
 
 def test_v2_send_form_and_multipart_and_reference(client, key_headers):
-    r = client.simulate_post(V2, headers={**key_headers,
-                                          "Content-Type": "application/x-www-form-urlencoded"},
-                             body="numbers=0701234567&message_body=Hi+there&reference=order-17"
-                                  "&sender_id=ACME&callback_url=https%3A%2F%2Fexample.com%2Fdlr")
+    r = client.simulate_post(
+        V2,
+        headers={**key_headers, "Content-Type": "application/x-www-form-urlencoded"},
+        body="numbers=0701234567&message_body=Hi+there&reference=order-17"
+        "&sender_id=ACME&callback_url=https%3A%2F%2Fexample.com%2Fdlr",
+    )
     assert r.status_code == 200, r.text
     assert r.json["reference"] == "order-17"
     boundary = "b0und"
-    multipart = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"numbers\"\r\n\r\n"
-                 f"0712345678\r\n--{boundary}\r\nContent-Disposition: form-data; "
-                 f"name=\"message_body\"\r\n\r\nHi\r\n--{boundary}--\r\n")
-    r = client.simulate_post(V2, body=multipart, headers={
-        **key_headers, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    multipart = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="numbers"\r\n\r\n'
+        f"0712345678\r\n--{boundary}\r\nContent-Disposition: form-data; "
+        f'name="message_body"\r\n\r\nHi\r\n--{boundary}--\r\n'
+    )
+    r = client.simulate_post(
+        V2,
+        body=multipart,
+        headers={**key_headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     assert r.status_code == 200 and r.json["messages"][0]["number"] == "+254712345678"
 
 
 def test_body_wins_over_query(client, key_headers):
-    r = client.simulate_post(V2, headers=key_headers, params={"numbers": "0799"},
-                             json={"numbers": "0701234567", "message_body": "x"})
+    r = client.simulate_post(
+        V2,
+        headers=key_headers,
+        params={"numbers": "0799"},
+        json={"numbers": "0701234567", "message_body": "x"},
+    )
     assert r.status_code == 200 and r.json["messages"][0]["number"] == "+254701234567"
 
 
 def test_numbers_as_a_json_list(client, key_headers):
-    r = client.simulate_post(V2, headers=key_headers,
-                             json={"numbers": ["0701234567", "0712345678"], "message_body": "x"})
+    r = client.simulate_post(
+        V2, headers=key_headers, json={"numbers": ["0701234567", "0712345678"], "message_body": "x"}
+    )
     assert r.status_code == 200 and r.json["count"] == 2
 
 
-def test_invalid_numbers_charge_nothing(client, key_headers, bridge_service, demo_account, db,
-                                        redis_client):
-    r = client.simulate_post(V2, headers=key_headers,
-                             json={"numbers": "0701234567, 12345, 0201234567", "message_body": "x"})
+def test_invalid_numbers_charge_nothing(
+    client, key_headers, bridge_service, demo_account, db, redis_client
+):
+    r = client.simulate_post(
+        V2,
+        headers=key_headers,
+        json={"numbers": "0701234567, 12345, 0201234567", "message_body": "x"},
+    )
     assert r.status_code == 400
     assert r.json["error"] == "Invalid phone number format."
     assert r.json["invalid_numbers"] == ["12345", "0201234567"]  # a landline is not mobile
@@ -86,17 +106,21 @@ def test_invalid_numbers_charge_nothing(client, key_headers, bridge_service, dem
     assert _rows(db) == 0 and redis_client.xlen(redis_keys.OUTBOUND_STREAM) == 0
 
 
-@pytest.mark.parametrize("params,field", [
-    ({"message_body": "x"}, "numbers"), ({"numbers": "", "message_body": "x"}, "numbers"),
-    ({"numbers": " , ", "message_body": "x"}, "numbers"),
-    ({"numbers": "0701234567"}, "message_body"),
-    ({"numbers": "0701234567", "message_body": ""}, "message_body"),
-    ({"numbers": 701234567, "message_body": "x"}, "numbers"),
-    ({"numbers": "0701234567", "message_body": ["a", "b"]}, "message_body"),
-    ({"numbers": "0701234567", "message_body": "x", "sender_id": "NOTMINE"}, "sender_id"),
-    ({"numbers": "0701234567", "message_body": "x", "reference": "r" * 129}, "reference"),
-    ({"numbers": "0701234567", "message_body": "x", "callback_url": "ftp://x"}, "callback_url"),
-])
+@pytest.mark.parametrize(
+    "params,field",
+    [
+        ({"message_body": "x"}, "numbers"),
+        ({"numbers": "", "message_body": "x"}, "numbers"),
+        ({"numbers": " , ", "message_body": "x"}, "numbers"),
+        ({"numbers": "0701234567"}, "message_body"),
+        ({"numbers": "0701234567", "message_body": ""}, "message_body"),
+        ({"numbers": 701234567, "message_body": "x"}, "numbers"),
+        ({"numbers": "0701234567", "message_body": ["a", "b"]}, "message_body"),
+        ({"numbers": "0701234567", "message_body": "x", "sender_id": "NOTMINE"}, "sender_id"),
+        ({"numbers": "0701234567", "message_body": "x", "reference": "r" * 129}, "reference"),
+        ({"numbers": "0701234567", "message_body": "x", "callback_url": "ftp://x"}, "callback_url"),
+    ],
+)
 def test_bad_parameters_are_400_naming_the_field(client, key_headers, params, field):
     r = client.simulate_post(V2, headers=key_headers, json=params)
     assert r.status_code == 400, r.text
@@ -104,19 +128,22 @@ def test_bad_parameters_are_400_naming_the_field(client, key_headers, params, fi
     assert r.json.get("field") == field
 
 
-def test_insufficient_balance_is_402_and_nothing_queued(client, bridge_service, db,
-                                                         redis_client):
+def test_insufficient_balance_is_402_and_nothing_queued(client, bridge_service, db, redis_client):
     poor = bridge_service.create_account("poor", "pw-poor-1", balance=Decimal("1.00"))
     key = bridge_service.generate_key(poor.id)
-    r = client.simulate_post(V2, headers={"X-API-Key": key.api_key},
-                             json={"numbers": "0701234567,0712345678", "message_body": "x"})
+    r = client.simulate_post(
+        V2,
+        headers={"X-API-Key": key.api_key},
+        json={"numbers": "0701234567,0712345678", "message_body": "x"},
+    )
     assert r.status_code == 402 and r.json == {"error": "Insufficient balance."}
     assert bridge_service.balance(poor.id).balance == Decimal("1.00")
     assert _rows(db) == 0 and redis_client.xlen(redis_keys.OUTBOUND_STREAM) == 0
 
 
-def test_idempotency_key_replays_the_first_answer(client, key_headers, bridge_service,
-                                                   demo_account, db, redis_client):
+def test_idempotency_key_replays_the_first_answer(
+    client, key_headers, bridge_service, demo_account, db, redis_client
+):
     headers = {**key_headers, "Idempotency-Key": "order-42"}
     params = {"numbers": "0701234567", "message_body": "once"}
     first = client.simulate_post(V2, headers=headers, json=params)
@@ -127,22 +154,26 @@ def test_idempotency_key_replays_the_first_answer(client, key_headers, bridge_se
     assert "idempotent-replayed" not in first.headers
     assert _balance(bridge_service, demo_account) == Decimal("999.20")
     assert _rows(db) == 1 and redis_client.xlen(redis_keys.OUTBOUND_STREAM) == 1
-    other = client.simulate_post(V2, headers=headers,
-                                 json={"numbers": "0712345678", "message_body": "once"})
+    other = client.simulate_post(
+        V2, headers=headers, json={"numbers": "0712345678", "message_body": "once"}
+    )
     assert other.status_code == 400 and other.json["field"] == "Idempotency-Key"
 
 
 def test_missing_key_is_the_contract_401(client, db):
     r = client.simulate_get(V2, params={"numbers": "0701234567", "message_body": "x"})
     assert r.status_code == 401
-    assert r.json == {"error": "API key is required",
-                      "help": "Provide X-API-Key header or api_key parameter"}
+    assert r.json == {
+        "error": "API key is required",
+        "help": "Provide X-API-Key header or api_key parameter",
+    }
     assert_rate_headers(r)
     assert _rows(db) == 0
 
 
-@pytest.mark.parametrize("key,error", [
-    ("sb_nope1234_" + "x" * 43, "Invalid API key."), ("garbage", "Invalid API key.")])
+@pytest.mark.parametrize(
+    "key,error", [("sb_nope1234_" + "x" * 43, "Invalid API key."), ("garbage", "Invalid API key.")]
+)
 def test_unknown_key_is_401(client, key, error):
     r = client.simulate_get("/api/v2/account/balance", headers={"X-API-Key": key})
     assert r.status_code == 401 and r.json == {"error": error}
@@ -163,9 +194,12 @@ def test_balance(client, key_headers):
 
 
 def test_v1_send_with_credentials_in_form(client, bridge_service, demo_account, db):
-    r = client.simulate_post(V1, headers={"Content-Type": "application/x-www-form-urlencoded"},
-                             body=f"username=demo&password={demo_account.password}"
-                                  "&numbers=0701234567,%200712345678&message_body=Hi")
+    r = client.simulate_post(
+        V1,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        body=f"username=demo&password={demo_account.password}"
+        "&numbers=0701234567,%200712345678&message_body=Hi",
+    )
     assert r.status_code == 200, r.text
     assert r.json["count"] == 2 and r.json["balance"] == "998.40"
     assert "x-ratelimit-limit" not in r.headers  # /v1 is not rate limited
@@ -174,16 +208,33 @@ def test_v1_send_with_credentials_in_form(client, bridge_service, demo_account, 
 
 
 def test_v1_send_with_credentials_in_query_and_basic(client, demo_account):
-    r = client.simulate_post(V1, params={"username": "demo", "password": demo_account.password,
-                                         "numbers": "0701234567", "message_body": "x"})
+    r = client.simulate_post(
+        V1,
+        params={
+            "username": "demo",
+            "password": demo_account.password,
+            "numbers": "0701234567",
+            "message_body": "x",
+        },
+    )
     assert r.status_code == 200
-    r = client.simulate_post(V1, headers=basic("demo", demo_account.password),
-                             json={"numbers": "0701234567", "message_body": "x"})
+    r = client.simulate_post(
+        V1,
+        headers=basic("demo", demo_account.password),
+        json={"numbers": "0701234567", "message_body": "x"},
+    )
     assert r.status_code == 200
 
 
-@pytest.mark.parametrize("creds", [{}, {"username": "demo"}, {"username": "demo", "password": "no"},
-                                   {"username": "nobody", "password": "x"}])
+@pytest.mark.parametrize(
+    "creds",
+    [
+        {},
+        {"username": "demo"},
+        {"username": "demo", "password": "no"},
+        {"username": "nobody", "password": "x"},
+    ],
+)
 def test_v1_wrong_or_missing_credentials(client, demo_account, db, creds):
     r = client.simulate_post(V1, json={**creds, "numbers": "0701234567", "message_body": "x"})
     assert r.status_code == 401 and r.json == {"error": "Unauthorized."}
@@ -191,18 +242,25 @@ def test_v1_wrong_or_missing_credentials(client, demo_account, db, creds):
 
 
 def test_v1_invalid_number(client, demo_account):
-    r = client.simulate_post(V1, json={"username": "demo", "password": demo_account.password,
-                                       "numbers": "0701234567,abc", "message_body": "x"})
+    r = client.simulate_post(
+        V1,
+        json={
+            "username": "demo",
+            "password": demo_account.password,
+            "numbers": "0701234567,abc",
+            "message_body": "x",
+        },
+    )
     assert r.status_code == 400
     assert r.json == {"error": "Invalid phone number format.", "invalid_numbers": ["abc"]}
 
 
-def test_ten_thousand_numbers_in_one_request(client, key_headers, bridge_service, demo_account,
-                                             db):
+def test_ten_thousand_numbers_in_one_request(client, key_headers, bridge_service, demo_account, db):
     bridge_service.topup(demo_account.id, Decimal("7000.00"))
     numbers = ",".join(f"07{n:08d}" for n in range(10_000))
-    r = client.simulate_post(V2, headers=key_headers,
-                             json={"numbers": numbers, "message_body": "bulk"})
+    r = client.simulate_post(
+        V2, headers=key_headers, json={"numbers": numbers, "message_body": "bulk"}
+    )
     assert r.status_code == 200, r.text[:300]
     assert r.json["count"] == 10_000 and r.json["cost"] == "8000.00"
     assert r.json["balance"] == "0.00"
@@ -211,16 +269,20 @@ def test_ten_thousand_numbers_in_one_request(client, key_headers, bridge_service
 
 def test_one_number_too_many_is_a_clear_400(client, key_headers, db):
     numbers = ",".join(f"07{n:08d}" for n in range(10_001))
-    r = client.simulate_post(V2, headers=key_headers,
-                             json={"numbers": numbers, "message_body": "bulk"})
+    r = client.simulate_post(
+        V2, headers=key_headers, json={"numbers": numbers, "message_body": "bulk"}
+    )
     assert r.status_code == 400 and "limit is 10000" in r.json["error"]
     assert _rows(db) == 0
 
 
 def test_sql_looking_text_is_just_text(client, key_headers, db):
     evil = "'; DROP TABLE messages; --"
-    r = client.simulate_post(V2, headers=key_headers, json={
-        "numbers": "0701234567", "message_body": evil, "reference": "1' OR '1'='1"})
+    r = client.simulate_post(
+        V2,
+        headers=key_headers,
+        json={"numbers": "0701234567", "message_body": evil, "reference": "1' OR '1'='1"},
+    )
     assert r.status_code == 200 and r.json["reference"] == "1' OR '1'='1"
     with db.connect() as conn:
         assert conn.execute(select(messages.c.text)).scalar_one() == evil
@@ -228,8 +290,9 @@ def test_sql_looking_text_is_just_text(client, key_headers, db):
     assert r.status_code == 401
 
 
-def test_expired_key_and_disabled_account_say_so(api_config, bridge_service, db, redis_client,
-                                                 demo_account):
+def test_expired_key_and_disabled_account_say_so(
+    api_config, bridge_service, db, redis_client, demo_account
+):
     """The same key seen by a service whose clock is two days later (a 1-day key has expired)."""
     import time
 
@@ -237,9 +300,11 @@ def test_expired_key_and_disabled_account_say_so(api_config, bridge_service, db,
 
     from api.app import create_app
     from bridge.service import BridgeService
+
     short = bridge_service.generate_key(demo_account.id, expiry_days=1)
-    later = BridgeService(api_config, db, redis_client, run_sweeper=False,
-                          clock=lambda: time.time() + 2 * 86_400)
+    later = BridgeService(
+        api_config, db, redis_client, run_sweeper=False, clock=lambda: time.time() + 2 * 86_400
+    )
     client = testing.TestClient(create_app(api_config, later, redis_client))
     r = client.simulate_get("/api/v2/account/balance", headers={"X-API-Key": short.api_key})
     assert r.status_code == 401 and r.json == {"error": "API key has expired."}
@@ -249,8 +314,12 @@ def test_expired_key_and_disabled_account_say_so(api_config, bridge_service, db,
 
 
 def test_v1_honours_idempotency_key_too(client, bridge_service, demo_account, db):
-    params = {"username": "demo", "password": demo_account.password,
-              "numbers": "0701234567", "message_body": "once"}
+    params = {
+        "username": "demo",
+        "password": demo_account.password,
+        "numbers": "0701234567",
+        "message_body": "once",
+    }
     first = client.simulate_post(V1, json=params, headers={"Idempotency-Key": "v1-1"})
     again = client.simulate_post(V1, json=params, headers={"Idempotency-Key": "v1-1"})
     assert again.json == first.json and again.headers["idempotent-replayed"] == "true"

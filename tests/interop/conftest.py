@@ -8,6 +8,7 @@ and the fixtures here do when they are missing. A missing tool or a failed insta
 test, not a skip: CI runs on machines that have them, and a silently skipped interop test
 proves nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,10 @@ class LoggedSmsc:
 def _require(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        pytest.fail(f"{tool} not found: the interop tests need Node.js 18+ and npm "
-                    "(e.g. apt-get install nodejs npm); they are never skipped")
+        pytest.fail(
+            f"{tool} not found: the interop tests need Node.js 18+ and npm "
+            "(e.g. apt-get install nodejs npm); they are never skipped"
+        )
     return path
 
 
@@ -56,13 +59,27 @@ def node_modules() -> Path:
     node = _require("node")
     if not (HERE / "node_modules" / "smpp").is_dir():
         npm = _require("npm")
-        result = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                                cwd=HERE, capture_output=True, text=True, timeout=300, check=False)
+        result = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         if result.returncode != 0:
-            pytest.fail(f"npm ci in {HERE} failed ({result.returncode}): {result.stderr[-2000:]}"
-                        " — run `make interop-deps` and check the npm registry is reachable")
-    version = subprocess.run([node, "-e", "console.log(require('smpp/package.json').version)"],
-                             cwd=HERE, capture_output=True, text=True, timeout=30, check=False)
+            pytest.fail(
+                f"npm ci in {HERE} failed ({result.returncode}): {result.stderr[-2000:]}"
+                " — run `make interop-deps` and check the npm registry is reachable"
+            )
+    version = subprocess.run(
+        [node, "-e", "console.log(require('smpp/package.json').version)"],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert version.returncode == 0, version.stderr
     return HERE / "node_modules"
 
@@ -91,14 +108,17 @@ def smpp34_python() -> Path:
     python, stamp = SMPP34_VENV / "bin" / "python", SMPP34_VENV / ".installed"
     if not (stamp.exists() and stamp.stat().st_mtime > SMPP34_REQUIREMENTS.stat().st_mtime):
         shutil.rmtree(SMPP34_VENV, ignore_errors=True)
-        for argv in ([sys.executable, "-m", "venv", str(SMPP34_VENV)],
-                     [str(python), "-m", "pip", "install", "-q", "-r", str(SMPP34_REQUIREMENTS)]):
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=300,
-                                    check=False)
+        for argv in (
+            [sys.executable, "-m", "venv", str(SMPP34_VENV)],
+            [str(python), "-m", "pip", "install", "-q", "-r", str(SMPP34_REQUIREMENTS)],
+        ):
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
             if result.returncode != 0:
-                pytest.fail(f"{' '.join(argv)} failed ({result.returncode}): "
-                            f"{result.stderr[-2000:]} — run `make interop-deps` and check "
-                            "that PyPI is reachable")
+                pytest.fail(
+                    f"{' '.join(argv)} failed ({result.returncode}): "
+                    f"{result.stderr[-2000:]} — run `make interop-deps` and check "
+                    "that PyPI is reachable"
+                )
         stamp.touch()
     return python
 
@@ -113,8 +133,12 @@ def smpp34_smsc(smpp34_python, tmp_path) -> LoggedSmsc:
         smsc = LoggedSmsc(free_port(), log_path)
         argv = [str(smpp34_python), str(HERE / "smpp34_smsc.py"), str(smsc.port)]
         try:
-            with running(argv, lambda smsc=smsc: smsc.events("listening"), cwd=str(HERE),
-                         log_path=str(log_path)):
+            with running(
+                argv,
+                lambda smsc=smsc: smsc.events("listening"),
+                cwd=str(HERE),
+                log_path=str(log_path),
+            ):
                 yield smsc
                 return
         except RuntimeError:  # exited before ready: most likely the port was taken meanwhile

@@ -23,8 +23,9 @@ Guarantees (tested on SQLite and PostgreSQL with a real Redis):
 - a multipart message is delivered when all its parts are; its first final non-delivered part
   decides otherwise.
 """
-from bridge.delivery.settlement.correlation import ReceiptBook
+
 from bridge.delivery.settlement.core import Settlement, StaleRows
+from bridge.delivery.settlement.correlation import ReceiptBook
 from bridge.delivery.settlement.outcomes import (
     ACCEPTED,
     DELIVERED,
@@ -51,8 +52,30 @@ from bridge.delivery.settlement.outcomes import (
 from bridge.delivery.settlement.writer import SettlementWriter, WriterStats
 
 __all__ = [
-    "ACCEPTED", "DELIVERED", "EXPIRED", "FAILED", "FINAL_STATES", "QUEUED", "RANK",
-    "REFUNDED_STATES", "REJECTED", "SUBMITTED", "UNDELIVERED", "Applied", "ClaimResult",
-    "Claimed", "Failed", "Finalised", "Outcome", "PartReceipt", "ReceiptBook", "ReceiptEvent",
-    "ReceiptIn", "Settlement", "SettlementWriter", "StaleRows", "Submitted", "WriterStats",
+    "ACCEPTED",
+    "DELIVERED",
+    "EXPIRED",
+    "FAILED",
+    "FINAL_STATES",
+    "QUEUED",
+    "RANK",
+    "REFUNDED_STATES",
+    "REJECTED",
+    "SUBMITTED",
+    "UNDELIVERED",
+    "Applied",
+    "ClaimResult",
+    "Claimed",
+    "Failed",
+    "Finalised",
+    "Outcome",
+    "PartReceipt",
+    "ReceiptBook",
+    "ReceiptEvent",
+    "ReceiptIn",
+    "Settlement",
+    "SettlementWriter",
+    "StaleRows",
+    "Submitted",
+    "WriterStats",
 ]

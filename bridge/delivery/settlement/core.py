@@ -8,6 +8,7 @@ Every method is a fixed number of SQL statements per call, whatever the batch si
 UPDATE ... RETURNING; apply: about 8, see :meth:`Settlement.apply`). A transaction that loses a
 deadlock or a lock wait is retried a few times before the error reaches the caller.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,12 +20,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import bindparam, case, false, func, select, true, update
 from sqlalchemy.exc import OperationalError
 
-from bridge.redis import keys as redis_keys
-from bridge.storage.db import Database
-from bridge.storage.models import UTCDateTime, message_events, message_parts, messages
-from bridge.redis.outbox import OutboundMessage
-from bridge.delivery.settlement.correlation import DEFAULT_MAP_TTL, DEFAULT_ORPHAN_TTL, ReceiptBook
 from bridge.delivery.settlement import money, rules
+from bridge.delivery.settlement.correlation import DEFAULT_MAP_TTL, DEFAULT_ORPHAN_TTL, ReceiptBook
 from bridge.delivery.settlement.outcomes import (
     ACCEPTED,
     EXPIRED,
@@ -39,6 +36,10 @@ from bridge.delivery.settlement.outcomes import (
     Submitted,
 )
 from bridge.delivery.settlement.receipt_fields import receipt_error, utc_date
+from bridge.redis import keys as redis_keys
+from bridge.redis.outbox import OutboundMessage
+from bridge.storage.db import Database
+from bridge.storage.models import UTCDateTime, message_events, message_parts, messages
 from smpp.codec.receipt import Receipt
 
 log = logging.getLogger(__name__)
@@ -54,46 +55,75 @@ class StaleRows(RuntimeError):
 _UPDATE = (
     update(messages)
     .where(messages.c.id == bindparam("b_id"), messages.c.state == bindparam("b_old"))
-    .values(state=bindparam("b_state"),
-            submitted_at=bindparam("b_submitted", type_=UTCDateTime()),
-            connection=bindparam("b_conn"), smsc_message_ids=bindparam("b_smsc"),
-            done_at=bindparam("b_done", type_=UTCDateTime()), error_code=bindparam("b_err"),
-            possible_duplicate=bindparam("b_dup"),
-            updated_at=bindparam("b_now", type_=UTCDateTime())))
+    .values(
+        state=bindparam("b_state"),
+        submitted_at=bindparam("b_submitted", type_=UTCDateTime()),
+        connection=bindparam("b_conn"),
+        smsc_message_ids=bindparam("b_smsc"),
+        done_at=bindparam("b_done", type_=UTCDateTime()),
+        error_code=bindparam("b_err"),
+        possible_duplicate=bindparam("b_dup"),
+        updated_at=bindparam("b_now", type_=UTCDateTime()),
+    )
+)
 _PART_UPGRADE = (
     update(message_parts)
-    .where(message_parts.c.message_id == bindparam("b_mid"),
-           message_parts.c.part_index == bindparam("b_part"),
-           message_parts.c.final == false())
-    .values(smsc_message_id=bindparam("smsc_message_id"), stat=bindparam("stat"),
-            state=bindparam("state"), final=bindparam("final"),
-            error_code=bindparam("error_code"),
-            done_at=bindparam("done_at", type_=UTCDateTime()),
-            received_at=bindparam("received_at", type_=UTCDateTime())))
-_LOCK_COLUMNS = (messages.c.id, messages.c.account_id, messages.c.price, messages.c.parts,
-                 messages.c.state, messages.c.submitted_at, messages.c.smsc_message_ids,
-                 messages.c.connection, messages.c.done_at, messages.c.error_code,
-                 messages.c.possible_duplicate)
+    .where(
+        message_parts.c.message_id == bindparam("b_mid"),
+        message_parts.c.part_index == bindparam("b_part"),
+        message_parts.c.final == false(),
+    )
+    .values(
+        smsc_message_id=bindparam("smsc_message_id"),
+        stat=bindparam("stat"),
+        state=bindparam("state"),
+        final=bindparam("final"),
+        error_code=bindparam("error_code"),
+        done_at=bindparam("done_at", type_=UTCDateTime()),
+        received_at=bindparam("received_at", type_=UTCDateTime()),
+    )
+)
+_LOCK_COLUMNS = (
+    messages.c.id,
+    messages.c.account_id,
+    messages.c.price,
+    messages.c.parts,
+    messages.c.state,
+    messages.c.submitted_at,
+    messages.c.smsc_message_ids,
+    messages.c.connection,
+    messages.c.done_at,
+    messages.c.error_code,
+    messages.c.possible_duplicate,
+)
 
 
 def _chunks(items: list, size: int = _CHUNK) -> Iterable[list]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 class Settlement:
     """Claims, outcomes, receipts and expiry over one Database and one Redis client."""
 
-    def __init__(self, db: Database, redis, *, clock: Callable[[], float] = time.time,
-                 map_ttl: int = DEFAULT_MAP_TTL, orphan_ttl: int = DEFAULT_ORPHAN_TTL) -> None:
+    def __init__(
+        self,
+        db: Database,
+        redis,
+        *,
+        clock: Callable[[], float] = time.time,
+        map_ttl: int = DEFAULT_MAP_TTL,
+        orphan_ttl: int = DEFAULT_ORPHAN_TTL,
+    ) -> None:
         self._db = db
         self._redis = redis
         self._clock = clock
         self.receipts = ReceiptBook(redis, map_ttl=map_ttl, orphan_ttl=orphan_ttl, clock=clock)
 
     # --- claiming -------------------------------------------------------------------------
-    def claim(self, batch: Sequence[OutboundMessage], *, recovered: bool,
-              connection: str | None = None) -> ClaimResult:
+    def claim(
+        self, batch: Sequence[OutboundMessage], *, recovered: bool, connection: str | None = None
+    ) -> ClaimResult:
         """Move the batch's messages into the engine with one UPDATE ... RETURNING.
 
         Takes rows in accepted|queued; a fresh entry (recovered=False) only when no worker
@@ -108,8 +138,7 @@ class Settlement:
         if not first:
             return ClaimResult([], [])
         now = rules.utc(self._clock())
-        returned = self._retrying(lambda: self._claim_rows(list(first), recovered,
-                                                           connection, now))
+        returned = self._retrying(lambda: self._claim_rows(list(first), recovered, connection, now))
         claimed = [Claimed(first[mid], attempts, bool(dup)) for mid, attempts, dup in returned]
         got = {c.message.message_id for c in claimed}
         flagged = sum(1 for c in claimed if recovered and c.attempts > 1)
@@ -119,20 +148,26 @@ class Settlement:
         return ClaimResult(claimed, [mid for mid in first if mid not in got])
 
     def _claim_rows(self, ids: list[str], recovered: bool, connection: str | None, now):
-        values = dict(state=QUEUED, attempts=messages.c.attempts + 1,
-                      connection=func.coalesce(bindparam("conn", connection), messages.c.connection),
-                      queued_at=func.coalesce(messages.c.queued_at, now), updated_at=now)
+        values = dict(
+            state=QUEUED,
+            attempts=messages.c.attempts + 1,
+            connection=func.coalesce(bindparam("conn", connection), messages.c.connection),
+            queued_at=func.coalesce(messages.c.queued_at, now),
+            updated_at=now,
+        )
         if recovered:
-            values["possible_duplicate"] = case((messages.c.attempts >= 1, true()),
-                                                else_=messages.c.possible_duplicate)
+            values["possible_duplicate"] = case(
+                (messages.c.attempts >= 1, true()), else_=messages.c.possible_duplicate
+            )
         rows = []
         with self._db.begin() as conn:
             for chunk in _chunks(ids):
-                stmt = (update(messages)
-                        .where(messages.c.id.in_(chunk), messages.c.state.in_((ACCEPTED, QUEUED)))
-                        .values(**values)
-                        .returning(messages.c.id, messages.c.attempts,
-                                   messages.c.possible_duplicate))
+                stmt = (
+                    update(messages)
+                    .where(messages.c.id.in_(chunk), messages.c.state.in_((ACCEPTED, QUEUED)))
+                    .values(**values)
+                    .returning(messages.c.id, messages.c.attempts, messages.c.possible_duplicate)
+                )
                 if not recovered:
                     stmt = stmt.where(messages.c.attempts == 0)
                 rows += conn.execute(stmt).all()
@@ -144,14 +179,17 @@ class Settlement:
         Only rows still ``queued``; returns how many. Their entries, recovered later, are then
         not flagged as possible duplicates.
         """
-        return self._update_each(message_ids, [messages.c.state == QUEUED,
-                                               messages.c.attempts > 0],
-                                 attempts=messages.c.attempts - 1)
+        return self._update_each(
+            message_ids,
+            [messages.c.state == QUEUED, messages.c.attempts > 0],
+            attempts=messages.c.attempts - 1,
+        )
 
     def mark_possible_duplicates(self, message_ids: Iterable[str]) -> int:
         """Flag messages that may have reached the SMSC twice; returns how many were new."""
-        flagged = self._update_each(message_ids, [messages.c.possible_duplicate == false()],
-                                    possible_duplicate=True)
+        flagged = self._update_each(
+            message_ids, [messages.c.possible_duplicate == false()], possible_duplicate=True
+        )
         if flagged:
             self._count_duplicates(flagged)
         return flagged
@@ -165,8 +203,13 @@ class Settlement:
 
         def txn() -> int:
             with self._db.begin() as conn:
-                return sum(conn.execute(update(messages).where(messages.c.id.in_(chunk), *where)
-                                        .values(**values)).rowcount for chunk in _chunks(ids))
+                return sum(
+                    conn.execute(
+                        update(messages).where(messages.c.id.in_(chunk), *where).values(**values)
+                    ).rowcount
+                    for chunk in _chunks(ids)
+                )
+
         return self._retrying(txn)
 
     def _count_duplicates(self, n: int) -> None:
@@ -191,15 +234,19 @@ class Settlement:
             return Applied()
         p, refunded = self._retrying(lambda: self._apply_once(outcomes))
         if p.missing:
-            log.warning("outcomes for %d unknown message id(s) ignored, e.g. %s",
-                        len(p.missing), p.missing[0])
+            log.warning(
+                "outcomes for %d unknown message id(s) ignored, e.g. %s",
+                len(p.missing),
+                p.missing[0],
+            )
         if p.new_duplicates:
             self._count_duplicates(p.new_duplicates)
         changed = [r.id for r in p.changed()]
         changed_set = set(changed)
         ids = list(dict.fromkeys(o.message_id for o in outcomes))
-        settled = list(dict.fromkeys(o.message_id for o in outcomes
-                                     if isinstance(o, (Submitted, Failed))))
+        settled = list(
+            dict.fromkeys(o.message_id for o in outcomes if isinstance(o, (Submitted, Failed)))
+        )
         return Applied(changed, [i for i in ids if i not in changed_set], refunded, settled)
 
     def _apply_once(self, outcomes: list[Outcome]):
@@ -209,8 +256,12 @@ class Settlement:
         with self._db.begin() as conn:
             rows = {}
             for chunk in _chunks(ids):
-                for r in conn.execute(select(*_LOCK_COLUMNS).where(messages.c.id.in_(chunk))
-                                      .order_by(messages.c.id).with_for_update()):
+                for r in conn.execute(
+                    select(*_LOCK_COLUMNS)
+                    .where(messages.c.id.in_(chunk))
+                    .order_by(messages.c.id)
+                    .with_for_update()
+                ):
                     rows[r.id] = rules.Row.from_db(r)
             parts = self._load_parts(conn, [i for i in receipt_ids if i in rows])
             p = rules.plan(rows, parts, outcomes)
@@ -222,12 +273,19 @@ class Settlement:
     def _load_parts(conn, ids: list[str]) -> dict:
         parts = {}
         for chunk in _chunks(ids):
-            for r in conn.execute(select(message_parts.c.message_id, message_parts.c.part_index,
-                                         message_parts.c.stat, message_parts.c.state,
-                                         message_parts.c.final, message_parts.c.done_at)
-                                  .where(message_parts.c.message_id.in_(chunk))):
-                parts[(r.message_id, r.part_index)] = rules.Part(r.stat, r.state, bool(r.final),
-                                                                 r.done_at)
+            for r in conn.execute(
+                select(
+                    message_parts.c.message_id,
+                    message_parts.c.part_index,
+                    message_parts.c.stat,
+                    message_parts.c.state,
+                    message_parts.c.final,
+                    message_parts.c.done_at,
+                ).where(message_parts.c.message_id.in_(chunk))
+            ):
+                parts[(r.message_id, r.part_index)] = rules.Part(
+                    r.stat, r.state, bool(r.final), r.done_at
+                )
         return parts
 
     @staticmethod
@@ -235,25 +293,34 @@ class Settlement:
         if p.part_inserts:
             conn.execute(message_parts.insert(), p.part_inserts)
         if p.part_updates:
-            conn.execute(_PART_UPGRADE, [{**u, "b_mid": u["message_id"], "b_part": u["part_index"]}
-                                         for u in p.part_updates])
+            conn.execute(
+                _PART_UPGRADE,
+                [
+                    {**u, "b_mid": u["message_id"], "b_part": u["part_index"]}
+                    for u in p.part_updates
+                ],
+            )
         changed = p.changed()
         if changed:
             result = conn.execute(_UPDATE, [r.params(now) for r in changed])
             if result.rowcount != len(changed):
-                raise StaleRows(f"guarded UPDATE matched {result.rowcount} of {len(changed)}"
-                                " locked rows; retrying the batch")
+                raise StaleRows(
+                    f"guarded UPDATE matched {result.rowcount} of {len(changed)}"
+                    " locked rows; retrying the batch"
+                )
         if p.events:
             conn.execute(message_events.insert(), p.events)
 
     # --- receipts -------------------------------------------------------------------------
-    def map_submit_ids(self, connection: str, form: str,
-                       items: Sequence[tuple[str, int, str]]) -> list[ReceiptEvent]:
+    def map_submit_ids(
+        self, connection: str, form: str, items: Sequence[tuple[str, int, str]]
+    ) -> list[ReceiptEvent]:
         """Write (message_id, part_index, smsc_id) correlations; returns orphans now matched."""
         return self.receipts.map_submit_ids(connection, form, items)
 
-    def correlate(self, connection: str, form: str,
-                  receipts: Sequence[Receipt]) -> tuple[list[ReceiptEvent], int]:
+    def correlate(
+        self, connection: str, form: str, receipts: Sequence[Receipt]
+    ) -> tuple[list[ReceiptEvent], int]:
         """Match receipts to (message, part); returns (matched events, number parked)."""
         now = self._clock()
         return self.receipts.correlate(connection, form, [(r, now) for r in receipts])
@@ -261,13 +328,21 @@ class Settlement:
     @staticmethod
     def receipt_outcomes(events: Sequence[ReceiptEvent]) -> list[PartReceipt]:
         """One PartReceipt per event; apply() aggregates the parts of multipart messages."""
-        return [PartReceipt(message_id=e.message_id, part_index=e.part_index,
-                            smsc_message_id=e.smsc_message_id, stat=e.receipt.stat,
-                            state=e.receipt.state, final=e.receipt.final,
-                            error_code=receipt_error(e.receipt),
-                            done_at=utc_date(e.receipt.done_date),
-                            submit_date=utc_date(e.receipt.submit_date), at=e.at)
-                for e in events]
+        return [
+            PartReceipt(
+                message_id=e.message_id,
+                part_index=e.part_index,
+                smsc_message_id=e.smsc_message_id,
+                stat=e.receipt.stat,
+                state=e.receipt.state,
+                final=e.receipt.final,
+                error_code=receipt_error(e.receipt),
+                done_at=utc_date(e.receipt.done_date),
+                submit_date=utc_date(e.receipt.submit_date),
+                at=e.at,
+            )
+            for e in events
+        ]
 
     # --- expiry ---------------------------------------------------------------------------
     def expire_overdue(self, *, grace_seconds: float, limit: int = 1000) -> list[str]:
@@ -280,10 +355,14 @@ class Settlement:
         now = self._clock()
         cutoff = rules.utc(now) - timedelta(seconds=grace_seconds)
         with self._db.connect() as conn:
-            ids = list(conn.execute(
-                select(messages.c.id).where(messages.c.state.in_((ACCEPTED, QUEUED)),
-                                            messages.c.expires_at < cutoff)
-                .order_by(messages.c.expires_at).limit(limit)).scalars())
+            ids = list(
+                conn.execute(
+                    select(messages.c.id)
+                    .where(messages.c.state.in_((ACCEPTED, QUEUED)), messages.c.expires_at < cutoff)
+                    .order_by(messages.c.expires_at)
+                    .limit(limit)
+                ).scalars()
+            )
         if not ids:
             return []
         applied = self.apply([Failed(mid, EXPIRED, "validity elapsed", now) for mid in ids])
@@ -299,7 +378,11 @@ class Settlement:
             except (OperationalError, StaleRows) as exc:
                 if attempt == TRANSACTION_ATTEMPTS:
                     raise
-                log.warning("settlement transaction failed (attempt %d of %d), retrying: %s",
-                            attempt, TRANSACTION_ATTEMPTS, exc)
+                log.warning(
+                    "settlement transaction failed (attempt %d of %d), retrying: %s",
+                    attempt,
+                    TRANSACTION_ATTEMPTS,
+                    exc,
+                )
                 time.sleep(0.05 * attempt)
         raise AssertionError("unreachable")

@@ -19,6 +19,7 @@ block, and when the map is there by then it takes its orphan back itself. Whiche
 second sees the other's write, so no receipt is stranded; both may see it, and applying a
 receipt twice changes nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
-from bridge.redis import keys as redis_keys
 from bridge.delivery.settlement.outcomes import ReceiptEvent
+from bridge.redis import keys as redis_keys
 from smpp.codec.message_id import clean_id
 from smpp.codec.receipt import Receipt, canonical_id, id_forms
 
@@ -87,16 +88,22 @@ def _target(value: bytes | str | None) -> tuple[str, int] | None:
 class ReceiptBook:
     """The Redis side of receipt correlation (see the module docstring)."""
 
-    def __init__(self, redis, *, map_ttl: int = DEFAULT_MAP_TTL,
-                 orphan_ttl: int = DEFAULT_ORPHAN_TTL,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        redis,
+        *,
+        map_ttl: int = DEFAULT_MAP_TTL,
+        orphan_ttl: int = DEFAULT_ORPHAN_TTL,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._redis = redis
         self._map_ttl = int(map_ttl)
         self._orphan_ttl = int(orphan_ttl)
         self._clock = clock
 
-    def map_submit_ids(self, connection: str, form: str,
-                       items: Sequence[tuple[str, int, str]]) -> list[ReceiptEvent]:
+    def map_submit_ids(
+        self, connection: str, form: str, items: Sequence[tuple[str, int, str]]
+    ) -> list[ReceiptEvent]:
         """Store (message_id, part_index, smsc_id) mappings; returns the orphans now matched.
 
         One MULTI round trip for any number of items.
@@ -108,19 +115,24 @@ class ReceiptBook:
         for message_id, part_index, smsc_id in items:
             value = f"{message_id}:{part_index}"
             for i, spelling in enumerate(spellings(smsc_id, form)):
-                pipe.set(redis_keys.dlr_map_key(connection, spelling), value,
-                         ex=self._map_ttl, nx=i > 0)
-                orphans.setdefault(redis_keys.dlr_orphan_key(connection, spelling),
-                                   (message_id, part_index))
+                pipe.set(
+                    redis_keys.dlr_map_key(connection, spelling), value, ex=self._map_ttl, nx=i > 0
+                )
+                orphans.setdefault(
+                    redis_keys.dlr_orphan_key(connection, spelling), (message_id, part_index)
+                )
         for okey in orphans:
             pipe.lpop(okey, ORPHANS_PER_ID)  # takes them; an emptied list is deleted
-        taken = pipe.execute()[-len(orphans):] if orphans else []
-        return [self._event(connection, target, payload)
-                for target, payloads in zip(orphans.values(), taken, strict=True)
-                for payload in payloads or ()]
+        taken = pipe.execute()[-len(orphans) :] if orphans else []
+        return [
+            self._event(connection, target, payload)
+            for target, payloads in zip(orphans.values(), taken, strict=True)
+            for payload in payloads or ()
+        ]
 
-    def correlate(self, connection: str, form: str,
-                  receipts: Iterable[tuple[Receipt, float]]) -> tuple[list[ReceiptEvent], int]:
+    def correlate(
+        self, connection: str, form: str, receipts: Iterable[tuple[Receipt, float]]
+    ) -> tuple[list[ReceiptEvent], int]:
         """Match (receipt, seen_at) pairs; returns (matched events, number parked as orphans)."""
         items = [(r, at, spellings(r.message_id, form)) for r, at in receipts]
         items = [item for item in items if item[2]]  # an empty id matches nothing, ever
@@ -159,23 +171,32 @@ class ReceiptBook:
             if target is not None:
                 late[redis_keys.dlr_orphan_key(connection, keys[0])] = target
         still_parked = len(misses) - sum(
-            1 for _r, _at, keys in misses
-            if redis_keys.dlr_orphan_key(connection, keys[0]) in late)
+            1 for _r, _at, keys in misses if redis_keys.dlr_orphan_key(connection, keys[0]) in late
+        )
         if not late:
             return [], still_parked
         pipe = self._redis.pipeline(transaction=False)
         for okey in late:
             pipe.lpop(okey, ORPHANS_PER_ID)
-        return [self._event(connection, target, payload)
-                for target, payloads in zip(late.values(), pipe.execute(), strict=True)
-                for payload in payloads or ()], still_parked
+        return [
+            self._event(connection, target, payload)
+            for target, payloads in zip(late.values(), pipe.execute(), strict=True)
+            for payload in payloads or ()
+        ], still_parked
 
     def _event(self, connection: str, target: tuple[str, int], payload) -> ReceiptEvent:
         receipt, at = decode_receipt(payload)
         return self._make(connection, target, receipt, at)
 
     @staticmethod
-    def _make(connection: str, target: tuple[str, int], receipt: Receipt,
-              at: float) -> ReceiptEvent:
-        return ReceiptEvent(message_id=target[0], part_index=target[1], connection=connection,
-                            smsc_message_id=receipt.message_id, receipt=receipt, at=at)
+    def _make(
+        connection: str, target: tuple[str, int], receipt: Receipt, at: float
+    ) -> ReceiptEvent:
+        return ReceiptEvent(
+            message_id=target[0],
+            part_index=target[1],
+            connection=connection,
+            smsc_message_id=receipt.message_id,
+            receipt=receipt,
+            at=at,
+        )

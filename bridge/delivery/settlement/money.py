@@ -10,6 +10,7 @@ deadlocking).
 The dedupe key is ledger's own ``refund:<message_id>`` (UNIQUE): whichever path refunds a
 message first, the other cannot refund it again; only rows really inserted move a balance.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -19,13 +20,18 @@ from decimal import Decimal
 from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bridge.delivery.settlement.rules import Row
 from bridge.storage.ledger import REFUND
 from bridge.storage.models import Money, UTCDateTime, accounts, ledger
-from bridge.delivery.settlement.rules import Row
 
-_CREDIT = (update(accounts).where(accounts.c.id == bindparam("aid"))
-           .values(balance=accounts.c.balance + bindparam("amount", type_=Money()),
-                   updated_at=bindparam("now", type_=UTCDateTime())))
+_CREDIT = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("aid"))
+    .values(
+        balance=accounts.c.balance + bindparam("amount", type_=Money()),
+        updated_at=bindparam("now", type_=UTCDateTime()),
+    )
+)
 
 
 def refund_key(message_id: str) -> str:
@@ -35,9 +41,11 @@ def refund_key(message_id: str) -> str:
 
 def _insert_refunds(dialect):
     """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING RETURNING, built once per dialect."""
-    return (dialect.insert(ledger)
-            .on_conflict_do_nothing(index_elements=[ledger.c.dedupe_key])
-            .returning(ledger.c.message_id, ledger.c.account_id, ledger.c.amount))
+    return (
+        dialect.insert(ledger)
+        .on_conflict_do_nothing(index_elements=[ledger.c.dedupe_key])
+        .returning(ledger.c.message_id, ledger.c.account_id, ledger.c.amount)
+    )
 
 
 _INSERT = {"sqlite": _insert_refunds(sqlite), "postgresql": _insert_refunds(postgresql)}
@@ -45,10 +53,19 @@ _INSERT = {"sqlite": _insert_refunds(sqlite), "postgresql": _insert_refunds(post
 
 def refund(conn: Connection, rows: Iterable[Row], now: datetime) -> list[str]:
     """Refund each row's price once; returns the message ids refunded by this call."""
-    wanted = [{"account_id": r.account_id, "kind": REFUND, "amount": r.price,
-               "message_id": r.id, "dedupe_key": refund_key(r.id), "created_at": now,
-               "note": r.state}
-              for r in rows if r.price > 0]
+    wanted = [
+        {
+            "account_id": r.account_id,
+            "kind": REFUND,
+            "amount": r.price,
+            "message_id": r.id,
+            "dedupe_key": refund_key(r.id),
+            "created_at": now,
+            "note": r.state,
+        }
+        for r in rows
+        if r.price > 0
+    ]
     if not wanted:
         return []
     refunded: list[str] = []
@@ -59,6 +76,8 @@ def refund(conn: Connection, rows: Iterable[Row], now: datetime) -> list[str]:
         refunded.append(message_id)
         per_account[account_id] = per_account.get(account_id, Decimal(0)) + amount
     if per_account:
-        conn.execute(_CREDIT, [{"aid": aid, "amount": per_account[aid], "now": now}
-                               for aid in sorted(per_account)])
+        conn.execute(
+            _CREDIT,
+            [{"aid": aid, "amount": per_account[aid], "now": now} for aid in sorted(per_account)],
+        )
     return refunded

@@ -13,6 +13,7 @@ message and charged us):
 - :class:`PartReceipt`: a correlated receipt for one part; apply() aggregates the parts.
 - :class:`Finalised`: a message-level final state decided elsewhere (no part bookkeeping).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -25,7 +26,12 @@ from smpp.codec.receipt import Receipt
 # Ranks: a transition only ever goes up. Every final state has rank 3.
 ACCEPTED, QUEUED, SUBMITTED = "accepted", "queued", "submitted"
 DELIVERED, UNDELIVERED, EXPIRED, REJECTED, FAILED = (
-    "delivered", "undelivered", "expired", "rejected", "failed")
+    "delivered",
+    "undelivered",
+    "expired",
+    "rejected",
+    "failed",
+)
 FINAL_STATES = frozenset({DELIVERED, UNDELIVERED, EXPIRED, REJECTED, FAILED})
 RANK = {ACCEPTED: 0, QUEUED: 1, SUBMITTED: 2, **{s: 3 for s in FINAL_STATES}}
 #: States a Failed outcome may set (each refunds the message).

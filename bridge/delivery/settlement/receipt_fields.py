@@ -5,6 +5,7 @@ parsed them with the SMSC's zone (``parse_receipt(..., tz=...)``, giving aware d
 are read as UTC: most SMSCs run on UTC, and a wrong zone shifts ``done_at`` by whole hours
 rather than losing it. Configure the zone at the session when an SMSC is known to differ.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime

@@ -14,6 +14,7 @@ Rules (rank accepted 0 < queued 1 < submitted 2 < every final state 3; never bac
   message is delivered once every part has a delivered receipt; the first final non-delivered
   part receipt decides its failure state. A receipt seen twice changes nothing (part rows).
 """
+
 from __future__ import annotations
 
 import json
@@ -80,16 +81,34 @@ class Row:
     @classmethod
     def from_db(cls, r) -> Row:
         ids = json.loads(r.smsc_message_ids) if r.smsc_message_ids else None
-        return cls(r.id, r.account_id, r.price, r.parts, r.state, r.submitted_at, ids,
-                   r.connection, r.done_at, r.error_code, bool(r.possible_duplicate))
+        return cls(
+            r.id,
+            r.account_id,
+            r.price,
+            r.parts,
+            r.state,
+            r.submitted_at,
+            ids,
+            r.connection,
+            r.done_at,
+            r.error_code,
+            bool(r.possible_duplicate),
+        )
 
     def params(self, now: datetime) -> dict:
         """Bind parameters of the guarded UPDATE (see core._UPDATE)."""
-        return {"b_id": self.id, "b_old": self.old_state, "b_state": self.state,
-                "b_submitted": self.submitted_at, "b_conn": self.connection,
-                "b_smsc": json.dumps(self.smsc_ids) if self.smsc_ids is not None else None,
-                "b_done": self.done_at, "b_err": self.error_code,
-                "b_dup": self.possible_duplicate, "b_now": now}
+        return {
+            "b_id": self.id,
+            "b_old": self.old_state,
+            "b_state": self.state,
+            "b_submitted": self.submitted_at,
+            "b_conn": self.connection,
+            "b_smsc": json.dumps(self.smsc_ids) if self.smsc_ids is not None else None,
+            "b_done": self.done_at,
+            "b_err": self.error_code,
+            "b_dup": self.possible_duplicate,
+            "b_now": now,
+        }
 
 
 @dataclass
@@ -116,12 +135,10 @@ class Plan:
         return [r for r in self.rows.values() if r.dirty]
 
     def event(self, row: Row, state: str, at: float, detail: str | None) -> None:
-        self.events.append({"message_id": row.id, "state": state, "at": utc(at),
-                            "detail": detail})
+        self.events.append({"message_id": row.id, "state": state, "at": utc(at), "detail": detail})
 
 
-def plan(rows: dict[str, Row], parts: dict[tuple[str, int], Part],
-         outcomes: list[Outcome]) -> Plan:
+def plan(rows: dict[str, Row], parts: dict[tuple[str, int], Part], outcomes: list[Outcome]) -> Plan:
     """The writes for ``outcomes`` (in order) over ``rows`` and their recorded ``parts``."""
     p = Plan(rows, parts)
     for o in outcomes:
@@ -159,16 +176,25 @@ def _submitted(p: Plan, row: Row, o: Submitted) -> None:
     elif row.smsc_ids is None:  # a receipt finalised it before this resp was stored
         row.submitted_at, row.smsc_ids, row.connection = utc(o.at), ids, o.connection
         row.dirty = True
-        p.event(row, SUBMITTED, o.at, f"{len(ids)} part(s) via {o.connection}: {shown}"
-                                      f" (stored after the message was already {row.state})")
+        p.event(
+            row,
+            SUBMITTED,
+            o.at,
+            f"{len(ids)} part(s) via {o.connection}: {shown}"
+            f" (stored after the message was already {row.state})",
+        )
     else:
         extra = [i for i in ids if i not in row.smsc_ids]
         if extra:  # a second submit of the same message: never hide it
             row.smsc_ids = row.smsc_ids + extra
             row.dirty = True
             _flag_duplicate(p, row, True)
-            p.event(row, SUBMITTED, o.at, f"submitted again via {o.connection}:"
-                                          f" {','.join(extra)} (possible duplicate)")
+            p.event(
+                row,
+                SUBMITTED,
+                o.at,
+                f"submitted again via {o.connection}: {','.join(extra)} (possible duplicate)",
+            )
 
 
 def _failed(p: Plan, row: Row, o: Failed) -> None:
@@ -180,8 +206,16 @@ def _failed(p: Plan, row: Row, o: Failed) -> None:
     p.event(row, o.state, o.at, o.error_code)
 
 
-def _finalise(p: Plan, row: Row, state: str, error_code: str | None, done_at: datetime | None,
-              at: float, submitted_guess: datetime | None, detail: str | None) -> None:
+def _finalise(
+    p: Plan,
+    row: Row,
+    state: str,
+    error_code: str | None,
+    done_at: datetime | None,
+    at: float,
+    submitted_guess: datetime | None,
+    detail: str | None,
+) -> None:
     """A receipt's final state, when the message is not final yet (else nothing)."""
     if row.state in FINAL_STATES:
         return
@@ -195,23 +229,35 @@ def _finalise(p: Plan, row: Row, state: str, error_code: str | None, done_at: da
 
 def _part_receipt(p: Plan, row: Row, o: PartReceipt) -> None:
     if not 0 <= o.part_index < row.parts:
-        log.warning("receipt for part %d of message %s, which has %d part(s): ignored",
-                    o.part_index, row.id, row.parts)
+        log.warning(
+            "receipt for part %d of message %s, which has %d part(s): ignored",
+            o.part_index,
+            row.id,
+            row.parts,
+        )
         return
     key = (row.id, o.part_index)
     old = p.parts.get(key)
     if old is not None and (old.final or not o.final):
         return  # seen before (or a non-final note after one): nothing changes
-    values = {"message_id": row.id, "part_index": o.part_index,
-              "smsc_message_id": o.smsc_message_id[:64], "stat": o.stat[:8],
-              "state": o.state[:12], "final": o.final, "error_code": _code(o.error_code),
-              "done_at": _aware(o.done_at), "received_at": utc(o.at)}
+    values = {
+        "message_id": row.id,
+        "part_index": o.part_index,
+        "smsc_message_id": o.smsc_message_id[:64],
+        "stat": o.stat[:8],
+        "state": o.state[:12],
+        "final": o.final,
+        "error_code": _code(o.error_code),
+        "done_at": _aware(o.done_at),
+        "received_at": utc(o.at),
+    }
     (p.part_updates if old is not None else p.part_inserts).append(values)
     p.parts[key] = Part(o.stat, o.state, o.final, _aware(o.done_at))
     if not o.final:
         return
     detail = f"part {o.part_index + 1}/{row.parts}: {o.stat}" + (
-        f" err {o.error_code}" if o.error_code else "")
+        f" err {o.error_code}" if o.error_code else ""
+    )
     if o.state != DELIVERED:
         _finalise(p, row, o.state, o.error_code, o.done_at, o.at, o.submit_date, detail)
         return

@@ -7,6 +7,7 @@ receipt that overtook its submit_sm_resp shows a ``delivered`` time before the `
 one; ``done_at`` is the SMSC's own clock (receipt "done date", often minute resolution), which
 may be earlier than ``submitted_at``. Receipt notes of single parts (ENROUTE...) live in message_parts, not here.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,10 +20,10 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bridge.storage.db import Database
-from bridge.errors import DependencyDown, NotFound
-from bridge.storage.models import accounts, message_events, messages
 from bridge.delivery.settlement.outcomes import DELIVERED, RANK
+from bridge.errors import DependencyDown, NotFound
+from bridge.storage.db import Database
+from bridge.storage.models import accounts, message_events, messages
 
 MESSAGE_NOT_FOUND = "Message not found."
 _ID = re.compile(r"[0-9A-Za-z]{1,26}")
@@ -60,31 +61,50 @@ def load(conn: Connection, account_id: int, message_id: str) -> MessageView:
     """The account's message; NotFound("Message not found.") for others' and unknown ids."""
     if not _ID.fullmatch(message_id or ""):
         raise NotFound(MESSAGE_NOT_FOUND)
-    m = conn.execute(
-        select(messages, accounts.c.currency)
-        .join(accounts, accounts.c.id == messages.c.account_id)
-        .where(messages.c.id == message_id.upper(), messages.c.account_id == account_id)
-    ).mappings().first()
+    m = (
+        conn.execute(
+            select(messages, accounts.c.currency)
+            .join(accounts, accounts.c.id == messages.c.account_id)
+            .where(messages.c.id == message_id.upper(), messages.c.account_id == account_id)
+        )
+        .mappings()
+        .first()
+    )
     if m is None:
         raise NotFound(MESSAGE_NOT_FOUND)
     history = [Event("accepted", m["created_at"], None)]
     if m["queued_at"] is not None:
         history.append(Event("queued", m["queued_at"], None))
-    history += [Event(r.state, r.at, r.detail) for r in conn.execute(
-        select(message_events.c.state, message_events.c.at, message_events.c.detail)
-        .where(message_events.c.message_id == m["id"])
-        .order_by(message_events.c.at, message_events.c.id))]
+    history += [
+        Event(r.state, r.at, r.detail)
+        for r in conn.execute(
+            select(message_events.c.state, message_events.c.at, message_events.c.detail)
+            .where(message_events.c.message_id == m["id"])
+            .order_by(message_events.c.at, message_events.c.id)
+        )
+    ]
     # the life's order (a stable sort by rank): a receipt seen before its submit_sm_resp still
     # lists `submitted` before `delivered`, each with the time it was really seen
     history.sort(key=lambda e: RANK.get(e.state, RANK[DELIVERED]))
     return MessageView(
-        message_id=m["id"], batch_id=m["batch_id"], number=m["destination"],
-        sender_id=m["sender_id"], state=m["state"], parts=m["parts"], cost=m["price"],
-        currency=m["currency"], reference=m["client_reference"],
+        message_id=m["id"],
+        batch_id=m["batch_id"],
+        number=m["destination"],
+        sender_id=m["sender_id"],
+        state=m["state"],
+        parts=m["parts"],
+        cost=m["price"],
+        currency=m["currency"],
+        reference=m["client_reference"],
         smsc_message_ids=json.loads(m["smsc_message_ids"]) if m["smsc_message_ids"] else [],
-        error_code=m["error_code"], possible_duplicate=bool(m["possible_duplicate"]),
-        created_at=m["created_at"], queued_at=m["queued_at"], submitted_at=m["submitted_at"],
-        done_at=m["done_at"], events=history)
+        error_code=m["error_code"],
+        possible_duplicate=bool(m["possible_duplicate"]),
+        created_at=m["created_at"],
+        queued_at=m["queued_at"],
+        submitted_at=m["submitted_at"],
+        done_at=m["done_at"],
+        events=history,
+    )
 
 
 def message_view(db: Database, account_id: int, message_id: str) -> MessageView:

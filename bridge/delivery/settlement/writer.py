@@ -20,6 +20,7 @@ other error (a constraint, a bug) would fail forever, so the writer applies that
 outcome at a time and logs, with the outcome, each one it cannot store: one bad outcome does
 not hold the others back, and none disappears silently.
 """
+
 from __future__ import annotations
 
 import logging
@@ -67,9 +68,15 @@ class WriterStats:
 class SettlementWriter:
     """A daemon thread owning the engine's database writes (see the module docstring)."""
 
-    def __init__(self, settlement: Settlement, *, on_settled: Callable[[list[str]], None],
-                 flush_interval: float = 0.03, max_batch: int = 2000,
-                 max_queue: int = 50_000) -> None:
+    def __init__(
+        self,
+        settlement: Settlement,
+        *,
+        on_settled: Callable[[list[str]], None],
+        flush_interval: float = 0.03,
+        max_batch: int = 2000,
+        max_queue: int = 50_000,
+    ) -> None:
         self._settlement = settlement
         self._on_settled = on_settled
         self._interval = flush_interval
@@ -84,8 +91,7 @@ class SettlementWriter:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="settlement-writer",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="settlement-writer", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> bool:
@@ -97,9 +103,12 @@ class SettlementWriter:
         self._queue.put(_STOP)
         thread.join(timeout)
         if thread.is_alive():
-            log.error("settlement writer did not finish within %.1fs; %d item(s) unflushed"
-                      " (their stream entries stay pending and will be redelivered)",
-                      timeout, self._queue.qsize())
+            log.error(
+                "settlement writer did not finish within %.1fs; %d item(s) unflushed"
+                " (their stream entries stay pending and will be redelivered)",
+                timeout,
+                self._queue.qsize(),
+            )
             return False
         self._thread = None
         return True
@@ -163,14 +172,22 @@ class SettlementWriter:
                 break
             except TRANSIENT as exc:
                 self.stats.retries += 1
-                log.error("settlement flush of %d outcome(s) failed: %s; retrying in %.1fs"
-                          " (outcomes kept in memory)", len(batch), exc, delay)
+                log.error(
+                    "settlement flush of %d outcome(s) failed: %s; retrying in %.1fs"
+                    " (outcomes kept in memory)",
+                    len(batch),
+                    exc,
+                    delay,
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_DELAY)
             except Exception:  # a bug: store what can be stored, one by one, and say so
                 log.exception("unexpected error settling a batch; applying it one by one")
-                applied = (self._one_by_one(batch, raw=True) if resolved is None
-                           else self._one_by_one(resolved, raw=False))
+                applied = (
+                    self._one_by_one(batch, raw=True)
+                    if resolved is None
+                    else self._one_by_one(resolved, raw=False)
+                )
                 break
         self.stats.flushes += 1
         self.stats.outcomes += len(batch)
@@ -188,7 +205,8 @@ class SettlementWriter:
                 continue
             if isinstance(item, Submitted):
                 maps[(item.connection, item.id_form)] += [
-                    (item.message_id, i, sid) for i, sid in enumerate(item.smsc_ids)]
+                    (item.message_id, i, sid) for i, sid in enumerate(item.smsc_ids)
+                ]
             outcomes.append(item)
         book = self._settlement.receipts
         events = []

@@ -1,4 +1,5 @@
 """Alembic environment: the URL comes from ``config.attributes["url"]`` (see bridge.storage.db)."""
+
 from __future__ import annotations
 
 from alembic import context

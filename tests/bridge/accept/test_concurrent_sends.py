@@ -1,4 +1,5 @@
 """Many simultaneous sends: never an overdraft, never a double charge (SQLite and PostgreSQL)."""
+
 from __future__ import annotations
 
 import threading
@@ -6,11 +7,11 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from bridge.storage.db import Database
 from bridge.errors import InsufficientBalance
+from bridge.service import BridgeService
+from bridge.storage.db import Database
 from bridge.storage.ledger import ledger_sum
 from bridge.storage.models import messages
-from bridge.service import BridgeService
 
 
 def run_at_once(calls):
@@ -62,19 +63,22 @@ def test_twenty_simultaneous_sends_only_the_affordable_succeed(service, db, acco
     assert service.audit() == []
 
 
-def test_two_processes_worth_of_sends_share_one_balance(service, db, account, bridge_config,
-                                                       redis_client, fast_hasher):
+def test_two_processes_worth_of_sends_share_one_balance(
+    service, db, account, bridge_config, redis_client, fast_hasher
+):
     """Two services with their own pools (as two API processes would have)."""
     other_db = Database(bridge_config.effective_database_url)
-    other = BridgeService(bridge_config, other_db, redis_client, run_sweeper=False,
-                          hasher=fast_hasher)
+    other = BridgeService(
+        bridge_config, other_db, redis_client, run_sweeper=False, hasher=fast_hasher
+    )
     try:
         numbers = ",".join("07%08d" % i for i in range(10))  # 8.00 a request; 12 affordable
         calls = [lambda s=s: s.send(account.id, numbers, "hi") for s in (service, other) * 10]
         results = run_at_once(calls)
         assert sum(not isinstance(r, Exception) for r in results) == 12
-        assert all(isinstance(r, InsufficientBalance) for r in results
-                   if isinstance(r, Exception)), results
+        assert all(
+            isinstance(r, InsufficientBalance) for r in results if isinstance(r, Exception)
+        ), results
         assert service.balance(account.id).balance == Decimal("4.00")
         assert service.audit() == []
     finally:
@@ -82,10 +86,11 @@ def test_two_processes_worth_of_sends_share_one_balance(service, db, account, br
         other_db.dispose()
 
 
-def test_concurrent_sends_with_one_idempotency_key_charge_once(service, db, account,
-                                                               redis_client):
-    results = run_at_once([lambda: service.send(account.id, "0701234567,0711111111", "hi",
-                                                idempotency_key="same")] * 10)
+def test_concurrent_sends_with_one_idempotency_key_charge_once(service, db, account, redis_client):
+    results = run_at_once(
+        [lambda: service.send(account.id, "0701234567,0711111111", "hi", idempotency_key="same")]
+        * 10
+    )
     assert not any(isinstance(r, Exception) for r in results), results
     assert sum(not r.replayed for r in results) == 1
     assert len({r.body["batch_id"] for r in results}) == 1

@@ -3,6 +3,7 @@
 Groups are made deterministic with ``committer.hold()``: the sends queue while it is held and
 are committed as ONE group when it ends.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -15,16 +16,17 @@ import pytest
 from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bridge.redis import outbox, keys as redis_keys
-from bridge.accept.group import GroupAccept, Prepared
-from bridge.storage.db import Database
-from bridge.errors import DependencyDown, InsufficientBalance
-from bridge.accept.flusher import Flusher
 from bridge.accept.committer import GroupCommitter, GroupTimeout, Pending
-from bridge.storage.ledger import ledger_sum
-from bridge.storage.models import accounts, ledger, messages
+from bridge.accept.flusher import Flusher
+from bridge.accept.group import GroupAccept, Prepared
+from bridge.errors import DependencyDown, InsufficientBalance
+from bridge.redis import keys as redis_keys
+from bridge.redis import outbox
 from bridge.redis.clients import make_redis
 from bridge.service import BridgeService
+from bridge.storage.db import Database
+from bridge.storage.ledger import ledger_sum
+from bridge.storage.models import accounts, ledger, messages
 from tests.bridge.conftest import count_statements
 from tests.harness.procs import wait_until
 
@@ -78,12 +80,15 @@ def held_group(committer: GroupCommitter, calls):
 def statements(engine):
     """SQL statements sent by any thread but the flusher's (executemany counts once)."""
     return count_statements(
-        engine, keep=lambda: threading.current_thread().name != "bridge-flusher")
+        engine, keep=lambda: threading.current_thread().name != "bridge-flusher"
+    )
 
 
 def stream_ids(redis_client) -> list[str]:
-    return [outbox.decode_entry(f).message_id
-            for _id, f in redis_client.xrange(redis_keys.OUTBOUND_STREAM)]
+    return [
+        outbox.decode_entry(f).message_id
+        for _id, f in redis_client.xrange(redis_keys.OUTBOUND_STREAM)
+    ]
 
 
 def message_ids(db) -> set[str]:
@@ -94,8 +99,12 @@ def message_ids(db) -> set[str]:
 def test_one_group_charges_exactly_what_the_balance_covers(service, db, account, redis_client):
     # balance 100.00 and twenty sends of 20.00 in ONE group: the total is not covered, so each
     # send is charged on its own, in arrival order; five fit
-    with statements(db.engine) as seen, held_group(service.committer, [
-            lambda: service.send(account.id, TWENTY_FIVE, "hi")] * 20) as sends:
+    with (
+        statements(db.engine) as seen,
+        held_group(
+            service.committer, [lambda: service.send(account.id, TWENTY_FIVE, "hi")] * 20
+        ) as sends,
+    ):
         pass
     results = sends.results
     ok = [r for r in results if not isinstance(r, Exception)]
@@ -108,8 +117,12 @@ def test_one_group_charges_exactly_what_the_balance_covers(service, db, account,
     assert sorted(stream_ids(redis_client)) == sorted(sent)  # each exactly once
     with db.connect() as conn:
         assert ledger_sum(conn, account.id) == service.balance(account.id).balance == 0
-        assert conn.execute(select(func.count()).select_from(ledger)
-                            .where(ledger.c.kind == "charge")).scalar() == 5
+        assert (
+            conn.execute(
+                select(func.count()).select_from(ledger).where(ledger.c.kind == "charge")
+            ).scalar()
+            == 5
+        )
     assert service.audit() == []
     # 1 conditional UPDATE for the group's total + 20 single ones, the rest once per group
     assert sum(s.startswith("UPDATE accounts") for s in seen) == 21, seen
@@ -118,15 +131,21 @@ def test_one_group_charges_exactly_what_the_balance_covers(service, db, account,
 
 
 @pytest.mark.parametrize("size", [1, 30])
-def test_a_covered_group_costs_the_same_statements_as_one_send(service, db, account,
-                                                               redis_client, size):
+def test_a_covered_group_costs_the_same_statements_as_one_send(
+    service, db, account, redis_client, size
+):
     service.send(account.id, "0799999999", "warm-up")  # caches the account settings
-    with statements(db.engine) as seen, held_group(service.committer, [
-            lambda: service.send(account.id, "0701234567", "hi")] * size) as sends:
+    with (
+        statements(db.engine) as seen,
+        held_group(
+            service.committer, [lambda: service.send(account.id, "0701234567", "hi")] * size
+        ) as sends,
+    ):
         pass
     assert not any(isinstance(r, Exception) for r in sends.results), sends.results
-    assert min(r.body["balance"] for r in sends.results) == \
-        str(Decimal("99.20") - Decimal("0.80") * size)
+    assert min(r.body["balance"] for r in sends.results) == str(
+        Decimal("99.20") - Decimal("0.80") * size
+    )
     kinds = Counter(s.split(" (")[0].split(" SET")[0] for s in seen)
     expected = {"UPDATE accounts": 1, "INSERT INTO messages": 1, "INSERT INTO ledger": 1}
     assert {k: v for k, v in kinds.items() if k in expected} == expected, seen
@@ -135,11 +154,11 @@ def test_a_covered_group_costs_the_same_statements_as_one_send(service, db, acco
     assert service.audit() == []
 
 
-def test_a_refused_account_never_fails_another_accounts_sends(service, db, account,
-                                                              redis_client):
+def test_a_refused_account_never_fails_another_accounts_sends(service, db, account, redis_client):
     poor = service.create_account("poor", "s3cret-pass", balance=Decimal("1.00"))
-    calls = [lambda: service.send(account.id, "0701234567", "rich")] * 3 + \
-            [lambda: service.send(poor.id, "0701234567", "poor")] * 3
+    calls = [lambda: service.send(account.id, "0701234567", "rich")] * 3 + [
+        lambda: service.send(poor.id, "0701234567", "poor")
+    ] * 3
     with held_group(service.committer, calls) as sends:
         pass
     rich, poors = sends.results[:3], sends.results[3:]
@@ -151,13 +170,20 @@ def test_a_refused_account_never_fails_another_accounts_sends(service, db, accou
 
 
 def test_redis_down_after_a_group_commit_the_sends_succeed_and_are_swept_once(
-        service, db, account, redis_server, clock):
+    service, db, account, redis_server, clock
+):
     redis_server.stop()
-    with held_group(service.committer, [
-            lambda: service.send(account.id, "0701234567", "hi")] * 5) as sends:
+    with held_group(
+        service.committer, [lambda: service.send(account.id, "0701234567", "hi")] * 5
+    ) as sends:
         pass
     assert sorted(r.body["balance"] for r in sends.results) == [
-        "96.00", "96.80", "97.60", "98.40", "99.20"]
+        "96.00",
+        "96.80",
+        "97.60",
+        "98.40",
+        "99.20",
+    ]
     sent = sorted(r.body["messages"][0]["message_id"] for r in sends.results)
     assert sorted(message_ids(db)) == sent
     redis_server.start()
@@ -187,7 +213,8 @@ def _short_lock_waits(database: Database) -> None:
 
 
 def test_a_database_failure_fails_the_whole_group_and_charges_nothing(
-        bridge_config, db, redis_server, fast_hasher):
+    bridge_config, db, redis_server, fast_hasher
+):
     """Account A is charged first (lower id), then B's row is locked past the lock timeout:
     the transaction rolls back, so A's charge is undone and every send gets DependencyDown."""
     svc_db = Database(bridge_config.effective_database_url, lock_wait=0.3)
@@ -201,11 +228,13 @@ def test_a_database_failure_fails_the_whole_group_and_charges_nothing(
         for acct in (a, b):  # caches the settings, so the sends reach the group commit
             svc.send(acct.id, "0701234567", "warm-up")
         before = message_ids(db)
-        calls = [lambda: svc.send(a.id, "0701234567", "a")] * 3 + \
-                [lambda: svc.send(b.id, "0701234567", "b")] * 3
+        calls = [lambda: svc.send(a.id, "0701234567", "a")] * 3 + [
+            lambda: svc.send(b.id, "0701234567", "b")
+        ] * 3
         with db.begin() as locker:  # holds B's row (PostgreSQL) / the write lock (SQLite)
-            locker.execute(update(accounts).where(accounts.c.id == b.id)
-                           .values(updated_at=datetime.now(UTC)))
+            locker.execute(
+                update(accounts).where(accounts.c.id == b.id).values(updated_at=datetime.now(UTC))
+            )
             with held_group(svc.committer, calls) as sends:
                 pass
         assert all(isinstance(r, DependencyDown) for r in sends.results), sends.results
@@ -222,11 +251,23 @@ def test_a_database_failure_fails_the_whole_group_and_charges_nothing(
 
 def _prepared(account_id: int, message_id: str, batch_id: str) -> Prepared:
     now = datetime.now(UTC)
-    row = {"id": message_id, "batch_id": batch_id, "account_id": account_id,
-           "destination": "+254701234567", "sender_id": "ACME", "text": "hi", "encoding": "gsm",
-           "parts": 1, "price": Decimal("0.80"), "state": "accepted", "client_reference": None,
-           "callback_url": None, "created_at": now, "updated_at": now,
-           "expires_at": now + timedelta(days=1)}
+    row = {
+        "id": message_id,
+        "batch_id": batch_id,
+        "account_id": account_id,
+        "destination": "+254701234567",
+        "sender_id": "ACME",
+        "text": "hi",
+        "encoding": "gsm",
+        "parts": 1,
+        "price": Decimal("0.80"),
+        "state": "accepted",
+        "client_reference": None,
+        "callback_url": None,
+        "created_at": now,
+        "updated_at": now,
+        "expires_at": now + timedelta(days=1),
+    }
     return Prepared(account_id, batch_id, [row], Decimal("0.80"), now)
 
 
@@ -249,6 +290,7 @@ def test_a_send_the_database_refuses_fails_alone(service, db, account, redis_cli
 
 # --- the committer alone (no database) ----------------------------------------------------
 
+
 def test_committer_gives_each_item_its_own_outcome_and_survives_a_bug():
     def run(items):
         if any(it.payload == "bug" for it in items):
@@ -260,8 +302,9 @@ def test_committer_gives_each_item_its_own_outcome_and_survives_a_bug():
                 it.result = it.payload * 10
 
     committer = GroupCommitter(run, max_items=3)
-    with held_group(committer, [lambda n=n: committer.submit(Pending(n))
-                                for n in (1, -2, 3)]) as sends:
+    with held_group(
+        committer, [lambda n=n: committer.submit(Pending(n)) for n in (1, -2, 3)]
+    ) as sends:
         pass
     assert sends.results[0] == 10 and sends.results[2] == 30
     assert isinstance(sends.results[1], ValueError)
@@ -358,8 +401,7 @@ def test_committer_under_many_threads_resolves_every_item_once():
     committer = GroupCommitter(run, max_items=5, max_weight=7)
     sends = Sends()
     for t in range(16):
-        sends.start(lambda t=t: [_outcome(committer, t * 1000 + i, 1 + i % 3)
-                                 for i in range(100)])
+        sends.start(lambda t=t: [_outcome(committer, t * 1000 + i, 1 + i % 3) for i in range(100)])
     for t, answers in enumerate(sends.join()):
         for i, answer in enumerate(answers):
             n = t * 1000 + i

@@ -1,4 +1,5 @@
 """bridge.accept.ratelimit over a real redis-server: exact counts across processes, windows, fail-open."""
+
 from __future__ import annotations
 
 import logging
@@ -6,8 +7,8 @@ import multiprocessing
 
 import redis
 
-from bridge.redis import keys as redis_keys
 from bridge.accept.ratelimit import RateLimiter
+from bridge.redis import keys as redis_keys
 from tests.harness.procs import wait_until
 
 
@@ -60,8 +61,11 @@ def test_a_new_window_starts_when_the_old_one_ends(redis_client):
     limiter = RateLimiter(redis_client, window_seconds=0.3)
     assert limiter.hit("key:w", 1).allowed
     assert not limiter.hit("key:w", 1).allowed
-    wait_until(lambda: redis_client.exists(redis_keys.rate_limit_key("key:w")) == 0, timeout=5,
-               message="the window to expire")
+    wait_until(
+        lambda: redis_client.exists(redis_keys.rate_limit_key("key:w")) == 0,
+        timeout=5,
+        message="the window to expire",
+    )
     assert limiter.hit("key:w", 1).allowed
 
 
@@ -101,4 +105,5 @@ def _sha_of_hit() -> str:
     import hashlib
 
     from bridge.accept import ratelimit
+
     return hashlib.sha1(ratelimit._HIT.encode()).hexdigest()

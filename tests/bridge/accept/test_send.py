@@ -1,4 +1,5 @@
 """The accept path: validation, pricing, one transaction, the stream, idempotency."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from bridge.redis import outbox, keys as redis_keys
 from bridge.config import Config
-from bridge.storage.db import Database
 from bridge.errors import (
     DependencyDown,
     InsufficientBalance,
@@ -17,15 +16,20 @@ from bridge.errors import (
     InvalidNumbers,
     Unauthorized,
 )
-from bridge.storage.models import idempotency_keys, ledger, messages
+from bridge.redis import keys as redis_keys
+from bridge.redis import outbox
 from bridge.service import BridgeService
+from bridge.storage.db import Database
+from bridge.storage.models import idempotency_keys, ledger, messages
 from tests.bridge.conftest import count_statements
 from tests.harness.procs import free_port, wait_until
 
 
 def stream(redis_client):
-    return [outbox.decode_entry(fields) for _id, fields
-            in redis_client.xrange(redis_keys.OUTBOUND_STREAM)]
+    return [
+        outbox.decode_entry(fields)
+        for _id, fields in redis_client.xrange(redis_keys.OUTBOUND_STREAM)
+    ]
 
 
 def stored(db):
@@ -34,35 +38,86 @@ def stored(db):
 
 
 def test_a_send_charges_stores_and_enqueues(service, db, account, redis_client, clock):
-    result = service.send(account.id, "0701234567, 0711 111 111", "Hello there",
-                          reference="order-42")
+    result = service.send(
+        account.id, "0701234567, 0711 111 111", "Hello there", reference="order-42"
+    )
     body = result.body
     assert not result.replayed
     assert body == {
-        "status": "accepted", "batch_id": body["batch_id"], "count": 2, "parts": 2,
-        "cost": "1.60", "currency": "KES", "balance": "98.40", "reference": "order-42",
+        "status": "accepted",
+        "batch_id": body["batch_id"],
+        "count": 2,
+        "parts": 2,
+        "cost": "1.60",
+        "currency": "KES",
+        "balance": "98.40",
+        "reference": "order-42",
         "messages": [
-            {"number": "+254701234567", "message_id": body["messages"][0]["message_id"],
-             "status": "accepted", "parts": 1, "cost": "0.80"},
-            {"number": "+254711111111", "message_id": body["messages"][1]["message_id"],
-             "status": "accepted", "parts": 1, "cost": "0.80"}]}
+            {
+                "number": "+254701234567",
+                "message_id": body["messages"][0]["message_id"],
+                "status": "accepted",
+                "parts": 1,
+                "cost": "0.80",
+            },
+            {
+                "number": "+254711111111",
+                "message_id": body["messages"][1]["message_id"],
+                "status": "accepted",
+                "parts": 1,
+                "cost": "0.80",
+            },
+        ],
+    }
     rows = stored(db)
     assert [r["id"] for r in rows] == [m["message_id"] for m in body["messages"]]
     first = rows[0]
-    assert (first["batch_id"], first["account_id"], first["destination"], first["sender_id"],
-            first["text"], first["encoding"], first["parts"], first["price"],
-            first["client_reference"], first["attempts"], first["possible_duplicate"]) == (
-        body["batch_id"], account.id, "+254701234567", "ACME", "Hello there", "gsm", 1,
-        Decimal("0.80"), "order-42", 0, False)
+    assert (
+        first["batch_id"],
+        first["account_id"],
+        first["destination"],
+        first["sender_id"],
+        first["text"],
+        first["encoding"],
+        first["parts"],
+        first["price"],
+        first["client_reference"],
+        first["attempts"],
+        first["possible_duplicate"],
+    ) == (
+        body["batch_id"],
+        account.id,
+        "+254701234567",
+        "ACME",
+        "Hello there",
+        "gsm",
+        1,
+        Decimal("0.80"),
+        "order-42",
+        0,
+        False,
+    )
     assert first["expires_at"].timestamp() == clock.now + 86_400
     entries = stream(redis_client)
     assert [e.message_id for e in entries] == [r["id"] for r in rows]
     assert entries[0] == outbox.OutboundMessage(
-        first["id"], body["batch_id"], account.id, "+254701234567", "ACME", "Hello there",
-        "gsm", 1, Decimal("0.8000"), clock.now + 86_400)
+        first["id"],
+        body["batch_id"],
+        account.id,
+        "+254701234567",
+        "ACME",
+        "Hello there",
+        "gsm",
+        1,
+        Decimal("0.8000"),
+        clock.now + 86_400,
+    )
     with db.connect() as conn:
-        charges = conn.execute(select(ledger.c.kind, ledger.c.amount, ledger.c.batch_id)
-                               .where(ledger.c.kind == "charge")).all()
+        charges = conn.execute(
+            select(ledger.c.kind, ledger.c.amount, ledger.c.batch_id).where(
+                ledger.c.kind == "charge"
+            )
+        ).all()
     assert charges == [("charge", Decimal("-1.60"), body["batch_id"])]
     assert service.balance(account.id).balance == Decimal("98.40")
     assert service.audit() == []
@@ -77,8 +132,9 @@ def test_the_flusher_marks_the_batch_queued(service, db, account, clock):
 
 
 def test_duplicates_are_sent_once(service, db, account, redis_client):
-    body = service.send(account.id, ["0701234567", "+254701234567", "254701234567",
-                                     "0701 234 567"], "hi").body
+    body = service.send(
+        account.id, ["0701234567", "+254701234567", "254701234567", "0701 234 567"], "hi"
+    ).body
     assert (body["count"], body["cost"], len(body["messages"])) == (1, "0.80", 1)
     assert len(stored(db)) == 1 and len(stream(redis_client)) == 1
 
@@ -92,23 +148,46 @@ def test_invalid_numbers_refuse_the_whole_request(service, db, account, redis_cl
     assert service.balance(account.id).balance == Decimal("100.00")
 
 
-@pytest.mark.parametrize("numbers, body, kwargs, field, message", [
-    ("", "hi", {}, "numbers", "The numbers field is required."),
-    (" , ,", "hi", {}, "numbers", "The numbers field is required."),
-    (None, "hi", {}, "numbers", "The numbers field is required."),
-    ([], "hi", {}, "numbers", "The numbers field is required."),
-    ("0701234567", "", {}, "message_body", "The message_body field is required."),
-    ("0701234567", None, {}, "message_body", "The message_body field is required."),
-    ("0701234567", "   ", {}, "message_body", "The message_body field is required."),
-    ("0701234567", "x" * 1531, {}, "message_body",
-     "message_body is too long: 11 parts, the limit is 10 parts."),
-    ("0701234567", "hi", {"sender_id": "EVIL"}, "sender_id",
-     "sender_id is not allowed for this account."),
-    ("0701234567", "hi", {"callback_url": "ftp://x"}, "callback_url",
-     "callback_url must be an http or https URL of at most 2048 characters."),
-    ("0701234567", "hi", {"reference": "r" * 129}, "reference",
-     "reference is too long: at most 128 characters."),
-])
+@pytest.mark.parametrize(
+    "numbers, body, kwargs, field, message",
+    [
+        ("", "hi", {}, "numbers", "The numbers field is required."),
+        (" , ,", "hi", {}, "numbers", "The numbers field is required."),
+        (None, "hi", {}, "numbers", "The numbers field is required."),
+        ([], "hi", {}, "numbers", "The numbers field is required."),
+        ("0701234567", "", {}, "message_body", "The message_body field is required."),
+        ("0701234567", None, {}, "message_body", "The message_body field is required."),
+        ("0701234567", "   ", {}, "message_body", "The message_body field is required."),
+        (
+            "0701234567",
+            "x" * 1531,
+            {},
+            "message_body",
+            "message_body is too long: 11 parts, the limit is 10 parts.",
+        ),
+        (
+            "0701234567",
+            "hi",
+            {"sender_id": "EVIL"},
+            "sender_id",
+            "sender_id is not allowed for this account.",
+        ),
+        (
+            "0701234567",
+            "hi",
+            {"callback_url": "ftp://x"},
+            "callback_url",
+            "callback_url must be an http or https URL of at most 2048 characters.",
+        ),
+        (
+            "0701234567",
+            "hi",
+            {"reference": "r" * 129},
+            "reference",
+            "reference is too long: at most 128 characters.",
+        ),
+    ],
+)
 def test_field_errors(service, account, numbers, body, kwargs, field, message):
     with pytest.raises(InvalidInput) as err:
         service.send(account.id, numbers, body, **kwargs)
@@ -168,8 +247,7 @@ def test_sql_ish_strings_are_stored_verbatim(service, db, account, redis_client)
     assert service.balance(account.id).balance == Decimal("99.20")
 
 
-def test_ten_thousand_numbers_cost_no_more_statements_than_one(service, db, account,
-                                                              redis_client):
+def test_ten_thousand_numbers_cost_no_more_statements_than_one(service, db, account, redis_client):
     service.topup(account.id, Decimal(10000))
     service.send(account.id, "0799999999", "warm-up")  # loads the cached account settings
     with count_statements(db.engine) as one:
@@ -197,8 +275,12 @@ def test_database_down_is_dependency_down(redis_client):
     db = Database(url)
     svc = BridgeService(Config(database_url=url), db, redis_client, run_sweeper=False)
     try:
-        for call in (lambda: svc.send(1, "0701234567", "hi"), lambda: svc.verify_key("sb_x"),
-                     lambda: svc.authenticate("a", "b"), lambda: svc.balance(1)):
+        for call in (
+            lambda: svc.send(1, "0701234567", "hi"),
+            lambda: svc.verify_key("sb_x"),
+            lambda: svc.authenticate("a", "b"),
+            lambda: svc.balance(1),
+        ):
             with pytest.raises(DependencyDown):
                 call()
     finally:
@@ -206,6 +288,7 @@ def test_database_down_is_dependency_down(redis_client):
 
 
 # --- Idempotency-Key -------------------------------------------------------------------------
+
 
 def test_same_key_same_body_replays_and_charges_once(service, db, account, redis_client):
     first = service.send(account.id, "0701234567", "hi", idempotency_key="k1")

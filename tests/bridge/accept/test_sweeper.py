@@ -1,4 +1,5 @@
 """Transactional outbox: Redis down at accept time, the sweeper re-enqueues exactly once."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -6,11 +7,12 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from bridge.redis import outbox, keys as redis_keys
-from bridge.storage.models import idempotency_keys, messages
+from bridge.accept.sweeper import Sweeper
+from bridge.redis import keys as redis_keys
+from bridge.redis import outbox
 from bridge.redis.clients import make_redis
 from bridge.service import BridgeService
-from bridge.accept.sweeper import Sweeper
+from bridge.storage.models import idempotency_keys, messages
 from tests.harness.procs import wait_until
 
 
@@ -20,13 +22,14 @@ def states(db):
 
 
 def stream_ids(client):
-    return [outbox.decode_entry(f).message_id
-            for _id, f in client.xrange(redis_keys.OUTBOUND_STREAM)]
+    return [
+        outbox.decode_entry(f).message_id for _id, f in client.xrange(redis_keys.OUTBOUND_STREAM)
+    ]
 
 
-def test_redis_down_at_accept_then_the_sweeper_enqueues_exactly_once(service, db, account,
-                                                                    redis_server, clock,
-                                                                    caplog):
+def test_redis_down_at_accept_then_the_sweeper_enqueues_exactly_once(
+    service, db, account, redis_server, clock, caplog
+):
     redis_server.stop()
     body = service.send(account.id, "0701234567,0711111111", "while redis is down").body
     assert body["status"] == "accepted" and body["balance"] == "98.40"
@@ -98,8 +101,7 @@ def test_the_sweeper_purges_old_idempotency_answers(service, db, account, clock)
     assert keys == ["new"]
 
 
-def test_the_background_sweeper_runs_in_the_service(bridge_config, db, redis_server,
-                                                   fast_hasher):
+def test_the_background_sweeper_runs_in_the_service(bridge_config, db, redis_server, fast_hasher):
     """run_sweeper=True (the API process default): no one calls sweep_once by hand."""
     config = bridge_config.replace(sweeper_grace_seconds=0.0, sweeper_interval_seconds=0.05)
     client = make_redis(redis_server.url)
@@ -110,8 +112,11 @@ def test_the_background_sweeper_runs_in_the_service(bridge_config, db, redis_ser
         svc.start()
         body = svc.send(account.id, "0701234567", "hi").body
         redis_server.start()
-        wait_until(lambda: client.xlen(redis_keys.OUTBOUND_STREAM) == 1, timeout=20,
-                   message="the background sweeper to re-enqueue the message")
+        wait_until(
+            lambda: client.xlen(redis_keys.OUTBOUND_STREAM) == 1,
+            timeout=20,
+            message="the background sweeper to re-enqueue the message",
+        )
         assert stream_ids(client) == [body["messages"][0]["message_id"]]
         wait_until(lambda: set(states(db).values()) == {"queued"}, timeout=10)
     finally:
@@ -124,10 +129,27 @@ def test_stream_entries_carry_what_the_worker_needs(service, db, account, redis_
     (entry,) = [outbox.decode_entry(f) for _i, f in redis_client.xrange(redis_keys.OUTBOUND_STREAM)]
     with db.connect() as conn:
         row = conn.execute(select(messages)).mappings().one()
-    assert (entry.message_id, entry.batch_id, entry.account_id, entry.destination,
-            entry.sender_id, entry.text, entry.encoding, entry.parts, entry.price) == (
-        row["id"], row["batch_id"], account.id, "+254701234567", "INFO", "Jambo €", "gsm", 1,
-        Decimal("0.8000"))
+    assert (
+        entry.message_id,
+        entry.batch_id,
+        entry.account_id,
+        entry.destination,
+        entry.sender_id,
+        entry.text,
+        entry.encoding,
+        entry.parts,
+        entry.price,
+    ) == (
+        row["id"],
+        row["batch_id"],
+        account.id,
+        "+254701234567",
+        "INFO",
+        "Jambo €",
+        "gsm",
+        1,
+        Decimal("0.8000"),
+    )
     assert datetime.fromtimestamp(entry.expires_at, UTC) == row["expires_at"]
     assert redis_client.xinfo_stream(redis_keys.OUTBOUND_STREAM)["length"] == 1
     with db.connect() as conn:

@@ -1,4 +1,5 @@
 """`smpp-bridge run` end to end in a subprocess: it prints a curl that works, Ctrl-C stops all."""
+
 from __future__ import annotations
 
 import contextlib
@@ -28,10 +29,18 @@ SMPP_BRIDGE = str(Path(sys.executable).parent / "smpp-bridge")  # the console sc
 
 
 def _env(tmp_path: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("BRIDGE_") and k not in ("REDIS_URL", "DATABASE_URL")}
-    env.update(BRIDGE_PORT=str(port), BRIDGE_API_WORKERS="2", BRIDGE_API_THREADS="2",
-               BRIDGE_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("BRIDGE_") and k not in ("REDIS_URL", "DATABASE_URL")
+    }
+    env.update(
+        BRIDGE_PORT=str(port),
+        BRIDGE_API_WORKERS="2",
+        BRIDGE_API_THREADS="2",
+        BRIDGE_VAR_DIR=str(tmp_path / "var"),
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
@@ -73,9 +82,14 @@ def _message_url(send_curl: str, message_id: str) -> str:
 
 
 def _start(tmp_path: Path, port: int, *extra: str) -> tuple[subprocess.Popen, LineReader]:
-    proc = subprocess.Popen([SMPP_BRIDGE, "run", *extra], cwd=tmp_path,
-                            env=_env(tmp_path, port), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [SMPP_BRIDGE, "run", *extra],
+        cwd=tmp_path,
+        env=_env(tmp_path, port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     return proc, LineReader(proc.stdout)
 
 
@@ -97,8 +111,11 @@ def _running(tmp_path: Path, port: int, *extra: str):
     (on an error in the body: SIGKILL its whole process group instead)."""
     proc, out = _start(tmp_path, port, *extra)
     try:
-        wait_until(lambda: out.find(READY) or proc.poll() is not None, timeout=90,
-                   message="smpp-bridge run to print its banner")
+        wait_until(
+            lambda: out.find(READY) or proc.poll() is not None,
+            timeout=90,
+            message="smpp-bridge run to print its banner",
+        )
         assert proc.poll() is None, out.text()
         wait_until(lambda: len(re.findall(r"Booting worker", out.text())) >= 2, timeout=30)
         pids = _pids(out)
@@ -110,8 +127,11 @@ def _running(tmp_path: Path, port: int, *extra: str):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
-    wait_until(lambda: all(pid_gone(p) for p in pids), timeout=10,
-               message=f"every child of run to be gone: {pids}")
+    wait_until(
+        lambda: all(pid_gone(p) for p in pids),
+        timeout=10,
+        message=f"every child of run to be gone: {pids}",
+    )
 
 
 def test_run_prints_a_working_curl_and_ctrl_c_stops_everything(tmp_path):
@@ -124,13 +144,15 @@ def test_run_prints_a_working_curl_and_ctrl_c_stops_everything(tmp_path):
         status, body = _curl(send)
         assert status == 200 and body["status"] == "accepted" and body["count"] == 1, body
         status, body = _curl(balance)
-        assert (status, body) == (200, {"username": "demo", "balance": "999.20",
-                                        "currency": "KES"})
+        assert (status, body) == (200, {"username": "demo", "balance": "999.20", "currency": "KES"})
         first_key = re.search(r"Demo API key: (\S+)", out.text())[1]
         message_id = _curl(send)[1]["messages"][0]["message_id"]  # a second message
         message = _message_url(send, message_id)
-        wait_until(lambda: _curl(message)[1]["state"] == "delivered", timeout=30,
-                   message=f"message {message_id} delivered through the simulator and worker")
+        wait_until(
+            lambda: _curl(message)[1]["state"] == "delivered",
+            timeout=30,
+            message=f"message {message_id} delivered through the simulator and worker",
+        )
     assert (tmp_path / "var" / "bridge.db").exists()
     assert oct((tmp_path / "var" / "demo.json").stat().st_mode & 0o777) == "0o600"
 
@@ -149,10 +171,16 @@ def test_run_prints_a_working_curl_and_ctrl_c_stops_everything(tmp_path):
 def test_run_refuses_a_var_dir_whose_redis_is_owned(tmp_path):
     """A second `run` on the same var/ stops with one line naming the running Redis."""
     from bridge.redis.embedded import EmbeddedRedis
+
     with EmbeddedRedis(tmp_path / "var") as owner:
-        done = subprocess.run([SMPP_BRIDGE, "run"], cwd=tmp_path,
-                              env=_env(tmp_path, free_port()), capture_output=True, timeout=60,
-                              check=False)
+        done = subprocess.run(
+            [SMPP_BRIDGE, "run"],
+            cwd=tmp_path,
+            env=_env(tmp_path, free_port()),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
     assert done.returncode == 1
     assert f"REDIS_URL={owner.url}" in done.stderr.decode()
     assert "Traceback" not in done.stderr.decode()
@@ -160,13 +188,26 @@ def test_run_refuses_a_var_dir_whose_redis_is_owned(tmp_path):
 
 def test_api_command_needs_a_migrated_database_then_serves_alone(tmp_path):
     env = _env(tmp_path, free_port())
-    done = subprocess.run([SMPP_BRIDGE, "api"], cwd=tmp_path, env=env, capture_output=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [SMPP_BRIDGE, "api"], cwd=tmp_path, env=env, capture_output=True, timeout=60, check=False
+    )
     assert done.returncode == 1 and "smpp-bridge db upgrade" in done.stderr.decode()
-    subprocess.run([SMPP_BRIDGE, "db", "upgrade"], cwd=tmp_path, env=env, check=True,
-                   capture_output=True, timeout=60)
-    proc = subprocess.Popen([SMPP_BRIDGE, "api"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    subprocess.run(
+        [SMPP_BRIDGE, "db", "upgrade"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    proc = subprocess.Popen(
+        [SMPP_BRIDGE, "api"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     out = LineReader(proc.stdout)
     try:
         wait_until(lambda: out.find("API ready at") or proc.poll() is not None, timeout=60)

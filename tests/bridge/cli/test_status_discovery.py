@@ -1,4 +1,5 @@
 """`smpp-bridge status` finds the embedded Redis of a `run` on this machine without REDIS_URL."""
+
 from bridge.cli import main
 
 

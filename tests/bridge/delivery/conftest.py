@@ -3,6 +3,7 @@ PostgreSQL, the accept service, and workers in this process or as real subproces
 
 Every process and thread started here is stopped in a ``finally``; every wait is bounded.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,10 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from bridge.config import Config
-from bridge.storage.models import accounts, messages
+from bridge.delivery.settings import read_settings
 from bridge.redis.clients import make_redis
 from bridge.service import BridgeService
-from bridge.delivery.settings import read_settings
+from bridge.storage.models import accounts, messages
 from tests.harness.procs import stop_process, wait_until
 from tests.harness.simulator import make_simulator  # noqa: F401  (fixture)
 
@@ -35,13 +36,22 @@ FINAL = {"delivered", "undelivered", "expired", "rejected", "failed"}
 OPENING = Decimal("100000.00")
 
 #: Fast timings for tests; each test overrides what it exercises.
-FAST_WORKER = {"claim_idle_seconds": 3.0, "claim_interval_seconds": 0.5, "lease_ttl": 3.0,
-               "status_interval": 0.5, "reconnect_min": 0.05, "reconnect_max": 0.5,
-               "down_queue_timeout": 2.0, "drain_timeout": 10.0,
-               "retry": {"ESME_RTHROTTLED": {"delay": 0.1, "max_attempts": 30},
-                         "timeout": {"delay": 0.2, "max_attempts": 4},
-                         "not_sent": {"delay": 0.1, "max_attempts": 60},
-                         "max_delay": 1.0}}
+FAST_WORKER = {
+    "claim_idle_seconds": 3.0,
+    "claim_interval_seconds": 0.5,
+    "lease_ttl": 3.0,
+    "status_interval": 0.5,
+    "reconnect_min": 0.05,
+    "reconnect_max": 0.5,
+    "down_queue_timeout": 2.0,
+    "drain_timeout": 10.0,
+    "retry": {
+        "ESME_RTHROTTLED": {"delay": 0.1, "max_attempts": 30},
+        "timeout": {"delay": 0.2, "max_attempts": 4},
+        "not_sent": {"delay": 0.1, "max_attempts": 60},
+        "max_delay": 1.0,
+    },
+}
 
 
 def numbers(count: int, start: int = 0) -> list[str]:
@@ -62,13 +72,19 @@ class Bridge:
     tmp: Path
     env: dict[str, str] = field(default_factory=dict)
 
-    def send(self, count: int, start: int = 0, text: str = "hello from the engine tests",
-             batch: int = 1000) -> list[str]:
+    def send(
+        self,
+        count: int,
+        start: int = 0,
+        text: str = "hello from the engine tests",
+        batch: int = 1000,
+    ) -> list[str]:
         """Accept ``count`` messages (one request per ``batch`` recipients); their ids."""
         ids: list[str] = []
         for offset in range(0, count, batch):
-            body = self.service.send(self.account_id, numbers(min(batch, count - offset),
-                                                              start + offset), text).body
+            body = self.service.send(
+                self.account_id, numbers(min(batch, count - offset), start + offset), text
+            ).body
             ids += [m["message_id"] for m in body["messages"]]
         return ids
 
@@ -84,19 +100,23 @@ class Bridge:
 
     def wait_final(self, count: int, timeout: float, states: set[str] = FINAL) -> Counter:
         """Until ``count`` messages are in one of ``states``; returns the state counts."""
+
         def done() -> Counter | None:
             got = self.states()
             return got if sum(n for s, n in got.items() if s in states) >= count else None
+
         try:
-            return wait_until(done, timeout=timeout, interval=0.2,
-                              message=f"{count} messages in {sorted(states)}")
+            return wait_until(
+                done, timeout=timeout, interval=0.2, message=f"{count} messages in {sorted(states)}"
+            )
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}; states now {dict(self.states())}") from None
 
     def balance(self) -> Decimal:
         with self.db.connect() as conn:
-            return conn.execute(select(accounts.c.balance)
-                                .where(accounts.c.id == self.account_id)).scalar_one()
+            return conn.execute(
+                select(accounts.c.balance).where(accounts.c.id == self.account_id)
+            ).scalar_one()
 
     def worker_toml(self, worker: dict | None = None, smsc: dict | None = None) -> Path:
         """A BRIDGE_CONFIG file with this bridge's [[smsc]] and a [worker] table."""
@@ -107,12 +127,19 @@ class Bridge:
 
     def audit(self) -> subprocess.CompletedProcess:
         """`smpp-bridge audit` as an operator runs it (exit 0 = the books and states agree)."""
-        return subprocess.run([SMPP_BRIDGE, "audit"], env=self.env, capture_output=True,
-                              text=True, timeout=120, check=False)
+        return subprocess.run(
+            [SMPP_BRIDGE, "audit"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
 
 def to_toml(data: dict) -> str:
     """Just enough TOML for worker configs: scalars, inline tables, arrays of tables."""
+
     def value(v: Any) -> str:
         if isinstance(v, dict):
             return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
@@ -121,6 +148,7 @@ def to_toml(data: dict) -> str:
         if isinstance(v, (list, tuple)):
             return "[" + ", ".join(value(x) for x in v) + "]"
         return json.dumps(v)
+
     lines: list[str] = []
     for table in data.get("smsc", []):
         lines.append("[[smsc]]")
@@ -130,15 +158,26 @@ def to_toml(data: dict) -> str:
         lines += [f"{k} = {value(v)}" for k, v in data["worker"].items() if k != "retry"]
         if "retry" in data["worker"]:
             lines.append("[worker.retry]")
-            lines += [f'"{k}" = {value(v)}' if isinstance(v, dict) else f"{k} = {value(v)}"
-                      for k, v in data["worker"]["retry"].items()]
+            lines += [
+                f'"{k}" = {value(v)}' if isinstance(v, dict) else f"{k} = {value(v)}"
+                for k, v in data["worker"]["retry"].items()
+            ]
     return "\n".join(lines) + "\n"
 
 
 def smsc_table(sim, **overrides) -> dict:
-    return {"name": "sim", "host": sim.host, "port": sim.port, "system_id": "bridge",
-            "password": "secret", "binds": 2, "window": 20, "response_timeout": 2.0,
-            "enquire_link_interval": 5.0, **overrides}
+    return {
+        "name": "sim",
+        "host": sim.host,
+        "port": sim.port,
+        "system_id": "bridge",
+        "password": "secret",
+        "binds": 2,
+        "window": 20,
+        "response_timeout": 2.0,
+        "enquire_link_interval": 5.0,
+        **overrides,
+    }
 
 
 @pytest.fixture
@@ -150,20 +189,37 @@ def sim(make_simulator):  # noqa: F811  (the fixture imported above)
 @pytest.fixture
 def bridge(database_url, redis_server, sim, tmp_path) -> Iterator[Bridge]:
     from bridge.storage.db import Database, upgrade
+
     upgrade(database_url)
-    config = Config(database_url=database_url, redis_url=redis_server.url,
-                    smsc=(smsc_table(sim),), max_recipients=10_000, var_dir=str(tmp_path))
+    config = Config(
+        database_url=database_url,
+        redis_url=redis_server.url,
+        smsc=(smsc_table(sim),),
+        max_recipients=10_000,
+        var_dir=str(tmp_path),
+    )
     db = Database(database_url)
     client = make_redis(redis_server.url)
-    service = BridgeService(config, db, client, run_sweeper=False,
-                            hasher=PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+    service = BridgeService(
+        config,
+        db,
+        client,
+        run_sweeper=False,
+        hasher=PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1),
+    )
     service.start()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_server.url,
-           "BRIDGE_VAR_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_server.url,
+        "BRIDGE_VAR_DIR": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("BRIDGE_CONFIG", None)
     try:
-        account = service.create_account("engine", "engine-password-1", balance=OPENING,
-                                         sender_id="ACME")
+        account = service.create_account(
+            "engine", "engine-password-1", balance=OPENING, sender_id="ACME"
+        )
         yield Bridge(config, db, client, service, sim, account.id, tmp_path, env)
     finally:
         service.stop()
@@ -175,12 +231,20 @@ def bridge(database_url, redis_server, sim, tmp_path) -> Iterator[Bridge]:
 def start_worker(bridge) -> Iterator[Callable[..., Any]]:
     """start_worker(worker={...}, smsc={...}) -> a started in-process Worker (stopped after)."""
     from bridge.delivery.worker import Worker
+
     started: list[Worker] = []
 
-    def start(worker: dict | None = None, smsc: dict | None = None, *,
-              more_smsc: tuple = (), routes: tuple = (), **kw) -> Worker:
+    def start(
+        worker: dict | None = None,
+        smsc: dict | None = None,
+        *,
+        more_smsc: tuple = (),
+        routes: tuple = (),
+        **kw,
+    ) -> Worker:
         config = bridge.config.replace(
-            smsc=({**dict(bridge.config.smsc[0]), **(smsc or {})}, *more_smsc), routes=routes)
+            smsc=({**dict(bridge.config.smsc[0]), **(smsc or {})}, *more_smsc), routes=routes
+        )
         settings = read_settings({**FAST_WORKER, **(worker or {})})
         w = Worker(config, db=bridge.db, redis=bridge.redis, settings=settings, **kw)
         w.start()
@@ -203,8 +267,13 @@ def spawn_worker(bridge) -> Iterator[Callable[..., subprocess.Popen]]:
     def spawn(worker: dict | None = None, smsc: dict | None = None) -> subprocess.Popen:
         env = {**bridge.env, "BRIDGE_CONFIG": str(bridge.worker_toml(worker, smsc))}
         log = open(bridge.tmp / f"worker-{len(procs) + 1}.log", "ab")  # noqa: SIM115 (closed below)
-        proc = subprocess.Popen([SMPP_BRIDGE, "worker", "--log-level", "INFO"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [SMPP_BRIDGE, "worker", "--log-level", "INFO"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         procs.append((proc, log))
         return proc
 
@@ -218,8 +287,9 @@ def spawn_worker(bridge) -> Iterator[Callable[..., subprocess.Popen]]:
 
 def wire_counts(bridge: Bridge, *more_sims) -> Counter:
     """How many times the simulator(s) accepted a message for each destination (E.164)."""
-    return Counter("+" + m.destination_addr for sim in (bridge.sim, *more_sims)
-                   for m in sim.messages)
+    return Counter(
+        "+" + m.destination_addr for sim in (bridge.sim, *more_sims) for m in sim.messages
+    )
 
 
 def check_ground_truth(bridge: Bridge, count: int, *more_sims) -> dict[str, int]:
@@ -227,8 +297,9 @@ def check_ground_truth(bridge: Bridge, count: int, *more_sims) -> dict[str, int]
     receipt state was accepted by the SMSC at least once; any message on the wire more than
     once is flagged possible_duplicate; the reported count equals the flagged rows; the
     stream is empty; the audit passes. Returns a summary for the test to add its own checks."""
-    from bridge.redis import keys as redis_keys
     from bridge.delivery.reader import stream_info
+    from bridge.redis import keys as redis_keys
+
     rows = bridge.rows()
     assert len(rows) == count
     wire = wire_counts(bridge, *more_sims)

@@ -2,6 +2,7 @@
 
 Each reports through Redis (the only thing real workers share), never through pipes.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,9 @@ from bridge.delivery.fleet import BindLeases, TokenBucket, publish_bind_status
 
 GO = "test:go"  # the test sets this key to start every hammer at once
 READY = "test:ready"  # each hammer INCRs it when connected
-INSIDE = "test:inside"  # holders currently inside their lease (INCR after acquire, DECR before release)
+INSIDE = (
+    "test:inside"  # holders currently inside their lease (INCR after acquire, DECR before release)
+)
 RESULTS = "test:results"  # one JSON line per hammer
 
 
@@ -54,8 +57,14 @@ def lease_process(url: str, account: str, max_binds: int, rounds: int, threads: 
     client = redis.Redis.from_url(url)
     _await_go(client)
     results: list[dict] = []
-    pool = [threading.Thread(target=lambda i=i: results.append(
-        lease_hammer(url, account, max_binds, rounds, f"proc-thread{i}"))) for i in range(threads)]
+    pool = [
+        threading.Thread(
+            target=lambda i=i: results.append(
+                lease_hammer(url, account, max_binds, rounds, f"proc-thread{i}")
+            )
+        )
+        for i in range(threads)
+    ]
     for t in pool:
         t.start()
     for t in pool:
@@ -64,8 +73,9 @@ def lease_process(url: str, account: str, max_binds: int, rounds: int, threads: 
     client.close()
 
 
-def bucket_process(url: str, account: str, rate: float, burst: int, seconds: float,
-                   mode: str, n: int) -> None:
+def bucket_process(
+    url: str, account: str, rate: float, burst: int, seconds: float, mode: str, n: int
+) -> None:
     """Hammer the bucket for ``seconds`` (Redis time), sleeping the wait hints it is given."""
     client = redis.Redis.from_url(url)
     bucket = TokenBucket(client)
@@ -87,16 +97,24 @@ def bucket_process(url: str, account: str, rate: float, burst: int, seconds: flo
             worst_wait = max(worst_wait, wait)
             bad_waits += not (0 < wait <= limit + 1e-6)
             time.sleep(min(wait, 0.05))
-    client.rpush(RESULTS, json.dumps({"granted": granted, "calls": calls,
-                                      "worst_wait": worst_wait, "bad_waits": bad_waits}))
+    client.rpush(
+        RESULTS,
+        json.dumps(
+            {"granted": granted, "calls": calls, "worst_wait": worst_wait, "bad_waits": bad_waits}
+        ),
+    )
     client.close()
 
 
 def status_process(url: str, connection: str, bind_id: str) -> None:
     """Another worker publishing its bind's heartbeat."""
     client = redis.Redis.from_url(url)
-    publish_bind_status(client, connection, bind_id, {"state": "bound_trx", "since": 1.0,
-                                                      "counters": {"submitted": 7}})
+    publish_bind_status(
+        client,
+        connection,
+        bind_id,
+        {"state": "bound_trx", "since": 1.0, "counters": {"submitted": 7}},
+    )
     client.close()
 
 

@@ -1,4 +1,5 @@
 """HTTP send -> stream -> worker -> simulator -> receipt -> delivered, with the money right."""
+
 from __future__ import annotations
 
 import json
@@ -23,10 +24,15 @@ class _Quiet(WSGIRequestHandler):
 def api_url(bridge):
     """The real API app served over a real socket (wsgiref, one thread)."""
     key = bridge.service.generate_key(bridge.account_id, expiry_days=1).api_key
-    server = make_server("127.0.0.1", 0, create_app(bridge.config, bridge.service, bridge.redis),
-                         handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    server = make_server(
+        "127.0.0.1",
+        0,
+        create_app(bridge.config, bridge.service, bridge.redis),
+        handler_class=_Quiet,
+    )
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}", key
@@ -47,10 +53,16 @@ def test_http_send_reaches_delivered_with_one_smsc_id_per_part(bridge, api_url, 
     base, key = api_url
     start_worker()
     long_text = "Long message: " + "x" * 200  # 2 GSM parts
-    short = _call(f"{base}/api/v2/sms/send", key,
-                  {"numbers": ",".join(numbers(3)), "message_body": "Hello, engine"})
-    long = _call(f"{base}/api/v2/sms/send", key,
-                 {"numbers": numbers(1, start=50)[0], "message_body": long_text})
+    short = _call(
+        f"{base}/api/v2/sms/send",
+        key,
+        {"numbers": ",".join(numbers(3)), "message_body": "Hello, engine"},
+    )
+    long = _call(
+        f"{base}/api/v2/sms/send",
+        key,
+        {"numbers": numbers(1, start=50)[0], "message_body": long_text},
+    )
     ids = [m["message_id"] for m in short["messages"] + long["messages"]]
     assert bridge.wait_final(4, timeout=30) == {"delivered": 4}
 

@@ -1,4 +1,5 @@
 """Fleet coordination on a real redis-server: bind leases, the TPS bucket, bind heartbeats."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,7 +10,6 @@ import threading
 
 import pytest
 
-from bridge.redis import keys as redis_keys
 from bridge.delivery.fleet import (
     BindLeases,
     TokenBucket,
@@ -17,6 +17,7 @@ from bridge.delivery.fleet import (
     publish_bind_status,
     read_bind_statuses,
 )
+from bridge.redis import keys as redis_keys
 from tests.bridge.delivery import fleet_procs
 from tests.harness.procs import wait_until
 
@@ -40,8 +41,11 @@ def processes(targets):
 
 def start_together(client, count: int) -> None:
     """Let every hammer connect, then start them at once."""
-    wait_until(lambda: int(client.get(fleet_procs.READY) or 0) >= count, timeout=60,
-               message=f"{count} hammers to connect")
+    wait_until(
+        lambda: int(client.get(fleet_procs.READY) or 0) >= count,
+        timeout=60,
+        message=f"{count} hammers to connect",
+    )
     client.set(fleet_procs.GO, 1)
 
 
@@ -55,6 +59,7 @@ def redis_now(client) -> float:
 
 
 # --- bind leases --------------------------------------------------------------------------
+
 
 def test_leases_cap_binds_and_release_frees_a_slot(redis_client):
     leases = BindLeases(redis_client, ttl=30)
@@ -74,8 +79,14 @@ def test_leases_cap_binds_and_release_frees_a_slot(redis_client):
 
 def test_threads_never_hold_more_than_max_binds(redis_server, redis_client):
     out: list[dict] = []
-    threads = [threading.Thread(target=lambda i=i: out.append(fleet_procs.lease_hammer(
-        redis_server.url, "acct", 2, 60, f"t{i}"))) for i in range(6)]
+    threads = [
+        threading.Thread(
+            target=lambda i=i: out.append(
+                fleet_procs.lease_hammer(redis_server.url, "acct", 2, 60, f"t{i}")
+            )
+        )
+        for i in range(6)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -91,8 +102,11 @@ def test_two_processes_never_hold_more_than_max_binds(redis_server, redis_client
     args = (redis_server.url, "acct", 3, 60, 4)
     with processes([(fleet_procs.lease_process, args)] * 2) as procs:
         start_together(redis_client, 2)
-        wait_until(lambda: redis_client.llen(fleet_procs.RESULTS) >= 8, timeout=90,
-                   message="both lease processes to report")
+        wait_until(
+            lambda: redis_client.llen(fleet_procs.RESULTS) >= 8,
+            timeout=90,
+            message="both lease processes to report",
+        )
         for p in procs:
             p.join(10)
         assert [p.exitcode for p in procs] == [0, 0]
@@ -142,6 +156,7 @@ def test_lease_arguments_are_checked(redis_client):
 
 # --- token bucket ---------------------------------------------------------------------------
 
+
 def test_bucket_arithmetic_with_an_injected_clock(redis_client):
     now = [500.0]
     bucket = TokenBucket(redis_client, clock=lambda: now[0])
@@ -172,13 +187,18 @@ def test_bucket_arguments_are_checked(redis_client):
 
 def test_processes_hammering_the_bucket_never_exceed_rate(redis_server, redis_client):
     rate, burst, seconds = 300.0, 30, 2.0
-    targets = [(fleet_procs.bucket_process, (redis_server.url, "acct", rate, burst, seconds, mode, n))
-               for mode, n in (("take", 1), ("take", 3), ("upto", 25), ("upto", 7))]
+    targets = [
+        (fleet_procs.bucket_process, (redis_server.url, "acct", rate, burst, seconds, mode, n))
+        for mode, n in (("take", 1), ("take", 3), ("upto", 25), ("upto", 7))
+    ]
     with processes(targets) as procs:
         start_together(redis_client, len(targets))
         started = redis_now(redis_client)
-        wait_until(lambda: redis_client.llen(fleet_procs.RESULTS) >= len(targets), timeout=60,
-                   message="every bucket hammer to report")
+        wait_until(
+            lambda: redis_client.llen(fleet_procs.RESULTS) >= len(targets),
+            timeout=60,
+            message="every bucket hammer to report",
+        )
         finished = redis_now(redis_client)
         for p in procs:
             p.join(10)
@@ -193,9 +213,15 @@ def test_processes_hammering_the_bucket_never_exceed_rate(redis_server, redis_cl
 
 # --- bind status heartbeats -------------------------------------------------------------------
 
+
 def test_bind_statuses_are_published_read_and_expire(redis_server, redis_client):
-    publish_bind_status(redis_client, "saf", "1", {"state": "bound_trx", "since": 1.5,
-                                                   "counters": {"submitted": 3}}, ttl=30)
+    publish_bind_status(
+        redis_client,
+        "saf",
+        "1",
+        {"state": "bound_trx", "since": 1.5, "counters": {"submitted": 3}},
+        ttl=30,
+    )
     with processes([(fleet_procs.status_process, (redis_server.url, "saf", "1"))]) as procs:
         procs[0].join(60)
         assert procs[0].exitcode == 0
@@ -203,15 +229,22 @@ def test_bind_statuses_are_published_read_and_expire(redis_server, redis_client)
     # before the first read; short enough that the wait below stays brief
     publish_bind_status(redis_client, "air", "1", {"state": "binding"}, ttl=3)
     rows = read_bind_statuses(redis_client)
-    assert [(r["connection"], r["bind_id"]) for r in rows] == [("air", "1"), ("saf", "1"), ("saf", "1")]
+    assert [(r["connection"], r["bind_id"]) for r in rows] == [
+        ("air", "1"),
+        ("saf", "1"),
+        ("saf", "1"),
+    ]
     mine = [r for r in rows if r["pid"] == os.getpid()]
     other = [r for r in rows if r["pid"] != os.getpid()]
     assert {r["connection"] for r in mine} == {"air", "saf"}
     assert other[0]["counters"] == {"submitted": 7} and other[0]["state"] == "bound_trx"
     assert mine[1]["counters"] == {"submitted": 3} and mine[1]["hostname"]
 
-    wait_until(lambda: len(read_bind_statuses(redis_client)) == 2, timeout=10,
-               message="the air bind's heartbeat to expire")
+    wait_until(
+        lambda: len(read_bind_statuses(redis_client)) == 2,
+        timeout=10,
+        message="the air bind's heartbeat to expire",
+    )
     publish_bind_status(redis_client, "saf", "1", {"state": "unbinding"})
     states = {r["pid"]: r["state"] for r in read_bind_statuses(redis_client)}
     assert states[os.getpid()] == "unbinding" and len(states) == 2

@@ -1,5 +1,6 @@
 """Fleet caps with real worker processes: bind leases cap binds of one SMSC account across
 workers, and the Redis token bucket caps its messages per second across workers."""
+
 from __future__ import annotations
 
 import time
@@ -23,7 +24,10 @@ def _sample_until_final(bridge, count: int, timeout: float, during=None) -> list
         if during is not None:
             during(samples[-1][1])
         states = bridge.states()
-        if sum(n for s, n in states.items() if s not in ("accepted", "queued", "submitted")) >= count:
+        if (
+            sum(n for s, n in states.items() if s not in ("accepted", "queued", "submitted"))
+            >= count
+        ):
             return samples
         assert time.monotonic() < deadline, f"not final after {timeout}s: {dict(states)}"
         time.sleep(0.1)
@@ -33,15 +37,18 @@ def _worst_rate_excess(samples: list[tuple[float, int]], window: float = 2.0) ->
     """Max over windows >= ``window`` s of (accepted - TPS * elapsed): must stay <= burst."""
     worst = float("-inf")
     for i, (t0, n0) in enumerate(samples):
-        for t1, n1 in samples[i + 1:]:
+        for t1, n1 in samples[i + 1 :]:
             if t1 - t0 >= window:
                 worst = max(worst, n1 - n0 - TPS * (t1 - t0))
     return worst
 
 
 def _submitting_binds(sim) -> list:
-    return [b for b in sim.binds if b.system_id == "bridge"
-            and any(p["command"] == "submit_sm" for p in b.pdus)]
+    return [
+        b
+        for b in sim.binds
+        if b.system_id == "bridge" and any(p["command"] == "submit_sm" for p in b.pdus)
+    ]
 
 
 def test_one_bind_fleet_wide_and_the_lease_moves_on_graceful_stop(bridge, spawn_worker):
@@ -56,6 +63,7 @@ def test_one_bind_fleet_wide_and_the_lease_moves_on_graceful_stop(bridge, spawn_
     def stop_first_midway(accepted: int) -> None:
         if accepted >= 400 and first.poll() is None:
             first.terminate()  # graceful: drains, unbinds, releases its lease
+
     samples = _sample_until_final(bridge, count, timeout=90, during=stop_first_midway)
     assert bridge.states() == {"delivered": count}
     binds = [b for b in bridge.sim.binds if b.system_id == "bridge"]

@@ -1,27 +1,39 @@
 """The session pool against the simulator and a real Redis: leases cap binds, status is
 published, a lost lease unbinds."""
+
 from __future__ import annotations
 
-from bridge.redis import keys as redis_keys
 from bridge.delivery.fleet import read_bind_statuses
-from bridge.routing.router import Connection
 from bridge.delivery.pool import SessionPool
 from bridge.delivery.settings import WorkerSettings
+from bridge.redis import keys as redis_keys
+from bridge.routing.router import Connection
 from tests.harness.procs import wait_until
 
-SETTINGS = WorkerSettings(lease_ttl=1.5, status_interval=0.3, reconnect_min=0.05,
-                          reconnect_max=0.2)
+SETTINGS = WorkerSettings(lease_ttl=1.5, status_interval=0.3, reconnect_min=0.05, reconnect_max=0.2)
 
 
 def _conn(sim, **kw) -> Connection:
-    fields = {"name": "sim", "host": sim.host, "port": sim.port, "system_id": "acct",
-              "password": "pw", "binds": 2, "max_binds": 2, "window": 5}
+    fields = {
+        "name": "sim",
+        "host": sim.host,
+        "port": sim.port,
+        "system_id": "acct",
+        "password": "pw",
+        "binds": 2,
+        "max_binds": 2,
+        "window": 5,
+    }
     return Connection(**{**fields, **kw})
 
 
 def _pool(conn, redis_client, receipts=None):
-    return SessionPool((conn,), redis_client, SETTINGS,
-                       lambda name, r: (receipts if receipts is not None else []).append((name, r)))
+    return SessionPool(
+        (conn,),
+        redis_client,
+        SETTINGS,
+        lambda name, r: (receipts if receipts is not None else []).append((name, r)),
+    )
 
 
 def test_binds_within_the_lease_cap_and_reports_them(make_simulator, redis_client):
@@ -32,9 +44,14 @@ def test_binds_within_the_lease_cap_and_reports_them(make_simulator, redis_clien
     try:
         wait_until(lambda: len(pool.bound_sessions("sim")) == 2, timeout=10, message="2 binds")
         assert pool.is_up("sim") and not pool.is_up("other")
-        statuses = wait_until(lambda: [s for s in read_bind_statuses(redis_client)
-                                       if s["state"] == "bound"] and read_bind_statuses(redis_client),
-                              timeout=5, message="status heartbeat")
+        statuses = wait_until(
+            lambda: (
+                [s for s in read_bind_statuses(redis_client) if s["state"] == "bound"]
+                and read_bind_statuses(redis_client)
+            ),
+            timeout=5,
+            message="status heartbeat",
+        )
         assert sorted(s["state"] for s in statuses) == ["bound", "bound", "no_lease"]
         assert len(sim.bound) == 2  # the third slot never connected
         assert {pool.pick("sim") for _ in range(4)} == set(pool.bound_sessions("sim"))
@@ -54,8 +71,11 @@ def test_a_lost_lease_unbinds_and_a_free_one_rebinds(make_simulator, redis_clien
         first = sim.bound[0].id
         redis_client.delete(redis_keys.bind_lease_key(conn.account))  # e.g. an operator reset
         # the renewal finds the lease gone: unbind, then take a fresh lease and bind again
-        wait_until(lambda: [b.id for b in sim.bound] not in ([], [first]), timeout=10,
-                   message="rebind on a new lease")
+        wait_until(
+            lambda: [b.id for b in sim.bound] not in ([], [first]),
+            timeout=10,
+            message="rebind on a new lease",
+        )
         assert next(b for b in sim.binds if b.id == first).unbound_by == "esme"
         assert redis_client.zcard(redis_keys.bind_lease_key(conn.account)) == 1
     finally:
@@ -68,8 +88,9 @@ def test_receipts_come_back_with_the_connection_name(make_simulator, redis_clien
     pool = _pool(_conn(sim, binds=1), redis_client, got)
     pool.start()
     try:
-        session = wait_until(lambda: pool.pick("sim") if pool.is_up("sim") else None, timeout=10,
-                             message="bind")
+        session = wait_until(
+            lambda: pool.pick("sim") if pool.is_up("sim") else None, timeout=10, message="bind"
+        )
         [future] = session.submit_text("ACME", "254700000001", "hi")
         assert future.result(timeout=5).ok
         wait_until(lambda: got, timeout=5, message="receipt")
@@ -78,16 +99,16 @@ def test_receipts_come_back_with_the_connection_name(make_simulator, redis_clien
         pool.stop(timeout=5)
 
 
-def test_status_command_shows_every_bind_and_the_stream(make_simulator, redis_server,
-                                                        redis_client):
+def test_status_command_shows_every_bind_and_the_stream(make_simulator, redis_server, redis_client):
     import json
     import os
     import subprocess
 
-    from bridge.redis import outbox
     from bridge.delivery.reader import StreamReader
+    from bridge.redis import outbox
     from tests.bridge.delivery.conftest import SMPP_BRIDGE
     from tests.bridge.delivery.test_reader import _msg
+
     sim = make_simulator()
     pool = _pool(_conn(sim, binds=2, max_binds=1), redis_client)
     reader = StreamReader(redis_client, "w-test")
@@ -98,12 +119,24 @@ def test_status_command_shows_every_bind_and_the_stream(make_simulator, redis_se
     env.pop("BRIDGE_CONFIG", None)
 
     def status(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([SMPP_BRIDGE, "status", *args], env=env, capture_output=True,
-                              text=True, timeout=60, check=False)
+        return subprocess.run(
+            [SMPP_BRIDGE, "status", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
     pool.start()
     try:
-        wait_until(lambda: [b for b in json.loads(status("--json").stdout)["binds"]
-                            if b["state"] == "bound"], timeout=10, message="a bound heartbeat")
+        wait_until(
+            lambda: [
+                b for b in json.loads(status("--json").stdout)["binds"] if b["state"] == "bound"
+            ],
+            timeout=10,
+            message="a bound heartbeat",
+        )
         report = json.loads(status("--json").stdout)
         assert sorted(b["state"] for b in report["binds"]) == ["bound", "no_lease"]
         assert (report["stream"]["length"], report["stream"]["pending"]) == (3, 2)

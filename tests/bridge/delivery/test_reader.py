@@ -1,17 +1,29 @@
 """The stream side of the worker against a real redis-server: group, reads, take-overs, acks."""
+
 from __future__ import annotations
 
 from decimal import Decimal
 
-from bridge.redis import outbox, keys as redis_keys
-from bridge.redis.outbox import OutboundMessage
 from bridge.delivery.reader import StreamReader, stream_info
+from bridge.redis import keys as redis_keys
+from bridge.redis import outbox
+from bridge.redis.outbox import OutboundMessage
 from tests.harness.procs import wait_until
 
 
 def _msg(i: int) -> OutboundMessage:
-    return OutboundMessage(f"m{i:04d}", "b1", 1, f"+2547000{i:05d}", "ACME", f"text {i}", "gsm",
-                           1, Decimal("0.80"), 4e9)
+    return OutboundMessage(
+        f"m{i:04d}",
+        "b1",
+        1,
+        f"+2547000{i:05d}",
+        "ACME",
+        f"text {i}",
+        "gsm",
+        1,
+        Decimal("0.80"),
+        4e9,
+    )
 
 
 def test_read_ack_and_delete(redis_client):
@@ -46,8 +58,9 @@ def test_a_dead_consumers_entries_are_taken_over_once_idle(redis_client):
     taken = wait_until(lambda: live.take_over(0.05, 100), timeout=5, message="take-over")
     assert sorted(e.entry_id for e in taken) == sorted(e.entry_id for e in held)
     assert live.scan_complete
-    pending = redis_client.xpending_range(redis_keys.OUTBOUND_STREAM, redis_keys.OUTBOUND_GROUP,
-                                          "-", "+", 10)
+    pending = redis_client.xpending_range(
+        redis_keys.OUTBOUND_STREAM, redis_keys.OUTBOUND_GROUP, "-", "+", 10
+    )
     assert {p["consumer"].decode() for p in pending} == {"live"}
 
 
@@ -56,8 +69,11 @@ def test_touch_keeps_a_live_workers_entries_from_being_taken(redis_client):
     mine.ensure_group()
     outbox.enqueue(redis_client, [_msg(1)])
     [entry] = mine.read(10, 10)
-    wait_until(lambda: stream_info(redis_client).consumers[0]["idle_ms"] >= 300, timeout=5,
-               message="entry to idle")
+    wait_until(
+        lambda: stream_info(redis_client).consumers[0]["idle_ms"] >= 300,
+        timeout=5,
+        message="entry to idle",
+    )
     assert mine.touch([entry.entry_id]) == 1
     assert other.take_over(0.3, 10) == []
 
@@ -78,8 +94,11 @@ def test_only_idle_empty_consumers_of_past_processes_are_pruned(redis_client):
     past.ack([e.entry_id for e in past.read(10, None)])  # a past process: finished its work
     outbox.enqueue(redis_client, [_msg(2)])
     busy.read(10, None)  # holds one pending entry
-    wait_until(lambda: min(c["idle_ms"] for c in stream_info(redis_client).consumers) >= 200,
-               timeout=5, message="consumers to idle")
+    wait_until(
+        lambda: min(c["idle_ms"] for c in stream_info(redis_client).consumers) >= 200,
+        timeout=5,
+        message="consumers to idle",
+    )
     assert me.prune_consumers(0.2) == ["past"]  # busy still holds an entry: kept
     assert [c["name"] for c in stream_info(redis_client).consumers] == ["busy"]
     assert me.prune_consumers(60) == []  # nobody idle that long

@@ -1,4 +1,5 @@
 """Never losing a message: a worker SIGKILLed mid-flight, Redis restarted mid-run."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,11 @@ def test_sigkill_mid_flight_is_recovered_and_duplicates_reported(bridge, spawn_w
     bridge.sim.set_scenarios("latency:ms=40")  # ~1000 msg/s through 2 binds x window 20
     bridge.send(COUNT)
     first = spawn_worker()
-    wait_until(lambda: bridge.sim.counters.get("accepted", 0) >= 300, timeout=60,
-               message="the first worker to be mid-flight")
+    wait_until(
+        lambda: bridge.sim.counters.get("accepted", 0) >= 300,
+        timeout=60,
+        message="the first worker to be mid-flight",
+    )
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(10)
     at_kill = bridge.states()
@@ -33,19 +37,26 @@ def test_sigkill_mid_flight_is_recovered_and_duplicates_reported(bridge, spawn_w
 
 def test_redis_restart_mid_run_loses_nothing(bridge, redis_server, start_worker):
     from bridge.accept.sweeper import Sweeper
+
     bridge.sim.set_scenarios("latency:ms=20")
     start_worker()
     bridge.send(COUNT)
-    wait_until(lambda: bridge.sim.counters.get("accepted", 0) >= 200, timeout=60,
-               message="the worker to be mid-run")
+    wait_until(
+        lambda: bridge.sim.counters.get("accepted", 0) >= 200,
+        timeout=60,
+        message="the worker to be mid-run",
+    )
     redis_server.stop()
     late = bridge.send(200, start=COUNT)  # committed and charged; the XADD fails
     redis_server.start()
     assert len(late) == 200
     sweeper = Sweeper(bridge.config.replace(sweeper_grace_seconds=0.1), bridge.db, bridge.redis)
     swept = []
-    wait_until(lambda: swept.append(sweeper.sweep_once()) or sum(swept) >= 200, timeout=30,
-               message="the sweeper to re-enqueue what Redis missed")
+    wait_until(
+        lambda: swept.append(sweeper.sweep_once()) or sum(swept) >= 200,
+        timeout=30,
+        message="the sweeper to re-enqueue what Redis missed",
+    )
     assert sum(swept) == 200
     assert bridge.wait_final(COUNT + 200, timeout=120) == {"delivered": COUNT + 200}
     check_ground_truth(bridge, COUNT + 200)
@@ -53,11 +64,15 @@ def test_redis_restart_mid_run_loses_nothing(bridge, redis_server, start_worker)
 
 def test_sigterm_drains_unbinds_and_leaves_nothing_flagged(bridge, spawn_worker):
     from bridge.delivery.reader import stream_info
+
     bridge.sim.set_scenarios("latency:ms=40")
     first = spawn_worker()
     bridge.send(COUNT)
-    wait_until(lambda: bridge.sim.counters.get("accepted", 0) >= 300, timeout=60,
-               message="the worker to be mid-flight")
+    wait_until(
+        lambda: bridge.sim.counters.get("accepted", 0) >= 300,
+        timeout=60,
+        message="the worker to be mid-flight",
+    )
     first.terminate()  # SIGTERM: stop reading, finish what is held, unbind, ack
     assert first.wait(30) == 0
     info = stream_info(bridge.redis)

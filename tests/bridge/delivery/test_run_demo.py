@@ -1,5 +1,6 @@
 """`smpp-bridge run` with no [[smsc]]: it starts the simulated SMSC and the worker, and the
 follow-up line it prints shows the demo message reaching `delivered`; Ctrl-C stops them all."""
+
 from __future__ import annotations
 
 import json
@@ -18,24 +19,41 @@ pytestmark = pytest.mark.slow
 
 
 def test_run_delivers_the_demo_message_end_to_end(tmp_path):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("BRIDGE_") and k not in ("REDIS_URL", "DATABASE_URL")}
-    env.update(BRIDGE_PORT=str(free_port()), BRIDGE_API_WORKERS="1",
-               BRIDGE_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([SMPP_BRIDGE, "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("BRIDGE_") and k not in ("REDIS_URL", "DATABASE_URL")
+    }
+    env.update(
+        BRIDGE_PORT=str(free_port()),
+        BRIDGE_API_WORKERS="1",
+        BRIDGE_VAR_DIR=str(tmp_path / "var"),
+        PYTHONUNBUFFERED="1",
+    )
+    proc = subprocess.Popen(
+        [SMPP_BRIDGE, "run"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     out = LineReader(proc.stdout)
     pids: list[int] = []
     try:
-        wait_until(lambda: out.find("Press Ctrl-C to stop.") or proc.poll() is not None,
-                   timeout=120, message="smpp-bridge run to print its banner")
+        wait_until(
+            lambda: out.find("Press Ctrl-C to stop.") or proc.poll() is not None,
+            timeout=120,
+            message="smpp-bridge run to print its banner",
+        )
         assert proc.poll() is None, out.text()
         started = dict(re.findall(r"started ([\w-]+) \(pid (\d+)\)", out.text()))
         assert {"simulator", "worker"} <= set(started), out.text()
         pids = [int(p) for p in started.values()]
         [follow] = [line.strip() for line in out.lines if line.strip().startswith("MID=$(")]
-        shown = subprocess.run(["bash", "-c", follow], capture_output=True, text=True,
-                               timeout=30, check=True)
+        shown = subprocess.run(
+            ["bash", "-c", follow], capture_output=True, text=True, timeout=30, check=True
+        )
         answer = json.loads(shown.stdout)
         assert answer["state"] == "delivered", answer
         assert len(answer["smsc_message_ids"]) == 1
@@ -45,6 +63,9 @@ def test_run_delivers_the_demo_message_end_to_end(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
-    wait_until(lambda: all(pid_gone(p) for p in pids), timeout=15,
-               message=f"simulator and worker to be gone: {pids}")
+    wait_until(
+        lambda: all(pid_gone(p) for p in pids),
+        timeout=15,
+        message=f"simulator and worker to be gone: {pids}",
+    )
     assert "stopped simulator" in out.text() and "stopped worker" in out.text()

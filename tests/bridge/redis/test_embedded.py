@@ -1,4 +1,5 @@
 """The embedded redis-server of `smpp-bridge run`: local only, AOF on, one owner per var dir."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,6 +25,7 @@ def test_starts_on_a_free_local_port_with_aof_and_keeps_data(tmp_path):
     assert not (tmp_path / "var" / "redis" / "url").exists()
     with pytest.raises(ProcessLookupError):
         import os
+
         os.kill(pid, 0)
     with EmbeddedRedis(tmp_path / "var") as again:  # a new port, the same data
         assert redis.Redis.from_url(again.url).get("kept") == b"yes"

@@ -1,5 +1,6 @@
 """bridge.redis.pinned over a real redis-server: one kept connection per thread, pipelined
 replies, error replies that leave the connection usable, reconnects, closing with the client."""
+
 from __future__ import annotations
 
 import threading
@@ -7,8 +8,8 @@ import threading
 import pytest
 import redis
 
-from bridge.redis.pinned import PinnedConnections
 from bridge.redis.clients import make_redis
+from bridge.redis.pinned import PinnedConnections
 
 
 def _client_ids(client: redis.Redis) -> set[int]:
@@ -29,8 +30,9 @@ def test_a_thread_keeps_its_connection_and_another_thread_gets_its_own(redis_ser
 
 def test_many_commands_are_one_pipeline_with_replies_in_order(redis_client, redis_server):
     pinned = PinnedConnections(make_redis(redis_server.url))
-    replies = pinned.execute_many([("SET", "a", "1"), ("INCR", "a"), ("GET", "a"),
-                                   ("XADD", "s", "*", "f", "v")])
+    replies = pinned.execute_many(
+        [("SET", "a", "1"), ("INCR", "a"), ("GET", "a"), ("XADD", "s", "*", "f", "v")]
+    )
     assert replies[:3] == [b"OK", 2, b"2"] and replies[3].endswith(b"-0")
     assert redis_client.xlen("s") == 1
 
@@ -74,8 +76,7 @@ def test_a_thread_that_ends_gives_its_connection_back_to_the_pool(redis_server):
     client.close()
 
 
-def test_an_unreachable_redis_is_retried_by_the_policy_once_not_nested(redis_server,
-                                                                         monkeypatch):
+def test_an_unreachable_redis_is_retried_by_the_policy_once_not_nested(redis_server, monkeypatch):
     """Reconnect attempts of a kept connection while Redis does not answer: the client's
     policy (here 1 + 2 attempts), not that policy squared (the connection's own connect retry
     inside the call's retry)."""
@@ -83,6 +84,7 @@ def test_an_unreachable_redis_is_retried_by_the_policy_once_not_nested(redis_ser
     from redis.retry import Retry
 
     from tests.harness.redis_server import time_out_connects
+
     client = redis.Redis.from_url(redis_server.url, retry=Retry(NoBackoff(), 2))
     pinned = PinnedConnections(client)
     assert pinned.execute("PING") == b"PONG"  # the thread keeps a connection

@@ -1,4 +1,5 @@
 """Router: prefix and carrier matching in order, default route, failover order and prices."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -12,8 +13,14 @@ from bridge.routing.router import SIMULATOR, Connection, Router, with_simulator
 
 
 def smsc(name: str, **extra) -> dict:
-    return {"name": name, "host": f"{name}.example", "port": 2775, "system_id": name[:15],
-            "password": "pw", **extra}
+    return {
+        "name": name,
+        "host": f"{name}.example",
+        "port": 2775,
+        "system_id": name[:15],
+        "password": "pw",
+        **extra,
+    }
 
 
 def config(routes=(), connections=("saf", "air", "agg"), **extra) -> Config:
@@ -41,13 +48,26 @@ def test_kenyan_examples_have_the_carriers_phonenumbers_says():
 
 
 def carrier_router(**extra) -> Router:
-    return Router.from_config(config([
-        {"name": "safaricom", "carriers": ["safaricom"], "connections": ["saf", "agg"],
-         "price_per_part": "0.50"},
-        {"name": "airtel", "carriers": ["AIRTEL"], "connections": ["air", "agg"],
-         "price_per_part": "0.60"},
-        {"name": "telkom", "carriers": ["Telkom"], "connections": ["agg"]},
-    ], **extra))
+    return Router.from_config(
+        config(
+            [
+                {
+                    "name": "safaricom",
+                    "carriers": ["safaricom"],
+                    "connections": ["saf", "agg"],
+                    "price_per_part": "0.50",
+                },
+                {
+                    "name": "airtel",
+                    "carriers": ["AIRTEL"],
+                    "connections": ["air", "agg"],
+                    "price_per_part": "0.60",
+                },
+                {"name": "telkom", "carriers": ["Telkom"], "connections": ["agg"]},
+            ],
+            **extra,
+        )
+    )
 
 
 def test_carrier_routes_match_the_carrier_data_case_insensitively():
@@ -84,12 +104,26 @@ def test_no_route_means_no_candidates_and_the_configured_price():
 
 
 def test_prefix_routes_match_in_file_order_before_later_carrier_routes():
-    router = Router.from_config(config([
-        {"name": "special", "prefixes": ["+2547123"], "connections": ["agg"], "price_per_part": "0.10"},
-        {"name": "saf-prefix", "prefixes": ["25471", "+254 70"], "connections": ["saf"]},
-        {"name": "safaricom", "carriers": ["Safaricom"], "connections": ["air"]},
-        {"name": "everything", "default": True, "connections": ["agg"], "price_per_part": "3"},
-    ]))
+    router = Router.from_config(
+        config(
+            [
+                {
+                    "name": "special",
+                    "prefixes": ["+2547123"],
+                    "connections": ["agg"],
+                    "price_per_part": "0.10",
+                },
+                {"name": "saf-prefix", "prefixes": ["25471", "+254 70"], "connections": ["saf"]},
+                {"name": "safaricom", "carriers": ["Safaricom"], "connections": ["air"]},
+                {
+                    "name": "everything",
+                    "default": True,
+                    "connections": ["agg"],
+                    "price_per_part": "3",
+                },
+            ]
+        )
+    )
     assert router.route("+254712345678").name == "special"
     assert router.route("+254719345678").name == "saf-prefix"
     assert router.route("+254701234567").name == "saf-prefix"
@@ -101,23 +135,39 @@ def test_prefix_routes_match_in_file_order_before_later_carrier_routes():
 
 
 def test_default_route_is_checked_last_wherever_it_is_written():
-    router = Router.from_config(config([
-        {"name": "everything", "default": True, "connections": ["agg"]},
-        {"name": "airtel", "prefixes": ["+25473"], "connections": ["air"]},
-    ]))
+    router = Router.from_config(
+        config(
+            [
+                {"name": "everything", "default": True, "connections": ["agg"]},
+                {"name": "airtel", "prefixes": ["+25473"], "connections": ["air"]},
+            ]
+        )
+    )
     assert [r.name for r in router.routes] == ["airtel", "everything"]
     assert router.route("+254733123456").name == "airtel"
     assert router.route("+254712345678").name == "everything"
 
 
 def test_failover_puts_up_connections_first_keeping_the_route_order():
-    router = Router.from_config(config([
-        {"name": "ke", "prefixes": ["+254"], "connections": ["saf", "air", "agg"]},
-    ]))
+    router = Router.from_config(
+        config(
+            [
+                {"name": "ke", "prefixes": ["+254"], "connections": ["saf", "air", "agg"]},
+            ]
+        )
+    )
     names = lambda conns: [c.name for c in conns]
     assert names(router.connections_for("+254712345678")) == ["saf", "air", "agg"]
-    assert names(router.connections_for("+254712345678", lambda n: n != "saf")) == ["air", "agg", "saf"]
-    assert names(router.connections_for("+254712345678", lambda n: n == "agg")) == ["agg", "saf", "air"]
+    assert names(router.connections_for("+254712345678", lambda n: n != "saf")) == [
+        "air",
+        "agg",
+        "saf",
+    ]
+    assert names(router.connections_for("+254712345678", lambda n: n == "agg")) == [
+        "agg",
+        "saf",
+        "air",
+    ]
     assert names(router.connections_for("+254712345678", lambda n: False)) == ["saf", "air", "agg"]
 
 
@@ -130,27 +180,42 @@ def test_without_routes_every_number_goes_to_all_connections_in_file_order():
 def test_connection_defaults_and_lookup():
     router = Router.from_config(config(connections=("saf",)))
     conn = router.connection("saf")
-    assert conn == Connection(name="saf", host="saf.example", port=2775, system_id="saf",
-                              password="pw")
-    assert (conn.bind_mode, conn.binds, conn.max_binds, conn.window, conn.tps) == \
-        ("transceiver", 1, 1, 10, None)
+    assert conn == Connection(
+        name="saf", host="saf.example", port=2775, system_id="saf", password="pw"
+    )
+    assert (conn.bind_mode, conn.binds, conn.max_binds, conn.window, conn.tps) == (
+        "transceiver",
+        1,
+        1,
+        10,
+        None,
+    )
     assert (conn.enquire_link_interval, conn.response_timeout) == (30.0, 10.0)
-    assert (conn.dest_ton, conn.dest_npi, conn.message_id_form, conn.long_message) == \
-        (1, 1, "auto", "udh")
+    assert (conn.dest_ton, conn.dest_npi, conn.message_id_form, conn.long_message) == (
+        1,
+        1,
+        "auto",
+        "udh",
+    )
     assert conn.account == "saf.example:2775:saf"
     with pytest.raises(KeyError, match="no SMSC connection named 'nope'; configured: saf"):
         router.connection("nope")
 
 
 def test_max_binds_defaults_to_binds_and_burst_to_a_tenth_of_tps():
-    router = Router.from_config(Config(smsc=(
-        smsc("a", binds=3, tps=250), smsc("b", tps=5), smsc("c", tps=80, tps_burst=40))))
+    router = Router.from_config(
+        Config(
+            smsc=(smsc("a", binds=3, tps=250), smsc("b", tps=5), smsc("c", tps=80, tps_burst=40))
+        )
+    )
     a, b, c = router.connections
     assert (a.max_binds, a.burst, b.burst, c.burst) == (3, 25, 1, 40)
 
 
 def test_source_address_auto_detects_numeric_senders():
-    router = Router.from_config(Config(smsc=(smsc("auto"), smsc("fixed", source_ton=3, source_npi=0))))
+    router = Router.from_config(
+        Config(smsc=(smsc("auto"), smsc("fixed", source_ton=3, source_npi=0)))
+    )
     auto, fixed = router.connections
     assert auto.source_address("ACME") == ("ACME", 5, 0)
     assert auto.source_address("Acme 24") == ("Acme 24", 5, 0)
@@ -164,8 +229,13 @@ def test_no_smsc_routes_everything_to_the_simulator():
     base = Config(price_per_part=Decimal("0.70"))
     router = Router.from_config(base)
     (conn,) = router.connections
-    assert (conn.name, conn.host, conn.port, conn.system_id, conn.password) == \
-        (SIMULATOR, "127.0.0.1", 0, "bridge", "bridge")
+    assert (conn.name, conn.host, conn.port, conn.system_id, conn.password) == (
+        SIMULATOR,
+        "127.0.0.1",
+        0,
+        "bridge",
+        "bridge",
+    )
     assert router.connections_for("+254712345678") == [conn]
     assert router.price("+447700900123") == Decimal("0.70")
 
@@ -178,7 +248,17 @@ def test_no_smsc_routes_everything_to_the_simulator():
 
 
 def test_routes_may_name_the_simulator_when_no_smsc_is_configured():
-    router = Router.from_config(Config(routes=(
-        {"name": "ke", "prefixes": ["+254"], "connections": [SIMULATOR], "price_per_part": "0.40"},)))
+    router = Router.from_config(
+        Config(
+            routes=(
+                {
+                    "name": "ke",
+                    "prefixes": ["+254"],
+                    "connections": [SIMULATOR],
+                    "price_per_part": "0.40",
+                },
+            )
+        )
+    )
     assert router.price("+254712345678") == Decimal("0.40")
     assert router.route("+447700900123") is None

@@ -1,4 +1,5 @@
 """Router.from_config refuses bad [[smsc]] / [[route]] tables with errors that say what to fix."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -13,8 +14,14 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bridge.toml"
 
 
 def smsc(name="saf", **extra) -> dict:
-    return {"name": name, "host": "smsc.example", "port": 2775, "system_id": name,
-            "password": "pw", **extra}
+    return {
+        "name": name,
+        "host": "smsc.example",
+        "port": 2775,
+        "system_id": name,
+        "password": "pw",
+        **extra,
+    }
 
 
 ROUTE = {"name": "ke", "prefixes": ["+254"], "connections": ["saf"]}
@@ -25,8 +32,10 @@ SMSC_CASES = [
     ({"port": 70000}, r"port must be an integer from 1 to 65535, got 70000"),
     ({"host": ""}, r"host must be a non-empty string, got ''"),
     ({"bind_mode": "trx"}, r"bind_mode must be one of 'transceiver', 'pair', got 'trx'"),
-    ({"long_message": "concat"},
-     r"long_message must be one of 'udh', 'udh16', 'sar', 'payload', got 'concat'"),
+    (
+        {"long_message": "concat"},
+        r"long_message must be one of 'udh', 'udh16', 'sar', 'payload', got 'concat'",
+    ),
     ({"message_id_form": "HEX"}, r"message_id_form must be one of 'auto', 'dec', 'hex', 'str'"),
     ({"binds": 0}, r"binds must be an integer from 1 to 64, got 0"),
     ({"binds": True}, r"binds must be an integer from 1 to 64, got True"),
@@ -55,33 +64,50 @@ def test_missing_required_smsc_key_is_named():
 
 
 def test_duplicate_connection_names():
-    with pytest.raises(ConfigError, match=r"#2 \('saf'\): name 'saf' is used by another \[\[smsc\]\]"):
+    with pytest.raises(
+        ConfigError, match=r"#2 \('saf'\): name 'saf' is used by another \[\[smsc\]\]"
+    ):
         Router.from_config(Config(smsc=(smsc(), smsc(host="other"))))
 
 
 def test_connections_sharing_an_account_must_agree_on_caps():
     tables = (smsc("a", account="acme", max_binds=2), smsc("b", account="acme", max_binds=3))
-    with pytest.raises(ConfigError, match="'a' and 'b' share SMSC account 'acme' but set different "
-                                          "max_binds"):
+    with pytest.raises(
+        ConfigError, match="'a' and 'b' share SMSC account 'acme' but set different max_binds"
+    ):
         Router.from_config(Config(smsc=tables))
     same = (smsc("a", account="acme", max_binds=2), smsc("b", account="acme", max_binds=2))
     assert [c.account for c in Router.from_config(Config(smsc=same)).connections] == ["acme"] * 2
 
 
 ROUTE_CASES = [
-    ({"connections": ["saf", "nope"]},
-     (r"\[\[route\]\] #1 \('ke'\): connections names 'nope', which is not an \[\[smsc\]\] "
-      r"name; configured: saf")),
+    (
+        {"connections": ["saf", "nope"]},
+        (
+            r"\[\[route\]\] #1 \('ke'\): connections names 'nope', which is not an \[\[smsc\]\] "
+            r"name; configured: saf"
+        ),
+    ),
     ({"connections": []}, r"connections must be a non-empty list of \[\[smsc\]\] names"),
     ({"connections": ["saf", "saf"]}, r"connections must be a list without repeats"),
-    ({"price_per_part": "-0.10"}, r"price_per_part must be a non-negative decimal such as \"0.80\""),
+    (
+        {"price_per_part": "-0.10"},
+        r"price_per_part must be a non-negative decimal such as \"0.80\"",
+    ),
     ({"price_per_part": "abc"}, r"price_per_part must be a non-negative decimal"),
     ({"price_per_part": "NaN"}, r"price_per_part must be a non-negative decimal"),
-    ({"prefixes": ["0701"]}, (r"prefix '0701' is in national form; write it internationally, "
-                              r"e.g. \"\+254701\"")),
+    (
+        {"prefixes": ["0701"]},
+        (
+            r"prefix '0701' is in national form; write it internationally, "
+            r"e.g. \"\+254701\""
+        ),
+    ),
     ({"prefixes": ["+2547x"]}, r"prefixes must be international number prefixes"),
-    ({"prefixes": [], "carriers": ["Safricom"]},
-     r"carrier 'Safricom' is not in phonenumbers' carrier data; check the spelling"),
+    (
+        {"prefixes": [], "carriers": ["Safricom"]},
+        r"carrier 'Safricom' is not in phonenumbers' carrier data; check the spelling",
+    ),
     ({"prefixes": []}, r"give prefixes or carriers to match, or default = true"),
     ({"default": True}, r"a default route matches every number; remove its prefixes/carriers"),
     ({"default": "yes", "prefixes": []}, r"default must be true or false, got 'yes'"),
@@ -96,10 +122,14 @@ def test_bad_route_values_are_named(change, message):
 
 
 def test_duplicate_route_names_and_second_default():
-    with pytest.raises(ConfigError, match=r"#2 \('ke'\): name 'ke' is used by another \[\[route\]\]"):
+    with pytest.raises(
+        ConfigError, match=r"#2 \('ke'\): name 'ke' is used by another \[\[route\]\]"
+    ):
         Router.from_config(Config(smsc=(smsc(),), routes=(ROUTE, ROUTE)))
-    defaults = ({"name": "d1", "default": True, "connections": ["saf"]},
-                {"name": "d2", "default": True, "connections": ["saf"]})
+    defaults = (
+        {"name": "d1", "default": True, "connections": ["saf"]},
+        {"name": "d2", "default": True, "connections": ["saf"]},
+    )
     with pytest.raises(ConfigError, match=r"#2 \('d2'\): a second default route"):
         Router.from_config(Config(smsc=(smsc(),), routes=defaults))
 
@@ -122,5 +152,7 @@ def test_the_example_file_loads_and_routes(tmp_path):
     assert router.price("+254712345678") == Decimal("0.65")
     assert router.price("+447700900123") == Decimal("2.50")
     down = lambda name: name != "safaricom"
-    assert [c.name for c in router.connections_for("+254712345678", down)] == \
-        ["aggregator", "safaricom"]
+    assert [c.name for c in router.connections_for("+254712345678", down)] == [
+        "aggregator",
+        "safaricom",
+    ]

@@ -1,4 +1,5 @@
 """Accounts and API keys: lifecycle, the distinct 401 sentences, and the in-process caches."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -33,8 +34,12 @@ def test_duplicate_username_is_a_clear_error(service, account):
 
 def test_authenticate(service, account):
     assert service.authenticate("acme", "s3cret-pass").id == account.id
-    for username, password in [("acme", "wrong"), ("nobody", "s3cret-pass"), ("acme", ""),
-                               ("", "")]:
+    for username, password in [
+        ("acme", "wrong"),
+        ("nobody", "s3cret-pass"),
+        ("acme", ""),
+        ("", ""),
+    ]:
         with pytest.raises(Unauthorized) as err:
             service.authenticate(username, password)
         assert err.value.message == "Unauthorized."
@@ -69,7 +74,11 @@ def test_key_format_and_storage(service, db, account, clock):
         row = conn.execute(select(api_keys)).mappings().one()
     assert row["key_id"] == new.key_id and new.api_key not in row.values()
     info = service.verify_key(new.api_key)
-    assert (info.key_id, info.account_id, info.rate_limit_per_minute) == (new.key_id, account.id, None)
+    assert (info.key_id, info.account_id, info.rate_limit_per_minute) == (
+        new.key_id,
+        account.id,
+        None,
+    )
 
 
 def test_key_errors_say_which_problem(service, account, clock):

@@ -1,6 +1,7 @@
 """bridge.storage.driver: statements on the DBAPI cursor store exactly what SQLAlchemy would,
 fail with SQLAlchemy's exceptions, roll back, and stay visible to event listeners
 (SQLite and PostgreSQL)."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -10,20 +11,32 @@ import pytest
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from bridge.storage.db import Database
 from bridge.storage.driver import DriverStatement, driver_transaction
 from bridge.storage.ledger import _CHARGE, _CHARGE_ROW
-from bridge.storage.db import Database
 from bridge.storage.models import ledger, messages
 
 NOW = datetime(2026, 11, 24, 18, 0, 0, 123456, tzinfo=UTC)
 
 
 def _message(mid: str, account_id: int) -> dict:
-    return {"id": mid, "batch_id": "b-" + mid, "account_id": account_id,
-            "destination": "+254701234567", "sender_id": "ACME", "text": "h\u00e9llo \u20ac",
-            "encoding": "ucs2", "parts": 1, "price": Decimal("0.8125"), "state": "accepted",
-            "client_reference": None, "callback_url": "https://example.test/cb",
-            "created_at": NOW, "updated_at": NOW, "expires_at": NOW + timedelta(days=2)}
+    return {
+        "id": mid,
+        "batch_id": "b-" + mid,
+        "account_id": account_id,
+        "destination": "+254701234567",
+        "sender_id": "ACME",
+        "text": "h\u00e9llo \u20ac",
+        "encoding": "ucs2",
+        "parts": 1,
+        "price": Decimal("0.8125"),
+        "state": "accepted",
+        "client_reference": None,
+        "callback_url": "https://example.test/cb",
+        "created_at": NOW,
+        "updated_at": NOW,
+        "expires_at": NOW + timedelta(days=2),
+    }
 
 
 def _begin(db):
@@ -39,15 +52,19 @@ def test_rows_written_on_the_cursor_equal_rows_written_by_sqlalchemy(db, account
     keys = tuple(_message("x", account_id))
     insert = DriverStatement(messages.insert(), db.engine.dialect, keys)
     with _begin(db) as cur:
-        cur.executemany(insert, [insert.params(_message("raw-1", account_id)),
-                                 insert.params(_message("raw-2", account_id))])
+        cur.executemany(
+            insert,
+            [
+                insert.params(_message("raw-1", account_id)),
+                insert.params(_message("raw-2", account_id)),
+            ],
+        )
     with db.begin() as conn:
         conn.execute(messages.insert(), [_message("sa-1", account_id)])
     with db.connect() as conn:
         rows = {r["id"]: dict(r) for r in conn.execute(select(messages)).mappings()}
     for raw in ("raw-1", "raw-2"):
-        assert {**rows[raw], "id": "", "batch_id": ""} == {**rows["sa-1"], "id": "",
-                                                            "batch_id": ""}
+        assert {**rows[raw], "id": "", "batch_id": ""} == {**rows["sa-1"], "id": "", "batch_id": ""}
     assert rows["raw-1"]["price"] == Decimal("0.8125")
     assert rows["raw-1"]["created_at"] == NOW
 
@@ -55,10 +72,12 @@ def test_rows_written_on_the_cursor_equal_rows_written_by_sqlalchemy(db, account
 def test_returning_values_come_back_through_the_column_type(db, service, account_id):
     charge = DriverStatement(_CHARGE, db.engine.dialect)
     with _begin(db) as cur:
-        row = cur.execute(charge, charge.params({"account_id": account_id,
-                                                 "cost": Decimal("0.8"), "now": NOW}))
-        refused = cur.execute(charge, charge.params({"account_id": account_id,
-                                                     "cost": Decimal("1000"), "now": NOW}))
+        row = cur.execute(
+            charge, charge.params({"account_id": account_id, "cost": Decimal("0.8"), "now": NOW})
+        )
+        refused = cur.execute(
+            charge, charge.params({"account_id": account_id, "cost": Decimal("1000"), "now": NOW})
+        )
     assert row == (Decimal("99.2000"),) and isinstance(row[0], Decimal)
     assert refused is None  # the conditional UPDATE matched nothing: no row
     assert service.balance(account_id).balance == Decimal("99.20")
@@ -67,11 +86,19 @@ def test_returning_values_come_back_through_the_column_type(db, service, account
 def test_a_refused_statement_raises_sqlalchemys_error_and_rolls_back(db, service, account_id):
     charge = DriverStatement(_CHARGE, db.engine.dialect)
     entry = DriverStatement(_CHARGE_ROW, db.engine.dialect)
-    params = entry.params({"account_id": account_id, "amount": Decimal("-0.8"),
-                           "batch_id": "b1", "dedupe_key": "charge:b1", "now": NOW})
+    params = entry.params(
+        {
+            "account_id": account_id,
+            "amount": Decimal("-0.8"),
+            "batch_id": "b1",
+            "dedupe_key": "charge:b1",
+            "now": NOW,
+        }
+    )
     with pytest.raises(IntegrityError), _begin(db) as cur:  # the same dedupe key twice
-        cur.execute(charge, charge.params({"account_id": account_id,
-                                           "cost": Decimal("0.8"), "now": NOW}))
+        cur.execute(
+            charge, charge.params({"account_id": account_id, "cost": Decimal("0.8"), "now": NOW})
+        )
         cur.executemany(entry, [params, params])
     assert service.balance(account_id).balance == Decimal("100.00")  # the charge undone
     with db.connect() as conn:
@@ -92,9 +119,20 @@ def test_listeners_see_each_statement(db, account_id):
     event.listen(db.engine, "before_cursor_execute", before)
     try:
         with _begin(db) as cur:
-            cur.executemany(entry, [entry.params({
-                "account_id": account_id, "amount": Decimal("-1"), "batch_id": "b2",
-                "dedupe_key": "charge:b2", "now": NOW})])
+            cur.executemany(
+                entry,
+                [
+                    entry.params(
+                        {
+                            "account_id": account_id,
+                            "amount": Decimal("-1"),
+                            "batch_id": "b2",
+                            "dedupe_key": "charge:b2",
+                            "now": NOW,
+                        }
+                    )
+                ],
+            )
     finally:
         event.remove(db.engine, "before_cursor_execute", before)
     begin_commit = [("BEGIN", False), ("COMMIT", False)] if db.is_sqlite else []
@@ -109,9 +147,20 @@ def test_a_lost_postgresql_connection_is_invalidated_not_reused(db, database_url
 
     def write(batch: str) -> None:
         with driver_transaction(one.engine, sqlite=False) as cur:
-            cur.executemany(entry, [entry.params({
-                "account_id": account_id, "amount": Decimal("-1"), "batch_id": batch,
-                "dedupe_key": "charge:" + batch, "now": NOW})])
+            cur.executemany(
+                entry,
+                [
+                    entry.params(
+                        {
+                            "account_id": account_id,
+                            "amount": Decimal("-1"),
+                            "batch_id": batch,
+                            "dedupe_key": "charge:" + batch,
+                            "now": NOW,
+                        }
+                    )
+                ],
+            )
 
     try:
         write("b3")
@@ -126,6 +175,7 @@ def test_a_lost_postgresql_connection_is_invalidated_not_reused(db, database_url
     finally:
         one.dispose()
     with db.connect() as conn:
-        batches = set(conn.execute(select(ledger.c.batch_id)
-                                   .where(ledger.c.batch_id.like("b_"))).scalars())
+        batches = set(
+            conn.execute(select(ledger.c.batch_id).where(ledger.c.batch_id.like("b_"))).scalars()
+        )
     assert batches == {"b3", "b5"}

@@ -1,4 +1,5 @@
 """Refunds happen once per message; the audit finds books that do not balance."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -16,11 +17,16 @@ NOW = datetime(2030, 1, 1, tzinfo=UTC)
 def fail_and_refund(db, ids):
     """What the worker will do: a conditional state change, then refund what it changed."""
     with db.begin() as conn:
-        changed = conn.execute(update(messages)
-                               .where(messages.c.id.in_(ids),
-                                      messages.c.state.in_(["accepted", "queued"]))
-                               .values(state="failed", done_at=NOW, updated_at=NOW)
-                               .returning(messages.c.id)).scalars().all()
+        changed = (
+            conn.execute(
+                update(messages)
+                .where(messages.c.id.in_(ids), messages.c.state.in_(["accepted", "queued"]))
+                .values(state="failed", done_at=NOW, updated_at=NOW)
+                .returning(messages.c.id)
+            )
+            .scalars()
+            .all()
+        )
         return ledger.refund(conn, changed, NOW)
 
 
@@ -35,8 +41,11 @@ def test_refund_is_once_per_message(service, db, account):
         assert ledger.refund(conn, ids, NOW) == 0
     assert service.balance(account.id).balance == Decimal("100.00")
     with db.connect() as conn:
-        kinds = conn.execute(select(ledger_table.c.kind, ledger_table.c.message_id)
-                             .where(ledger_table.c.kind == "refund")).all()
+        kinds = conn.execute(
+            select(ledger_table.c.kind, ledger_table.c.message_id).where(
+                ledger_table.c.kind == "refund"
+            )
+        ).all()
     assert sorted(m for _k, m in kinds) == sorted(ids)
     assert service.audit() == []
 
@@ -60,9 +69,12 @@ def test_audit_finds_a_tampered_balance_and_a_repriced_message(service, db, acco
         conn.execute(update(accounts).values(balance=Decimal("1000.00")))
         conn.execute(update(messages).values(price=Decimal("0.10")))
     problems = service.audit()
-    assert sorted(problems) == sorted([
-        f"account acme (id {account.id}): balance 1000.00 but its ledger sums to 99.20",
-        f"batch {body['batch_id']}: charged 0.80 but its messages cost 0.10"])
+    assert sorted(problems) == sorted(
+        [
+            f"account acme (id {account.id}): balance 1000.00 but its ledger sums to 99.20",
+            f"batch {body['batch_id']}: charged 0.80 but its messages cost 0.10",
+        ]
+    )
 
 
 def test_audit_finds_a_refund_that_does_not_match(service, db, account):
@@ -70,7 +82,10 @@ def test_audit_finds_a_refund_that_does_not_match(service, db, account):
     mid = body["messages"][0]["message_id"]
     fail_and_refund(db, [mid])
     with db.begin() as conn:
-        conn.execute(update(ledger_table).where(ledger_table.c.kind == "refund")
-                     .values(amount=Decimal("5.00")))
+        conn.execute(
+            update(ledger_table)
+            .where(ledger_table.c.kind == "refund")
+            .values(amount=Decimal("5.00"))
+        )
         conn.execute(update(accounts).values(balance=accounts.c.balance + Decimal("4.20")))
     assert service.audit() == [f"message {mid}: refunded 5.00 but cost 0.80"]

@@ -1,4 +1,5 @@
 """Migrations reach head on SQLite and PostgreSQL and match the models exactly."""
+
 from __future__ import annotations
 
 from datetime import UTC
@@ -23,10 +24,17 @@ def test_upgrade_to_head_is_idempotent_and_matches_the_models(database_url):
         assert schema_revision(db.engine) == head_revision() and db.has_schema()
         with db.engine.connect() as conn:
             names = set(inspect(conn).get_table_names())
-            assert {"accounts", "api_keys", "messages", "message_events", "ledger",
-                    "idempotency_keys"} <= names
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                    metadata)
+            assert {
+                "accounts",
+                "api_keys",
+                "messages",
+                "message_events",
+                "ledger",
+                "idempotency_keys",
+            } <= names
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True}), metadata
+            )
         assert diff == []
         indexes = {ix["name"] for ix in inspect(db.engine).get_indexes("messages")}
         assert "ix_messages_state_created_at" in indexes
@@ -48,9 +56,17 @@ def test_sqlite_runs_in_wal_mode_with_the_pragmas(tmp_path):
 
 def _account_row(**values):
     from datetime import datetime
+
     now = datetime.now(UTC)
-    row = dict(username="x", password_hash="h", balance=Decimal("1.00"), currency="KES",
-               allowed_sender_ids=[], created_at=now, updated_at=now)
+    row = dict(
+        username="x",
+        password_hash="h",
+        balance=Decimal("1.00"),
+        currency="KES",
+        allowed_sender_ids=[],
+        created_at=now,
+        updated_at=now,
+    )
     row.update(values)
     return row
 
@@ -72,8 +88,8 @@ def test_write_transactions_begin_immediate_on_sqlite(tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'b.db'}")
     seen = []
     from sqlalchemy import event
-    event.listen(db.engine, "before_cursor_execute",
-                 lambda conn, cur, stmt, *a: seen.append(stmt))
+
+    event.listen(db.engine, "before_cursor_execute", lambda conn, cur, stmt, *a: seen.append(stmt))
     try:
         with db.begin() as conn:
             conn.execute(text("SELECT 1"))

@@ -1,4 +1,5 @@
 """The cross-process SQLite write lock (bridge.storage.write_lock): exclusive, and a no-op elsewhere."""
+
 from __future__ import annotations
 
 import subprocess
@@ -29,8 +30,12 @@ def test_lock_file_sits_beside_a_sqlite_file_only(tmp_path):
 
 def test_a_writer_in_another_process_waits_for_the_holder(tmp_path):
     url = f"sqlite:///{tmp_path}/b.db"
-    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, url], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     lock = WriteLock(url)
     got = threading.Event()
 
@@ -111,8 +116,12 @@ def test_acquire_holds_across_calls_and_held_inside_it_is_a_no_op(tmp_path):
 
 def test_a_writer_waits_a_bounded_time_then_goes_on_without_the_lock(tmp_path):
     url = f"sqlite:///{tmp_path}/b.db"
-    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, url], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     lock = WriteLock(url, wait=0.3)
     try:
         assert holder.stdout.readline().strip() == "held"

@@ -1,24 +1,28 @@
 """Concatenation bytes: UDH (8/16-bit ref), SAR TLVs, message_payload, and parsing them back."""
+
 from __future__ import annotations
 
 import pytest
 
 from smpp.codec import ConcatInfo, SubmitPart, build_submit_parts, parse_concat
 
-LONG_GSM = "a" * 153 + "b" * 8      # 161 septets: two parts, the second is "bbbbbbbb"
-LONG_UCS2 = "Ж" * 67 + "Я" * 4      # 71 code units: two parts
+LONG_GSM = "a" * 153 + "b" * 8  # 161 septets: two parts, the second is "bbbbbbbb"
+LONG_UCS2 = "Ж" * 67 + "Я" * 4  # 71 code units: two parts
 
 
 def test_single_part_text_has_no_udh_or_tlv_for_concat_methods():
     for method in ("udh", "udh16", "sar"):
         assert build_submit_parts("hi", method=method, ref=7) == [
-            SubmitPart(b"hi", 0x00, 0x00, (), 1, 1)]
+            SubmitPart(b"hi", 0x00, 0x00, (), 1, 1)
+        ]
 
 
 def test_udh_8bit_bytes():
     parts = build_submit_parts(LONG_GSM, method="udh", ref=0x2A)
     assert [(p.part, p.total, p.esm_class, p.data_coding, p.tlvs) for p in parts] == [
-        (1, 2, 0x40, 0x00, ()), (2, 2, 0x40, 0x00, ())]
+        (1, 2, 0x40, 0x00, ()),
+        (2, 2, 0x40, 0x00, ()),
+    ]
     # 05 00 03 ref=0x2A total=2 seq=1, then 153 'a' septets
     assert parts[0].short_message == b"\x05\x00\x03\x2a\x02\x01" + b"a" * 153
     # 05 00 03 ref=0x2A total=2 seq=2, then 8 'b'
@@ -53,17 +57,25 @@ def test_sar_tlv_bytes():
         data_coding=0x00,
         tlvs=(
             (0x020C, b"\x12\x34"),  # sar_msg_ref_num, 2 octets
-            (0x020E, b"\x02"),      # sar_total_segments
-            (0x020F, b"\x02"),      # sar_segment_seqnum
+            (0x020E, b"\x02"),  # sar_total_segments
+            (0x020F, b"\x02"),  # sar_segment_seqnum
         ),
-        part=2, total=2)
+        part=2,
+        total=2,
+    )
 
 
 def test_payload_is_one_pdu_with_the_whole_text():
-    assert build_submit_parts(LONG_GSM + "€", method="payload") == [SubmitPart(
-        b"", 0x00, 0x00,
-        ((0x0424, b"a" * 153 + b"b" * 8 + b"\x1b\x65"),),  # message_payload: unpacked septets
-        1, 1)]
+    assert build_submit_parts(LONG_GSM + "€", method="payload") == [
+        SubmitPart(
+            b"",
+            0x00,
+            0x00,
+            ((0x0424, b"a" * 153 + b"b" * 8 + b"\x1b\x65"),),  # message_payload: unpacked septets
+            1,
+            1,
+        )
+    ]
     assert build_submit_parts("hi", method="payload")[0].tlvs == ((0x0424, b"hi"),)
 
 
@@ -77,31 +89,37 @@ def test_build_submit_parts_rejects_bad_arguments():
     assert len(build_submit_parts("a" * 153 * 255)) == 255
 
 
-@pytest.mark.parametrize("message, esm_class, info, payload", [
-    # 05 00 03 ref=0x2A total=3 seq=2 | "hi"
-    (b"\x05\x00\x03\x2a\x03\x02hi", 0x40, ConcatInfo(0x2A, 3, 2), b"hi"),
-    # 06 08 04 ref=0x0102 total=2 seq=1 | "x"
-    (b"\x06\x08\x04\x01\x02\x02\x01x", 0x40, ConcatInfo(0x0102, 2, 1), b"x"),
-    # UDHL 0B | 05 04 0B84 23F0 (port addressing, skipped) | 00 03 ref=7 total=2 seq=2 | "y"
-    (b"\x0b\x05\x04\x0b\x84\x23\xf0\x00\x03\x07\x02\x02y", 0x43, ConcatInfo(7, 2, 2), b"y"),
-    # 06 | 05 04 0B84 23F0: valid UDH without concat IE: stripped, no info
-    (b"\x06\x05\x04\x0b\x84\x23\xf0z", 0x40, None, b"z"),
-    # UDHI not set: the bytes are text, left alone
-    (b"\x05\x00\x03\x2a\x03\x02hi", 0x00, None, b"\x05\x00\x03\x2a\x03\x02hi"),
-    # seq 0 / seq > total: the IE is ignored but the UDH still stripped
-    (b"\x05\x00\x03\x2a\x03\x00hi", 0x40, None, b"hi"),
-    (b"\x05\x00\x03\x2a\x02\x03hi", 0x40, None, b"hi"),
-])
+@pytest.mark.parametrize(
+    "message, esm_class, info, payload",
+    [
+        # 05 00 03 ref=0x2A total=3 seq=2 | "hi"
+        (b"\x05\x00\x03\x2a\x03\x02hi", 0x40, ConcatInfo(0x2A, 3, 2), b"hi"),
+        # 06 08 04 ref=0x0102 total=2 seq=1 | "x"
+        (b"\x06\x08\x04\x01\x02\x02\x01x", 0x40, ConcatInfo(0x0102, 2, 1), b"x"),
+        # UDHL 0B | 05 04 0B84 23F0 (port addressing, skipped) | 00 03 ref=7 total=2 seq=2 | "y"
+        (b"\x0b\x05\x04\x0b\x84\x23\xf0\x00\x03\x07\x02\x02y", 0x43, ConcatInfo(7, 2, 2), b"y"),
+        # 06 | 05 04 0B84 23F0: valid UDH without concat IE: stripped, no info
+        (b"\x06\x05\x04\x0b\x84\x23\xf0z", 0x40, None, b"z"),
+        # UDHI not set: the bytes are text, left alone
+        (b"\x05\x00\x03\x2a\x03\x02hi", 0x00, None, b"\x05\x00\x03\x2a\x03\x02hi"),
+        # seq 0 / seq > total: the IE is ignored but the UDH still stripped
+        (b"\x05\x00\x03\x2a\x03\x00hi", 0x40, None, b"hi"),
+        (b"\x05\x00\x03\x2a\x02\x03hi", 0x40, None, b"hi"),
+    ],
+)
 def test_parse_concat_udh(message, esm_class, info, payload):
     assert parse_concat(message, esm_class, {}) == (info, payload)
 
 
-@pytest.mark.parametrize("message", [
-    b"",                               # UDHI with no data at all
-    b"\x09\x00\x03\x2a\x03\x02hi",     # UDHL 9 runs past the 8 remaining octets
-    b"\x05\x00\x07\x2a\x03\x02hi",     # IE length 7 runs past the 5-octet header
-    b"\x01\x00hi",                     # IE header cut after its id
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        b"",  # UDHI with no data at all
+        b"\x09\x00\x03\x2a\x03\x02hi",  # UDHL 9 runs past the 8 remaining octets
+        b"\x05\x00\x07\x2a\x03\x02hi",  # IE length 7 runs past the 5-octet header
+        b"\x01\x00hi",  # IE header cut after its id
+    ],
+)
 def test_parse_concat_malformed_udh_returns_none_and_original(message):
     assert parse_concat(message, 0x40, {}) == (None, message)
 

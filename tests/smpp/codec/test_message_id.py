@@ -1,4 +1,5 @@
 """Message-id normalisation: hex/decimal/leading zeros/case, and the documented ambiguity."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,14 +7,17 @@ import pytest
 from smpp.codec.receipt import canonical_id, id_forms
 
 
-@pytest.mark.parametrize("resp_id, receipt_id", [
-    ("1A2B3C", "1715004"),        # hex in submit_sm_resp, decimal in the receipt
-    ("1715004", "1a2b3c"),        # and the other way round
-    ("0001A2B3C", "1a2b3c"),      # leading zeros, case
-    ("00042", "42"),
-    ("7220C1F9-1A7E", "7220c1f9-1a7e"),  # opaque ids: case only
-    ("abc\x00", " ABC "),         # C-octet NUL, whitespace
-])
+@pytest.mark.parametrize(
+    "resp_id, receipt_id",
+    [
+        ("1A2B3C", "1715004"),  # hex in submit_sm_resp, decimal in the receipt
+        ("1715004", "1a2b3c"),  # and the other way round
+        ("0001A2B3C", "1a2b3c"),  # leading zeros, case
+        ("00042", "42"),
+        ("7220C1F9-1A7E", "7220c1f9-1a7e"),  # opaque ids: case only
+        ("abc\x00", " ABC "),  # C-octet NUL, whitespace
+    ],
+)
 def test_the_two_forms_of_one_id_intersect(resp_id, receipt_id):
     assert id_forms(resp_id) & id_forms(receipt_id)
 

@@ -1,13 +1,14 @@
 """Segmentation boundaries: encoding choice, single vs multipart sizes, never cutting a pair."""
+
 from __future__ import annotations
 
 import pytest
 
 from smpp.codec import GSM, UCS2, count_parts, segment, septet_count, ucs2_units
 
-EURO = "€"          # GSM extension table: ESC 0x65, two septets
-EMOJI = "\U0001F600"  # outside the BMP: a surrogate pair, two UTF-16 code units
-UCS_CHAR = "Ж"      # not in GSM 03.38, one UTF-16 code unit
+EURO = "€"  # GSM extension table: ESC 0x65, two septets
+EMOJI = "\U0001f600"  # outside the BMP: a surrogate pair, two UTF-16 code units
+UCS_CHAR = "Ж"  # not in GSM 03.38, one UTF-16 code unit
 
 
 def _check(text, encoding, sizes, cap_single=None):
@@ -27,12 +28,15 @@ def test_empty_text_is_one_empty_gsm_part():
     assert count_parts("") == (GSM, 1)
 
 
-@pytest.mark.parametrize("n, sizes", [
-    (160, [160]),
-    (161, [153, 8]),
-    (153 * 2, [153, 153]),
-    (153 * 2 + 1, [153, 153, 1]),
-])
+@pytest.mark.parametrize(
+    "n, sizes",
+    [
+        (160, [160]),
+        (161, [153, 8]),
+        (153 * 2, [153, 153]),
+        (153 * 2 + 1, [153, 153, 1]),
+    ],
+)
 def test_gsm_boundaries(n, sizes):
     _check("a" * n, GSM, sizes)
 
@@ -50,12 +54,15 @@ def test_extension_char_on_153rd_septet_moves_to_next_part():
     _check(text, GSM, [152, 12])
 
 
-@pytest.mark.parametrize("n, sizes", [
-    (70, [70]),
-    (71, [67, 4]),
-    (67 * 2, [67, 67]),
-    (67 * 3 + 1, [67, 67, 67, 1]),
-])
+@pytest.mark.parametrize(
+    "n, sizes",
+    [
+        (70, [70]),
+        (71, [67, 4]),
+        (67 * 2, [67, 67]),
+        (67 * 3 + 1, [67, 67, 67, 1]),
+    ],
+)
 def test_ucs2_boundaries(n, sizes):
     _check(UCS_CHAR * n, UCS2, sizes)
 

@@ -1,4 +1,5 @@
 """The status table: complete against smpplib and SMPP 3.4, and classified as the issue asks."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,7 +8,8 @@ from smpplib import consts
 from smpp.codec.status import RETRYABLE, STATUSES, Status, by_name, is_retryable, name, status
 
 SMPPLIB_CODES = {
-    attr[len("SMPP_"):]: value for attr, value in vars(consts).items()
+    attr[len("SMPP_") :]: value
+    for attr, value in vars(consts).items()
     if attr.startswith("SMPP_ESME_R")
 }
 
@@ -27,35 +29,44 @@ def test_no_codes_beyond_smpplib_in_the_3_4_range():
     assert {c for c in STATUSES if c <= 0xFF} == set(SMPPLIB_CODES.values())
 
 
-@pytest.mark.parametrize("code", [
-    0x58,  # ESME_RTHROTTLED
-    0x14,  # ESME_RMSGQFUL
-    0x08,  # ESME_RSYSERR
-    0x64,  # ESME_RX_T_APPN
-    0x04,  # ESME_RINVBNDSTS: the bind's fault, not the message's
-    0x102,  # ESME_RSERTYPUNAVAIL: service outage in the SMSC (SMPP 5.0)
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        0x58,  # ESME_RTHROTTLED
+        0x14,  # ESME_RMSGQFUL
+        0x08,  # ESME_RSYSERR
+        0x64,  # ESME_RX_T_APPN
+        0x04,  # ESME_RINVBNDSTS: the bind's fault, not the message's
+        0x102,  # ESME_RSERTYPUNAVAIL: service outage in the SMSC (SMPP 5.0)
+    ],
+)
 def test_retryable(code):
     assert is_retryable(code)
     assert status(code).retryable
 
 
-@pytest.mark.parametrize("code", [
-    0x0B,  # ESME_RINVDSTADR
-    0x0A,  # ESME_RINVSRCADR
-    0x01,  # ESME_RINVMSGLEN
-    0x65,  # ESME_RX_P_APPN
-    0x66,  # ESME_RX_R_APPN
-    0x45,  # ESME_RSUBMITFAIL
-    0x43,  # ESME_RINVESMCLASS
-    0x50, 0x51, 0x48, 0x49,  # TON / NPI
-    0x62,  # ESME_RINVEXPIRY
-    0xC4,  # ESME_RINVOPTPARAMVAL
-    0xFE,  # ESME_RDELIVERYFAILURE
-    0xFF,  # ESME_RUNKNOWNERR
-    0x104,  # ESME_RINVDCS
-    0x00,  # ESME_ROK is not an error at all
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        0x0B,  # ESME_RINVDSTADR
+        0x0A,  # ESME_RINVSRCADR
+        0x01,  # ESME_RINVMSGLEN
+        0x65,  # ESME_RX_P_APPN
+        0x66,  # ESME_RX_R_APPN
+        0x45,  # ESME_RSUBMITFAIL
+        0x43,  # ESME_RINVESMCLASS
+        0x50,
+        0x51,
+        0x48,
+        0x49,  # TON / NPI
+        0x62,  # ESME_RINVEXPIRY
+        0xC4,  # ESME_RINVOPTPARAMVAL
+        0xFE,  # ESME_RDELIVERYFAILURE
+        0xFF,  # ESME_RUNKNOWNERR
+        0x104,  # ESME_RINVDCS
+        0x00,  # ESME_ROK is not an error at all
+    ],
+)
 def test_permanent(code):
     assert not is_retryable(code)
 
@@ -66,8 +77,7 @@ def test_retryable_set_is_exactly_the_justified_ones():
 
 @pytest.mark.parametrize("code", [0x401, 0x09, 0x4FF, 0x12345678])
 def test_unknown_codes_are_named_by_hex_and_permanent(code):
-    assert status(code) == Status(code, f"0x{code:08X}", "vendor-specific or unknown status",
-                                  False)
+    assert status(code) == Status(code, f"0x{code:08X}", "vendor-specific or unknown status", False)
     assert not is_retryable(code)
     assert name(0x401) == "0x00000401"
 
@@ -81,4 +91,5 @@ def test_by_name_takes_3_4_and_5_0_spellings():
 
 def test_str_names_code_and_meaning():
     assert str(status(0x58)) == (
-        "ESME_RTHROTTLED (0x00000058): Throttling error (ESME has exceeded allowed message limits)")
+        "ESME_RTHROTTLED (0x00000058): Throttling error (ESME has exceeded allowed message limits)"
+    )

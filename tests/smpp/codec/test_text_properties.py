@@ -1,4 +1,5 @@
 """Property tests: any text survives segmentation, concatenation and decoding unchanged."""
+
 from __future__ import annotations
 
 from hypothesis import given, settings
@@ -26,7 +27,8 @@ GSM_ALPHABET = "".join(ch for ch in BASIC_TABLE if ch != "\x1b") + "".join(EXTEN
 gsm_text = st.text(alphabet=GSM_ALPHABET, max_size=700)
 mixed_text = st.text(
     alphabet=st.one_of(st.sampled_from(GSM_ALPHABET), st.sampled_from("Ж€😀🇰🇪\U00010348ç")),
-    max_size=400)
+    max_size=400,
+)
 texts = st.one_of(gsm_text, mixed_text, st.text(max_size=400))
 
 PROFILE = settings(max_examples=150, deadline=None)
@@ -115,9 +117,15 @@ def test_decode_never_raises(data, data_coding):
 
 
 @PROFILE
-@given(st.binary(max_size=300), st.integers(0, 0xFF),
-       st.dictionaries(st.sampled_from([0x020C, 0x020E, 0x020F, 0x0424]),
-                       st.one_of(st.binary(max_size=4), st.integers(0, 0xFFFF)), max_size=4))
+@given(
+    st.binary(max_size=300),
+    st.integers(0, 0xFF),
+    st.dictionaries(
+        st.sampled_from([0x020C, 0x020E, 0x020F, 0x0424]),
+        st.one_of(st.binary(max_size=4), st.integers(0, 0xFFFF)),
+        max_size=4,
+    ),
+)
 def test_parse_concat_never_raises(data, esm_class, tlvs):
     info, payload = parse_concat(data, esm_class, tlvs)
     assert data.endswith(payload)

@@ -1,5 +1,6 @@
 """Fixtures for the session tests: the project's simulated SMSC on an ephemeral port and
 sessions bound to it, each stopped after the test even when it fails."""
+
 from __future__ import annotations
 
 import threading
@@ -43,11 +44,21 @@ class Collector:
 
 def session_config(port: int, **overrides) -> SessionConfig:
     """Test defaults: short timeouts and back-off so every scenario runs in well under a second."""
-    defaults = {"host": "127.0.0.1", "port": port, "system_id": SYSTEM_ID,
-                "password": PASSWORD, "window": 10, "response_timeout": 2.0,
-                "connect_timeout": 2.0, "enquire_link_interval": 30.0, "reconnect_min": 0.02,
-                "reconnect_max": 0.2, "throttle_backoff": 0.2, "down_queue_timeout": 2.0,
-                "name": "test"}
+    defaults = {
+        "host": "127.0.0.1",
+        "port": port,
+        "system_id": SYSTEM_ID,
+        "password": PASSWORD,
+        "window": 10,
+        "response_timeout": 2.0,
+        "connect_timeout": 2.0,
+        "enquire_link_interval": 30.0,
+        "reconnect_min": 0.02,
+        "reconnect_max": 0.2,
+        "throttle_backoff": 0.2,
+        "down_queue_timeout": 2.0,
+        "name": "test",
+    }
     return SessionConfig(**(defaults | overrides))
 
 
@@ -55,10 +66,12 @@ def session_config(port: int, **overrides) -> SessionConfig:
 def make_sim(make_simulator) -> Callable[..., Simulator]:  # noqa: F811 - the fixture
     """make_sim(**SimulatorConfig fields) -> a started Simulator expecting bridge/secret
     (tests.harness.simulator stops it, and fails the test on the simulator's own errors)."""
+
     def make(**fields) -> Simulator:
         fields.setdefault("system_id", SYSTEM_ID)
         fields.setdefault("password", PASSWORD)
         return make_simulator(**fields)
+
     return make
 
 
@@ -75,8 +88,12 @@ def session() -> Callable[..., tuple[Session, Collector]]:
 
     def make(port: int, on_receipt=None, on_mo=None, **overrides) -> tuple[Session, Collector]:
         sink = Collector()
-        s = Session(session_config(port, **overrides), on_receipt=on_receipt or sink.on_receipt,
-                    on_mo=on_mo or sink.on_mo, on_state=sink.on_state)
+        s = Session(
+            session_config(port, **overrides),
+            on_receipt=on_receipt or sink.on_receipt,
+            on_mo=on_mo or sink.on_mo,
+            on_state=sink.on_state,
+        )
         made.append(s)
         s.start()
         return s, sink

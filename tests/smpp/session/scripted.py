@@ -2,6 +2,7 @@
 enquire_link). It is deliberately not an SMSC: it answers the bind, then runs a test's script,
 which reads and writes raw PDUs. Scenarios an SMSC has belong in smpp.simulator instead.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -10,6 +11,7 @@ import threading
 from collections.abc import Callable
 
 from smpp.codec import pdu
+
 IO_TIMEOUT = 5.0  # s any single read may take before the script gives up
 
 
@@ -36,7 +38,7 @@ class Peer:
             frames, _ = pdu.split_frames(self._buffer)
             if frames:
                 frame = frames[0]
-                self._buffer = self._buffer[len(frame):]
+                self._buffer = self._buffer[len(frame) :]
                 _, command, status, seq = pdu.HEADER.unpack_from(frame)
                 entry = (command, status, seq, bytes(frame[16:]))
                 with self.server.lock:
@@ -72,8 +74,9 @@ class ScriptedSmsc:
     ``bind_status`` (unless ``answer_bind`` is False), then ``script(peer)``; then close.
     One connection at a time."""
 
-    def __init__(self, script: Callable[[Peer], None], bind_status: int = 0,
-                 answer_bind: bool = True) -> None:
+    def __init__(
+        self, script: Callable[[Peer], None], bind_status: int = 0, answer_bind: bool = True
+    ) -> None:
         self.script = script
         self.bind_status = bind_status
         self.answer_bind = answer_bind  # False: the script itself answers (or garbles) the bind

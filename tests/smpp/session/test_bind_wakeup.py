@@ -7,6 +7,7 @@ swallowed while the flag stayed set; later submitters then sent nothing and thei
 for the next select timeout (a second). Invariant checked here: once _drain_wake returns,
 either the flag is clear or a byte is waiting.
 """
+
 import select
 import time
 

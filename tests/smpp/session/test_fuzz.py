@@ -2,6 +2,7 @@
 successful bind — over a real socket. Whatever arrives, the session thread must not die or
 hang: stop() returns within its bound, every future resolves, and nothing is put down to an
 internal error (a bug path), only to the SMSC."""
+
 from __future__ import annotations
 
 import struct
@@ -15,9 +16,21 @@ from smpp.session.client import Session, SubmitRequest
 from tests.smpp.session.conftest import session_config
 from tests.smpp.session.scripted import ScriptedSmsc
 
-COMMANDS = [pdu.GENERIC_NACK, pdu.SUBMIT_SM_RESP, pdu.DELIVER_SM, pdu.DATA_SM, pdu.UNBIND,
-            pdu.UNBIND_RESP, pdu.ENQUIRE_LINK, pdu.ENQUIRE_LINK_RESP, pdu.ALERT_NOTIFICATION,
-            pdu.BIND_TRANSCEIVER_RESP, pdu.SUBMIT_SM, 0x00000999, 0x80000999]
+COMMANDS = [
+    pdu.GENERIC_NACK,
+    pdu.SUBMIT_SM_RESP,
+    pdu.DELIVER_SM,
+    pdu.DATA_SM,
+    pdu.UNBIND,
+    pdu.UNBIND_RESP,
+    pdu.ENQUIRE_LINK,
+    pdu.ENQUIRE_LINK_RESP,
+    pdu.ALERT_NOTIFICATION,
+    pdu.BIND_TRANSCEIVER_RESP,
+    pdu.SUBMIT_SM,
+    0x00000999,
+    0x80000999,
+]
 KINDS = {"ok", "retryable", "permanent", "timeout", "not_sent"}
 
 
@@ -27,15 +40,16 @@ def frames(draw) -> bytes:
     small), a random body, and a command_length that is usually right."""
     body = draw(st.binary(max_size=120))
     right = draw(st.sampled_from([True, True, True, False]))
-    length = 16 + len(body) if right else draw(st.integers(0, 2 ** 32 - 1))
-    command = draw(st.one_of(st.sampled_from(COMMANDS), st.integers(0, 2 ** 32 - 1)))
+    length = 16 + len(body) if right else draw(st.integers(0, 2**32 - 1))
+    command = draw(st.one_of(st.sampled_from(COMMANDS), st.integers(0, 2**32 - 1)))
     status = draw(st.sampled_from([0, 0, 0x58, 0x14, 0x0B, 0xFFFFFFFF]))
-    sequence = draw(st.integers(0, 12) | st.integers(0, 2 ** 32 - 1))
+    sequence = draw(st.integers(0, 12) | st.integers(0, 2**32 - 1))
     return struct.pack(">IIII", length, command, status, sequence) + body
 
 
 payloads = st.lists(st.one_of(frames(), st.binary(max_size=64)), min_size=1, max_size=6).map(
-    b"".join)
+    b"".join
+)
 
 
 class Thrower:
@@ -67,10 +81,19 @@ class Thrower:
 
 def _run_example(smsc: ScriptedSmsc, thrower: Thrower, payload: bytes) -> None:
     thrower.payload, thrower.sent = payload, threading.Event()
-    session = Session(session_config(smsc.port, window=3, response_timeout=0.5,
-                                     connect_timeout=0.5, down_queue_timeout=0.5,
-                                     reconnect_min=0.01, reconnect_max=0.05),
-                      on_receipt=lambda r, i: None, on_mo=lambda m: None)
+    session = Session(
+        session_config(
+            smsc.port,
+            window=3,
+            response_timeout=0.5,
+            connect_timeout=0.5,
+            down_queue_timeout=0.5,
+            reconnect_min=0.01,
+            reconnect_max=0.05,
+        ),
+        on_receipt=lambda r, i: None,
+        on_mo=lambda m: None,
+    )
     session.start()
     futures = [session.submit(SubmitRequest("1", "4915550", b"x", tag=i)) for i in range(3)]
     try:
@@ -84,26 +107,32 @@ def _run_example(smsc: ScriptedSmsc, thrower: Thrower, payload: bytes) -> None:
     assert "internal error" not in error and "thread failed" not in error, error
 
 
-_FUZZ = settings(max_examples=40, deadline=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                        HealthCheck.too_slow])
+_FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def test_garbage_after_bind_never_kills_or_hangs_the_session():
     thrower = Thrower()
     with ScriptedSmsc(lambda peer: thrower.after_bind(peer)) as smsc:
+
         @_FUZZ
         @given(payloads)
         def check(payload):
             _run_example(smsc, thrower, payload)
+
         check()
 
 
 def test_garbage_instead_of_bind_resp_never_kills_or_hangs_the_session():
     thrower = Thrower()
     with ScriptedSmsc(lambda peer: thrower.instead_of_bind_resp(peer), answer_bind=False) as smsc:
+
         @_FUZZ
         @given(payloads)
         def check(payload):
             _run_example(smsc, thrower, payload)
+
         check()

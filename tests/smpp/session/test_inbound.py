@@ -1,20 +1,20 @@
 """What the SMSC sends the session: delivery receipts (also before their submit_sm_resp), MO
 messages whole or in parts (any order, duplicates), data_sm, enquire_link, unknown commands,
 and callbacks that fail."""
+
 from __future__ import annotations
 
 import threading
 
 import pytest
 
-from smpp.codec import pdu
-from smpp.codec import build_submit_parts
+from smpp.codec import build_submit_parts, pdu
 from smpp.codec.message_id import canonical_id
 from smpp.session.client import Session, SessionState, SubmitRequest
 from smpp.simulator import ReceiptFirst
+from tests.harness.procs import wait_until
 from tests.smpp.session.conftest import session_config
 from tests.smpp.session.scripted import ScriptedSmsc
-from tests.harness.procs import wait_until
 
 RX_T_APPN = 0x64
 LONG = "Hello from a handset, in several parts: " + "0123456789 " * 30
@@ -25,14 +25,19 @@ def _request(i: int) -> SubmitRequest:
 
 
 def test_receipts_reach_on_receipt_with_ids_that_match_the_submits(make_sim, session):
-    sim = make_sim(message_id_format="hex", receipt_id_format="decimal",
-                    outcomes={"DELIVRD": 1, "UNDELIV": 1}, seed=3)
+    sim = make_sim(
+        message_id_format="hex",
+        receipt_id_format="decimal",
+        outcomes={"DELIVRD": 1, "UNDELIV": 1},
+        seed=3,
+    )
     s, sink = session(sim.port)
     outcomes = [s.submit(_request(i)).result(timeout=5) for i in range(20)]
     wait_until(lambda: len(sink.receipts) == 20, message="20 receipts")
     # The SMSC answers in hex and quotes decimal in receipts: normalised, they are the same set.
-    assert {canonical_id(r.message_id, "dec") for r in sink.receipts} == \
-        {canonical_id(o.message_id, "hex") for o in outcomes}
+    assert {canonical_id(r.message_id, "dec") for r in sink.receipts} == {
+        canonical_id(o.message_id, "hex") for o in outcomes
+    }
     assert {r.stat for r in sink.receipts} == {"DELIVRD", "UNDELIV"}
     wait_until(lambda: not sim.unanswered_receipts, message="every receipt answered")
     assert {r.response_status for r in sim.receipts} == {0}
@@ -69,8 +74,10 @@ def test_failing_receipt_callback_answers_rx_t_appn_and_the_session_carries_on(s
     s, _ = session(sim.port, on_receipt=on_receipt, window=1)
     for i in range(3):
         assert s.submit(_request(i)).result(timeout=5).kind == "ok"
-    wait_until(lambda: len(sim.receipts) == 3 and not sim.unanswered_receipts,
-               message="3 receipts answered")
+    wait_until(
+        lambda: len(sim.receipts) == 3 and not sim.unanswered_receipts,
+        message="3 receipts answered",
+    )
     assert [r.response_status for r in sim.receipts] == [RX_T_APPN, 0, 0]
     assert s.state == SessionState.BOUND and len(sim.binds) == 1
     assert s.snapshot().counters.callback_errors == 1
@@ -112,9 +119,19 @@ def _deliver(peer, part, source="491700000009") -> int:
     """Send one MO part as deliver_sm; returns its deliver_sm_resp status."""
     seq = peer.next_sequence()
     tlvs = dict(part.tlvs)
-    peer.send(pdu.encode_deliver_sm(seq, pdu.ShortMessage(
-        source_addr=source, destination_addr="12345", esm_class=part.esm_class,
-        data_coding=part.data_coding, short_message=part.short_message, tlvs=tlvs)))
+    peer.send(
+        pdu.encode_deliver_sm(
+            seq,
+            pdu.ShortMessage(
+                source_addr=source,
+                destination_addr="12345",
+                esm_class=part.esm_class,
+                data_coding=part.data_coding,
+                short_message=part.short_message,
+                tlvs=tlvs,
+            ),
+        )
+    )
     _, status, resp_seq, _ = peer.expect(pdu.DELIVER_SM_RESP)
     assert resp_seq == seq
     return status
@@ -135,9 +152,16 @@ def test_mo_parts_out_of_order_with_a_duplicate_data_sm_and_smsc_requests():
     def script(peer):
         answers["parts"] = [_deliver(peer, parts[i]) for i in (2, 0, 0, 1)]
         seq = peer.next_sequence()
-        peer.send(pdu.encode_data_sm(seq, pdu.DataSm(
-            source_addr="491700000010", destination_addr="12345",
-            tlvs={pdu.TAG_MESSAGE_PAYLOAD: b"via data sm"})))
+        peer.send(
+            pdu.encode_data_sm(
+                seq,
+                pdu.DataSm(
+                    source_addr="491700000010",
+                    destination_addr="12345",
+                    tlvs={pdu.TAG_MESSAGE_PAYLOAD: b"via data sm"},
+                ),
+            )
+        )
         answers["data_sm"] = peer.expect(pdu.DATA_SM_RESP)[1:3] == (0, seq)
         seq_el = peer.next_sequence()
         peer.send(pdu.encode_enquire_link(seq_el))
@@ -155,8 +179,10 @@ def test_mo_parts_out_of_order_with_a_duplicate_data_sm_and_smsc_requests():
         finally:
             assert s.stop(timeout=5)
     assert answers["parts"] == [0, 0, 0, 0]
-    assert [(m.source, m.text, m.parts) for m in sink] == \
-        [("491700000009", LONG, 3), ("491700000010", "via data sm", 1)]
+    assert [(m.source, m.text, m.parts) for m in sink] == [
+        ("491700000009", LONG, 3),
+        ("491700000010", "via data sm", 1),
+    ]
     assert answers["data_sm"] is True  # status 0, the data_sm's own sequence
     assert answers["enquire_link"] is True
     assert answers["unknown"] == (pdu.ESME_RINVCMDID, 77)
@@ -170,14 +196,33 @@ def test_receipt_in_data_sm_and_unreadable_receipt_are_both_acknowledged():
 
     def script(peer):
         seq = peer.next_sequence()
-        peer.send(pdu.encode_data_sm(seq, pdu.DataSm(
-            source_addr="4915550001", destination_addr="12345", esm_class=0x04,
-            tlvs={pdu.TAG_RECEIPTED_MESSAGE_ID: b"ABC123\0", pdu.TAG_MESSAGE_STATE: b"\x02"})))
+        peer.send(
+            pdu.encode_data_sm(
+                seq,
+                pdu.DataSm(
+                    source_addr="4915550001",
+                    destination_addr="12345",
+                    esm_class=0x04,
+                    tlvs={
+                        pdu.TAG_RECEIPTED_MESSAGE_ID: b"ABC123\0",
+                        pdu.TAG_MESSAGE_STATE: b"\x02",
+                    },
+                ),
+            )
+        )
         statuses["data_sm"] = peer.expect(pdu.DATA_SM_RESP)[1]
         seq = peer.next_sequence()
-        peer.send(pdu.encode_deliver_sm(seq, pdu.ShortMessage(
-            source_addr="4915550001", destination_addr="12345", esm_class=0x04,
-            short_message=b"this is not a receipt")))
+        peer.send(
+            pdu.encode_deliver_sm(
+                seq,
+                pdu.ShortMessage(
+                    source_addr="4915550001",
+                    destination_addr="12345",
+                    esm_class=0x04,
+                    short_message=b"this is not a receipt",
+                ),
+            )
+        )
         statuses["garbled"] = peer.expect(pdu.DELIVER_SM_RESP)[1]
         done.set()
         _until_unbind(peer)

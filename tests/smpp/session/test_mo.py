@@ -1,4 +1,5 @@
 """MO reassembly (smpp.session.mo): parts from the codec's own splitter, fed in every order."""
+
 from __future__ import annotations
 
 import random
@@ -19,8 +20,7 @@ def _feed(reassembler, parts, now=0.0, source="491700000001", dest="12345"):
     for part in parts:
         tlvs = dict(part.tlvs)
         message = part.short_message or tlvs.get(0x0424, b"")
-        whole = reassembler.add(source, dest, message, part.esm_class, part.data_coding,
-                                tlvs, now)
+        whole = reassembler.add(source, dest, message, part.esm_class, part.data_coding, tlvs, now)
         if whole is not None:
             done.append(whole)
     return done
@@ -59,7 +59,9 @@ def test_interleaved_messages_from_two_handsets_stay_apart():
     for pa, pb in zip(a, b, strict=False):
         done += _feed(reassembler, [pa], source="a")
         done += _feed(reassembler, [pb], source="b")
-    done += _feed(reassembler, a[len(b):], source="a") + _feed(reassembler, b[len(a):], source="b")
+    done += _feed(reassembler, a[len(b) :], source="a") + _feed(
+        reassembler, b[len(a) :], source="b"
+    )
     assert sorted((m.source, m.text) for m in done) == [("a", LONG_GSM), ("b", LONG_UCS2)]
 
 

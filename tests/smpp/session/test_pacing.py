@@ -1,5 +1,6 @@
 """The pure pacing parts of the session: the submits-per-second cap, the reconnect back-off and
 the window's deadline bookkeeping, driven with exact, injected times."""
+
 from __future__ import annotations
 
 import random
@@ -79,7 +80,7 @@ def test_rate_must_be_positive():
 def test_backoff_grows_exponentially_with_jitter_and_resets():
     backoff = Backoff(0.5, 8.0, random.Random(7))
     delays = [backoff.next_delay() for _ in range(12)]
-    ceilings = [min(8.0, 0.5 * 2 ** n) for n in range(12)]
+    ceilings = [min(8.0, 0.5 * 2**n) for n in range(12)]
     assert all(0.5 <= d <= c for d, c in zip(delays, ceilings, strict=True))
     assert len(set(delays)) > 6  # jitter: not one fixed sequence
     assert max(delays[6:]) > 2.0  # it does grow

@@ -1,5 +1,6 @@
 """The session against an unhappy SMSC: throttling, full queues, refusals, drops, malformed
 PDUs, refused binds, unbind from the SMSC, and enquire_link answered or not."""
+
 from __future__ import annotations
 
 import time
@@ -14,8 +15,8 @@ from smpp.simulator import (
     RejectPrefix,
     Throttle,
 )
-from tests.smpp.session.scripted import ScriptedSmsc
 from tests.harness.procs import wait_until
+from tests.smpp.session.scripted import ScriptedSmsc
 
 RTHROTTLED, RMSGQFUL, RINVDSTADR, RBINDFAIL, RINVPASWD = 0x58, 0x14, 0x0B, 0x0D, 0x0E
 
@@ -59,8 +60,9 @@ def test_throttled_submits_are_retryable_and_the_session_backs_off(sim, session)
     # Nothing more goes out until the back-off has passed (a lower bound: safe when loaded).
     assert s.submit(_requests(1, "4915559")[0]).result(timeout=10).kind == "ok"
     assert time.monotonic() - throttled_at >= 0.3 * 0.9
-    done = _send_until_ok(s, [r for r, o in zip(_requests(50), first, strict=True)
-                              if o.kind != "ok"])
+    done = _send_until_ok(
+        s, [r for r, o in zip(_requests(50), first, strict=True) if o.kind != "ok"]
+    )
     assert len(sim.messages) == 51 and len(done) == len(refused)
 
 
@@ -69,8 +71,9 @@ def test_queue_full_is_retryable_and_invalid_destination_is_permanent(sim, sessi
     s, _ = session(sim.port, window=1)
     outcomes = [s.submit(r).result(timeout=10) for r in _requests(8)]
     assert (outcomes[0].kind, outcomes[0].status) == ("permanent", RINVDSTADR)
-    assert [(o.kind, o.status) for o in outcomes[1:]] == \
-        [("ok", 0)] * 4 + [("retryable", RMSGQFUL)] * 2 + [("ok", 0)]
+    assert [(o.kind, o.status) for o in outcomes[1:]] == [("ok", 0)] * 4 + [
+        ("retryable", RMSGQFUL)
+    ] * 2 + [("ok", 0)]
     assert s.snapshot().counters.errors == {RINVDSTADR: 1, RMSGQFUL: 2}
 
 
@@ -82,8 +85,10 @@ def test_connection_drops_reconnect_and_every_future_resolves(sim, session):
     assert {m.destination_addr for m in sim.messages} == {f"4915550{i:04d}" for i in range(60)}
     snap = s.snapshot()
     assert snap.counters.reconnects >= 3 and len(sim.binds) == snap.counters.reconnects + 1
-    assert any(why in snap.last_error for why in
-               ("closed the connection", "write to SMSC failed", "read from SMSC failed"))
+    assert any(
+        why in snap.last_error
+        for why in ("closed the connection", "write to SMSC failed", "read from SMSC failed")
+    )
 
 
 def test_reset_connection_in_flight_resolves_timeout_written(sim, session):
@@ -95,8 +100,7 @@ def test_reset_connection_in_flight_resolves_timeout_written(sim, session):
     outcomes = [f.result(timeout=5) for f in futures]
     assert {(o.kind, o.written) for o in outcomes} == {("timeout", True)}
     assert "connection lost" in outcomes[0].error
-    wait_until(lambda: len(sim.bound) == 1 and s.state == SessionState.BOUND,
-               message="bound again")
+    wait_until(lambda: len(sim.bound) == 1 and s.state == SessionState.BOUND, message="bound again")
     assert s.snapshot().counters.lost_in_flight == 3
 
 
@@ -178,8 +182,11 @@ def test_unanswered_enquire_link_means_reconnect():
     with ScriptedSmsc(ignore_enquire_link) as smsc:
         from smpp.session.client import Session
         from tests.smpp.session.conftest import session_config
-        s = Session(session_config(smsc.port, enquire_link_interval=0.1, response_timeout=0.3),
-                    on_receipt=lambda r, i: None)
+
+        s = Session(
+            session_config(smsc.port, enquire_link_interval=0.1, response_timeout=0.3),
+            on_receipt=lambda r, i: None,
+        )
         s.start()
         try:
             wait_until(lambda: smsc.connections >= 2, message="a second connection")

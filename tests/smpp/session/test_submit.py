@@ -1,5 +1,6 @@
 """Submitting through a session against the simulated SMSC: the window, timeouts, stop, the
 rate cap, concatenation methods, bind modes and what happens to work while there is no bind."""
+
 from __future__ import annotations
 
 import time
@@ -8,8 +9,8 @@ import pytest
 
 from smpp.session.client import Session, SessionState, SubmitRequest
 from smpp.simulator import Latency, Silent
-from tests.smpp.session.conftest import session_config
 from tests.harness.procs import free_port, wait_until
+from tests.smpp.session.conftest import session_config
 
 
 def _requests(n: int, prefix: str = "4915550") -> list[SubmitRequest]:
@@ -27,17 +28,26 @@ def test_happy_path_every_submit_gets_its_own_id_and_the_smsc_got_each_once(sim,
     assert [o.tag for o in outcomes] == list(range(300))
     by_id = {m.message_id: m for m in sim.messages}
     # Each future carries the id the SMSC issued for *that* PDU (matched by sequence number).
-    assert [by_id[o.message_id].destination_addr for o in outcomes] == \
-        [f"4915550{i:04d}" for i in range(300)]
+    assert [by_id[o.message_id].destination_addr for o in outcomes] == [
+        f"4915550{i:04d}" for i in range(300)
+    ]
     snap = s.snapshot()
-    assert (snap.state, snap.counters.submitted, snap.counters.acked) == \
-        (SessionState.BOUND, 300, 300)
+    assert (snap.state, snap.counters.submitted, snap.counters.acked) == (
+        SessionState.BOUND,
+        300,
+        300,
+    )
     assert (snap.in_flight, snap.queued) == (0, 0)
     submits = sim.pdus("submit_sm")
     assert len({p["sequence"] for p in submits}) == 300
     body = submits[0]["body"]
-    assert (body.source_addr_ton, body.source_addr_npi, body.dest_addr_ton,
-            body.dest_addr_npi, body.registered_delivery) == (1, 1, 1, 1, 1)
+    assert (
+        body.source_addr_ton,
+        body.source_addr_npi,
+        body.dest_addr_ton,
+        body.dest_addr_npi,
+        body.registered_delivery,
+    ) == (1, 1, 1, 1, 1)
 
 
 def test_window_caps_in_flight_and_stop_resolves_the_rest(sim, session):
@@ -50,8 +60,9 @@ def test_window_caps_in_flight_and_stop_resolves_the_rest(sim, session):
     assert len(sim.pdus("submit_sm")) == 3  # the window held the other two back
     assert s.stop(timeout=1.0)
     outcomes = _results(futures, timeout=1)
-    assert [(o.kind, o.written) for o in outcomes] == \
-        [("timeout", True)] * 3 + [("not_sent", False)] * 2
+    assert [(o.kind, o.written) for o in outcomes] == [("timeout", True)] * 3 + [
+        ("not_sent", False)
+    ] * 2
     assert len(sim.pdus("unbind")) == 1  # stopped gracefully
     assert s.state == SessionState.DOWN and s.snapshot().stopped
     late = s.submit(_requests(1)[0]).result(timeout=1)
@@ -103,12 +114,17 @@ def test_long_texts_arrive_whole_with_each_concat_method(sim, session, method):
 
 def test_per_request_source_ton_and_registered_delivery_override(sim, session):
     s, _ = session(sim.port)
-    request = SubmitRequest("ACME", "4915551", b"hi", source_ton=5, source_npi=0,
-                            registered_delivery=0)
+    request = SubmitRequest(
+        "ACME", "4915551", b"hi", source_ton=5, source_npi=0, registered_delivery=0
+    )
     assert s.submit(request).result(timeout=5).kind == "ok"
     body = sim.pdus("submit_sm")[0]["body"]
-    assert (body.source_addr, body.source_addr_ton, body.source_addr_npi,
-            body.registered_delivery) == ("ACME", 5, 0, 0)
+    assert (
+        body.source_addr,
+        body.source_addr_ton,
+        body.source_addr_npi,
+        body.registered_delivery,
+    ) == ("ACME", 5, 0, 0)
 
 
 def test_unencodable_request_is_permanent_and_not_written(sim, session):
@@ -133,7 +149,8 @@ def test_next_submits_are_written_before_a_batch_of_responses_is_resolved(sim, s
     futures = [s.submit(r) for r in _requests(6)]
     for future in futures:
         future.add_done_callback(
-            lambda _f: written_at_callback.append(s.snapshot().counters.submitted))
+            lambda _f: written_at_callback.append(s.snapshot().counters.submitted)
+        )
     assert {o.kind for o in _results(futures)} == {"ok"}
     wait_until(lambda: len(written_at_callback) == 6, message="every done callback")
     assert written_at_callback[0] >= 3, written_at_callback  # the old order: exactly 2

@@ -1,5 +1,6 @@
 """Fixtures for the simulator's own tests; make_simulator/simulator come from
 tests/harness/simulator.py (shared with the session and engine tests)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator

@@ -1,4 +1,5 @@
 """Bind states, credentials, the bind cap, enquire_link, unbind both ways, generic_nack."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,9 +18,14 @@ RINVCMDID = by_name("ESME_RINVCMDID").code
 RINVCMDLEN = by_name("ESME_RINVCMDLEN").code
 
 
-@pytest.mark.parametrize("kind,resp_id", [
-    ("transmitter", pdu.BIND_TRANSMITTER_RESP), ("receiver", pdu.BIND_RECEIVER_RESP),
-    ("transceiver", pdu.BIND_TRANSCEIVER_RESP)])
+@pytest.mark.parametrize(
+    "kind,resp_id",
+    [
+        ("transmitter", pdu.BIND_TRANSMITTER_RESP),
+        ("receiver", pdu.BIND_RECEIVER_RESP),
+        ("transceiver", pdu.BIND_TRANSCEIVER_RESP),
+    ],
+)
 def test_each_bind_type_is_answered_and_recorded(simulator, esme, kind, resp_id):
     resp = esme(simulator).bind(kind, "anyone", "anything")
     assert (resp.command_id, resp.command_status) == (resp_id, ROK)
@@ -79,7 +85,10 @@ def test_enquire_link_is_answered_bound_or_not(simulator, esme):
     resp = client.enquire()
     assert (resp.command_id, resp.command_status) == (pdu.ENQUIRE_LINK_RESP, ROK)
     assert [p["command"] for p in simulator.pdus()] == [
-        "enquire_link", "bind_transceiver", "enquire_link"]
+        "enquire_link",
+        "bind_transceiver",
+        "enquire_link",
+    ]
 
 
 def test_unbind_from_the_esme_closes_the_session(simulator, esme):
@@ -113,7 +122,10 @@ def test_unknown_command_gets_generic_nack(simulator, esme):
     client.bind()
     resp = client.request(pdu.encode_pdu(0x00000999, 0, 77, b"junk"))
     assert (resp.command_id, resp.command_status, resp.sequence_number) == (
-        pdu.GENERIC_NACK, RINVCMDID, 77)
+        pdu.GENERIC_NACK,
+        RINVCMDID,
+        77,
+    )
     query = client.request(pdu.encode_pdu(pdu.QUERY_SM, 0, 78, b"1\0\0\0\0"))  # unsupported
     assert (query.command_id, query.command_status) == (pdu.GENERIC_NACK, RINVCMDID)
     assert client.enquire().command_status == ROK  # the session carries on
@@ -127,7 +139,10 @@ def test_impossible_command_length_gets_generic_nack_and_a_close(simulator, esme
     client.send(pdu.HEADER.pack(length, pdu.SUBMIT_SM, 0, 5))
     nack = client.read()
     assert (nack.command_id, nack.command_status, nack.sequence_number) == (
-        pdu.GENERIC_NACK, RINVCMDLEN, 5)
+        pdu.GENERIC_NACK,
+        RINVCMDLEN,
+        5,
+    )
     assert client.closed_by_peer()
 
 
@@ -152,6 +167,7 @@ def test_stop_closes_connections_and_keeps_records(make_simulator, esme):
 
 def test_start_on_a_busy_port_says_so(make_simulator):
     from smpp.simulator import Simulator, SimulatorError
+
     busy = make_simulator()
     with pytest.raises(SimulatorError, match="could not listen"):
         Simulator(port=busy.port).start()
@@ -163,14 +179,21 @@ from hypothesis import strategies as st
 
 _frames = st.one_of(
     st.binary(min_size=1, max_size=60),
-    st.builds(lambda cid, body: pdu.encode_pdu(cid, 0, 1, body),
-              st.sampled_from(sorted(pdu.COMMAND_NAMES) + [0x999]), st.binary(max_size=60)))
+    st.builds(
+        lambda cid, body: pdu.encode_pdu(cid, 0, 1, body),
+        st.sampled_from(sorted(pdu.COMMAND_NAMES) + [0x999]),
+        st.binary(max_size=60),
+    ),
+)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(garbage=st.lists(_frames, min_size=1, max_size=4))
 def test_garbage_after_a_bind_never_breaks_the_simulator(simulator, garbage):
     from tests.harness.simulator import RawEsme
+
     with RawEsme(simulator.address, timeout=2) as client:
         client.bind()
         try:

@@ -1,4 +1,5 @@
 """submit_sm -> submit_sm_resp -> delivery receipt: id forms, text, TLVs, outcomes, routing."""
+
 from __future__ import annotations
 
 import re
@@ -10,8 +11,10 @@ from smpp.codec import pdu
 from smpp.codec.receipt import parse_receipt
 from tests.harness.procs import wait_until
 
-RECEIPT_RE = re.compile(r"id:(\S+) sub:001 dlvrd:(00[01]) submit date:(\d{10}) "
-                        r"done date:(\d{10}) stat:(\w{7}) err:(\d{3}) text:(.*)")
+RECEIPT_RE = re.compile(
+    r"id:(\S+) sub:001 dlvrd:(00[01]) submit date:(\d{10}) "
+    r"done date:(\d{10}) stat:(\w{7}) err:(\d{3}) text:(.*)"
+)
 
 
 def _receipt(client) -> tuple[pdu.Pdu, re.Match]:
@@ -26,35 +29,61 @@ def test_receipt_follows_the_resp_with_standard_text_and_tlvs(make_simulator, es
     sim = make_simulator(clock=lambda: 1_780_000_000.0)  # 2026-05-28 20:26:40 UTC
     client = esme(sim)
     client.bind()
-    resp = client.submit(dest="254711000111", text=b"Hello there, this is longer than 20",
-                         source_addr="ACME", registered_delivery=1)
+    resp = client.submit(
+        dest="254711000111",
+        text=b"Hello there, this is longer than 20",
+        source_addr="ACME",
+        registered_delivery=1,
+    )
     message_id = resp.body[0]
     assert resp.command_status == 0 and message_id.isdigit()
     deliver, match = _receipt(client)
     body = deliver.body
     assert body.esm_class == pdu.ESM_CLASS_DELIVERY_RECEIPT
     assert (body.source_addr, body.destination_addr) == ("254711000111", "ACME")
-    assert match.groups() == (message_id, "001", "2605282026", "2605282026", "DELIVRD", "000",
-                              "Hello there, this is")
+    assert match.groups() == (
+        message_id,
+        "001",
+        "2605282026",
+        "2605282026",
+        "DELIVRD",
+        "000",
+        "Hello there, this is",
+    )
     assert pdu.tlv_to_str(body.tlvs[pdu.TAG_RECEIPTED_MESSAGE_ID]) == message_id
     assert pdu.tlv_to_int(body.tlvs[pdu.TAG_MESSAGE_STATE]) == 2  # DELIVERED
     parsed = parse_receipt(body.short_message, body.tlvs)  # the bridge's own parser agrees
     assert parsed.message_id == message_id
     [record] = wait_until(lambda: [r for r in sim.receipts if r.response_status == 0])
     assert (record.message_id, record.stat, record.sequence) == (
-        message_id, "DELIVRD", deliver.sequence_number)
+        message_id,
+        "DELIVRD",
+        deliver.sequence_number,
+    )
 
 
-@pytest.mark.parametrize("id_format,receipt_format,check", [
-    ("decimal", "same", lambda resp, rid: resp == rid and resp.isdigit()),
-    ("hex", "same", lambda resp, rid: resp == rid and int(resp, 16) > 0),
-    ("uuid", "same", lambda resp, rid: resp == rid and re.fullmatch(
-        r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", resp)),
-    ("decimal", "hex", lambda resp, rid: rid == f"{int(resp):X}" and rid != resp),
-    ("hex", "decimal", lambda resp, rid: rid == str(int(resp, 16)) and rid != resp),
-])
-def test_message_id_forms_and_the_receipt_id_switch(make_simulator, esme, id_format,
-                                                    receipt_format, check):
+@pytest.mark.parametrize(
+    "id_format,receipt_format,check",
+    [
+        ("decimal", "same", lambda resp, rid: resp == rid and resp.isdigit()),
+        ("hex", "same", lambda resp, rid: resp == rid and int(resp, 16) > 0),
+        (
+            "uuid",
+            "same",
+            lambda resp, rid: (
+                resp == rid
+                and re.fullmatch(
+                    r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", resp
+                )
+            ),
+        ),
+        ("decimal", "hex", lambda resp, rid: rid == f"{int(resp):X}" and rid != resp),
+        ("hex", "decimal", lambda resp, rid: rid == str(int(resp, 16)) and rid != resp),
+    ],
+)
+def test_message_id_forms_and_the_receipt_id_switch(
+    make_simulator, esme, id_format, receipt_format, check
+):
     sim = make_simulator(message_id_format=id_format, receipt_id_format=receipt_format)
     client = esme(sim)
     client.bind()
@@ -86,6 +115,7 @@ def test_outcome_mix_is_seeded_and_follows_the_weights(make_simulator, esme):
             client.send(client.submit_frame())
         client.enquire()
         return [m.outcome for m in sim.messages]
+
     first, second = run(), run()
     assert first == second
     assert set(first) == {"DELIVRD", "UNDELIV"}
@@ -129,7 +159,9 @@ def test_receipt_goes_to_a_receiver_of_the_same_system_id(simulator, esme):
     assert simulator.pending_receipts == 0
     other.enquire()
     assert [p["command"] for p in simulator.pdus(system_id="someone-else")] == [
-        "bind_receiver", "enquire_link"]
+        "bind_receiver",
+        "enquire_link",
+    ]
 
 
 def test_unanswered_receipts_are_recorded(simulator, esme):
@@ -148,6 +180,7 @@ def test_unanswered_receipts_are_recorded(simulator, esme):
 
 def test_receipt_text_sample_is_printable_ascii_of_the_decoded_text():
     from smpp.simulator.dlr import text_sample
+
     assert text_sample(b"plain text that is longer", 0) == "plain text that is l"
     assert text_sample(b"a\x00b\x11c\x5f", 0) == "a@b_c."  # GSM @, _, then section sign
     assert text_sample("Привет".encode("utf-16-be"), 8) == "......"

@@ -1,10 +1,10 @@
 """Mobile-originated messages to bound receivers, and what the simulator records."""
+
 from __future__ import annotations
 
 import pytest
 
-from smpp.codec import pdu
-from smpp.codec import build_submit_parts, decode, parse_concat
+from smpp.codec import build_submit_parts, decode, parse_concat, pdu
 from smpp.simulator import SimulatorError
 from tests.harness.procs import wait_until
 
@@ -35,8 +35,7 @@ def test_plain_mo_reaches_a_bound_receiver(simulator, esme):
     receiver.bind("receiver", system_id="acct")
     record = simulator.send_mo("254700000001", "12345", "Hi there €")
     [body] = _read_mo(receiver, 1)
-    assert (body.source_addr, body.destination_addr, body.esm_class) == (
-        "254700000001", "12345", 0)
+    assert (body.source_addr, body.destination_addr, body.esm_class) == ("254700000001", "12345", 0)
     assert (body.source_addr_ton, body.source_addr_npi) == (1, 1)
     assert decode(body.short_message, body.data_coding) == "Hi there €"
     assert record.bind_id == simulator.binds[0].id and record.system_id == "acct"
@@ -72,16 +71,21 @@ def test_mo_goes_to_the_requested_system_id_and_needs_a_receiver(simulator, esme
 def _submit_parts(client, text: str, method: str) -> list[str]:
     ids = []
     for part in build_submit_parts(text, method=method, ref=42):
-        resp = client.submit(dest="254700000003", text=part.short_message,
-                             esm_class=part.esm_class, data_coding=part.data_coding,
-                             tlvs=dict(part.tlvs))
+        resp = client.submit(
+            dest="254700000003",
+            text=part.short_message,
+            esm_class=part.esm_class,
+            data_coding=part.data_coding,
+            tlvs=dict(part.tlvs),
+        )
         assert resp.command_status == 0
         ids.append(resp.body[0])
     return ids
 
 
-@pytest.mark.parametrize("method,concat", [("udh", "udh"), ("udh16", "udh"), ("sar", "sar"),
-                                           ("payload", "payload")])
+@pytest.mark.parametrize(
+    "method,concat", [("udh", "udh"), ("udh16", "udh"), ("sar", "sar"), ("payload", "payload")]
+)
 def test_submitted_parts_are_recorded_as_one_text(simulator, esme, method, concat):
     client = esme(simulator)
     client.bind("transmitter", system_id="acct")
@@ -99,9 +103,17 @@ def test_submitted_parts_are_recorded_as_one_text(simulator, esme, method, conca
 def test_data_sm_is_accepted_and_recorded(simulator, esme):
     client = esme(simulator)
     client.bind()
-    resp = client.request(pdu.encode_data_sm(client.next_seq(), pdu.DataSm(
-        source_addr="ACME", destination_addr="254700000004", registered_delivery=1,
-        tlvs={pdu.TAG_MESSAGE_PAYLOAD: b"via data-sm"})))
+    resp = client.request(
+        pdu.encode_data_sm(
+            client.next_seq(),
+            pdu.DataSm(
+                source_addr="ACME",
+                destination_addr="254700000004",
+                registered_delivery=1,
+                tlvs={pdu.TAG_MESSAGE_PAYLOAD: b"via data-sm"},
+            ),
+        )
+    )
     assert resp.command_id == pdu.DATA_SM_RESP and resp.command_status == 0
     deliver, _ = client.read_until(pdu.DELIVER_SM)
     assert b"text:via data-sm" in deliver.body.short_message
@@ -141,8 +153,7 @@ def test_pdu_records_carry_decoded_bodies_and_answers(simulator, esme):
     client.submit(dest="254700000005", text=b"abc", registered_delivery=1, data_coding=3)
     client.enquire()
     records = simulator.pdus(system_id="acct")
-    assert [r["command"] for r in records] == [
-        "bind_transceiver", "submit_sm", "enquire_link"]
+    assert [r["command"] for r in records] == ["bind_transceiver", "submit_sm", "enquire_link"]
     submit = records[1]
     assert submit["body"].data_coding == 3 and submit["body"].short_message == b"abc"
     assert (submit["status"], submit["answer"], submit["sequence"]) == (0, 0, 2)

@@ -3,6 +3,7 @@
 Without sleeping: responses on one connection leave in order, so once the enquire_link_resp
 sent after a batch has arrived, every answer to that batch that will ever come has come.
 """
+
 from __future__ import annotations
 
 import time
@@ -10,6 +11,7 @@ import time
 import pytest
 
 from smpp.codec import pdu
+from smpp.codec.status import by_name
 from smpp.simulator import (
     Latency,
     ScenarioError,
@@ -18,7 +20,6 @@ from smpp.simulator import (
     Throttle,
     parse_scenario,
 )
-from smpp.codec.status import by_name
 from tests.harness.procs import wait_until
 
 RTHROTTLED = by_name("ESME_RTHROTTLED").code
@@ -37,8 +38,11 @@ def _burst(client, count: int, **fields) -> dict[int, int]:
         client.send(frame)
     client.send(pdu.encode_enquire_link(client.next_seq()))
     _, before = client.read_until(pdu.ENQUIRE_LINK_RESP)
-    return {p.sequence_number: p.command_status for p in before
-            if p.command_id == pdu.SUBMIT_SM_RESP and p.sequence_number in seqs}
+    return {
+        p.sequence_number: p.command_status
+        for p in before
+        if p.command_id == pdu.SUBMIT_SM_RESP and p.sequence_number in seqs
+    }
 
 
 def _bound(sim, esme, kind="transceiver"):
@@ -120,11 +124,14 @@ def _recv_exactly(sock, size: int) -> bytes:
     return data
 
 
-@pytest.mark.parametrize("kind,raw_hex", [
-    ("truncated", ("00000012" "00000005" "00000000" "00000001" "0001")),  # deliver_sm, 2-octet body
-    ("unknown-command", ("00000010" "00000999" "00000000" "00000001")),  # command id 0x999
-    ("bad-length", ("00000008" "00000005" "00000000" "00000001")),  # command_length=8 < 16
-])
+@pytest.mark.parametrize(
+    "kind,raw_hex",
+    [
+        ("truncated", ("000000120000000500000000000000010001")),  # deliver_sm, 2-octet body
+        ("unknown-command", ("00000010000009990000000000000001")),  # command id 0x999
+        ("bad-length", ("00000008000000050000000000000001")),  # command_length=8 < 16
+    ],
+)
 def test_malformed_pdu_is_sent_once_after_n_pdus(make_simulator, esme, kind, raw_hex):
     sim = make_simulator(scenarios=[f"malformed:after=2,kind={kind}"])
     client = _bound(sim, esme)
@@ -191,11 +198,17 @@ def test_scenarios_compose_in_the_order_given(make_simulator, esme):
     assert _burst(client, 2) == {}
 
 
-@pytest.mark.parametrize("spec,message", [
-    ("nope", "unknown scenario 'nope'"), ("throttle:rate=5", "it takes tps=..."),
-    ("throttle:tps=fast", "tps='fast'"), ("malformed:kind=odd", "use truncated"),
-    ("outcome:stat=GONE", "not a receipt stat"), ("throttle:status=ESME_RNOPE", "unknown SMPP"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("nope", "unknown scenario 'nope'"),
+        ("throttle:rate=5", "it takes tps=..."),
+        ("throttle:tps=fast", "tps='fast'"),
+        ("malformed:kind=odd", "use truncated"),
+        ("outcome:stat=GONE", "not a receipt stat"),
+        ("throttle:status=ESME_RNOPE", "unknown SMPP"),
+    ],
+)
 def test_bad_scenario_specs_say_what_is_allowed(spec, message):
     with pytest.raises(ScenarioError, match=message):
         Simulator(SimulatorConfig(scenarios=(spec,)))

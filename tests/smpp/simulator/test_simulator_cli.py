@@ -1,5 +1,6 @@
 """`smpp-bridge simulator` as its own process: prints its address, answers binds, stops on
 SIGTERM with exit code 0; bad arguments give one line and a non-zero exit."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,11 @@ from tests.harness.procs import running, stop_process
 from tests.harness.simulator import RawEsme
 
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "smpp-bridge")
-COMMAND = [SCRIPT] if os.path.exists(SCRIPT) else [
-    sys.executable, "-c", "import sys; from bridge.cli import main; sys.exit(main())"]
+COMMAND = (
+    [SCRIPT]
+    if os.path.exists(SCRIPT)
+    else [sys.executable, "-c", "import sys; from bridge.cli import main; sys.exit(main())"]
+)
 LINE = re.compile(r"smpp-bridge simulator listening on (127\.0\.0\.1):(\d+) \(system_id (\S+)\)\n")
 
 
@@ -26,9 +30,21 @@ def _address(log_path) -> re.Match | None:
 
 def test_cli_prints_its_address_answers_and_stops_on_sigterm(tmp_path):
     log_path = tmp_path / "simulator.log"
-    argv = [*COMMAND, "simulator", "--system-id", "bridge", "--password", "pw",
-            "--scenario", "reject-prefix:prefixes=999", "latency:ms=1",
-            "--outcomes", "UNDELIV=1", "--receipt-id-format", "hex"]
+    argv = [
+        *COMMAND,
+        "simulator",
+        "--system-id",
+        "bridge",
+        "--password",
+        "pw",
+        "--scenario",
+        "reject-prefix:prefixes=999",
+        "latency:ms=1",
+        "--outcomes",
+        "UNDELIV=1",
+        "--receipt-id-format",
+        "hex",
+    ]
     with running(argv, ready=lambda: _address(log_path), log_path=str(log_path)) as proc:
         match = _address(log_path)
         assert match.group(3) == "bridge"
@@ -46,15 +62,19 @@ def test_cli_prints_its_address_answers_and_stops_on_sigterm(tmp_path):
     assert _address(log_path)  # still exactly the one line: nothing else was printed
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--scenario", "warp:speed=9"], "unknown scenario 'warp'"),
-    (["--outcomes", "LOST=1"], "not a receipt stat"),
-    (["--message-id-format", "uuid", "--receipt-id-format", "hex"], "needs numeric ids"),
-    (["--dlr-delay", "soon"], "invalid float value"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--scenario", "warp:speed=9"], "unknown scenario 'warp'"),
+        (["--outcomes", "LOST=1"], "not a receipt stat"),
+        (["--message-id-format", "uuid", "--receipt-id-format", "hex"], "needs numeric ids"),
+        (["--dlr-delay", "soon"], "invalid float value"),
+    ],
+)
 def test_cli_bad_arguments_give_one_line_and_exit_2(args, message):
-    result = subprocess.run([*COMMAND, "simulator", *args], capture_output=True, text=True,
-                            timeout=30, check=False)
+    result = subprocess.run(
+        [*COMMAND, "simulator", *args], capture_output=True, text=True, timeout=30, check=False
+    )
     assert result.returncode == 2
     assert message in result.stderr and result.stderr.count("\n") == 1
     assert result.stdout == ""

@@ -1,4 +1,5 @@
 """A third-party client (plain smpplib, not our session) against the simulator."""
+
 from __future__ import annotations
 
 import time
@@ -22,8 +23,7 @@ def smpplib_client():
     clients = []
 
     def connect(sim) -> smpplib.client.Client:
-        client = smpplib.client.Client(sim.host, sim.port, timeout=5,
-                                       allow_unknown_opt_params=True)
+        client = smpplib.client.Client(sim.host, sim.port, timeout=5, allow_unknown_opt_params=True)
         client.connect()
         clients.append(client)
         return client
@@ -52,10 +52,16 @@ def test_smpplib_submits_concatenated_text_and_gets_receipts(make_simulator, smp
     parts, coding, esm_class = smpplib.gsm.make_parts(TEXT)
     assert len(parts) == 2
     for part in parts:
-        client.send_message(source_addr_ton=smpplib.consts.SMPP_TON_ALNUM, source_addr="ACME",
-                            dest_addr_ton=smpplib.consts.SMPP_TON_INTL,
-                            destination_addr="254700000001", short_message=part,
-                            data_coding=coding, esm_class=esm_class, registered_delivery=True)
+        client.send_message(
+            source_addr_ton=smpplib.consts.SMPP_TON_ALNUM,
+            source_addr="ACME",
+            dest_addr_ton=smpplib.consts.SMPP_TON_INTL,
+            destination_addr="254700000001",
+            short_message=part,
+            data_coding=coding,
+            esm_class=esm_class,
+            registered_delivery=True,
+        )
     _read_until(client, lambda: len(resp_ids) == 2 and len(receipts) == 2)
     [message] = sim.messages
     assert message.text == TEXT and message.concat == "udh"
@@ -84,8 +90,9 @@ def test_smpplib_receives_mo_and_throttling(make_simulator, smpplib_client):
     client.set_error_pdu_handler(lambda pdu: None)  # the sent handler still sees it
     client.set_message_received_handler(lambda pdu: received.append(pdu.short_message))
     for _ in range(2):
-        client.send_message(source_addr="ACME", destination_addr="254700000001",
-                            short_message=b"hi")
+        client.send_message(
+            source_addr="ACME", destination_addr="254700000001", short_message=b"hi"
+        )
     _read_until(client, lambda: len(statuses) == 2)
     assert statuses == [0, by_name("ESME_RTHROTTLED").code]
     sim.send_mo("254700000009", "12345", "reply from handset")

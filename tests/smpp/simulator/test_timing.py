@@ -5,6 +5,7 @@ which made a "5 ms" latency scenario answer at 5.0-6.0 ms).
 Times are the simulator's own loop clock (or, over sockets, lower bounds that hold however
 loaded the machine is). The one upper bound is "at least one of 30 waits came back sooner than
 a rounded-up wait can", which fails only if every one of them was delayed."""
+
 from __future__ import annotations
 
 import asyncio
@@ -55,8 +56,9 @@ def test_timers_never_run_a_call_before_it_is_due_and_run_in_due_order(loop):
 
     loop.call_soon(schedule)
     _run_until(loop, done)
-    assert all(ran_at >= due for due, ran_at in ran), \
-        [(round((ran_at - due) * 1e6), "us") for due, ran_at in ran if ran_at < due]
+    assert all(ran_at >= due for due, ran_at in ran), [
+        (round((ran_at - due) * 1e6), "us") for due, ran_at in ran if ran_at < due
+    ]
     assert [due for due, _ in ran] == sorted(due for due, _ in ran)
     assert len(timers) == 0 and drains
 
@@ -102,8 +104,7 @@ def test_latency_scenario_never_answers_a_submit_early(make_simulator):
             resp = client.read(timeout=WAIT_LIMIT)
             assert (resp.command_id, resp.command_status) == (pdu.SUBMIT_SM_RESP, 0)
             answered[resp.sequence_number] = time.monotonic()
-    early = {seq: answered[seq] - at for seq, at in written.items()
-             if answered[seq] - at < latency}
+    early = {seq: answered[seq] - at for seq, at in written.items() if answered[seq] - at < latency}
     assert not early, f"answered sooner than {latency * 1000:g} ms: {early}"
 
 

@@ -4,6 +4,7 @@ Revision ID: 0001_initial
 Revises:
 Create Date: 2024-06-01
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -46,8 +47,9 @@ def upgrade() -> None:
         sa.Column("last_used_at", UTCDateTime()),
         sa.PrimaryKeyConstraint("id", name="pk_api_keys"),
         sa.UniqueConstraint("key_id", name="uq_api_keys_key_id"),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"],
-                                name="fk_api_keys_account_id_accounts"),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name="fk_api_keys_account_id_accounts"
+        ),
     )
     op.create_index("ix_api_keys_account_id", "api_keys", ["account_id"])
     op.create_table(
@@ -76,8 +78,9 @@ def upgrade() -> None:
         sa.Column("connection", sa.String(64)),
         sa.Column("possible_duplicate", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.PrimaryKeyConstraint("id", name="pk_messages"),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"],
-                                name="fk_messages_account_id_accounts"),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name="fk_messages_account_id_accounts"
+        ),
     )
     op.create_index("ix_messages_batch_id", "messages", ["batch_id"])
     op.create_index("ix_messages_state_created_at", "messages", ["state", "created_at"])
@@ -90,8 +93,9 @@ def upgrade() -> None:
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.Column("detail", sa.Text()),
         sa.PrimaryKeyConstraint("id", name="pk_message_events"),
-        sa.ForeignKeyConstraint(["message_id"], ["messages.id"],
-                                name="fk_message_events_message_id_messages"),
+        sa.ForeignKeyConstraint(
+            ["message_id"], ["messages.id"], name="fk_message_events_message_id_messages"
+        ),
     )
     op.create_index("ix_message_events_message_id", "message_events", ["message_id"])
     op.create_table(
@@ -107,8 +111,9 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_ledger"),
         sa.UniqueConstraint("dedupe_key", name="uq_ledger_dedupe_key"),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"],
-                                name="fk_ledger_account_id_accounts"),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name="fk_ledger_account_id_accounts"
+        ),
     )
     op.create_index("ix_ledger_account_id", "ledger", ["account_id"])
     op.create_table(
@@ -122,13 +127,20 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_idempotency_keys"),
         sa.UniqueConstraint("account_id", "key", name="uq_idempotency_keys_account_id_key"),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"],
-                                name="fk_idempotency_keys_account_id_accounts"),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name="fk_idempotency_keys_account_id_accounts"
+        ),
     )
     op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])
 
 
 def downgrade() -> None:
-    for table in ("idempotency_keys", "ledger", "message_events", "messages", "api_keys",
-                  "accounts"):
+    for table in (
+        "idempotency_keys",
+        "ledger",
+        "message_events",
+        "messages",
+        "api_keys",
+        "accounts",
+    ):
         op.drop_table(table)

@@ -4,6 +4,7 @@ Revision ID: 0002_settlement
 Revises: 0001_initial
 Create Date: 2024-06-02
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -28,8 +29,9 @@ def upgrade() -> None:
         sa.Column("done_at", UTCDateTime()),
         sa.Column("received_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("message_id", "part_index", name="pk_message_parts"),
-        sa.ForeignKeyConstraint(["message_id"], ["messages.id"],
-                                name="fk_message_parts_message_id_messages"),
+        sa.ForeignKeyConstraint(
+            ["message_id"], ["messages.id"], name="fk_message_parts_message_id_messages"
+        ),
     )
     op.create_index("ix_ledger_message_id", "ledger", ["message_id"])
 

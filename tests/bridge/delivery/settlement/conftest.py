@@ -1,5 +1,6 @@
 """Fixtures of the settlement tests: a migrated database (SQLite and PostgreSQL), a real Redis,
 a settable clock, an account with money and a factory of charged messages."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -28,6 +29,8 @@ def account(db, clock):
 @pytest.fixture
 def make(db, account, clock):
     """make(n, parts=1, price=Decimal("0.80"), ...) -> charged OutboundMessages (accepted)."""
+
     def factory(n: int = 1, **kwargs):
         return make_messages(db, account, n, clock.now, **kwargs)
+
     return factory

@@ -1,6 +1,7 @@
 """Building blocks for settlement tests: accounts and charged messages, written the way the
 accept path writes them (one charge ledger row per batch, messages in `accepted`), and readers
 of the resulting rows."""
+
 from __future__ import annotations
 
 import json
@@ -9,11 +10,11 @@ from decimal import Decimal
 
 from sqlalchemy import event, func, select
 
-from bridge.storage import ledger
 from bridge.accept.ids import IdGenerator
+from bridge.redis.outbox import OutboundMessage
+from bridge.storage import ledger
 from bridge.storage.models import accounts, message_events, message_parts, messages
 from bridge.storage.models import ledger as ledger_rows
-from bridge.redis.outbox import OutboundMessage
 from tests.harness.clock import Clock  # noqa: F401  (re-exported for the tests here)
 
 _ids = IdGenerator()
@@ -26,16 +27,33 @@ def utc(epoch: float) -> datetime:
 def create_account(db, username: str, balance: Decimal, now: float) -> int:
     """An account whose opening balance is a top-up ledger row (so the books balance)."""
     with db.begin() as conn:
-        account_id = conn.execute(accounts.insert().values(
-            username=username, password_hash="x", currency="KES", allowed_sender_ids=[],
-            created_at=utc(now), updated_at=utc(now)).returning(accounts.c.id)).scalar_one()
+        account_id = conn.execute(
+            accounts.insert()
+            .values(
+                username=username,
+                password_hash="x",
+                currency="KES",
+                allowed_sender_ids=[],
+                created_at=utc(now),
+                updated_at=utc(now),
+            )
+            .returning(accounts.c.id)
+        ).scalar_one()
         ledger.topup(conn, account_id, balance, utc(now), note="opening balance")
     return account_id
 
 
-def make_messages(db, account_id: int, n: int, now: float, *, parts: int = 1,
-                  price: Decimal = Decimal("0.80"), state: str = "accepted",
-                  validity: float = 86_400) -> list[OutboundMessage]:
+def make_messages(
+    db,
+    account_id: int,
+    n: int,
+    now: float,
+    *,
+    parts: int = 1,
+    price: Decimal = Decimal("0.80"),
+    state: str = "accepted",
+    validity: float = 86_400,
+) -> list[OutboundMessage]:
     """One charged batch of n messages (like bridge.accept.send), returned as stream entries."""
     batch_id = _ids.new()
     ids = _ids.many(n)
@@ -43,14 +61,42 @@ def make_messages(db, account_id: int, n: int, now: float, *, parts: int = 1,
     expires = created + timedelta(seconds=validity)
     with db.begin() as conn:
         ledger.charge(conn, account_id, price * n, batch_id, created)
-        conn.execute(messages.insert(), [dict(
-            id=mid, batch_id=batch_id, account_id=account_id, destination=f"+25470{i:07d}",
-            sender_id="SMSBRIDGE", text="hello", encoding="gsm", parts=parts, price=price,
-            state=state, created_at=created, updated_at=created, expires_at=expires)
-            for i, mid in enumerate(ids)])
-    return [OutboundMessage(mid, batch_id, account_id, f"+25470{i:07d}", "SMSBRIDGE", "hello",
-                            "gsm", parts, price, expires.timestamp())
-            for i, mid in enumerate(ids)]
+        conn.execute(
+            messages.insert(),
+            [
+                dict(
+                    id=mid,
+                    batch_id=batch_id,
+                    account_id=account_id,
+                    destination=f"+25470{i:07d}",
+                    sender_id="SMSBRIDGE",
+                    text="hello",
+                    encoding="gsm",
+                    parts=parts,
+                    price=price,
+                    state=state,
+                    created_at=created,
+                    updated_at=created,
+                    expires_at=expires,
+                )
+                for i, mid in enumerate(ids)
+            ],
+        )
+    return [
+        OutboundMessage(
+            mid,
+            batch_id,
+            account_id,
+            f"+25470{i:07d}",
+            "SMSBRIDGE",
+            "hello",
+            "gsm",
+            parts,
+            price,
+            expires.timestamp(),
+        )
+        for i, mid in enumerate(ids)
+    ]
 
 
 def row(db, message_id: str):
@@ -60,8 +106,11 @@ def row(db, message_id: str):
 
 def states(db, ids) -> dict[str, str]:
     with db.connect() as conn:
-        return dict(conn.execute(select(messages.c.id, messages.c.state)
-                                 .where(messages.c.id.in_(list(ids)))).all())
+        return dict(
+            conn.execute(
+                select(messages.c.id, messages.c.state).where(messages.c.id.in_(list(ids)))
+            ).all()
+        )
 
 
 def smsc_ids(db, message_id: str) -> list[str] | None:
@@ -71,21 +120,34 @@ def smsc_ids(db, message_id: str) -> list[str] | None:
 
 def events(db, message_id: str) -> list[tuple[str, str | None]]:
     with db.connect() as conn:
-        return [tuple(r) for r in conn.execute(
-            select(message_events.c.state, message_events.c.detail)
-            .where(message_events.c.message_id == message_id).order_by(message_events.c.id))]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                select(message_events.c.state, message_events.c.detail)
+                .where(message_events.c.message_id == message_id)
+                .order_by(message_events.c.id)
+            )
+        ]
 
 
 def parts_of(db, message_id: str) -> dict[int, str]:
     with db.connect() as conn:
-        return dict(conn.execute(select(message_parts.c.part_index, message_parts.c.state)
-                                 .where(message_parts.c.message_id == message_id)).all())
+        return dict(
+            conn.execute(
+                select(message_parts.c.part_index, message_parts.c.state).where(
+                    message_parts.c.message_id == message_id
+                )
+            ).all()
+        )
 
 
 def refunds(db, message_ids=None) -> dict[str, int]:
     """message id -> number of refund ledger rows."""
-    query = (select(ledger_rows.c.message_id, func.count())
-             .where(ledger_rows.c.kind == "refund").group_by(ledger_rows.c.message_id))
+    query = (
+        select(ledger_rows.c.message_id, func.count())
+        .where(ledger_rows.c.kind == "refund")
+        .group_by(ledger_rows.c.message_id)
+    )
     with db.connect() as conn:
         found = dict(conn.execute(query).all())
     return found if message_ids is None else {m: found.get(m, 0) for m in message_ids}

@@ -1,5 +1,6 @@
 """apply(): conditional transitions that never go backwards, events, refunds exactly once,
 and a fixed number of SQL statements per batch."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -21,10 +22,27 @@ from tests.bridge.delivery.settlement.helpers import (
 T = 1_900_000_100.0
 
 
-def receipt(mid: str, state: str = "delivered", stat: str = "DELIVRD", part: int = 0,
-            final: bool = True, err: str | None = None, at: float = T + 5) -> PartReceipt:
-    return PartReceipt(mid, part, f"smsc-{mid}-{part}", stat, state, final, err,
-                       datetime(2030, 3, 17, 17, 48, tzinfo=UTC), None, at)
+def receipt(
+    mid: str,
+    state: str = "delivered",
+    stat: str = "DELIVRD",
+    part: int = 0,
+    final: bool = True,
+    err: str | None = None,
+    at: float = T + 5,
+) -> PartReceipt:
+    return PartReceipt(
+        mid,
+        part,
+        f"smsc-{mid}-{part}",
+        stat,
+        state,
+        final,
+        err,
+        datetime(2030, 3, 17, 17, 48, tzinfo=UTC),
+        None,
+        at,
+    )
 
 
 def test_submitted_then_delivered(db, settlement, make):
@@ -38,8 +56,7 @@ def test_submitted_then_delivered(db, settlement, make):
     applied = settlement.apply([receipt(m.message_id)])
     assert applied.changed_ids == [m.message_id] and applied.settled_ids == []
     r = row(db, m.message_id)
-    assert r["state"] == "delivered" and r["done_at"] == datetime(2030, 3, 17, 17, 48,
-                                                                   tzinfo=UTC)
+    assert r["state"] == "delivered" and r["done_at"] == datetime(2030, 3, 17, 17, 48, tzinfo=UTC)
     assert [e[0] for e in events(db, m.message_id)] == ["submitted", "delivered"]
     assert refunds(db, [m.message_id]) == {m.message_id: 0}
 
@@ -93,8 +110,10 @@ def test_failed_after_submitted_or_delivered_changes_nothing(db, settlement, mak
     start = balance(db, account)
     applied = settlement.apply([Failed(m.message_id, "failed", "timeout", T) for m in msgs])
     assert applied.changed_ids == [] and applied.refunded_ids == []
-    assert states(db, [m.message_id for m in msgs]) == {msgs[0].message_id: "submitted",
-                                                        msgs[1].message_id: "delivered"}
+    assert states(db, [m.message_id for m in msgs]) == {
+        msgs[0].message_id: "submitted",
+        msgs[1].message_id: "delivered",
+    }
     assert balance(db, account) == start
 
 
@@ -102,26 +121,39 @@ def test_receipts_never_refund(db, settlement, make, account):
     msgs = make(3)
     settlement.apply([Submitted(m.message_id, ["1"], "c", T) for m in msgs])
     start = balance(db, account)
-    settlement.apply([receipt(msgs[0].message_id, "undelivered", "UNDELIV"),
-                      receipt(msgs[1].message_id, "expired", "EXPIRED"),
-                      Finalised(msgs[2].message_id, "rejected", "0x0B", None, T)])
+    settlement.apply(
+        [
+            receipt(msgs[0].message_id, "undelivered", "UNDELIV"),
+            receipt(msgs[1].message_id, "expired", "EXPIRED"),
+            Finalised(msgs[2].message_id, "rejected", "0x0B", None, T),
+        ]
+    )
     assert balance(db, account) == start and refunds(db) == {}
     assert set(states(db, [m.message_id for m in msgs]).values()) == {
-        "undelivered", "expired", "rejected"}
+        "undelivered",
+        "expired",
+        "rejected",
+    }
 
 
 def test_one_batch_composes_outcomes_of_one_message_in_order(db, settlement, make):
     [m] = make(1)
-    settlement.apply([Submitted(m.message_id, ["9"], "c", T), receipt(m.message_id),
-                      Failed(m.message_id, "failed", "late", T + 1)])
+    settlement.apply(
+        [
+            Submitted(m.message_id, ["9"], "c", T),
+            receipt(m.message_id),
+            Failed(m.message_id, "failed", "late", T + 1),
+        ]
+    )
     assert row(db, m.message_id)["state"] == "delivered"
     assert [e[0] for e in events(db, m.message_id)] == ["submitted", "delivered"]
 
 
 def test_unknown_message_ids_are_ignored(db, settlement, make):
     [m] = make(1)
-    applied = settlement.apply([Failed("0" * 26, "failed", None, T),
-                                Submitted(m.message_id, ["1"], "c", T)])
+    applied = settlement.apply(
+        [Failed("0" * 26, "failed", None, T), Submitted(m.message_id, ["1"], "c", T)]
+    )
     assert applied.changed_ids == [m.message_id]
     assert applied.settled_ids == ["0" * 26, m.message_id]
 
@@ -138,6 +170,7 @@ def test_a_second_submit_is_recorded_as_a_possible_duplicate(db, settlement, mak
 
 def test_possible_duplicate_flag_on_an_outcome(db, settlement, make, redis_client):
     from bridge.redis import keys as redis_keys
+
     [m] = make(1)
     settlement.apply([Submitted(m.message_id, ["1"], "c", T, possible_duplicate=True)])
     assert row(db, m.message_id)["possible_duplicate"]
@@ -147,10 +180,12 @@ def test_possible_duplicate_flag_on_an_outcome(db, settlement, make, redis_clien
 def test_a_thousand_outcomes_take_a_fixed_number_of_statements(db, settlement, make, account):
     msgs = make(1000)
     settlement.claim(msgs, recovered=False)
-    outcomes = ([Submitted(m.message_id, [f"s{i}"], "c", T) for i, m in enumerate(msgs[:400])]
-                + [Failed(m.message_id, "rejected", "ESME_RINVDSTADR", T) for m in msgs[400:700]]
-                + [receipt(m.message_id) for m in msgs[:200]]
-                + [receipt(m.message_id, part=0) for m in msgs[700:]])  # receipt before resp
+    outcomes = (
+        [Submitted(m.message_id, [f"s{i}"], "c", T) for i, m in enumerate(msgs[:400])]
+        + [Failed(m.message_id, "rejected", "ESME_RINVDSTADR", T) for m in msgs[400:700]]
+        + [receipt(m.message_id) for m in msgs[:200]]
+        + [receipt(m.message_id, part=0) for m in msgs[700:]]
+    )  # receipt before resp
     with StatementCounter(db.engine) as sql:
         applied = settlement.apply(outcomes)
     assert len(applied.changed_ids) == 1000 and len(applied.refunded_ids) == 300
@@ -166,6 +201,7 @@ def test_a_thousand_outcomes_take_a_fixed_number_of_statements(db, settlement, m
 def test_a_refund_already_in_the_ledger_blocks_a_second_one(db, settlement, make, account):
     """bridge.storage.ledger.refund and settlement share the UNIQUE key refund:<message id>."""
     from bridge.storage import ledger
+
     [m] = make(1)
     with db.begin() as conn:
         ledger.refund(conn, [m.message_id], datetime.fromtimestamp(T, UTC))

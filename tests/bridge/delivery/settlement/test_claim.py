@@ -1,4 +1,5 @@
 """claim(): one UPDATE ... RETURNING per batch, dedupe of stream entries, possible duplicates."""
+
 from __future__ import annotations
 
 from bridge.redis import keys as redis_keys
@@ -32,6 +33,7 @@ def test_messages_past_queued_are_duplicates(db, settlement, make):
     msgs = make(2)
     settlement.claim(msgs, recovered=False)
     from bridge.delivery.settlement import Submitted
+
     settlement.apply([Submitted(msgs[0].message_id, ["x1"], "conn-a", 1.0)])
     result = settlement.claim(msgs, recovered=True)
     assert [c.message.message_id for c in result.claimed] == [msgs[1].message_id]
@@ -39,8 +41,7 @@ def test_messages_past_queued_are_duplicates(db, settlement, make):
     assert states(db, [msgs[0].message_id]) == {msgs[0].message_id: "submitted"}
 
 
-def test_recovered_claim_flags_and_counts_possible_duplicates(db, settlement, make,
-                                                               redis_client):
+def test_recovered_claim_flags_and_counts_possible_duplicates(db, settlement, make, redis_client):
     msgs = make(3)
     settlement.claim(msgs[:2], recovered=False)  # a worker claimed two, then died
     result = settlement.claim(msgs, recovered=True)

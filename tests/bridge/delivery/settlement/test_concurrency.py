@@ -1,12 +1,13 @@
 """Two workers (two Settlement instances, each with its own engine) racing on the same rows."""
+
 from __future__ import annotations
 
 import random
 import threading
 from decimal import Decimal
 
-from bridge.storage.db import Database
 from bridge.delivery.settlement import Failed, Settlement, Submitted
+from bridge.storage.db import Database
 from tests.bridge.delivery.settlement.helpers import balance, refunds, states
 
 T = 1_900_000_100.0
@@ -41,7 +42,8 @@ def _workers(database_url, redis_client, clock, n=2):
 
 
 def test_two_workers_failing_the_same_messages_refund_each_once(
-        db, database_url, redis_client, clock, make, account):
+    db, database_url, redis_client, clock, make, account
+):
     msgs = make(300, price=Decimal("0.80"))
     ids = [m.message_id for m in msgs]
     start = balance(db, account)
@@ -50,8 +52,9 @@ def test_two_workers_failing_the_same_messages_refund_each_once(
         for _round in range(3):
             outcomes = [Failed(mid, "rejected", "ESME_RINVDSTADR", T) for mid in ids]
             shuffled = random.Random(_round).sample(outcomes, len(outcomes))
-            results = _race(workers, [lambda w, o=outcomes: w.apply(o),
-                                      lambda w, o=shuffled: w.apply(o)])
+            results = _race(
+                workers, [lambda w, o=outcomes: w.apply(o), lambda w, o=shuffled: w.apply(o)]
+            )
             if _round == 0:
                 refunded = [set(r.refunded_ids) for r in results]
                 assert refunded[0].isdisjoint(refunded[1])
@@ -65,14 +68,20 @@ def test_two_workers_failing_the_same_messages_refund_each_once(
 
 
 def test_submit_and_fail_racing_leave_one_consistent_outcome(
-        db, database_url, redis_client, clock, make, account):
+    db, database_url, redis_client, clock, make, account
+):
     msgs = make(200)
     ids = [m.message_id for m in msgs]
     start = balance(db, account)
     dbs, workers = _workers(database_url, redis_client, clock)
     try:
-        _race(workers, [lambda w: w.apply([Submitted(i, ["x"], "c", T) for i in ids]),
-                        lambda w: w.apply([Failed(i, "failed", "t", T) for i in reversed(ids)])])
+        _race(
+            workers,
+            [
+                lambda w: w.apply([Submitted(i, ["x"], "c", T) for i in ids]),
+                lambda w: w.apply([Failed(i, "failed", "t", T) for i in reversed(ids)]),
+            ],
+        )
     finally:
         for d in dbs:
             d.dispose()
@@ -84,12 +93,18 @@ def test_submit_and_fail_racing_leave_one_consistent_outcome(
 
 
 def test_two_workers_claiming_the_same_fresh_entries_claim_each_once(
-        db, database_url, redis_client, clock, make):
+    db, database_url, redis_client, clock, make
+):
     msgs = make(500)
     dbs, workers = _workers(database_url, redis_client, clock)
     try:
-        results = _race(workers, [lambda w: w.claim(msgs, recovered=False),
-                                  lambda w: w.claim(list(reversed(msgs)), recovered=False)])
+        results = _race(
+            workers,
+            [
+                lambda w: w.claim(msgs, recovered=False),
+                lambda w: w.claim(list(reversed(msgs)), recovered=False),
+            ],
+        )
     finally:
         for d in dbs:
             d.dispose()

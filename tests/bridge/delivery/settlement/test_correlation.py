@@ -1,10 +1,11 @@
 """Receipt correlation in Redis: by (connection, id spelling), orphans parked then matched."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bridge.redis import keys as redis_keys
 from bridge.delivery.settlement import Submitted
+from bridge.redis import keys as redis_keys
 from smpp.codec.receipt import parse_receipt
 from tests.bridge.delivery.settlement.helpers import row
 
@@ -12,8 +13,10 @@ T = 1_900_000_100.0
 
 
 def dlr(smsc_id: str, stat: str = "DELIVRD", err: str = "000", done: str = "3003171748"):
-    return parse_receipt(f"id:{smsc_id} sub:001 dlvrd:001 submit date:3003171747 "
-                         f"done date:{done} stat:{stat} err:{err} text:hello")
+    return parse_receipt(
+        f"id:{smsc_id} sub:001 dlvrd:001 submit date:3003171747 "
+        f"done date:{done} stat:{stat} err:{err} text:hello"
+    )
 
 
 def settle_receipts(settlement, connection, form, receipts):
@@ -33,8 +36,7 @@ def test_receipt_after_the_mapping_delivers(db, settlement, make):
     assert r["done_at"] == datetime(2030, 3, 17, 17, 48, tzinfo=UTC)  # naive = UTC
 
 
-def test_receipt_first_is_parked_then_matched_by_the_mapping(db, settlement, make,
-                                                             redis_client):
+def test_receipt_first_is_parked_then_matched_by_the_mapping(db, settlement, make, redis_client):
     [m] = make(1)
     settlement.claim([m], recovered=False)
     events, parked = settlement.correlate("conn-a", "auto", [dlr("6699", "UNDELIV", "034")])
@@ -45,8 +47,9 @@ def test_receipt_first_is_parked_then_matched_by_the_mapping(db, settlement, mak
     matched = settlement.map_submit_ids("conn-a", "auto", [(m.message_id, 0, "1A2B")])
     assert [(e.message_id, e.receipt.stat) for e in matched] == [(m.message_id, "UNDELIV")]
     assert redis_client.exists(orphan) == 0
-    settlement.apply(settlement.receipt_outcomes(matched)
-                     + [Submitted(m.message_id, ["1A2B"], "conn-a", T)])
+    settlement.apply(
+        settlement.receipt_outcomes(matched) + [Submitted(m.message_id, ["1A2B"], "conn-a", T)]
+    )
     r = row(db, m.message_id)
     assert (r["state"], r["error_code"]) == ("undelivered", "034")
 
@@ -59,7 +62,7 @@ def test_decimal_resp_and_hex_receipt_match_in_auto(db, settlement, make):
 
 
 def test_same_spelling_wins_over_a_colliding_derived_spelling(settlement, make):
-    """"10" (hex 16) and "16" share the spelling "16": each receipt finds its own message."""
+    """ "10" (hex 16) and "16" share the spelling "16": each receipt finds its own message."""
     a, b = make(2)
     settlement.map_submit_ids("c", "auto", [(a.message_id, 0, "10"), (b.message_id, 0, "16")])
     events, _ = settlement.correlate("c", "auto", [dlr("10"), dlr("16")])
@@ -81,8 +84,9 @@ def test_mapping_keys_expire(settlement, make, redis_client):
     assert 86_400 < redis_client.ttl(key) <= 2 * 86_400
 
 
-def test_the_receipt_side_takes_its_orphan_back_when_the_map_came_in_between(settlement, make,
-                                                                             redis_client):
+def test_the_receipt_side_takes_its_orphan_back_when_the_map_came_in_between(
+    settlement, make, redis_client
+):
     """The race: the receipt's lookup missed, the map was written (finding no orphan yet), then
     the receipt parks; its park-and-recheck block sees the map and takes the receipt back."""
     [m] = make(1)
@@ -104,8 +108,11 @@ def test_orphans_of_one_id_are_all_matched(settlement, make):
 
 def test_network_error_and_err_become_the_error_code(settlement):
     from bridge.delivery.settlement.receipt_fields import receipt_error
+
     tlv = parse_receipt("id:1 stat:UNDELIV err:000", {0x0423: bytes([3, 0, 0x22])})
     assert receipt_error(tlv) == "net3:34"
     assert receipt_error(dlr("1", err="000")) is None
-    assert receipt_error(parse_receipt("id:1 stat:UNDELIV err:0B1",
-                                       {0x0423: bytes([1, 0, 5])})) == "0B1/net1:5"
+    assert (
+        receipt_error(parse_receipt("id:1 stat:UNDELIV err:0B1", {0x0423: bytes([1, 0, 5])}))
+        == "0B1/net1:5"
+    )

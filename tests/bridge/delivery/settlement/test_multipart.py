@@ -1,5 +1,6 @@
 """Multipart: delivered when every part is delivered; the first final non-delivered part
 decides otherwise; part rows make a repeated receipt a no-op."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -44,16 +45,21 @@ def test_first_non_delivered_final_part_decides(db, settlement, make):
 
 def test_first_in_one_batch_decides_too(db, settlement, make):
     [m] = make(1, parts=3)
-    settlement.apply([part(m.message_id, 2, "REJECTD", "rejected"),
-                      part(m.message_id, 0, "UNDELIV", "undelivered")])
+    settlement.apply(
+        [
+            part(m.message_id, 2, "REJECTD", "rejected"),
+            part(m.message_id, 0, "UNDELIV", "undelivered"),
+        ]
+    )
     assert row(db, m.message_id)["state"] == "rejected"
 
 
 def test_a_non_final_note_is_upgraded_by_the_final_receipt(db, settlement, make):
     [m] = make(1, parts=2)
     settlement.apply([Submitted(m.message_id, ["a", "b"], "conn", T)])
-    settlement.apply([part(m.message_id, 0, "ENROUTE", "enroute", final=False),
-                      part(m.message_id, 1)])
+    settlement.apply(
+        [part(m.message_id, 0, "ENROUTE", "enroute", final=False), part(m.message_id, 1)]
+    )
     assert parts_of(db, m.message_id) == {0: "enroute", 1: "delivered"}
     assert row(db, m.message_id)["state"] == "submitted"
     settlement.apply([part(m.message_id, 0, "ACCEPTD", "accepted", final=False)])

@@ -1,5 +1,6 @@
 """SettlementWriter: one thread, batched flushes, on_settled only after the commit, Redis
 correlation done before the commit, retries when Redis is down, backpressure."""
+
 from __future__ import annotations
 
 import threading
@@ -15,8 +16,10 @@ T = 1_900_000_100.0
 
 
 def dlr(smsc_id: str, stat: str = "DELIVRD"):
-    return parse_receipt(f"id:{smsc_id} sub:001 dlvrd:001 submit date:3003171747 "
-                         f"done date:3003171748 stat:{stat} err:000 text:x")
+    return parse_receipt(
+        f"id:{smsc_id} sub:001 dlvrd:001 submit date:3003171747 "
+        f"done date:3003171748 stat:{stat} err:000 text:x"
+    )
 
 
 class Settled:
@@ -150,16 +153,20 @@ def test_on_settled_failure_is_logged_and_settlement_goes_on(db, settlement, mak
     assert "on_settled callback failed" in caplog.text
 
 
-def test_a_poison_outcome_is_logged_and_the_rest_of_its_batch_stored(db, writer, settled, make,
-                                                                      caplog):
+def test_a_poison_outcome_is_logged_and_the_rest_of_its_batch_stored(
+    db, writer, settled, make, caplog
+):
     from bridge.delivery.settlement import Finalised
+
     a, b, c = make(3)
     writer.put(Failed(a.message_id, "failed", "no route", T))
     writer.put(Finalised(b.message_id, "delivered", None, "not a datetime", T))  # a bug's output
     writer.put(Failed(c.message_id, "failed", "no route", T))
     assert writer.flush_now(timeout=20)
     assert states(db, [a.message_id, b.message_id, c.message_id]) == {
-        a.message_id: "failed", b.message_id: "accepted", c.message_id: "failed"}
-    assert writer.stats.dropped == 1 and sorted(settled.ids) == sorted([a.message_id,
-                                                                         c.message_id])
+        a.message_id: "failed",
+        b.message_id: "accepted",
+        c.message_id: "failed",
+    }
+    assert writer.stats.dropped == 1 and sorted(settled.ids) == sorted([a.message_id, c.message_id])
     assert "could not store outcome" in caplog.text and b.message_id in caplog.text
