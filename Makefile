@@ -40,8 +40,13 @@ test: $(STAMP) interop-deps
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
+# Each script runs as a module from the repository root (python -m bench.accept), so it imports
+# bridge, smpp, tests.harness and bench like any other code: no sys.path edits.
 bench: $(STAMP)
-	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in bench/*.py; do \
+	  name=$$(basename $$script .py); [ $$name = __init__ ] && continue; \
+	  echo "== python -m bench.$$name"; $(PY) -m bench.$$name || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

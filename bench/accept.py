@@ -7,7 +7,7 @@ processes (asyncio, keep-alive connections, closed loop, 127.0.0.1 only, bounded
 (a) one recipient per request and (b) 1,000 recipients per request, and the script prints
 requests/s, recipients/s, p50/p99 latency and the CPU time the server and the generator used.
 
-Usage: .venv/bin/python bench/accept.py [--seconds 8] [--runs 3] [--workers 2] [--threads 8]
+Usage: .venv/bin/python -m bench.accept [--seconds 8] [--runs 3] [--workers 2] [--threads 8]
        [--connections 8,16,32] [--bulk-connections 2] [--generators 1] [--worker-class gthread]
        [--floor] [--only single|bulk] [--postgres] [--profile DIR]
 """
@@ -28,9 +28,6 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 from bridge.config import Config
 from bridge.redis.embedded import EmbeddedRedis, free_port
 from bridge.service import BridgeService
@@ -38,6 +35,7 @@ from bridge.storage.db import Database, upgrade
 from tests.harness import loadgen, procstat
 from tests.harness.procs import connections_to, stop_process
 
+ROOT = Path(__file__).resolve().parent.parent  # gunicorn runs from the repository root
 PATH = "/api/v2/sms/send"
 TEXT = "Benchmark message, one part."
 
@@ -132,7 +130,7 @@ def run_load(
 
 def _profile(args, workers: list[int], recipients: int) -> list[subprocess.Popen]:
     """With --profile DIR: py-spy samples each worker for the measured window (collapsed
-    stacks, one file per worker; summarise with tests/harness/profile_top.py)."""
+    stacks, one file per worker; summarise with .venv/bin/python -m bench.tools.profile_top)."""
     if not args.profile:
         return []
     Path(args.profile).mkdir(parents=True, exist_ok=True)

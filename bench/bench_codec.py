@@ -1,6 +1,6 @@
 """Codec micro-benchmark: count_parts / segment / build_submit_parts / parse_receipt per call.
 
-Run: .venv/bin/python bench/bench_codec.py [--repeat 7]
+Run: .venv/bin/python -m bench.bench_codec [--repeat 7]
 Prints one row per (function, text) with the median of `repeat` timed runs, in microseconds.
 Wall-clock figures: quote them with `nproc` and whether the machine was shared.
 """
@@ -13,10 +13,8 @@ import statistics
 import sys
 import timeit
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from smpp.codec import build_submit_parts, count_parts, segment  # noqa: E402
-from smpp.codec.receipt import parse_receipt  # noqa: E402
+from smpp.codec import build_submit_parts, count_parts, segment
+from smpp.codec.receipt import parse_receipt
 
 TEXTS = {
     "ascii 67": "Your verification code is 482913. It expires in 10 minutes. Thanks!",

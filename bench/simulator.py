@@ -3,7 +3,7 @@ delivery receipts. The simulator runs as `smpp-bridge simulator` in its own proc
 process is a raw-socket client using smpp.codec.pdu that keeps up to --window submits in flight and
 answers every receipt with deliver_sm_resp. Prints a table of medians over --runs runs.
 
-    .venv/bin/python bench/simulator.py [--messages 100000] [--window 2000] [--runs 3]
+    .venv/bin/python -m bench.simulator [--messages 100000] [--window 2000] [--runs 3]
 """
 
 from __future__ import annotations
@@ -12,11 +12,8 @@ import argparse
 import os
 import socket
 import statistics
-import sys
 import time
 import timeit
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from smpp.codec import pdu
 from tests.harness.procs import stop_process as stop  # SIGTERM, then SIGKILL

@@ -5,7 +5,7 @@ probe) up front and times first submit to last response, collecting outcomes wit
 add_done_callback (as the delivery worker should: no thread blocks per future). Also measures how closely the
 session's tps cap holds over 10 s (--cap-check).
 
-    .venv/bin/python bench/smpp.py [--runs 3] [--seconds 2] [--cap-check 1000]
+    .venv/bin/python -m bench.smpp [--runs 3] [--seconds 2] [--cap-check 1000]
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from smpp.codec import pdu
 from smpp.session.client import Session, SessionConfig, SubmitRequest

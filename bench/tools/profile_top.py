@@ -1,7 +1,7 @@
 """Summarise py-spy collapsed stacks (bench/accept.py --profile DIR): the functions with the
 most samples on the stack (inclusive) and at the top of it (self), as % of all samples.
 
-Usage: .venv/bin/python tests/harness/profile_top.py DIR [--match TEXT] [--top 25]
+Usage: .venv/bin/python -m bench.tools.profile_top DIR [--match TEXT] [--top 25]
 """
 
 from __future__ import annotations
