@@ -15,7 +15,7 @@ import statistics
 import time
 import timeit
 
-from smpp.codec import pdu
+from smpp.codec import pdu, tlv
 from tests.harness.procs import stop_process as stop  # SIGTERM, then SIGKILL
 from tests.harness.simproc import start_simulator
 
@@ -95,7 +95,7 @@ def codec_table(repeat: int = 5, number: int = 20_000) -> None:
             esm_class=4,
             short_message=b"id:2890515918 sub:001 dlvrd:001 submit date:2611241550 done date:"
             b"2611241550 stat:DELIVRD err:000 text:xxxxxxxxxxxxxxxxxxxx",
-            tlvs={pdu.TAG_RECEIPTED_MESSAGE_ID: b"2890515918\0", pdu.TAG_MESSAGE_STATE: b"\2"},
+            tlvs={tlv.TAG_RECEIPTED_MESSAGE_ID: b"2890515918\0", tlv.TAG_MESSAGE_STATE: b"\2"},
         ),
     )
     stream = submit * 100

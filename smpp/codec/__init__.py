@@ -13,10 +13,6 @@ from smpp.codec.concat import (
     IEI_CONCAT_16BIT,
     MAX_PARTS,
     METHODS,
-    TAG_MESSAGE_PAYLOAD,
-    TAG_SAR_MSG_REF_NUM,
-    TAG_SAR_SEGMENT_SEQNUM,
-    TAG_SAR_TOTAL_SEGMENTS,
     ConcatInfo,
     SubmitPart,
     build_submit_parts,
@@ -41,6 +37,12 @@ from smpp.codec.text import (
     encode_ucs2,
     segment,
     ucs2_units,
+)
+from smpp.codec.tlv import (
+    TAG_MESSAGE_PAYLOAD,
+    TAG_SAR_MSG_REF_NUM,
+    TAG_SAR_SEGMENT_SEQNUM,
+    TAG_SAR_TOTAL_SEGMENTS,
 )
 
 __all__ = [

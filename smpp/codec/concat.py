@@ -9,18 +9,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from smpp.codec.pdu import ESM_CLASS_UDHI
 from smpp.codec.text import UDH_LENGTH_8BIT, UDH_LENGTH_16BIT, encode, segment
+from smpp.codec.tlv import (
+    TAG_MESSAGE_PAYLOAD,
+    TAG_SAR_MSG_REF_NUM,
+    TAG_SAR_SEGMENT_SEQNUM,
+    TAG_SAR_TOTAL_SEGMENTS,
+)
 
 #: esm_class bit: short_message starts with a User Data Header.
-ESM_UDHI = 0x40
+ESM_UDHI = ESM_CLASS_UDHI
 #: UDH information element ids: concatenation with an 8-bit and a 16-bit reference.
 IEI_CONCAT_8BIT = 0x00
 IEI_CONCAT_16BIT = 0x08
-#: SMPP 3.4 TLV tags.
-TAG_SAR_MSG_REF_NUM = 0x020C  # 2 octets
-TAG_SAR_TOTAL_SEGMENTS = 0x020E  # 1 octet
-TAG_SAR_SEGMENT_SEQNUM = 0x020F  # 1 octet
-TAG_MESSAGE_PAYLOAD = 0x0424  # up to 64K octets; short_message must then be empty
 
 METHODS = ("udh", "udh16", "sar", "payload")
 #: The sequence number and total are one octet each: 255 parts at most.

@@ -16,7 +16,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from smpp.codec.status import by_name
+# The statuses the codec itself reports, from the one table.
+from smpp.codec.status import (
+    ESME_RINVCMDLEN,
+    ESME_RINVDSTADR,
+    ESME_RINVMSGLEN,
+    ESME_RINVOPTPARSTREAM,
+    ESME_RINVPASWD,
+    ESME_RINVSRCADR,
+    ESME_RINVSYSID,
+)
+from smpp.codec.tlv import TAG_SC_INTERFACE_VERSION
 
 HEADER = struct.Struct(">IIII")
 HEADER_LENGTH = 16
@@ -53,52 +63,17 @@ ALERT_NOTIFICATION = 0x00000102
 DATA_SM = 0x00000103
 DATA_SM_RESP = 0x80000103
 
+#: Every command id above by its lower-case name (the imported ESME_*/TAG_* names are not).
 COMMAND_NAMES: dict[int, str] = {
     value: name.lower()
     for name, value in globals().items()
     if name.isupper()
     and isinstance(value, int)
+    and not name.startswith(("ESME_", "TAG_"))
     and name not in ("HEADER_LENGTH", "MAX_PDU_LENGTH", "RESPONSE_BIT")
 }
 BIND_COMMANDS = (BIND_TRANSMITTER, BIND_RECEIVER, BIND_TRANSCEIVER)
 
-# --- the statuses the codec itself reports, from the one table (smpp.codec.status) ---
-ESME_RINVMSGLEN = by_name("ESME_RINVMSGLEN").code  # message length is invalid
-ESME_RINVCMDLEN = by_name("ESME_RINVCMDLEN").code  # command length is invalid
-ESME_RINVCMDID = by_name("ESME_RINVCMDID").code  # invalid command id
-ESME_RINVSRCADR = by_name("ESME_RINVSRCADR").code  # invalid source address
-ESME_RINVDSTADR = by_name("ESME_RINVDSTADR").code  # invalid destination address
-ESME_RINVPASWD = by_name("ESME_RINVPASWD").code  # invalid password
-ESME_RINVSYSID = by_name("ESME_RINVSYSID").code  # invalid system_id
-ESME_RINVOPTPARSTREAM = by_name("ESME_RINVOPTPARSTREAM").code  # error in the optional part
-
-# --- TLV tags (section 5.3.2) ---
-TAG_DEST_ADDR_SUBUNIT = 0x0005
-TAG_PAYLOAD_TYPE = 0x0019
-TAG_RECEIPTED_MESSAGE_ID = 0x001E  # C-octet string, up to 65 octets
-TAG_USER_MESSAGE_REFERENCE = 0x0204
-TAG_SOURCE_PORT = 0x020A
-TAG_DESTINATION_PORT = 0x020B
-TAG_SAR_MSG_REF_NUM = 0x020C  # 2 octets
-TAG_SAR_TOTAL_SEGMENTS = 0x020E  # 1 octet
-TAG_SAR_SEGMENT_SEQNUM = 0x020F  # 1 octet
-TAG_SC_INTERFACE_VERSION = 0x0210  # 1 octet
-TAG_NETWORK_ERROR_CODE = 0x0423  # 3 octets: type, error code (2)
-TAG_MESSAGE_PAYLOAD = 0x0424  # the whole message when short_message is empty
-TAG_MORE_MESSAGES_TO_SEND = 0x0426
-TAG_MESSAGE_STATE = 0x0427  # 1 octet, one of MESSAGE_STATES
-
-#: message_state values (section 5.2.28), by the `stat:` word a receipt uses for them.
-MESSAGE_STATES = {
-    "ENROUTE": 1,
-    "DELIVRD": 2,
-    "EXPIRED": 3,
-    "DELETED": 4,
-    "UNDELIV": 5,
-    "ACCEPTD": 6,
-    "UNKNOWN": 7,
-    "REJECTD": 8,
-}
 ESM_CLASS_DELIVERY_RECEIPT = 0x04  # deliver_sm carries an SMSC delivery receipt
 ESM_CLASS_UDHI = 0x40  # short_message starts with a User Data Header
 INTERFACE_VERSION = 0x34  # SMPP 3.4

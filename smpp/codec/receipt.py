@@ -17,8 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
+from smpp.codec import tlv
 from smpp.codec.message_id import ID_FORMS, canonical_id, clean_id, id_forms
 from smpp.codec.text import decode
+from smpp.codec.tlv import TAG_MESSAGE_STATE, TAG_NETWORK_ERROR_CODE, TAG_RECEIPTED_MESSAGE_ID
 
 __all__ = [
     "FINAL_STATES",
@@ -26,9 +28,6 @@ __all__ = [
     "MESSAGE_STATES",
     "STATES",
     "Receipt",
-    "TAG_MESSAGE_STATE",
-    "TAG_NETWORK_ERROR_CODE",
-    "TAG_RECEIPTED_MESSAGE_ID",
     "canonical_id",
     "id_forms",
     "parse_receipt",
@@ -36,21 +35,8 @@ __all__ = [
     "parse_receipt_text",
 ]
 
-TAG_RECEIPTED_MESSAGE_ID = 0x001E  # C-octet string
-TAG_NETWORK_ERROR_CODE = 0x0423  # 3 octets: network type, error code (2)
-TAG_MESSAGE_STATE = 0x0427  # 1 octet, see MESSAGE_STATES
-
 #: message_state TLV values (SMPP 3.4 5.2.28) to the receipt text's 7-letter stat.
-MESSAGE_STATES = {
-    1: "ENROUTE",
-    2: "DELIVRD",
-    3: "EXPIRED",
-    4: "DELETED",
-    5: "UNDELIV",
-    6: "ACCEPTD",
-    7: "UNKNOWN",
-    8: "REJECTD",
-}
+MESSAGE_STATES = {value: stat for stat, value in tlv.MESSAGE_STATES.items()}
 
 #: stat -> (our state name, final?). Final states settle a message; the others are notes.
 #: DELETED -> undelivered: the SMSC dropped the message (cancel_sm or an operator) before it

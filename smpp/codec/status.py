@@ -13,6 +13,7 @@ are the SMPP 5.0 additions an SMPP 3.4 SMSC may still send. 0x400-0x4FF are vend
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 
 @dataclass(frozen=True)
@@ -28,93 +29,156 @@ class Status:
         return f"{self.name} (0x{self.code:08X}): {self.description}"
 
 
-# (code, name, description, retryable). Retryable ones say why; see the module docstring.
+# --- every command_status value, by its spec name: the one place a status number is typed.
+# Other modules use these (status.ESME_RTHROTTLED), never the number.
+ESME_ROK: Final = 0x00
+ESME_RINVMSGLEN: Final = 0x01
+ESME_RINVCMDLEN: Final = 0x02
+ESME_RINVCMDID: Final = 0x03
+ESME_RINVBNDSTS: Final = 0x04
+ESME_RALYBND: Final = 0x05
+ESME_RINVPRTFLG: Final = 0x06
+ESME_RINVREGDLVFLG: Final = 0x07
+ESME_RSYSERR: Final = 0x08
+ESME_RINVSRCADR: Final = 0x0A
+ESME_RINVDSTADR: Final = 0x0B
+ESME_RINVMSGID: Final = 0x0C
+ESME_RBINDFAIL: Final = 0x0D
+ESME_RINVPASWD: Final = 0x0E
+ESME_RINVSYSID: Final = 0x0F
+ESME_RCANCELFAIL: Final = 0x11
+ESME_RREPLACEFAIL: Final = 0x13
+ESME_RMSGQFUL: Final = 0x14
+ESME_RINVSERTYP: Final = 0x15
+ESME_RINVNUMDESTS: Final = 0x33
+ESME_RINVDLNAME: Final = 0x34
+ESME_RINVDESTFLAG: Final = 0x40
+ESME_RINVSUBREP: Final = 0x42
+ESME_RINVESMCLASS: Final = 0x43
+ESME_RCNTSUBDL: Final = 0x44
+ESME_RSUBMITFAIL: Final = 0x45
+ESME_RINVSRCTON: Final = 0x48
+ESME_RINVSRCNPI: Final = 0x49
+ESME_RINVDSTTON: Final = 0x50
+ESME_RINVDSTNPI: Final = 0x51
+ESME_RINVSYSTYP: Final = 0x53
+ESME_RINVREPFLAG: Final = 0x54
+ESME_RINVNUMMSGS: Final = 0x55
+ESME_RTHROTTLED: Final = 0x58
+ESME_RINVSCHED: Final = 0x61
+ESME_RINVEXPIRY: Final = 0x62
+ESME_RINVDFTMSGID: Final = 0x63
+ESME_RX_T_APPN: Final = 0x64
+ESME_RX_P_APPN: Final = 0x65
+ESME_RX_R_APPN: Final = 0x66
+ESME_RQUERYFAIL: Final = 0x67
+ESME_RINVOPTPARSTREAM: Final = 0xC0
+ESME_ROPTPARNOTALLWD: Final = 0xC1
+ESME_RINVPARLEN: Final = 0xC2
+ESME_RMISSINGOPTPARAM: Final = 0xC3
+ESME_RINVOPTPARAMVAL: Final = 0xC4
+ESME_RDELIVERYFAILURE: Final = 0xFE
+ESME_RUNKNOWNERR: Final = 0xFF
+# SMPP 5.0 additions.
+ESME_RSERTYPUNAUTH: Final = 0x100
+ESME_RPROHIBITED: Final = 0x101
+ESME_RSERTYPUNAVAIL: Final = 0x102
+ESME_RSERTYPDENIED: Final = 0x103
+ESME_RINVDCS: Final = 0x104
+ESME_RINVSRCADDRSUBUNIT: Final = 0x105
+ESME_RINVDSTADDRSUBUNIT: Final = 0x106
+
+# (code, description, retryable); the name is the constant's. Retryable ones say why (see the
+# module docstring).
 _TABLE = (
-    (0x00, "ESME_ROK", "No Error", False),
-    (0x01, "ESME_RINVMSGLEN", "Message Length is invalid", False),
-    (0x02, "ESME_RINVCMDLEN", "Command Length is invalid", False),
-    (0x03, "ESME_RINVCMDID", "Invalid Command ID", False),
+    (ESME_ROK, "No Error", False),
+    (ESME_RINVMSGLEN, "Message Length is invalid", False),
+    (ESME_RINVCMDLEN, "Command Length is invalid", False),
+    (ESME_RINVCMDID, "Invalid Command ID", False),
     # Sent on a bind that cannot submit right now (e.g. mid-reconnect, or a receiver bind):
     # the bind's fault, not the message's; resend it once a transmitter bind is up.
-    (0x04, "ESME_RINVBNDSTS", "Incorrect BIND Status for given command", True),
-    (0x05, "ESME_RALYBND", "ESME Already in Bound State", False),
-    (0x06, "ESME_RINVPRTFLG", "Invalid Priority Flag", False),
-    (0x07, "ESME_RINVREGDLVFLG", "Invalid Registered Delivery Flag", False),
+    (ESME_RINVBNDSTS, "Incorrect BIND Status for given command", True),
+    (ESME_RALYBND, "ESME Already in Bound State", False),
+    (ESME_RINVPRTFLG, "Invalid Priority Flag", False),
+    (ESME_RINVREGDLVFLG, "Invalid Registered Delivery Flag", False),
     # An SMSC-side fault (database, routing or HLR timeout); usually passes.
-    (0x08, "ESME_RSYSERR", "System Error", True),
-    (0x0A, "ESME_RINVSRCADR", "Invalid Source Address", False),
-    (0x0B, "ESME_RINVDSTADR", "Invalid Destination Address", False),
-    (0x0C, "ESME_RINVMSGID", "Message ID is invalid", False),
-    (0x0D, "ESME_RBINDFAIL", "Bind Failed", False),
-    (0x0E, "ESME_RINVPASWD", "Invalid Password", False),
-    (0x0F, "ESME_RINVSYSID", "Invalid System ID", False),
-    (0x11, "ESME_RCANCELFAIL", "Cancel SM Failed", False),
-    (0x13, "ESME_RREPLACEFAIL", "Replace SM Failed", False),
+    (ESME_RSYSERR, "System Error", True),
+    (ESME_RINVSRCADR, "Invalid Source Address", False),
+    (ESME_RINVDSTADR, "Invalid Destination Address", False),
+    (ESME_RINVMSGID, "Message ID is invalid", False),
+    (ESME_RBINDFAIL, "Bind Failed", False),
+    (ESME_RINVPASWD, "Invalid Password", False),
+    (ESME_RINVSYSID, "Invalid System ID", False),
+    (ESME_RCANCELFAIL, "Cancel SM Failed", False),
+    (ESME_RREPLACEFAIL, "Replace SM Failed", False),
     # The SMSC's queue (for this ESME or destination) is full: congestion, passes with time.
-    (0x14, "ESME_RMSGQFUL", "Message Queue Full", True),
-    (0x15, "ESME_RINVSERTYP", "Invalid Service Type", False),
-    (0x33, "ESME_RINVNUMDESTS", "Invalid number of destinations", False),
-    (0x34, "ESME_RINVDLNAME", "Invalid Distribution List name", False),
-    (0x40, "ESME_RINVDESTFLAG", "Destination flag is invalid (submit_multi)", False),
+    (ESME_RMSGQFUL, "Message Queue Full", True),
+    (ESME_RINVSERTYP, "Invalid Service Type", False),
+    (ESME_RINVNUMDESTS, "Invalid number of destinations", False),
+    (ESME_RINVDLNAME, "Invalid Distribution List name", False),
+    (ESME_RINVDESTFLAG, "Destination flag is invalid (submit_multi)", False),
     (
-        0x42,
-        "ESME_RINVSUBREP",
+        ESME_RINVSUBREP,
         "Invalid 'submit with replace' request (replace_if_present_flag set)",
         False,
     ),
-    (0x43, "ESME_RINVESMCLASS", "Invalid esm_class field data", False),
-    (0x44, "ESME_RCNTSUBDL", "Cannot Submit to Distribution List", False),
-    (0x45, "ESME_RSUBMITFAIL", "submit_sm or submit_multi failed", False),
-    (0x48, "ESME_RINVSRCTON", "Invalid Source address TON", False),
-    (0x49, "ESME_RINVSRCNPI", "Invalid Source address NPI", False),
-    (0x50, "ESME_RINVDSTTON", "Invalid Destination address TON", False),
-    (0x51, "ESME_RINVDSTNPI", "Invalid Destination address NPI", False),
-    (0x53, "ESME_RINVSYSTYP", "Invalid system_type field", False),
-    (0x54, "ESME_RINVREPFLAG", "Invalid replace_if_present flag", False),
-    (0x55, "ESME_RINVNUMMSGS", "Invalid number of messages", False),
+    (ESME_RINVESMCLASS, "Invalid esm_class field data", False),
+    (ESME_RCNTSUBDL, "Cannot Submit to Distribution List", False),
+    (ESME_RSUBMITFAIL, "submit_sm or submit_multi failed", False),
+    (ESME_RINVSRCTON, "Invalid Source address TON", False),
+    (ESME_RINVSRCNPI, "Invalid Source address NPI", False),
+    (ESME_RINVDSTTON, "Invalid Destination address TON", False),
+    (ESME_RINVDSTNPI, "Invalid Destination address NPI", False),
+    (ESME_RINVSYSTYP, "Invalid system_type field", False),
+    (ESME_RINVREPFLAG, "Invalid replace_if_present flag", False),
+    (ESME_RINVNUMMSGS, "Invalid number of messages", False),
     # We exceeded the SMSC's allowed rate: slow down and resend.
-    (0x58, "ESME_RTHROTTLED", "Throttling error (ESME has exceeded allowed message limits)", True),
-    (0x61, "ESME_RINVSCHED", "Invalid Scheduled Delivery Time", False),
-    (0x62, "ESME_RINVEXPIRY", "Invalid message validity period (Expiry time)", False),
-    (0x63, "ESME_RINVDFTMSGID", "Predefined Message Invalid or Not Found", False),
+    (ESME_RTHROTTLED, "Throttling error (ESME has exceeded allowed message limits)", True),
+    (ESME_RINVSCHED, "Invalid Scheduled Delivery Time", False),
+    (ESME_RINVEXPIRY, "Invalid message validity period (Expiry time)", False),
+    (ESME_RINVDFTMSGID, "Predefined Message Invalid or Not Found", False),
     # "Temporary" by definition.
-    (0x64, "ESME_RX_T_APPN", "ESME Receiver Temporary App Error Code", True),
-    (0x65, "ESME_RX_P_APPN", "ESME Receiver Permanent App Error Code", False),
-    (0x66, "ESME_RX_R_APPN", "ESME Receiver Reject Message Error Code", False),
-    (0x67, "ESME_RQUERYFAIL", "query_sm request failed", False),
-    (0xC0, "ESME_RINVOPTPARSTREAM", "Error in the optional part of the PDU Body", False),
-    (0xC1, "ESME_ROPTPARNOTALLWD", "Optional Parameter not allowed", False),
-    (0xC2, "ESME_RINVPARLEN", "Invalid Parameter Length", False),
-    (0xC3, "ESME_RMISSINGOPTPARAM", "Expected Optional Parameter missing", False),
-    (0xC4, "ESME_RINVOPTPARAMVAL", "Invalid Optional Parameter Value", False),
+    (ESME_RX_T_APPN, "ESME Receiver Temporary App Error Code", True),
+    (ESME_RX_P_APPN, "ESME Receiver Permanent App Error Code", False),
+    (ESME_RX_R_APPN, "ESME Receiver Reject Message Error Code", False),
+    (ESME_RQUERYFAIL, "query_sm request failed", False),
+    (ESME_RINVOPTPARSTREAM, "Error in the optional part of the PDU Body", False),
+    (ESME_ROPTPARNOTALLWD, "Optional Parameter not allowed", False),
+    (ESME_RINVPARLEN, "Invalid Parameter Length", False),
+    (ESME_RMISSINGOPTPARAM, "Expected Optional Parameter missing", False),
+    (ESME_RINVOPTPARAMVAL, "Invalid Optional Parameter Value", False),
     # Transaction-mode delivery (data_sm_resp) failed at the network; whether that is temporary
     # is in the delivery_failure_reason TLV, which this table cannot see. We never use
     # transaction mode, so treat it as the SMSC's final word rather than guess "retry".
-    (0xFE, "ESME_RDELIVERYFAILURE", "Delivery Failure (used for data_sm_resp)", False),
+    (ESME_RDELIVERYFAILURE, "Delivery Failure (used for data_sm_resp)", False),
     # Nobody can say what went wrong; SMSCs send it for permanent refusals as often as for
     # faults, so retrying would mostly spend the retry budget and the SMSC's patience.
-    (0xFF, "ESME_RUNKNOWNERR", "Unknown Error", False),
+    (ESME_RUNKNOWNERR, "Unknown Error", False),
     # SMPP 5.0 additions.
-    (0x100, "ESME_RSERTYPUNAUTH", "ESME Not authorised to use specified service_type", False),
-    (0x101, "ESME_RPROHIBITED", "ESME Prohibited from using specified operation", False),
+    (ESME_RSERTYPUNAUTH, "ESME Not authorised to use specified service_type", False),
+    (ESME_RPROHIBITED, "ESME Prohibited from using specified operation", False),
     # "Due to a service outage within the MC, a service is unavailable" (SMPP 5.0): passes.
-    (0x102, "ESME_RSERTYPUNAVAIL", "Specified service_type is unavailable", True),
-    (0x103, "ESME_RSERTYPDENIED", "Specified service_type is denied", False),
-    (0x104, "ESME_RINVDCS", "Invalid Data Coding Scheme", False),
-    (0x105, "ESME_RINVSRCADDRSUBUNIT", "Source Address Sub unit is Invalid", False),
-    (0x106, "ESME_RINVDSTADDRSUBUNIT", "Destination Address Sub unit is Invalid", False),
+    (ESME_RSERTYPUNAVAIL, "Specified service_type is unavailable", True),
+    (ESME_RSERTYPDENIED, "Specified service_type is denied", False),
+    (ESME_RINVDCS, "Invalid Data Coding Scheme", False),
+    (ESME_RINVSRCADDRSUBUNIT, "Source Address Sub unit is Invalid", False),
+    (ESME_RINVDSTADDRSUBUNIT, "Destination Address Sub unit is Invalid", False),
 )
 
 #: Every known command_status, by code.
-STATUSES: dict[int, Status] = {code: Status(code, n, d, r) for code, n, d, r in _TABLE}
+#: The spec name of every code above: the constant's own name.
+_NAMES = {
+    value: constant for constant, value in list(globals().items()) if constant.startswith("ESME_")
+}
+STATUSES: dict[int, Status] = {code: Status(code, _NAMES[code], d, r) for code, d, r in _TABLE}
 
 #: SMPP 5.0 renamed the TLV errors; both spellings find the same code in by_name().
 _ALIASES = {
-    "ESME_RINVTLVSTREAM": 0xC0,
-    "ESME_RTLVNOTALLWD": 0xC1,
-    "ESME_RINVTLVLEN": 0xC2,
-    "ESME_RMISSINGTLV": 0xC3,
-    "ESME_RINVTLVVAL": 0xC4,
+    "ESME_RINVTLVSTREAM": ESME_RINVOPTPARSTREAM,
+    "ESME_RTLVNOTALLWD": ESME_ROPTPARNOTALLWD,
+    "ESME_RINVTLVLEN": ESME_RINVPARLEN,
+    "ESME_RMISSINGTLV": ESME_RMISSINGOPTPARAM,
+    "ESME_RINVTLVVAL": ESME_RINVOPTPARAMVAL,
 }
 _BY_NAME = {s.name: s for s in STATUSES.values()} | {
     alias: STATUSES[code] for alias, code in _ALIASES.items()
@@ -160,3 +224,14 @@ def by_name(status_name: str) -> Status:
             "such as 'ESME_RTHROTTLED'"
         )
     return found
+
+
+def parse_status(text: str) -> int:
+    """A status written by a person: 'ESME_RTHROTTLED', 'rthrottled', '0x58' or '88' -> 88.
+
+    Raises KeyError (an unknown name) or ValueError (not a number)."""
+    text = text.strip()
+    if text[:1].isdigit():
+        return int(text, 0)
+    upper = text.upper()
+    return by_name(upper if upper.startswith("ESME_") else "ESME_" + upper).code

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from smpp.codec import pdu
 from smpp.codec.receipt import Receipt
-from smpp.codec.status import is_retryable
+from smpp.codec.status import ESME_RINVCMDID, ESME_RTHROTTLED, is_retryable
 from smpp.codec.status import status as status_info
 from smpp.session.inbound import Inbound, SessionInfo
 from smpp.session.mo import MoMessage, Reassembler
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("smpp.session")
 
-ESME_RTHROTTLED = 0x58
 _HEADER = pdu.HEADER.unpack_from
 _MAX_SELECT = 1.0  # seconds; an upper bound on one select() so nothing can stall a turn
 
@@ -355,7 +354,7 @@ class BindLoop:
         elif command == pdu.UNBIND_RESP:
             conn.unbound = conn.unbound or sequence == conn.unbind_sequence
         elif command == pdu.GENERIC_NACK:
-            self._on_submit_resp(conn, sequence, status or pdu.ESME_RINVCMDID, frame, now)
+            self._on_submit_resp(conn, sequence, status or ESME_RINVCMDID, frame, now)
         elif command == pdu.ALERT_NOTIFICATION:
             log.info("%s: alert_notification from the SMSC ignored", self.config.name)
         elif command & pdu.RESPONSE_BIT:
@@ -367,7 +366,7 @@ class BindLoop:
                 self.config.name,
                 pdu.command_name(command),
             )
-            conn.write(pdu.encode_generic_nack(sequence, pdu.ESME_RINVCMDID))
+            conn.write(pdu.encode_generic_nack(sequence, ESME_RINVCMDID))
 
     def _on_submit_resp(
         self, conn: Connection, sequence: int, status: int, frame: bytes, now: float

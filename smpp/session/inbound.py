@@ -12,13 +12,15 @@ from dataclasses import dataclass
 
 from smpp.codec import pdu
 from smpp.codec.receipt import Receipt, parse_receipt
+
+# ESME_RX_T_APPN, "ESME receiver temporary app error": the SMSC should send it again later.
+from smpp.codec.status import ESME_ROK, ESME_RX_T_APPN
+from smpp.codec.tlv import TAG_MESSAGE_PAYLOAD, TAG_RECEIPTED_MESSAGE_ID
 from smpp.session.mo import MoMessage, Reassembler
 from smpp.session.state import Counters
 
 log = logging.getLogger(__name__)
 
-ESME_ROK = 0x00
-ESME_RX_T_APPN = 0x64  # "ESME receiver temporary app error": the SMSC should retry
 #: esm_class bits 2-5, message type: 0x04 SMSC delivery receipt, 0x08 SME delivery
 #: acknowledgement, 0x10 SME manual/user acknowledgement, 0x20 intermediate notification.
 ESM_MESSAGE_TYPE = 0x3C
@@ -55,7 +57,7 @@ class Inbound:
     def deliver_sm(self, body: bytes, now: float) -> int:
         """The status to answer a deliver_sm with. Raises pdu.PduError when it is malformed."""
         m = pdu.decode_short_message(body)
-        message = m.short_message or m.tlvs.get(pdu.TAG_MESSAGE_PAYLOAD, b"")
+        message = m.short_message or m.tlvs.get(TAG_MESSAGE_PAYLOAD, b"")
         return self._message(
             m.source_addr, m.destination_addr, message, m.esm_class, m.data_coding, m.tlvs, now
         )
@@ -63,7 +65,7 @@ class Inbound:
     def data_sm(self, body: bytes, now: float) -> int:
         """The status to answer a data_sm with (its text is in message_payload)."""
         d = pdu.decode_data_sm(body)
-        message = d.tlvs.get(pdu.TAG_MESSAGE_PAYLOAD, b"")
+        message = d.tlvs.get(TAG_MESSAGE_PAYLOAD, b"")
         return self._message(
             d.source_addr, d.destination_addr, message, d.esm_class, d.data_coding, d.tlvs, now
         )
@@ -78,7 +80,7 @@ class Inbound:
         tlvs: Mapping[int, bytes],
         now: float,
     ) -> int:
-        if esm_class & ESM_MESSAGE_TYPE or pdu.TAG_RECEIPTED_MESSAGE_ID in tlvs:
+        if esm_class & ESM_MESSAGE_TYPE or TAG_RECEIPTED_MESSAGE_ID in tlvs:
             return self._receipt(source, message, data_coding, tlvs)
         return self._mo(source, dest, message, esm_class, data_coding, tlvs, now)
 

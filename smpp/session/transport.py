@@ -21,18 +21,13 @@ import smpplib.exceptions
 import smpplib.smpp
 
 from smpp.codec import pdu
+from smpp.codec.status import ESME_RINVPASWD, ESME_RINVSYSID, ESME_RINVSYSTYP
 from smpp.codec.status import status as status_info
 
 log = logging.getLogger(__name__)
 
 #: Bind statuses that mean "your credentials are wrong": retrying cannot help.
-CREDENTIAL_STATUSES = frozenset(
-    (
-        0x0E,  # ESME_RINVPASWD
-        0x0F,  # ESME_RINVSYSID
-        0x53,  # ESME_RINVSYSTYP
-    )
-)
+CREDENTIAL_STATUSES = frozenset((ESME_RINVPASWD, ESME_RINVSYSID, ESME_RINVSYSTYP))
 _RECV_SIZE = 256 * 1024
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from smpp.codec.pdu import MESSAGE_STATES
+from smpp.codec.tlv import MESSAGE_STATES
 
 MESSAGE_ID_FORMATS = ("decimal", "hex", "uuid")
 RECEIPT_ID_FORMATS = ("same", "hex", "decimal")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from smpp.codec import pdu
-from smpp.simulator import codes
+from smpp.codec.status import ESME_RALYBND, ESME_RINVBNDSTS, ESME_RINVCMDID, ESME_ROK
 
 if TYPE_CHECKING:  # pragma: no cover
     from smpp.simulator.smsc import Smsc
@@ -179,8 +179,8 @@ class Connection(asyncio.Protocol):
         self.send(pdu.encode_pdu(command_id | pdu.RESPONSE_BIT, status, seq))
 
     def on_unknown(self, command_id: int, status: int, seq: int, frame: bytes) -> None:
-        self.smsc.recorder.pdu(self.record, command_id, status, seq, frame[16:], codes.RINVCMDID)
-        self.send(pdu.encode_generic_nack(seq, codes.RINVCMDID))
+        self.smsc.recorder.pdu(self.record, command_id, status, seq, frame[16:], ESME_RINVCMDID)
+        self.send(pdu.encode_generic_nack(seq, ESME_RINVCMDID))
 
     def on_bind(self, command_id: int, status: int, seq: int, frame: bytes) -> None:
         try:
@@ -189,14 +189,14 @@ class Connection(asyncio.Protocol):
             self._refuse(command_id, seq, exc.status)
             return
         rec = self.record
-        verdict = codes.RALYBND if self.bound else self.smsc.authorize(bind)
+        verdict = ESME_RALYBND if self.bound else self.smsc.authorize(bind)
         self.smsc.recorder.pdu(rec, command_id, status, seq, bind, verdict)
         self.send(pdu.encode_bind_resp(command_id, seq, self.smsc.config.smsc_system_id, verdict))
         if self.bound:
             return
         rec.system_id, rec.password = bind.system_id, bind.password
         rec.bind_type, rec.bind_status = BIND_TYPES[command_id], verdict
-        if verdict == codes.ROK:
+        if verdict == ESME_ROK:
             self.system_id, self.bound, rec.bound = bind.system_id, True, True
             self.can_submit = command_id != pdu.BIND_RECEIVER
             self.can_receive = command_id != pdu.BIND_TRANSMITTER
@@ -204,7 +204,7 @@ class Connection(asyncio.Protocol):
 
     def on_submit_sm(self, command_id: int, status: int, seq: int, frame: bytes) -> None:
         if not self.can_submit:
-            self._refuse(command_id, seq, codes.RINVBNDSTS)
+            self._refuse(command_id, seq, ESME_RINVBNDSTS)
             return
         try:
             message = pdu.decode_short_message(frame[16:])
@@ -215,7 +215,7 @@ class Connection(asyncio.Protocol):
 
     def on_data_sm(self, command_id: int, status: int, seq: int, frame: bytes) -> None:
         if not self.can_submit:
-            self._refuse(command_id, seq, codes.RINVBNDSTS)
+            self._refuse(command_id, seq, ESME_RINVBNDSTS)
             return
         try:
             d = pdu.decode_data_sm(frame[16:])
@@ -250,7 +250,7 @@ class Connection(asyncio.Protocol):
 
     def on_unbind(self, command_id: int, status: int, seq: int, frame: bytes) -> None:
         if not self.bound:
-            self._refuse(command_id, seq, codes.RINVBNDSTS)
+            self._refuse(command_id, seq, ESME_RINVBNDSTS)
             return
         self.smsc.recorder.pdu(self.record, command_id, status, seq, None, 0)
         self.record.unbound_by = "esme"

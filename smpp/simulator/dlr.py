@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping
 
 from smpp.codec import decode, pdu
+from smpp.codec.tlv import MESSAGE_STATES, TAG_MESSAGE_STATE, TAG_RECEIPTED_MESSAGE_ID
 
 #: err: value written in receipts for each stat (the SMSC's own error code, 3 digits).
 RECEIPT_ERRORS = {
@@ -142,7 +143,7 @@ def receipt_message(
         0,
         text.encode("ascii"),
         {
-            pdu.TAG_RECEIPTED_MESSAGE_ID: rid.encode("ascii") + b"\0",
-            pdu.TAG_MESSAGE_STATE: bytes((pdu.MESSAGE_STATES[stat],)),
+            TAG_RECEIPTED_MESSAGE_ID: rid.encode("ascii") + b"\0",
+            TAG_MESSAGE_STATE: bytes((MESSAGE_STATES[stat],)),
         },
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smpp.codec import decode, parse_concat, pdu
+from smpp.codec.tlv import TAG_MESSAGE_PAYLOAD
 
 MAX_GROUPS = 10_000  # unfinished concatenated messages kept; the oldest goes beyond this
 
@@ -173,7 +174,7 @@ class Recorder:
                 )
             )
             return
-        payload = m.tlvs.get(pdu.TAG_MESSAGE_PAYLOAD)
+        payload = m.tlvs.get(TAG_MESSAGE_PAYLOAD)
         in_payload = payload is not None and not m.short_message
         info, data = parse_concat(payload if in_payload else m.short_message, m.esm_class, m.tlvs)
         if info is None:

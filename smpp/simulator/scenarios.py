@@ -14,8 +14,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from smpp.codec.pdu import MESSAGE_STATES, ShortMessage
-from smpp.simulator import codes
+from smpp.codec.pdu import ShortMessage
+from smpp.codec.status import (
+    ESME_RBINDFAIL,
+    ESME_RINVDSTADR,
+    ESME_RMSGQFUL,
+    ESME_RTHROTTLED,
+    parse_status,
+)
+from smpp.codec.tlv import MESSAGE_STATES
 
 if TYPE_CHECKING:  # pragma: no cover
     from smpp.simulator.connection import Connection
@@ -102,10 +109,10 @@ class Throttle(Scenario):
     default one second's worth); the rest get ``status`` (ESME_RTHROTTLED)."""
 
     name: ClassVar[str] = "throttle"
-    PARAMS: ClassVar[dict] = {"tps": float, "burst": int, "status": codes.parse_status}
+    PARAMS: ClassVar[dict] = {"tps": float, "burst": int, "status": parse_status}
     tps: float = 100.0
     burst: int | None = None
-    status: int = codes.RTHROTTLED
+    status: int = ESME_RTHROTTLED
     refused: int = field(default=0, compare=False)  # so far
     _tokens: float = field(default=-1.0, repr=False, compare=False)
     _last: float = field(default=0.0, repr=False, compare=False)
@@ -129,10 +136,10 @@ class QueueFull(Scenario):
     """After every ``every`` accepted submits, the next ``burst`` get ``status`` (RMSGQFUL)."""
 
     name: ClassVar[str] = "msgqful"
-    PARAMS: ClassVar[dict] = {"every": int, "burst": int, "status": codes.parse_status}
+    PARAMS: ClassVar[dict] = {"every": int, "burst": int, "status": parse_status}
     every: int = 50
     burst: int = 5
-    status: int = codes.RMSGQFUL
+    status: int = ESME_RMSGQFUL
     seen: int = field(default=0, compare=False)  # so far
 
     def submit(self, now: float, message: ShortMessage) -> int | None:
@@ -145,9 +152,9 @@ class RejectPrefix(Scenario):
     """Destinations starting with one of ``prefixes`` get ``status`` (ESME_RINVDSTADR)."""
 
     name: ClassVar[str] = "reject-prefix"
-    PARAMS: ClassVar[dict] = {"prefixes": _prefixes, "status": codes.parse_status}
+    PARAMS: ClassVar[dict] = {"prefixes": _prefixes, "status": parse_status}
     prefixes: tuple[str, ...] = ()
-    status: int = codes.RINVDSTADR
+    status: int = ESME_RINVDSTADR
 
     def submit(self, now: float, message: ShortMessage) -> int | None:
         return self.status if message.destination_addr.startswith(self.prefixes) else None
@@ -238,9 +245,9 @@ class RefuseBinds(Scenario):
     """Refuse binds with ``status`` (ESME_RBINDFAIL): all of them, or the first ``count``."""
 
     name: ClassVar[str] = "refuse-binds"
-    PARAMS: ClassVar[dict] = {"count": int, "status": codes.parse_status}
+    PARAMS: ClassVar[dict] = {"count": int, "status": parse_status}
     count: int | None = None
-    status: int = codes.RBINDFAIL
+    status: int = ESME_RBINDFAIL
     refused: int = field(default=0, compare=False)  # so far
 
     def bind(self, system_id: str) -> int | None:

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from smpp.codec import pdu
-from smpp.simulator import codes
+from smpp.codec.status import ESME_RBINDFAIL, ESME_RINVPASWD, ESME_RINVSYSID, ESME_ROK
+from smpp.codec.tlv import TAG_MESSAGE_PAYLOAD
 from smpp.simulator.config import SimulatorConfig
 from smpp.simulator.dlr import (
     MessageIds,
@@ -99,13 +100,13 @@ class Smsc:
                 return status
         config = self.config
         if config.system_id is not None and bind.system_id != config.system_id:
-            return codes.RINVSYSID
+            return ESME_RINVSYSID
         if config.password is not None and bind.password != config.password:
-            return codes.RINVPASWD
+            return ESME_RINVPASWD
         cap = config.max_binds_per_system_id
         if cap is not None and self.bound_counts[bind.system_id] >= cap:
-            return codes.RBINDFAIL
-        return codes.ROK
+            return ESME_RBINDFAIL
+        return ESME_ROK
 
     def bound(self, conn: Connection) -> None:
         self.bound_counts[conn.system_id] += 1
@@ -202,7 +203,7 @@ class Smsc:
         if m.esm_class & pdu.ESM_CLASS_UDHI and payload:
             payload = payload[payload[0] + 1 :]
         elif not payload:
-            payload = m.tlvs.get(pdu.TAG_MESSAGE_PAYLOAD, b"")
+            payload = m.tlvs.get(TAG_MESSAGE_PAYLOAD, b"")
         text = receipt_text(
             rid, stat, submit_date, self.dates.now()[1], text_sample(payload, m.data_coding)
         )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from smpp.codec import pdu
+from smpp.codec import pdu, status, tlv
 
 ENQUIRE_LINK = bytes.fromhex(
     "00000010"  # command_length=16
@@ -57,7 +59,7 @@ def test_submit_sm_encodes_to_the_literal_and_back():
         destination_addr="254701",
         registered_delivery=1,
         short_message=b"hello",
-        tlvs={pdu.TAG_USER_MESSAGE_REFERENCE: b"\x01\x02"},
+        tlvs={tlv.TAG_USER_MESSAGE_REFERENCE: b"\x01\x02"},
     )
     assert pdu.encode_submit_sm(42, message) == SUBMIT_SM
     decoded = pdu.decode_pdu(SUBMIT_SM)
@@ -107,14 +109,14 @@ def test_bind_and_bind_resp():
         "0001"
         "34"  # TLV sc_interface_version=0x34
     )
-    assert pdu.decode_bind_resp(resp[16:]) == ("SIM", {pdu.TAG_SC_INTERFACE_VERSION: b"\x34"})
+    assert pdu.decode_bind_resp(resp[16:]) == ("SIM", {tlv.TAG_SC_INTERFACE_VERSION: b"\x34"})
 
 
 def test_deliver_sm_resp_and_header_only_commands():
     assert pdu.encode_deliver_sm_resp(9) == bytes.fromhex(
         "0000001180000005000000000000000900"
     )  # message_id="" (unused)
-    assert pdu.encode_generic_nack(3, pdu.ESME_RINVCMDID) == bytes.fromhex(
+    assert pdu.encode_generic_nack(3, status.ESME_RINVCMDID) == bytes.fromhex(
         "00000010800000000000000300000003"
     )
     assert pdu.encode_unbind(4)[4:8] == bytes.fromhex("00000006")
@@ -126,7 +128,7 @@ def test_data_sm_round_trip():
         source_addr="1",
         destination_addr="2",
         registered_delivery=1,
-        tlvs={pdu.TAG_MESSAGE_PAYLOAD: b"payload"},
+        tlvs={tlv.TAG_MESSAGE_PAYLOAD: b"payload"},
     )
     frame = pdu.encode_data_sm(5, message)
     assert frame[16:] == bytes.fromhex(
@@ -160,7 +162,7 @@ def test_split_frames_rejects_impossible_lengths(length):
     frame = length.to_bytes(4, "big") + bytes.fromhex("000000040000000000000063")
     with pytest.raises(pdu.PduError) as info:
         pdu.split_frames(frame)
-    assert info.value.status == pdu.ESME_RINVCMDLEN
+    assert info.value.status == status.ESME_RINVCMDLEN
     assert (info.value.command_id, info.value.sequence) == (pdu.SUBMIT_SM, 0x63)
 
 
@@ -175,11 +177,11 @@ def test_decode_errors_carry_a_status_to_answer_with():
     too_long_source = SUBMIT_SM[:19] + b"A" * 30 + b"\0" + SUBMIT_SM[24:]
     with pytest.raises(pdu.PduError) as info:
         pdu.decode_short_message(too_long_source[16:])
-    assert info.value.status == pdu.ESME_RINVSRCADR
+    assert info.value.status == status.ESME_RINVSRCADR
     bad_tlv = SUBMIT_SM[16:-2]  # the TLV says 2 octets, only 0 remain
     with pytest.raises(pdu.PduError) as info:
         pdu.decode_short_message(bad_tlv)
-    assert info.value.status == pdu.ESME_RINVOPTPARSTREAM
+    assert info.value.status == status.ESME_RINVOPTPARSTREAM
     with pytest.raises(pdu.PduError):
         pdu.decode_pdu(pdu.encode_pdu(pdu.ENQUIRE_LINK, 0, 1, b"x"))  # body on a header-only PDU
 
@@ -189,7 +191,7 @@ def test_encoders_refuse_what_the_fields_cannot_hold():
         pdu.encode_submit_sm(1, pdu.ShortMessage(destination_addr="1" * 21))  # max 20 + NUL
     with pytest.raises(pdu.PduError) as info:
         pdu.encode_submit_sm(1, pdu.ShortMessage(short_message=b"x" * 255))
-    assert info.value.status == pdu.ESME_RINVMSGLEN
+    assert info.value.status == status.ESME_RINVMSGLEN
     with pytest.raises(pdu.PduError):
         pdu.encode_submit_sm(1, pdu.ShortMessage(esm_class=256))
     with pytest.raises(pdu.PduError):
@@ -201,22 +203,23 @@ def test_unknown_commands_keep_their_raw_body_and_name():
     assert pdu.decode_pdu(frame) == (0x999, 0, 3, b"\x01\x02")
     assert pdu.command_name(0x999) == "0x00000999"
     assert pdu.command_name(pdu.DELIVER_SM_RESP) == "deliver_sm_resp"
+    # status and TLV numbers pdu imports are not command names: 0x0A is ESME_RINVSRCADR,
+    # 0x0210 the sc_interface_version tag, and neither is a command id.
+    assert pdu.command_name(0x0000000A) == "0x0000000a"
+    assert pdu.command_name(0x00000210) == "0x00000210"
 
 
 def test_tlv_helpers():
     raw = pdu.encode_tlvs(
-        {pdu.TAG_RECEIPTED_MESSAGE_ID: pdu.tlv_cstring("A1"), pdu.TAG_MESSAGE_STATE: pdu.tlv_int(2)}
+        {tlv.TAG_RECEIPTED_MESSAGE_ID: pdu.tlv_cstring("A1"), tlv.TAG_MESSAGE_STATE: pdu.tlv_int(2)}
     )
     assert raw == bytes.fromhex("001e00034131000427000102")
     tlvs = pdu.decode_tlvs(raw)
-    assert pdu.tlv_to_str(tlvs[pdu.TAG_RECEIPTED_MESSAGE_ID]) == "A1"
-    assert pdu.tlv_to_int(tlvs[pdu.TAG_MESSAGE_STATE]) == 2
+    assert pdu.tlv_to_str(tlvs[tlv.TAG_RECEIPTED_MESSAGE_ID]) == "A1"
+    assert pdu.tlv_to_int(tlvs[tlv.TAG_MESSAGE_STATE]) == 2
 
 
 # --- properties: round trips, and nothing but PduError out of garbage ---
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 _octet = st.integers(0, 255)
 _ascii = st.text(st.characters(min_codepoint=1, max_codepoint=255), max_size=20)
 

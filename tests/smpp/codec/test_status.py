@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 from smpplib import consts
 
-from smpp.codec.status import RETRYABLE, STATUSES, Status, by_name, is_retryable, name, status
+from smpp.codec import status as status_module
+from smpp.codec.status import (
+    RETRYABLE,
+    STATUSES,
+    Status,
+    by_name,
+    is_retryable,
+    name,
+    parse_status,
+    status,
+)
 
 SMPPLIB_CODES = {
     attr[len("SMPP_") :]: value
@@ -93,3 +103,27 @@ def test_str_names_code_and_meaning():
     assert str(status(0x58)) == (
         "ESME_RTHROTTLED (0x00000058): Throttling error (ESME has exceeded allowed message limits)"
     )
+
+
+def test_every_status_is_a_constant_of_its_own_name():
+    constants = {n: v for n, v in vars(status_module).items() if n.startswith("ESME_")}
+    assert constants == {s.name: s.code for s in STATUSES.values()}
+    assert status_module.ESME_ROK == 0x00
+    assert status_module.ESME_RTHROTTLED == 0x58
+    assert status_module.ESME_RX_T_APPN == 0x64
+    assert status_module.ESME_RINVDSTADDRSUBUNIT == 0x106
+
+
+@pytest.mark.parametrize(
+    "text, code",
+    [("ESME_RTHROTTLED", 0x58), (" rthrottled ", 0x58), ("0x58", 0x58), ("88", 0x58), ("0", 0)],
+)
+def test_parse_status_takes_names_with_or_without_prefix_and_numbers(text, code):
+    assert parse_status(text) == code
+
+
+def test_parse_status_names_what_it_cannot_read():
+    with pytest.raises(KeyError, match="ESME_RTHROTTLED"):
+        parse_status("RNOPE")
+    with pytest.raises(ValueError):
+        parse_status("0xZZ")

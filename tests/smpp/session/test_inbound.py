@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from smpp.codec import build_submit_parts, pdu
+from smpp.codec import build_submit_parts, pdu, status, tlv
 from smpp.codec.message_id import canonical_id
 from smpp.session.client import Session, SessionState, SubmitRequest
 from smpp.simulator import ReceiptFirst
@@ -158,7 +158,7 @@ def test_mo_parts_out_of_order_with_a_duplicate_data_sm_and_smsc_requests():
                 pdu.DataSm(
                     source_addr="491700000010",
                     destination_addr="12345",
-                    tlvs={pdu.TAG_MESSAGE_PAYLOAD: b"via data sm"},
+                    tlvs={tlv.TAG_MESSAGE_PAYLOAD: b"via data sm"},
                 ),
             )
         )
@@ -185,7 +185,7 @@ def test_mo_parts_out_of_order_with_a_duplicate_data_sm_and_smsc_requests():
     ]
     assert answers["data_sm"] is True  # status 0, the data_sm's own sequence
     assert answers["enquire_link"] is True
-    assert answers["unknown"] == (pdu.ESME_RINVCMDID, 77)
+    assert answers["unknown"] == (status.ESME_RINVCMDID, 77)
     assert smsc.connections == 1
 
 
@@ -204,8 +204,8 @@ def test_receipt_in_data_sm_and_unreadable_receipt_are_both_acknowledged():
                     destination_addr="12345",
                     esm_class=0x04,
                     tlvs={
-                        pdu.TAG_RECEIPTED_MESSAGE_ID: b"ABC123\0",
-                        pdu.TAG_MESSAGE_STATE: b"\x02",
+                        tlv.TAG_RECEIPTED_MESSAGE_ID: b"ABC123\0",
+                        tlv.TAG_MESSAGE_STATE: b"\x02",
                     },
                 ),
             )

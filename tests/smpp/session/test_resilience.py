@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from smpp.codec import pdu
+from smpp.codec import pdu, status
 from smpp.session.client import SessionState, SubmitRequest
 from smpp.simulator import (
     DropAfter,
@@ -141,7 +141,7 @@ def test_unknown_command_gets_generic_nack_and_the_bind_stays(sim, session):
     s, _ = session(sim.port, window=1)
     assert {o.kind for o in (s.submit(r).result(timeout=5) for r in _requests(5))} == {"ok"}
     wait_until(lambda: sim.pdus("generic_nack"), message="our generic_nack")
-    assert sim.pdus("generic_nack")[0]["status"] == pdu.ESME_RINVCMDID
+    assert sim.pdus("generic_nack")[0]["status"] == status.ESME_RINVCMDID
     assert len(sim.binds) == 1 and s.snapshot().counters.generic_nacks_sent == 1
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from smpp.codec import pdu
+from smpp.codec import pdu, tlv
 from smpp.codec.receipt import parse_receipt
 from tests.harness.procs import wait_until
 
@@ -50,8 +50,8 @@ def test_receipt_follows_the_resp_with_standard_text_and_tlvs(make_simulator, es
         "000",
         "Hello there, this is",
     )
-    assert pdu.tlv_to_str(body.tlvs[pdu.TAG_RECEIPTED_MESSAGE_ID]) == message_id
-    assert pdu.tlv_to_int(body.tlvs[pdu.TAG_MESSAGE_STATE]) == 2  # DELIVERED
+    assert pdu.tlv_to_str(body.tlvs[tlv.TAG_RECEIPTED_MESSAGE_ID]) == message_id
+    assert pdu.tlv_to_int(body.tlvs[tlv.TAG_MESSAGE_STATE]) == 2  # DELIVERED
     parsed = parse_receipt(body.short_message, body.tlvs)  # the bridge's own parser agrees
     assert parsed.message_id == message_id
     [record] = wait_until(lambda: [r for r in sim.receipts if r.response_status == 0])
@@ -91,7 +91,7 @@ def test_message_id_forms_and_the_receipt_id_switch(
     deliver, match = _receipt(client)
     receipt_id = match.group(1)
     assert check(resp_id, receipt_id)
-    assert pdu.tlv_to_str(deliver.body.tlvs[pdu.TAG_RECEIPTED_MESSAGE_ID]) == receipt_id
+    assert pdu.tlv_to_str(deliver.body.tlvs[tlv.TAG_RECEIPTED_MESSAGE_ID]) == receipt_id
 
 
 @pytest.mark.parametrize("stat,state", [("UNDELIV", 5), ("EXPIRED", 3), ("REJECTD", 8)])
@@ -102,7 +102,7 @@ def test_configured_outcome_shows_in_text_and_message_state(make_simulator, esme
     client.submit(registered_delivery=1)
     deliver, match = _receipt(client)
     assert match.group(5) == stat and match.group(2) == "000"
-    assert pdu.tlv_to_int(deliver.body.tlvs[pdu.TAG_MESSAGE_STATE]) == state
+    assert pdu.tlv_to_int(deliver.body.tlvs[tlv.TAG_MESSAGE_STATE]) == state
     assert sim.messages[0].outcome == stat
 
 

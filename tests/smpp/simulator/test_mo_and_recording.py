@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smpp.codec import build_submit_parts, decode, parse_concat, pdu
+from smpp.codec import build_submit_parts, decode, parse_concat, pdu, tlv
 from smpp.simulator import SimulatorError
 from tests.harness.procs import wait_until
 
@@ -110,7 +110,7 @@ def test_data_sm_is_accepted_and_recorded(simulator, esme):
                 source_addr="ACME",
                 destination_addr="254700000004",
                 registered_delivery=1,
-                tlvs={pdu.TAG_MESSAGE_PAYLOAD: b"via data-sm"},
+                tlvs={tlv.TAG_MESSAGE_PAYLOAD: b"via data-sm"},
             ),
         )
     )

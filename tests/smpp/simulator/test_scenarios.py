@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from smpp.codec import pdu
+from smpp.codec import pdu, tlv
 from smpp.codec.status import by_name
 from smpp.simulator import (
     Latency,
@@ -160,7 +160,7 @@ def test_receipt_first_sends_the_receipt_before_the_resp(make_simulator, esme):
     client.send(client.submit_frame(registered_delivery=1))
     first, second = client.read(), client.read()
     assert first.command_id == pdu.DELIVER_SM and second.command_id == pdu.SUBMIT_SM_RESP
-    assert pdu.tlv_to_str(first.body.tlvs[pdu.TAG_RECEIPTED_MESSAGE_ID]) == second.body[0]
+    assert pdu.tlv_to_str(first.body.tlvs[tlv.TAG_RECEIPTED_MESSAGE_ID]) == second.body[0]
 
 
 def test_unbind_after_sends_unbind_from_the_smsc(make_simulator, esme):
