@@ -14,6 +14,7 @@ from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, valid
 
 from bridge.accept.send import CALLBACK_URL_MAX, REFERENCE_MAX
 from bridge.errors import InvalidInput
+from bridge.storage.states import MessageState
 
 EXPIRY_DAYS_ERROR = "expiry_days must be between 1 and 365."  # the contract's exact sentence
 _DIGITS = re.compile(r"\s*\d{1,9}\s*")
@@ -244,13 +245,13 @@ class ErrorAnswer(_Answer):
 class MessageAnswer(_Answer):
     number = fields.String(required=True, metadata={"description": "E.164, e.g. +254701234567."})
     message_id = fields.String(required=True)
-    status = fields.String(required=True, metadata={"example": "accepted"})
+    status = fields.String(required=True, metadata={"example": MessageState.ACCEPTED.value})
     parts = fields.Integer(required=True, metadata={"description": "SMS parts of this message."})
     cost = money("Price of this message.")
 
 
 class SendAnswer(_Answer):
-    status = fields.String(required=True, metadata={"example": "accepted"})
+    status = fields.String(required=True, metadata={"example": MessageState.ACCEPTED.value})
     batch_id = fields.String(required=True)
     count = fields.Integer(required=True, metadata={"description": "Distinct recipients."})
     parts = fields.Integer(required=True, metadata={"description": "SMS parts in all."})

@@ -16,6 +16,7 @@ from marshmallow import Schema, fields
 
 from bridge.delivery.settlement.view import MessageView, message_view
 from bridge.storage.ledger import money_str
+from bridge.storage.states import MessageState
 
 PATH = "/api/v2/sms/{message_id}"
 OPERATION_ID = "message_status"
@@ -103,18 +104,7 @@ class MessageStatusAnswer(Schema):
     sender_id = fields.String(required=True)
     state = fields.String(
         required=True,
-        metadata={
-            "enum": [
-                "accepted",
-                "queued",
-                "submitted",
-                "delivered",
-                "undelivered",
-                "expired",
-                "rejected",
-                "failed",
-            ]
-        },
+        metadata={"enum": [state.value for state in MessageState]},
     )
     parts = fields.Integer(required=True)
     cost = fields.String(

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.storage.db import Database
 from bridge.storage.models import api_keys, messages
+from bridge.storage.states import MessageState
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +133,9 @@ def mark_batches_queued(conn, batches: dict[str, float]) -> None:
             update(messages)
             .where(
                 messages.c.batch_id.in_(ids[start : start + _IN_CHUNK]),
-                messages.c.state == "accepted",
+                messages.c.state == MessageState.ACCEPTED,
             )
-            .values(state="queued", queued_at=at, updated_at=at)
+            .values(state=MessageState.QUEUED, queued_at=at, updated_at=at)
         )
 
 

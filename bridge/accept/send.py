@@ -28,19 +28,20 @@ from sqlalchemy.exc import IntegrityError
 from bridge.accept.flusher import Flusher
 from bridge.accept.group import MAX_GROUP_SENDS, GroupAccept, Prepared, enqueue
 from bridge.accept.ids import IdGenerator
-from bridge.accept.numbers import normalise, split_numbers
+from bridge.accept.numbers import hints, normalise, split_numbers
 from bridge.config import Config
 from bridge.errors import InvalidInput, InvalidNumbers
 from bridge.redis.pinned import PinnedConnections
+from bridge.routing.router import Router
 from bridge.storage import ledger
 from bridge.storage.accounts import AccountInfo
 from bridge.storage.db import Database
 from bridge.storage.models import idempotency_keys, messages
+from bridge.storage.states import MessageState
 from smpp.codec import count_parts
 
 log = logging.getLogger(__name__)
 
-ACCEPTED = "accepted"
 REFERENCE_MAX = 128
 CALLBACK_URL_MAX = 2048
 IDEMPOTENCY_KEY_MAX = 255
@@ -52,14 +53,8 @@ _INSERT_IDEMPOTENCY = idempotency_keys.insert()
 
 
 def make_pricer(config: Config) -> Pricer:
-    """THE one place the per-part price is chosen: the route's price when bridge.routing.router exists
-    (``Router.price`` falls back to config.price_per_part itself), else config.price_per_part."""
-    try:
-        from bridge.routing.router import Router
-    except ModuleNotFoundError as exc:
-        if exc.name != "bridge.routing.router":
-            raise
-        return lambda _e164: config.price_per_part
+    """THE one place the per-part price is chosen: the route's (``Router.price`` falls back to
+    config.price_per_part itself)."""
     return Router.from_config(config).price
 
 
@@ -130,7 +125,9 @@ def plan(
     _check_optional(reference, callback_url)
     normalised = normalise(raw, config.default_region)
     if normalised.invalid:
-        raise InvalidNumbers(invalid_numbers=normalised.invalid)
+        help_text = hints(numbers, normalised.invalid, config.default_region)
+        extra = {"help": help_text} if help_text else {}
+        raise InvalidNumbers(invalid_numbers=normalised.invalid, **extra)
     p = _Plan(
         normalised.numbers,
         message_body,
@@ -304,7 +301,7 @@ class Acceptor:
             "text": p.text,
             "encoding": p.encoding,
             "parts": p.parts,
-            "state": ACCEPTED,
+            "state": MessageState.ACCEPTED,
             "client_reference": p.reference,
             "callback_url": p.callback_url,
             "created_at": now,
@@ -313,7 +310,7 @@ class Acceptor:
         }
         return [
             {**common, "id": mid, "destination": number, "price": price}
-            for mid, number, price in zip(ids, p.numbers, p.prices)
+            for mid, number, price in zip(ids, p.numbers, p.prices, strict=True)
         ]
 
     @staticmethod
@@ -322,7 +319,7 @@ class Acceptor:
     ) -> dict:
         parts = p.parts
         body = {
-            "status": ACCEPTED,
+            "status": MessageState.ACCEPTED,
             "batch_id": batch_id,
             "count": len(ids),
             "parts": parts * len(ids),
@@ -337,11 +334,11 @@ class Acceptor:
             {
                 "number": number,
                 "message_id": mid,
-                "status": ACCEPTED,
+                "status": MessageState.ACCEPTED,
                 "parts": parts,
                 "cost": price_str.get(price)
                 or price_str.setdefault(price, ledger.money_str(price)),
             }
-            for mid, number, price in zip(ids, p.numbers, p.prices)
+            for mid, number, price in zip(ids, p.numbers, p.prices, strict=True)
         ]
         return body

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -23,17 +22,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.config import Config
 from bridge.redis import keys as redis_keys
-from bridge.redis import outbox
+from bridge.redis import lock, outbox
 from bridge.storage.db import Database
-from bridge.storage.models import idempotency_keys, messages
+from bridge.storage.models import OUTBOUND_COLUMNS, idempotency_keys, messages
+from bridge.storage.states import MessageState
 
 log = logging.getLogger(__name__)
 
-# Delete the lock only if we still hold it (it may have expired and been taken by another).
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
 _PURGE_CHUNK = 1000
 
 
@@ -60,23 +55,17 @@ class Sweeper:
         """One bounded pass; returns how many messages were re-enqueued (0 without the lock)."""
         if self._redis is None:
             return 0
-        token = uuid.uuid4().hex
         lock_ms = int(max(self._config.sweeper_interval_seconds * 3, 30) * 1000)
         try:
-            if not self._redis.set(redis_keys.SWEEPER_LOCK, token, nx=True, px=lock_ms):
-                return 0
+            with lock.held(self._redis, redis_keys.SWEEPER_LOCK, lock_ms) as got:
+                if not got:
+                    return 0
+                count = self._requeue()
+                self._purge_idempotency_keys()
+                return count
         except RedisError as exc:
             log.warning("sweeper: Redis unavailable (%s); will retry next pass", exc)
             return 0
-        try:
-            count = self._requeue()
-            self._purge_idempotency_keys()
-            return count
-        finally:
-            try:
-                self._redis.eval(_RELEASE, 1, redis_keys.SWEEPER_LOCK, token)
-            except RedisError as exc:  # the lock expires by itself
-                log.warning("sweeper: could not release its lock (%s)", exc)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
@@ -88,51 +77,28 @@ class Sweeper:
             cutoff = now - timedelta(seconds=self._config.sweeper_grace_seconds)
             with self._db.connect() as conn:
                 rows = conn.execute(
-                    select(
-                        messages.c.id,
-                        messages.c.batch_id,
-                        messages.c.account_id,
-                        messages.c.destination,
-                        messages.c.sender_id,
-                        messages.c.text,
-                        messages.c.encoding,
-                        messages.c.parts,
-                        messages.c.price,
-                        messages.c.expires_at,
+                    select(*OUTBOUND_COLUMNS)
+                    .where(
+                        messages.c.state == MessageState.ACCEPTED, messages.c.created_at < cutoff
                     )
-                    .where(messages.c.state == "accepted", messages.c.created_at < cutoff)
                     .order_by(messages.c.created_at)
                     .limit(self._batch_size)
                 ).all()
             if not rows:
                 break
             try:
-                outbox.enqueue(
-                    self._redis,
-                    [
-                        outbox.OutboundMessage(
-                            r.id,
-                            r.batch_id,
-                            r.account_id,
-                            r.destination,
-                            r.sender_id,
-                            r.text,
-                            r.encoding,
-                            r.parts,
-                            r.price,
-                            r.expires_at.timestamp(),
-                        )
-                        for r in rows
-                    ],
-                )
+                outbox.enqueue(self._redis, [outbox.OutboundMessage.from_row(r) for r in rows])
             except RedisError as exc:
                 log.warning("sweeper: Redis unavailable while re-enqueueing (%s)", exc)
                 break
             with self._db.begin() as conn:
                 conn.execute(
                     update(messages)
-                    .where(messages.c.id.in_([r.id for r in rows]), messages.c.state == "accepted")
-                    .values(state="queued", queued_at=now, updated_at=now)
+                    .where(
+                        messages.c.id.in_([r.id for r in rows]),
+                        messages.c.state == MessageState.ACCEPTED,
+                    )
+                    .values(state=MessageState.QUEUED, queued_at=now, updated_at=now)
                 )
             total += len(rows)
             log.info("sweeper: re-enqueued %d accepted message(s)", len(rows))

@@ -8,9 +8,12 @@ The engine's own invariants are added here:
 - a refunded message never reached the SMSC (submitted_at is empty);
 - a message in rejected | failed | expired that never reached the SMSC is refunded (receipt
   states — undelivered, expired or rejected *by the SMSC* — are not: the SMSC charged us);
-- no message sits outside a final state longer than its expires_at + grace.
+- no message sits outside a final state longer than its expires_at + grace;
+- with Redis at hand: no ``accepted``/``queued`` message older than the stream grace lacks a
+  stream entry (bridge.delivery.reconcile.find_lost; the reconciler re-enqueues such
+  ``queued`` messages, the sweeper ``accepted`` ones).
 
-Read-only: one connection, a handful of aggregate queries.
+Read-only: one connection, a handful of aggregate queries (and XRANGE reads of the stream).
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, exists, func, select
 
-from bridge.delivery.settlement.outcomes import FINAL_STATES, REFUNDED_STATES
+from bridge.delivery.reconcile import find_lost
 from bridge.storage import ledger as books
 from bridge.storage.models import accounts, ledger, messages
+from bridge.storage.states import FINAL, REFUNDED, MessageState
 
 DEFAULT_GRACE_SECONDS = 3600.0  # how long past expires_at a message may still be in flight
+DEFAULT_STREAM_GRACE_SECONDS = 180.0  # how long a message may wait for its stream entry (s)
 SHOWN_PER_CHECK = 50  # problems listed per check; the rest are counted
 
 
@@ -34,6 +39,7 @@ class AuditReport:
     states: dict[str, int] = field(default_factory=dict)
     possible_duplicates: int = 0
     accounts: int = 0
+    stream_checked: bool = False  # False: no Redis given, messages not checked against it
 
     @property
     def ok(self) -> bool:
@@ -44,17 +50,29 @@ class AuditReport:
         total = sum(self.states.values())
         per_state = ", ".join(f"{s} {n}" for s, n in sorted(self.states.items())) or "none"
         verdict = "ok" if self.ok else f"{len(self.problems)} problem(s)"
+        unchecked = "" if self.stream_checked else "; outbound stream not checked (no Redis)"
         return (
             f"audit {verdict}: {self.accounts} account(s), {total} message(s)"
-            f" ({per_state}), {self.possible_duplicates} possible duplicate(s)"
+            f" ({per_state}), {self.possible_duplicates} possible duplicate(s){unchecked}"
         )
 
 
 def audit(
-    conn: Connection, now: datetime, grace_seconds: float = DEFAULT_GRACE_SECONDS
+    conn: Connection,
+    now: datetime,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    *,
+    redis=None,
+    stream_grace_seconds: float = DEFAULT_STREAM_GRACE_SECONDS,
 ) -> AuditReport:
-    """Every check over the whole database; ``now`` is aware UTC."""
+    """Every check over the whole database; ``now`` is aware UTC. With ``redis``, also the
+    stream check (a RedisError propagates: the caller says the audit could not run)."""
     report = AuditReport()
+    if redis is not None:
+        report.problems += _not_on_stream(
+            conn, redis, now - timedelta(seconds=stream_grace_seconds)
+        )
+        report.stream_checked = True
     report.problems += books.audit(conn)
     report.problems += _refunds_match_states(conn)
     report.problems += _unrefunded_failures(conn)
@@ -86,7 +104,7 @@ def _refunds_match_states(conn: Connection) -> list[str]:
         .where(ledger.c.kind == books.REFUND)
         .distinct()
     )
-    wrong_state = refunded.where(messages.c.state.not_in(REFUNDED_STATES))
+    wrong_state = refunded.where(messages.c.state.not_in(REFUNDED))
     submitted = refunded.where(messages.c.submitted_at.is_not(None))
     problems: list[str] = []
     rows = conn.execute(wrong_state.limit(SHOWN_PER_CHECK)).all()
@@ -119,7 +137,7 @@ def _unrefunded_failures(conn: Connection) -> list[str]:
         and_(ledger.c.message_id == messages.c.id, ledger.c.kind == books.REFUND)
     )
     query = select(messages.c.id, messages.c.state, messages.c.price).where(
-        messages.c.state.in_(REFUNDED_STATES),
+        messages.c.state.in_(REFUNDED),
         messages.c.submitted_at.is_(None),
         messages.c.price > 0,
         ~has_refund,
@@ -140,7 +158,7 @@ def _unrefunded_failures(conn: Connection) -> list[str]:
 def _overdue(conn: Connection, cutoff: datetime, grace_seconds: float) -> list[str]:
     query = (
         select(messages.c.id, messages.c.state, messages.c.expires_at)
-        .where(messages.c.state.not_in(FINAL_STATES), messages.c.expires_at < cutoff)
+        .where(messages.c.state.not_in(FINAL), messages.c.expires_at < cutoff)
         .order_by(messages.c.expires_at)
     )
     rows = conn.execute(query.limit(SHOWN_PER_CHECK)).all()
@@ -154,3 +172,23 @@ def _overdue(conn: Connection, cutoff: datetime, grace_seconds: float) -> list[s
         count,
         "overdue messages",
     )
+
+
+_WHO_REENQUEUES = {
+    MessageState.ACCEPTED: "the API's outbox sweeper re-enqueues it (is an API process running?)",
+    MessageState.QUEUED: "a running worker's reconciler re-enqueues it within"
+    " reconcile_interval_seconds + reconcile_grace_seconds (is a worker running?)",
+}
+
+
+def _not_on_stream(conn: Connection, redis, cutoff: datetime) -> list[str]:
+    lines: list[str] = []
+    total = 0
+    for lost in find_lost(conn, redis, cutoff, states=(MessageState.ACCEPTED, MessageState.QUEUED)):
+        total += len(lost)
+        lines += [
+            f"message {r.id}: {r.state}, created {r.created_at.isoformat()}, has no entry on the"
+            f" outbound stream (lost by Redis?), so nothing will send it; {_WHO_REENQUEUES[r.state]}"
+            for r in lost[: max(0, SHOWN_PER_CHECK - len(lines))]
+        ]
+    return _capped(lines, total, "messages not on the outbound stream")

@@ -34,6 +34,7 @@ from bridge.delivery.pool import SessionPool
 from bridge.delivery.settings import NOT_SENT, TIMEOUT, WorkerSettings
 from bridge.delivery.settlement import Failed, Submitted
 from bridge.routing.router import Connection, Router
+from bridge.storage.states import MessageState
 from smpp.codec import status as smpp_status
 from smpp.session.submit import SubmitOutcome
 
@@ -74,10 +75,10 @@ class Dispatcher:
         self._stop_collector = threading.Event()
         self._thread = threading.Thread(target=self._collect, name="worker-collector", daemon=True)
         self.counters = {
-            "submitted": 0,
-            "failed": 0,
-            "rejected": 0,
-            "expired": 0,
+            MessageState.SUBMITTED: 0,
+            MessageState.FAILED: 0,
+            MessageState.REJECTED: 0,
+            MessageState.EXPIRED: 0,
             "retries": 0,
             "timeouts_retried": 0,
         }
@@ -126,7 +127,7 @@ class Dispatcher:
                     job,
                     Failed(
                         m.message_id,
-                        "expired",
+                        MessageState.EXPIRED,
                         VALIDITY,
                         now,
                         possible_duplicate=job.possible_duplicate,
@@ -149,7 +150,7 @@ class Dispatcher:
                 job,
                 Failed(
                     m.message_id,
-                    "failed",
+                    MessageState.FAILED,
                     NO_ROUTE,
                     self.clock(),
                     possible_duplicate=job.possible_duplicate,
@@ -166,7 +167,7 @@ class Dispatcher:
                     job,
                     Failed(
                         m.message_id,
-                        "rejected",
+                        MessageState.REJECTED,
                         "cannot encode",
                         self.clock(),
                         possible_duplicate=job.possible_duplicate,
@@ -185,7 +186,7 @@ class Dispatcher:
 
     def _finish(self, job: Job, outcome) -> None:
         job.done = True
-        kind = "submitted" if isinstance(outcome, Submitted) else outcome.state
+        kind = MessageState.SUBMITTED if isinstance(outcome, Submitted) else outcome.state
         self.counters[kind] = self.counters.get(kind, 0) + 1
         self.writer.put(outcome)
 
@@ -231,7 +232,7 @@ class Dispatcher:
             job.parts[index].smsc_id = outcome.message_id
             job.open -= 1
         elif outcome.kind == "permanent":
-            job.failure = job.failure or ("rejected", smpp_status.name(outcome.status))
+            job.failure = job.failure or (MessageState.REJECTED, smpp_status.name(outcome.status))
             job.open -= 1
         else:
             self._retry_or_fail(job, index, outcome)
@@ -268,8 +269,8 @@ class Dispatcher:
 
     def _give_up_state(self, job: Job, key: str, now: float) -> tuple[str, str]:
         if now >= job.message.expires_at and not job.any_accepted:
-            return ("expired", VALIDITY)
-        return ("failed", key)
+            return (MessageState.EXPIRED, VALIDITY)
+        return (MessageState.FAILED, key)
 
     def _complete(self, job: Job) -> None:
         """Every part has its final answer: hand the message's outcome to settlement."""

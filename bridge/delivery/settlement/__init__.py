@@ -11,7 +11,7 @@ Typical use in the worker::
     result = settlement.claim(batch, recovered=False)    # before any byte goes out
     ...ack result.duplicates' entries, submit result.claimed...
     writer.put(Submitted(mid, smsc_ids, "conn-a", time.time(), id_form="hex"))
-    writer.put(Failed(mid, "rejected", "ESME_RINVDSTADR", time.time()))
+    writer.put(Failed(mid, MessageState.REJECTED, "ESME_RINVDSTADR", time.time()))
     writer.put(ReceiptIn("conn-a", "hex", receipt, time.time()))   # from on_receipt
     writer.stop()
 
@@ -27,17 +27,6 @@ Guarantees (tested on SQLite and PostgreSQL with a real Redis):
 from bridge.delivery.settlement.core import Settlement, StaleRows
 from bridge.delivery.settlement.correlation import ReceiptBook
 from bridge.delivery.settlement.outcomes import (
-    ACCEPTED,
-    DELIVERED,
-    EXPIRED,
-    FAILED,
-    FINAL_STATES,
-    QUEUED,
-    RANK,
-    REFUNDED_STATES,
-    REJECTED,
-    SUBMITTED,
-    UNDELIVERED,
     Applied,
     Claimed,
     ClaimResult,
@@ -52,17 +41,6 @@ from bridge.delivery.settlement.outcomes import (
 from bridge.delivery.settlement.writer import SettlementWriter, WriterStats
 
 __all__ = [
-    "ACCEPTED",
-    "DELIVERED",
-    "EXPIRED",
-    "FAILED",
-    "FINAL_STATES",
-    "QUEUED",
-    "RANK",
-    "REFUNDED_STATES",
-    "REJECTED",
-    "SUBMITTED",
-    "UNDELIVERED",
     "Applied",
     "ClaimResult",
     "Claimed",

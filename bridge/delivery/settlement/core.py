@@ -23,9 +23,6 @@ from sqlalchemy.exc import OperationalError
 from bridge.delivery.settlement import money, rules
 from bridge.delivery.settlement.correlation import DEFAULT_MAP_TTL, DEFAULT_ORPHAN_TTL, ReceiptBook
 from bridge.delivery.settlement.outcomes import (
-    ACCEPTED,
-    EXPIRED,
-    QUEUED,
     Applied,
     Claimed,
     ClaimResult,
@@ -40,6 +37,7 @@ from bridge.redis import keys as redis_keys
 from bridge.redis.outbox import OutboundMessage
 from bridge.storage.db import Database
 from bridge.storage.models import UTCDateTime, message_events, message_parts, messages
+from bridge.storage.states import UNSENT, MessageState
 from smpp.codec.receipt import Receipt
 
 log = logging.getLogger(__name__)
@@ -149,7 +147,7 @@ class Settlement:
 
     def _claim_rows(self, ids: list[str], recovered: bool, connection: str | None, now):
         values = dict(
-            state=QUEUED,
+            state=MessageState.QUEUED,
             attempts=messages.c.attempts + 1,
             connection=func.coalesce(bindparam("conn", connection), messages.c.connection),
             queued_at=func.coalesce(messages.c.queued_at, now),
@@ -164,7 +162,7 @@ class Settlement:
             for chunk in _chunks(ids):
                 stmt = (
                     update(messages)
-                    .where(messages.c.id.in_(chunk), messages.c.state.in_((ACCEPTED, QUEUED)))
+                    .where(messages.c.id.in_(chunk), messages.c.state.in_(UNSENT))
                     .values(**values)
                     .returning(messages.c.id, messages.c.attempts, messages.c.possible_duplicate)
                 )
@@ -181,7 +179,7 @@ class Settlement:
         """
         return self._update_each(
             message_ids,
-            [messages.c.state == QUEUED, messages.c.attempts > 0],
+            [messages.c.state == MessageState.QUEUED, messages.c.attempts > 0],
             attempts=messages.c.attempts - 1,
         )
 
@@ -358,14 +356,16 @@ class Settlement:
             ids = list(
                 conn.execute(
                     select(messages.c.id)
-                    .where(messages.c.state.in_((ACCEPTED, QUEUED)), messages.c.expires_at < cutoff)
+                    .where(messages.c.state.in_(UNSENT), messages.c.expires_at < cutoff)
                     .order_by(messages.c.expires_at)
                     .limit(limit)
                 ).scalars()
             )
         if not ids:
             return []
-        applied = self.apply([Failed(mid, EXPIRED, "validity elapsed", now) for mid in ids])
+        applied = self.apply(
+            [Failed(mid, MessageState.EXPIRED, "validity elapsed", now) for mid in ids]
+        )
         return applied.changed_ids
 
     # --- plumbing -------------------------------------------------------------------------

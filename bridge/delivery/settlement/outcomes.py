@@ -21,23 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bridge.redis.outbox import OutboundMessage
+from bridge.storage.states import RECEIPT, REFUNDED
 from smpp.codec.receipt import Receipt
-
-# Ranks: a transition only ever goes up. Every final state has rank 3.
-ACCEPTED, QUEUED, SUBMITTED = "accepted", "queued", "submitted"
-DELIVERED, UNDELIVERED, EXPIRED, REJECTED, FAILED = (
-    "delivered",
-    "undelivered",
-    "expired",
-    "rejected",
-    "failed",
-)
-FINAL_STATES = frozenset({DELIVERED, UNDELIVERED, EXPIRED, REJECTED, FAILED})
-RANK = {ACCEPTED: 0, QUEUED: 1, SUBMITTED: 2, **{s: 3 for s in FINAL_STATES}}
-#: States a Failed outcome may set (each refunds the message).
-REFUNDED_STATES = frozenset({REJECTED, FAILED, EXPIRED})
-#: Final states a receipt may set.
-RECEIPT_STATES = frozenset({DELIVERED, UNDELIVERED, EXPIRED, REJECTED})
 
 
 def _check_state(kind: str, state: str, allowed: frozenset[str]) -> None:
@@ -68,7 +53,7 @@ class Failed:
     possible_duplicate: bool = False
 
     def __post_init__(self) -> None:
-        _check_state("Failed", self.state, REFUNDED_STATES)
+        _check_state("Failed", self.state, REFUNDED)
 
 
 @dataclass(frozen=True)
@@ -82,7 +67,7 @@ class Finalised:
     at: float
 
     def __post_init__(self) -> None:
-        _check_state("Finalised", self.state, RECEIPT_STATES)
+        _check_state("Finalised", self.state, RECEIPT)
 
 
 @dataclass(frozen=True)

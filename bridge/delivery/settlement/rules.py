@@ -24,16 +24,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from bridge.delivery.settlement.outcomes import (
-    DELIVERED,
-    FINAL_STATES,
-    RANK,
-    SUBMITTED,
     Failed,
     Finalised,
     Outcome,
     PartReceipt,
     Submitted,
 )
+from bridge.storage.states import FINAL, RANK, MessageState
 
 log = logging.getLogger(__name__)
 
@@ -169,16 +166,18 @@ def _submitted(p: Plan, row: Row, o: Submitted) -> None:
     _flag_duplicate(p, row, o.possible_duplicate)
     ids = [str(i) for i in o.smsc_ids]
     shown = ",".join(ids)
-    if RANK[row.state] < RANK[SUBMITTED]:
-        row.state, row.submitted_at, row.smsc_ids = SUBMITTED, utc(o.at), ids
+    if RANK[row.state] < RANK[MessageState.SUBMITTED]:
+        row.state, row.submitted_at, row.smsc_ids = MessageState.SUBMITTED, utc(o.at), ids
         row.connection, row.dirty = o.connection, True
-        p.event(row, SUBMITTED, o.at, f"{len(ids)} part(s) via {o.connection}: {shown}")
+        p.event(
+            row, MessageState.SUBMITTED, o.at, f"{len(ids)} part(s) via {o.connection}: {shown}"
+        )
     elif row.smsc_ids is None:  # a receipt finalised it before this resp was stored
         row.submitted_at, row.smsc_ids, row.connection = utc(o.at), ids, o.connection
         row.dirty = True
         p.event(
             row,
-            SUBMITTED,
+            MessageState.SUBMITTED,
             o.at,
             f"{len(ids)} part(s) via {o.connection}: {shown}"
             f" (stored after the message was already {row.state})",
@@ -191,7 +190,7 @@ def _submitted(p: Plan, row: Row, o: Submitted) -> None:
             _flag_duplicate(p, row, True)
             p.event(
                 row,
-                SUBMITTED,
+                MessageState.SUBMITTED,
                 o.at,
                 f"submitted again via {o.connection}: {','.join(extra)} (possible duplicate)",
             )
@@ -199,7 +198,7 @@ def _submitted(p: Plan, row: Row, o: Submitted) -> None:
 
 def _failed(p: Plan, row: Row, o: Failed) -> None:
     _flag_duplicate(p, row, o.possible_duplicate)
-    if RANK[row.state] >= RANK[SUBMITTED]:
+    if RANK[row.state] >= RANK[MessageState.SUBMITTED]:
         return
     row.state, row.done_at, row.error_code = o.state, utc(o.at), _code(o.error_code)
     row.dirty = row.refund = True
@@ -217,7 +216,7 @@ def _finalise(
     detail: str | None,
 ) -> None:
     """A receipt's final state, when the message is not final yet (else nothing)."""
-    if row.state in FINAL_STATES:
+    if row.state in FINAL:
         return
     row.state, row.error_code = state, _code(error_code)
     row.done_at = _aware(done_at) or utc(at)
@@ -258,10 +257,10 @@ def _part_receipt(p: Plan, row: Row, o: PartReceipt) -> None:
     detail = f"part {o.part_index + 1}/{row.parts}: {o.stat}" + (
         f" err {o.error_code}" if o.error_code else ""
     )
-    if o.state != DELIVERED:
+    if o.state != MessageState.DELIVERED:
         _finalise(p, row, o.state, o.error_code, o.done_at, o.at, o.submit_date, detail)
         return
     done = [p.parts.get((row.id, i)) for i in range(row.parts)]
-    if all(d is not None and d.final and d.state == DELIVERED for d in done):
+    if all(d is not None and d.final and d.state == MessageState.DELIVERED for d in done):
         last = max((d.done_at for d in done if d.done_at), default=None)
-        _finalise(p, row, DELIVERED, None, last, o.at, o.submit_date, detail)
+        _finalise(p, row, MessageState.DELIVERED, None, last, o.at, o.submit_date, detail)

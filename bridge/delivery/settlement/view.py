@@ -20,10 +20,10 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bridge.delivery.settlement.outcomes import DELIVERED, RANK
 from bridge.errors import DependencyDown, NotFound
 from bridge.storage.db import Database
 from bridge.storage.models import accounts, message_events, messages
+from bridge.storage.states import RANK, MessageState
 
 MESSAGE_NOT_FOUND = "Message not found."
 _ID = re.compile(r"[0-9A-Za-z]{1,26}")
@@ -72,9 +72,9 @@ def load(conn: Connection, account_id: int, message_id: str) -> MessageView:
     )
     if m is None:
         raise NotFound(MESSAGE_NOT_FOUND)
-    history = [Event("accepted", m["created_at"], None)]
+    history = [Event(MessageState.ACCEPTED, m["created_at"], None)]
     if m["queued_at"] is not None:
-        history.append(Event("queued", m["queued_at"], None))
+        history.append(Event(MessageState.QUEUED, m["queued_at"], None))
     history += [
         Event(r.state, r.at, r.detail)
         for r in conn.execute(
@@ -85,7 +85,7 @@ def load(conn: Connection, account_id: int, message_id: str) -> MessageView:
     ]
     # the life's order (a stable sort by rank): a receipt seen before its submit_sm_resp still
     # lists `submitted` before `delivered`, each with the time it was really seen
-    history.sort(key=lambda e: RANK.get(e.state, RANK[DELIVERED]))
+    history.sort(key=lambda e: RANK.get(e.state, RANK[MessageState.DELIVERED]))
     return MessageView(
         message_id=m["id"],
         batch_id=m["batch_id"],
