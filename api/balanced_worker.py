@@ -4,7 +4,7 @@ gunicorn's workers share one listening socket and whichever one calls accept() f
 client that opens its keep-alive connections in a burst (a load balancer, an SDK's pool) can
 land them all in one worker: that worker is then bound by its GIL while the others idle, and
 with 8 connections on 2 workers we measured splits of 8:0 and half the throughput
-(bench/RESULTS.md). Connections, not requests, are what gthread pins to a process, so this
+(docs/benchmarks.md). Connections, not requests, are what gthread pins to a process, so this
 worker balances connections.
 
 Each worker publishes its open connection count on a :class:`ConnectionBoard` (shared memory
@@ -22,16 +22,22 @@ has just answered waits up to ``LINGER_SECONDS`` for the next request on the sam
 and serves it itself — but only while the worker has at least as many threads as connections
 and no request is queued for a thread, so lingering never makes another connection wait
 (with more connections than threads it is gthread as before). At most ``LINGER_REQUESTS``
-requests in a row, then the connection goes back to the main loop.
+requests in a row, then the connection goes back to the main loop. The thread serves the next
+request only once it is whole (api/framing.py): one still arriving when the linger ends goes
+back to the main loop, which reads the rest (api/intake.py), so a slow client never holds the
+thread.
 """
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import select
+import socket
 import time
 
-from gunicorn.workers.gthread import ThreadWorker
+from api import framing
+from api.intake import READ_BYTES, IntakeThreadWorker
 
 DEFER_SECONDS = 0.002  # how long a loaded worker stops listening before it looks again
 MAX_DEFER_SECONDS = 0.05  # after this much deferring, accept anyway
@@ -91,8 +97,9 @@ class ConnectionBoard:
 BOARD = ConnectionBoard()  # created in the master when gunicorn loads this worker class
 
 
-class BalancedThreadWorker(ThreadWorker):
-    """gunicorn's gthread worker, accepting only while it is among the least loaded."""
+class BalancedThreadWorker(IntakeThreadWorker):
+    """gunicorn's gthread worker, reading requests in its loop (api/intake.py) and accepting
+    only while it is among the least loaded."""
 
     board: ConnectionBoard | None = BOARD
 
@@ -144,16 +151,33 @@ class BalancedThreadWorker(ThreadWorker):
 
     def _next_request_soon(self, conn) -> bool:
         """Whether this thread should serve ``conn``'s next request itself: it is already
-        buffered, or arrives within LINGER_SECONDS while no other connection needs a thread."""
+        buffered whole, or arrives whole within LINGER_SECONDS while no other connection needs
+        a thread. Bytes read meanwhile stay in the parser's buffer for whoever serves it."""
         if not self.alive or conn.is_http2 or self._requests_queued():
             return False
-        if conn.parser.unreader.buf.getvalue():
+        buf = conn.parser.unreader.buf
+        frame = framing.RequestFrame(self.frame_limits)
+        if _ready(frame.update(buf.getvalue())):
             return True  # read ahead with the last request
         if self.nr_conns > self.cfg.threads:
             return False
+        deadline = time.monotonic() + LINGER_SECONDS
         poller = select.poll()
         poller.register(conn.sock.fileno(), select.POLLIN)
-        return bool(poller.poll(LINGER_SECONDS * 1000))
+        while (left := deadline - time.monotonic()) > 0 and poller.poll(left * 1000):
+            try:
+                data = conn.sock.recv(READ_BYTES, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                return False  # the main loop finds the socket readable and closes it
+            if not data:
+                return False  # closed: likewise
+            buf.seek(0, io.SEEK_END)
+            buf.write(data)
+            if _ready(frame.update(buf.getvalue())):
+                return True
+        return False
 
     def _requests_queued(self) -> bool:
         """Whether a request waits for a free thread (unknown: assume so, do not linger)."""
@@ -190,6 +214,11 @@ class BalancedThreadWorker(ThreadWorker):
     def murder_pending(self) -> None:
         super().murder_pending()
         self._publish()
+
+
+def _ready(stage: framing.Stage) -> bool:
+    """Whether gunicorn's parser can take the request without waiting on the socket."""
+    return stage is framing.Stage.COMPLETE or stage is framing.Stage.MALFORMED
 
 
 def release_slot(worker) -> None:

@@ -30,7 +30,7 @@ def register(subparsers) -> None:
         help="run the simulated SMSC (SMPP 3.4 server for tests and demos)",
         description="A simulated SMSC. Scenarios: "
         + ", ".join(SCENARIOS)
-        + " (NAME:key=value,key=value; see README 'The simulated SMSC').",
+        + " (NAME:key=value,key=value; see docs/simulator.md).",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="TCP port (0: an ephemeral port)")

@@ -2,7 +2,7 @@
 
 redis-py checks a connection out of its pool and back in for every command and wraps each in
 its retry and observability layers. On this machine that is ~42 µs of client CPU per command, of
-which ~22 µs are the socket calls themselves (bench/RESULTS.md). The accept path sends two
+which ~22 µs are the socket calls themselves (docs/benchmarks.md). The accept path sends two
 commands per request (the rate limit, then the XADD of its group), so those go through here:
 each thread takes one connection from the client's pool once and keeps it, and a command is one
 packed write and one read on it (~30 µs).

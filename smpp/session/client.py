@@ -4,7 +4,7 @@ One bind = one thread that owns its socket(s) and does every read and write (smp
 not thread-safe). Other threads hand it work with :meth:`Session.submit`, which returns a
 ``concurrent.futures.Future`` that always resolves to a :class:`SubmitOutcome`; receipts, MO
 messages and state changes come back through callbacks, which run on the session thread (keep
-them short: hand off to a queue). See README section "The SMPP client session".
+them short: hand off to a queue). See docs/session.md.
 
     session = Session(SessionConfig(host="smsc", port=2775, system_id="acct", password="pw"),
                       on_receipt=lambda receipt, info: ...)

@@ -142,7 +142,7 @@ class ReceiptBook:
         for _r, _at, keys in items:
             pipe.mget([redis_keys.dlr_map_key(connection, k) for k in keys])
         events, misses = [], []
-        for (receipt, at, keys), values in zip(items, pipe.execute()):
+        for (receipt, at, keys), values in zip(items, pipe.execute(), strict=True):
             target = next((_target(v) for v in values if v is not None), None)
             if target is None:
                 misses.append((receipt, at, keys))
@@ -166,7 +166,7 @@ class ReceiptBook:
             pipe.mget([redis_keys.dlr_map_key(connection, k) for k in keys])
         results = pipe.execute()
         late: dict[str, tuple[str, int]] = {}
-        for (_receipt, _at, keys), values in zip(misses, results[2::3]):
+        for (_receipt, _at, keys), values in zip(misses, results[2::3], strict=True):
             target = next((_target(v) for v in values if v is not None), None)
             if target is not None:
                 late[redis_keys.dlr_orphan_key(connection, keys[0])] = target
