@@ -173,7 +173,7 @@ class GroupAccept:
                 self._run_alone(it)
             return
         charged = []
-        for it, prep, balance in zip(items, preps, balances):
+        for it, prep, balance in zip(items, preps, balances, strict=True):
             if balance is None:
                 it.error = InsufficientBalance()
             else:
@@ -196,7 +196,7 @@ class GroupAccept:
             driver_transaction(self._db.engine, sqlite=self._db.is_sqlite) as cur,
         ):
             balances = charge_group(cur, sql.charge, preps, now)
-            done = [p for p, b in zip(preps, balances) if b is not None]
+            done = [p for p, b in zip(preps, balances, strict=True) if b is not None]
             inserts: dict[DriverStatement, list] = {}  # one statement, unless rows differ
             for p in done:
                 if p.rows:

@@ -64,10 +64,11 @@ class DriverStatement:
         if self._results is None:
             self._results = [
                 impl.result_processor(self._dialect, column[1])
-                for impl, column in zip(self.returns, description)
+                for impl, column in zip(self.returns, description, strict=True)
             ]
         return tuple(
-            value if proc is None else proc(value) for proc, value in zip(self._results, row)
+            value if proc is None else proc(value)
+            for proc, value in zip(self._results, row, strict=True)
         )
 
 

@@ -37,7 +37,7 @@ def run_at_once(calls):
 
 def test_twenty_simultaneous_sends_only_the_affordable_succeed(service, db, account):
     # balance 100.00; each request is 25 numbers x 0.80 = 20.00; twenty of them cost 400.00
-    numbers = ",".join("07%08d" % i for i in range(25))
+    numbers = ",".join(f"07{i:08d}" for i in range(25))
     sampled: list[Decimal] = []
     stop = threading.Event()
 
@@ -72,7 +72,7 @@ def test_two_processes_worth_of_sends_share_one_balance(
         bridge_config, other_db, redis_client, run_sweeper=False, hasher=fast_hasher
     )
     try:
-        numbers = ",".join("07%08d" % i for i in range(10))  # 8.00 a request; 12 affordable
+        numbers = ",".join(f"07{i:08d}" for i in range(10))  # 8.00 a request; 12 affordable
         calls = [lambda s=s: s.send(account.id, numbers, "hi") for s in (service, other) * 10]
         results = run_at_once(calls)
         assert sum(not isinstance(r, Exception) for r in results) == 12

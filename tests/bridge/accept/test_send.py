@@ -205,7 +205,7 @@ def test_sender_id_rules(service, db, account, bridge_config, fast_hasher):
 
 
 def test_too_many_numbers(service, account):
-    numbers = ",".join("07%08d" % i for i in range(10_001))
+    numbers = ",".join(f"07{i:08d}" for i in range(10_001))
     with pytest.raises(InvalidInput) as err:
         service.send(account.id, numbers, "hi")
     assert err.value.message == "Too many numbers: 10001, the limit is 10000 per request."
@@ -223,11 +223,11 @@ def test_long_and_unicode_messages_are_priced_per_part(service, db, account):
 
 
 def test_insufficient_balance_writes_nothing(service, db, account, redis_client):
-    numbers = ",".join("07%08d" % i for i in range(126))  # 126 x 0.80 = 100.80 > 100.00
+    numbers = ",".join(f"07{i:08d}" for i in range(126))  # 126 x 0.80 = 100.80 > 100.00
     with pytest.raises(InsufficientBalance):
         service.send(account.id, numbers, "hi")
     assert stored(db) == [] and stream(redis_client) == []
-    numbers = ",".join("07%08d" % i for i in range(125))  # exactly 100.00
+    numbers = ",".join(f"07{i:08d}" for i in range(125))  # exactly 100.00
     assert service.send(account.id, numbers, "hi").body["balance"] == "0.00"
     assert service.audit() == []
 
@@ -252,7 +252,7 @@ def test_ten_thousand_numbers_cost_no_more_statements_than_one(service, db, acco
     service.send(account.id, "0799999999", "warm-up")  # loads the cached account settings
     with count_statements(db.engine) as one:
         service.send(account.id, "0799999999", "one")
-    numbers = ["07%08d" % i for i in range(10_000)]
+    numbers = [f"07{i:08d}" for i in range(10_000)]
     with count_statements(db.engine) as many:
         body = service.send(account.id, numbers, "many").body
     assert body["count"] == 10_000 and body["cost"] == "8000.00"

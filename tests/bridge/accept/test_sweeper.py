@@ -77,7 +77,7 @@ def test_only_the_lock_holder_sweeps(service, db, account, redis_server, redis_c
 
 def test_sweeping_is_bounded_per_pass(service, db, account, redis_server, bridge_config, clock):
     redis_server.stop()
-    service.send(account.id, ",".join("07%08d" % i for i in range(10)), "hi")
+    service.send(account.id, ",".join(f"07{i:08d}" for i in range(10)), "hi")
     redis_server.start()
     clock.advance(31)
     client = make_redis(redis_server.url)

@@ -156,7 +156,10 @@ def test_failover_puts_up_connections_first_keeping_the_route_order():
             ]
         )
     )
-    names = lambda conns: [c.name for c in conns]
+
+    def names(conns):
+        return [c.name for c in conns]
+
     assert names(router.connections_for("+254712345678")) == ["saf", "air", "agg"]
     assert names(router.connections_for("+254712345678", lambda n: n != "saf")) == [
         "air",

@@ -10,7 +10,7 @@ import pytest
 from bridge.config import Config, ConfigError, load_config
 from bridge.routing.router import Router
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bridge.toml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "bridge.toml"
 
 
 def smsc(name="saf", **extra) -> dict:
@@ -151,7 +151,10 @@ def test_the_example_file_loads_and_routes(tmp_path):
     assert router.route("+254771234567").name == "telkom-ke"
     assert router.price("+254712345678") == Decimal("0.65")
     assert router.price("+447700900123") == Decimal("2.50")
-    down = lambda name: name != "safaricom"
+
+    def down(name):
+        return name != "safaricom"
+
     assert [c.name for c in router.connections_for("+254712345678", down)] == [
         "aggregator",
         "safaricom",

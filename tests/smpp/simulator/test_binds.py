@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from smpp.codec import pdu
 from smpp.codec.status import by_name
@@ -174,9 +176,6 @@ def test_start_on_a_busy_port_says_so(make_simulator):
 
 
 # --- robustness: garbage never takes the simulator down or leaks an exception ---
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 _frames = st.one_of(
     st.binary(min_size=1, max_size=60),
     st.builds(
