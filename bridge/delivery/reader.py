@@ -21,7 +21,7 @@ from typing import Any
 import redis as redis_lib
 
 from bridge.redis import keys as redis_keys
-from bridge.redis.outbox import OutboundMessage, decode_entry
+from bridge.redis.outbox import OutboundMessage, decode_entry, is_recovery_entry
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,14 @@ def consumer_name() -> str:
 
 @dataclass(frozen=True)
 class Entry:
-    """One stream entry: its id, and the message it carries (None when unreadable: ``error``)."""
+    """One stream entry: its id, and the message it carries (None when unreadable: ``error``).
+    ``recovery``: written by the reconciler for a message whose entry was lost (claim it as
+    recovered, like a dead consumer's)."""
 
     entry_id: str
     message: OutboundMessage | None
     error: str | None = None
+    recovery: bool = False
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,7 @@ def stream_info(
 def _entry(entry_id: Any, fields: Any) -> Entry:
     eid = _text(entry_id)
     try:
-        return Entry(eid, decode_entry(fields))
+        return Entry(eid, decode_entry(fields), recovery=is_recovery_entry(fields))
     except (ValueError, ArithmeticError) as exc:
         return Entry(eid, None, str(exc))
 

@@ -67,3 +67,9 @@ def dlr_map_key(connection: str, smsc_id: str) -> str:
 def dlr_orphan_key(connection: str, smsc_id: str) -> str:
     """Where receipts for a not-yet-mapped smsc id spelling wait."""
     return f"{DLR_ORPHAN_PREFIX}{connection}:{smsc_id}"
+
+
+# --- the reconciler (owner: delivery; bridge/delivery/reconcile.py) ---
+# A lock (SET NX PX, value = holder token) so one worker at a time checks that every queued
+# message has a stream entry and re-enqueues those whose entry Redis lost.
+RECONCILER_LOCK = PREFIX + "lock:reconciler"

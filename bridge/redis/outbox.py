@@ -8,6 +8,11 @@ Delivery is at-least-once: the accept path or the sweeper may crash between XADD
 message ``queued``, and the sweeper then adds it again. The worker therefore moves a message to
 ``submitted`` only with a conditional UPDATE (``WHERE state IN ('accepted', 'queued')``) and drops
 an entry whose message has already moved on.
+
+An entry written by the reconciler (bridge.delivery.reconcile) for a ``queued`` message whose
+entry Redis lost carries ``r=1`` (a *recovery entry*): the worker claims it like an entry taken
+over from a dead consumer (any ``attempts``; flagged possible_duplicate when a worker had claimed
+the message before), since a fresh entry only claims messages nobody claimed.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from bridge.redis import keys as redis_keys
 from bridge.redis.pinned import PinnedConnections
 
 ENTRY_VERSION = "1"
+RECOVERY_FIELD = "r"  # present ("1") on the reconciler's entries: claim as recovered
 _PIPELINE_CHUNK = 2000  # XADDs per pipeline execute: bounds client memory for huge batches
 
 
@@ -39,14 +45,32 @@ class OutboundMessage:
     price: Decimal
     expires_at: float  # epoch seconds; not submitted after this (expired, refunded)
 
+    @classmethod
+    def from_row(cls, r) -> OutboundMessage:
+        """From a database row of bridge.storage.models.OUTBOUND_COLUMNS (id, ..., expires_at
+        as an aware datetime)."""
+        return cls(
+            r.id,
+            r.batch_id,
+            r.account_id,
+            r.destination,
+            r.sender_id,
+            r.text,
+            r.encoding,
+            r.parts,
+            r.price,
+            r.expires_at.timestamp(),
+        )
 
-def encode_entry(msg: OutboundMessage) -> dict[str, str]:
-    """Stream fields for a message: a version and the message as one JSON object.
+
+def encode_entry(msg: OutboundMessage, *, recovery: bool = False) -> dict[str, str]:
+    """Stream fields for a message: a version and the message as one JSON object (and
+    ``r=1`` for a recovery entry, see the module docstring).
 
     One field rather than one per attribute: redis-py packs every field of every XADD in
     Python, and for a 10,000-recipient request that packing, not Redis, was the cost.
     """
-    return {
+    fields = {
         "v": ENTRY_VERSION,
         "m": json.dumps(
             {
@@ -65,10 +89,26 @@ def encode_entry(msg: OutboundMessage) -> dict[str, str]:
             separators=(",", ":"),
         ),
     }
+    if recovery:
+        fields[RECOVERY_FIELD] = "1"
+    return fields
 
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def is_recovery_entry(fields: Mapping[bytes | str, bytes | str]) -> bool:
+    """True for an entry the reconciler wrote (claim it as recovered)."""
+    return any(_text(k) == RECOVERY_FIELD for k in fields)
+
+
+def entry_message_id(fields: Mapping[bytes | str, bytes | str]) -> str | None:
+    """Just the message id of an entry (None when it is not a readable version-1 entry)."""
+    try:
+        return decode_entry(fields).message_id
+    except (ValueError, ArithmeticError):
+        return None
 
 
 def decode_entry(fields: Mapping[bytes | str, bytes | str]) -> OutboundMessage:
@@ -99,8 +139,9 @@ def decode_entry(fields: Mapping[bytes | str, bytes | str]) -> OutboundMessage:
         raise ValueError(f"outbound entry is not a message: {exc}") from None
 
 
-def enqueue(redis, entries: Sequence[OutboundMessage]) -> int:
+def enqueue(redis, entries: Sequence[OutboundMessage], *, recovery: bool = False) -> int:
     """XADD every message to the outbound stream, pipelined; returns how many were added.
+    ``recovery=True`` writes recovery entries (the reconciler's).
 
     ``redis`` is a redis.Redis or, on the accept path, a PinnedConnections (one write and one
     read per chunk on the calling thread's own connection, bridge.redis.pinned). Raises
@@ -109,7 +150,8 @@ def enqueue(redis, entries: Sequence[OutboundMessage]) -> int:
     """
     added = 0
     for start in range(0, len(entries), _PIPELINE_CHUNK):
-        commands = [_xadd(msg) for msg in entries[start : start + _PIPELINE_CHUNK]]
+        chunk = entries[start : start + _PIPELINE_CHUNK]
+        commands = [_xadd(msg, recovery) for msg in chunk]
         if isinstance(redis, PinnedConnections):
             redis.execute_many(commands)
         else:
@@ -121,6 +163,26 @@ def enqueue(redis, entries: Sequence[OutboundMessage]) -> int:
     return added
 
 
-def _xadd(msg: OutboundMessage) -> tuple[str, ...]:
-    entry = encode_entry(msg)
-    return ("XADD", redis_keys.OUTBOUND_STREAM, "*", "v", entry["v"], "m", entry["m"])
+def _xadd(msg: OutboundMessage, recovery: bool = False) -> tuple[str, ...]:
+    fields = encode_entry(msg, recovery=recovery)
+    return ("XADD", redis_keys.OUTBOUND_STREAM, "*", *(x for kv in fields.items() for x in kv))
+
+
+def scan_message_ids(redis, wanted: set[str], *, count: int = 1000) -> set[str]:
+    """Which of ``wanted`` have an entry in the outbound stream: XRANGE from the oldest entry in
+    chunks of ``count``, stopping as soon as all are found (entries are roughly in message
+    order, so old messages are found early). Memory: one chunk plus ``wanted``. Pending
+    entries are stream entries too (acks delete both); a pending id whose entry is gone carries
+    no message and is not counted."""
+    found: set[str] = set()
+    start = "-"
+    while len(found) < len(wanted):
+        rows = redis.xrange(redis_keys.OUTBOUND_STREAM, start, "+", count=count)
+        for _entry_id, fields in rows:
+            mid = entry_message_id(fields)
+            if mid in wanted:
+                found.add(mid)
+        if len(rows) < count:
+            break
+        start = "(" + _text(rows[-1][0])
+    return found

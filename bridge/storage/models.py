@@ -161,6 +161,24 @@ messages = Table(
     Index("ix_messages_account_id_created_at", "account_id", "created_at"),
 )
 
+# The columns of a message that make its outbound stream entry (bridge.redis.outbox), for
+# whoever re-enqueues messages (the sweeper, the reconciler): OutboundMessage.from_row(row).
+OUTBOUND_COLUMNS = tuple(
+    messages.c[name]
+    for name in (
+        "id",
+        "batch_id",
+        "account_id",
+        "destination",
+        "sender_id",
+        "text",
+        "encoding",
+        "parts",
+        "price",
+        "expires_at",
+    )
+)
+
 # Transitions after `accepted`/`queued`: those two times live in messages.created_at/queued_at
 # (written in bulk on the hot path), every later transition adds a row here.
 message_events = Table(

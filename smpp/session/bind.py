@@ -81,6 +81,7 @@ class BindLoop:
         self.tx: Connection | None = None
         self.conns: list[Connection] = []
         self._stop_deadline = self._drain_deadline = self._unbind_deadline = math.inf
+        self._own_unbind_at = math.inf  # when we unbind the binds the SMSC has not unbound
         self._unbinding = False
 
     # ------------------------------------------------------------------ other threads
@@ -205,6 +206,7 @@ class BindLoop:
             self.conns.append(conn)
         self.tx = self.conns[0]
         self._unbinding = False
+        self._own_unbind_at = self._unbind_deadline = math.inf
 
     def _serve_until_lost(self) -> None:
         """Serve the bound connection(s) until they fall or stop() completes; then close."""
@@ -259,16 +261,19 @@ class BindLoop:
                 and not self._unbinding
                 and (not self.window or now >= self._drain_deadline)
             ):
-                self._begin_unbind(now)
-            if self._unbinding and (
-                all(c.unbound for c in self.conns) or now >= self._unbind_deadline
-            ):
-                return
+                self._begin_unbind(now, own_at=now)
+            if self._unbinding:
+                if now >= self._own_unbind_at:
+                    self._unbind_the_rest()
+                if all(c.unbound for c in self.conns) or now >= min(
+                    self._unbind_deadline, self._stop_deadline
+                ):
+                    return
             self._expire(now)
-            if not self.stop_requested:
+            if not (self.stop_requested or self._unbinding):
                 self._fill(now)
-            for conn in self.conns:
-                conn.flush()
+            for conn in list(self.conns):
+                self._flush(conn)
             timeout = self._select_timeout(now)
             writers = [c for c in self.conns if c.wants_write]
             readable, _, _ = select.select([wake, *self.conns], writers, [], timeout)
@@ -280,18 +285,34 @@ class BindLoop:
                 try:
                     self._read(conn, now)
                 except ConnectionLost:
-                    if not (conn.unbound or conn.unbind_sequence is not None):
+                    if not self._drop_unbinding(conn):
                         raise
-                    conn.close()  # it hung up after (or instead of) answering our unbind
-                    conn.unbound = True
-                    self.conns.remove(conn)
+
+    def _flush(self, conn: Connection) -> None:
+        try:
+            conn.flush()
+        except ConnectionLost:
+            if not self._drop_unbinding(conn):
+                raise
+
+    def _drop_unbinding(self, conn: Connection) -> bool:
+        """A bind hung up. When its unbind exchange is over or under way (either side's), that
+        ends the bind, not the session: close and forget it, True. Else False: the caller
+        re-raises and the session reconnects."""
+        if not (conn.unbound or conn.unbind_sequence is not None):
+            return False
+        conn.close()  # it hung up after (or instead of) answering the unbind
+        conn.unbound = True
+        if conn in self.conns:
+            self.conns.remove(conn)
+        return True
 
     def _read(self, conn: Connection, now: float) -> None:
         frames = conn.receive()
         lost = None
         if frames:
             conn.last_rx = now
-            if conn is self.tx and not self.stop_requested:
+            if conn is self.tx and not (self.stop_requested or self._unbinding):
                 lost = self._refill_first(frames, now)
         for frame in frames:
             try:
@@ -347,10 +368,7 @@ class BindLoop:
             answer = self.inbound.data_sm(frame[pdu.HEADER_LENGTH :], now)
             conn.write(pdu.encode_data_sm_resp(sequence, "", answer))
         elif command == pdu.UNBIND:
-            conn.write(pdu.encode_unbind_resp(sequence))
-            conn.flush()
-            self._set_state(SessionState.UNBINDING)
-            raise ConnectionLost("the SMSC unbound (answered unbind_resp); reconnecting")
+            self._on_smsc_unbind(conn, sequence, now)
         elif command == pdu.UNBIND_RESP:
             conn.unbound = conn.unbound or sequence == conn.unbind_sequence
         elif command == pdu.GENERIC_NACK:
@@ -440,6 +458,8 @@ class BindLoop:
                 ),
             )
         for conn in self.conns:
+            if conn.unbound:
+                continue  # its unbind exchange is over: nothing more to ask of it
             if conn.enquire_sequence is not None:
                 if now >= conn.enquire_deadline:
                     raise ConnectionLost(
@@ -471,8 +491,13 @@ class BindLoop:
         expiry = self.reassembler.next_expiry()
         if expiry is not None:
             times.append(expiry)
-        if self.stop_requested:
-            times.append(self._unbind_deadline if self._unbinding else self._drain_deadline)
+        if self._unbinding:
+            times.append(
+                self._own_unbind_at if now < self._own_unbind_at else self._unbind_deadline
+            )
+        elif self.stop_requested:
+            times.append(self._drain_deadline)
+        times.append(self._stop_deadline)
         return max(0.0, min(times) - now)
 
     def _expire_queue(self, now: float) -> None:
@@ -485,13 +510,31 @@ class BindLoop:
                 f"not sent: no bind for {limit}s ({self.last_error or 'connecting'})",
             )
 
-    def _begin_unbind(self, now: float) -> None:
+    def _on_smsc_unbind(self, conn: Connection, sequence: int, now: float) -> None:
+        """Answer the SMSC's unbind on this bind at once, whatever else is under way. The
+        session then ends the binding as a whole: a pair works only with both binds, so the
+        other bind gets unbind_grace for the SMSC's own unbind (answered the same way) before
+        we unbind it ourselves; then the session closes and binds again."""
+        conn.write(pdu.encode_unbind_resp(sequence))
+        conn.unbound = True
+        self._flush(conn)
+        if not self._unbinding:
+            self._error("the SMSC unbound (answered unbind_resp); reconnecting")
+            self._begin_unbind(now, own_at=now + self.config.unbind_grace)
+
+    def _begin_unbind(self, now: float, own_at: float) -> None:
+        """Stop submitting; at ``own_at`` unbind every bind the SMSC has not unbound, and give
+        up waiting for the answers response_timeout later."""
         self._unbinding = True
         self._set_state(SessionState.UNBINDING)
-        self._unbind_deadline = min(now + self.config.response_timeout, self._stop_deadline)
+        self._own_unbind_at = own_at
+        self._unbind_deadline = own_at + self.config.response_timeout
+
+    def _unbind_the_rest(self) -> None:
         for conn in self.conns:
-            conn.unbind_sequence = conn.next_sequence()
-            conn.write(pdu.encode_unbind(conn.unbind_sequence))
+            if not conn.unbound and conn.unbind_sequence is None:
+                conn.unbind_sequence = conn.next_sequence()
+                conn.write(pdu.encode_unbind(conn.unbind_sequence))
 
     # ------------------------------------------------------------------ helpers
 

@@ -73,6 +73,9 @@ class SessionConfig:
     enquire_link_interval: float = 30.0  # s of silence from the SMSC before we send enquire_link
     reconnect_min: float = 1.0  # s: shortest wait before reconnecting (back-off start)
     reconnect_max: float = 60.0  # s: longest wait before reconnecting (back-off ceiling)
+    unbind_grace: float = (
+        1.0  # s the other bind of a pair waits for the SMSC's own unbind before we send ours
+    )
     throttle_backoff: float = 1.0  # s to send nothing after an ESME_RTHROTTLED answer
     down_queue_timeout: float = 5.0  # s a queued submit waits for a bind before it is "not_sent"
     max_queued: int = 10_000  # submits waiting beyond this are refused at once as "not_sent"
@@ -114,6 +117,8 @@ class SessionConfig:
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be > 0 seconds, not {getattr(self, name)}")
+        if self.unbind_grace < 0:
+            problems.append(f"unbind_grace must be >= 0 seconds, not {self.unbind_grace}")
         if self.reconnect_max < self.reconnect_min:
             problems.append("reconnect_max must be >= reconnect_min")
         if problems:

@@ -33,6 +33,7 @@ class _Unbinding:
         self.conn = conn
 
     def answered(self, sequence: int, status: int) -> None:
+        self.conn.record.unbind_answered = True
         self.conn.drop()
 
 

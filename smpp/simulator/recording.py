@@ -36,6 +36,7 @@ class BindRecord:
     bound: bool = False  # bound right now
     open: bool = True  # TCP connection still open
     unbound_by: str | None = None  # "esme" or "smsc" after an unbind; None if dropped
+    unbind_answered: bool = False  # the ESME answered our unbind with a matching unbind_resp
     pdus_received: int = 0  # every PDU, even those past the record limit
     pdus: Any = field(default_factory=list)
 
@@ -285,6 +286,7 @@ def _bind_copy(b: BindRecord) -> BindRecord:
         b.bound,
         b.open,
         b.unbound_by,
+        b.unbind_answered,
         b.pdus_received,
         [pdu_dict(e) for e in b.pdus],
     )

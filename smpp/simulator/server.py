@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, Self, TypeVar
 
 from smpp.simulator.config import SimulatorConfig
-from smpp.simulator.connection import Connection
+from smpp.simulator.connection import BIND_TYPES, Connection
 from smpp.simulator.dlr import ReceiptDates
 from smpp.simulator.recording import (
     BindRecord,
@@ -240,9 +240,15 @@ class Simulator:
             )
         return record
 
-    def unbind(self, system_id: str | None = None) -> int:
-        """Send unbind to every bound connection (of ``system_id``); returns how many."""
-        return self._call(self._smsc.unbind_all, system_id)
+    def unbind(self, system_id: str | None = None, bind_type: str | None = None) -> int:
+        """Send unbind to every bound connection (of ``system_id``, and of ``bind_type``:
+        "transmitter", "receiver" or "transceiver"); returns how many. Each record's
+        ``unbind_answered`` then says whether the ESME answered with unbind_resp."""
+        if bind_type not in (None, *BIND_TYPES.values()):
+            raise SimulatorError(
+                f"bind_type {bind_type!r}: use one of {sorted(BIND_TYPES.values())} or None"
+            )
+        return self._call(self._smsc.unbind_all, system_id, bind_type)
 
     def drop_connections(self) -> int:
         """Reset every open connection (as a crashing SMSC would); returns how many."""

@@ -245,12 +245,14 @@ class Smsc:
         self.flush()
         return record
 
-    def unbind_all(self, system_id: str | None = None) -> int:
-        """Send unbind to every bound connection (of ``system_id``, or all)."""
+    def unbind_all(self, system_id: str | None = None, bind_type: str | None = None) -> int:
+        """Send unbind to every bound connection (of ``system_id`` and ``bind_type``, or all)."""
         targets = [
             c
             for c in self.connections
-            if c.bound and (system_id is None or c.system_id == system_id)
+            if c.bound
+            and (system_id is None or c.system_id == system_id)
+            and (bind_type is None or c.record.bind_type == bind_type)
         ]
         for conn in targets:
             conn.unbind()
