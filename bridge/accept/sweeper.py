@@ -11,7 +11,6 @@ which the worker tolerates (see bridge.redis.outbox).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -47,8 +46,9 @@ class Sweeper:
     ) -> None:
         self._config, self._db, self._redis, self._clock = config, db, redis, clock
         self._batch_size, self._max_batches = batch_size, max_batches
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = lock.PeriodicPass(
+            "bridge-sweeper", self.sweep_once, config.sweeper_interval_seconds, (SQLAlchemyError,)
+        )
 
     # --- one pass -------------------------------------------------------------------------
     def sweep_once(self) -> int:
@@ -121,21 +121,7 @@ class Sweeper:
 
     # --- the background thread ------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="bridge-sweeper", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stop.set()
-            thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._config.sweeper_interval_seconds):
-            try:
-                self.sweep_once()
-            except SQLAlchemyError as exc:  # database down: try again next interval
-                log.warning("sweeper: database unavailable (%s); will retry", exc)
+        self._thread.stop(timeout)

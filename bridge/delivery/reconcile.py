@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime, timedelta
@@ -109,8 +108,9 @@ class Reconciler:
         self._db, self._redis, self._clock = db, redis, clock
         self.interval, self.grace = interval, grace
         self.requeued = 0  # messages re-enqueued by this process, in all
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = lock.PeriodicPass(
+            "worker-reconciler", self.run_once, interval, (RedisError, SQLAlchemyError)
+        )
 
     def run_once(self) -> int:
         """One pass under the lock; returns how many messages were re-enqueued (0 when another
@@ -153,19 +153,7 @@ class Reconciler:
 
     # --- the background thread ------------------------------------------------------------
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="worker-reconciler", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stop.set()
-            thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.run_once()
-            except (RedisError, SQLAlchemyError) as exc:  # a dependency down: next interval
-                log.warning("reconciler: %s; will retry in %.0fs", exc, self.interval)
+        self._thread.stop(timeout)
