@@ -22,15 +22,13 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from bridge.config import Config
-from bridge.delivery.settings import read_settings
+from bridge.config import Config, read_settings
 from bridge.redis.clients import make_redis
 from bridge.service import BridgeService
 from bridge.storage.models import accounts, messages
 from tests.harness.procs import stop_process, wait_until
 from tests.harness.simulator import make_simulator  # noqa: F401  (fixture)
 
-ROOT = Path(__file__).resolve().parents[2]
 SMPP_BRIDGE = str(Path(sys.executable).parent / "smpp-bridge")
 FINAL = {"delivered", "undelivered", "expired", "rejected", "failed"}
 OPENING = Decimal("100000.00")
@@ -125,10 +123,10 @@ class Bridge:
         path.write_text(to_toml({"smsc": [table], "worker": {**FAST_WORKER, **(worker or {})}}))
         return path
 
-    def audit(self) -> subprocess.CompletedProcess:
+    def audit(self, *args: str) -> subprocess.CompletedProcess:
         """`smpp-bridge audit` as an operator runs it (exit 0 = the books and states agree)."""
         return subprocess.run(
-            [SMPP_BRIDGE, "audit"],
+            [SMPP_BRIDGE, "audit", *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -243,7 +241,7 @@ def start_worker(bridge) -> Iterator[Callable[..., Any]]:
         **kw,
     ) -> Worker:
         config = bridge.config.replace(
-            smsc=({**dict(bridge.config.smsc[0]), **(smsc or {})}, *more_smsc), routes=routes
+            smsc=({**smsc_table(bridge.sim), **(smsc or {})}, *more_smsc), routes=routes
         )
         settings = read_settings({**FAST_WORKER, **(worker or {})})
         w = Worker(config, db=bridge.db, redis=bridge.redis, settings=settings, **kw)
