@@ -1,5 +1,6 @@
-# smpp-bridge: `make run` starts the whole bridge on this machine, `make test` runs every test.
-# Both create .venv and install the project into it when missing (or when pyproject.toml changed).
+# smpp-bridge: `make run` starts the whole bridge on this machine, `make test` runs every test,
+# `make lint` runs ruff and mypy. Each creates .venv and installs the project into it when missing
+# (or when pyproject.toml or constraints.txt changed), every package at its constraints.txt pin.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,12 +8,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test bench clean interop-deps
+.PHONY: run test lint constraints bench clean interop-deps
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -c constraints.txt pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,lint]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -34,6 +35,26 @@ interop-deps:
 	  touch $(SMPP34_VENV)/.installed \
 	  || { rm -rf $(SMPP34_VENV); echo "could not install smpp34 into $(SMPP34_VENV)" >&2; exit 1; }; \
 	fi
+
+# ruff (lint, then the format check) and mypy, with the settings in pyproject.toml and the
+# versions pinned by the lint extra. Every step runs, so one pass shows all that is wrong.
+lint: $(STAMP)
+	@rc=0; \
+	echo "== ruff check ."; $(VENV)/bin/ruff check . || rc=1; \
+	echo "== ruff format --check ."; $(VENV)/bin/ruff format --check . || rc=1; \
+	echo "== mypy"; $(VENV)/bin/mypy || rc=1; \
+	exit $$rc
+
+# Rewrite constraints.txt from what .venv has now (after upgrading a package in it on purpose;
+# docs/testing.md, "Habits"). Not on the stamp: that would first re-install the old pins.
+constraints:
+	@test -x $(PY) || { echo "no $(VENV): run make lint or make test first" >&2; exit 1; }
+	@{ echo "# Every package of the project's venv, pinned (make constraints wrote it from pip freeze)."; \
+	  echo "# make installs with pip install -c constraints.txt, so an upstream release changes nothing"; \
+	  echo "# until this file does. How to upgrade a pin: docs/testing.md, \"Habits\"."; \
+	  $(PY) -m pip freeze --all --exclude-editable; } > constraints.txt.new
+	@mv constraints.txt.new constraints.txt
+	@git diff --stat -- constraints.txt 2>/dev/null || true
 
 # pytest's exit code 5 ("no tests collected") is a failure here, never a pass.
 test: $(STAMP) interop-deps
