@@ -1,4 +1,4 @@
-"""gunicorn settings for the API, read from the bridge config (BRIDGE_HOST/PORT/API_WORKERS...).
+"""gunicorn settings for the API, read from the bridge config only (bridge.config.Config).
 
 Used as ``gunicorn -c python:api.gunicorn_conf api.wsgi:app`` (what ``smpp-bridge run``/``api``
 do) or through the repository's ``gunicorn.conf.py``. The app is built in each worker after the
@@ -6,8 +6,6 @@ fork (no preload), so database pools, Redis clients and threads are never shared
 """
 
 from __future__ import annotations
-
-import os
 
 from bridge.config import load_config
 
@@ -19,20 +17,20 @@ workers = _config.api_workers
 # connection is not re-accepted per request, and one slow database commit does not idle the
 # worker. 8 threads: concurrent sends of a worker share one group commit (bridge.accept.group),
 # so more requests in flight per worker make fewer, bigger transactions (8 beat 4 in each of 4
-# paired runs of bench/accept.py, ~+7% req/s, lower p99). BRIDGE_API_THREADS overrides.
+# paired runs of bench/accept.py, ~+7% req/s, lower p99): Config.api_threads, BRIDGE_API_THREADS.
 # The balanced gthread worker spreads keep-alive connections over the workers (plain gthread
 # can pin a burst of them all to one worker: api/balanced_worker.py).
-worker_class = os.environ.get("BRIDGE_API_WORKER_CLASS", "api.balanced_worker.BalancedThreadWorker")
-threads = int(os.environ.get("BRIDGE_API_THREADS", "8"))
+worker_class = _config.api_worker_class
+threads = _config.api_threads
 keepalive = 75  # seconds an idle keep-alive connection is kept (longer than most proxies' 60)
 preload_app = False
 limit_request_line = 8190  # bytes of "GET /path?query HTTP/1.1" (gunicorn's maximum; 414 beyond)
 timeout = 30  # seconds a worker may be silent before gunicorn restarts it
 graceful_timeout = 10  # seconds in-flight requests get on shutdown
 max_requests = 0
-accesslog = os.environ.get("BRIDGE_ACCESS_LOG") or None  # "-" = stdout; off by default (speed)
+accesslog = _config.api_access_log or None  # "-" = stdout; off by default (speed)
 errorlog = "-"
-loglevel = os.environ.get("BRIDGE_LOG_LEVEL", "info")
+loglevel = _config.api_log_level.lower()
 proc_name = "smpp-bridge-api"
 # gunicorn >= 25 opens a control socket at one fixed path per user ($HOME/.gunicorn/gunicorn.ctl);
 # several bridges (or tests) on one machine would fight over it, and we do not use gunicornc.

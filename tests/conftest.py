@@ -50,7 +50,7 @@ def database_url(request, tmp_path):
     return request.getfixturevalue("pg_cluster").create_database()
 
 
-# --- storage / accept service (owner: accept/storage helper) ------------------------------
+# --- storage and the accept service ---------------------------------------------------------
 # `db` is a migrated Database on each `database_url`; `bridge_service` is a started
 # BridgeService on it with a real redis (background sweeper off: call sweep_once());
 # `demo_account` is an account with money, a password and an API key.

@@ -7,19 +7,9 @@ Bad arguments and domain errors print one line to stderr and exit non-zero, neve
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from bridge.config import ConfigError
-
-# Modules that contribute sub-commands; each has register(subparsers).
-COMMAND_MODULES = (
-    "bridge.cli.run",  # run, api
-    "bridge.cli.admin",  # account ..., key ..., db upgrade
-    "bridge.cli.simulator",  # simulator
-    "bridge.cli.worker",  # worker, status
-    "bridge.cli.audit",  # audit
-)
 
 
 class CommandError(Exception):
@@ -39,14 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="smpp-bridge", description="SMPP protocol bridge")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # that command group is not built yet
-                continue
-            raise
-        module.register(subparsers)
+    # imported here, not at the top: each of them imports CommandError from this module
+    from bridge.cli import admin, audit, run, simulator, worker
+
+    run.register(subparsers)  # run, api
+    admin.register(subparsers)  # account ..., key ..., db upgrade
+    simulator.register(subparsers)  # simulator
+    worker.register(subparsers)  # worker, status
+    audit.register(subparsers)  # audit
     return parser
 
 

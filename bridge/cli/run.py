@@ -2,8 +2,9 @@
 
 run: create var/, migrate the database, start an embedded redis-server when REDIS_URL is unset
 (its URL is exported to the children), create the demo account on first start, start gunicorn
-with the API plus the children other parts add (see CHILD_MODULES), print the demo credentials
-and a working curl, and stop everything on Ctrl-C/SIGTERM.
+with the API, then the simulated SMSC (only with no [[smsc]]) and the delivery worker(s) that
+`bridge.cli.worker.run_children` names, print the demo credentials and a working curl, and stop
+everything on Ctrl-C/SIGTERM.
 
 api: the same supervisor with only gunicorn (and the embedded Redis when REDIS_URL is unset); it
 does not migrate (run `smpp-bridge db upgrade`) and creates no demo account.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import importlib
 import os
 import signal
 import sys
@@ -25,15 +25,10 @@ import threading
 from pathlib import Path
 
 from bridge.cli import CommandError
+from bridge.cli.worker import run_children
 from bridge.config import Config, load_config
 from bridge.process.supervisor import ChildSpec, Supervisor, SupervisorError
 from bridge.redis.embedded import EmbeddedRedis, EmbeddedRedisError
-
-# The hook for the other processes of `run`: each module here may define
-# ``run_children(config: Config, env: dict[str, str]) -> list[ChildSpec]``; they are started in
-# this order after the API (e.g. the simulated SMSC when no [[smsc]] is configured, then the
-# delivery worker). A module that does not exist yet, or has no run_children, adds nothing.
-CHILD_MODULES = ("bridge.cli.simulator", "bridge.cli.worker")
 
 
 def register(subparsers) -> None:
@@ -93,7 +88,7 @@ def _supervise(config: Config, args: argparse.Namespace, *, with_extras: bool, d
             from bridge.cli.demo import ensure_demo
 
             shown = ensure_demo(config)
-        extras = extra_children(config, env) if with_extras else []
+        extras = run_children(config, env) if with_extras else []
         skip = set(getattr(args, "skip", ()))
         children = [api_child(config, env)] + [c for c in extras if c.name not in skip]
         supervisor = Supervisor(children, env, say=_say)
@@ -138,22 +133,6 @@ def api_child(config: Config, env: dict[str, str]) -> ChildSpec:
     """gunicorn with the API; ready once it answers the OpenAPI document."""
     argv = [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_conf", "api.wsgi:app"]
     return ChildSpec("api", argv, ready=lambda: _answers(_client_host(config), config.port))
-
-
-def extra_children(config: Config, env: dict[str, str]) -> list[ChildSpec]:
-    """What the modules in CHILD_MODULES add (see the comment there)."""
-    out: list[ChildSpec] = []
-    for name in CHILD_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        factory = getattr(module, "run_children", None)
-        if factory is not None:
-            out.extend(factory(config, env))
-    return out
 
 
 def _answers(host: str, port: int) -> bool:

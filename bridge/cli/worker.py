@@ -1,7 +1,7 @@
 """`smpp-bridge worker` (the delivery engine) and `smpp-bridge status` (every bind, fleet-wide).
 
-Also ``run_children`` for `smpp-bridge run` (the hook in bridge/cli/run.py): with no
-``[[smsc]]`` configured, a simulated SMSC child on a free port, then the worker routed to it.
+Also ``run_children``, the children `smpp-bridge run` starts after the API: with no ``[[smsc]]``
+configured, a simulated SMSC on a free port, then the worker processes routed to it.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import logging
 import socket
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 from bridge.cli import CommandError
-from bridge.config import Config, load_config
-from bridge.delivery.settings import read_settings
+from bridge.config import Config, load_config, simulator_connection
 
 
 def register(subparsers) -> None:
@@ -54,8 +54,6 @@ def register(subparsers) -> None:
 
 def worker_config(config: Config, simulator: str | None) -> Config:
     """The config the worker runs with: routed to ``simulator`` when no [[smsc]] is set."""
-    from bridge.routing.router import with_simulator
-
     if config.smsc:
         return config
     if not simulator:
@@ -64,17 +62,15 @@ def worker_config(config: Config, simulator: str | None) -> Config:
             "pass --simulator HOST:PORT of a running `smpp-bridge simulator`"
         )
     host, _, port = simulator.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise CommandError(f"--simulator must be HOST:PORT, got {simulator!r}")
-    table = dict(with_simulator(config, host, int(port)).smsc[0])
     # the simulator `run` starts answers decimal ids: one receipt-map key per part, not the
     # three spellings "auto" must store
-    table.setdefault("message_id_form", "dec")
-    processes = read_settings(config.worker).processes
+    conn = simulator_connection(host, int(port), message_id_form="dec")
+    processes = config.worker.processes
     if processes > 1:  # share the simulator's binds out between `run`'s worker processes
-        table["max_binds"] = table["binds"]
-        table["binds"] = max(1, -(-table["binds"] // processes))
-    return config.replace(smsc=(table,))
+        conn = replace(conn, max_binds=conn.binds, binds=max(1, -(-conn.binds // processes)))
+    return config.replace(smsc=(conn,))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -143,7 +139,7 @@ def collect_status(client) -> dict[str, Any]:
     from bridge.delivery.reader import stream_info
     from bridge.redis import keys as redis_keys
 
-    dup = client.get(getattr(redis_keys, "POSSIBLE_DUPLICATES", redis_keys.PREFIX + "none"))
+    dup = client.get(redis_keys.POSSIBLE_DUPLICATES)
     return {
         "binds": read_bind_statuses(client),
         "stream": asdict(stream_info(client)),
@@ -221,9 +217,9 @@ def _age(seconds: float) -> str:
     return f"{seconds // 3600}h"
 
 
-# ---------------------------------------------------------------------- `run` hook
+# ---------------------------------------------------------------------- `run`'s children
 
-SIMULATOR_SYSTEM_ID = "bridge"  # what routing.simulator_table binds with
+SIMULATOR_SYSTEM_ID = "bridge"  # what bridge.config.simulator_connection binds with
 
 
 def run_children(config: Config, env: dict[str, str]) -> list:
@@ -254,7 +250,7 @@ def run_children(config: Config, env: dict[str, str]) -> list:
             )
         )
         worker_argv += ["--simulator", f"127.0.0.1:{port}"]
-    for i in range(read_settings(config.worker).processes):
+    for i in range(config.worker.processes):
         children.append(
             ChildSpec(
                 "worker" if i == 0 else f"worker-{i + 1}",

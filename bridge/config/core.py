@@ -15,9 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-
-class ConfigError(ValueError):
-    """A configuration value is missing or malformed; the message says which and how to fix it."""
+from bridge.config.reader import ConfigError
+from bridge.config.smsc import SIMULATOR, Connection, Route, read_connections, read_routes
+from bridge.config.worker import WorkerSettings, read_settings
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,11 @@ class Config:
     host: str = "127.0.0.1"  # BRIDGE_HOST; address the API listens on
     port: int = 8080  # BRIDGE_PORT; TCP port the API listens on
     api_workers: int = 2  # BRIDGE_API_WORKERS; gunicorn worker processes
+    api_threads: int = 8  # BRIDGE_API_THREADS; request threads per gunicorn worker (gthread)
+    # BRIDGE_API_WORKER_CLASS; the gunicorn worker class (gthread that balances connections)
+    api_worker_class: str = "api.balanced_worker.BalancedThreadWorker"
+    api_access_log: str = ""  # BRIDGE_ACCESS_LOG; "" = none (speed), "-" = stdout, else a file
+    api_log_level: str = "info"  # BRIDGE_LOG_LEVEL; gunicorn's: debug, info, warning, error...
     max_body_bytes: int = 1_048_576  # BRIDGE_MAX_BODY_BYTES; larger request bodies get 413
     rate_limit_per_minute: int = (
         60  # BRIDGE_RATE_LIMIT; /api/v2 requests per key per minute (per account override in DB)
@@ -62,12 +67,28 @@ class Config:
     )
     sweeper_interval_seconds: float = 10.0  # BRIDGE_SWEEPER_INTERVAL; how often the sweeper looks
 
-    # --- SMSC connections and routes (TOML only: [[smsc]] and [[route]] tables) ---
-    smsc: tuple[Mapping[str, Any], ...] = ()  # one table per SMSC connection
-    routes: tuple[Mapping[str, Any], ...] = ()  # ordered routing rules, first match wins
-    worker: Mapping[str, Any] = field(
-        default_factory=dict
-    )  # [worker] table: batch sizes, retry policy
+    # --- SMSC connections, routes and the worker (TOML only: [[smsc]], [[route]], [worker]) ---
+    # Given as raw TOML tables (load_config, tests) they are read and checked here, once.
+    smsc: tuple[Connection, ...] = ()  # one per SMSC connection; () = the simulated SMSC
+    routes: tuple[Route, ...] = ()  # ordered routing rules, first match wins; () = all to all
+    worker: WorkerSettings = field(default_factory=WorkerSettings)  # batch sizes, retry policy
+
+    def __post_init__(self) -> None:
+        if isinstance(self.api_threads, bool) or not 1 <= self.api_threads <= 1024:
+            raise ConfigError(
+                f"api_threads (BRIDGE_API_THREADS) must be from 1 to 1024, got {self.api_threads!r}"
+            )
+        if self.api_log_level.lower() not in _LOG_LEVELS:
+            raise ConfigError(
+                f"api_log_level (BRIDGE_LOG_LEVEL) must be one of {', '.join(_LOG_LEVELS)}, "
+                f"got {self.api_log_level!r}"
+            )
+        smsc = read_connections(self.smsc)
+        names = tuple(c.name for c in smsc) or (SIMULATOR,)
+        object.__setattr__(self, "smsc", smsc)
+        object.__setattr__(self, "routes", read_routes(self.routes, names, self.default_region))
+        if not isinstance(self.worker, WorkerSettings):
+            object.__setattr__(self, "worker", read_settings(self.worker))
 
     @property
     def effective_database_url(self) -> str:
@@ -77,9 +98,11 @@ class Config:
         return f"sqlite:///{Path(self.var_dir).resolve() / 'bridge.db'}"
 
     def replace(self, **changes: Any) -> Config:
-        """A copy with some fields changed (tests use this)."""
+        """A copy with some fields changed (tests use this); raw tables are read and checked."""
         return dataclasses.replace(self, **changes)
 
+
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 # environment variable -> (field, parser)
 _ENV: dict[str, tuple[str, Any]] = {
@@ -89,6 +112,10 @@ _ENV: dict[str, tuple[str, Any]] = {
     "BRIDGE_HOST": ("host", str),
     "BRIDGE_PORT": ("port", int),
     "BRIDGE_API_WORKERS": ("api_workers", int),
+    "BRIDGE_API_THREADS": ("api_threads", int),
+    "BRIDGE_API_WORKER_CLASS": ("api_worker_class", str),
+    "BRIDGE_ACCESS_LOG": ("api_access_log", str),
+    "BRIDGE_LOG_LEVEL": ("api_log_level", str),
     "BRIDGE_MAX_BODY_BYTES": ("max_body_bytes", int),
     "BRIDGE_RATE_LIMIT": ("rate_limit_per_minute", int),
     "BRIDGE_DEFAULT_REGION": ("default_region", str),
@@ -102,8 +129,8 @@ _ENV: dict[str, tuple[str, Any]] = {
     "BRIDGE_SWEEPER_GRACE": ("sweeper_grace_seconds", float),
     "BRIDGE_SWEEPER_INTERVAL": ("sweeper_interval_seconds", float),
 }
-_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
-_TABLES = {"smsc", "route", "worker"}
+_TABLES = {"smsc": "smsc", "route": "routes", "worker": "worker"}  # TOML table -> field
+_FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.name not in _TABLES.values()}
 
 
 def _parse(name: str, parser: Any, raw: Any, source: str) -> Any:
@@ -117,7 +144,8 @@ def _parse(name: str, parser: Any, raw: Any, source: str) -> Any:
         raise ConfigError(f"{source}: {name} must be a {parser.__name__}, got {raw!r}") from exc
 
 
-def _from_toml(path: str) -> dict[str, Any]:
+def _from_toml(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(settings, raw tables) of the TOML file; the tables are read by Config itself."""
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
@@ -135,21 +163,35 @@ def _from_toml(path: str) -> dict[str, Any]:
             )
         parser = next((p for f, p in _ENV.values() if f == key), str)
         values[key] = _parse(key, parser, raw, path)
-    values["smsc"] = tuple(data.get("smsc", ()))
-    values["routes"] = tuple(data.get("route", ()))
-    values["worker"] = dict(data.get("worker", {}))
-    return values
+    tables: dict[str, Any] = {}
+    for key in ("smsc", "route"):
+        if key in data:
+            if not isinstance(data[key], list):
+                raise ConfigError(
+                    f"{path}: {key} must be [[{key}]] tables, got {type(data[key]).__name__}"
+                )
+            tables[_TABLES[key]] = tuple(data[key])
+    if "worker" in data:
+        tables["worker"] = data["worker"]
+    return values, tables
 
 
 def load_config(env: Mapping[str, str] | None = None, path: str | None = None) -> Config:
     """Build the config: defaults, then the TOML file (``path`` or $BRIDGE_CONFIG), then env vars."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
+    tables: dict[str, Any] = {}
     path = path or env.get("BRIDGE_CONFIG")
     if path:
-        values.update(_from_toml(path))
+        values, tables = _from_toml(path)
     for var, (name, parser) in _ENV.items():
         raw = env.get(var)
         if raw is not None and raw != "":
             values[name] = _parse(var, parser, raw, "environment")
-    return Config(**values)
+    config = Config(**values)
+    if not tables:
+        return config
+    try:
+        return config.replace(**tables)
+    except ConfigError as exc:  # the tables come from the file only: say which file
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,7 +1,7 @@
-"""Reading the raw ``[[smsc]]`` and ``[[route]]`` TOML tables into checked values.
+"""Reading one raw TOML table into checked values, and the error every config mistake raises.
 
-`bridge.routing.router` builds its dataclasses from these readers. Every error is a
-:class:`bridge.config.ConfigError` that names the table, the key, what was found and what is
+`bridge.config.smsc` and `bridge.config.worker` build their dataclasses with :class:`Table`.
+Every error is a :class:`ConfigError` that names the table, the key, what was found and what is
 allowed, so an operator can fix the file without reading code.
 """
 
@@ -12,7 +12,10 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bridge.config import ConfigError
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message says which and how to fix it."""
+
 
 _REQUIRED = object()
 
@@ -110,9 +113,12 @@ class Table:
             raise self.fail(key, "true or false", value)
         return value
 
-    def money(self, key: str, default: Decimal) -> Decimal:
-        """A non-negative exact decimal; write it as a string ("0.80") to keep it exact."""
+    def money(self, key: str, default: Decimal | None) -> Decimal | None:
+        """A non-negative exact decimal; write it as a string ("0.80") to keep it exact.
+        ``default`` may be None for 'not set'."""
         value = self._get(key, default)
+        if value is None and default is None:
+            return None
         if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
             raise self.fail(key, 'a non-negative decimal such as "0.80"', value)
         try:

@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from bridge.config import ConfigError
-from bridge.routing.tables import Table
+from bridge.config.reader import ConfigError, Table
 from smpp.codec import status as smpp_status
 
 TIMEOUT, NOT_SENT, DEFAULT = "timeout", "not_sent", "default"
@@ -95,6 +94,8 @@ class WorkerSettings:
     reconnect_min: float = 1.0  # a fallen bind reconnects after this (doubling) ...
     reconnect_max: float = 30.0  # ... up to this
     processes: int = 1  # worker processes `smpp-bridge run` starts (they share the stream)
+    reconcile_interval_seconds: float = 30.0  # how often one worker checks queued vs the stream
+    reconcile_grace_seconds: float = 60.0  # a queued message untouched this long must be on it
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def pending_limit(self, connections) -> int:
@@ -131,6 +132,8 @@ _KEYS = (
     "reconnect_min",
     "reconnect_max",
     "processes",
+    "reconcile_interval_seconds",
+    "reconcile_grace_seconds",
     "retry",
 )
 
@@ -156,6 +159,10 @@ def read_settings(raw: Mapping[str, Any] | None) -> WorkerSettings:
         reconnect_min=t.seconds("reconnect_min", d.reconnect_min),
         reconnect_max=t.seconds("reconnect_max", d.reconnect_max),
         processes=t.integer("processes", d.processes, lo=1, hi=64),
+        reconcile_interval_seconds=t.seconds(
+            "reconcile_interval_seconds", d.reconcile_interval_seconds
+        ),
+        reconcile_grace_seconds=t.seconds("reconcile_grace_seconds", d.reconcile_grace_seconds),
         retry=read_retry(t.raw.get("retry", {})),
     )
     if settings.reconnect_max < settings.reconnect_min:

@@ -27,13 +27,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from bridge.config import NOT_SENT, TIMEOUT, Connection, WorkerSettings
 from bridge.delivery.fleet import TokenBucket
 from bridge.delivery.jobs import Job, Tracker
 from bridge.delivery.lanes import Lane, lanes_for
 from bridge.delivery.pool import SessionPool
-from bridge.delivery.settings import NOT_SENT, TIMEOUT, WorkerSettings
 from bridge.delivery.settlement import Failed, Submitted
-from bridge.routing.router import Connection, Router
+from bridge.routing.router import Router
 from bridge.storage.states import MessageState
 from smpp.codec import status as smpp_status
 from smpp.session.submit import SubmitOutcome

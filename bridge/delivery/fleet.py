@@ -20,8 +20,8 @@ from typing import Any
 
 import redis as redis_lib
 
+from bridge.config import default_burst
 from bridge.redis import keys as redis_keys
-from bridge.routing.router import default_burst
 
 # Every script starts with this: ARGV[1] is the caller's clock ("" = use Redis TIME).
 _NOW = """

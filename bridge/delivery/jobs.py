@@ -13,8 +13,8 @@ import threading
 import zlib
 from dataclasses import dataclass, field
 
+from bridge.config import Connection
 from bridge.redis.outbox import OutboundMessage
-from bridge.routing.router import Connection
 from smpp.codec import build_submit_parts
 from smpp.session.submit import SubmitRequest
 

@@ -17,10 +17,10 @@ from collections import deque
 
 import redis as redis_lib
 
+from bridge.config import Connection
 from bridge.delivery.fleet import TokenBucket
 from bridge.delivery.jobs import Job
 from bridge.delivery.pool import SessionPool
-from bridge.routing.router import Connection
 from smpp.session.submit import SubmitOutcome
 
 log = logging.getLogger(__name__)

@@ -21,9 +21,8 @@ from typing import Any
 
 import redis as redis_lib
 
+from bridge.config import Connection, WorkerSettings
 from bridge.delivery.fleet import BindLeases, clear_bind_status, publish_bind_status
-from bridge.delivery.settings import WorkerSettings
-from bridge.routing.router import Connection
 from smpp.codec.receipt import Receipt
 from smpp.session.client import Session, SessionConfig, SessionInfo, SessionState
 

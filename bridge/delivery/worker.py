@@ -24,13 +24,13 @@ from collections.abc import Callable
 import redis as redis_lib
 from sqlalchemy.exc import SQLAlchemyError
 
-from bridge.config import Config
+from bridge.config import Config, WorkerSettings
 from bridge.delivery.dispatch import Dispatcher
 from bridge.delivery.fleet import TokenBucket
 from bridge.delivery.jobs import Tracker
 from bridge.delivery.pool import SessionPool
 from bridge.delivery.reader import Entry, StreamReader
-from bridge.delivery.settings import WorkerSettings, read_settings
+from bridge.delivery.reconcile import Reconciler
 from bridge.delivery.settlement import ReceiptIn, Settlement, SettlementWriter
 from bridge.routing.router import Router
 from bridge.storage.db import Database
@@ -63,7 +63,7 @@ class Worker:
         from bridge.redis.clients import make_redis
 
         self.config = config
-        self.settings = settings or read_settings(config.worker)
+        self.settings = settings or config.worker
         self.router = router or Router.from_config(config)
         self.db = db or Database(config.effective_database_url)
         self.redis = redis or make_redis(config.redis_url)
@@ -87,6 +87,13 @@ class Worker:
             self.tracker,
             self.settings,
             bucket=TokenBucket(self.redis),
+            clock=clock,
+        )
+        self.reconciler = Reconciler(
+            self.db,
+            self.redis,
+            interval=self.settings.reconcile_interval_seconds,
+            grace=self.settings.reconcile_grace_seconds,
             clock=clock,
         )
         self._stop_reading = threading.Event()
@@ -120,11 +127,13 @@ class Worker:
         self.pool.start()
         self.dispatcher.start()
         self._reader_thread.start()
+        self.reconciler.start()
 
     def stop(self, drain_timeout: float | None = None) -> None:
         """Stop reading, drain (bounded), unbind, flush, ack. Safe to call once."""
         drain = self.settings.drain_timeout if drain_timeout is None else drain_timeout
         self._stop_reading.set()
+        self.reconciler.stop()
         self._reader_thread.join(self.settings.block_ms / 1000 + 10)
         drained = self.tracker.wait_empty(drain)
         never_sent = self.dispatcher.stop_submitting()
@@ -242,6 +251,7 @@ class Worker:
         """Claim a batch of entries (one DB statement) and admit what was claimed."""
         by_message: dict[str, list[str]] = defaultdict(list)
         messages = []
+        recovery = set()  # message ids with a reconciler's entry: claimed as recovered
         junk = []
         for e in entries:
             if e.message is None:
@@ -258,15 +268,23 @@ class Worker:
                 continue  # we hold it already: this entry is acked with the first
             if mid not in by_message:
                 messages.append(e.message)
+            if e.recovery:
+                recovery.add(mid)
             by_message[mid].append(e.entry_id)
         if junk:
             self.reader.ack(junk)
         if not messages:
             return
-        result = self._claim(messages, recovered)
-        self.claims += 1
-        self.claimed += len(result.claimed)
-        claimed_ids = {c.message.message_id for c in result.claimed}
+        claimed = []
+        for group, as_recovered in (
+            ([m for m in messages if recovered or m.message_id in recovery], True),
+            ([m for m in messages if not recovered and m.message_id not in recovery], False),
+        ):
+            if group:
+                claimed += self._claim(group, as_recovered).claimed
+                self.claims += 1
+        self.claimed += len(claimed)
+        claimed_ids = {c.message.message_id for c in claimed}
         duplicates = [
             eid for mid, eids in by_message.items() if mid not in claimed_ids for eid in eids
         ]
@@ -278,8 +296,8 @@ class Worker:
             )
             self.reader.ack(duplicates)
         # settlement logs and counts these (Redis); this total is for the stats line
-        self.possible_duplicates += sum(1 for c in result.claimed if c.possible_duplicate)
-        self.dispatcher.admit(result.claimed, by_message)
+        self.possible_duplicates += sum(1 for c in claimed if c.possible_duplicate)
+        self.dispatcher.admit(claimed, by_message)
 
     def _claim(self, messages, recovered: bool):
         """settlement.claim, retried while the database is down (bounded by stop)."""

@@ -12,7 +12,7 @@ PREFIX = "sb:"
 OUTBOUND_STREAM = PREFIX + "outbound"
 OUTBOUND_GROUP = "workers"
 
-# --- API rate limiting (owner: API; bridge/accept/ratelimit.py) ---
+# --- API rate limiting (bridge/accept/ratelimit.py) ---
 # One fixed-window counter per bucket ("key:<key_id>" or "addr:<client address>"); the key
 # expires with its window, so nothing needs cleaning up.
 RATE_LIMIT_PREFIX = PREFIX + "rl:"
@@ -23,11 +23,11 @@ def rate_limit_key(bucket: str) -> str:
     return RATE_LIMIT_PREFIX + bucket
 
 
-# --- outbox sweeper (owner: storage; bridge/accept/sweeper.py) ---
+# --- outbox sweeper (bridge/accept/sweeper.py) ---
 # A lock (SET NX PX, value = holder token) so one API process at a time re-enqueues messages.
 SWEEPER_LOCK = PREFIX + "lock:sweeper"
 
-# --- routing and fleet coordination (owner: routing; bridge/delivery/fleet.py) ---
+# --- fleet coordination: bind leases, TPS buckets, bind status (bridge/delivery/fleet.py) ---
 # Bind leases: one ZSET per SMSC account, member = lease id, score = expiry (Redis TIME seconds).
 BIND_LEASE_PREFIX = PREFIX + "lease:"
 # TPS token buckets: one HASH per SMSC account (tokens, ts), expiring once it would be full.
@@ -47,7 +47,7 @@ def tps_bucket_key(account: str) -> str:
     return TPS_BUCKET_PREFIX + account
 
 
-# --- delivery receipts and settlement (owner: settlement; bridge/delivery/settlement/correlation.py, bridge/settlement) ---
+# --- delivery receipts and settlement (bridge/delivery/settlement/correlation.py, core.py) ---
 # Receipt correlation: one STRING per (connection, id spelling) -> "<message_id>:<part_index>",
 # expiring after the message's validity plus a margin. An id spelling is a canonical_id, or,
 # for message_id_form "auto", each of id_forms(id).

@@ -65,14 +65,3 @@ def deciding_length(digits: str) -> int:
         if found is not None:
             return found
     return 0
-
-
-@functools.cache
-def known_carrier_names() -> frozenset[str]:
-    """Every English carrier name in the data, case-folded (to catch typos in route tables)."""
-    try:
-        from phonenumbers.carrierdata import CARRIER_DATA
-
-        return frozenset(v["en"].casefold() for v in CARRIER_DATA.values() if "en" in v)
-    except (ImportError, TypeError, AttributeError):
-        return frozenset()

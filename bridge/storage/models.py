@@ -220,7 +220,7 @@ idempotency_keys = Table(
 )
 
 
-# --- delivery engine additions (owner: settlement helper; migration 0002_settlement) ---------
+# --- delivery engine tables (migration 0002_settlement) -------------------------------------
 # One row per part of a message that got a delivery receipt. The database, not Redis, is the
 # truth for multipart aggregation: a message is delivered once every part has a final
 # `delivered` row; the first final non-delivered part decides its failure state. The primary key

@@ -3,11 +3,10 @@ published, a lost lease unbinds."""
 
 from __future__ import annotations
 
+from bridge.config import Connection, WorkerSettings
 from bridge.delivery.fleet import read_bind_statuses
 from bridge.delivery.pool import SessionPool
-from bridge.delivery.settings import WorkerSettings
 from bridge.redis import keys as redis_keys
-from bridge.routing.router import Connection
 from tests.harness.procs import wait_until
 
 SETTINGS = WorkerSettings(lease_ttl=1.5, status_interval=0.3, reconnect_min=0.05, reconnect_max=0.2)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 
-from bridge.config import ConfigError
-from bridge.delivery.settings import DEFAULT_RULES, RetryRule, read_settings
+from bridge.config import DEFAULT_RULES, ConfigError, RetryRule, read_settings
 
 
 def test_an_empty_table_gives_the_documented_defaults():
@@ -65,9 +66,9 @@ def test_run_shares_the_simulators_binds_between_worker_processes():
     from bridge.cli.worker import worker_config
     from bridge.config import Config
 
-    one = worker_config(Config(), "127.0.0.1:2775").smsc[0]
+    one = asdict(worker_config(Config(), "127.0.0.1:2775").smsc[0])
     assert (one["port"], one["binds"], one["message_id_form"]) == (2775, 2, "dec")
-    two = worker_config(Config(worker={"processes": 2}), "127.0.0.1:2775").smsc[0]
+    two = asdict(worker_config(Config(worker={"processes": 2}), "127.0.0.1:2775").smsc[0])
     assert (two["binds"], two["max_binds"]) == (1, 2)  # 2 binds fleet-wide, one per process
     configured = Config(
         smsc=({"name": "x", "host": "h", "port": 1, "system_id": "s", "password": "p"},)
