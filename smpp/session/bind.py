@@ -28,7 +28,7 @@ from smpp.codec.status import status as status_info
 from smpp.session.inbound import Inbound, SessionInfo
 from smpp.session.mo import MoMessage, Reassembler
 from smpp.session.state import Counters, SessionState
-from smpp.session.submit import SubmitOutcome, SubmitRequest, submit_body
+from smpp.session.submit import OutcomeKind, SubmitOutcome, SubmitRequest, submit_body
 from smpp.session.throttle import Backoff, RateLimiter
 from smpp.session.transport import BindRefused, Connection, ConnectionLost, open_bound
 from smpp.session.window import Pending, Window
@@ -64,7 +64,7 @@ class BindLoop:
         self.since, self.since_wall = clock(), wall_clock()
         self.last_error: str | None = None
         # (future, request, queued at, submit_sm body without its header)
-        self.queue: deque[tuple[Future, SubmitRequest, float, bytes]] = deque()
+        self.queue: deque[tuple[Future[SubmitOutcome], SubmitRequest, float, bytes]] = deque()
         self.closed = False  # no more submits: stopped or bind refused
         self.stop_requested = False
         self._lock = threading.Lock()
@@ -86,11 +86,11 @@ class BindLoop:
 
     # ------------------------------------------------------------------ other threads
 
-    def submit(self, request: SubmitRequest) -> Future:
+    def submit(self, request: SubmitRequest) -> Future[SubmitOutcome]:
         """Queue ``request``; the future resolves to a SubmitOutcome (always, eventually).
         The body is encoded here, on the caller's thread: the session thread then only adds
         a header, so its turn between a batch of responses and the next submits stays short."""
-        future: Future = Future()
+        future: Future[SubmitOutcome] = Future()
         try:
             body = submit_body(request, self.config)
         except pdu.PduError as exc:
@@ -276,16 +276,17 @@ class BindLoop:
                 self._flush(conn)
             timeout = self._select_timeout(now)
             writers = [c for c in self.conns if c.wants_write]
-            readable, _, _ = select.select([wake, *self.conns], writers, [], timeout)
+            watched: list[socket.socket | Connection] = [wake, *self.conns]
+            readable, _, _ = select.select(watched, writers, [], timeout)
             now = self.clock()
-            for conn in readable:
-                if conn is wake:
+            for ready in readable:
+                if not isinstance(ready, Connection):  # the wake-up socket
                     self._drain_wake()
                     continue
                 try:
-                    self._read(conn, now)
+                    self._read(ready, now)
                 except ConnectionLost:
-                    if not self._drop_unbinding(conn):
+                    if not self._drop_unbinding(ready):
                         raise
 
     def _flush(self, conn: Connection) -> None:
@@ -313,7 +314,7 @@ class BindLoop:
         if frames:
             conn.last_rx = now
             if conn is self.tx and not (self.stop_requested or self._unbinding):
-                lost = self._refill_first(frames, now)
+                lost = self._refill_first(conn, frames, now)
         for frame in frames:
             try:
                 self._dispatch(conn, frame, now)
@@ -328,7 +329,9 @@ class BindLoop:
         if lost is not None:
             raise lost  # the answers above were still handed over
 
-    def _refill_first(self, frames: list[bytes], now: float) -> ConnectionLost | None:
+    def _refill_first(
+        self, tx: Connection, frames: list[bytes], now: float
+    ) -> ConnectionLost | None:
         """Free the window slots this batch of submit_sm_resp answers and write the next
         submits before acting on the batch (decoding, resolving futures, their callbacks).
         The SMSC's hold on those submits starts when they leave, so at window 50 the ~0.2 ms a
@@ -344,7 +347,7 @@ class BindLoop:
         if freed:
             self._fill(now)
             try:
-                self.tx.flush()
+                tx.flush()
             except ConnectionLost as exc:
                 return exc
         return None
@@ -420,7 +423,8 @@ class BindLoop:
         if status == ESME_RTHROTTLED:
             self.counters.throttled += 1
             self.limiter.pause(now + self.config.throttle_backoff)
-        kind = "retryable" if status == ESME_RTHROTTLED or is_retryable(status) else "permanent"
+        retry = status == ESME_RTHROTTLED or is_retryable(status)
+        kind: OutcomeKind = "retryable" if retry else "permanent"
         self._resolve(
             pending.future,
             SubmitOutcome(kind, status, None, True, tag, f"SMSC refused it: {status_info(status)}"),
@@ -429,6 +433,8 @@ class BindLoop:
     def _fill(self, now: float) -> None:
         """Write queued submits while the window has room and the rate cap allows."""
         queue, window, conn, limiter = self.queue, self.window, self.tx, self.limiter
+        if conn is None:
+            return  # not bound
         deadline = now + self.config.response_timeout
         encode, submit_sm = pdu.encode_pdu, pdu.SUBMIT_SM
         while queue and window.free > 0 and limiter.take(now):
@@ -584,10 +590,12 @@ class BindLoop:
             except ConnectionLost as lost:
                 log.debug("%s: generic_nack not sent: %s", self.config.name, lost)
 
-    def _resolve(self, future: Future, outcome: SubmitOutcome) -> None:
+    def _resolve(self, future: Future[SubmitOutcome], outcome: SubmitOutcome) -> None:
         future.set_result(outcome)
 
-    def _resolve_queued(self, future: Future, request: SubmitRequest, error: str) -> None:
+    def _resolve_queued(
+        self, future: Future[SubmitOutcome], request: SubmitRequest, error: str
+    ) -> None:
         self.counters.not_sent += 1
         if future.set_running_or_notify_cancel():
             future.set_result(SubmitOutcome("not_sent", 0, None, False, request.tag, error))

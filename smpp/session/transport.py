@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from typing import Any
 
 import smpplib.client
 import smpplib.consts
@@ -89,12 +90,12 @@ def open_bound(
     return Connection(sock, command, first_sequence=client.sequence + 1)
 
 
-class _BindClient(smpplib.client.Client):
+class _BindClient(smpplib.client.Client):  # type: ignore[misc]  # smpplib has no type hints
     """smpplib's client, hardened for the one PDU it still reads (the bind response): a
     command_length outside 16..64 KiB is refused before smpplib would try to read (and
     allocate) that many bytes or pass a negative size to recv()."""
 
-    def read_pdu(self):
+    def read_pdu(self) -> Any:  # an smpplib PDU object (untyped)
         raw_length = self._recv_exact(4)
         length = int.from_bytes(raw_length, "big")
         if not pdu.HEADER_LENGTH <= length <= pdu.MAX_PDU_LENGTH:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from smpp.session.submit import SubmitRequest
+from smpp.session.submit import SubmitOutcome, SubmitRequest
 
 
 @dataclass(slots=True)
@@ -15,7 +15,7 @@ class Pending:
     """A submit in flight. ``offset`` is the position of its first byte in the connection's
     output stream: when the connection falls, bytes before ``Connection.sent`` may have gone."""
 
-    future: Future
+    future: Future[SubmitOutcome]
     request: SubmitRequest
     deadline: float
     offset: int

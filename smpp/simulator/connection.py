@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from smpp.codec import pdu
 from smpp.codec.status import ESME_RALYBND, ESME_RINVBNDSTS, ESME_RINVCMDID, ESME_ROK
+from smpp.simulator.recording import BindRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     from smpp.simulator.smsc import Smsc
@@ -42,10 +43,10 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, smsc: Smsc) -> None:
         self.smsc = smsc
-        self.transport: asyncio.Transport | None = None
+        self.transport: asyncio.Transport  # set by connection_made, before any other call
         self.buffer = b""
         self.out: list[bytes] = []
-        self.record: Any = None
+        self.record: BindRecord  # set by connection_made too
         self.system_id: str | None = None
         self.bound = self.can_submit = self.can_receive = False
         self.unbinding = self.closed = False
@@ -57,7 +58,9 @@ class Connection(asyncio.Protocol):
     # ------------------------------------------------------------------ transport events
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        if not isinstance(transport, asyncio.Transport):
+            raise TypeError(f"the simulator serves TCP streams, not {transport!r}")
+        self.transport = transport
         host, port = transport.get_extra_info("peername")[:2]
         self.record = self.smsc.recorder.new_bind(f"{host}:{port}")
         self.smsc.connections.add(self)

@@ -16,9 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smpp.codec import decode, parse_concat, pdu
+from smpp.codec.pdu import ShortMessage
 from smpp.codec.tlv import TAG_MESSAGE_PAYLOAD
 
 MAX_GROUPS = 10_000  # unfinished concatenated messages kept; the oldest goes beyond this
+
+
+#: One PDU an ESME sent, as kept: (command_id, status, sequence, decoded body, our answer).
+PduEntry = tuple[int, int, int, object, int | None]
+#: An unfinished concatenated message: (system_id, source, destination, kind, ref, total).
+GroupKey = tuple[str | None, str, str, str, int, int]
 
 
 @dataclass
@@ -116,7 +123,7 @@ class MoRecord:
 
 @dataclass
 class _Group:
-    first: pdu.ShortMessage
+    first: ShortMessage
     bind_id: int
     system_id: str | None
     total: int
@@ -134,7 +141,7 @@ class Recorder:
         self.receipts: deque[ReceiptRecord] = deque(maxlen=limit)
         self.mo: deque[MoRecord] = deque(maxlen=limit)
         self.counters: Counter[str] = Counter()
-        self._groups: OrderedDict[tuple, _Group] = OrderedDict()
+        self._groups: OrderedDict[GroupKey, _Group] = OrderedDict()
         self._ids = itertools.count(1)
 
     def new_bind(self, peer: str) -> BindRecord:
@@ -155,9 +162,7 @@ class Recorder:
         record.pdus_received += 1
         record.pdus.append((command_id, status, sequence, body, answer))
 
-    def accepted(
-        self, record: BindRecord, m: pdu.ShortMessage, message_id: str, outcome: str
-    ) -> None:
+    def accepted(self, record: BindRecord, m: ShortMessage, message_id: str, outcome: str) -> None:
         """An accepted submit: a whole message, or one part of a concatenated one."""
         self.counters["accepted"] += 1
         if not m.tlvs and not m.esm_class & pdu.ESM_CLASS_UDHI:  # the common, fast case
@@ -177,7 +182,8 @@ class Recorder:
             return
         payload = m.tlvs.get(TAG_MESSAGE_PAYLOAD)
         in_payload = payload is not None and not m.short_message
-        info, data = parse_concat(payload if in_payload else m.short_message, m.esm_class, m.tlvs)
+        body = payload if payload is not None and in_payload else m.short_message
+        info, data = parse_concat(body, m.esm_class, m.tlvs)
         if info is None:
             self._finish(
                 record.id,
@@ -205,7 +211,7 @@ class Recorder:
         self,
         bind_id: int,
         system_id: str | None,
-        m: pdu.ShortMessage,
+        m: ShortMessage,
         parts: list[tuple[bytes, str, str]],
         concat: str | None,
         complete: bool = True,
@@ -263,7 +269,7 @@ class Recorder:
             b.pdus.clear()
 
 
-def pdu_dict(entry: tuple) -> dict[str, Any]:
+def pdu_dict(entry: PduEntry) -> dict[str, Any]:
     command_id, status, sequence, body, answer = entry
     return {
         "command": pdu.command_name(command_id),

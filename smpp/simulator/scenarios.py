@@ -12,7 +12,7 @@ import random
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 from smpp.codec.pdu import ShortMessage
 from smpp.codec.status import (
@@ -28,7 +28,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from smpp.simulator.connection import Connection
     from smpp.simulator.smsc import Smsc
 
-SILENT = "silent"  # a submit verdict: never answer this PDU
+SILENT: Final = "silent"  # a submit verdict: never answer this PDU
+#: What Scenario.submit() returns: a status to refuse with, SILENT, or None (no opinion).
+Verdict = int | Literal["silent"] | None
+#: Each parameter's parser: its text on the command line to the value the scenario takes.
+Params = dict[str, Callable[[str], Any]]
 
 
 class ScenarioError(ValueError):
@@ -40,14 +44,14 @@ class Scenario:
     parameter to the function that parses its command-line text."""
 
     name: ClassVar[str] = ""
-    PARAMS: ClassVar[dict[str, Callable[[str], Any]]] = {}
+    PARAMS: ClassVar[Params] = {}
     receipt_first: ClassVar[bool] = False
 
     def bind(self, system_id: str) -> int | None:
         """A status to refuse this bind with, or None."""
         return None
 
-    def submit(self, now: float, message: ShortMessage) -> int | str | None:
+    def submit(self, now: float, message: ShortMessage) -> Verdict:
         """A status to refuse this submit with, SILENT to never answer it, or None."""
         return None
 
@@ -94,7 +98,7 @@ class Latency(Scenario):
     (responses then come back out of order, as busy SMSCs do)."""
 
     name: ClassVar[str] = "latency"
-    PARAMS: ClassVar[dict] = {"ms": float, "jitter_ms": float}
+    PARAMS: ClassVar[Params] = {"ms": float, "jitter_ms": float}
     ms: float = 5.0
     jitter_ms: float = 0.0
     _rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False, compare=False)
@@ -109,7 +113,7 @@ class Throttle(Scenario):
     default one second's worth); the rest get ``status`` (ESME_RTHROTTLED)."""
 
     name: ClassVar[str] = "throttle"
-    PARAMS: ClassVar[dict] = {"tps": float, "burst": int, "status": parse_status}
+    PARAMS: ClassVar[Params] = {"tps": float, "burst": int, "status": parse_status}
     tps: float = 100.0
     burst: int | None = None
     status: int = ESME_RTHROTTLED
@@ -136,7 +140,7 @@ class QueueFull(Scenario):
     """After every ``every`` accepted submits, the next ``burst`` get ``status`` (RMSGQFUL)."""
 
     name: ClassVar[str] = "msgqful"
-    PARAMS: ClassVar[dict] = {"every": int, "burst": int, "status": parse_status}
+    PARAMS: ClassVar[Params] = {"every": int, "burst": int, "status": parse_status}
     every: int = 50
     burst: int = 5
     status: int = ESME_RMSGQFUL
@@ -152,7 +156,7 @@ class RejectPrefix(Scenario):
     """Destinations starting with one of ``prefixes`` get ``status`` (ESME_RINVDSTADR)."""
 
     name: ClassVar[str] = "reject-prefix"
-    PARAMS: ClassVar[dict] = {"prefixes": _prefixes, "status": parse_status}
+    PARAMS: ClassVar[Params] = {"prefixes": _prefixes, "status": parse_status}
     prefixes: tuple[str, ...] = ()
     status: int = ESME_RINVDSTADR
 
@@ -165,11 +169,11 @@ class Silent(Scenario):
     """Every ``every``-th submit (default: all) is never answered and never delivered."""
 
     name: ClassVar[str] = "silent"
-    PARAMS: ClassVar[dict] = {"every": int}
+    PARAMS: ClassVar[Params] = {"every": int}
     every: int = 1
     seen: int = field(default=0, compare=False)  # so far
 
-    def submit(self, now: float, message: ShortMessage) -> str | None:
+    def submit(self, now: float, message: ShortMessage) -> Verdict:
         self.seen += 1
         return SILENT if self.seen % self.every == 0 else None
 
@@ -179,7 +183,7 @@ class Outcome(Scenario):
     """Messages to destinations starting with ``prefixes`` get receipt stat ``stat``."""
 
     name: ClassVar[str] = "outcome"
-    PARAMS: ClassVar[dict] = {"prefixes": _prefixes, "stat": _stat}
+    PARAMS: ClassVar[Params] = {"prefixes": _prefixes, "stat": _stat}
     prefixes: tuple[str, ...] = ()
     stat: str = "UNDELIV"
 
@@ -193,7 +197,7 @@ class DropAfter(Scenario):
     pipelined behind it is lost). ``abort=1`` resets the TCP connection instead of closing."""
 
     name: ClassVar[str] = "drop-after"
-    PARAMS: ClassVar[dict] = {"pdus": int, "abort": _bool}
+    PARAMS: ClassVar[Params] = {"pdus": int, "abort": _bool}
     pdus: int = 100
     abort: bool = False
 
@@ -207,7 +211,7 @@ class UnbindAfter(Scenario):
     """The SMSC sends unbind to each bound connection after it has sent ``pdus`` PDUs."""
 
     name: ClassVar[str] = "unbind-after"
-    PARAMS: ClassVar[dict] = {"pdus": int}
+    PARAMS: ClassVar[Params] = {"pdus": int}
     pdus: int = 100
 
     def after_pdu(self, conn: Connection) -> None:
@@ -226,7 +230,7 @@ class Malformed(Scenario):
     "bad-length" (command_length 8: the stream is unusable, close it)."""
 
     name: ClassVar[str] = "malformed"
-    PARAMS: ClassVar[dict] = {"after": int, "kind": str}
+    PARAMS: ClassVar[Params] = {"after": int, "kind": str}
     after: int = 5
     kind: str = "truncated"
 
@@ -245,7 +249,7 @@ class RefuseBinds(Scenario):
     """Refuse binds with ``status`` (ESME_RBINDFAIL): all of them, or the first ``count``."""
 
     name: ClassVar[str] = "refuse-binds"
-    PARAMS: ClassVar[dict] = {"count": int, "status": parse_status}
+    PARAMS: ClassVar[Params] = {"count": int, "status": parse_status}
     count: int | None = None
     status: int = ESME_RBINDFAIL
     refused: int = field(default=0, compare=False)  # so far
@@ -272,7 +276,7 @@ class Mo(Scenario):
     "payload"; none: one PDU), at most ``count`` times. Skipped while no receiver is bound."""
 
     name: ClassVar[str] = "mo"
-    PARAMS: ClassVar[dict] = {
+    PARAMS: ClassVar[Params] = {
         "every": float,
         "source": str,
         "dest": str,

@@ -27,7 +27,13 @@ TIMER_SLACK_NS = 1000
 log = logging.getLogger(__name__)
 
 
-class PreciseEpollSelector(getattr(selectors, "EpollSelector", selectors.DefaultSelector)):
+if sys.platform == "linux":
+    _Epoll = selectors.EpollSelector
+else:  # pragma: no cover - no epoll: the platform's default, waits rounded as it rounds them
+    _Epoll = selectors.DefaultSelector
+
+
+class PreciseEpollSelector(_Epoll):
     """EpollSelector whose timed waits are not rounded up to whole milliseconds (falls back
     to plain epoll when the epoll descriptor is numbered too high for select())."""
 
@@ -62,4 +68,5 @@ def tighten_timer_slack() -> bool:
     except (OSError, AttributeError) as exc:
         log.debug("no prctl, timer slack left as it is: %s", exc)
         return False
-    return prctl(PR_SET_TIMERSLACK, TIMER_SLACK_NS, 0, 0, 0) == 0
+    result: int = prctl(PR_SET_TIMERSLACK, TIMER_SLACK_NS, 0, 0, 0)  # ctypes: an untyped call
+    return result == 0

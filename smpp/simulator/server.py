@@ -64,7 +64,7 @@ class Simulator:
     def start(self) -> tuple[str, int]:
         if self._thread is not None:
             raise SimulatorError("simulator already started; stop() it first")
-        started: concurrent.futures.Future = concurrent.futures.Future()
+        started: concurrent.futures.Future[tuple[str, int]] = concurrent.futures.Future()
         self._thread = threading.Thread(
             target=self._run, args=(started,), name="smpp-simulator", daemon=True
         )
@@ -115,15 +115,15 @@ class Simulator:
             raise SimulatorError("simulator not started: call start() first")
         return self.address
 
-    def _run(self, started: concurrent.futures.Future) -> None:
+    def _run(self, started: concurrent.futures.Future[tuple[str, int]]) -> None:
         loop = new_event_loop()  # timers to the microsecond: see smpp.simulator.selector
         loop.set_exception_handler(self._on_error)
         self._loop = loop
         try:
-            self._smsc = Smsc(self.config, loop, ReceiptDates(self._clock))
+            smsc = self._smsc = Smsc(self.config, loop, ReceiptDates(self._clock))
             self._server = loop.run_until_complete(
                 loop.create_server(
-                    lambda: Connection(self._smsc),
+                    lambda: Connection(smsc),
                     self.config.host,
                     self.config.port,
                     reuse_address=True,
@@ -161,16 +161,19 @@ class Simulator:
         return list(self._errors)
 
     def _shutdown(self) -> None:
-        self._server.close()
-        self._smsc.close()
-        self._loop.call_soon(self._loop.stop)
+        if self._server is not None:
+            self._server.close()
+        if self._smsc is not None:
+            self._smsc.close()
+        if self._loop is not None:
+            self._loop.call_soon(self._loop.stop)
 
     # ------------------------------------------------------------------ on the server thread
 
-    def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` on the server thread and return its result."""
-        loop, thread = self._loop, self._thread
-        if self._smsc is None:
+    def _call(self, fn: Callable[[Smsc], T]) -> T:
+        """Run ``fn(smsc)`` on the server thread and return its result."""
+        smsc, loop, thread = self._smsc, self._loop, self._thread
+        if smsc is None:
             raise SimulatorError("simulator not started: call start() first")
         if (
             thread is None
@@ -179,12 +182,12 @@ class Simulator:
             or loop.is_closed()
             or threading.current_thread() is thread
         ):
-            return fn(*args)  # stopped (nothing changes any more) or already on that thread
-        future: concurrent.futures.Future = concurrent.futures.Future()
+            return fn(smsc)  # stopped (nothing changes any more) or already on that thread
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
         def run() -> None:
             try:
-                future.set_result(fn(*args))
+                future.set_result(fn(smsc))
             except BaseException as exc:  # noqa: BLE001 -- re-raised in the caller
                 future.set_exception(exc)
 
@@ -197,11 +200,11 @@ class Simulator:
         """Replace the active scenarios (objects or specs like "throttle:tps=10"); none given:
         back to the happy SMSC. Takes effect for the next PDU."""
         built = build_scenarios(scenarios)
-        self._call(lambda: self._smsc.set_scenarios(built))
+        self._call(lambda smsc: smsc.set_scenarios(built))
 
     @property
     def scenarios(self) -> list[Scenario]:
-        return self._call(lambda: list(self._smsc.scenarios))
+        return self._call(lambda smsc: list(smsc.scenarios))
 
     def reconfigure(self, **changes: Any) -> SimulatorConfig:
         """Change settings while running (dlr_delay, outcomes, id formats, credentials, cap,
@@ -213,7 +216,7 @@ class Simulator:
                     + ("set_scenarios()" if name == "scenarios" else "a new Simulator")
                 )
         new = self.config.replace(**changes)
-        self._call(self._smsc.configure, new)
+        self._call(lambda smsc: smsc.configure(new))
         self.config = new
         return new
 
@@ -230,7 +233,7 @@ class Simulator:
         "sar" or "payload" when it needs more than one part) to one bound receiver or
         transceiver of ``system_id`` (any when None). Raises SimulatorError if none is bound."""
         record = self._call(
-            self._smsc.send_mo, source, dest, text, parts_method, system_id, data_coding
+            lambda smsc: smsc.send_mo(source, dest, text, parts_method, system_id, data_coding)
         )
         if record is None:
             raise SimulatorError(
@@ -248,13 +251,13 @@ class Simulator:
             raise SimulatorError(
                 f"bind_type {bind_type!r}: use one of {sorted(BIND_TYPES.values())} or None"
             )
-        return self._call(self._smsc.unbind_all, system_id, bind_type)
+        return self._call(lambda smsc: smsc.unbind_all(system_id, bind_type))
 
     def drop_connections(self) -> int:
         """Reset every open connection (as a crashing SMSC would); returns how many."""
 
-        def drop() -> int:
-            conns = list(self._smsc.connections)
+        def drop(smsc: Smsc) -> int:
+            conns = list(smsc.connections)
             for conn in conns:
                 conn.drop(abort=True)
             return len(conns)
@@ -266,7 +269,7 @@ class Simulator:
     @property
     def binds(self) -> list[BindRecord]:
         """Every connection so far (bound or not), oldest first, with its received PDUs."""
-        return self._call(lambda: self._smsc.recorder.snapshot_binds())
+        return self._call(lambda smsc: smsc.recorder.snapshot_binds())
 
     @property
     def bound(self) -> list[BindRecord]:
@@ -279,10 +282,10 @@ class Simulator:
         """PDUs received on every bind (of ``system_id``), optionally one command's, in order
         per bind: dicts with command, command_id, status, sequence, body, answer."""
 
-        def collect() -> list[dict[str, Any]]:
+        def collect(smsc: Smsc) -> list[dict[str, Any]]:
             found = [
                 pdu_dict(e)
-                for b in self._smsc.recorder.binds
+                for b in smsc.recorder.binds
                 if system_id is None or b.system_id == system_id
                 for e in b.pdus
             ]
@@ -293,16 +296,16 @@ class Simulator:
     @property
     def messages(self) -> list[SubmittedMessage]:
         """Accepted messages, whole (concatenated parts reassembled), oldest first."""
-        return self._call(lambda: list(self._smsc.recorder.messages))
+        return self._call(lambda smsc: list(smsc.recorder.messages))
 
     @property
     def incomplete_messages(self) -> list[SubmittedMessage]:
-        return self._call(lambda: self._smsc.recorder.snapshot_incomplete())
+        return self._call(lambda smsc: smsc.recorder.snapshot_incomplete())
 
     @property
     def receipts(self) -> list[ReceiptRecord]:
         """Delivery receipts sent, with the ESME's deliver_sm_resp status when it came."""
-        return self._call(lambda: self._smsc.recorder.snapshot_receipts())
+        return self._call(lambda smsc: smsc.recorder.snapshot_receipts())
 
     @property
     def unanswered_receipts(self) -> list[ReceiptRecord]:
@@ -311,17 +314,17 @@ class Simulator:
     @property
     def pending_receipts(self) -> int:
         """Receipts held because no receiver of their system_id is bound."""
-        return self._call(lambda: sum(len(q) for q in self._smsc.pending.values()))
+        return self._call(lambda smsc: sum(len(q) for q in smsc.pending.values()))
 
     @property
     def mo(self) -> list[MoRecord]:
-        return self._call(lambda: self._smsc.recorder.snapshot_mo())
+        return self._call(lambda smsc: smsc.recorder.snapshot_mo())
 
     @property
     def counters(self) -> dict[str, int]:
         """connections, accepted, receipts_sent, receipts_dropped, mo_sent, mo_skipped,
         groups_dropped: totals never cut by record_limit."""
-        return self._call(lambda: dict(self._smsc.recorder.counters))
+        return self._call(lambda smsc: dict(smsc.recorder.counters))
 
     def clear_records(self) -> None:
-        self._call(lambda: self._smsc.recorder.clear())
+        self._call(lambda smsc: smsc.recorder.clear())

@@ -32,6 +32,9 @@ from smpp.simulator.timers import Timers
 if TYPE_CHECKING:  # pragma: no cover
     from smpp.simulator.connection import Connection
 
+    #: A receipt to send: (submitting connection, the submit, message id, stat, submit date).
+    ReceiptJob = tuple[Connection, pdu.ShortMessage, str, str, str]
+
 
 def _overrides(scenarios: list[Scenario], hook: str) -> list[Scenario]:
     return [s for s in scenarios if getattr(type(s), hook) is not getattr(Scenario, hook)]
@@ -50,11 +53,13 @@ class Smsc:
         self.connections: set[Connection] = set()
         self.receivers: dict[str | None, list[Connection]] = defaultdict(list)
         self.bound_counts: dict[str | None, int] = defaultdict(int)
-        self.pending: dict[str | None, deque] = defaultdict(deque)  # receipts with nowhere to go
+        # receipts with nowhere to go, by system_id
+        self.pending: dict[str | None, deque[ReceiptJob]] = defaultdict(deque)
         self.dirty: list[Connection] = []
         self.read_at = loop.time()  # loop time the read being handled arrived (Connection sets)
         self._rr = itertools.count()
         self.scenarios: list[Scenario] = []
+        self.ids: MessageIds  # set by configure(), which reads the previous one's counter
         self.configure(config)
         self._mo_refs = itertools.count(self.rng.randrange(0, 256))
         self.set_scenarios(config.scenarios)
@@ -141,7 +146,7 @@ class Smsc:
         delay = sum(s.response_delay() for s in self.delay_hooks) if self.delay_hooks else 0.0
         for scenario in self.submit_hooks:
             verdict = scenario.submit(self.read_at, m)
-            if verdict is SILENT:
+            if verdict == SILENT:
                 self.recorder.pdu(record, command_id, 0, sequence, m, None)
                 return
             if verdict:
@@ -155,7 +160,7 @@ class Smsc:
         self.recorder.pdu(record, command_id, 0, sequence, m, 0)
         self.recorder.accepted(record, m, message_id, stat)
         rd = m.registered_delivery & 0x03
-        job = None
+        job: ReceiptJob | None = None
         if rd == 1 or (rd == 2 and stat != "DELIVRD"):
             job = (conn, m, message_id, stat, self.dates.now()[1])
             if self.receipt_first:
@@ -183,7 +188,7 @@ class Smsc:
 
     # ------------------------------------------------------------------ receipts
 
-    def send_receipt(self, job: tuple) -> None:
+    def send_receipt(self, job: ReceiptJob) -> None:
         """Deliver a receipt on the submitting transceiver, else a receiver of its system_id,
         else hold it until one binds."""
         origin, m, message_id, stat, submit_date = job

@@ -22,7 +22,7 @@ class Timers:
     def __init__(self, loop: asyncio.AbstractEventLoop, after_run: Callable[[], None]) -> None:
         self.loop = loop
         self.after_run = after_run
-        self._heap: list[tuple[float, int, Callable[..., Any], tuple]] = []
+        self._heap: list[tuple[float, int, Callable[..., Any], tuple[Any, ...]]] = []
         self._order = itertools.count()
         self._handle: asyncio.TimerHandle | None = None
         self._handle_when = float("inf")
