@@ -88,7 +88,7 @@ def _time(description: str, required: bool = False) -> fields.String:
 
 
 class EventAnswer(Schema):
-    state = fields.String(required=True, metadata={"example": "submitted"})
+    state = fields.String(required=True, metadata={"example": MessageState.SUBMITTED.value})
     at = _time("When the message entered this state.", required=True)
     detail = fields.String(
         required=True,
