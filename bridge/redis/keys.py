@@ -50,8 +50,20 @@ def tps_bucket_key(account: str) -> str:
 # --- delivery receipts and settlement (bridge/delivery/settlement/correlation.py, core.py) ---
 # Receipt correlation: one STRING per (connection, id spelling) -> "<message_id>:<part_index>",
 # expiring after the message's validity plus a margin. An id spelling is a canonical_id, or,
-# for message_id_form "auto", each of id_forms(id).
+# for message_id_form "auto", the id's exact spelling (message_id.exact_spelling).
 DLR_MAP_PREFIX = PREFIX + "dlr:map:"
+# Form "auto" while a connection is still learning its SMSC's ids: one STRING per (connection,
+# conversion, converted spelling) -> "<message_id>:<part_index>" (message_id.CONVERSIONS),
+# same TTL as the map. Never read before the exact spelling; never decides alone.
+DLR_CONV_PREFIX = PREFIX + "dlr:conv:"
+# What a connection has learned about its SMSC's ids (form "auto"): one HASH per connection
+# (learned = same|hex2dec|dec2hex, resp_hex, held_total, conflicts); no TTL (a few fields).
+DLR_FORMS_PREFIX = PREFIX + "dlr:forms:"
+# Receipts kept because they matched only through an ambiguous converted spelling: one SET per
+# connection of their own spellings (the receipts wait in the orphan lists), orphan TTL.
+DLR_HELD_PREFIX = PREFIX + "dlr:held:"
+# Receipts that voted for a conversion: one SET per (connection, conversion) of spellings.
+DLR_VOTES_PREFIX = PREFIX + "dlr:votes:"
 # Receipts that arrived before their submit_sm_resp was stored: one LIST (JSON receipts) per
 # (connection, id spelling), expiring after the orphan TTL.
 DLR_ORPHAN_PREFIX = PREFIX + "dlr:orphan:"
@@ -67,6 +79,26 @@ def dlr_map_key(connection: str, smsc_id: str) -> str:
 def dlr_orphan_key(connection: str, smsc_id: str) -> str:
     """Where receipts for a not-yet-mapped smsc id spelling wait."""
     return f"{DLR_ORPHAN_PREFIX}{connection}:{smsc_id}"
+
+
+def dlr_conv_key(connection: str, conversion: str, spelling: str) -> str:
+    """Where a resp id's converted spelling maps to its (message, part) while learning."""
+    return f"{DLR_CONV_PREFIX}{connection}:{conversion}:{spelling}"
+
+
+def dlr_forms_key(connection: str) -> str:
+    """What a connection has learned about its SMSC's message ids."""
+    return DLR_FORMS_PREFIX + connection
+
+
+def dlr_held_key(connection: str) -> str:
+    """The own spellings of a connection's held (ambiguous) receipts."""
+    return DLR_HELD_PREFIX + connection
+
+
+def dlr_votes_key(connection: str, conversion: str) -> str:
+    """The receipts that voted for one conversion on a connection."""
+    return f"{DLR_VOTES_PREFIX}{connection}:{conversion}"
 
 
 # --- the reconciler (owner: delivery; bridge/delivery/reconcile.py) ---

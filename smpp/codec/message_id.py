@@ -67,3 +67,46 @@ def canonical_id(message_id: str, form: str) -> str:
         if form == "hex" and _HEX.issuperset(text):
             return str(int(text, 16))
     return text
+
+
+#: How an SMSC may rewrite a submit_sm_resp id in its receipts; form "auto" learns which one
+#: a connection's SMSC uses ("same": no rewriting, only case and leading zeros).
+CONVERSIONS = ("hex2dec", "dec2hex")
+
+
+def exact_spelling(message_id: str) -> str:
+    """The id lower-cased without leading zeros ("" for an empty id): its own spelling."""
+    text = clean_id(message_id).lower()
+    return (text.lstrip("0") or "0") if text else ""
+
+
+def converted_spellings(message_id: str) -> dict[str, str]:
+    """What a resp id becomes in a receipt under each conversion that applies to it.
+
+    "hex2dec": the id read as hex, written in decimal (only for an all-hex id);
+    "dec2hex": the id read as decimal, written in lower-case hex (only for an all-digit id).
+    """
+    text = exact_spelling(message_id)
+    if not text or len(text) > _MAX_NUMERIC_LEN or not _HEX.issuperset(text):
+        return {}
+    forms = {"hex2dec": str(int(text, 16))}
+    if _DEC.issuperset(text):
+        forms["dec2hex"] = format(int(text), "x")
+    return forms
+
+
+def unconverted(spelling: str, conversion: str) -> str | None:
+    """The resp id (its exact spelling) that a receipt's exact spelling names under a
+    conversion; None when the receipt's id cannot be the output of that conversion."""
+    if not spelling or len(spelling) > _MAX_NUMERIC_LEN:
+        return None
+    if conversion == "hex2dec":
+        return format(int(spelling), "x") if _DEC.issuperset(spelling) else None
+    if conversion == "dec2hex":
+        return str(int(spelling, 16)) if _HEX.issuperset(spelling) else None
+    raise ValueError(f"unknown conversion {conversion!r}; use one of {CONVERSIONS}")
+
+
+def is_numeric_only(spelling: str) -> bool:
+    """True for an all-digit spelling: it reads as decimal and as hex alike (ambiguous)."""
+    return _DEC.issuperset(spelling)

@@ -1,58 +1,91 @@
 """Receipt correlation in Redis: smsc message id -> (message id, part index), and orphan receipts.
 
-When a submit_sm_resp is stored, :meth:`ReceiptBook.map_submit_ids` writes one key per id
-spelling (``redis_keys.dlr_map_key``) with a TTL of the validity plus a margin. A receipt looks
-its id up by (connection, spelling):
+The rule: a receipt settles exactly the message whose id it names. When a submit_sm_resp is
+stored, :meth:`ReceiptBook.map_submit_ids` writes the id's exact spelling
+(``redis_keys.dlr_map_key``) with a TTL of the validity plus a margin; a receipt looks up its
+own id by (connection, spelling):
 
 - form "dec" / "hex" / "str" (the connection's ``message_id_form``): one spelling,
-  ``smpp.codec.receipt.canonical_id`` of the id, on both sides.
-- form "auto": every spelling in ``id_forms`` (hex <-> decimal, leading zeros, case). The map
-  writes the id's own spelling with SET (it wins) and the derived spellings with SET NX (first
-  writer keeps them); a receipt tries its own spelling first. So "10" and "16", whose derived
-  spellings collide, still find their own messages when both sides use one base.
+  ``smpp.codec.message_id.canonical_id`` of the id, on both sides.
+- form "auto": the exact spelling (``exact_spelling``: case and leading zeros ignored) always
+  comes first and always wins. An all-digit id also reads as hex, so the SMSC may have rewritten
+  it (``CONVERSIONS``: a hex resp quoted in decimal, or the reverse); what the connection has
+  learned about its SMSC (:mod:`bridge.delivery.settlement.learning`) decides, never which write
+  came first:
+  - still learning: the map also writes each converted spelling under its own key
+    (``dlr_conv_key``, one namespace per conversion, so two ids never fight over a key). A
+    receipt with no exact match that matches only through a conversion is *held*: parked
+    under its own spelling like an orphan (so its exact resp still takes it), listed in
+    ``dlr_held_key`` and counted, and it votes for that conversion; held receipts are tried
+    again as soon as the connection has learned.
+  - learned "same": exact spellings only, as "str" with case and leading zeros ignored.
+  - learned "hex2dec"/"dec2hex": the receipt's id converted back is its exact resp id.
 
 A receipt with no mapping yet (it overtook its submit_sm_resp, or another worker has not stored
 its resp) is parked as an orphan under its own spelling, with the orphan TTL. The two sides
 close the race with atomic MULTI blocks: the map side writes its keys and takes the orphans of
-every spelling of its ids in ONE block; the receipt side parks and re-reads the map in ONE
-block, and when the map is there by then it takes its orphan back itself. Whichever block runs
-second sees the other's write, so no receipt is stranded; both may see it, and applying a
-receipt twice changes nothing.
+its ids in ONE block; the receipt side parks and re-reads the map in ONE block, and when the
+map is there by then it takes its orphan back itself. Whichever block runs second sees the
+other's write, so no receipt is stranded; each parked receipt is popped (LPOP) once, so none is
+applied twice. Orphans found under a *converted* spelling while learning are not applied by the
+map side: they go through :meth:`ReceiptBook.correlate` again (exact first, else held).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
+from bridge.delivery.settlement import learning
+from bridge.delivery.settlement.learning import SAME, Forms
 from bridge.delivery.settlement.outcomes import ReceiptEvent
 from bridge.redis import keys as redis_keys
-from smpp.codec.message_id import clean_id
-from smpp.codec.receipt import Receipt, canonical_id, id_forms
+from smpp.codec.message_id import (
+    CONVERSIONS,
+    canonical_id,
+    converted_spellings,
+    exact_spelling,
+    is_numeric_only,
+    unconverted,
+)
+from smpp.codec.receipt import Receipt
 
 DEFAULT_MAP_TTL = 2 * 86_400  # seconds: longer than the default validity (1 day) plus margin
-DEFAULT_ORPHAN_TTL = 3_600  # seconds a receipt waits for its submit_sm_resp to be stored
+DEFAULT_ORPHAN_TTL = 3_600  # seconds a receipt waits for its resp (or, held, for learning)
 ORPHANS_PER_ID = 1000  # receipts taken per id spelling at once (LPOP count: Redis >= 6.2)
+HELD_PER_ROUND = 1000  # held spellings retried per round once a connection has learned
+DRAIN_ROUNDS = 20  # rounds per call (the rest wait for the next call)
+
+_MATCH, _HOLD, _PARK = "match", "hold", "park"
 
 
-def own_spelling(smsc_id: str, form: str) -> str | None:
-    """The key spelling of an id on its own side (None for an empty id)."""
-    if form != "auto":
-        return canonical_id(smsc_id, form) or None
-    text = clean_id(smsc_id).lower()
-    return (text.lstrip("0") or "0") if text else None
+def spell(smsc_id: str, form: str) -> str:
+    """The key spelling of an id on its own side ("" for an empty id)."""
+    return exact_spelling(smsc_id) if form == "auto" else canonical_id(smsc_id, form)
 
 
-def spellings(smsc_id: str, form: str) -> list[str]:
-    """Every key spelling of an id, its own first (one spelling unless form is "auto")."""
-    own = own_spelling(smsc_id, form)
-    if own is None:
-        return []
-    if form != "auto":
-        return [own]
-    return [own] + sorted(id_forms(smsc_id) - {own})
+def lookups(connection: str, spelling: str, learned: str | None) -> list[tuple[str, str]]:
+    """(kind, key) a receipt spelled ``spelling`` is looked up under, the exact one first.
+
+    kind "exact", a conversion name (learning: a hit there alone is ambiguous), or
+    "fallback" (learned a conversion, but this id cannot be its output).
+    """
+    exact = ("exact", redis_keys.dlr_map_key(connection, spelling))
+    if learned == SAME:
+        return [exact]
+    if learned is not None:
+        own = unconverted(spelling, learned)
+        if own is None:
+            return [("fallback", exact[1])]
+        return [("exact", redis_keys.dlr_map_key(connection, own))]
+    out = [exact]
+    for conversion in CONVERSIONS:
+        if unconverted(spelling, conversion) is not None:  # the id can be that one's output
+            out.append((conversion, redis_keys.dlr_conv_key(connection, conversion, spelling)))
+    return out
 
 
 def encode_receipt(receipt: Receipt, at: float) -> str:
@@ -101,88 +134,199 @@ class ReceiptBook:
         self._orphan_ttl = int(orphan_ttl)
         self._clock = clock
 
+    def forms(self, connection: str) -> Forms:
+        """What an "auto" connection has learned about its SMSC's ids."""
+        return learning.read_forms(self._redis, connection)
+
+    # --- the map side -----------------------------------------------------------------------
     def map_submit_ids(
         self, connection: str, form: str, items: Sequence[tuple[str, int, str]]
     ) -> list[ReceiptEvent]:
         """Store (message_id, part_index, smsc_id) mappings; returns the orphans now matched.
 
-        One MULTI round trip for any number of items.
+        One MULTI round trip for any number of items (plus one state read for form "auto").
         """
         if not items:
             return []
+        forms = self.forms(connection) if form == "auto" else None
+        learned = forms.learned if forms is not None else SAME
         pipe = self._redis.pipeline(transaction=True)
-        orphans: dict[str, tuple[str, int]] = {}  # orphan key to take -> its (message, part)
+        # orphan key -> (its (message, part), True when its receipts are this message's own)
+        orphans: dict[str, tuple[tuple[str, int], bool]] = {}
+        taken_spellings: list[str] = []
+        resp_hex = False
         for message_id, part_index, smsc_id in items:
-            value = f"{message_id}:{part_index}"
-            for i, spelling in enumerate(spellings(smsc_id, form)):
-                pipe.set(
-                    redis_keys.dlr_map_key(connection, spelling), value, ex=self._map_ttl, nx=i > 0
-                )
-                orphans.setdefault(
-                    redis_keys.dlr_orphan_key(connection, spelling), (message_id, part_index)
-                )
+            own = spell(smsc_id, form)
+            if not own:
+                continue
+            target, value = (message_id, part_index), f"{message_id}:{part_index}"
+            pipe.set(redis_keys.dlr_map_key(connection, own), value, ex=self._map_ttl)
+            converted = converted_spellings(own) if forms is not None else {}
+            resp_hex = resp_hex or ("hex2dec" in converted and not is_numeric_only(own))
+            if learned is None:
+                for conversion, spelling in converted.items():
+                    pipe.set(
+                        redis_keys.dlr_conv_key(connection, conversion, spelling),
+                        value,
+                        ex=self._map_ttl,
+                    )
+                    orphans.setdefault(
+                        redis_keys.dlr_orphan_key(connection, spelling), (target, False)
+                    )
+            receipt_spelling = converted.get(learned, own) if learned is not None else own
+            orphans[redis_keys.dlr_orphan_key(connection, receipt_spelling)] = (target, True)
+            taken_spellings.append(receipt_spelling)
+        if forms is not None and taken_spellings:
+            pipe.srem(redis_keys.dlr_held_key(connection), *taken_spellings)
         for okey in orphans:
             pipe.lpop(okey, ORPHANS_PER_ID)  # takes them; an emptied list is deleted
         taken = pipe.execute()[-len(orphans) :] if orphans else []
-        return [
-            self._event(connection, target, payload)
-            for target, payloads in zip(orphans.values(), taken, strict=True)
-            for payload in payloads or ()
-        ]
+        events: list[ReceiptEvent] = []
+        again: list[tuple[Receipt, float]] = []
+        proof = None
+        for (target, own_receipts), payloads in zip(orphans.values(), taken, strict=True):
+            for payload in payloads or ():
+                receipt, at = decode_receipt(payload)
+                if own_receipts:
+                    events.append(self._make(connection, target, receipt, at))
+                    if learned is None and not is_numeric_only(spell(receipt.message_id, form)):
+                        proof = receipt.message_id
+                else:  # found under a converted spelling: exact first, else held
+                    again.append((receipt, at))
+        if forms is None:
+            return events
+        if resp_hex and not forms.resp_hex:
+            learning.note_resp_hex(self._redis, connection)
+            forms.resp_hex = True
+        if proof is not None:
+            learning.learn_same(self._redis, connection, forms, proof)
+        if again:
+            events += self._correlate(connection, form, again, forms)[0]
+        return events + self._drain(connection, forms)
 
+    # --- the receipt side -------------------------------------------------------------------
     def correlate(
         self, connection: str, form: str, receipts: Iterable[tuple[Receipt, float]]
     ) -> tuple[list[ReceiptEvent], int]:
-        """Match (receipt, seen_at) pairs; returns (matched events, number parked as orphans)."""
-        items = [(r, at, spellings(r.message_id, form)) for r, at in receipts]
-        items = [item for item in items if item[2]]  # an empty id matches nothing, ever
+        """Match (receipt, seen_at) pairs; returns (matched events, number parked or held)."""
+        forms = self.forms(connection) if form == "auto" else None
+        events, parked = self._correlate(connection, form, list(receipts), forms)
+        if forms is not None:
+            events += self._drain(connection, forms)
+        return events, parked
+
+    def _correlate(
+        self, connection: str, form: str, receipts: list, forms: Forms | None
+    ) -> tuple[list[ReceiptEvent], int]:
+        learned = forms.learned if forms is not None else SAME
+        items = []
+        for receipt, at in receipts:
+            spelling = spell(receipt.message_id, form)
+            if spelling:  # an empty id matches nothing, ever
+                items.append((receipt, at, spelling, lookups(connection, spelling, learned)))
         if not items:
             return [], 0
         pipe = self._redis.pipeline(transaction=False)
-        for _r, _at, keys in items:
-            pipe.mget([redis_keys.dlr_map_key(connection, k) for k in keys])
-        events, misses = [], []
-        for (receipt, at, keys), values in zip(items, pipe.execute(), strict=True):
-            target = next((_target(v) for v in values if v is not None), None)
-            if target is None:
-                misses.append((receipt, at, keys))
+        for *_, keys in items:
+            pipe.mget([key for _kind, key in keys])
+        events, waiting = [], []
+        evidence = _Evidence()
+        for item, values in zip(items, pipe.execute(), strict=True):
+            verdict, target = self._decide(item, values, forms, evidence)
+            if verdict == _MATCH:
+                events.append(self._make(connection, target, item[0], item[1]))
             else:
-                events.append(self._make(connection, target, receipt, at))
-        if not misses:
-            return events, 0
-        late_events, still_parked = self._park(connection, misses)
-        return events + late_events, still_parked
+                waiting.append((*item, verdict == _HOLD))
+        late, parked = self._park(connection, waiting, forms, evidence) if waiting else ([], 0)
+        if forms is not None:
+            evidence.apply(self._redis, connection, forms)
+        return events + late, parked
 
-    def _park(self, connection: str, misses: list) -> tuple[list[ReceiptEvent], int]:
-        """Park the misses and re-read their maps atomically; take back the ones now mapped.
+    @staticmethod
+    def _decide(item, values, forms: Forms | None, evidence: _Evidence):
+        """(verdict, target) for one receipt from its lookups' values; notes evidence."""
+        _receipt, _at, spelling, keys = item
+        hits = {kind: _target(v) for (kind, _key), v in zip(keys, values, strict=True) if v}
+        if "exact" in hits:
+            if forms is not None and forms.learned is None and not is_numeric_only(spelling):
+                evidence.proof = spelling
+            return _MATCH, hits["exact"]
+        if "fallback" in hits:  # learned a conversion, yet this id matched as it is
+            if forms is not None and not is_numeric_only(spelling):
+                evidence.proof = spelling
+            return _MATCH, hits["fallback"]
+        if not hits:
+            return _PARK, None
+        for conversion in hits:  # matched only through a conversion: held, and it may vote
+            own = unconverted(spelling, conversion) or ""
+            if conversion == "hex2dec" and not is_numeric_only(own):
+                evidence.votes[conversion].add(spelling)
+            elif conversion == "dec2hex" and not is_numeric_only(spelling):
+                if forms is not None and not forms.resp_hex:
+                    evidence.votes[conversion].add(spelling)
+        return _HOLD, None
 
-        Returns (events taken back, how many misses stay parked).
-        """
+    def _park(
+        self, connection: str, waiting: list, forms: Forms | None, evidence: _Evidence
+    ) -> tuple[list[ReceiptEvent], int]:
+        """Park (or hold) receipts and re-read their maps atomically; take back the ones now
+        matched exactly. Returns (events taken back, how many stay parked or held)."""
         pipe = self._redis.pipeline(transaction=True)
-        for receipt, at, keys in misses:
-            okey = redis_keys.dlr_orphan_key(connection, keys[0])
+        for receipt, at, spelling, keys, _held in waiting:
+            okey = redis_keys.dlr_orphan_key(connection, spelling)
             pipe.rpush(okey, encode_receipt(receipt, at))
             pipe.expire(okey, self._orphan_ttl)
-            pipe.mget([redis_keys.dlr_map_key(connection, k) for k in keys])
+            pipe.mget([key for _kind, key in keys])
+        held = sorted({w[2] for w in waiting if w[4]})
+        if held:
+            learning.count_held(pipe, connection, held, self._orphan_ttl)
         results = pipe.execute()
-        late: dict[str, tuple[str, int]] = {}
-        for (_receipt, _at, keys), values in zip(misses, results[2::3], strict=True):
-            target = next((_target(v) for v in values if v is not None), None)
-            if target is not None:
-                late[redis_keys.dlr_orphan_key(connection, keys[0])] = target
-        still_parked = len(misses) - sum(
-            1 for _r, _at, keys in misses if redis_keys.dlr_orphan_key(connection, keys[0]) in late
-        )
-        if not late:
-            return [], still_parked
-        pipe = self._redis.pipeline(transaction=False)
+        late: dict[str, tuple[str, tuple[str, int]]] = {}  # orphan key -> (spelling, target)
+        newly_held: set[str] = set()
+        for item, values in zip(waiting, results[2 : 3 * len(waiting) : 3], strict=True):
+            verdict, target = self._decide(item[:4], values, forms, evidence)
+            if verdict == _MATCH:
+                late[redis_keys.dlr_orphan_key(connection, item[2])] = (item[2], target)
+            elif verdict == _HOLD and not item[4]:
+                newly_held.add(item[2])  # its converted candidate came in between
+        newly_held -= {spelling for spelling, _t in late.values()}
+        if forms is not None:
+            forms.held += len(held) + len(newly_held)
+        still = len(waiting) - sum(1 for w in waiting if w[2] in {s for s, _t in late.values()})
+        if not late and not newly_held:
+            return [], still
+        pipe = self._redis.pipeline(transaction=True)
+        if newly_held:
+            learning.count_held(pipe, connection, sorted(newly_held), self._orphan_ttl)
+        if late and forms is not None:
+            pipe.srem(redis_keys.dlr_held_key(connection), *[s for s, _t in late.values()])
         for okey in late:
             pipe.lpop(okey, ORPHANS_PER_ID)
+        taken = pipe.execute()[-len(late) :] if late else []
         return [
             self._event(connection, target, payload)
-            for target, payloads in zip(late.values(), pipe.execute(), strict=True)
+            for (_spelling, target), payloads in zip(late.values(), taken, strict=True)
             for payload in payloads or ()
-        ], still_parked
+        ], still
+
+    def _drain(self, connection: str, forms: Forms) -> list[ReceiptEvent]:
+        """Once learned, try the held receipts again (bounded rounds per call)."""
+        if forms.learned is None or forms.held <= 0:
+            return []
+        events: list[ReceiptEvent] = []
+        hkey = redis_keys.dlr_held_key(connection)
+        for _ in range(DRAIN_ROUNDS):
+            spellings = self._redis.spop(hkey, HELD_PER_ROUND)
+            if not spellings:
+                forms.held = 0
+                break
+            pipe = self._redis.pipeline(transaction=False)
+            for s in spellings:
+                name = s.decode() if isinstance(s, bytes) else s
+                pipe.lpop(redis_keys.dlr_orphan_key(connection, name), ORPHANS_PER_ID)
+            receipts = [decode_receipt(p) for ps in pipe.execute() for p in ps or ()]
+            events += self._correlate(connection, "auto", receipts, forms)[0]
+        return events
 
     def _event(self, connection: str, target: tuple[str, int], payload) -> ReceiptEvent:
         receipt, at = decode_receipt(payload)
@@ -200,3 +344,17 @@ class ReceiptBook:
             receipt=receipt,
             at=at,
         )
+
+
+class _Evidence:
+    """What one correlation call saw about the connection's SMSC (applied once, at its end)."""
+
+    def __init__(self) -> None:
+        self.proof: str | None = None  # an id with a letter that matched exactly
+        self.votes: dict[str, set[str]] = defaultdict(set)
+
+    def apply(self, redis, connection: str, forms: Forms) -> None:
+        if self.proof is not None:
+            learning.learn_same(redis, connection, forms, self.proof)
+        elif self.votes:
+            learning.vote(redis, connection, forms, dict(self.votes))

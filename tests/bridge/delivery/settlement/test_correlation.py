@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bridge.delivery.settlement import Submitted
+from bridge.delivery.settlement.correlation import _Evidence, lookups
 from bridge.redis import keys as redis_keys
 from smpp.codec.receipt import parse_receipt
 from tests.bridge.delivery.settlement.helpers import row
@@ -39,26 +40,59 @@ def test_receipt_after_the_mapping_delivers(db, settlement, make):
 def test_receipt_first_is_parked_then_matched_by_the_mapping(db, settlement, make, redis_client):
     [m] = make(1)
     settlement.claim([m], recovered=False)
-    events, parked = settlement.correlate("conn-a", "auto", [dlr("6699", "UNDELIV", "034")])
+    events, parked = settlement.correlate("conn-a", "auto", [dlr("1a2b", "UNDELIV", "034")])
     assert (events, parked) == ([], 1)
-    orphan = redis_keys.dlr_orphan_key("conn-a", "6699")
+    orphan = redis_keys.dlr_orphan_key("conn-a", "1a2b")
     assert redis_client.llen(orphan) == 1 and 0 < redis_client.ttl(orphan) <= 3600
-    # the resp said hex "1A2B", the receipt decimal 6699: auto still matches
-    matched = settlement.map_submit_ids("conn-a", "auto", [(m.message_id, 0, "1A2B")])
+    # the resp spells it upper-case with leading zeros: the same id
+    matched = settlement.map_submit_ids("conn-a", "auto", [(m.message_id, 0, "001A2B")])
     assert [(e.message_id, e.receipt.stat) for e in matched] == [(m.message_id, "UNDELIV")]
     assert redis_client.exists(orphan) == 0
     settlement.apply(
-        settlement.receipt_outcomes(matched) + [Submitted(m.message_id, ["1A2B"], "conn-a", T)]
+        settlement.receipt_outcomes(matched) + [Submitted(m.message_id, ["001A2B"], "conn-a", T)]
     )
     r = row(db, m.message_id)
     assert (r["state"], r["error_code"]) == ("undelivered", "034")
 
 
-def test_decimal_resp_and_hex_receipt_match_in_auto(db, settlement, make):
+def test_a_receipt_matching_only_by_conversion_is_held_until_learned(settlement, make):
+    """Decimal resps, hex receipts: nothing is applied on one converted match; after
+    LEARN_VOTES such receipts the connection adopts dec2hex and the held ones are matched."""
+    msgs = make(4)
+    resp_ids = ["1000001", "1000002", "1000003", "1000004"]  # hex: f4241 ... f4244
+    settlement.map_submit_ids(
+        "c", "auto", [(m.message_id, 0, sid) for m, sid in zip(msgs, resp_ids, strict=True)]
+    )
+    events, parked = settlement.correlate("c", "auto", [dlr("F4241")])
+    assert (events, parked) == ([], 1)
+    forms = settlement.receipts.forms("c")
+    assert (forms.learned, forms.held) == (None, 1)
+    events, _ = settlement.correlate("c", "auto", [dlr("F4242"), dlr("F4243")])
+    assert settlement.receipts.forms("c").learned == "dec2hex"
+    assert sorted(e.message_id for e in events) == sorted(m.message_id for m in msgs[:3])
+    events, parked = settlement.correlate("c", "auto", [dlr("f4244")])
+    assert parked == 0 and [e.message_id for e in events] == [msgs[3].message_id]
+    assert settlement.receipts.forms("c").held == 0
+
+
+def test_exact_wins_over_a_conversion_written_first(settlement, make):
+    """The issue: "122" (0x122 = 290) must not take the receipt of "290", whichever is first."""
+    a, b = make(2)
+    settlement.map_submit_ids("c", "auto", [(a.message_id, 0, "122")])
+    events, parked = settlement.correlate("c", "auto", [dlr("290")])  # overtook B's resp
+    assert (events, parked) == ([], 1)  # held, not given to A
+    matched = settlement.map_submit_ids("c", "auto", [(b.message_id, 0, "290")])
+    assert [e.message_id for e in matched] == [b.message_id]
+    assert settlement.receipts.forms("c").held == 0
+    events, _ = settlement.correlate("c", "auto", [dlr("122")])
+    assert [e.message_id for e in events] == [a.message_id]
+
+
+def test_a_letter_id_matched_exactly_proves_same(settlement, make):
     [m] = make(1)
-    settlement.map_submit_ids("conn-a", "auto", [(m.message_id, 0, "0006699")])
-    events, parked = settlement.correlate("conn-a", "auto", [dlr("1A2B")])
-    assert parked == 0 and events[0].message_id == m.message_id
+    settlement.map_submit_ids("c", "auto", [(m.message_id, 0, "ABC1")])
+    settlement.correlate("c", "auto", [dlr("abc1")])
+    assert settlement.receipts.forms("c").learned == "same"
 
 
 def test_same_spelling_wins_over_a_colliding_derived_spelling(settlement, make):
@@ -93,7 +127,8 @@ def test_the_receipt_side_takes_its_orphan_back_when_the_map_came_in_between(
     book = settlement.receipts
     receipt = dlr("77")
     assert book.map_submit_ids("c", "dec", [(m.message_id, 0, "77")]) == []  # no orphan yet
-    events, parked = book._park("c", [(receipt, T, ["77"])])
+    waiting = [(receipt, T, "77", lookups("c", "77", "same"), False)]
+    events, parked = book._park("c", waiting, None, _Evidence())
     assert parked == 0 and [e.message_id for e in events] == [m.message_id]
     assert redis_client.exists(redis_keys.dlr_orphan_key("c", "77")) == 0
 

@@ -70,10 +70,10 @@ def test_outcomes_are_stored_then_reported_settled(db, writer, settled, make):
 
 def test_receipt_before_resp_through_the_writer(db, writer, settled, make):
     [m] = make(1)
-    writer.put(ReceiptIn("conn", "auto", dlr("6699"), T))
+    writer.put(ReceiptIn("conn", "auto", dlr("01a2b"), T))
     assert writer.flush_now(timeout=20)
     assert row(db, m.message_id)["state"] == "accepted" and settled.ids == []  # parked
-    writer.put(Submitted(m.message_id, ["1A2B"], "conn", T + 1))  # hex resp, decimal receipt
+    writer.put(Submitted(m.message_id, ["1A2B"], "conn", T + 1))  # case, leading zeros
     assert writer.flush_now(timeout=20)
     assert row(db, m.message_id)["state"] == "delivered"
     assert settled.ids == [m.message_id]
