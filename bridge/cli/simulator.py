@@ -44,6 +44,12 @@ def register(subparsers) -> None:
         help="delay from submit_sm_resp to the delivery receipt (0)",
     )
     p.add_argument(
+        "--dlr-delay-max",
+        type=float,
+        metavar="SECONDS",
+        help="spread receipts: each delay uniform in [--dlr-delay, this] (seeded by --seed)",
+    )
+    p.add_argument(
         "--scenario",
         action="extend",
         nargs="+",
@@ -57,7 +63,12 @@ def register(subparsers) -> None:
         metavar="N",
         help="concurrent binds allowed per system_id (default: no cap)",
     )
-    p.add_argument("--message-id-format", choices=MESSAGE_ID_FORMATS, default="decimal")
+    p.add_argument(
+        "--message-id-format",
+        choices=MESSAGE_ID_FORMATS,
+        default="decimal",
+        help="submit_sm_resp ids: decimal (random 10-digit start), sequential (from 1), hex, uuid",
+    )
     p.add_argument(
         "--receipt-id-format",
         choices=RECEIPT_ID_FORMATS,
@@ -70,7 +81,9 @@ def register(subparsers) -> None:
         metavar="STAT=W,...",
         help="receipt stat weights, e.g. DELIVRD=0.9,UNDELIV=0.1",
     )
-    p.add_argument("--seed", type=int, help="seed for outcomes and ids (default: random)")
+    p.add_argument(
+        "--seed", type=int, help="seed for outcomes, ids and receipt delays (default: random)"
+    )
     p.add_argument(
         "--record-limit",
         type=int,
@@ -89,6 +102,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
             system_id=args.system_id,
             password=args.password,
             dlr_delay=args.dlr_delay,
+            dlr_delay_max=args.dlr_delay_max,
             scenarios=tuple(args.scenario),
             max_binds_per_system_id=args.max_binds,
             message_id_format=args.message_id_format,

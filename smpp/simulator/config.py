@@ -9,7 +9,7 @@ from typing import Any
 
 from smpp.codec.tlv import MESSAGE_STATES
 
-MESSAGE_ID_FORMATS = ("decimal", "hex", "uuid")
+MESSAGE_ID_FORMATS = ("decimal", "sequential", "hex", "uuid")
 RECEIPT_ID_FORMATS = ("same", "hex", "decimal")
 
 
@@ -25,11 +25,16 @@ class SimulatorConfig:
     password: str | None = None  # the password for system_id; None = any password
     smsc_system_id: str = "SIMSMSC"  # system_id the SMSC names itself in bind responses
     max_binds_per_system_id: int | None = None  # concurrent binds per system_id; None = no cap
-    message_id_format: str = "decimal"  # submit_sm_resp ids: "decimal", "hex" (upper) or "uuid"
+    # submit_sm_resp ids: "decimal" (random 10-digit start), "sequential" (decimal from 1),
+    # "hex" (upper) or "uuid"
+    message_id_format: str = "decimal"
     receipt_id_format: str = "same"  # id form in receipts: "same", "hex" or "decimal"
     dlr_delay: float = 0.0  # seconds from submit_sm_resp to the delivery receipt
+    # seconds: with it, each receipt's delay is uniform in [dlr_delay, dlr_delay_max] (seeded);
+    # None = every receipt after exactly dlr_delay
+    dlr_delay_max: float | None = None
     outcomes: Mapping[str, float] = field(default_factory=lambda: {"DELIVRD": 1.0})  # stat: weight
-    seed: int | None = None  # seeds outcome choice and ids; None = random each start
+    seed: int | None = None  # seeds outcomes, ids and receipt delays; None = random each start
     scenarios: tuple[Any, ...] = ()  # Scenario objects or specs like "throttle:tps=100"
     record_limit: int = 100_000  # most PDUs kept per bind, and messages/receipts kept in all
     pending_receipt_limit: int = 100_000  # receipts held for a system_id with no receiver bound
@@ -55,6 +60,11 @@ class SimulatorConfig:
         for name in ("dlr_delay", "stop_timeout"):
             if getattr(self, name) < 0:
                 raise SimulatorConfigError(f"{name} must be >= 0 seconds")
+        if self.dlr_delay_max is not None and not self.dlr_delay_max >= self.dlr_delay:
+            raise SimulatorConfigError(
+                f"dlr_delay_max ({self.dlr_delay_max}) must be >= dlr_delay ({self.dlr_delay})"
+                " seconds, or None for a fixed delay"
+            )
         if self.max_binds_per_system_id is not None and self.max_binds_per_system_id < 1:
             raise SimulatorConfigError("max_binds_per_system_id must be >= 1 (or None: no cap)")
         if self.record_limit < 0 or self.pending_receipt_limit < 0:

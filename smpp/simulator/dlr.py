@@ -28,18 +28,24 @@ RECEIPT_ERRORS = {
 
 class MessageIds:
     """Message ids in one of the forms SMSCs use: "decimal" (a counter from a random 10-digit
-    start), "hex" (the same counter, upper-case hex) or "uuid" (random, seeded). ``start``
+    start), "sequential" (decimal from 1, the way many SMSCs number: every id also reads as
+    hex), "hex" (the random-start counter, upper-case hex) or "uuid" (random, seeded). ``start``
     continues an earlier generator's counter, so ids never repeat within one simulator."""
 
     def __init__(self, form: str, rng: random.Random, start: int | None = None) -> None:
         self.form = form
         self._rng = rng
-        self.counter = rng.randrange(1_000_000_000, 3_000_000_000) if start is None else start
+        if start is not None:
+            self.counter = start
+        elif form == "sequential":
+            self.counter = 1
+        else:
+            self.counter = rng.randrange(1_000_000_000, 3_000_000_000)
 
     def next(self) -> str:
         n = self.counter
         self.counter = n + 1
-        if self.form == "decimal":
+        if self.form in ("decimal", "sequential"):
             return str(n)
         if self.form == "hex":
             return f"{n:X}"
@@ -49,10 +55,23 @@ class MessageIds:
 def receipt_id(message_id: str, id_form: str, receipt_form: str) -> str:
     """The id as a receipt carries it: the submit_sm_resp id, or the same number in the other
     base (the hex/decimal mismatch some SMSCs have)."""
-    if receipt_form == "same" or receipt_form == id_form:
+    if receipt_form == "same" or receipt_form == id_form.replace("sequential", "decimal"):
         return message_id
     number = int(message_id, 16 if id_form == "hex" else 10)
     return f"{number:X}" if receipt_form == "hex" else str(number)
+
+
+class ReceiptDelays:
+    """Seconds from submit_sm_resp to the receipt: ``low``, or uniform in [low, high] (seeded)
+    when ``high`` is set, so receipts come back out of submission order as carriers' do."""
+
+    def __init__(self, low: float, high: float | None, rng: random.Random) -> None:
+        self.low, self.high, self._rng = low, high, rng
+
+    def next(self) -> float:
+        if self.high is None or self.high <= self.low:
+            return self.low
+        return self._rng.uniform(self.low, self.high)
 
 
 class Outcomes:

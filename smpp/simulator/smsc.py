@@ -19,6 +19,7 @@ from smpp.simulator.dlr import (
     MessageIds,
     Outcomes,
     ReceiptDates,
+    ReceiptDelays,
     receipt_id,
     receipt_message,
     receipt_text,
@@ -74,6 +75,7 @@ class Smsc:
             config.message_id_format, self.rng, None if previous is None else self.ids.counter
         )
         self.outcomes = Outcomes(config.outcomes, self.rng)
+        self.receipt_delays = ReceiptDelays(config.dlr_delay, config.dlr_delay_max, self.rng)
 
     def set_scenarios(self, items: Iterable[Scenario | str]) -> None:
         new = build_scenarios(items)
@@ -167,7 +169,7 @@ class Smsc:
                 self.send_receipt(job)
         self._respond(conn, pdu.encode_message_id_resp(resp_id, sequence, message_id), delay)
         if job is not None and not self.receipt_first:
-            due = delay + self.config.dlr_delay
+            due = delay + self.receipt_delays.next()
             if due > 0:
                 self.timers.call_at(self.read_at + due, self.send_receipt, job)
             else:

@@ -197,3 +197,69 @@ def test_reconfigure_keeps_ids_unique_and_can_change_their_form(make_simulator, 
     third = client.submit().body[0]
     assert int(second) == int(first) + 1 and int(third, 16) == int(first) + 2
     assert [m.outcome for m in sim.messages] == ["DELIVRD", "EXPIRED", "EXPIRED"]
+
+
+def test_sequential_ids_count_from_one_and_receipts_name_them(make_simulator, esme):
+    sim = make_simulator(message_id_format="sequential")
+    client = esme(sim)
+    client.bind()
+    ids = [client.submit(registered_delivery=1).body[0] for _ in range(3)]
+    assert ids == ["1", "2", "3"]
+    got = sorted(_receipt(client)[1].group(1) for _ in range(3))
+    assert got == ["1", "2", "3"]
+
+
+def test_sequential_ids_with_hex_receipts(make_simulator, esme):
+    sim = make_simulator(message_id_format="sequential", receipt_id_format="hex")
+    client = esme(sim)
+    client.bind()
+    ids = [client.submit(registered_delivery=1).body[0] for _ in range(12)]
+    assert ids[-1] == "12"
+    assert sorted(r.receipt_id for r in _wait_receipts(sim, 12)) == sorted(
+        f"{n:X}" for n in range(1, 13)
+    )
+
+
+def _wait_receipts(sim, n: int, timeout: float = 10.0):
+    wait_until(lambda: len(sim.receipts) >= n, timeout=timeout, message=f"{n} receipts")
+    return sim.receipts
+
+
+def test_receipt_delays_spread_between_dlr_delay_and_dlr_delay_max(make_simulator, esme):
+    """Receipts come back out of submission order, each within [dlr_delay, dlr_delay_max]."""
+    sim = make_simulator(message_id_format="sequential", dlr_delay=0.05, dlr_delay_max=1.0, seed=11)
+    client = esme(sim)
+    client.bind()
+    sent = {}
+    for _ in range(40):
+        sent[client.submit(registered_delivery=1).body[0]] = time.monotonic()
+    order, came = [], {}
+    for _ in range(40):
+        rid = _receipt(client)[1].group(1)
+        order.append(rid)
+        came[rid] = time.monotonic()
+    assert sorted(order, key=int) == list(sent)
+    assert order != list(sent)  # spread: not in submission order
+    assert all(came[i] - sent[i] >= 0.05 for i in sent)
+    assert max(came[i] - sent[i] for i in sent) < 1.0 + 2.0  # generous for a loaded machine
+
+
+def test_receipt_delay_spread_is_seeded():
+    import random
+
+    from smpp.simulator.dlr import ReceiptDelays
+
+    def draws(seed: int) -> list[float]:
+        delays = ReceiptDelays(0.5, 3.0, random.Random(seed))
+        return [delays.next() for _ in range(50)]
+
+    assert draws(3) == draws(3) != draws(4)
+    assert all(0.5 <= d <= 3.0 for d in draws(3))
+    assert ReceiptDelays(0.5, None, random.Random(3)).next() == 0.5
+
+
+def test_dlr_delay_max_below_dlr_delay_is_refused():
+    from smpp.simulator import SimulatorConfig, SimulatorConfigError
+
+    with pytest.raises(SimulatorConfigError, match="dlr_delay_max .* must be >= dlr_delay"):
+        SimulatorConfig(dlr_delay=2.0, dlr_delay_max=1.0)

@@ -69,6 +69,7 @@ def test_cli_prints_its_address_answers_and_stops_on_sigterm(tmp_path):
         (["--outcomes", "LOST=1"], "not a receipt stat"),
         (["--message-id-format", "uuid", "--receipt-id-format", "hex"], "needs numeric ids"),
         (["--dlr-delay", "soon"], "invalid float value"),
+        (["--dlr-delay", "2", "--dlr-delay-max", "1"], "dlr_delay_max (1.0) must be >= dlr_delay"),
     ],
 )
 def test_cli_bad_arguments_give_one_line_and_exit_2(args, message):
@@ -78,3 +79,33 @@ def test_cli_bad_arguments_give_one_line_and_exit_2(args, message):
     assert result.returncode == 2
     assert message in result.stderr and result.stderr.count("\n") == 1
     assert result.stdout == ""
+
+
+def test_cli_flags_reach_the_config():
+    """--message-id-format sequential and --dlr-delay/--dlr-delay-max land in SimulatorConfig."""
+    import argparse
+
+    from bridge.cli.simulator import config_from_args, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(
+        [
+            "simulator",
+            "--message-id-format",
+            "sequential",
+            "--dlr-delay",
+            "0",
+            "--dlr-delay-max",
+            "120",
+            "--seed",
+            "5",
+        ]
+    )
+    config = config_from_args(args)
+    assert (config.message_id_format, config.dlr_delay, config.dlr_delay_max, config.seed) == (
+        "sequential",
+        0.0,
+        120.0,
+        5,
+    )
