@@ -9,6 +9,7 @@ from typing import Any
 
 import falcon
 
+from bridge.accept.chars import control_problem
 from bridge.errors import InvalidInput
 
 API_KEY_HEADER = "X-API-Key"
@@ -46,7 +47,10 @@ def basic_credentials(req: falcon.Request) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     username, sep, password = decoded.partition(":")
-    return (username, password) if sep else None
+    if not sep:
+        return None
+    _refuse_controls("Authorization (HTTP Basic credentials)", decoded, "Authorization")
+    return username, password
 
 
 def _single_text(params: dict[str, Any], name: str) -> str | None:
@@ -57,4 +61,12 @@ def _single_text(params: dict[str, Any], name: str) -> str | None:
     if not isinstance(value, str):
         raise InvalidInput(f"{name} must be a single text value.", field=name)
     value = value.strip()
+    _refuse_controls(name, value, name)
     return value or None
+
+
+def _refuse_controls(name: str, value: str, field: str) -> None:
+    """Credentials are checked here, before the schema runs, so they are held to its rule."""
+    problem = control_problem(name, value)
+    if problem is not None:
+        raise InvalidInput(problem, field=field)

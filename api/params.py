@@ -4,6 +4,8 @@ Parameters come from the query string, an ``application/x-www-form-urlencoded`` 
 ``multipart/form-data`` body, or a JSON object body; on conflict the body wins. The body is read
 at most once, never past ``max_body_bytes`` (checked from Content-Length and again while
 reading), and every text must be valid UTF-8. A key given several times becomes a list.
+A JSON body is held to the same rule: a lone surrogate escape (``"\\ud800"``) anywhere in it, or
+an integer longer than ``MAX_INT_DIGITS``, is refused with a 400 naming the parameter.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from falcon.media.multipart import (
     MultipartParseOptions,
 )
 
+from bridge.accept.chars import surrogate_problem
 from bridge.errors import InvalidInput
 
 SUPPORTED = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
 _MULTIPART = MultipartFormHandler(MultipartParseOptions())
 _NOT_UTF8 = "Request is not valid UTF-8; encode every parameter as UTF-8."
+MAX_INT_DIGITS = 100  # longer JSON integers are refused (no parameter needs more than 3 digits)
 
 
 def request_params(req: falcon.Request, max_body_bytes: int) -> dict[str, Any]:
@@ -96,10 +100,13 @@ def _read_until_eof(stream, most: int) -> bytes:
     return b"".join(chunks)
 
 
+def too_large_message(limit: int) -> str:
+    """The 413 sentence (the worker's loop answers an oversized body with it too: api/intake.py)."""
+    return f"Request body is larger than {limit} bytes; send fewer numbers per request."
+
+
 def _too_large(limit: int) -> falcon.HTTPError:
-    return falcon.HTTPContentTooLarge(
-        description=(f"Request body is larger than {limit} bytes; send fewer numbers per request.")
-    )
+    return falcon.HTTPContentTooLarge(description=too_large_message(limit))
 
 
 def _json_object(data: bytes) -> dict[str, Any]:
@@ -108,7 +115,7 @@ def _json_object(data: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise InvalidInput(_NOT_UTF8) from None
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_int=_bounded_int)
     except ValueError as exc:
         raise InvalidInput(f"Request body is not valid JSON ({exc}).") from None
     except RecursionError:  # e.g. 100,000 nested brackets: valid JSON, but not for us
@@ -118,7 +125,49 @@ def _json_object(data: bytes) -> dict[str, Any]:
             'A JSON body must be an object, e.g. {"numbers": "0701234567", '
             '"message_body": "Hello"}.'
         )
+    for name, item in value.items():
+        problem = surrogate_problem("A parameter name", name)
+        if problem is not None:
+            raise InvalidInput(problem)
+        _check_json_value(name, item)
     return value
+
+
+class _LongInt(str):
+    """A JSON integer of more than MAX_INT_DIGITS digits, kept as its text until refused."""
+
+
+def _bounded_int(digits: str) -> int | _LongInt:
+    return _LongInt(digits) if len(digits.lstrip("-")) > MAX_INT_DIGITS else int(digits)
+
+
+def _check_json_value(name: str, value: Any) -> None:
+    """Refuse a top-level parameter that holds, at any depth, a lone surrogate or a long integer.
+
+    Iterative, so a deeply nested value cannot exhaust the stack."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, _LongInt):
+            digits = len(item.lstrip("-"))
+            raise InvalidInput(
+                f"{name} is a number of {digits} digits; send at most {MAX_INT_DIGITS} digits.",
+                field=name,
+            )
+        if isinstance(item, str):
+            _refuse_surrogate(name, item)
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                _refuse_surrogate(name, key)
+                pending.append(inner)
+
+
+def _refuse_surrogate(name: str, text: str) -> None:
+    problem = surrogate_problem(name, text)
+    if problem is not None:
+        raise InvalidInput(problem, field=name)
 
 
 def _multipart(data: bytes, content_type: str) -> dict[str, Any]:
@@ -131,6 +180,8 @@ def _multipart(data: bytes, content_type: str) -> dict[str, Any]:
             pairs.append((part.name.encode("utf-8"), part.get_data()))
     except MultipartParseError as exc:
         raise InvalidInput(f"Malformed multipart/form-data body ({exc.description}).") from None
+    except UnicodeError:  # a part's headers (its name) are not UTF-8
+        raise InvalidInput(_NOT_UTF8) from None
     return _pairs_to_dict(pairs)
 
 

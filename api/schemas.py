@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
 
+from bridge.accept.chars import control_problem
 from bridge.accept.send import CALLBACK_URL_MAX, REFERENCE_MAX
 from bridge.errors import InvalidInput
 from bridge.storage.states import MessageState
@@ -27,10 +28,14 @@ def text(
     max_length: int | None = None,
     description: str = "",
     example: str | None = None,
+    message_text: bool = False,
     **kwargs: Any,
 ) -> fields.String:
-    """A text parameter whose errors are sentences naming it."""
-    checks = [validate.Length(min=1, error=f"{name} must not be empty.")] if required else []
+    """A text parameter whose errors are sentences naming it. Control characters are refused
+    (bridge.accept.chars); ``message_text`` allows TAB, LF and CR."""
+    checks: list[Any] = [_no_controls(name, message_text)]
+    if required:
+        checks.append(validate.Length(min=1, error=f"{name} must not be empty."))
     if max_length:
         checks.append(
             validate.Length(
@@ -50,6 +55,15 @@ def text(
         },
         **kwargs,
     )
+
+
+def _no_controls(name: str, message_text: bool):
+    def check(value: str) -> None:
+        problem = control_problem(name, value, message_text=message_text)
+        if problem is not None:
+            raise ValidationError(problem)
+
+    return check
 
 
 class Numbers(fields.Field):
@@ -128,7 +142,8 @@ class SendParams(_Params):
     message_body = text(
         "message_body",
         required=True,
-        description="The text to send.",
+        message_text=True,
+        description="The text to send (control characters other than TAB, LF and CR refused).",
         example="Hello, this is a test message.",
     )
     sender_id = text(

@@ -61,3 +61,16 @@ def pid_gone(pid: int) -> bool:
         return True
     except OSError:
         return not os.path.exists(f"/proc/{pid}")
+
+
+def fuzz_settings(examples: int):
+    """Hypothesis settings of the API fuzz tests: bounded, reproducible, no example database."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )

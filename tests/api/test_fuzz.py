@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import (
@@ -22,7 +22,7 @@ from schemathesis.checks import (
 
 from api.app import create_app
 from api.openapi import build_spec
-from tests.api.helpers import sqlite_only
+from tests.api.helpers import fuzz_settings, sqlite_only
 
 pytestmark = [sqlite_only, pytest.mark.slow]
 
@@ -89,13 +89,7 @@ def test_generated_requests_get_documented_answers(
     statuses = []
 
     @given(case=operation.as_strategy(generation_mode=mode), steer=st.booleans())
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(EXAMPLES)
     def run(case, steer):
         if steer:
             _steer(case, demo_account)
