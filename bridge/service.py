@@ -340,6 +340,6 @@ class BridgeService:
 
 def open_service(config: Config, **kwargs) -> BridgeService:
     """A BridgeService on config's database and Redis (not started: call .start())."""
-    db = Database(config.effective_database_url)
+    db = Database.from_config(config)
     client = make_redis(config.redis_url) if config.redis_url else None
     return BridgeService(config, db, client, **kwargs)

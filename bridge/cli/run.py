@@ -163,7 +163,7 @@ def _migrate(config: Config) -> None:
 def _require_schema(config: Config) -> None:
     from bridge.storage.db import Database
 
-    db = Database(config.effective_database_url)
+    db = Database.from_config(config)
     try:
         if not db.has_schema():
             raise CommandError(

@@ -86,7 +86,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from bridge.delivery.worker import Worker
     from bridge.storage.db import Database
 
-    db = Database(config.effective_database_url)
+    db = Database.from_config(config)
     try:
         if not db.has_schema():
             raise CommandError(

@@ -26,6 +26,9 @@ class Config:
     database_url: str = ""  # DATABASE_URL; empty = SQLite file var/bridge.db (WAL mode)
     redis_url: str | None = None  # REDIS_URL; None = `run` starts an embedded redis-server in var/
     var_dir: str = "var"  # BRIDGE_VAR_DIR; where SQLite, embedded Redis data and logs live
+    # BRIDGE_SQLITE_SYNCHRONOUS; full (fsync every commit: an OS crash loses no answered send)
+    # or normal (faster; an OS crash or power cut may roll back the newest commits)
+    sqlite_synchronous: str = "full"
 
     # --- HTTP API ---
     host: str = "127.0.0.1"  # BRIDGE_HOST; address the API listens on
@@ -89,6 +92,13 @@ class Config:
         object.__setattr__(self, "routes", read_routes(self.routes, names, self.default_region))
         if not isinstance(self.worker, WorkerSettings):
             object.__setattr__(self, "worker", read_settings(self.worker))
+        level = str(self.sqlite_synchronous).lower()
+        if level not in ("full", "normal"):
+            raise ConfigError(
+                f"sqlite_synchronous (BRIDGE_SQLITE_SYNCHRONOUS) must be full or normal, got "
+                f"{self.sqlite_synchronous!r}"
+            )
+        object.__setattr__(self, "sqlite_synchronous", level)
 
     @property
     def effective_database_url(self) -> str:
@@ -109,6 +119,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "DATABASE_URL": ("database_url", str),
     "REDIS_URL": ("redis_url", str),
     "BRIDGE_VAR_DIR": ("var_dir", str),
+    "BRIDGE_SQLITE_SYNCHRONOUS": ("sqlite_synchronous", str),
     "BRIDGE_HOST": ("host", str),
     "BRIDGE_PORT": ("port", int),
     "BRIDGE_API_WORKERS": ("api_workers", int),

@@ -65,7 +65,7 @@ class Worker:
         self.config = config
         self.settings = settings or config.worker
         self.router = router or Router.from_config(config)
-        self.db = db or Database(config.effective_database_url)
+        self.db = db or Database.from_config(config)
         self.redis = redis or make_redis(config.redis_url)
         self.clock = clock
         self.settlement = Settlement(self.db, self.redis, clock=clock)

@@ -4,6 +4,12 @@
 concurrent writers queue on the write lock (``busy_timeout``) instead of failing with "database
 is locked" when a deferred reader later tries to write. ``Database.connect()`` is for reads.
 
+Durability: a commit that returned is on disk. SQLite runs WAL with ``synchronous=FULL`` by
+default (the WAL is fsynced at every commit, so an OS crash or power cut cannot roll back a send
+whose 200 went out; ``NORMAL`` is the opt-in that may lose the newest commits). On PostgreSQL a
+session whose ``synchronous_commit`` is ``off`` (server, database or role default) is set back
+to ``on``; stronger settings (``remote_write``, ``remote_apply``) are kept.
+
 ``upgrade(url)`` applies the Alembic migrations shipped inside the package; no alembic.ini is
 needed, so it works from an installed wheel.
 """
@@ -14,15 +20,20 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 
 from bridge.storage.write_lock import WriteLock
 
+if TYPE_CHECKING:
+    from bridge.config import Config
+
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_SYNCHRONOUS = ("full", "normal")  # the PRAGMA synchronous levels we allow
 _IMMEDIATE = "sb_begin_immediate"  # execution option read by the SQLite "begin" hook
 
 
@@ -37,6 +48,7 @@ class Database:
         max_overflow: int = 30,
         echo: bool = False,
         lock_wait: float = SQLITE_BUSY_TIMEOUT_MS / 1000,
+        sqlite_synchronous: str = "full",
     ) -> None:
         self.url = url
         # every write transaction of every bridge process takes it (a no-op on PostgreSQL)
@@ -53,7 +65,7 @@ class Database:
                 pool_timeout=30,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
             )
-            _install_sqlite_hooks(self.engine)
+            _install_sqlite_hooks(self.engine, sqlite_synchronous)
         else:
             self.engine = create_engine(
                 url,
@@ -64,6 +76,14 @@ class Database:
                 pool_recycle=1800,
                 pool_pre_ping=False,
             )
+            event.listen(self.engine, "connect", _postgres_synchronous_commit())
+
+    @classmethod
+    def from_config(cls, config: Config, **kwargs) -> Database:
+        """The database ``config`` names, with its durability setting (what processes use)."""
+        return cls(
+            config.effective_database_url, sqlite_synchronous=config.sqlite_synchronous, **kwargs
+        )
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -95,15 +115,18 @@ def _ensure_sqlite_dir(database: str | None) -> None:
         Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _install_sqlite_hooks(engine: Engine) -> None:
+def _install_sqlite_hooks(engine: Engine, synchronous: str) -> None:
     """Pragmas on every new connection; take over BEGIN so writes can say IMMEDIATE."""
+    if synchronous.lower() not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"sqlite_synchronous must be full or normal, got {synchronous!r}")
+    pragma = f"PRAGMA synchronous={synchronous.upper()}"
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:
         dbapi_conn.isolation_level = None  # pysqlite must not issue its own BEGINs
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(pragma)
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -112,6 +135,29 @@ def _install_sqlite_hooks(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(_IMMEDIATE)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _postgres_synchronous_commit():
+    """A connect hook: a commit must wait for the WAL flush, so ``off`` (a server, database or
+    role default) becomes ``on`` for our sessions; ``local``, ``remote_write`` and
+    ``remote_apply`` are kept. Warns once per engine."""
+    warned = False
+
+    def on_connect(dbapi_conn, _record) -> None:
+        nonlocal warned
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute("SHOW synchronous_commit")
+            if cursor.fetchone()[0] == "off":
+                cursor.execute("SET synchronous_commit TO on")
+                if not warned:
+                    warned = True
+                    log.warning("synchronous_commit is off by default here; our sessions set it on")
+        finally:
+            cursor.close()
+        dbapi_conn.commit()  # psycopg opened a transaction; a rollback would undo the SET
+
+    return on_connect
 
 
 def _alembic_config(url: str):

@@ -47,7 +47,7 @@ def test_sqlite_runs_in_wal_mode_with_the_pragmas(tmp_path):
     try:
         with db.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL (the default)
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
