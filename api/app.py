@@ -9,6 +9,7 @@ then, never at import time of the ``api`` package.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import falcon
 import redis as redis_lib
@@ -18,8 +19,12 @@ from api.guard import ApiKeyGuard
 from api.middleware import CommonHeaders
 from api.openapi import build_spec
 from api.resources import account, docs, keys, messages, sms
+from bridge.accept.logins import LoginThrottle
 from bridge.accept.ratelimit import RateLimiter
 from bridge.config import Config, load_config
+
+if TYPE_CHECKING:  # imported where it is opened: the app module stays light
+    from bridge.service import BridgeService
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +37,7 @@ def create_app(config: Config, service, redis: redis_lib.Redis | None) -> falcon
     """The WSGI app over ``service`` (a BridgeService); ``redis`` holds the rate-limit counters."""
     limiter = RateLimiter(redis)
     guard = ApiKeyGuard(service, limiter, config.rate_limit_per_minute, config.max_body_bytes)
-    app = falcon.App(middleware=[CommonHeaders(), guard])
+    app = falcon.App(middleware=(CommonHeaders(), guard))
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
     body = config.max_body_bytes
@@ -70,7 +75,7 @@ def limiter_client(config: Config) -> redis_lib.Redis | None:
 class _Running:
     """What ``app_from_environment`` opened in this process, so the worker can close it."""
 
-    service = None
+    service: BridgeService | None = None
     redis: redis_lib.Redis | None = None
 
 
@@ -83,9 +88,12 @@ def app_from_environment() -> falcon.App:
     from bridge.service import open_service
 
     config = load_config()
-    service = open_service(config, run_sweeper=True)
+    fast = limiter_client(config)  # failed-login counters fail open fast, as the rate limit
+    service = open_service(
+        config, run_sweeper=True, login_throttle=LoginThrottle.from_config(config, fast)
+    )
     service.start()
-    _Running.service, _Running.redis = service, limiter_client(config)
+    _Running.service, _Running.redis = service, fast
     log.info("API worker ready (database %s)", config.effective_database_url.split("@")[-1])
     return create_app(config, service, _Running.redis)
 

@@ -118,18 +118,19 @@ class BalancedThreadWorker(IntakeThreadWorker):
 
     # --- the board -----------------------------------------------------------------------
     def _publish(self) -> None:
-        if self.board_slot is None:
+        board = self.board
+        if self.board_slot is None or board is None:  # a slot is only claimed from a board
             return
         if not self.alive:  # stopping: siblings must not leave connections to it
             if self._published is not None:
-                self.board.withdraw(self.board_slot)
+                board.withdraw(self.board_slot)
                 self._published = None
         elif self.nr_conns != self._published:
             self._published = self.nr_conns
-            self.board.publish(self.board_slot, self.pid, self.nr_conns)
+            board.publish(self.board_slot, self.pid, self.nr_conns)
 
     def _should_defer(self, now: float) -> bool:
-        if self.board_slot is None:
+        if self.board_slot is None or self.board is None:
             return False
         least = self.board.least_other(self.board_slot)
         if least is None or self.nr_conns <= least:

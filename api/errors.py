@@ -48,7 +48,7 @@ def _domain_error(
 ) -> None:
     status = next(STATUS_OF[cls] for cls in type(ex).__mro__ if cls in STATUS_OF)
     extra = dict(ex.extra)
-    if status == 429 and "retry_after" in extra:
+    if status in (429, 503) and "retry_after" in extra:
         resp.set_header("Retry-After", str(extra["retry_after"]))
     render(resp, status, ex.message, **extra)
 
@@ -66,7 +66,7 @@ def _sentence(req: falcon.Request, ex: falcon.HTTPError) -> str:
     if ex.status_code == 404:
         return f"No such endpoint: {req.method} {req.path}. The API is described at /api/v2."
     if ex.status_code == 405:
-        allowed = (ex.headers or {}).get("Allow", "")
+        allowed = dict(ex.headers or {}).get("Allow", "")  # a mapping or (name, value) pairs
         return f"Method {req.method} is not allowed here; use {allowed or 'another method'}."
     if ex.description:
         return ex.description if ex.description.endswith(".") else ex.description + "."

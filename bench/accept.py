@@ -227,6 +227,8 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="sb-bench-"))
         redis = stack.enter_context(EmbeddedRedis(Path(tmp) / "var"))
+        assert redis.proc is not None  # started by entering the context
+        redis_pid = redis.proc.pid
         url = f"sqlite:///{tmp}/bench.db"
         if args.postgres:
             from tests.harness.postgres import postgres_cluster
@@ -264,7 +266,7 @@ def main() -> int:
         rows = []
         for name, numbers, connections in scenarios:
             runs = [
-                run_load(args, port, key, numbers, connections, server.pid, redis.proc.pid)
+                run_load(args, port, key, numbers, connections, server.pid, redis_pid)
                 for _ in range(args.runs)
             ]
             for r in runs:

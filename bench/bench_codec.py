@@ -52,10 +52,9 @@ def main() -> None:
         for name, fn, result in rows:
             print(f"{name:<20} {label:<12} {_median_us(fn, 5000, args.repeat):>10.2f}  {result}")
     receipt_us = _median_us(lambda: parse_receipt(RECEIPT), 5000, args.repeat)
-    print(
-        f"{'parse_receipt':<20} {'spec text':<12} {receipt_us:>10.2f}  "
-        f"{parse_receipt(RECEIPT).state}"
-    )
+    receipt = parse_receipt(RECEIPT)
+    state = receipt.state if receipt is not None else "unparsed"
+    print(f"{'parse_receipt':<20} {'spec text':<12} {receipt_us:>10.2f}  {state}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Sequence
 from datetime import UTC
 from pathlib import Path
 
@@ -52,7 +53,11 @@ class Bridge:
     """`smpp-bridge run` in a temp dir, plus an account with a big balance and no rate limit."""
 
     def __init__(
-        self, var: Path, database_url: str | None, processes: int = 1, settings: list[str] = ()
+        self,
+        var: Path,
+        database_url: str | None,
+        processes: int = 1,
+        settings: Sequence[str] = (),
     ) -> None:
         self.port = _free_port()
         self.env = {
@@ -102,7 +107,11 @@ class Bridge:
             "100000000",
             stdin="bench-password-1\n",
         )
-        key = re.search(r"api key: (\S+)", self.cli("key", "create", "bench"))[1]
+        created = self.cli("key", "create", "bench")
+        found = re.search(r"api key: (\S+)", created)
+        if found is None:
+            raise RuntimeError(f"smpp-bridge key create printed no key:\n{created}")
+        key = found[1]
         self.proc = subprocess.Popen(
             [SMPP_BRIDGE, "run", "--no-demo"],
             env=self.env,
@@ -119,6 +128,7 @@ class Bridge:
         return key
 
     def _drain(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None  # started with a pipe
         for raw in iter(self.proc.stdout.readline, b""):
             self.lines.append(raw.decode("utf-8", "replace").rstrip())
 

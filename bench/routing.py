@@ -97,7 +97,9 @@ def redis_rows(client: redis.Redis, runs: int, calls: int = 2000) -> list[tuple[
 
     def lease_cycle() -> int:
         for _ in range(calls // 2):
-            leases.release("bench", leases.acquire("bench", 10, "bench"))
+            token = leases.acquire("bench", 10, "bench")
+            assert token is not None  # 10 leases, one held at a time
+            leases.release("bench", token)
         return calls // 2
 
     return [

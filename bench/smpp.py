@@ -110,7 +110,9 @@ def run_raw(port: int, window: int, messages: int) -> float:
         sock.close()
 
 
-def measure(port: int, window: int, seconds: float, runs: int) -> tuple[float, float, list[float]]:
+def measure(
+    port: int, window: int, seconds: float, runs: int
+) -> tuple[float, float, float, list[float]]:
     """(median submits/s, median mean response time, median raw-socket baseline, every
     run's submits/s)."""
     probe, _ = run_once(port, window, max(50, window * 20))

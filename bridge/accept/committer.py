@@ -79,7 +79,7 @@ class GroupCommitter:
         max_items: int = 64,
         max_weight: int = 2000,
         queue_wait: float = QUEUE_WAIT_SECONDS,
-        before_take: Callable[[], None] | None = None,
+        before_take: Callable[[], object] | None = None,  # what it returns is ignored
     ) -> None:
         self._run_group = run_group
         self._before_take = before_take

@@ -200,6 +200,9 @@ class GroupAccept:
             inserts: dict[DriverStatement, list] = {}  # one statement, unless rows differ
             for p in done:
                 if p.rows:
+                    assert (
+                        p.message_insert is not None and p.message_params is not None
+                    )  # set in send()
                     inserts.setdefault(p.message_insert, []).extend(p.message_params)
             for insert, params in inserts.items():
                 cur.executemany(insert, params)

@@ -159,9 +159,11 @@ class Lane:
             need = len(self._items[0][1]) if self._items else 1
         if self._bank >= need:
             return True
-        c = self.connection
+        c, bucket = self.connection, self._bucket
+        if bucket is None or c.tps is None:  # no TPS cap (there is a bucket only with one)
+            return True
         try:
-            granted, wait = self._bucket.take_up_to(c.account, c.tps, c.burst, max(1, room))
+            granted, wait = bucket.take_up_to(c.account, c.tps, c.burst, max(1, room))
         except redis_lib.RedisError as exc:
             log.warning("%s: TPS bucket unavailable (%s); retrying", c.name, exc)
             granted, wait = 0, _MAX_BUCKET_WAIT

@@ -259,7 +259,8 @@ class SessionPool:
         return any(slot.bound for slot in self._by_name.get(name, ()))
 
     def bound_sessions(self, name: str) -> list[Session]:
-        return [slot.session for slot in self._by_name.get(name, ()) if slot.bound]
+        slots = self._by_name.get(name, ())
+        return [s for slot in slots if slot.bound and (s := slot.session) is not None]
 
     def any_up(self) -> bool:
         """True when this worker has a bound session at all (else it should not read work)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis as redis_lib
+from redis.typing import StreamIdT
 
 from bridge.redis import keys as redis_keys
 from bridge.redis.outbox import OutboundMessage, decode_entry, is_recovery_entry
@@ -84,7 +85,7 @@ class StreamReader:
         """Up to ``count`` new entries, waiting at most ``block_ms`` (None: not at all);
         recreates a lost group (a Redis restart without persistence) and returns none."""
         try:
-            reply = self.redis.xreadgroup(
+            reply: Any = self.redis.xreadgroup(  # redis-py types replies Awaitable | Any
                 self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms
             )
         except redis_lib.ResponseError as exc:
@@ -134,7 +135,7 @@ class StreamReader:
 
     def touch(self, entry_ids: Iterable[str]) -> int:
         """Reset the idle time of entries we hold (XCLAIM to ourselves, JUSTID)."""
-        ids = list(entry_ids)
+        ids: list[StreamIdT] = list(entry_ids)
         pipe = self.redis.pipeline(transaction=False)
         for i in range(0, len(ids), _ACK_CHUNK):
             pipe.xclaim(

@@ -137,18 +137,18 @@ class EmbeddedRedis:
                 start_new_session=True,
                 preexec_fn=die_with_parent,
             )  # noqa: PLW1509
-            if self._wait_ready():
+            if self._wait_ready(self.proc):
                 return
             self._kill()
         raise EmbeddedRedisError(
             f"redis-server did not start on port {self.port}; see {self.dir / 'redis.log'}"
         )
 
-    def _wait_ready(self) -> bool:
+    def _wait_ready(self, proc: subprocess.Popen) -> bool:
         probe = redis.Redis(port=self.port, socket_connect_timeout=0.2, socket_timeout=1)
         deadline = time.monotonic() + START_TIMEOUT
         try:
-            while time.monotonic() < deadline and self.proc.poll() is None:
+            while time.monotonic() < deadline and proc.poll() is None:
                 with contextlib.suppress(redis.RedisError):
                     if probe.ping():
                         return True

@@ -37,7 +37,7 @@ def _prefix_lengths() -> dict[str, int]:
     just a less effective cache.
     """
     codes = {str(cc) for cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE}
-    longest = _carrier.CARRIER_LONGEST_PREFIX
+    longest: int = _carrier.CARRIER_LONGEST_PREFIX  # type: ignore[attr-defined]  # not in phonenumbers' stubs
     try:
         from phonenumbers.carrierdata import CARRIER_DATA
 

@@ -18,13 +18,14 @@ reports as gone is invalidated, as ``Connection.execute`` would do.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
 class DriverStatement:
@@ -34,10 +35,12 @@ class DriverStatement:
         self, stmt: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None = None
     ) -> None:
         compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
+        if not isinstance(compiled, SQLCompiler):  # DDL compiles otherwise: not for this
+            raise TypeError(f"DriverStatement runs DML statements, not {type(stmt).__name__}")
         self.sql: str = compiled.string
         self._compiled = compiled
         self._order = compiled.positiontup  # bind names in order; None for named styles
-        self._processors = {}
+        self._processors: dict[str, Callable[[Any], Any]] = {}
         for name, bind in compiled.binds.items():
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
@@ -78,7 +81,10 @@ class DriverCursor:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._dbapi_conn = conn.connection.dbapi_connection
+        dbapi_conn = conn.connection.dbapi_connection
+        if dbapi_conn is None:  # only after the connection was closed or invalidated
+            raise RuntimeError("DriverCursor needs an open connection")
+        self._dbapi_conn = dbapi_conn
         self._cursor = self._dbapi_conn.cursor()
 
     def execute(self, stmt: DriverStatement, params) -> tuple | None:
@@ -128,7 +134,8 @@ class DriverCursor:
         except self._conn.dialect.loaded_dbapi.Error as exc:
             raise self._translate(exc, sql, params) from exc
 
-    def _translate(self, exc: Exception, sql: str, params) -> DBAPIError:
+    def _translate(self, exc: Any, sql: str, params) -> StatementError:
+        """``exc`` is an instance of the driver's own ``Error`` class."""
         dialect = self._conn.dialect
         gone = dialect.is_disconnect(exc, self._dbapi_conn, self._cursor)
         if gone:

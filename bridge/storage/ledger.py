@@ -34,9 +34,17 @@ def money_str(amount: Decimal) -> str:
     ``Decimal("99.2") -> "99.20"``, ``Decimal("0.8000") -> "0.80"``, ``Decimal("0.125") -> "0.125"``.
     """
     exact = Decimal(amount).quantize(Decimal(1).scaleb(-MONEY_SCALE)).normalize()
-    if exact.as_tuple().exponent >= -2:
+    if _exponent(exact) >= -2:
         exact = exact.quantize(_CENT)
     return f"{exact:f}"
+
+
+def _exponent(value: Decimal) -> int:
+    """The exponent of a finite Decimal (NaN and the infinities have none)."""
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int):
+        raise ValueError(f"{value} is not a finite amount")
+    return exponent
 
 
 def parse_amount(raw: object, what: str = "amount", allow_zero: bool = False) -> Decimal:
@@ -52,7 +60,7 @@ def parse_amount(raw: object, what: str = "amount", allow_zero: bool = False) ->
             f"{what} must be {'zero or more' if allow_zero else 'greater than zero'}, got {raw!r}.",
             field=what,
         )
-    if amount.as_tuple().exponent < -MONEY_SCALE:
+    if _exponent(amount) < -MONEY_SCALE:
         raise InvalidInput(f"{what} has more than {MONEY_SCALE} decimals: {raw!r}.", field=what)
     if amount >= MAX_AMOUNT:
         raise InvalidInput(f"{what} is too large: {raw!r}.", field=what)

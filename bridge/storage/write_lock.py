@@ -95,21 +95,21 @@ class WriteLock:
         try:
             if self._fd is None:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            self._file_locked = self._lock_file()
+            self._file_locked = self._lock_file(self._fd)
         except BaseException:
             self._threads.release()
             raise
         self._owner = threading.get_ident()
         return self._file_locked
 
-    def _lock_file(self) -> bool:
+    def _lock_file(self, fd: int) -> bool:
         """flock, trying again after 50 µs, 100 µs... (at most 1 ms apart) while another
         process holds it: a blocking flock would wake sooner but could not be bounded."""
         deadline = None
         pause = _FIRST_PAUSE
         while True:
             try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return True
             except BlockingIOError:
                 pass
@@ -137,7 +137,7 @@ class WriteLock:
             return
         self._owner = None
         try:
-            if self._file_locked:
+            if self._file_locked and self._fd is not None:  # locked implies open
                 self._file_locked = False
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:

@@ -15,9 +15,10 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, case, false, func, select, true, update
+from sqlalchemy import Row, bindparam, case, false, func, select, true, update
 from sqlalchemy.exc import OperationalError
 
 from bridge.delivery.settlement import money, rules
@@ -157,7 +158,7 @@ class Settlement:
             values["possible_duplicate"] = case(
                 (messages.c.attempts >= 1, true()), else_=messages.c.possible_duplicate
             )
-        rows = []
+        rows: list[Row[Any]] = []
         with self._db.begin() as conn:
             for chunk in _chunks(ids):
                 stmt = (

@@ -262,5 +262,5 @@ def _part_receipt(p: Plan, row: Row, o: PartReceipt) -> None:
         return
     done = [p.parts.get((row.id, i)) for i in range(row.parts)]
     if all(d is not None and d.final and d.state == MessageState.DELIVERED for d in done):
-        last = max((d.done_at for d in done if d.done_at), default=None)
+        last = max((d.done_at for d in done if d is not None and d.done_at), default=None)
         _finalise(p, row, MessageState.DELIVERED, None, last, o.at, o.submit_date, detail)
