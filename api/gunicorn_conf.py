@@ -7,6 +7,7 @@ fork (no preload), so database pools, Redis clients and threads are never shared
 
 from __future__ import annotations
 
+from api.intake import IntakeLimits
 from bridge.config import load_config
 
 _config = load_config()
@@ -25,6 +26,14 @@ threads = _config.api_threads
 keepalive = 75  # seconds an idle keep-alive connection is kept (longer than most proxies' 60)
 preload_app = False
 limit_request_line = 8190  # bytes of "GET /path?query HTTP/1.1" (gunicorn's maximum; 414 beyond)
+# The worker's loop reads each request whole before a thread gets it (api/intake.py): headers
+# within BRIDGE_HEADER_TIMEOUT, the body within BRIDGE_BODY_TIMEOUT after them, else 408; bodies
+# over BRIDGE_MAX_BODY_BYTES get 413 unread. Checked here, so a bad value stops gunicorn at once.
+_intake = IntakeLimits(
+    header_timeout=_config.header_timeout_seconds,
+    body_timeout=_config.body_timeout_seconds,
+    max_body_bytes=_config.max_body_bytes,
+)
 timeout = 30  # seconds a worker may be silent before gunicorn restarts it
 graceful_timeout = 10  # seconds in-flight requests get on shutdown
 max_requests = 0
@@ -40,13 +49,15 @@ forwarded_allow_ips = ""
 
 
 def post_fork(server, worker) -> None:
-    """Ask the kernel to SIGTERM this worker if the gunicorn master dies (no orphans), and
-    answer requests gunicorn itself refuses as JSON, not HTML (api/gunicorn_errors.py)."""
+    """Ask the kernel to SIGTERM this worker if the gunicorn master dies (no orphans), answer
+    requests gunicorn itself refuses as JSON, not HTML (api/gunicorn_errors.py), and give the
+    worker its request deadlines."""
     from api.gunicorn_errors import install
     from bridge.process.lifecycle import die_with_parent
 
     die_with_parent()
     install()
+    worker.intake_limits = _intake  # read by api.intake.IntakeThreadWorker (others ignore it)
 
 
 def worker_exit(server, worker) -> None:

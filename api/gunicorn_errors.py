@@ -13,7 +13,7 @@ import json
 from gunicorn import util
 
 # What to tell the client for the statuses gunicorn produces itself.
-_ADVICE = {
+ADVICE = {
     414: "The request line is too long; send the parameters in a POST body instead.",
     431: "Too many or too large request headers.",
     501: "Unsupported Transfer-Encoding; send a Content-Length or chunked body.",
@@ -22,14 +22,19 @@ _ADVICE = {
 
 def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
     """Same signature as gunicorn.util.write_error; writes a JSON answer and closes."""
-    text = _ADVICE.get(status_int) or f"{reason}: {mesg}".rstrip(": ") + "."
+    text = ADVICE.get(status_int) or f"{reason}: {mesg}".rstrip(": ") + "."
+    util.write_nonblock(sock, json_error(status_int, reason, text))
+
+
+def json_error(status_int: int, reason: str, text: str) -> bytes:
+    """A whole ``Connection: close`` answer ``{"error": text}`` with the contract's headers."""
     body = json.dumps({"error": text}).encode("utf-8")
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
         "Content-Type: application/json\r\nAccess-Control-Allow-Origin: *\r\n"
         f"Cache-Control: no-cache, private\r\nContent-Length: {len(body)}\r\n\r\n"
     )
-    util.write_nonblock(sock, head.encode("latin-1") + body)
+    return head.encode("latin-1") + body
 
 
 def install() -> None:

@@ -40,6 +40,8 @@ class Config:
     api_access_log: str = ""  # BRIDGE_ACCESS_LOG; "" = none (speed), "-" = stdout, else a file
     api_log_level: str = "info"  # BRIDGE_LOG_LEVEL; gunicorn's: debug, info, warning, error...
     max_body_bytes: int = 1_048_576  # BRIDGE_MAX_BODY_BYTES; larger request bodies get 413
+    header_timeout_seconds: float = 10.0  # BRIDGE_HEADER_TIMEOUT; seconds for a request's headers
+    body_timeout_seconds: float = 30.0  # BRIDGE_BODY_TIMEOUT; seconds for its body, after them
     rate_limit_per_minute: int = (
         60  # BRIDGE_RATE_LIMIT; /api/v2 requests per key per minute (per account override in DB)
     )
@@ -128,6 +130,8 @@ _ENV: dict[str, tuple[str, Any]] = {
     "BRIDGE_ACCESS_LOG": ("api_access_log", str),
     "BRIDGE_LOG_LEVEL": ("api_log_level", str),
     "BRIDGE_MAX_BODY_BYTES": ("max_body_bytes", int),
+    "BRIDGE_HEADER_TIMEOUT": ("header_timeout_seconds", float),
+    "BRIDGE_BODY_TIMEOUT": ("body_timeout_seconds", float),
     "BRIDGE_RATE_LIMIT": ("rate_limit_per_minute", int),
     "BRIDGE_DEFAULT_REGION": ("default_region", str),
     "BRIDGE_CURRENCY": ("currency", str),

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.client
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
 
 import pytest
+
+from tests.harness.procs import free_port, stop_process, wait_until
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Tests where the database engine does not matter run on SQLite only (overrides the
 # parametrised `database_url` fixture); the ones about money, keys and sends run on both.
@@ -61,6 +72,69 @@ def pid_gone(pid: int) -> bool:
         return True
     except OSError:
         return not os.path.exists(f"/proc/{pid}")
+
+
+@contextlib.contextmanager
+def gunicorn_api(
+    tmp_path, database_url: str, redis_url: str, **settings: str
+) -> Iterator[tuple[int, subprocess.Popen, LineReader]]:
+    """The API under a real gunicorn (2 workers unless ``settings`` say otherwise) on a free
+    port, with ``settings`` as BRIDGE_* environment; yields (port, process, its output) and
+    stops it and waits for its workers to be gone, whatever happens."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        BRIDGE_PORT=str(port),
+        BRIDGE_API_WORKERS="2",
+        BRIDGE_VAR_DIR=str(tmp_path / "var"),
+    )
+    env.update(settings)
+    workers = int(env["BRIDGE_API_WORKERS"])
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "api.wsgi:app"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=ROOT,
+    )
+    out = LineReader(proc.stdout)
+    try:
+        wait_until(
+            lambda: len(out.find("Booting worker")) >= workers and get(port, "/api/v2")[0] == 200,
+            timeout=60,
+            message="gunicorn to serve",
+        )
+        yield port, proc, out
+    finally:
+        stop_process(proc, timeout=20)
+        pids = [int(p) for p in re.findall(r"Booting worker with pid: (\d+)", out.text())]
+        wait_until(lambda: all(pid_gone(p) for p in pids), timeout=10, message="workers gone")
+
+
+def get(port: int, path: str, headers: dict | None = None, timeout: float = 10):
+    """(status, headers, body) of one GET on a new connection to the API on ``port``."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+def read_answer(stream) -> tuple[int, bytes]:
+    """One HTTP/1.1 answer with a Content-Length from a buffered socket file."""
+    status = int(stream.readline().split()[1])
+    length = 0
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return status, stream.read(length)
 
 
 def fuzz_settings(examples: int):

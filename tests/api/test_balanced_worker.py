@@ -15,6 +15,7 @@ from api.balanced_worker import (
     BalancedThreadWorker,
     ConnectionBoard,
 )
+from api.framing import Limits
 
 
 def test_the_board_reports_the_least_loaded_other_worker():
@@ -107,8 +108,12 @@ def _lingerer(connections: int = 2, threads: int = 4, queued: bool = False):
         alive=True,
         nr_conns=connections,
         cfg=SimpleNamespace(threads=threads),
+        frame_limits=Limits(),
         _requests_queued=lambda: queued,
     )
+
+
+WHOLE = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 @pytest.fixture
@@ -119,19 +124,33 @@ def sockets():
     client.close()
 
 
-def test_a_request_already_read_ahead_is_served_at_once(sockets):
-    conn = _Conn(sockets[0], buffered=b"GET / HTTP/1.1\r\n")
+def test_a_whole_request_already_read_ahead_is_served_at_once(sockets):
+    conn = _Conn(sockets[0], buffered=WHOLE)
     assert BalancedThreadWorker._next_request_soon(_lingerer(connections=99), conn)
 
 
 def test_a_request_arriving_while_the_thread_lingers_is_served_by_it(sockets):
     ours, client = sockets
-    client.sendall(b"GET / HTTP/1.1\r\n\r\n")
-    assert BalancedThreadWorker._next_request_soon(_lingerer(), _Conn(ours))
+    client.sendall(WHOLE)
+    conn = _Conn(ours)
+    assert BalancedThreadWorker._next_request_soon(_lingerer(), conn)
+    assert conn.parser.unreader.buf.getvalue() == WHOLE  # read for the parser, not lost
 
 
 def test_an_idle_connection_goes_back_after_the_linger(sockets):
     assert not BalancedThreadWorker._next_request_soon(_lingerer(), _Conn(sockets[0]))
+
+
+def test_a_request_not_whole_within_the_linger_goes_back_to_the_loop(sockets):
+    """Half a request (read ahead, or arriving while the thread lingers) is not waited on by
+    the thread: the main loop reads the rest (api/intake.py), with the bytes kept."""
+    ours, client = sockets
+    conn = _Conn(ours, buffered=WHOLE[:5])
+    client.sendall(WHOLE[5:-2])
+    assert not BalancedThreadWorker._next_request_soon(_lingerer(), conn)
+    assert conn.parser.unreader.buf.getvalue() == WHOLE[:-2]
+    half_read_ahead = _Conn(ours, buffered=WHOLE[:5])
+    assert not BalancedThreadWorker._next_request_soon(_lingerer(connections=99), half_read_ahead)
 
 
 @pytest.mark.parametrize(
@@ -145,12 +164,12 @@ def test_an_idle_connection_goes_back_after_the_linger(sockets):
 )
 def test_no_lingering_when_another_connection_could_need_the_thread(sockets, worker):
     ours, client = sockets
-    client.sendall(b"GET / HTTP/1.1\r\n\r\n")  # even with a request ready
+    client.sendall(WHOLE)  # even with a request ready
     assert not BalancedThreadWorker._next_request_soon(worker, _Conn(ours))
 
 
 def test_a_read_ahead_request_waits_its_turn_when_others_are_queued(sockets):
-    conn = _Conn(sockets[0], buffered=b"GET / HTTP/1.1\r\n")
+    conn = _Conn(sockets[0], buffered=WHOLE)
     assert not BalancedThreadWorker._next_request_soon(_lingerer(queued=True), conn)
 
 

@@ -9,8 +9,6 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 from decimal import Decimal
 
 import pytest
@@ -18,8 +16,8 @@ import redis
 
 from bridge.redis import keys as redis_keys
 from bridge.service import BridgeService
-from tests.api.helpers import LineReader, pid_gone
-from tests.harness.procs import connections_to, free_port, stop_process, wait_until
+from tests.api.helpers import get, gunicorn_api, read_answer
+from tests.harness.procs import connections_to, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -27,50 +25,17 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def gunicorn(tmp_path, database_url, db, redis_server):
     """gunicorn with the API on a free port, over the test's database and Redis."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
-    env.update(
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_server.url,
-        BRIDGE_PORT=str(port),
-        BRIDGE_API_WORKERS="2",
+    with gunicorn_api(
+        tmp_path,
+        database_url,
+        redis_server.url,
         BRIDGE_API_THREADS="2",
         BRIDGE_RATE_LIMIT="5",
         BRIDGE_MAX_BODY_BYTES="2000",
         BRIDGE_SWEEPER_GRACE="0",
         BRIDGE_SWEEPER_INTERVAL="0.2",
-        BRIDGE_VAR_DIR=str(tmp_path / "var"),
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "api.wsgi:app"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
-    )
-    out = LineReader(proc.stdout)
-    try:
-        wait_until(
-            lambda: len(out.find("Booting worker")) >= 2 and _get(port, "/api/v2")[0] == 200,
-            timeout=60,
-            message="gunicorn to serve",
-        )
-        yield port, proc, out
-    finally:
-        stop_process(proc, timeout=20)
-    workers = [int(p) for p in re.findall(r"Booting worker with pid: (\d+)", out.text())]
-    wait_until(lambda: all(pid_gone(p) for p in workers), timeout=10, message="workers gone")
-
-
-def _get(port: int, path: str, headers: dict | None = None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, dict(resp.getheaders()), resp.read()
-    finally:
-        conn.close()
+    ) as served:
+        yield served
 
 
 @pytest.fixture
@@ -99,7 +64,7 @@ def test_the_api_processes_sweep_the_outbox(account, gunicorn, redis_client):
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_rate_limit_is_one_count_across_workers(account, gunicorn):
     port, _, _ = gunicorn
-    answers = [_get(port, "/api/v2/account/balance", {"X-API-Key": account}) for _ in range(8)]
+    answers = [get(port, "/api/v2/account/balance", {"X-API-Key": account}) for _ in range(8)]
     assert [a[0] for a in answers] == [200] * 5 + [429] * 3  # new connection each: both workers
     assert [a[1]["x-ratelimit-remaining"] for a in answers[:5]] == ["4", "3", "2", "1", "0"]
     assert json.loads(answers[-1][2])["error"] == "Too many requests."
@@ -153,7 +118,7 @@ def test_chunked_send_under_the_limit_works(account, gunicorn):
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_requests_gunicorn_refuses_itself_get_json_too(account, gunicorn):
     port, _, _ = gunicorn
-    status, headers, body = _get(port, "/api/v2/sms/send?numbers=" + "0" * 9000)
+    status, headers, body = get(port, "/api/v2/sms/send?numbers=" + "0" * 9000)
     assert status == 414
     assert headers["Content-Type"] == "application/json"
     assert headers["Access-Control-Allow-Origin"] == "*"
@@ -216,23 +181,12 @@ def test_back_to_back_and_pipelined_requests_on_one_connection(gunicorn):
         )
         conn.sock.sendall(pipelined)
         stream = conn.sock.makefile("rb")  # one buffer for both answers
-        status, body = _read_answer(stream)
+        status, body = read_answer(stream)
         assert status == 200 and json.loads(body)["openapi"]
-        status, body = _read_answer(stream)
+        status, body = read_answer(stream)
         assert status == 200 and b"oauth2" in body.lower()
     finally:
         conn.close()
-
-
-def _read_answer(stream) -> tuple[int, bytes]:
-    """One HTTP/1.1 answer with a Content-Length from a buffered socket file."""
-    status = int(stream.readline().split()[1])
-    length = 0
-    while (line := stream.readline()) not in (b"\r\n", b""):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    return status, stream.read(length)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -255,4 +209,4 @@ def test_a_killed_workers_board_slot_goes_to_its_replacement(gunicorn):
     )
     replacement = re.findall(ready, out.text())[-1]
     assert replacement[0] != victim and replacement[1] == "0"
-    assert _get(port, "/api/oauth2-callback")[0] == 200
+    assert get(port, "/api/oauth2-callback")[0] == 200
