@@ -83,8 +83,9 @@ class WorkerSettings:
     read_linger_ms: int = 10  # after a short read, wait this long for more before claiming (ms)
     claim_idle_seconds: float = 60.0  # pending entries idle longer are taken over (dead worker)
     claim_interval_seconds: float = 5.0  # how often to look for such entries
-    max_pending: int = 0  # claimed messages waiting to be written; 0 = 20 x the binds' windows
-    max_held: int = 20_000  # claimed messages not yet settled, in all (a memory bound)
+    max_pending: int = 0  # read messages waiting to be written; 0 = 20 x the binds' windows
+    max_held: int = 20_000  # read messages not yet settled, in all (a memory bound)
+    max_unrecorded: int = 0  # claimed, outcome not committed; 0 = 2 x windows + flush_batch
     flush_interval: float = 0.03  # the settlement writer's longest wait before a DB flush
     flush_batch: int = 2000  # outcomes per DB transaction at most
     drain_timeout: float = 20.0  # on SIGTERM: how long in-flight work may take to finish
@@ -99,15 +100,21 @@ class WorkerSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def pending_limit(self, connections) -> int:
-        """Claimed messages allowed to wait for their first write. A claim is the write-ahead
-        mark, so after a crash each of them is reported as a possible duplicate although it
-        never left: the automatic limit keeps that to 20 windows' worth (at least 500), which
-        keeps every bind busy and claims in batches big enough that the database's write lock
-        (SQLite's single writer) is not taken once per handful of messages. Messages already written do not count: if the worker
-        dies before their outcome is stored they really may be at the SMSC."""
+        """Messages read and waiting to be claimed and written (in lanes, or for a retry).
+        They are not claimed yet, so a crash leaves them unflagged; the automatic limit (20
+        windows' worth, at least 500) keeps every bind busy."""
         if self.max_pending:
             return self.max_pending
         return max(500, 20 * sum(c.binds * c.window for c in connections))
+
+    def unrecorded_limit(self, connections) -> int:
+        """Messages claimed for sending whose outcome is not committed yet, at most: the most a
+        SIGKILL can send twice (each of them is flagged possible_duplicate on recovery). The
+        automatic bound, twice the binds' windows (what the lanes keep in flight) plus one
+        settlement flush (``flush_batch``), keeps the binds busy while a flush commits."""
+        if self.max_unrecorded:
+            return self.max_unrecorded
+        return 2 * sum(c.binds * c.window for c in connections) + self.flush_batch
 
     @property
     def touch_interval(self) -> float:
@@ -123,6 +130,7 @@ _KEYS = (
     "claim_interval_seconds",
     "max_pending",
     "max_held",
+    "max_unrecorded",
     "flush_interval",
     "flush_batch",
     "drain_timeout",
@@ -150,6 +158,7 @@ def read_settings(raw: Mapping[str, Any] | None) -> WorkerSettings:
         claim_interval_seconds=t.seconds("claim_interval_seconds", d.claim_interval_seconds),
         max_pending=t.integer("max_pending", d.max_pending, lo=0),
         max_held=t.integer("max_held", d.max_held, lo=1),
+        max_unrecorded=t.integer("max_unrecorded", d.max_unrecorded, lo=0),
         flush_interval=t.seconds("flush_interval", d.flush_interval),
         flush_batch=t.integer("flush_batch", d.flush_batch, lo=1),
         drain_timeout=t.seconds("drain_timeout", d.drain_timeout),

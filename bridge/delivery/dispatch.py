@@ -1,8 +1,9 @@
 """From claimed messages to outcomes: expiry, routing, parts, lanes, and what each answer means.
 
-:meth:`Dispatcher.admit` takes the messages the settlement claimed: one whose validity has
-passed is ``expired``, one with no route ``failed`` (both refunded by settlement, never sent);
-the rest are cut into parts and pushed to their connection's :class:`~bridge.delivery.lanes.Lane`.
+:meth:`Dispatcher.admit` takes the jobs the reader read: one whose validity has passed is
+``expired``, one with no route ``failed`` (both claimed first, then refunded by settlement,
+never sent); the rest are cut into parts and pushed to their connection's
+:class:`~bridge.delivery.lanes.Lane`, which claims them right before sending.
 The collector thread gathers every part's :class:`~smpp.session.submit.SubmitOutcome`:
 
 - all parts ``ok`` -> ``Submitted`` with one SMSC id per part;
@@ -57,6 +58,7 @@ class Dispatcher:
         settings: WorkerSettings,
         *,
         bucket: TokenBucket | None,
+        claim: Callable[[list[Job]], bool],
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -66,8 +68,15 @@ class Dispatcher:
         self.clock = clock
         self._rng = rng or random.Random()
         self.results: queue.SimpleQueue[SubmitOutcome] = queue.SimpleQueue()
+        self._claim = claim
         self.lanes: dict[str, Lane] = lanes_for(
-            router.connections, pool, bucket, self.results, settings.down_queue_timeout
+            router.connections,
+            pool,
+            bucket,
+            self.results,
+            settings.down_queue_timeout,
+            tracker,
+            claim,
         )
         self._retries: list[tuple[float, int, Job, list[int]]] = []
         self._seq = itertools.count()
@@ -113,32 +122,30 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ admission
 
-    def admit(self, claimed: Iterable, entries: dict[str, list[str]]) -> None:
-        """Hold each claimed message (``Claimed(message, attempts, possible_duplicate)``) and
-        send it on its way; ``entries`` maps message id -> its stream entry ids."""
+    def admit(self, jobs: Iterable[Job]) -> None:
+        """Hold each job and send it on its way (its lane claims it before sending)."""
         now = self.clock()
         pushes: dict[str, list[tuple[Job, list[int]]]] = {}
-        for c in claimed:
-            m = c.message
-            job = Job(m, list(entries.get(m.message_id, ())), bool(c.possible_duplicate))
+        expired = []
+        for job in jobs:
             self.tracker.add(job)
-            if m.expires_at <= now:
-                self._finish(
-                    job,
-                    Failed(
-                        m.message_id,
-                        MessageState.EXPIRED,
-                        VALIDITY,
-                        now,
-                        possible_duplicate=job.possible_duplicate,
-                    ),
-                )
+            if job.message.expires_at <= now:
+                expired.append(job)
                 continue
             conn = self._route(job)
             if conn is not None:
                 pushes.setdefault(conn.name, []).append((job, list(range(len(job.parts)))))
+        if expired:
+            self._claim(expired)  # one statement for the lot; _fail skips the refused
+        for job in expired:
+            self._fail(job, MessageState.EXPIRED, VALIDITY)
         for name, items in pushes.items():
             self.lanes[name].push_many(items)
+
+    def wake_lanes(self) -> None:
+        """Unrecorded slots were freed (settlements committed): lanes may claim again."""
+        for lane in self.lanes.values():
+            lane.wake()
 
     def _route(self, job: Job) -> Connection | None:
         """The connection for a job (first that is up, else the route's primary), with its
@@ -146,16 +153,7 @@ class Dispatcher:
         m = job.message
         candidates = self.router.connections_for(m.destination, self.pool.is_up)
         if not candidates:
-            self._finish(
-                job,
-                Failed(
-                    m.message_id,
-                    MessageState.FAILED,
-                    NO_ROUTE,
-                    self.clock(),
-                    possible_duplicate=job.possible_duplicate,
-                ),
-            )
+            self._fail(job, MessageState.FAILED, NO_ROUTE)
             return None
         conn = candidates[0]
         if job.connection is not conn:
@@ -163,16 +161,7 @@ class Dispatcher:
                 job.build(conn)
             except ValueError as exc:
                 log.error("message %s cannot be split for %s: %s", m.message_id, conn.name, exc)
-                self._finish(
-                    job,
-                    Failed(
-                        m.message_id,
-                        MessageState.REJECTED,
-                        "cannot encode",
-                        self.clock(),
-                        possible_duplicate=job.possible_duplicate,
-                    ),
-                )
+                self._fail(job, MessageState.REJECTED, "cannot encode")
                 return None
             if len(job.parts) != m.parts:
                 log.warning(
@@ -183,6 +172,21 @@ class Dispatcher:
                     len(job.parts),
                 )
         return conn
+
+    def _fail(self, job: Job, state: MessageState, code: str | None) -> None:
+        """Settle a job as never sent (refunded). Claimed first, so a message another worker
+        holds is never failed under it: a refused claim means it is handled elsewhere."""
+        if not job.claimed:
+            self._claim([job])
+        if not job.claimed:
+            return  # refused (dropped and acked by the claim) or stopping (left for recovery)
+        m = job.message
+        self._finish(
+            job,
+            Failed(
+                m.message_id, state, code, self.clock(), possible_duplicate=job.possible_duplicate
+            ),
+        )
 
     def _finish(self, job: Job, outcome) -> None:
         job.done = True
@@ -279,11 +283,7 @@ class Dispatcher:
         now = self.clock()
         m = job.message
         if job.failure is not None:
-            state, code = job.failure
-            self._finish(
-                job,
-                Failed(m.message_id, state, code, now, possible_duplicate=job.possible_duplicate),
-            )
+            self._fail(job, *job.failure)
             return
         conn = job.connection
         self._finish(
@@ -319,4 +319,8 @@ class Dispatcher:
                 indexes = list(range(len(job.parts)))
             pushes.setdefault(conn.name, []).append((job, indexes))
         for name, items in pushes.items():
-            self.lanes[name].push_many(items)
+            claimed = [item for item in items if item[0].claimed]
+            if claimed:  # ahead of new work: the unrecorded bound never holds them back
+                self.lanes[name].push_many(claimed, front=True)
+            if len(claimed) < len(items):
+                self.lanes[name].push_many([item for item in items if not item[0].claimed])

@@ -3,7 +3,10 @@
 A :class:`Job` is one message: its stream entries (usually one; more when the accept path's
 sweeper enqueued it again), the connection it goes to, and one :class:`Part` per submit_sm.
 The :class:`Tracker` is the registry of held jobs, keyed by message id: the reader adds to it,
-the settlement writer's ``on_settled`` callback removes from it and acks the entries.
+the settlement writer's ``on_settled`` callback removes from it and acks the entries. It also
+counts the *unrecorded* jobs: claimed for sending (a lane reserved them) and not yet settled in
+the database. Those are the messages a crash could send twice; lanes claim new work only while
+the count is under the worker's ``max_unrecorded`` bound.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ class Job:
     failure: tuple[str, str] | None = None  # (state, error_code) once some part failed for good
     done: bool = False  # the outcome has been handed to the settlement writer
     written: bool = False  # some part's bytes may have reached an SMSC socket
+    recovered: bool = False  # from a dead consumer or a reconciler's entry: claim any attempts
+    claimed: bool = False  # its claim (attempts + 1, the write-ahead mark) is committed
+    counted: bool = False  # holds one of the Tracker's unrecorded slots
 
     @property
     def message_id(self) -> str:
@@ -99,13 +105,38 @@ def concat_ref(message_id: str) -> int:
 class Tracker:
     """Held jobs by message id, plus a count for back-pressure. Thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_unrecorded: int = 1 << 62) -> None:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._empty = threading.Condition(self._lock)
+        self.max_unrecorded = max_unrecorded
+        self.unrecorded = 0  # jobs holding a slot: claimed (or being claimed), not settled
 
     def __len__(self) -> int:
         return len(self._jobs)
+
+    def reserve(self, job: Job) -> bool:
+        """Take an unrecorded slot for a job about to be claimed and sent; False when all
+        ``max_unrecorded`` are taken (the lane waits for settlements to free some)."""
+        with self._lock:
+            if job.counted:
+                return True
+            if self.unrecorded >= self.max_unrecorded:
+                return False
+            self.unrecorded += 1
+            job.counted = True
+            return True
+
+    def unreserve(self, job: Job) -> None:
+        """Give a slot back (the claim was refused or not made)."""
+        with self._lock:
+            if job.counted:
+                job.counted = False
+                self.unrecorded -= 1
+
+    @property
+    def full(self) -> bool:
+        return self.unrecorded >= self.max_unrecorded
 
     def get(self, message_id: str) -> Job | None:
         return self._jobs.get(message_id)
@@ -133,6 +164,9 @@ class Tracker:
                 job = self._jobs.pop(mid, None)
                 if job is not None:
                     entry_ids.extend(job.entry_ids)
+                    if job.counted:
+                        job.counted = False
+                        self.unrecorded -= 1
             if not self._jobs:
                 self._empty.notify_all()
         return entry_ids

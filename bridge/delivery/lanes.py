@@ -5,6 +5,12 @@ windows), so the fleet-wide TPS tokens it takes are spent at once rather than se
 and a connection that slows down holds work here instead of in session queues. Tokens come from
 the account's Redis bucket in batches (``TokenBucket.take_up_to``) and are banked, so a message
 of several parts goes out whole even when the burst is smaller than its part count.
+
+A message is claimed (the write-ahead ``attempts`` mark, one UPDATE per batch) here, right
+before its parts are handed to the sessions, and only while the worker's count of unrecorded
+messages (claimed, outcome not committed) is under ``max_unrecorded``: so a crash can send again
+at most that many, and flags hardly more than were really written. Retries of claimed messages
+go to the front of the lane and are never held back by that bound.
 """
 
 from __future__ import annotations
@@ -14,12 +20,13 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 import redis as redis_lib
 
 from bridge.config import Connection
 from bridge.delivery.fleet import TokenBucket
-from bridge.delivery.jobs import Job
+from bridge.delivery.jobs import Job, Tracker
 from bridge.delivery.pool import SessionPool
 from smpp.session.submit import SubmitOutcome
 
@@ -40,8 +47,12 @@ class Lane:
         bucket: TokenBucket | None,
         results: queue.SimpleQueue[SubmitOutcome],
         down_timeout: float,
+        tracker: Tracker,
+        claim: Callable[[list[Job]], bool],
     ) -> None:
         self.connection = connection
+        self._tracker = tracker
+        self._claim = claim  # claims jobs (marks job.claimed); False: not now (stopping)
         self._down_timeout = down_timeout
         self._pool = pool
         self._bucket = bucket if connection.tps else None
@@ -82,9 +93,14 @@ class Lane:
             self._items.append((job, indexes))
             self._cond.notify()
 
-    def push_many(self, items: list[tuple[Job, list[int]]]) -> None:
+    def push_many(self, items: list[tuple[Job, list[int]]], *, front: bool = False) -> None:
+        """Queue parts; ``front`` for retries of claimed messages (ahead of new work, so the
+        unrecorded bound never holds them back behind unclaimed messages)."""
         with self._cond:
-            self._items.extend(items)
+            if front:
+                self._items.extendleft(reversed(items))
+            else:
+                self._items.extend(items)
             self._cond.notify()
 
     def wake(self) -> None:
@@ -103,6 +119,7 @@ class Lane:
                     not self._items
                     or self.outstanding >= pool.capacity(name)
                     or not pool.is_up(name)
+                    or (not self._items[0][0].claimed and self._tracker.full)
                 ):
                     if self._items and not pool.is_up(name):
                         down_since = down_since or time.monotonic()
@@ -117,9 +134,19 @@ class Lane:
                     continue
                 down_since = None
                 room = pool.capacity(name) - self.outstanding
-            batch = self._take(min(room, _MAX_BATCH))
+            batch = self._claimed(self._take(min(room, _MAX_BATCH)))
             for job, indexes in batch:
                 self._submit(job, indexes)
+
+    def _claimed(self, batch: list[tuple[Job, list[int]]]) -> list[tuple[Job, list[int]]]:
+        """Claim the batch's new jobs in one go; what can be sent now (refused jobs were
+        dropped by ``claim``; a claim not made now goes back to the front of the lane)."""
+        fresh = [job for job, _ in batch if not job.claimed]
+        if fresh and not self._claim(fresh):
+            with self._cond:
+                self._items.extendleft(reversed(batch))
+            return []
+        return [(job, ix) for job, ix in batch if job.claimed]
 
     def _give_up_waiting(self) -> None:
         """The connection stayed down: what waits here resolves "not_sent" (never written), so
@@ -144,9 +171,12 @@ class Lane:
         used = 0
         with self._cond:
             while self._items:
-                n = len(self._items[0][1])
+                job, indexes = self._items[0]
+                n = len(indexes)
                 if used + n > limit and (taken or (self._bucket is not None and n > self._bank)):
                     break
+                if not job.claimed and not self._tracker.reserve(job):
+                    break  # max_unrecorded reached: new work waits for settlements
                 taken.append(self._items.popleft())
                 used += n
         if self._bucket is not None:
@@ -206,5 +236,9 @@ def lanes_for(
     bucket: TokenBucket | None,
     results: queue.SimpleQueue[SubmitOutcome],
     down_timeout: float,
+    tracker: Tracker,
+    claim: Callable[[list[Job]], bool],
 ) -> dict[str, Lane]:
-    return {c.name: Lane(c, pool, bucket, results, down_timeout) for c in connections}
+    return {
+        c.name: Lane(c, pool, bucket, results, down_timeout, tracker, claim) for c in connections
+    }

@@ -18,7 +18,6 @@ import logging
 import signal
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
 
 import redis as redis_lib
@@ -27,11 +26,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from bridge.config import Config, WorkerSettings
 from bridge.delivery.dispatch import Dispatcher
 from bridge.delivery.fleet import TokenBucket
-from bridge.delivery.jobs import Tracker
+from bridge.delivery.jobs import Job, Tracker
 from bridge.delivery.pool import SessionPool
 from bridge.delivery.reader import Entry, StreamReader
 from bridge.delivery.reconcile import Reconciler
-from bridge.delivery.settlement import ReceiptIn, Settlement, SettlementWriter
+from bridge.delivery.settlement import (
+    Claimed,
+    ClaimResult,
+    ReceiptIn,
+    Settlement,
+    SettlementWriter,
+)
 from bridge.routing.router import Router
 from bridge.storage.db import Database
 from smpp.codec.receipt import Receipt
@@ -76,7 +81,7 @@ class Worker:
             max_batch=self.settings.flush_batch,
         )
         self.reader = StreamReader(self.redis, consumer)
-        self.tracker = Tracker()
+        self.tracker = Tracker(self.settings.unrecorded_limit(self.router.connections))
         self.pool = SessionPool(
             self.router.connections, self.redis, self.settings, self._on_receipt
         )
@@ -87,6 +92,7 @@ class Worker:
             self.tracker,
             self.settings,
             bucket=TokenBucket(self.redis),
+            claim=self._claim_jobs,
             clock=clock,
         )
         self.reconciler = Reconciler(
@@ -142,7 +148,7 @@ class Worker:
         self.writer.stop()
         self._ack_pending()
         left = self.tracker.jobs()
-        unwritten = [j.message_id for j in left if not j.written]
+        unwritten = [j.message_id for j in left if j.claimed and not j.written]
         if unwritten:
             self._release(unwritten)
         if left:
@@ -248,10 +254,9 @@ class Worker:
         return entries
 
     def _intake(self, entries: list[Entry], recovered: bool) -> None:
-        """Claim a batch of entries (one DB statement) and admit what was claimed."""
-        by_message: dict[str, list[str]] = defaultdict(list)
-        messages = []
-        recovery = set()  # message ids with a reconciler's entry: claimed as recovered
+        """Hold the messages of a batch of entries; the lanes claim them right before sending
+        (entries of messages held here already are attached to their job)."""
+        jobs: dict[str, Job] = {}
         junk = []
         for e in entries:
             if e.message is None:
@@ -264,50 +269,68 @@ class Worker:
                 junk.append(e.entry_id)
                 continue
             mid = e.message.message_id
-            if self.tracker.attach(mid, e.entry_id):
-                continue  # we hold it already: this entry is acked with the first
-            if mid not in by_message:
-                messages.append(e.message)
-            if e.recovery:
-                recovery.add(mid)
-            by_message[mid].append(e.entry_id)
+            if mid in jobs:
+                jobs[mid].entry_ids.append(e.entry_id)
+                jobs[mid].recovered |= e.recovery
+            elif not self.tracker.attach(mid, e.entry_id):  # held already: acked with it
+                jobs[mid] = Job(e.message, [e.entry_id], recovered=recovered or e.recovery)
         if junk:
             self.reader.ack(junk)
-        if not messages:
-            return
-        claimed = []
-        for group, as_recovered in (
-            ([m for m in messages if recovered or m.message_id in recovery], True),
-            ([m for m in messages if not recovered and m.message_id not in recovery], False),
-        ):
-            if group:
-                claimed += self._claim(group, as_recovered).claimed
+        if jobs:
+            self.dispatcher.admit(list(jobs.values()))
+
+    def _claim_jobs(self, jobs: list[Job]) -> bool:
+        """Write the claim of jobs about to be sent (one UPDATE per kind: fresh entries take
+        only messages nobody claimed, recovered ones any). Marks ``job.claimed``; a refused
+        job (its message is handled elsewhere) is dropped and its entries acked. False when
+        the database stayed down until the worker stopped (nothing claimed)."""
+        claimed: dict[str, Claimed] = {}
+        complete = True
+        for as_recovered in (True, False):
+            group = [j.message for j in jobs if j.recovered == as_recovered]
+            result = self._claim(group, as_recovered) if group else None
+            if group and result is None:
+                complete = False  # stopping with the database down: not claimed, not refused
+                break
+            if result is not None:
+                claimed.update((c.message.message_id, c) for c in result.claimed)
                 self.claims += 1
+        refused = []
+        for job in jobs:
+            c = claimed.get(job.message_id)
+            if c is not None:
+                job.claimed = True
+                job.possible_duplicate = job.possible_duplicate or c.possible_duplicate
+            elif not job.claimed:
+                self.tracker.unreserve(job)
+                if complete:
+                    refused.append(job.message_id)
         self.claimed += len(claimed)
-        claimed_ids = {c.message.message_id for c in claimed}
-        duplicates = [
-            eid for mid, eids in by_message.items() if mid not in claimed_ids for eid in eids
-        ]
-        if duplicates:
+        # settlement logs and counts these (Redis); this total is for the stats line
+        self.possible_duplicates += sum(1 for c in claimed.values() if c.possible_duplicate)
+        if refused:
+            for job in jobs:
+                if job.message_id in refused:
+                    job.done = True
+            entry_ids = self.tracker.release(refused)
             log.info(
                 "%d stream entr%s for messages already handled: acknowledged",
-                len(duplicates),
-                "y" if len(duplicates) == 1 else "ies",
+                len(entry_ids),
+                "y" if len(entry_ids) == 1 else "ies",
             )
-            self.reader.ack(duplicates)
-        # settlement logs and counts these (Redis); this total is for the stats line
-        self.possible_duplicates += sum(1 for c in claimed if c.possible_duplicate)
-        self.dispatcher.admit(claimed, by_message)
+            self._ack_later(entry_ids)
+        return complete
 
-    def _claim(self, messages, recovered: bool):
-        """settlement.claim, retried while the database is down (bounded by stop)."""
+    def _claim(self, messages, recovered: bool) -> ClaimResult | None:
+        """settlement.claim, retried while the database is down; None once stopping."""
         delay = 0.05
         while True:
             try:
                 return self.settlement.claim(messages, recovered=recovered)
             except SQLAlchemyError as exc:
                 if self._stop_reading.is_set():
-                    raise
+                    log.warning("claim failed while stopping (%s); left for recovery", exc)
+                    return None
                 log.warning("claim failed (%s); retrying in %.2fs", exc, delay)
                 self._stop_reading.wait(delay)
                 delay = min(_ERROR_BACKOFF_MAX, delay * 2)
@@ -325,6 +348,11 @@ class Worker:
     def _on_settled(self, message_ids) -> None:
         """Writer thread, after a commit: ack the entries of those messages."""
         entry_ids = self.tracker.release(message_ids)
+        self.dispatcher.wake_lanes()  # unrecorded slots were freed
+        self._ack_later(entry_ids)
+
+    def _ack_later(self, entry_ids: list[str]) -> None:
+        """XACK + XDEL now; on a Redis error the reader loop retries them."""
         if not entry_ids:
             return
         try:

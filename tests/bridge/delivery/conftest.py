@@ -118,7 +118,7 @@ class Bridge:
 
     def worker_toml(self, worker: dict | None = None, smsc: dict | None = None) -> Path:
         """A BRIDGE_CONFIG file with this bridge's [[smsc]] and a [worker] table."""
-        table = {**dict(self.config.smsc[0]), **(smsc or {})}
+        table = {**smsc_table(self.sim), **(smsc or {})}
         path = self.tmp / f"worker-{time.monotonic_ns()}.toml"
         path.write_text(to_toml({"smsc": [table], "worker": {**FAST_WORKER, **(worker or {})}}))
         return path
