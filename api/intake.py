@@ -61,12 +61,13 @@ class IntakeLimits:
 class _Reading:
     """A connection whose request the loop is reading (or, ``closing``, whose answer it sent)."""
 
-    __slots__ = ("conn", "buf", "frame", "deadline", "in_body", "closing")
+    __slots__ = ("conn", "buf", "frame", "deadline", "in_body", "closing", "registered")
 
     def __init__(self, conn, buf: bytearray, frame: framing.RequestFrame, deadline: float):
         self.conn, self.buf, self.frame, self.deadline = conn, buf, frame, deadline
-        self.in_body = False
-        self.closing = False
+        self.in_body = False  # the header block is complete: the body deadline runs
+        self.closing = False  # answered (408, 413, 431): input is dropped until the close
+        self.registered = False  # on the selector, its deadline in the heap
 
 
 class IntakeThreadWorker(ThreadWorker):
@@ -97,12 +98,11 @@ class IntakeThreadWorker(ThreadWorker):
         deadline = time.monotonic() + self.intake_limits.header_timeout
         reading = _Reading(conn, bytearray(held), frame, deadline)
         conn.sock.setblocking(False)
+        self._reading[conn] = reading
         if held and self._advance(reading):
             return
-        self._reading[conn] = reading
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._readable, reading))
-        self._push_deadline(reading)
         self._readable(reading, conn.sock)  # a kept-alive connection has bytes waiting already
+        self._wait_for_bytes(reading)
 
     def handle_request(self, req, conn):
         if getattr(conn, "continue_sent", False):
@@ -117,9 +117,19 @@ class IntakeThreadWorker(ThreadWorker):
         self._expire()
 
     # --- reading -----------------------------------------------------------------------------
+    def _wait_for_bytes(self, reading: _Reading) -> None:
+        """Have the selector call _readable for more (once), with the deadline in the heap."""
+        if self._reading.get(reading.conn) is not reading or reading.registered:
+            return  # handed over or closed already, or waiting already
+        self.poller.register(
+            reading.conn.sock, selectors.EVENT_READ, partial(self._readable, reading)
+        )
+        reading.registered = True
+        self._push_deadline(reading)
+
     def _readable(self, reading: _Reading, sock) -> None:
-        if reading.conn not in self._reading:
-            return  # finished by an earlier read in this round
+        if self._reading.get(reading.conn) is not reading:
+            return  # handed over or closed by an earlier event in this round
         try:
             data = sock.recv(READ_BYTES)
         except (BlockingIOError, InterruptedError):
@@ -150,7 +160,8 @@ class IntakeThreadWorker(ThreadWorker):
         if stage is framing.Stage.BODY and not reading.in_body:
             reading.in_body = True
             reading.deadline = time.monotonic() + self.intake_limits.body_timeout
-            self._push_deadline(reading)
+            if reading.registered:
+                self._push_deadline(reading)
             if reading.frame.expects_continue:
                 self._send(reading.conn.sock, CONTINUE)  # the client waits for it to send the body
                 reading.conn.continue_sent = True
@@ -209,10 +220,10 @@ class IntakeThreadWorker(ThreadWorker):
         reading.closing = True
         reading.buf = bytearray()
         reading.deadline = time.monotonic() + CLOSE_LINGER_SECONDS
-        if reading.conn not in self._reading:  # refused straight from enqueue_req
-            self._reading[reading.conn] = reading
-            self.poller.register(sock, selectors.EVENT_READ, partial(self._readable, reading))
-        self._push_deadline(reading)
+        if reading.registered:
+            self._push_deadline(reading)
+        else:
+            self._wait_for_bytes(reading)  # refused straight from enqueue_req
 
     @staticmethod
     def _send(sock, data: bytes) -> None:
@@ -223,7 +234,9 @@ class IntakeThreadWorker(ThreadWorker):
             pass  # the peer is gone or not reading: it loses an answer it stopped waiting for
 
     def _forget(self, reading: _Reading) -> None:
-        if self._reading.pop(reading.conn, None) is not None:
+        self._reading.pop(reading.conn, None)
+        if reading.registered:
+            reading.registered = False
             try:
                 self.poller.unregister(reading.conn.sock)
             except (KeyError, ValueError, OSError):
