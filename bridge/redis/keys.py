@@ -105,3 +105,38 @@ def dlr_votes_key(connection: str, conversion: str) -> str:
 # A lock (SET NX PX, value = holder token) so one worker at a time checks that every queued
 # message has a stream entry and re-enqueues those whose entry Redis lost.
 RECONCILER_LOCK = PREFIX + "lock:reconciler"
+
+
+# --- delivery webhooks (owner: webhooks; bridge/webhooks/) ---
+# The events to POST: one STREAM (entries of bridge.webhooks.events), consumer group
+# "webhook-senders"; an entry is XACKed and XDELed once its event has a final outcome or waits
+# in the retry set.
+WEBHOOKS_STREAM = PREFIX + "webhooks"
+WEBHOOKS_GROUP = "webhook-senders"
+# Events waiting for a retry (or for a paused endpoint): one ZSET, member = the event's stream
+# fields as JSON, score = due time (ms since the epoch); due members go back on the stream.
+WEBHOOKS_RETRY = PREFIX + "webhooks:retry"
+# Events given up on (retry period spent, a 4xx, a refused target): one STREAM, capped.
+WEBHOOKS_DEAD = PREFIX + "webhooks:dead"
+# Each message's delivery attempts: one LIST of JSON records, capped, expiring (7 days).
+WEBHOOK_ATTEMPTS_PREFIX = PREFIX + "webhooks:attempts:"
+
+
+def webhooks_stream_key() -> str:
+    """The stream of webhook events the producer XADDs to."""
+    return WEBHOOKS_STREAM
+
+
+def webhooks_retry_key() -> str:
+    """The sorted set of webhook events waiting for their due time."""
+    return WEBHOOKS_RETRY
+
+
+def webhooks_dead_key() -> str:
+    """The stream of dead-lettered webhook events."""
+    return WEBHOOKS_DEAD
+
+
+def webhook_attempts_key(message_id: str) -> str:
+    """The list of webhook delivery attempts of one message."""
+    return WEBHOOK_ATTEMPTS_PREFIX + message_id
