@@ -5,10 +5,11 @@ API process would. Each configuration runs with group commit (up to 64 sends a g
 without it (``group_max_sends=1``: one transaction and one XADD per send, as before), and the
 script prints sends/s, the process CPU time per send (user+sys; the steadier figure on a shared
 machine), context switches per send and the mean group size. Runs alternate on/off so both
-see the same machine load.
+see the same machine load. ``--synchronous full,normal`` adds SQLite's durability level as a
+second axis (paired runs too): what fsyncing every commit costs with and without group commit.
 
 Usage: .venv/bin/python -m bench.group_commit [--seconds 3] [--runs 3] [--threads 1,4,8]
-       [--postgres]
+       [--postgres] [--synchronous full,normal]
 """
 
 from __future__ import annotations
@@ -67,10 +68,11 @@ def measure(service: BridgeService, account_id: int, threads: int, seconds: floa
     }
 
 
-def open_service(url: str, redis_url: str, group_max_sends: int) -> BridgeService:
+def open_service(url: str, redis_url: str, group_max_sends: int, sync: str) -> BridgeService:
+    config = Config(database_url=url, sqlite_synchronous=sync)
     service = BridgeService(
-        Config(database_url=url),
-        Database(url),
+        config,
+        Database.from_config(config),
         make_redis(redis_url),
         run_sweeper=False,
         group_max_sends=group_max_sends,
@@ -87,6 +89,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", default="1,4,8")
     parser.add_argument("--postgres", action="store_true", help="use a throwaway PostgreSQL")
+    parser.add_argument(
+        "--synchronous", default="full", help="SQLite PRAGMA synchronous levels to compare"
+    )
     args = parser.parse_args()
     rows = []
     with contextlib.ExitStack() as stack:
@@ -96,19 +101,24 @@ def main() -> int:
         if args.postgres:
             url = stack.enter_context(postgres_cluster()).create_database()
         upgrade(url)
-        services = {cap: open_service(url, redis.url, cap) for cap in (64, 1)}
+        syncs = args.synchronous.split(",")
+        services = {
+            (sync, cap): open_service(url, redis.url, cap, sync)
+            for sync in syncs
+            for cap in (64, 1)
+        }
         try:
-            account = services[1].create_account(
+            account = next(iter(services.values())).create_account(
                 f"bench{os.getpid()}", "pw", balance=Decimal(90000000)
             )
             for service in services.values():  # warm: settings cache, statements, pools
                 for _ in range(200):
                     service.send(account.id, "0701234567", TEXT)
             for threads in (int(t) for t in args.threads.split(",")):
-                results: dict[int, list[dict]] = {64: [], 1: []}
+                results: dict[tuple[str, int], list[dict]] = {key: [] for key in services}
                 for _ in range(args.runs):
-                    for cap, service in services.items():
-                        results[cap].append(measure(service, account.id, threads, args.seconds))
+                    for key, service in services.items():
+                        results[key].append(measure(service, account.id, threads, args.seconds))
                 rows.append((threads, results))
         finally:
             for service in services.values():
@@ -118,15 +128,21 @@ def main() -> int:
         f"database: {backend}  nproc: {os.cpu_count()}  load: {os.getloadavg()[0]:.1f}  "
         f"runs: {args.runs} x {args.seconds:.0f} s (medians)"
     )
-    print("| threads | group commit | sends/s | CPU µs/send | ctx switches/send | mean group |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| threads | synchronous | group commit | sends/s | CPU µs/send | ctx switches/send "
+        "| mean group |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for threads, results in rows:
-        for cap, label in ((1, "off (1 send a group)"), (64, "on (up to 64)")):
-            med = {k: statistics.median(r[k] for r in results[cap]) for k in results[cap][0]}
-            print(
-                f"| {threads} | {label} | {med['rate']:,.0f} | {med['cpu_us']:.0f} | "
-                f"{med['switches']:.1f} | {med['group']:.2f} |"
-            )
+        for sync in syncs:
+            for cap, label in ((1, "off (1 send a group)"), (64, "on (up to 64)")):
+                runs = results[(sync, cap)]
+                med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+                print(
+                    f"| {threads} | {sync if not args.postgres else 'n/a'} | {label} | "
+                    f"{med['rate']:,.0f} | {med['cpu_us']:.0f} | {med['switches']:.1f} | "
+                    f"{med['group']:.2f} |"
+                )
     return 0
 
 
