@@ -137,6 +137,7 @@ def collect_status(client) -> dict[str, Any]:
 
     from bridge.delivery.fleet import read_bind_statuses
     from bridge.delivery.reader import stream_info
+    from bridge.delivery.settlement.learning import receipt_forms
     from bridge.redis import keys as redis_keys
 
     dup = client.get(redis_keys.POSSIBLE_DUPLICATES)
@@ -144,6 +145,7 @@ def collect_status(client) -> dict[str, Any]:
         "binds": read_bind_statuses(client),
         "stream": asdict(stream_info(client)),
         "possible_duplicates": int(dup or 0),
+        "receipt_forms": receipt_forms(client),
         "at": time.time(),
     }
 
@@ -204,6 +206,12 @@ def render_status(report: dict[str, Any]) -> str:
     for c in s["consumers"]:
         lines.append(
             f"  consumer {c['name']}: {c['pending']} pending, idle {_age(c['idle_ms'] / 1000)}"
+        )
+    for name, f in sorted(report.get("receipt_forms", {}).items()):
+        lines.append(
+            f"receipt ids on {name}: {f['learned']}; {f['held']} receipt(s) held now"
+            f" ({f['held_total']} ever), {f['conflicts']} conflict(s)"
+            + (f"; votes {f['votes']}" if f["learned"] == "learning" else "")
         )
     return "\n".join(lines)
 

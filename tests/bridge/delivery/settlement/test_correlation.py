@@ -151,3 +151,25 @@ def test_network_error_and_err_become_the_error_code(settlement):
         receipt_error(parse_receipt("id:1 stat:UNDELIV err:0B1", {0x0423: bytes([1, 0, 5])}))
         == "0B1/net1:5"
     )
+
+
+def test_status_shows_what_each_connection_learned_and_holds(settlement, make, redis_client):
+    from bridge.cli.worker import collect_status, render_status
+
+    a, b = make(2)
+    settlement.map_submit_ids("learns", "auto", [(a.message_id, 0, "ABC1")])
+    settlement.correlate("learns", "auto", [dlr("abc1")])
+    settlement.map_submit_ids("seq", "auto", [(b.message_id, 0, "122")])
+    settlement.correlate("seq", "auto", [dlr("290")])  # held: matches "122" only as hex
+    report = collect_status(redis_client)
+    assert report["receipt_forms"]["learns"]["learned"] == "same"
+    assert report["receipt_forms"]["seq"] == {
+        "learned": "learning",
+        "held": 1,
+        "held_total": 1,
+        "conflicts": 0,
+        "votes": {"hex2dec": 0, "dec2hex": 0},
+    }
+    text = render_status(report)
+    assert "receipt ids on seq: learning; 1 receipt(s) held now (1 ever), 0 conflict(s)" in text
+    assert "receipt ids on learns: same;" in text
