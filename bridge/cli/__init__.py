@@ -31,13 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     # imported here, not at the top: each of them imports CommandError from this module
-    from bridge.cli import admin, audit, run, simulator, worker
+    from bridge.cli import admin, audit, run, simulator, webhooks, worker
 
     run.register(subparsers)  # run, api
     admin.register(subparsers)  # account ..., key ..., db upgrade
     simulator.register(subparsers)  # simulator
     worker.register(subparsers)  # worker, status
     audit.register(subparsers)  # audit
+    webhooks.register(subparsers)  # webhooks, webhooks dead
     return parser
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from bridge.config.reader import ConfigError
 from bridge.config.smsc import SIMULATOR, Connection, Route, read_connections, read_routes
+from bridge.config.webhooks import check as check_webhooks
+from bridge.config.webhooks import cidrs
 from bridge.config.worker import WorkerSettings, read_settings
 
 
@@ -72,6 +74,27 @@ class Config:
     )
     sweeper_interval_seconds: float = 10.0  # BRIDGE_SWEEPER_INTERVAL; how often the sweeper looks
 
+    # --- delivery webhooks: the sender (`smpp-bridge webhooks`; bridge/webhooks/) ---
+    # BRIDGE_WEBHOOK_ALLOW_NETWORKS; CIDRs (comma-separated) webhooks may reach although they
+    # are loopback/private/link-local...; () = public addresses only (`run` allows 127.0.0.0/8)
+    webhook_allow_networks: tuple[str, ...] = ()
+    webhook_secret_overlap_seconds: float = 86_400.0  # BRIDGE_WEBHOOK_SECRET_OVERLAP; seconds
+    # the previous secret still signs after a rotation
+    webhook_retry_seconds: float = 86_400.0  # BRIDGE_WEBHOOK_RETRY_SECONDS; seconds an event
+    # is retried from its first enqueue, then dead-lettered
+    webhook_backoff_base_seconds: float = 1.0  # BRIDGE_WEBHOOK_BACKOFF_BASE; seconds, doubled
+    # per attempt (full jitter: the delay is uniform in [0, base * 2^n])
+    webhook_backoff_max_seconds: float = 3_600.0  # BRIDGE_WEBHOOK_BACKOFF_MAX; longest delay, s
+    webhook_connect_timeout_seconds: float = 5.0  # BRIDGE_WEBHOOK_CONNECT_TIMEOUT; seconds
+    webhook_timeout_seconds: float = 10.0  # BRIDGE_WEBHOOK_TIMEOUT; seconds for a whole request
+    webhook_workers: int = 32  # BRIDGE_WEBHOOK_WORKERS; requests in flight per sender process
+    webhook_endpoint_concurrency: int = 4  # BRIDGE_WEBHOOK_ENDPOINT_CONCURRENCY; in flight
+    # per endpoint (scheme://host:port) per sender process
+    webhook_endpoint_pause_after: int = 3  # BRIDGE_WEBHOOK_ENDPOINT_PAUSE_AFTER; failures in a
+    # row that pause an endpoint (backoff as above; its events wait, others flow)
+    webhook_claim_idle_seconds: float = 60.0  # BRIDGE_WEBHOOK_CLAIM_IDLE; seconds an event
+    # taken by a sender that died waits before another sender claims it
+
     # --- SMSC connections, routes and the worker (TOML only: [[smsc]], [[route]], [worker]) ---
     # Given as raw TOML tables (load_config, tests) they are read and checked here, once.
     smsc: tuple[Connection, ...] = ()  # one per SMSC connection; () = the simulated SMSC
@@ -94,6 +117,7 @@ class Config:
         object.__setattr__(self, "routes", read_routes(self.routes, names, self.default_region))
         if not isinstance(self.worker, WorkerSettings):
             object.__setattr__(self, "worker", read_settings(self.worker))
+        object.__setattr__(self, "webhook_allow_networks", check_webhooks(self))
         level = str(self.sqlite_synchronous).lower()
         if level not in ("full", "normal"):
             raise ConfigError(
@@ -143,6 +167,17 @@ _ENV: dict[str, tuple[str, Any]] = {
     "BRIDGE_IDEMPOTENCY_TTL": ("idempotency_ttl_seconds", int),
     "BRIDGE_SWEEPER_GRACE": ("sweeper_grace_seconds", float),
     "BRIDGE_SWEEPER_INTERVAL": ("sweeper_interval_seconds", float),
+    "BRIDGE_WEBHOOK_ALLOW_NETWORKS": ("webhook_allow_networks", cidrs),
+    "BRIDGE_WEBHOOK_SECRET_OVERLAP": ("webhook_secret_overlap_seconds", float),
+    "BRIDGE_WEBHOOK_RETRY_SECONDS": ("webhook_retry_seconds", float),
+    "BRIDGE_WEBHOOK_BACKOFF_BASE": ("webhook_backoff_base_seconds", float),
+    "BRIDGE_WEBHOOK_BACKOFF_MAX": ("webhook_backoff_max_seconds", float),
+    "BRIDGE_WEBHOOK_CONNECT_TIMEOUT": ("webhook_connect_timeout_seconds", float),
+    "BRIDGE_WEBHOOK_TIMEOUT": ("webhook_timeout_seconds", float),
+    "BRIDGE_WEBHOOK_WORKERS": ("webhook_workers", int),
+    "BRIDGE_WEBHOOK_ENDPOINT_CONCURRENCY": ("webhook_endpoint_concurrency", int),
+    "BRIDGE_WEBHOOK_ENDPOINT_PAUSE_AFTER": ("webhook_endpoint_pause_after", int),
+    "BRIDGE_WEBHOOK_CLAIM_IDLE": ("webhook_claim_idle_seconds", float),
 }
 _TABLES = {"smsc": "smsc", "route": "routes", "worker": "worker"}  # TOML table -> field
 _FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.name not in _TABLES.values()}

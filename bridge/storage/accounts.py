@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from bridge.errors import InvalidInput, NotFound, Unauthorized
 from bridge.storage import ledger
 from bridge.storage.models import accounts
+from bridge.storage.webhook_secrets import generate_secret
 
 USERNAME_MAX = 64
 SENDER_ID_MAX = 11  # alphanumeric sender ids are at most 11 characters in SMPP/GSM
@@ -123,6 +124,7 @@ def create_account(
                 allowed_sender_ids=allowed,
                 callback_url=callback_url,
                 rate_limit_per_minute=rate_limit_per_minute,
+                webhook_secret=generate_secret(),
                 active=True,
                 created_at=now,
                 updated_at=now,

@@ -114,6 +114,11 @@ accounts = Table(
     Column("active", Boolean, nullable=False, server_default=true()),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Standard Webhooks signing secret "whsec_<base64>" (migration 0003_webhooks); None until
+    # first needed; the previous one still signs until rotated_at + webhook_secret_overlap_seconds
+    Column("webhook_secret", String(64)),
+    Column("webhook_secret_previous", String(64)),
+    Column("webhook_secret_rotated_at", UTCDateTime),
     # the charge UPDATE already refuses to overdraw; this makes it impossible by construction
     CheckConstraint("balance >= 0", name="balance_not_negative"),
 )

@@ -186,3 +186,12 @@ def _getaddrinfo(host: str, port: int) -> list[str]:
         if sockaddr[0] not in seen:
             seen.append(str(sockaddr[0]))
     return seen
+
+
+def endpoint_of(url: str) -> str:
+    """``scheme://host:port`` of a URL without resolving it, or "" if it is not http(s)."""
+    try:
+        scheme, host, port, _ = _split(url)
+    except TargetRefused:
+        return ""
+    return Target(scheme, host, port, "/", ()).endpoint

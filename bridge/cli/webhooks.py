@@ -1,0 +1,119 @@
+"""``smpp-bridge webhooks`` (the webhook sender process) and ``smpp-bridge webhooks dead``
+(the newest dead-lettered events).
+
+The sender reads the ``sb:webhooks`` stream in the consumer group ``webhook-senders``; run as
+many as you like against one Redis (each claims a dead one's events). It needs the database for
+the accounts' signing secrets. Stops gracefully on SIGTERM/Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+
+from bridge.cli import CommandError
+from bridge.config import Config, load_config
+
+
+def register(subparsers) -> None:
+    w = subparsers.add_parser(
+        "webhooks",
+        help="the webhook sender (no ACTION), or its dead letters",
+        description=__doc__.split("\n\n")[1],
+    )
+    w.add_argument("--consumer", help="consumer name in the stream group (default host-pid-rand)")
+    w.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (INFO)")
+    w.set_defaults(handler=cmd_send)
+    acts = w.add_subparsers(dest="action", metavar="ACTION")
+    dead = acts.add_parser("dead", help="list the newest dead-lettered webhook events")
+    dead.add_argument("--limit", type=_positive, default=20, help="how many (default 20)")
+    dead.add_argument("--json", action="store_true", help="one JSON object per line")
+    dead.set_defaults(handler=cmd_dead)
+
+
+def _positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {raw!r}") from None
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 10000, got {value}")
+    return value
+
+
+def _redis(config: Config):
+    from bridge.redis.clients import make_redis
+
+    if not config.redis_url:
+        from bridge.redis.embedded import running_url
+
+        config = config.replace(redis_url=running_url(config.var_dir))
+    if not config.redis_url:
+        raise CommandError("REDIS_URL is not set: webhook events live in Redis; set REDIS_URL")
+    return make_redis(config.redis_url)
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = load_config()
+    if not config.redis_url:
+        raise CommandError("REDIS_URL is not set: the sender reads the webhook stream there")
+    from bridge.storage.db import Database
+    from bridge.webhooks.secret_cache import SecretCache
+    from bridge.webhooks.sender import Sender
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    db = Database.from_config(config, pool_size=4, max_overflow=4)
+    client = _redis(config)
+    try:
+        if not db.has_schema():
+            raise CommandError(
+                "the database is not migrated to the newest schema; run "
+                "`smpp-bridge db upgrade` (or use `smpp-bridge run`)"
+            )
+        Sender(config, client, SecretCache(db), consumer=args.consumer).run(stop)
+    finally:
+        client.close()
+        db.dispose()
+    return 0
+
+
+def cmd_dead(args: argparse.Namespace) -> int:
+    import redis as redis_lib
+
+    from bridge.redis import keys
+
+    client = _redis(load_config())
+    try:
+        total = client.xlen(keys.webhooks_dead_key())
+        entries = client.xrevrange(keys.webhooks_dead_key(), count=args.limit)
+    except redis_lib.RedisError as exc:
+        raise CommandError(f"cannot read the dead letters from Redis: {exc}") from None
+    finally:
+        client.close()
+    for entry_id, fields in entries:
+        row = {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+        row["entry"] = entry_id.decode()
+        if args.json:
+            print(json.dumps(row, sort_keys=True))
+            continue
+        at = datetime.fromtimestamp(int(row.get("dead_at") or 0) / 1000, UTC)
+        print(
+            f"{at.isoformat(timespec='seconds')}  {row.get('id', '?')}  account "
+            f"{row.get('account_id', '?')}  {row.get('url', '?')}  attempts "
+            f"{row.get('attempt', '0')}: {row.get('reason', '')}"
+        )
+    if not args.json:
+        print(f"({len(entries)} shown of {total} dead-lettered webhook events)")
+    return 0
