@@ -28,7 +28,7 @@ preload_app = False
 limit_request_line = 8190  # bytes of "GET /path?query HTTP/1.1" (gunicorn's maximum; 414 beyond)
 # The worker's loop reads each request whole before a thread gets it (api/intake.py): headers
 # within BRIDGE_HEADER_TIMEOUT, the body within BRIDGE_BODY_TIMEOUT after them, else 408; bodies
-# over BRIDGE_MAX_BODY_BYTES get 413 unread. Checked here, so a bad value stops gunicorn at once.
+# over BRIDGE_MAX_BODY_BYTES get 413 unread. post_fork hands these to each worker.
 _intake = IntakeLimits(
     header_timeout=_config.header_timeout_seconds,
     body_timeout=_config.body_timeout_seconds,

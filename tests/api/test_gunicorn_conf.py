@@ -63,8 +63,21 @@ def test_the_knobs_are_config_fields_with_env_names():
         ({"BRIDGE_API_THREADS": "0"}, r"api_threads \(BRIDGE_API_THREADS\) must be from 1 to 1024"),
         ({"BRIDGE_API_THREADS": "many"}, r"BRIDGE_API_THREADS must be a int, got 'many'"),
         ({"BRIDGE_LOG_LEVEL": "loud"}, r"api_log_level \(BRIDGE_LOG_LEVEL\) must be one of debug"),
+        ({"BRIDGE_HEADER_TIMEOUT": "0"}, r"\(BRIDGE_HEADER_TIMEOUT\) must be positive seconds"),
+        ({"BRIDGE_BODY_TIMEOUT": "-1"}, r"\(BRIDGE_BODY_TIMEOUT\) must be positive seconds"),
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(env, message):
     with pytest.raises(ConfigError, match=message):
         load_config(env=env)
+
+
+def test_the_request_deadlines_reach_the_worker_through_config():
+    show = "import api.gunicorn_conf as g; i = g._intake; print(i.header_timeout, i.body_timeout)"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    env = {**clean, "BRIDGE_HEADER_TIMEOUT": "2.5", "BRIDGE_BODY_TIMEOUT": "7"}
+    shown = subprocess.run(
+        [sys.executable, "-c", show], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert shown.stdout.split() == ["2.5", "7.0"]
+    assert (Config().header_timeout_seconds, Config().body_timeout_seconds) == (10.0, 30.0)
