@@ -111,6 +111,11 @@ class Config:
                 f"api_log_level (BRIDGE_LOG_LEVEL) must be one of {', '.join(_LOG_LEVELS)}, "
                 f"got {self.api_log_level!r}"
             )
+        for name in ("header_timeout_seconds", "body_timeout_seconds"):  # api/intake.py
+            value = getattr(self, name)
+            if isinstance(value, bool) or not value > 0:
+                var = next(v for v, (f, _) in _ENV.items() if f == name)
+                raise ConfigError(f"{name} ({var}) must be positive seconds, got {value!r}")
         smsc = read_connections(self.smsc)
         names = tuple(c.name for c in smsc) or (SIMULATOR,)
         object.__setattr__(self, "smsc", smsc)
