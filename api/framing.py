@@ -14,7 +14,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a header name (RFC 9110 5.6.2)
+_FRAMING_FIELD = re.compile(rb"\r\n(content-length|transfer-encoding|expect):([^\r]*)")
 _HEX = re.compile(rb"[0-9A-Fa-f]+")
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _CODINGS = {b"chunked", b"gzip", b"deflate", b"compress", b"identity"}  # what gunicorn accepts
@@ -78,24 +78,25 @@ class RequestFrame:
         return self._framing(bytes(buf[: end + 2]))
 
     def _framing(self, head: bytes) -> Stage:
-        """The body's framing from the header block (request line and fields, CRLF-ended)."""
-        lines = head.split(b"\r\n")[:-1]
-        if lines and lines[0] == b"" and len(lines) > 1:
-            lines = lines[1:]  # one empty line before the request line is allowed (RFC 9112 2.2)
-        version = lines[0].rpartition(b" ")[2] if lines else b""
+        """The body's framing from the header block (request line and fields, CRLF-ended).
+
+        Only the fields that frame the body are read, where gunicorn reads them: a name exactly
+        followed by ":" at the start of a line. A spelling gunicorn does not take as one of them
+        either is not one to gunicorn or is refused by it ("Content-Length :", obs-fold), from
+        the buffered bytes alike."""
+        skip = 2 if head[:2] == b"\r\n" else 0  # one empty line first is allowed (RFC 9112 2.2)
+        line_end = head.find(b"\r\n", skip)
+        version = head[skip:line_end].rpartition(b" ")[2]
         lengths, codings = [], []
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            if not colon or not _TOKEN.fullmatch(name):
-                return Stage.MALFORMED  # gunicorn: invalid header (also obsolete line folding)
-            name, value = name.lower(), value.strip(b" \t")
+        for name, value in _FRAMING_FIELD.findall(head.lower(), line_end):
+            value = value.strip(b" \t")
             if name == b"content-length":
                 lengths.append(value)
             elif name == b"transfer-encoding":
-                codings += [c.strip(b" \t").lower() for c in value.split(b",")]
-            elif name == b"expect":
-                if value.lower() != b"100-continue":
-                    return Stage.MALFORMED  # gunicorn: 417
+                codings += [c.strip(b" \t") for c in value.split(b",")]
+            elif value != b"100-continue":
+                return Stage.MALFORMED  # gunicorn: 417
+            else:
                 self.expects_continue = version == b"HTTP/1.1"
         if codings:
             if (

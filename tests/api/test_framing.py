@@ -42,6 +42,9 @@ MALFORMED = {
     "chunked twice": b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
     b"Transfer-Encoding: chunked\r\n\r\n",
     "folded header": b"GET / HTTP/1.1\r\nHost: x\r\n  folded\r\n\r\n",
+    "folded length": b"POST / HTTP/1.1\r\nX: a\r\n Content-Length: 5\r\n\r\n",
+    "blank before the colon": b"POST / HTTP/1.1\r\nContent-Length : 5\r\n\r\n",
+    "tab before the colon": b"POST / HTTP/1.1\r\nContent-Length\t: 5\r\n\r\n",
     "unknown expectation": b"POST / HTTP/1.1\r\nExpect: teapot\r\nContent-Length: 5\r\n\r\n",
     "request line too long": b"GET /" + b"a" * 8200,
 }
@@ -75,7 +78,9 @@ def test_a_whole_request_is_complete_and_gunicorn_needs_nothing_more(data):
 
 @pytest.mark.parametrize("data", MALFORMED.values(), ids=MALFORMED.keys())
 def test_a_request_gunicorn_refuses_is_handed_over_at_once(data):
-    assert _frame(data, Limits(max_body_bytes=100)).stage is Stage.MALFORMED
+    """Malformed, or complete as far as framing goes: either way gunicorn gets it now and
+    refuses it from these bytes."""
+    assert _frame(data).stage in (Stage.MALFORMED, Stage.COMPLETE)
     with pytest.raises(Exception) as refused:
         _gunicorn_reads(data)
     assert not isinstance(refused.value, AssertionError)  # refused, not waiting
