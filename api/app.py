@@ -19,6 +19,7 @@ from api.guard import ApiKeyGuard
 from api.middleware import CommonHeaders
 from api.openapi import build_spec
 from api.resources import account, docs, keys, messages, sms
+from bridge.accept.logins import LoginThrottle
 from bridge.accept.ratelimit import RateLimiter
 from bridge.config import Config, load_config
 
@@ -87,9 +88,12 @@ def app_from_environment() -> falcon.App:
     from bridge.service import open_service
 
     config = load_config()
-    service = open_service(config, run_sweeper=True)
+    fast = limiter_client(config)  # failed-login counters fail open fast, as the rate limit
+    service = open_service(
+        config, run_sweeper=True, login_throttle=LoginThrottle.from_config(config, fast)
+    )
     service.start()
-    _Running.service, _Running.redis = service, limiter_client(config)
+    _Running.service, _Running.redis = service, fast
     log.info("API worker ready (database %s)", config.effective_database_url.split("@")[-1])
     return create_app(config, service, _Running.redis)
 

@@ -48,7 +48,7 @@ def _domain_error(
 ) -> None:
     status = next(STATUS_OF[cls] for cls in type(ex).__mro__ if cls in STATUS_OF)
     extra = dict(ex.extra)
-    if status == 429 and "retry_after" in extra:
+    if status in (429, 503) and "retry_after" in extra:
         resp.set_header("Retry-After", str(extra["retry_after"]))
     render(resp, status, ex.message, **extra)
 

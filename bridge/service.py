@@ -24,10 +24,11 @@ from bridge.accept.committer import GroupCommitter
 from bridge.accept.flusher import Flusher
 from bridge.accept.group import DB_DOWN, MAX_GROUP_SENDS
 from bridge.accept.ids import IdGenerator
+from bridge.accept.logins import LoginThrottle
 from bridge.accept.send import Acceptor, SendResult, make_pricer, plan
 from bridge.accept.sweeper import Sweeper
 from bridge.config import Config
-from bridge.errors import DependencyDown, NotFound, Unauthorized
+from bridge.errors import DependencyDown, NotFound, RateLimited, Unauthorized
 from bridge.redis.clients import make_redis
 from bridge.storage import accounts as acc
 from bridge.storage import apikeys, ledger
@@ -35,6 +36,7 @@ from bridge.storage.accounts import AccountInfo
 from bridge.storage.apikeys import KeyInfo, NewKey
 from bridge.storage.db import Database
 from bridge.storage.models import accounts
+from bridge.storage.passwords import BoundedHasher
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +93,18 @@ class BridgeService:
         run_sweeper: bool = True,
         hasher: PasswordHasher | None = None,
         group_max_sends: int = MAX_GROUP_SENDS,
+        login_throttle: LoginThrottle | None = None,
     ) -> None:
-        """``group_max_sends`` caps a group commit (1 = every send its own transaction)."""
+        """``group_max_sends`` caps a group commit (1 = every send its own transaction);
+        ``login_throttle`` counts failed logins (default: over ``redis`` with config's limits)."""
         self.config, self.db, self.redis = config, db, redis
         self._clock = clock
         self._ids = ids or IdGenerator(clock=clock)
         self._hasher = hasher or PasswordHasher()
+        self.verifier = BoundedHasher(
+            self._hasher, config.password_hash_concurrency, config.password_hash_wait_seconds
+        )
+        self.logins = login_throttle or LoginThrottle.from_config(config, redis)
         self._passwords = acc.PasswordCache(ttl=PASSWORD_CACHE_TTL)
         self._keys = apikeys.KeyCache(ttl=KEY_CACHE_TTL)
         self._key_noted: dict[str, float] = {}
@@ -125,6 +133,7 @@ class BridgeService:
     def close(self) -> None:
         """stop(), then close the database pool and the Redis client."""
         self.stop()
+        self.verifier.close()
         self.db.dispose()
         if self.redis is not None:
             self.redis.close()
@@ -134,9 +143,30 @@ class BridgeService:
 
     # --- accounts -------------------------------------------------------------------------
     @_guard_db
-    def authenticate(self, username: str, password: str) -> AccountInfo:
+    def authenticate(self, username: str, password: str, address: str | None = None) -> AccountInfo:
+        """The account of these credentials, or Unauthorized. With the client ``address`` (the
+        API passes it) failed logins are throttled: a locked-out attempt is RateLimited (429)
+        before its password is hashed (bridge.accept.logins). Hashing is bounded per process:
+        HashingBusy (503) when no slot frees up in time (bridge.storage.passwords)."""
+        if address is not None and username and password:
+            lockout = self.logins.check(username, address)
+            if lockout is not None:
+                raise RateLimited(
+                    retry_after=lockout.retry_after,
+                    help=f"Too many failed logins for this {lockout.scope}; retry after "
+                    f"{lockout.retry_after} s with the right password, or use an API key.",
+                )
         with self.db.connect() as conn:
-            return acc.authenticate(conn, self._hasher, self._passwords, username, password)
+            row = acc.login_row(conn, username)
+        try:
+            account = acc.check_password(row, self.verifier, self._passwords, username, password)
+        except Unauthorized:
+            if address is not None and username and password:
+                self.logins.failed(username, address)
+            raise
+        if address is not None:
+            self.logins.succeeded(username, address)
+        return account
 
     @_guard_db
     def account(self, account_id: int) -> AccountInfo:

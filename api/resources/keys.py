@@ -50,7 +50,7 @@ def prove(service, req: falcon.Request, params: dict) -> Proof:
     raw = raw_api_key(req, params)
     credentials = account_credentials(req, params)
     if credentials is not None:
-        account = service.authenticate(*credentials)
+        account = service.authenticate(*credentials, address=req.remote_addr)
         if raw is None:
             return Proof(account.id, None, True)
         key = service.verify_key(raw)
@@ -107,7 +107,7 @@ class GenerateKey(_KeyResource):
         credentials = account_credentials(req, params)
         if credentials is None:
             raise Unauthorized(help=NEEDS_PASSWORD)
-        account = self._service.authenticate(*credentials)
+        account = self._service.authenticate(*credentials, address=req.remote_addr)
         args = load(self._schema, params)
         render_key(resp, self._service.generate_key(account.id, args["expiry_days"]))
 

@@ -30,7 +30,7 @@ class LegacySend:
         credentials = account_credentials(req, params)
         if credentials is None:
             raise Unauthorized()
-        account = self._service.authenticate(*credentials)
+        account = self._service.authenticate(*credentials, address=req.remote_addr)
         args = load(self._schema, params)
         result = self._service.send(
             account.id,

@@ -48,6 +48,14 @@ class Config:
         60  # BRIDGE_RATE_LIMIT; /api/v2 requests per key per minute (per account override in DB)
     )
 
+    # --- failed password logins (bridge/accept/logins.py) and password hashing ---
+    login_failures_per_username: int = 10  # BRIDGE_LOGIN_FAILURES_PER_USERNAME; per window
+    login_failures_per_address: int = 50  # BRIDGE_LOGIN_FAILURES_PER_ADDRESS; per window
+    login_window_seconds: float = 900.0  # BRIDGE_LOGIN_WINDOW; seconds failures are counted
+    login_lockout_seconds: float = 900.0  # BRIDGE_LOGIN_LOCKOUT; seconds a reached limit holds
+    password_hash_concurrency: int = 2  # BRIDGE_PASSWORD_HASH_CONCURRENCY; verifies per process
+    password_hash_wait_seconds: float = 2.0  # BRIDGE_PASSWORD_HASH_WAIT; longest wait, then 503
+
     # --- messages and money ---
     default_region: str = (
         "KE"  # BRIDGE_DEFAULT_REGION; ISO region for numbers without a country code
@@ -122,6 +130,11 @@ class Config:
         object.__setattr__(self, "routes", read_routes(self.routes, names, self.default_region))
         if not isinstance(self.worker, WorkerSettings):
             object.__setattr__(self, "worker", read_settings(self.worker))
+        for name, least in _AT_LEAST.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not value >= least:
+                var = next(v for v, (f, _) in _ENV.items() if f == name)
+                raise ConfigError(f"{name} ({var}) must be at least {least}, got {value!r}")
         object.__setattr__(self, "webhook_allow_networks", check_webhooks(self))
         level = str(self.sqlite_synchronous).lower()
         if level not in ("full", "normal"):
@@ -143,6 +156,15 @@ class Config:
         return dataclasses.replace(self, **changes)
 
 
+# the smallest value of some knobs (a zero limit or window would refuse every login)
+_AT_LEAST = {
+    "login_failures_per_username": 1,
+    "login_failures_per_address": 1,
+    "login_window_seconds": 1,
+    "login_lockout_seconds": 1,
+    "password_hash_concurrency": 1,
+    "password_hash_wait_seconds": 0.01,
+}
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 # environment variable -> (field, parser)
@@ -162,6 +184,12 @@ _ENV: dict[str, tuple[str, Any]] = {
     "BRIDGE_HEADER_TIMEOUT": ("header_timeout_seconds", float),
     "BRIDGE_BODY_TIMEOUT": ("body_timeout_seconds", float),
     "BRIDGE_RATE_LIMIT": ("rate_limit_per_minute", int),
+    "BRIDGE_LOGIN_FAILURES_PER_USERNAME": ("login_failures_per_username", int),
+    "BRIDGE_LOGIN_FAILURES_PER_ADDRESS": ("login_failures_per_address", int),
+    "BRIDGE_LOGIN_WINDOW": ("login_window_seconds", float),
+    "BRIDGE_LOGIN_LOCKOUT": ("login_lockout_seconds", float),
+    "BRIDGE_PASSWORD_HASH_CONCURRENCY": ("password_hash_concurrency", int),
+    "BRIDGE_PASSWORD_HASH_WAIT": ("password_hash_wait_seconds", float),
     "BRIDGE_DEFAULT_REGION": ("default_region", str),
     "BRIDGE_CURRENCY": ("currency", str),
     "BRIDGE_PRICE_PER_PART": ("price_per_part", Decimal),

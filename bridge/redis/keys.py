@@ -6,6 +6,8 @@ a knob yet; the prefix is a constant). Add a constant or a ``*_key(...)`` helper
 
 from __future__ import annotations
 
+import hashlib
+
 PREFIX = "sb:"
 
 # The outbound stream of accepted messages and its consumer group (worker side).
@@ -21,6 +23,27 @@ RATE_LIMIT_PREFIX = PREFIX + "rl:"
 def rate_limit_key(bucket: str) -> str:
     """The counter of one rate-limit bucket, e.g. ``rate_limit_key("key:k_123")``."""
     return RATE_LIMIT_PREFIX + bucket
+
+
+# --- failed password logins (bridge/accept/logins.py) ---
+# Fixed-window counters of failed logins: per client address, per (username, address) and per
+# username. Each expires with its window, or with the lockout once it reaches its limit.
+LOGIN_FAIL_PREFIX = PREFIX + "login:fail:"
+
+
+def login_fail_keys(username: str, address: str) -> tuple[str, str, str]:
+    """The (address, username+address, username) failure counters of one login attempt. The
+    username is used as sent when short, else by its SHA-256 (a key name stays bounded)."""
+    name = username if len(username) <= 64 else "sha256:" + _sha256(username)
+    return (
+        f"{LOGIN_FAIL_PREFIX}addr:{address}",
+        f"{LOGIN_FAIL_PREFIX}pair:{address}:{name}",
+        f"{LOGIN_FAIL_PREFIX}user:{name}",
+    )
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # --- outbox sweeper (bridge/accept/sweeper.py) ---

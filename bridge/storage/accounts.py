@@ -197,10 +197,23 @@ def authenticate(
     conn: Connection, hasher: PasswordHasher, cache: PasswordCache, username: str, password: str
 ) -> AccountInfo:
     """The account for these credentials; Unauthorized("Unauthorized.") for anything wrong."""
-    if not username or not password:
-        raise Unauthorized("Unauthorized.")
-    row = conn.execute(select(accounts).where(accounts.c.username == username)).mappings().first()
-    if row is None or not row["active"]:
+    return check_password(login_row(conn, username), hasher, cache, username, password)
+
+
+def login_row(conn: Connection, username: str) -> RowMapping | None:
+    """The account row a login names (None if there is none), read before the password check
+    so no database connection is held while the hash runs."""
+    if not username:
+        return None
+    return conn.execute(select(accounts).where(accounts.c.username == username)).mappings().first()
+
+
+def check_password(
+    row: RowMapping | None, hasher, cache: PasswordCache, username: str, password: str
+) -> AccountInfo:
+    """The account of ``row`` if ``password`` is its password; Unauthorized("Unauthorized.") for
+    a missing, disabled or wrong one. ``hasher`` has argon2's ``verify``."""
+    if not username or not password or row is None or not row["active"]:
         raise Unauthorized("Unauthorized.")
     key = PasswordCache.key(username, password, row["password_hash"])
     if not cache.hit(key):
