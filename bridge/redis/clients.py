@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import redis as redis_lib
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
@@ -19,3 +21,15 @@ def make_redis(url: str):
         health_check_interval=30,
         retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 2),
     )
+
+
+def redact(url: str | None) -> str:
+    """``url`` fit to print: a password in it becomes ``***`` (the user name is kept)."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

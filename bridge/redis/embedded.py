@@ -5,6 +5,14 @@ in ``<var>/redis`` with ``appendonly yes`` (so queued work survives a restart), 
 127.0.0.1 only, on a free port unless one is given. One bridge at a time owns the directory: an
 exclusive lock on ``<var>/redis/owner.lock`` is held while the server runs, and the URL is
 written to ``<var>/redis/url`` so a second process can say where the running one is.
+
+The server requires a password: a random one made on first start and kept in
+``<var>/redis/password`` (mode 0600, reused on every start). It reaches redis-server on its
+standard input (never its command line, which any local user can read), and the children in
+the URL of their environment (``REDIS_URL``, readable by the same user only). The ``url`` file
+holds no password; :func:`running_url` adds it. ``<var>/redis`` is 0700 and the server runs
+with umask 077, so its AOF (every queued message) is the owner's alone. Print a URL with
+:func:`bridge.redis.clients.redact`.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -24,6 +33,7 @@ import redis
 
 from bridge.process.lifecycle import die_with_parent
 
+PASSWORD_BYTES = 32  # random bytes of a new password (urlsafe base64: 43 characters)
 START_TIMEOUT = 15.0  # seconds to wait for the server to answer PING
 STOP_TIMEOUT = 10.0  # seconds for a clean shutdown (AOF flushed) before SIGKILL
 
@@ -52,13 +62,41 @@ def redis_server_binary() -> str:
 
 
 def running_url(var_dir: str | os.PathLike) -> str | None:
-    """The URL of the embedded Redis a running `smpp-bridge run`/`api` owns in ``var_dir``,
-    or None (the file is removed when that Redis stops)."""
-    path = Path(var_dir) / "redis" / "url"
+    """The URL (with its password) of the embedded Redis a running `smpp-bridge run`/`api`
+    owns in ``var_dir``, or None (the url file is removed when that Redis stops)."""
+    directory = Path(var_dir) / "redis"
     try:
-        return path.read_text().strip() or None
+        url = (directory / "url").read_text().strip()
     except OSError:
         return None
+    try:
+        password = (directory / "password").read_text().strip()
+    except OSError:  # none (an older run), or not ours to read: Redis will say NOAUTH
+        password = ""
+    if url and password and "@" not in url:
+        url = url.replace("redis://", f"redis://:{password}@", 1)
+    return url or None
+
+
+def load_password(directory: Path) -> str:
+    """The password kept in ``directory/password``; made (0600) on first use. A file any
+    other user could read is narrowed to 0600 first."""
+    path = directory / "password"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+        password = path.read_text().strip()
+        if not password:
+            raise EmbeddedRedisError(
+                f"{path} is empty; delete it and a new password is made on the next start"
+            ) from None
+        return password
+    password = secrets.token_urlsafe(PASSWORD_BYTES)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
+    return password
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -74,21 +112,30 @@ class EmbeddedRedis:
         self.dir = Path(var_dir).resolve() / "redis"
         self.port = port
         self.proc: subprocess.Popen | None = None
+        self.password = ""  # read or made by start()
         self._lock_fd: int | None = None
 
     @property
     def url(self) -> str:
+        """The URL clients use, password included: never print it (print ``public_url``)."""
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    @property
+    def public_url(self) -> str:
+        """The URL without the password, for messages and the ``url`` file."""
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)  # the AOF holds every queued message
         self._take_lock()
         try:
+            self.password = load_password(self.dir)
             self._spawn()
         except BaseException:
             self.stop()
             raise
-        (self.dir / "url").write_text(self.url + "\n")
+        _write_private(self.dir / "url", self.public_url + "\n")
         return self.url
 
     def _take_lock(self) -> None:
@@ -98,9 +145,10 @@ class EmbeddedRedis:
         except BlockingIOError:
             os.close(fd)
             where = (self.dir / "url").read_text().strip() if (self.dir / "url").exists() else "?"
+            shared = where.replace("redis://", f"redis://:$(cat {self.dir / 'password'})@", 1)
             raise EmbeddedRedisError(
                 f"{self.dir} is in use by another smpp-bridge (its Redis: {where}); stop it, "
-                f"or share it with REDIS_URL={where}"
+                f"or share it with REDIS_URL={shared}"
             ) from None
         self._lock_fd = fd
 
@@ -111,6 +159,7 @@ class EmbeddedRedis:
                 self.port = free_port()
             argv = [
                 redis_server_binary(),
+                "-",  # the rest of the configuration (the password) comes on stdin
                 "--port",
                 str(self.port),
                 "--bind",
@@ -132,11 +181,14 @@ class EmbeddedRedis:
             ]
             self.proc = subprocess.Popen(
                 argv,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
                 preexec_fn=die_with_parent,
+                umask=0o077,
             )  # noqa: PLW1509
+            _send_config(self.proc, f"requirepass {self.password}\n")
             if self._wait_ready(self.proc):
                 return
             self._kill()
@@ -145,7 +197,9 @@ class EmbeddedRedis:
         )
 
     def _wait_ready(self, proc: subprocess.Popen) -> bool:
-        probe = redis.Redis(port=self.port, socket_connect_timeout=0.2, socket_timeout=1)
+        probe = redis.Redis(
+            port=self.port, password=self.password, socket_connect_timeout=0.2, socket_timeout=1
+        )
         deadline = time.monotonic() + START_TIMEOUT
         try:
             while time.monotonic() < deadline and proc.poll() is None:
@@ -183,3 +237,21 @@ class EmbeddedRedis:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by the owner only (whatever it was before)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def _send_config(proc: subprocess.Popen, text: str) -> None:
+    """Hand redis-server the configuration it reads from stdin (``-``); a server that died at
+    once leaves a broken pipe, and _wait_ready reports it."""
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.write(text.encode())
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.close()

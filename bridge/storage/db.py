@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 
+from bridge.storage.files import private_sqlite_file
 from bridge.storage.write_lock import WriteLock
 
 if TYPE_CHECKING:
@@ -111,8 +112,8 @@ class Database:
 
 
 def _ensure_sqlite_dir(database: str | None) -> None:
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    """The directory and the database file, private to their owner (bridge.storage.files)."""
+    private_sqlite_file(database)
 
 
 def _install_sqlite_hooks(engine: Engine, synchronous: str) -> None:

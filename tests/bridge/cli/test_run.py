@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from bridge.redis import keys as redis_keys
+from bridge.redis.embedded import running_url
 from tests.api.helpers import LineReader, pid_gone
 from tests.harness.procs import free_port, wait_until
 
@@ -120,7 +121,11 @@ def _running(tmp_path: Path, port: int, *extra: str):
         wait_until(lambda: len(re.findall(r"Booting worker", out.text())) >= 2, timeout=30)
         pids = _pids(out)
         curls = [line.strip() for line in out.lines if line.strip().startswith("curl ")]
-        redis_url = re.search(r"Redis (redis://\S+)", out.text())[1]
+        printed = re.search(r"Redis (redis://\S+)", out.text())[1]
+        redis_url = running_url(tmp_path / "var")  # the password is only in var/redis/password
+        password = (tmp_path / "var" / "redis" / "password").read_text().strip()
+        assert printed == redis_url.replace(password, "***")
+        assert password not in out.text()
         yield curls, redis_url, out
         _stop(proc, out)
     finally:
@@ -155,6 +160,10 @@ def test_run_prints_a_working_curl_and_ctrl_c_stops_everything(tmp_path):
         )
     assert (tmp_path / "var" / "bridge.db").exists()
     assert oct((tmp_path / "var" / "demo.json").stat().st_mode & 0o777) == "0o600"
+    private = [tmp_path / "var" / n for n in ("bridge.db", "bridge.db-wal", "bridge.db-shm")]
+    private += [tmp_path / "var" / "redis", tmp_path / "var" / "redis" / "password"]
+    modes = {p.name: oct(p.stat().st_mode & 0o077) for p in private if p.exists()}
+    assert "bridge.db" in modes and set(modes.values()) == {"0o0"}, modes
 
     # A second start keeps the account, its key, the money and the queued message (AOF).
     with _running(tmp_path, port, *WITHOUT_ENGINE) as (curls, redis_url, out):
@@ -181,9 +190,11 @@ def test_run_refuses_a_var_dir_whose_redis_is_owned(tmp_path):
             timeout=60,
             check=False,
         )
+    err = done.stderr.decode()
     assert done.returncode == 1
-    assert f"REDIS_URL={owner.url}" in done.stderr.decode()
-    assert "Traceback" not in done.stderr.decode()
+    assert f"REDIS_URL=redis://:$(cat {owner.dir / 'password'})@127.0.0.1:{owner.port}/0" in err
+    assert owner.password not in err + done.stdout.decode()
+    assert "Traceback" not in err
 
 
 def test_api_command_needs_a_migrated_database_then_serves_alone(tmp_path):

@@ -21,3 +21,20 @@ def test_status_without_any_redis_says_what_to_set(tmp_path, monkeypatch, capsys
     assert main(["status"]) == 1
     err = capsys.readouterr().err
     assert "set REDIS_URL" in err and err.count("\n") == 1
+
+
+def test_status_finds_the_password_of_the_embedded_redis(tmp_path, monkeypatch, capsys):
+    from bridge.redis.embedded import EmbeddedRedis
+
+    var = tmp_path / "var"
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("BRIDGE_CONFIG", raising=False)
+    monkeypatch.setenv("BRIDGE_VAR_DIR", str(var))
+    with EmbeddedRedis(var) as server:
+        assert main(["status"]) == 0
+        (var / "redis" / "password").unlink()  # as for a user who cannot read it
+        assert main(["status"]) == 1
+    captured = capsys.readouterr()
+    assert "outbound stream" in captured.out
+    assert "redis/password" in captured.err and "Traceback" not in captured.err
+    assert server.password not in captured.out + captured.err
