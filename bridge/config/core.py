@@ -17,6 +17,7 @@ from typing import Any
 
 from bridge.config.reader import ConfigError
 from bridge.config.smsc import SIMULATOR, Connection, Route, read_connections, read_routes
+from bridge.config.urls import check_database_url, check_redis_url
 from bridge.config.webhooks import check as check_webhooks
 from bridge.config.webhooks import cidrs
 from bridge.config.worker import WorkerSettings, read_settings
@@ -110,6 +111,12 @@ class Config:
     worker: WorkerSettings = field(default_factory=WorkerSettings)  # batch sizes, retry policy
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "database_url", check_database_url(self.database_url))
+        object.__setattr__(self, "redis_url", check_redis_url(self.redis_url))
+        if isinstance(self.port, bool) or not 1 <= self.port <= 65535:
+            raise ConfigError(
+                f"port (BRIDGE_PORT) must be a TCP port from 1 to 65535, got {self.port!r}"
+            )
         if isinstance(self.api_threads, bool) or not 1 <= self.api_threads <= 1024:
             raise ConfigError(
                 f"api_threads (BRIDGE_API_THREADS) must be from 1 to 1024, got {self.api_threads!r}"
