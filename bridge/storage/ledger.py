@@ -12,6 +12,7 @@ whatever it pays for (messages stored, a state change to failed) commit or roll 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -26,6 +27,7 @@ CHARGE, REFUND, TOPUP = "charge", "refund", "topup"
 MAX_AMOUNT = Decimal(100000000000000)  # 10^14: NUMERIC(18,4) holds 14 integer digits
 _CENT = Decimal("0.01")
 _REFUND_CHUNK = 500
+_PLAIN_AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")  # what parse_amount reads: no 1e3, no inf
 
 
 def money_str(amount: Decimal) -> str:
@@ -48,14 +50,22 @@ def _exponent(value: Decimal) -> int:
 
 
 def parse_amount(raw: object, what: str = "amount", allow_zero: bool = False) -> Decimal:
-    """A positive (or zero) amount with at most 4 decimals, from user input; else InvalidInput."""
-    try:
-        amount = Decimal(str(raw).strip())
-    except (InvalidOperation, ValueError):
+    """A positive (or zero) amount from user input, written in plain digits with at most 4
+    decimals (no exponent, inf or nan: ``1e3`` is refused, not read as 1000); else
+    InvalidInput."""
+    text = str(raw).strip()
+    if not _PLAIN_AMOUNT.fullmatch(text):
+        try:
+            Decimal(text)
+        except (InvalidOperation, ValueError):
+            hint = ""
+        else:
+            hint = " written in plain digits (no exponent, inf or nan)"
         raise InvalidInput(
-            f"{what} must be a number like 100 or 99.50, got {raw!r}.", field=what
-        ) from None
-    if not amount.is_finite() or amount < 0 or (amount == 0 and not allow_zero):
+            f"{what} must be a number like 100 or 99.50{hint}, got {raw!r}.", field=what
+        )
+    amount = Decimal(text)
+    if amount < 0 or (amount == 0 and not allow_zero):
         raise InvalidInput(
             f"{what} must be {'zero or more' if allow_zero else 'greater than zero'}, got {raw!r}.",
             field=what,
