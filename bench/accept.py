@@ -189,6 +189,23 @@ def setup_account(url: str, redis_url: str) -> str:
         service.close()
 
 
+def server_env(tmp: str, url: str, redis_url: str, port: int, args, **extra: str) -> dict:
+    """The environment of the benchmarked gunicorn: our database, Redis, port, worker counts
+    (``args.workers``, ``args.threads``) and quiet logs, plus ``extra``."""
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": redis_url,
+        "BRIDGE_PORT": str(port),
+        "BRIDGE_HOST": "127.0.0.1",
+        "BRIDGE_API_WORKERS": str(args.workers),
+        "BRIDGE_API_THREADS": str(args.threads),
+        "BRIDGE_LOG_LEVEL": "warning",
+        "BRIDGE_VAR_DIR": str(Path(tmp) / "var"),
+        **extra,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -236,18 +253,7 @@ def main() -> int:
             url = stack.enter_context(postgres_cluster()).create_database()
         key = setup_account(url, redis.url)
         port = free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "REDIS_URL": redis.url,
-            "BRIDGE_PORT": str(port),
-            "BRIDGE_HOST": "127.0.0.1",
-            "BRIDGE_API_WORKERS": str(args.workers),
-            "BRIDGE_API_THREADS": str(args.threads),
-            "BRIDGE_API_WORKER_CLASS": args.worker_class,
-            "BRIDGE_LOG_LEVEL": "warning",
-            "BRIDGE_VAR_DIR": str(Path(tmp) / "var"),
-        }
+        env = server_env(tmp, url, redis.url, port, args, BRIDGE_API_WORKER_CLASS=args.worker_class)
         server = stack.enter_context(gunicorn(env, port, args.workers))
         counts = [int(c) for c in str(args.connections).split(",")]
         scenarios = [("(a) 1 recipient/request", ["0701234567"], c) for c in counts]
