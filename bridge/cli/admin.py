@@ -1,4 +1,4 @@
-"""Admin commands: ``account create|topup|show``, ``key create``, ``db upgrade``.
+"""Admin commands: ``account create|topup|show|rotate-webhook-secret``, ``key create``, ``db upgrade``.
 
 They talk to the database only (no Redis). They do not migrate implicitly: on a database without
 the tables they stop with a one-line error saying to run ``smpp-bridge db upgrade`` (``run``
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bridge.cli import CommandError
+from bridge.cli import CommandError, webhooks
 from bridge.config import Config, load_config
 from bridge.errors import BridgeError
 from bridge.storage.ledger import money_str, parse_amount
@@ -48,6 +48,7 @@ def register(subparsers) -> None:
     show = acts.add_parser("show", help="show an account, its balance and its keys")
     show.add_argument("username")
     show.set_defaults(handler=account_show)
+    webhooks.register_account_actions(acts)  # rotate-webhook-secret
 
     key = subparsers.add_parser("key", help="API keys")
     key_acts = key.add_subparsers(dest="action", metavar="ACTION")
@@ -163,6 +164,8 @@ def _print_account(service, info) -> None:
     print(f"sender id: {default}")
     print(f"allowed sender ids: {', '.join(info.allowed_sender_ids) or '-'}")
     print(f"callback url: {info.callback_url or '-'}")
+    for line in webhooks.secret_lines(service, info.id):
+        print(line)
     limit = info.rate_limit_per_minute
     print(
         f"rate limit: {limit or config.rate_limit_per_minute}/min"

@@ -2,8 +2,9 @@
 
 run: create var/, migrate the database, start an embedded redis-server when REDIS_URL is unset
 (its URL is exported to the children), create the demo account on first start, start gunicorn
-with the API, then the simulated SMSC (only with no [[smsc]]) and the delivery worker(s) that
-`bridge.cli.worker.run_children` names, print the demo credentials and a working curl, and stop
+with the API, then the simulated SMSC (only with no [[smsc]]), the delivery worker(s) and the
+webhook sender that `bridge.cli.worker.run_children` names (webhooks may reach 127.0.0.0/8
+unless webhook_allow_networks is set), print the demo credentials and a working curl, and stop
 everything on Ctrl-C/SIGTERM.
 
 api: the same supervisor with only gunicorn (and the embedded Redis when REDIS_URL is unset); it
@@ -28,7 +29,6 @@ from bridge.cli import CommandError
 from bridge.cli.worker import run_children
 from bridge.config import Config, load_config
 from bridge.process.supervisor import ChildSpec, Supervisor, SupervisorError
-from bridge.redis.clients import redact
 from bridge.redis.embedded import EmbeddedRedis, EmbeddedRedisError
 
 
@@ -111,13 +111,17 @@ def _embedded_redis(config: Config, port: int, stack: contextlib.ExitStack) -> s
     except EmbeddedRedisError as exc:
         raise CommandError(str(exc)) from None
     stack.callback(_stop_redis, redis)
-    _say(f"started redis-server (pid {redis.proc.pid}) at {redis.public_url}, data in {redis.dir}")
+    _say(f"started redis-server (pid {redis.proc.pid}) at {url}, data in {redis.dir}")
     return url
 
 
 def _stop_redis(redis: EmbeddedRedis) -> None:
     redis.stop()
     _say("stopped redis-server")
+
+
+# what `run` lets webhooks reach when webhook_allow_networks is not set (a receiver on this host)
+DEMO_WEBHOOK_NETWORKS = "127.0.0.0/8"
 
 
 def child_env(config: Config) -> dict[str, str]:
@@ -127,6 +131,8 @@ def child_env(config: Config) -> dict[str, str]:
     env["REDIS_URL"] = config.redis_url or ""
     env["BRIDGE_VAR_DIR"] = str(Path(config.var_dir).resolve())
     env.setdefault("PYTHONUNBUFFERED", "1")
+    if not config.webhook_allow_networks:  # the demo's callbacks go to this machine
+        env["BRIDGE_WEBHOOK_ALLOW_NETWORKS"] = DEMO_WEBHOOK_NETWORKS
     return env
 
 
@@ -186,7 +192,7 @@ def _say(line: str) -> None:
 
 def _banner(config: Config, demo) -> None:
     base = f"http://{_client_host(config)}:{config.port}"
-    lines = [f"API ready at {base} (docs: {base}/api/v2); Redis {redact(config.redis_url)}"]
+    lines = [f"API ready at {base} (docs: {base}/api/v2); Redis {config.redis_url}"]
     if demo is not None:
         lines += demo.describe(base)
     lines.append("Press Ctrl-C to stop.")

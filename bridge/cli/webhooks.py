@@ -117,3 +117,87 @@ def cmd_dead(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"({len(entries)} shown of {total} dead-lettered webhook events)")
     return 0
+
+
+# ---------------------------------------------------------------------- account secrets
+# `smpp-bridge account show` prints the secret; `account rotate-webhook-secret` is added to the
+# account group here (bridge/cli/admin.py calls these two).
+
+
+def register_account_actions(acts) -> None:
+    rotate = acts.add_parser(
+        "rotate-webhook-secret",
+        help="give an account a new webhook signing secret (the old one signs on for a while)",
+        description="Makes a new whsec_ secret. Webhooks carry signatures by both the new and "
+        "the old secret for webhook_secret_overlap_seconds (24 h by default), so receivers can "
+        "switch without rejecting any.",
+    )
+    rotate.add_argument("username")
+    rotate.set_defaults(handler=account_rotate)
+
+
+def secret_lines(service, account_id: int) -> list[str]:
+    """What `account show` prints about the webhook secret (made now if the account had none)."""
+    from bridge.storage import webhook_secrets
+
+    with service.db.begin() as conn:
+        found = webhook_secrets.ensure(conn, account_id)
+    lines = [f"webhook secret: {found.current}"]
+    now = datetime.now(UTC)
+    signing = found.signing(now, service.config.webhook_secret_overlap_seconds)
+    if len(signing) > 1 and found.rotated_at is not None:
+        until = found.rotated_at.timestamp() + service.config.webhook_secret_overlap_seconds
+        ends = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
+        lines.append(f"previous webhook secret: {found.previous} (also signs until {ends})")
+    return lines
+
+
+def account_rotate(args: argparse.Namespace) -> int:
+    from bridge.cli.admin import _service
+    from bridge.storage import webhook_secrets
+
+    with _service() as service:
+        info = service.account_by_username(args.username)
+        with service.db.begin() as conn:
+            webhook_secrets.rotate(conn, info.id, datetime.now(UTC))
+        print(f"username: {info.username}")
+        for line in secret_lines(service, info.id):
+            print(line)
+    return 0
+
+
+# ---------------------------------------------------------------------- status and `run`
+
+
+def webhook_counts(client) -> dict[str, int]:
+    """For `smpp-bridge status`: events queued, held by a sender, waiting to retry, dead."""
+    import redis as redis_lib
+
+    from bridge.redis import keys
+
+    stream = keys.webhooks_stream_key()
+    try:
+        pending = int(client.xpending(stream, keys.WEBHOOKS_GROUP)["pending"])
+    except redis_lib.ResponseError:  # no group yet: no sender ever ran
+        pending = 0
+    return {
+        "queued": int(client.xlen(stream)),
+        "sending": pending,
+        "retrying": int(client.zcard(keys.webhooks_retry_key())),
+        "dead": int(client.xlen(keys.webhooks_dead_key())),
+    }
+
+
+def status_line(counts: dict[str, int]) -> str:
+    return (
+        f"webhooks: {counts['queued']} on the stream ({counts['sending']} being sent), "
+        f"{counts['retrying']} waiting to retry, {counts['dead']} dead-lettered"
+        + (" (list them: smpp-bridge webhooks dead)" if counts["dead"] else "")
+    )
+
+
+def webhooks_child(python: list[str]):
+    """The sender as a child of `smpp-bridge run`."""
+    from bridge.process.supervisor import ChildSpec
+
+    return ChildSpec("webhooks", [*python, "webhooks"], stop_timeout=20)

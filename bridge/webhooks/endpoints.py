@@ -19,7 +19,7 @@ from typing import Any
 RUN, HOLD, WAIT, DEFER = "run", "hold", "wait", "defer"
 # An endpoint whose requests in flight made no progress for this long is slow: its overflow
 # goes back to Redis instead of making the reader wait (seconds).
-SLOW_AFTER = 1.0
+SLOW_AFTER = 0.25
 
 
 def full_jitter(attempt: int, base: float, cap: float, rng: Callable[[], float]) -> float:
@@ -54,6 +54,12 @@ class Endpoints:
         self._rng = rng
         self._states: dict[str, _State] = {}
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a slot or backlog place came free
+
+    def wait_for_room(self, endpoint: str, timeout: float) -> None:
+        """Block until ``endpoint`` finishes a request (its backlog has room) or ``timeout``."""
+        with self._lock:
+            self._changed.wait(timeout)
 
     def admit(self, endpoint: str, item: Any, now: float) -> tuple[str, float]:
         """(RUN, 0): run it now; (HOLD, 0): kept in the backlog, handed out by ``done``;
@@ -73,7 +79,8 @@ class Endpoints:
                 return HOLD, 0.0
             if now - state.progress < SLOW_AFTER:
                 return WAIT, 0.0
-            return DEFER, now + self.backoff_base * (0.5 + self._rng())
+            stuck = max(self.backoff_base, now - state.progress)  # wait about as long
+            return DEFER, now + stuck * (0.5 + self._rng())
 
     def done(
         self, endpoint: str, ok: bool | None, now: float, pause_for: float | None = None
@@ -83,6 +90,7 @@ class Endpoints:
         it at once. Returns (the next held item to run in this slot or None, held items to
         defer because the endpoint is now paused, the pause end)."""
         with self._lock:
+            self._changed.notify_all()
             state = self._states[endpoint]
             state.progress = now
             if ok:

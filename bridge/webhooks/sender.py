@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import random
 import socket
 import threading
@@ -43,6 +44,7 @@ from bridge.webhooks.secret_cache import SecretCache
 from bridge.webhooks.signing import sign
 from bridge.webhooks.ssrf import (
     Resolver,
+    Target,
     TargetRefused,
     TargetUnresolvable,
     endpoint_of,
@@ -54,6 +56,8 @@ log = logging.getLogger(__name__)
 DEAD_KEPT = 100_000  # newest dead letters kept (XADD MAXLEN ~)
 MOVE_BATCH = 500  # due retries moved back to the stream per pass
 HOUSEKEEPING = 0.05  # seconds between passes of the retry mover
+WRITE_BATCH = 256  # outcomes stored per MULTI at most
+RESOLVED_TTL = 5.0  # seconds a URL's checked, resolved target is reused
 
 # Put due members of the retry set (KEYS[1]) back on the stream (KEYS[2]): ARGV[1] = now (ms),
 # ARGV[2] = how many at most. Atomic: a member is on the stream or in the set, never neither.
@@ -71,6 +75,23 @@ for _, member in ipairs(due) do
 end
 return #due
 """
+
+
+class _Ops:
+    """Redis commands recorded now and replayed into the writer's pipeline."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple, dict]] = []
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        def record(*args: Any, **kwargs: Any) -> None:
+            self.calls.append((name, args, kwargs))
+
+        return record
+
+    def replay(self, pipe: Any) -> None:
+        for name, args, kwargs in self.calls:
+            getattr(pipe, name)(*args, **kwargs)
 
 
 @dataclass
@@ -135,14 +156,21 @@ class Sender:
         self._pool = ThreadPoolExecutor(config.webhook_workers, thread_name_prefix="webhook")
         self._move_due = redis.register_script(_MOVE_DUE)
         self._in_hand: dict[str, _Item] = {}
+        self._resolved: dict[str, tuple[float, Target]] = {}
         self._room = threading.Condition()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._writes: queue.Queue[tuple[_Ops, list[_Item]]] = queue.Queue()
+        self._writer_stop = threading.Event()
+        self._writer = threading.Thread(
+            target=self._write_loop, name="webhooks-writer", daemon=True
+        )
 
     # ------------------------------------------------------------------ life cycle
 
     def start(self) -> None:
         ensure_group(self.redis)
+        self._writer.start()
         for target, name in ((self._read_loop, "reader"), (self._housekeeping, "housekeeping")):
             thread = threading.Thread(target=target, name=f"webhooks-{name}", daemon=True)
             thread.start()
@@ -160,6 +188,8 @@ class Sender:
         if held:
             self._defer(held, self.clock())
         self._pool.shutdown(wait=True)
+        self._writer_stop.set()
+        self._writer.join(10.0)
         self.client.close()
 
     def run(self, stop: threading.Event) -> None:
@@ -175,14 +205,14 @@ class Sender:
     # ------------------------------------------------------------------ taking entries
 
     def _read_loop(self) -> None:
-        streams = {keys.webhooks_stream_key(): ">"}
+        streams: dict[Any, Any] = {keys.webhooks_stream_key(): ">"}
         while not self._stop.is_set():
             with self._room:
                 while len(self._in_hand) >= self.max_in_hand and not self._stop.is_set():
                     self._room.wait(0.5)
             room = self.max_in_hand - len(self._in_hand)
             try:
-                got = self.redis.xreadgroup(
+                got: Any = self.redis.xreadgroup(
                     keys.WEBHOOKS_GROUP,
                     self.consumer,
                     streams,
@@ -217,7 +247,7 @@ class Sender:
             verdict, until = self.endpoints.admit(endpoint, item, self.clock())
             if verdict != WAIT or self._stop.is_set():
                 break
-            time.sleep(0.002)  # a healthy endpoint's backlog is full: it drains in ms
+            self.endpoints.wait_for_room(endpoint, 0.05)  # healthy and full: drains in ms
         if verdict == RUN:
             self._pool.submit(self._work, endpoint, item)
         elif verdict == DEFER or verdict == WAIT:  # WAIT only when stopping: back to Redis
@@ -253,7 +283,7 @@ class Sender:
         """One POST of ``event``: checked target, signed now; the outcome (no Redis writes)."""
         config = self.config
         try:
-            target = resolve_target(event.url, config.webhook_allow_networks, self.resolver)
+            target = self._target(event.url)
         except TargetRefused as exc:
             return Outcome("failed", error=str(exc))
         except TargetUnresolvable as exc:
@@ -274,13 +304,26 @@ class Sender:
         except DeliveryError as exc:
             return Outcome("retry", error=str(exc), endpoint_ok=False)
 
+    def _target(self, url: str) -> Target:
+        """The checked target of ``url``, kept RESOLVED_TTL s (the connection goes to the
+        address that was checked, so a cached answer can only be stale, never unchecked)."""
+        now = time.monotonic()
+        hit = self._resolved.get(url)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        target = resolve_target(url, self.config.webhook_allow_networks, self.resolver)
+        if len(self._resolved) >= 10_000:
+            self._resolved.clear()
+        self._resolved[url] = (now + RESOLVED_TTL, target)
+        return target
+
     def _settle(self, item: _Item, outcome: Outcome) -> None:
         """Store the outcome and acknowledge the entry in one MULTI."""
         event, now_ms = item.event, self.clock() * 1000
         number = event.attempt + 1
         first = event.first_at or _entry_ms(item.entry_id)
         deadline = first + self.config.webhook_retry_seconds * 1000
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = _Ops()
         result, next_ms = outcome.result, None
         if result == "retry" and now_ms >= deadline:
             result = "dead"
@@ -311,28 +354,45 @@ class Sender:
         )
         attempts.add(pipe, event.message_id, entry)
         self._ack(pipe, [item.entry_id])
-        try:
-            pipe.execute()
-        except redis_lib.RedisError as exc:  # left pending: claimed again once idle
-            log.warning("webhook %s: cannot store the outcome (%s)", event.id, exc)
-        finally:
-            self._release([item])
+        self._writes.put((pipe, [item]))
         log.debug("webhook %s attempt %d: %s", event.id, number, outcome_word)
 
     def _defer(self, items: list[_Item], until: float) -> None:
         """Park events (no attempt made) in the retry set until ``until`` (clock seconds)."""
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = _Ops()
         for item in items:
             first = item.event.first_at or _entry_ms(item.entry_id)
             parked = _member(replace(item.event, first_at=first))
             pipe.zadd(keys.webhooks_retry_key(), {parked: until * 1000})
         self._ack(pipe, [item.entry_id for item in items])
-        try:
-            pipe.execute()
-        except redis_lib.RedisError as exc:
-            log.warning("cannot park %d webhook event(s) (%s)", len(items), exc)
-        finally:
-            self._release(items)
+        self._writes.put((pipe, items))
+
+    def _write_loop(self) -> None:
+        """Store outcomes and acknowledge their entries, many events per MULTI (one round trip
+        per batch, not per event). A failed MULTI leaves its entries pending: claimed again."""
+        while True:
+            try:
+                batch = [self._writes.get(timeout=0.1)]
+            except queue.Empty:
+                if self._writer_stop.is_set():
+                    return
+                continue
+            while len(batch) < WRITE_BATCH:
+                try:
+                    batch.append(self._writes.get_nowait())
+                except queue.Empty:
+                    break
+            pipe = self.redis.pipeline(transaction=True)
+            for ops, _ in batch:
+                ops.replay(pipe)
+            try:
+                pipe.execute()
+            except redis_lib.RedisError as exc:
+                log.warning(
+                    "cannot store %d webhook outcome(s) (%s); they are retried", len(batch), exc
+                )
+            finally:
+                self._release([item for _, items in batch for item in items])
 
     def _dead_raw(self, entry_id: str, fields: dict, reason: str) -> None:
         pipe = self.redis.pipeline(transaction=True)

@@ -2,17 +2,18 @@
 127.0.0.1 that records every request and answers as told.
 
 ``answers`` is a list of scripted replies used in order (then ``default``): an int status, a
-(status, {headers}) pair, or HANG (hold the request until ``release()`` or the server stops;
-bounded). ``answer_for`` (path -> callable) overrides per path.
+(status, {headers}) pair, or HANG (hold the request until ``release()`` or the server stops,
+bounded; then 200). ``answer_for`` (path -> callable) overrides per path.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -34,10 +35,11 @@ class Receiver:
         self.default = default
         self.answers: list[Any] = []
         self.answer_for: dict[str, Callable[[Request], Any]] = {}
+        self.delay = 0.0  # seconds each request takes before its answer
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._released = threading.Event()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _Server(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -77,6 +79,7 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive
+            disable_nagle_algorithm = True  # headers and body are two writes
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 length = int(self.headers.get("Content-Length") or 0)
@@ -85,13 +88,20 @@ class Receiver:
                 at = time.monotonic()
                 answer = receiver._next_answer(self.path, Request(self.path, headers, body, at, 0))
                 if answer == HANG and not receiver._released.is_set():
+                    hung = Request(self.path, headers, body, at, 0)  # status 0 while held
                     with receiver._lock:
-                        receiver.requests.append(Request(self.path, headers, body, at, 0))
+                        receiver.requests.append(hung)
                     receiver._released.wait(HANG_LIMIT)
-                    answer = receiver.default
-                    status, extra = _status(answer)
+                    status, extra = _status(200 if receiver.default == HANG else receiver.default)
+                    with receiver._lock:
+                        index = next(i for i, r in enumerate(receiver.requests) if r is hung)
+                        receiver.requests[index] = replace(hung, status=status)
                     self._reply(status, extra)
                     return
+                if answer == HANG:
+                    answer = 200
+                if receiver.delay:
+                    time.sleep(receiver.delay)  # a receiver that takes its time
                 status, extra = _status(answer)
                 with receiver._lock:
                     receiver.requests.append(Request(self.path, headers, body, at, status))
@@ -110,6 +120,13 @@ class Receiver:
                 pass
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a sender killed mid-request (the crash test): not news
+        super().handle_error(request, client_address)
 
 
 def _status(answer: Any) -> tuple[int, dict[str, str]]:

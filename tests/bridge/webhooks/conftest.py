@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import pytest
 
@@ -20,7 +21,7 @@ from bridge.webhooks.sender import Sender
 from tests.harness.webhook_receiver import Receiver
 from tests.harness.webhook_receiver import receiver as _receiver
 
-FAST = dict(  # retries in tens of milliseconds, so tests see many attempts quickly
+FAST: dict[str, Any] = dict(  # retries in tens of milliseconds, so tests see many attempts quickly
     webhook_allow_networks=("127.0.0.0/8",),
     webhook_backoff_base_seconds=0.02,
     webhook_backoff_max_seconds=0.2,
@@ -59,7 +60,7 @@ def account(wh_db) -> Callable[[str], tuple[int, str]]:
     def make(name: str = "acme") -> tuple[int, str]:
         with wh_db.begin() as conn:
             account_id = create_account(
-                conn, _Hasher(), name, "pw", now=datetime.now(UTC), currency="KES"
+                conn, cast(Any, _Hasher()), name, "pw", now=datetime.now(UTC), currency="KES"
             )
             return account_id, webhook_secrets.ensure(conn, account_id).current
 
