@@ -86,6 +86,7 @@ class WorkerSettings:
     max_pending: int = 0  # read messages waiting to be written; 0 = 20 x the binds' windows
     max_held: int = 20_000  # read messages not yet settled, in all (a memory bound)
     max_unrecorded: int = 0  # claimed, outcome not committed; 0 = 2 x windows + flush_batch
+    claim_ahead: int = 0  # per connection, claimed before their turn; 0 = 8 x its bound windows
     flush_interval: float = 0.03  # the settlement writer's longest wait before a DB flush
     flush_batch: int = 2000  # outcomes per DB transaction at most
     drain_timeout: float = 20.0  # on SIGTERM: how long in-flight work may take to finish
@@ -97,6 +98,8 @@ class WorkerSettings:
     processes: int = 1  # worker processes `smpp-bridge run` starts (they share the stream)
     reconcile_interval_seconds: float = 30.0  # how often one worker checks queued vs the stream
     reconcile_grace_seconds: float = 60.0  # a queued message untouched this long must be on it
+    webhook_sweep_interval_seconds: float = 5.0  # how often the webhook outbox is swept
+    webhook_sweep_grace_seconds: float = 30.0  # an outbox row this old was left behind: relay it
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def pending_limit(self, connections) -> int:
@@ -131,6 +134,7 @@ _KEYS = (
     "max_pending",
     "max_held",
     "max_unrecorded",
+    "claim_ahead",
     "flush_interval",
     "flush_batch",
     "drain_timeout",
@@ -142,6 +146,8 @@ _KEYS = (
     "processes",
     "reconcile_interval_seconds",
     "reconcile_grace_seconds",
+    "webhook_sweep_interval_seconds",
+    "webhook_sweep_grace_seconds",
     "retry",
 )
 
@@ -159,6 +165,7 @@ def read_settings(raw: Mapping[str, Any] | None) -> WorkerSettings:
         max_pending=t.integer("max_pending", d.max_pending, lo=0),
         max_held=t.integer("max_held", d.max_held, lo=1),
         max_unrecorded=t.integer("max_unrecorded", d.max_unrecorded, lo=0),
+        claim_ahead=t.integer("claim_ahead", d.claim_ahead, lo=0),
         flush_interval=t.seconds("flush_interval", d.flush_interval),
         flush_batch=t.integer("flush_batch", d.flush_batch, lo=1),
         drain_timeout=t.seconds("drain_timeout", d.drain_timeout),
@@ -172,10 +179,22 @@ def read_settings(raw: Mapping[str, Any] | None) -> WorkerSettings:
             "reconcile_interval_seconds", d.reconcile_interval_seconds
         ),
         reconcile_grace_seconds=t.seconds("reconcile_grace_seconds", d.reconcile_grace_seconds),
+        webhook_sweep_interval_seconds=t.seconds(
+            "webhook_sweep_interval_seconds", d.webhook_sweep_interval_seconds
+        ),
+        webhook_sweep_grace_seconds=t.seconds(
+            "webhook_sweep_grace_seconds", d.webhook_sweep_grace_seconds
+        ),
         retry=read_retry(t.raw.get("retry", {})),
     )
     if settings.reconnect_max < settings.reconnect_min:
         raise ConfigError("[worker]: reconnect_max must be >= reconnect_min")
+    if settings.webhook_sweep_grace_seconds < 2 * settings.webhook_sweep_interval_seconds:
+        raise ConfigError(
+            "[worker]: webhook_sweep_grace_seconds must be at least twice "
+            "webhook_sweep_interval_seconds (relayed rows are deleted within one interval; a "
+            "shorter grace re-sends them)"
+        )
     return settings
 
 

@@ -30,6 +30,7 @@ from bridge.delivery.jobs import Job, Tracker
 from bridge.delivery.pool import SessionPool
 from bridge.delivery.reader import Entry, StreamReader
 from bridge.delivery.reconcile import Reconciler
+from bridge.redis.lock import PeriodicPass
 from bridge.delivery.settlement import (
     Claimed,
     ClaimResult,
@@ -102,6 +103,13 @@ class Worker:
             grace=self.settings.reconcile_grace_seconds,
             clock=clock,
         )
+        # webhook outbox: delete relayed rows when idle, relay rows left behind (a crash)
+        self.outbox_sweep = PeriodicPass(
+            "webhook-outbox",
+            lambda: self.settlement.relay.sweep(self.settings.webhook_sweep_grace_seconds),
+            self.settings.webhook_sweep_interval_seconds,
+            (redis_lib.RedisError, SQLAlchemyError),
+        )
         self._stop_reading = threading.Event()
         self._reader_thread = threading.Thread(
             target=self._read_loop, name="worker-reader", daemon=True
@@ -134,6 +142,7 @@ class Worker:
         self.dispatcher.start()
         self._reader_thread.start()
         self.reconciler.start()
+        self.outbox_sweep.start()
 
     def stop(self, drain_timeout: float | None = None) -> None:
         """Stop reading, drain (bounded), unbind, flush, ack. Safe to call once."""
@@ -146,6 +155,8 @@ class Worker:
         self.pool.stop()
         self.dispatcher.stop()
         self.writer.stop()
+        self.outbox_sweep.stop()
+        self._flush_outbox()
         self._ack_pending()
         left = self.tracker.jobs()
         unwritten = [j.message_id for j in left if j.claimed and not j.written]
@@ -380,6 +391,17 @@ class Worker:
         form = self.router.connection(connection).message_id_form
         if not self.writer.put(ReceiptIn(connection, form, receipt, self.clock()), timeout=1.0):
             raise RuntimeError("settlement queue full; receipt refused for redelivery")
+
+    def _flush_outbox(self) -> None:
+        """Delete the outbox rows relayed since the last flush (else the sweep re-sends them)."""
+        try:
+            self.settlement.relay.flush()
+        except SQLAlchemyError as exc:
+            log.warning(
+                "could not delete relayed webhook outbox rows (%s); the sweep re-sends "
+                "them (same event ids)",
+                exc,
+            )
 
     def _release(self, message_ids: list[str]) -> None:
         try:

@@ -143,6 +143,8 @@ WEBHOOKS_RETRY = PREFIX + "webhooks:retry"
 WEBHOOKS_DEAD = PREFIX + "webhooks:dead"
 # Each message's delivery attempts: one LIST of JSON records, capped, expiring (7 days).
 WEBHOOK_ATTEMPTS_PREFIX = PREFIX + "webhooks:attempts:"
+# The outbox sweep's lock (bridge/delivery/settlement/relay.py): one worker sweeps at a time.
+WEBHOOKS_OUTBOX_LOCK = PREFIX + "lock:webhook-outbox"
 
 
 def webhooks_stream_key() -> str:

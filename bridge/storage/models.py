@@ -119,6 +119,7 @@ accounts = Table(
     Column("webhook_secret", String(64)),
     Column("webhook_secret_previous", String(64)),
     Column("webhook_secret_rotated_at", UTCDateTime),
+    Column("callback_events", String(8)),  # "final" | "all" for its sends; None = "final"
     # the charge UPDATE already refuses to overdraw; this makes it impossible by construction
     CheckConstraint("balance >= 0", name="balance_not_negative"),
 )
@@ -151,6 +152,7 @@ messages = Table(
     Column("state", String(12), nullable=False),
     Column("client_reference", String(128)),
     Column("callback_url", String(2048)),
+    Column("callback_events", String(8)),  # "final" | "all" when callback_url is set (0003)
     Column("created_at", UTCDateTime, nullable=False),  # also the time it was `accepted`
     Column("updated_at", UTCDateTime, nullable=False),
     Column("queued_at", UTCDateTime),
@@ -243,6 +245,23 @@ message_parts = Table(
     Column("error_code", String(32)),
     Column("done_at", UTCDateTime),  # the receipt's done date (naive SMSC time read as UTC)
     Column("received_at", UTCDateTime, nullable=False),  # when the bridge stored it
+)
+
+# --- delivery webhooks (migration 0003_webhooks) ---------------------------------------------
+# The transactional outbox of message events: settlement inserts a row in the transaction that
+# changes a message's state (messages with a callback_url only); the relay XADDs it to the
+# sb:webhooks stream and then deletes it; a periodic sweep relays rows left behind (a crash
+# between the commit and the XADD, Redis down). ``body`` is the exact JSON text POSTed, fixed at
+# commit time, so a relayed duplicate carries the same event id and bytes.
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("event_id", String(64), primary_key=True),  # evt_<message id>_<state>: stable
+    Column("message_id", String(26), nullable=False),  # no FK: a transient row, cheap to write
+    Column("account_id", Integer, nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, index=True),  # the sweep's age test
 )
 
 # The audit and GET /api/v2/sms/{id} look refunds up by message.

@@ -5,7 +5,10 @@ The worker calls :meth:`Settlement.claim` before it writes a byte to an SMSC (th
 Redis (:class:`bridge.delivery.settlement.correlation.ReceiptBook`) and applied like any other outcome.
 
 Every method is a fixed number of SQL statements per call, whatever the batch size (claim: 1
-UPDATE ... RETURNING; apply: about 8, see :meth:`Settlement.apply`). A transaction that loses a
+UPDATE ... RETURNING; apply: about 8, see :meth:`Settlement.apply`). State changes of messages
+with a callback URL also write their webhook events to the outbox in the same transaction
+(:mod:`~bridge.delivery.settlement.notify`), XADDed after the commit by the
+:class:`~bridge.delivery.settlement.relay.Relay`. A transaction that loses a
 deadlock or a lock wait is retried a few times before the error reaches the caller.
 """
 
@@ -19,9 +22,10 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from sqlalchemy import Row, bindparam, case, false, func, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from bridge.delivery.settlement import money, rules
+from bridge.delivery.settlement import money, notify, rules
 from bridge.delivery.settlement.correlation import DEFAULT_MAP_TTL, DEFAULT_ORPHAN_TTL, ReceiptBook
 from bridge.delivery.settlement.outcomes import (
     Applied,
@@ -34,10 +38,18 @@ from bridge.delivery.settlement.outcomes import (
     Submitted,
 )
 from bridge.delivery.settlement.receipt_fields import receipt_error, utc_date
+from bridge.delivery.settlement.relay import Relay
 from bridge.redis import keys as redis_keys
 from bridge.redis.outbox import OutboundMessage
 from bridge.storage.db import Database
-from bridge.storage.models import UTCDateTime, message_events, message_parts, messages
+from bridge.storage.models import (
+    UTCDateTime,
+    accounts,
+    message_events,
+    message_parts,
+    messages,
+    webhook_outbox,
+)
 from bridge.storage.states import UNSENT, MessageState
 from smpp.codec.receipt import Receipt
 
@@ -94,7 +106,17 @@ _LOCK_COLUMNS = (
     messages.c.done_at,
     messages.c.error_code,
     messages.c.possible_duplicate,
+    messages.c.callback_url,
+    messages.c.callback_events,
 )
+
+
+_INSERT_OUTBOX = {
+    d.dialect.name: d.insert(webhook_outbox).on_conflict_do_nothing(
+        index_elements=[webhook_outbox.c.event_id]
+    )
+    for d in (sqlite, postgresql)
+}
 
 
 def _chunks(items: list, size: int = _CHUNK) -> Iterable[list]:
@@ -118,6 +140,7 @@ class Settlement:
         self._redis = redis
         self._clock = clock
         self.receipts = ReceiptBook(redis, map_ttl=map_ttl, orphan_ttl=orphan_ttl, clock=clock)
+        self.relay = Relay(db, redis, clock=clock)
 
     # --- claiming -------------------------------------------------------------------------
     def claim(
@@ -226,12 +249,21 @@ class Settlement:
         [SELECT their part rows; INSERT new part rows; UPDATE upgraded part rows] for receipts;
         one executemany UPDATE of the changed messages guarded by ``state = <state read>``;
         one executemany INSERT of message_events; [INSERT refunds ON CONFLICT DO NOTHING
-        RETURNING; one executemany UPDATE of balances].
+        RETURNING; one executemany UPDATE of balances]; for messages with a callback URL whose
+        state changed, [SELECT their details; one executemany INSERT into webhook_outbox]; and
+        [DELETE the outbox rows relayed since the last transaction]. After the commit the new
+        events are XADDed (a Redis failure leaves them to the outbox sweep).
         """
         outcomes = list(outcomes)
         if not outcomes:
             return Applied()
-        p, refunded = self._retrying(lambda: self._apply_once(outcomes))
+        relayed = self.relay.take_relayed()
+        try:
+            p, refunded, events = self._retrying(lambda: self._apply_once(outcomes, relayed))
+        except BaseException:
+            self.relay.give_back(relayed)
+            raise
+        self.relay.publish(events)
         if p.missing:
             log.warning(
                 "outcomes for %d unknown message id(s) ignored, e.g. %s",
@@ -248,7 +280,7 @@ class Settlement:
         )
         return Applied(changed, [i for i in ids if i not in changed_set], refunded, settled)
 
-    def _apply_once(self, outcomes: list[Outcome]):
+    def _apply_once(self, outcomes: list[Outcome], relayed: list[str]):
         now = rules.utc(self._clock())
         ids = sorted({o.message_id for o in outcomes})
         receipt_ids = sorted({o.message_id for o in outcomes if isinstance(o, PartReceipt)})
@@ -266,7 +298,38 @@ class Settlement:
             p = rules.plan(rows, parts, outcomes)
             self._write(conn, p, now)
             refunded = money.refund(conn, [r for r in p.changed() if r.refund], now)
-        return p, refunded
+            events = self._outbox(conn, p, now)
+            if relayed:
+                Relay.delete(conn, relayed)
+        return p, refunded, events
+
+    @staticmethod
+    def _outbox(conn, p: rules.Plan, now) -> list[notify.OutboxEvent]:
+        """The webhook events of this plan, inserted into the outbox (inside the transaction)."""
+        ids = [row.id for row, _ in notify.wanted(p.changed())]
+        if not ids:
+            return []
+        details = {}
+        for chunk in _chunks(ids):
+            for r in conn.execute(
+                select(
+                    messages.c.id,
+                    messages.c.batch_id,
+                    messages.c.destination,
+                    messages.c.client_reference,
+                    messages.c.created_at,
+                    accounts.c.currency,
+                )
+                .join(accounts, accounts.c.id == messages.c.account_id)
+                .where(messages.c.id.in_(chunk))
+            ):
+                details[r.id] = notify.Details(
+                    r.batch_id, r.destination, r.client_reference, r.currency, r.created_at
+                )
+        events = notify.build(p, details, now)
+        if events:  # a row still there with the same id is the same event: keep it
+            conn.execute(_INSERT_OUTBOX[conn.dialect.name], [e.row() for e in events])
+        return events
 
     @staticmethod
     def _load_parts(conn, ids: list[str]) -> dict:

@@ -71,6 +71,8 @@ class Row:
     old_state: str = ""
     dirty: bool = False
     refund: bool = False
+    callback_url: str | None = None  # set: its state changes become webhook events (notify)
+    callback_events: str | None = None  # "all" adds the submitted event
 
     def __post_init__(self) -> None:
         self.old_state = self.old_state or self.state
@@ -90,6 +92,8 @@ class Row:
             r.done_at,
             r.error_code,
             bool(r.possible_duplicate),
+            callback_url=r.callback_url,
+            callback_events=r.callback_events,
         )
 
     def params(self, now: datetime) -> dict:
