@@ -29,6 +29,7 @@ from bridge.cli import CommandError
 from bridge.cli.worker import run_children
 from bridge.config import Config, load_config
 from bridge.process.supervisor import ChildSpec, Supervisor, SupervisorError
+from bridge.redis.clients import redact
 from bridge.redis.embedded import EmbeddedRedis, EmbeddedRedisError
 
 
@@ -111,7 +112,7 @@ def _embedded_redis(config: Config, port: int, stack: contextlib.ExitStack) -> s
     except EmbeddedRedisError as exc:
         raise CommandError(str(exc)) from None
     stack.callback(_stop_redis, redis)
-    _say(f"started redis-server (pid {redis.proc.pid}) at {url}, data in {redis.dir}")
+    _say(f"started redis-server (pid {redis.proc.pid}) at {redis.public_url}, data in {redis.dir}")
     return url
 
 
@@ -192,7 +193,7 @@ def _say(line: str) -> None:
 
 def _banner(config: Config, demo) -> None:
     base = f"http://{_client_host(config)}:{config.port}"
-    lines = [f"API ready at {base} (docs: {base}/api/v2); Redis {config.redis_url}"]
+    lines = [f"API ready at {base} (docs: {base}/api/v2); Redis {redact(config.redis_url)}"]
     if demo is not None:
         lines += demo.describe(base)
     lines.append("Press Ctrl-C to stop.")

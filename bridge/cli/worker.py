@@ -115,13 +115,21 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     import redis as redis_lib
 
-    from bridge.redis.clients import make_redis
+    from bridge.redis.clients import make_redis, redact
 
     client = make_redis(config.redis_url)
     try:
         report = collect_status(client)
+    except redis_lib.AuthenticationError as exc:
+        raise CommandError(
+            f"cannot read status from Redis at {redact(config.redis_url)}: {exc} The embedded "
+            f"Redis's password is in {config.var_dir}/redis/password (its owner's only): run "
+            "as that user, or set REDIS_URL with the password"
+        ) from None
     except redis_lib.RedisError as exc:
-        raise CommandError(f"cannot read status from Redis at {config.redis_url}: {exc}") from None
+        raise CommandError(
+            f"cannot read status from Redis at {redact(config.redis_url)}: {exc}"
+        ) from None
     finally:
         client.close()
     print(json.dumps(report, indent=1, sort_keys=True) if args.json else render_status(report))
