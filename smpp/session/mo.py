@@ -19,6 +19,8 @@ class MoMessage:
 
     ``parts`` is how many SMPP PDUs carried it (1 when not concatenated); ``data_coding`` is the
     first part's. ``source``/``dest`` are the PDU's source_addr/destination_addr as sent.
+    ``ref`` is the concatenation reference of a multipart message (None for one part): with
+    source, dest and parts it is the reassembly identity a caller can deduplicate on.
     """
 
     source: str
@@ -26,6 +28,7 @@ class MoMessage:
     text: str
     parts: int
     data_coding: int
+    ref: int | None = None
 
 
 @dataclass
@@ -82,7 +85,7 @@ class Reassembler:
         self._last = (key, group, info.seq)
         data = b"".join(group.parts[seq] for seq in range(1, group.total + 1))
         return MoMessage(
-            source, dest, decode(data, group.data_coding), group.total, group.data_coding
+            source, dest, decode(data, group.data_coding), group.total, group.data_coding, info.ref
         )
 
     def undo_last(self) -> None:

@@ -112,6 +112,8 @@ class MoRecord:
     system_id: str | None
     sequences: list[int] = field(default_factory=list)
     responses: dict[int, int] = field(default_factory=dict)  # sequence -> deliver_sm_resp status
+    part_of: dict[int, int] = field(default_factory=dict)  # sequence -> 0-based part index
+    bodies: list[ShortMessage] = field(default_factory=list, repr=False)  # the parts, in order
 
     def answered(self, sequence: int, status: int) -> None:
         self.responses[sequence] = status

@@ -11,7 +11,7 @@ import asyncio
 import concurrent.futures
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Self, TypeVar
 
 from smpp.simulator.config import SimulatorConfig
@@ -228,12 +228,17 @@ class Simulator:
         parts_method: str | None = None,
         system_id: str | None = None,
         data_coding: int | None = None,
+        order: Sequence[int] | None = None,
     ) -> MoRecord:
         """Send a mobile-originated message (as deliver_sm, concatenated with "udh", "udh16",
         "sar" or "payload" when it needs more than one part) to one bound receiver or
-        transceiver of ``system_id`` (any when None). Raises SimulatorError if none is bound."""
+        transceiver of ``system_id`` (any when None). ``order`` lists the 0-based parts to send
+        in that order, repeats allowed (out-of-order and duplicated parts). Raises
+        SimulatorError if none is bound."""
         record = self._call(
-            lambda smsc: smsc.send_mo(source, dest, text, parts_method, system_id, data_coding)
+            lambda smsc: smsc.send_mo(
+                source, dest, text, parts_method, system_id, data_coding, order
+            )
         )
         if record is None:
             raise SimulatorError(
@@ -242,6 +247,11 @@ class Simulator:
                 + ": bind one before sending MO"
             )
         return record
+
+    def resend_mo(self, index: int = -1, system_id: str | None = None) -> list[int]:
+        """Redeliver the parts of the ``index``-th MO (default: the last) that were not
+        answered ESME_ROK, as an SMSC retries after ESME_RX_T_APPN; their new sequences."""
+        return self._call(lambda smsc: smsc.resend_mo(index, system_id))
 
     def unbind(self, system_id: str | None = None, bind_type: str | None = None) -> int:
         """Send unbind to every bound connection (of ``system_id``, and of ``bind_type``:

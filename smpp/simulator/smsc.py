@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import random
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from smpp.codec import pdu
@@ -234,9 +234,11 @@ class Smsc:
         parts_method: str | None = None,
         system_id: str | None = None,
         data_coding: int | None = None,
+        order: Sequence[int] | None = None,
     ) -> MoRecord | None:
         """Send a mobile-originated message to one bound receiver (of ``system_id``, or any
-        when None); None when no receiver is bound."""
+        when None); None when no receiver is bound. ``order`` lists the 0-based parts to send,
+        in that order (repeats send a part again: out-of-order and duplicated parts)."""
         conn = self.receiver(system_id, any_system=system_id is None)
         if conn is None:
             self.recorder.counters["mo_skipped"] += 1
@@ -244,13 +246,40 @@ class Smsc:
         messages = mo_messages(
             source, dest, text, parts_method, next(self._mo_refs) & 0xFFFF, data_coding
         )
+        indexes = list(range(len(messages))) if order is None else list(order)
+        if any(not 0 <= i < len(messages) for i in indexes):
+            raise ValueError(f"order {indexes}: the message has parts 0..{len(messages) - 1}")
         record = MoRecord(source, dest, text, parts_method, conn.record.id, conn.system_id)
-        for m in messages:
-            record.sequences.append(conn.deliver(m, record))
+        record.bodies = messages
+        for i in indexes:
+            seq = conn.deliver(messages[i], record)
+            record.sequences.append(seq)
+            record.part_of[seq] = i
         self.recorder.mo.append(record)
         self.recorder.counters["mo_sent"] += 1
         self.flush()
         return record
+
+    def resend_mo(self, index: int, system_id: str | None = None) -> list[int]:
+        """Send again, as an SMSC does after a temporary error, the parts of the ``index``-th
+        recorded MO whose last deliver_sm_resp was not ESME_ROK (or never came); the new
+        sequence numbers (empty when every part was acknowledged or no receiver is bound)."""
+        record = list(self.recorder.mo)[index]
+        last: dict[int, int | None] = {i: None for i in range(len(record.bodies))}
+        for seq in record.sequences:
+            last[record.part_of[seq]] = record.responses.get(seq)
+        todo = [i for i, status in last.items() if status != 0]
+        conn = self.receiver(system_id, any_system=system_id is None)
+        if not todo or conn is None:
+            return []
+        sent = []
+        for i in todo:
+            seq = conn.deliver(record.bodies[i], record)
+            record.sequences.append(seq)
+            record.part_of[seq] = i
+            sent.append(seq)
+        self.flush()
+        return sent
 
     def unbind_all(self, system_id: str | None = None, bind_type: str | None = None) -> int:
         """Send unbind to every bound connection (of ``system_id`` and ``bind_type``, or all)."""

@@ -158,3 +158,24 @@ def test_pdu_records_carry_decoded_bodies_and_answers(simulator, esme):
     assert submit["body"].data_coding == 3 and submit["body"].short_message == b"abc"
     assert (submit["status"], submit["answer"], submit["sequence"]) == (0, 0, 2)
     assert simulator.pdus(system_id="nobody") == []
+
+
+def test_mo_parts_in_any_order_with_repeats_and_redelivery_of_refused_parts(simulator, esme):
+    receiver = esme(simulator)
+    receiver.bind("receiver")
+    simulator.send_mo("254700000006", "12345", LONG, parts_method="udh", order=[2, 0, 2])
+    seqs = []
+    for answer in (0, 0x64, 0):  # the second deliver_sm (part 0) is refused: ESME_RX_T_APPN
+        deliver = receiver.read()
+        receiver.send(pdu.encode_deliver_sm_resp(deliver.sequence_number, answer))
+        seqs.append(parse_concat(deliver.body.short_message, 0x40, {})[0].seq)
+    assert seqs == [3, 1, 3]
+    wait_until(lambda: len(simulator.mo[0].responses) == 3)
+    # parts 1 (refused) and 2 (never sent) go again; part 3 was acknowledged
+    assert len(simulator.resend_mo()) == 2
+    again = _read_mo(receiver, 2)
+    assert [parse_concat(b.short_message, 0x40, {})[0].seq for b in again] == [1, 2]
+    wait_until(lambda: simulator.mo[0].acknowledged)
+    assert simulator.resend_mo() == [] and len(simulator.mo[0].sequences) == 5
+    with pytest.raises(ValueError, match="parts 0..2"):
+        simulator.send_mo("1", "2", LONG, parts_method="udh", order=[3])
