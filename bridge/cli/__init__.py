@@ -1,7 +1,9 @@
 """The `smpp-bridge` command line. Each sub-command group lives in its own module here and
 exposes ``register(subparsers)``; a command's handler returns the process exit code.
 
-Bad arguments and domain errors print one line to stderr and exit non-zero, never a traceback.
+Bad arguments, bad settings and domain errors print one line to stderr and exit non-zero, never
+a traceback; with no arguments the usage line is printed (exit 2); ``--version`` prints the
+installed package's version.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ class CommandError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    commands: tuple[str, ...] = ()  # the sub-commands, for the one-line usage
+
     def error(self, message: str) -> NoReturn:  # one line, exit 2, no usage dump
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     parser = _Parser(prog="smpp-bridge", description="SMPP protocol bridge")
+    parser.add_argument("--version", action="version", version=f"smpp-bridge {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     # imported here, not at the top: each of them imports CommandError from this module
@@ -39,11 +44,35 @@ def build_parser() -> argparse.ArgumentParser:
     worker.register(subparsers)  # worker, status
     audit.register(subparsers)  # audit
     webhooks.register(subparsers)  # webhooks, webhooks dead
+    parser.commands = tuple(subparsers.choices)
     return parser
 
 
+def version() -> str:
+    """The installed distribution's version ("unknown" when run from a bare source tree)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("smpp-bridge")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def usage(parser: _Parser) -> str:
+    """One line: the usage, the commands, and where the help is."""
+    return (
+        f"{parser.format_usage().strip()}; COMMAND is one of {', '.join(parser.commands)}"
+        " (smpp-bridge -h, or smpp-bridge COMMAND -h, for help)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
+    if not argv:
+        print(usage(parser), file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)

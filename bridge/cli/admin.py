@@ -1,9 +1,9 @@
 """Admin commands: ``account create|topup|show|rotate-webhook-secret``, ``key create``, ``db upgrade``.
 
-They talk to the database only (no Redis). They do not migrate implicitly: on a database without
-the tables they stop with a one-line error saying to run ``smpp-bridge db upgrade`` (``run``
-applies migrations itself), so a typo in DATABASE_URL never silently creates a new empty
-database full of tables.
+They talk to the database only (no Redis). They neither create nor migrate it: on a missing
+SQLite file or a database without the tables they stop with a one-line error saying to run
+``smpp-bridge db upgrade`` (``run`` applies migrations itself), so a typo in DATABASE_URL never
+silently creates a new empty database.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import contextlib
 import sys
 from collections.abc import Iterator
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.cli import CommandError, webhooks
+from bridge.cli.database import first_line, open_migrated, shown_url
 from bridge.config import Config, load_config
 from bridge.errors import BridgeError
 from bridge.storage.ledger import money_str, parse_amount
@@ -65,31 +65,14 @@ def register(subparsers) -> None:
     up.set_defaults(handler=db_upgrade)
 
 
-def _shown(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
 @contextlib.contextmanager
 def _service(config: Config | None = None) -> Iterator:
-    """A BridgeService without Redis on a migrated database; errors become one line."""
+    """A BridgeService without Redis on an existing, migrated database; errors become one line."""
     from bridge.service import BridgeService
-    from bridge.storage.db import Database
 
     config = config or load_config()
-    url = config.effective_database_url
-    db = Database(url)
+    db = open_migrated(config)
     try:
-        try:
-            ready = db.has_schema()
-        except SQLAlchemyError as exc:
-            raise CommandError(
-                f"cannot use the database {_shown(url)}: {_first_line(exc)}"
-            ) from None
-        if not ready:
-            raise CommandError(
-                f"the database {_shown(url)} is not migrated to the newest schema;"
-                " run `smpp-bridge db upgrade` first"
-            )
         service = BridgeService(config, db, None, run_sweeper=False)
         try:
             yield service
@@ -99,10 +82,6 @@ def _service(config: Config | None = None) -> Iterator:
             service.flusher.stop()
     finally:
         db.dispose()
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
 
 
 def _password(raw: str) -> str:
@@ -197,13 +176,15 @@ def key_create(args: argparse.Namespace) -> int:
 
 
 def db_upgrade(args: argparse.Namespace) -> int:
+    from alembic.util import CommandError as AlembicError
+
     from bridge.storage.db import head_revision, upgrade
 
     url = load_config().effective_database_url
     try:
         upgrade(url)
-    except SQLAlchemyError as exc:
-        raise CommandError(f"cannot migrate {_shown(url)}: {_first_line(exc)}") from None
-    print(f"database: {_shown(url)}")
+    except (SQLAlchemyError, AlembicError, OSError) as exc:  # one line, not a traceback
+        raise CommandError(f"cannot migrate {shown_url(url)}: {first_line(exc)}") from None
+    print(f"database: {shown_url(url)}")
     print(f"revision: {head_revision()} (newest)")
     return 0

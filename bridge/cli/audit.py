@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.cli import CommandError
+from bridge.cli.database import first_line, open_migrated, shown_url
 from bridge.config import load_config
 from bridge.delivery.audit import DEFAULT_GRACE_SECONDS, DEFAULT_STREAM_GRACE_SECONDS, audit
 
@@ -47,22 +47,14 @@ def register(subparsers) -> None:
 
 
 def run_audit(args, clock=time.time) -> int:
-    from bridge.storage.db import Database
-
-    if args.grace < 0:
+    if not args.grace >= 0:  # also refuses nan
         raise CommandError("--grace must be zero or more seconds")
     if not 0 <= args.stream_grace <= 1e9:
         raise CommandError("--stream-grace must be from 0 to 1e9 seconds")
     config = load_config()
-    url = config.effective_database_url
-    shown = make_url(url).render_as_string(hide_password=True)
-    db = Database(url, pool_size=1, max_overflow=0)
+    shown = shown_url(config.effective_database_url)
+    db = open_migrated(config, pool_size=1, max_overflow=0)
     try:
-        if not db.has_schema():
-            raise CommandError(
-                f"the database {shown} is not migrated to the newest schema;"
-                " run `smpp-bridge db upgrade` first"
-            )
         with db.connect() as conn, _redis(config) as redis:
             report = audit(
                 conn,
@@ -77,8 +69,7 @@ def run_audit(args, clock=time.time) -> int:
             " REDIS_URL to audit the database alone"
         ) from None
     except SQLAlchemyError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CommandError(f"cannot read the database {shown}: {first}") from None
+        raise CommandError(f"cannot read the database {shown}: {first_line(exc)}") from None
     finally:
         db.dispose()
     for problem in report.problems:

@@ -26,11 +26,14 @@ import threading
 from pathlib import Path
 
 from bridge.cli import CommandError
+from bridge.cli.database import open_migrated
 from bridge.cli.worker import run_children
 from bridge.config import Config, load_config
 from bridge.process.supervisor import ChildSpec, Supervisor, SupervisorError
 from bridge.redis.clients import redact
 from bridge.redis.embedded import EmbeddedRedis, EmbeddedRedisError
+
+SKIPPABLE = ("simulator", "worker", "webhooks")  # children of `run` --skip may leave out
 
 
 def register(subparsers) -> None:
@@ -45,8 +48,9 @@ def register(subparsers) -> None:
         "--skip",
         action="append",
         default=[],
-        metavar="NAME",
-        help="do not start this child (simulator, worker); repeatable",
+        choices=SKIPPABLE,
+        help="do not start this child: simulator, worker (every worker process) or webhooks;"
+        " repeatable",
     )
     run.set_defaults(handler=cmd_run)
     api = subparsers.add_parser("api", help="the HTTP API alone under gunicorn")
@@ -57,11 +61,18 @@ def register(subparsers) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--redis-port",
-        type=int,
+        type=_port,
         default=0,
         metavar="PORT",
         help="port of the embedded Redis when REDIS_URL is unset (0: a free one)",
     )
+
+
+def _port(raw: str) -> int:
+    """A TCP port from 0 to 65535, for argparse."""
+    if not raw.isdigit() or int(raw) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port from 0 to 65535, got {raw!r}")
+    return int(raw)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -73,8 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_api(args: argparse.Namespace) -> int:
     config = load_config()
+    open_migrated(config).dispose()  # before var/ is made: a missing database creates nothing
     Path(config.var_dir).mkdir(parents=True, exist_ok=True)
-    _require_schema(config)
     return _supervise(config, args, with_extras=False, demo=False)
 
 
@@ -91,8 +102,9 @@ def _supervise(config: Config, args: argparse.Namespace, *, with_extras: bool, d
 
             shown = ensure_demo(config)
         extras = run_children(config, env) if with_extras else []
-        skip = set(getattr(args, "skip", ()))
-        children = [api_child(config, env)] + [c for c in extras if c.name not in skip]
+        skip = set(getattr(args, "skip", ()))  # "worker" names worker, worker-2, ...
+        children = [api_child(config, env)]
+        children += [c for c in extras if c.name.partition("-")[0] not in skip]
         supervisor = Supervisor(children, env, say=_say)
         stack.callback(supervisor.stop)
         try:
@@ -166,20 +178,6 @@ def _migrate(config: Config) -> None:
         upgrade(config.effective_database_url)
     except (SQLAlchemyError, AlembicError, OSError) as exc:  # one line, not a traceback
         raise CommandError(f"cannot migrate the database: {str(exc).splitlines()[0]}") from None
-
-
-def _require_schema(config: Config) -> None:
-    from bridge.storage.db import Database
-
-    db = Database.from_config(config)
-    try:
-        if not db.has_schema():
-            raise CommandError(
-                "the database is not migrated to the newest schema; run "
-                "`smpp-bridge db upgrade` (or use `smpp-bridge run`)"
-            )
-    finally:
-        db.dispose()
 
 
 def _on_signals(stop: threading.Event) -> None:

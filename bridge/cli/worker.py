@@ -16,7 +16,11 @@ from dataclasses import replace
 from typing import Any
 
 from bridge.cli import CommandError
+from bridge.cli.database import open_migrated
 from bridge.config import Config, load_config, simulator_connection
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SIMULATOR_SYSTEM_ID = "bridge"  # system_id and password `run` starts its simulator with
 
 
 def register(subparsers) -> None:
@@ -32,8 +36,25 @@ def register(subparsers) -> None:
         help="with no [[smsc]] configured, route everything to the simulated SMSC "
         "at this address (what `smpp-bridge run` does)",
     )
+    w.add_argument(
+        "--simulator-system-id",
+        metavar="ID",
+        help=f"system_id to bind to --simulator with (default {SIMULATOR_SYSTEM_ID})",
+    )
+    w.add_argument(
+        "--simulator-password",
+        metavar="PASSWORD",
+        help=f"password to bind to --simulator with (default {SIMULATOR_SYSTEM_ID}; '-' reads "
+        "it from stdin)",
+    )
     w.add_argument("--consumer", help="consumer name in the stream group (default host-pid-rand)")
-    w.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (INFO)")
+    w.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help="DEBUG, INFO, WARNING, ERROR or CRITICAL, any case (INFO)",
+    )
     w.set_defaults(handler=cmd_worker)
     s = subparsers.add_parser(
         "status",
@@ -52,8 +73,19 @@ def register(subparsers) -> None:
 # ---------------------------------------------------------------------- worker
 
 
-def worker_config(config: Config, simulator: str | None) -> Config:
-    """The config the worker runs with: routed to ``simulator`` when no [[smsc]] is set."""
+def worker_config(
+    config: Config,
+    simulator: str | None,
+    system_id: str | None = None,
+    password: str | None = None,
+) -> Config:
+    """The config the worker runs with: routed to ``simulator`` when no [[smsc]] is set, bound
+    with ``system_id``/``password`` (default: what `smpp-bridge run` starts its simulator with)."""
+    if (system_id is not None or password is not None) and not simulator:
+        raise CommandError(
+            "--simulator-system-id and --simulator-password go with --simulator HOST:PORT;"
+            " for a real SMSC put system_id and password in its [[smsc]] table"
+        )
     if config.smsc:
         return config
     if not simulator:
@@ -64,9 +96,19 @@ def worker_config(config: Config, simulator: str | None) -> Config:
     host, _, port = simulator.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise CommandError(f"--simulator must be HOST:PORT, got {simulator!r}")
+    credentials = {
+        "system_id": SIMULATOR_SYSTEM_ID if system_id is None else system_id,
+        "password": SIMULATOR_SYSTEM_ID if password is None else password,
+    }
+    for flag, value, least, most in (
+        ("--simulator-system-id", credentials["system_id"], 1, 15),
+        ("--simulator-password", credentials["password"], 0, 8),
+    ):
+        if not least <= len(value) <= most:  # SMPP 3.4: C-Octet strings of 16 and 9 octets
+            raise CommandError(f"{flag} must be {least} to {most} characters (an SMPP 3.4 limit)")
     # the simulator `run` starts answers decimal ids: one receipt-map key per part, not the
     # three spellings "auto" must store
-    conn = simulator_connection(host, int(port), message_id_form="dec")
+    conn = simulator_connection(host, int(port), message_id_form="dec", **credentials)
     processes = config.worker.processes
     if processes > 1:  # share the simulator's binds out between `run`'s worker processes
         conn = replace(conn, max_binds=conn.binds, binds=max(1, -(-conn.binds // processes)))
@@ -75,24 +117,21 @@ def worker_config(config: Config, simulator: str | None) -> Config:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     logging.basicConfig(
-        level=args.log_level.upper(),
+        level=args.log_level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the schema check is not news
-    config = worker_config(load_config(), args.simulator)
+    password = args.simulator_password
+    if password == "-":
+        password = sys.stdin.readline().rstrip("\r\n")
+    config = worker_config(load_config(), args.simulator, args.simulator_system_id, password)
     if not config.redis_url:
         raise CommandError("REDIS_URL is not set: the worker reads the outbound stream there")
     from bridge.delivery.worker import Worker
-    from bridge.storage.db import Database
 
-    db = Database.from_config(config)
+    db = open_migrated(config)
     try:
-        if not db.has_schema():
-            raise CommandError(
-                "the database is not migrated to the newest schema; run "
-                "`smpp-bridge db upgrade` (or use `smpp-bridge run`)"
-            )
         Worker(config, db=db, consumer=args.consumer).run_forever()
     finally:
         db.dispose()
@@ -240,8 +279,6 @@ def _age(seconds: float) -> str:
 
 
 # ---------------------------------------------------------------------- `run`'s children
-
-SIMULATOR_SYSTEM_ID = "bridge"  # what bridge.config.simulator_connection binds with
 
 
 def run_children(config: Config, env: dict[str, str]) -> list:

@@ -195,3 +195,17 @@ def upgrade(url: str, revision: str = "head") -> None:
         _ensure_sqlite_dir(make_url(url).database)
     command.upgrade(_alembic_config(url), revision)
     log.info("database at migration %s", revision)
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The SQLite file ``url`` names, if it does not exist (None when it does, and for
+    in-memory SQLite, ``file:`` URIs and PostgreSQL). Opening a SQLite database creates its
+    file, so commands that must not create one ask this first."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    path = Path(database).expanduser().resolve()
+    return None if path.exists() else path
