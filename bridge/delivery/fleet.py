@@ -4,7 +4,8 @@ Several worker processes on several machines share one Redis. The carrier caps t
 SMSC account and its messages per second, so every bind first takes a :class:`BindLeases` slot
 and every submit first takes tokens from the account's :class:`TokenBucket`. Both are single Lua
 scripts (atomic) that read the time with Redis ``TIME``, so machines with skewed clocks agree.
-Each bind also publishes its state (:func:`publish_bind_status`) for ``smpp-bridge status``.
+Each bind also publishes its state (:func:`publish_bind_status`) for ``smpp-bridge status``,
+``GET /api/v2/status`` and ``/readyz``; an overdue heartbeat reads as ``down``.
 """
 
 from __future__ import annotations
@@ -244,15 +245,24 @@ return 1
 """
 )
 
-# KEYS: status hash, expiry zset; ARGV: now. Drops stale binds, returns the live ones' JSON.
+# KEYS: status hash, expiry zset; ARGV: now, keep. Drops binds stale for more than ``keep``
+# seconds; returns {now, field, json, expiry, field, json, expiry, ...} of the others.
 _READ = (
     _NOW
     + """
-local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]))
 for _, field in ipairs(dead) do redis.call('HDEL', KEYS[1], field); redis.call('ZREM', KEYS[2], field) end
-return redis.call('HVALS', KEYS[1])
+local out = {tostring(now)}
+local rows = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+for i = 1, #rows, 2 do
+  local record = redis.call('HGET', KEYS[1], rows[i])
+  if record then out[#out + 1] = rows[i]; out[#out + 1] = record; out[#out + 1] = rows[i + 1] end
+end
+return out
 """
 )
+
+STALE_KEEP = 900.0  # seconds a stale bind is still shown (as down) before it is dropped
 
 
 def publish_bind_status(
@@ -264,11 +274,12 @@ def publish_bind_status(
     *,
     clock: Callable[[], float] = time.time,
 ) -> None:
-    """Publish one bind's state for ``smpp-bridge status``; it vanishes ``ttl`` seconds after
-    the last heartbeat, so publish every ``ttl / 3`` or so.
+    """Publish one bind's state for ``smpp-bridge status``; ``ttl`` seconds after the last
+    heartbeat it reads as stale (``down``), so publish every ``ttl / 3`` or so.
 
     ``status`` carries what the NOC should see (state, since, counters ...); hostname, pid,
-    connection, bind_id and published_at (Unix seconds, ``clock``) are filled in unless given.
+    connection, bind_id, published_at (Unix seconds, ``clock``) and ttl are filled in unless
+    given. Once overdue, :func:`read_bind_statuses` reads the bind as ``down``.
     The whole record must be JSON-serialisable.
     """
     record = {
@@ -278,6 +289,7 @@ def publish_bind_status(
         "connection": connection,
         "bind_id": bind_id,
         "published_at": clock(),
+        "ttl": ttl,
     }
     _script(redis, _PUBLISH)(
         keys=[redis_keys.BIND_STATUS_HASH, redis_keys.BIND_STATUS_EXPIRY],
@@ -294,12 +306,40 @@ def clear_bind_status(redis: redis_lib.Redis, connection: str, bind_id: str) -> 
         pipe.execute()
 
 
-def read_bind_statuses(redis: redis_lib.Redis) -> list[dict[str, Any]]:
-    """Every live bind of the fleet, sorted by connection, hostname, pid and bind id."""
+def read_bind_statuses(
+    redis: redis_lib.Redis,
+    *,
+    keep: float = STALE_KEEP,
+    clock: Callable[[], float] | None = None,
+) -> list[dict[str, Any]]:
+    """Every bind of the fleet, sorted by connection, hostname, pid and bind id.
+
+    A bind whose heartbeat is overdue reads ``state: "down"`` with ``stale: true`` (its
+    published state kept as ``reported_state``) until ``keep`` seconds after it went stale,
+    then it is dropped. Every record carries ``heartbeat_age`` (seconds since it was
+    published). ``clock`` (seconds, for tests) replaces Redis ``TIME``.
+    """
+    now_arg = "" if clock is None else repr(float(clock()))
     rows = _script(redis, _READ)(
-        keys=[redis_keys.BIND_STATUS_HASH, redis_keys.BIND_STATUS_EXPIRY], args=[""]
+        keys=[redis_keys.BIND_STATUS_HASH, redis_keys.BIND_STATUS_EXPIRY], args=[now_arg, keep]
     )
-    records = [json.loads(_text(row)) for row in rows]
+    now = float(rows[0])
+    records = []
+    for i in range(1, len(rows), 3):
+        record = json.loads(_text(rows[i + 1]))
+        expiry = float(rows[i + 2])
+        age = _heartbeat_age(record, now, expiry)
+        record["heartbeat_age"] = None if age is None else round(age, 3)
+        record["reported_state"] = record.get("state")
+        record["stale"] = expiry <= now
+        if record["stale"]:
+            record["state"] = "down"
+            record["last_error"] = (
+                f"no heartbeat from {record.get('hostname')}:{record.get('pid')} for "
+                f"{int(age or 0)}s (its worker stopped, hung or cannot reach Redis); it last "
+                f"reported {record['reported_state']}"
+            )
+        records.append(record)
     return sorted(
         records,
         key=lambda r: (
@@ -309,6 +349,15 @@ def read_bind_statuses(redis: redis_lib.Redis) -> list[dict[str, Any]]:
             str(r.get("bind_id")),
         ),
     )
+
+
+def _heartbeat_age(record: Mapping[str, Any], now: float, expiry: float) -> float | None:
+    """Seconds since the heartbeat, in Redis time (expiry - ttl is when it was published)."""
+    ttl = record.get("ttl")
+    if isinstance(ttl, (int, float)):
+        return max(0.0, now - (expiry - ttl))
+    published = record.get("published_at")  # the publisher's own clock: skew may show
+    return max(0.0, now - published) if isinstance(published, (int, float)) else None
 
 
 def _status_field(connection: str, bind_id: str) -> str:

@@ -4,7 +4,9 @@ fleet-wide bind lease, each publishing its state for `smpp-bridge status`.
 One maintenance thread renews leases every ``lease_ttl / 3`` (a lease that cannot be renewed,
 or was lost, stops its session: the fleet cap beats our throughput), tries to take leases for
 slots that have none, and publishes every slot's status. Sessions are smpp.session.client.Session
-objects; their receipts come back through ``on_receipt(connection_name, receipt)``.
+objects; their receipts come back through ``on_receipt(connection_name, receipt)`` and their
+whole mobile-originated messages through ``on_mo(connection_name, mo)`` (which must store the
+message before returning, or raise so the session answers ESME_RX_T_APPN).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import redis as redis_lib
 
 from bridge.config import Connection, WorkerSettings
 from bridge.delivery.fleet import BindLeases, clear_bind_status, publish_bind_status
+from bridge.delivery.rates import RateMeter
 from smpp.codec.receipt import Receipt
 from smpp.session.client import Session, SessionConfig, SessionInfo, SessionState
+from smpp.session.mo import MoMessage
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,7 @@ class Slot:
     renewed_at: float = 0.0  # monotonic time of the last successful acquire/renew
     note: str = "waiting for a bind lease"
     stopping: list[threading.Thread] = field(default_factory=list)
+    rates: RateMeter = field(default_factory=RateMeter)  # submits/receipts/MO per second
 
     @property
     def bind_id(self) -> str:
@@ -90,10 +95,12 @@ class SessionPool:
         *,
         clock: Callable[[], float] = time.monotonic,
         make_session: Callable[..., Session] = Session,
+        on_mo: Callable[[str, MoMessage], None] | None = None,
     ) -> None:
         self.settings = settings
         self._redis = redis
         self._on_receipt = on_receipt
+        self._on_mo = on_mo
         self._clock = clock
         self._make_session = make_session
         self._leases = BindLeases(redis, ttl=settings.lease_ttl)
@@ -191,6 +198,7 @@ class SessionPool:
         session = self._make_session(
             session_config(slot.connection, slot.index, self.settings),
             self._receipt_callback(slot.connection.name),
+            on_mo=self._mo_callback(slot.connection.name),
             on_state=lambda _state: self._wake.set(),
         )
         session.start()
@@ -252,6 +260,16 @@ class SessionPool:
 
         return callback
 
+    def _mo_callback(self, name: str) -> Callable[[MoMessage], None] | None:
+        on_mo = self._on_mo
+        if on_mo is None:
+            return None
+
+        def callback(mo: MoMessage) -> None:
+            on_mo(name, mo)
+
+        return callback
+
     # ------------------------------------------------------------------ for dispatch
 
     def is_up(self, name: str) -> bool:
@@ -294,32 +312,55 @@ class SessionPool:
                 return
 
     def slot_status(self, slot: Slot) -> dict[str, Any]:
+        """The heartbeat of one slot: what the NOC sees of this bind (docs/operations.md)."""
         c = slot.connection
         record: dict[str, Any] = {
             "system_id": c.system_id,
             "smsc": f"{c.host}:{c.port}",
             "account": c.account,
+            "bind_mode": c.bind_mode,
             "lease": slot.lease,
         }
         if slot.session is None:
+            slot.rates.reset()
             return {
                 **record,
                 "state": "no_lease" if slot.lease is None else "starting",
                 "since": None,
                 "in_flight": 0,
                 "queued": 0,
+                "window": {"in_use": 0, "size": c.window},
+                "rates": {"submits": 0.0, "receipts": 0.0, "mo": 0.0},
                 "counters": {},
                 "last_error": slot.note or None,
+                "last_error_at": None,
+                "enquire_link": {"rtt_ms": None, "at": None},
             }
         snap = slot.session.snapshot()
         counters = {k: v for k, v in vars(snap.counters).items() if k != "errors"}
         counters["errors"] = {f"0x{code:08X}": n for code, n in snap.counters.errors.items()}
+        rates = slot.rates.update(
+            self._clock(),
+            {
+                "submits": snap.counters.submitted,
+                "receipts": snap.counters.receipts,
+                "mo": snap.counters.mo,
+            },
+        )
+        rtt = snap.enquire_link_rtt
         return {
             **record,
             "state": snap.state.value,
             "since": snap.since_wall,
             "in_flight": snap.in_flight,
             "queued": snap.queued,
+            "window": {"in_use": snap.in_flight, "size": c.window},
+            "rates": rates,
             "counters": counters,
             "last_error": snap.last_error,
+            "last_error_at": snap.last_error_at,
+            "enquire_link": {
+                "rtt_ms": None if rtt is None else round(rtt * 1000, 2),
+                "at": snap.enquire_link_at,
+            },
         }

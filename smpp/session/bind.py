@@ -63,6 +63,9 @@ class BindLoop:
         self.state = SessionState.DOWN
         self.since, self.since_wall = clock(), wall_clock()
         self.last_error: str | None = None
+        self.last_error_at: float | None = None  # wall clock of last_error
+        self.enquire_rtt: float | None = None  # s, the latest answered enquire_link's round trip
+        self.enquire_at: float | None = None  # wall clock of that answer
         # (future, request, queued at, submit_sm body without its header)
         self.queue: deque[tuple[Future[SubmitOutcome], SubmitRequest, float, bytes]] = deque()
         self.closed = False  # no more submits: stopped or bind refused
@@ -144,6 +147,7 @@ class BindLoop:
         except BaseException as exc:  # a bug here must not leave futures hanging
             log.exception("%s: session thread failed", self.config.name)
             self.last_error = f"session thread failed: {exc!r}; restart the session"
+            self.last_error_at = self.wall_clock()
         finally:
             self._close_connections()
             self._finish()
@@ -367,6 +371,8 @@ class BindLoop:
         ):
             if sequence == conn.enquire_sequence:
                 conn.enquire_sequence = None  # the link is alive, whatever it thought of it
+                self.enquire_rtt = now - conn.enquire_sent
+                self.enquire_at = self.wall_clock()
         elif command == pdu.DATA_SM:
             answer = self.inbound.data_sm(frame[pdu.HEADER_LENGTH :], now)
             conn.write(pdu.encode_data_sm_resp(sequence, "", answer))
@@ -475,6 +481,7 @@ class BindLoop:
             elif now - conn.last_rx >= self.config.enquire_link_interval and not self._unbinding:
                 conn.enquire_sequence = conn.next_sequence()
                 conn.enquire_deadline = now + self.config.response_timeout
+                conn.enquire_sent = now
                 self.counters.enquire_links += 1
                 conn.write(pdu.encode_enquire_link(conn.enquire_sequence))
         expiry = self.reassembler.next_expiry()
@@ -626,5 +633,5 @@ class BindLoop:
                 log.exception("%s: on_state callback failed (ignored)", self.config.name)
 
     def _error(self, text: str) -> None:
-        self.last_error = text
+        self.last_error, self.last_error_at = text, self.wall_clock()
         log.warning("%s: %s", self.config.name, text)

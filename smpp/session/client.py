@@ -224,4 +224,7 @@ class Session:
             len(e.queue),
             counters,
             e.last_error,
+            e.last_error_at,
+            e.enquire_rtt,
+            e.enquire_at,
         )

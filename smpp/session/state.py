@@ -59,3 +59,6 @@ class SessionSnapshot:
     queued: int  # submits waiting for a window slot / the throttle / a bind
     counters: Counters  # a copy
     last_error: str | None  # the latest problem in words, with what to do about it
+    last_error_at: float | None = None  # Unix time of ``last_error``
+    enquire_link_rtt: float | None = None  # s from our latest answered enquire_link to its resp
+    enquire_link_at: float | None = None  # Unix time that answer came

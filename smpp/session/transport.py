@@ -133,6 +133,7 @@ class Connection:
         self.last_rx = 0.0  # session clock reading of the last bytes received
         self.enquire_sequence: int | None = None  # our enquire_link awaiting its resp
         self.enquire_deadline = 0.0
+        self.enquire_sent = 0.0  # session clock reading when that enquire_link was written
         self.unbind_sequence: int | None = None  # our unbind awaiting its resp
         self.unbound = False  # the unbind exchange is over (either side started it)
         self.framing_error: pdu.PduError | None = None  # the stream broke after these frames

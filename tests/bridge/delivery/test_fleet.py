@@ -240,14 +240,36 @@ def test_bind_statuses_are_published_read_and_expire(redis_server, redis_client)
     assert other[0]["counters"] == {"submitted": 7} and other[0]["state"] == "bound_trx"
     assert mine[1]["counters"] == {"submitted": 3} and mine[1]["hostname"]
 
-    wait_until(
-        lambda: len(read_bind_statuses(redis_client)) == 2,
-        timeout=10,
-        message="the air bind's heartbeat to expire",
-    )
+    def air() -> dict:
+        return next(r for r in read_bind_statuses(redis_client) if r["connection"] == "air")
+
+    assert air()["state"] == "binding" and air()["stale"] is False
+    wait_until(lambda: air()["stale"], timeout=10, message="the air bind's heartbeat to go stale")
+    stale = air()  # a stale heartbeat reads down, saying whose and since when
+    assert stale["state"] == "down" and stale["reported_state"] == "binding"
+    assert stale["heartbeat_age"] >= 3 and f"{os.getpid()}" in stale["last_error"]
+    assert "no heartbeat" in stale["last_error"]
+    assert len(read_bind_statuses(redis_client)) == 3  # still shown ...
+    assert len(read_bind_statuses(redis_client, keep=0)) == 2  # ... until `keep` has passed
     publish_bind_status(redis_client, "saf", "1", {"state": "unbinding"})
     states = {r["pid"]: r["state"] for r in read_bind_statuses(redis_client)}
     assert states[os.getpid()] == "unbinding" and len(states) == 2
     clear_bind_status(redis_client, "saf", "1")
     assert [r["pid"] for r in read_bind_statuses(redis_client)] == [other[0]["pid"]]
     assert redis_client.hlen(redis_keys.BIND_STATUS_HASH) == 1
+
+
+def test_a_heartbeat_reads_down_once_overdue_by_the_clock(redis_client):
+    """With the reader's clock injected: live until ttl, then down, then dropped after keep."""
+    now = redis_now(redis_client)
+    publish_bind_status(redis_client, "saf", "1", {"state": "bound"}, ttl=30)
+
+    def read(at: float, keep: float = 900) -> list[dict]:
+        return read_bind_statuses(redis_client, clock=lambda: at, keep=keep)
+
+    assert [(r["state"], r["stale"]) for r in read(now + 29)] == [("bound", False)]
+    assert 28 <= read(now + 29)[0]["heartbeat_age"] <= 31
+    assert [(r["state"], r["stale"]) for r in read(now + 31)] == [("down", True)]
+    assert read(now + 31 + 900 - 5)[0]["state"] == "down"
+    assert read(now + 31 + 900 + 5) == []  # dropped for good
+    assert redis_client.hlen(redis_keys.BIND_STATUS_HASH) == 0

@@ -147,3 +147,35 @@ def test_status_command_shows_every_bind_and_the_stream(make_simulator, redis_se
     finally:
         pool.stop(timeout=5)
     assert "no binds reported" in status().stdout and status("--check").returncode == 1
+
+
+def test_the_heartbeat_carries_what_the_noc_watches(make_simulator, redis_client):
+    """Bind mode, window in use, rates from the counters and the enquire_link round trip."""
+    from smpp.session.client import SubmitRequest
+
+    sim = make_simulator(dlr_delay=0.01)
+    conn = _conn(sim, binds=1, max_binds=1, enquire_link_interval=0.2)
+    pool = _pool(conn, redis_client)
+    pool.start()
+    try:
+        wait_until(lambda: pool.is_up("sim"), timeout=10, message="a bind")
+        futures = [
+            pool.pick("sim").submit(SubmitRequest("12345", f"49155{i:04d}", b"hi", tag=i))
+            for i in range(40)
+        ]
+        assert all(f.result(timeout=10).kind == "ok" for f in futures)
+
+        def heartbeat() -> dict | None:
+            rows = read_bind_statuses(redis_client)
+            row = rows[0] if rows else None
+            ready = row and row["rates"]["submits"] > 0 and row["enquire_link"]["rtt_ms"]
+            return row if ready else None
+
+        row = wait_until(heartbeat, timeout=10, message="rates and an enquire_link round trip")
+        assert row["bind_mode"] == "transceiver" and row["smsc"] == f"{sim.host}:{sim.port}"
+        assert row["window"] == {"in_use": row["in_flight"], "size": 5}
+        assert set(row["rates"]) == {"submits", "receipts", "mo"}
+        assert 0 < row["enquire_link"]["rtt_ms"] < 5000 and row["enquire_link"]["at"]
+        assert row["counters"]["submitted"] == 40 and row["stale"] is False
+    finally:
+        pool.stop(timeout=5)

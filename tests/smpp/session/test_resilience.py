@@ -172,6 +172,10 @@ def test_idle_session_sends_enquire_link_and_stays_bound(sim, session):
     s, _ = session(sim.port, enquire_link_interval=0.1)
     wait_until(lambda: len(sim.pdus("enquire_link")) >= 3, message="3 enquire_links")
     assert s.state == SessionState.BOUND and len(sim.binds) == 1
+    snap = s.snapshot()  # the NOC sees the link's round trip and when it was last answered
+    assert snap.enquire_link_rtt is not None and 0 <= snap.enquire_link_rtt < 5
+    assert snap.enquire_link_at is not None and abs(time.time() - snap.enquire_link_at) < 30
+    assert snap.last_error is None and snap.last_error_at is None
 
 
 def test_unanswered_enquire_link_means_reconnect():
@@ -191,6 +195,9 @@ def test_unanswered_enquire_link_means_reconnect():
         try:
             wait_until(lambda: smsc.connections >= 2, message="a second connection")
             assert smsc.commands()[:2] == [pdu.BIND_TRANSCEIVER, pdu.ENQUIRE_LINK]
-            assert "no enquire_link_resp" in s.snapshot().last_error
+            snap = s.snapshot()
+            assert "no enquire_link_resp" in snap.last_error
+            assert snap.last_error_at is not None and abs(time.time() - snap.last_error_at) < 30
+            assert snap.enquire_link_rtt is None  # never answered
         finally:
             assert s.stop(timeout=5)
