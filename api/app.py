@@ -18,7 +18,7 @@ from api import errors
 from api.guard import ApiKeyGuard
 from api.middleware import CommonHeaders
 from api.openapi import build_spec
-from api.resources import account, docs, keys, messages, sms
+from api.resources import account, batches, docs, keys, listing, messages, sms
 from bridge.accept.logins import LoginThrottle
 from bridge.accept.ratelimit import RateLimiter
 from bridge.config import Config, load_config
@@ -45,6 +45,8 @@ def create_app(config: Config, service, redis: redis_lib.Redis | None) -> falcon
     app.add_route("/api/v2/sms/send", sms.Send(service, body))
     app.add_route("/api/v2/account/balance", account.Balance(service))
     app.add_route("/api/v2/sms/{message_id}", messages.MessageStatus(service))
+    app.add_route(listing.PATH, listing.MessageList(service, body))
+    app.add_route(batches.PATH, batches.BatchStatus(service))
     app.add_route("/api/generate-key", keys.GenerateKey(service, body))
     app.add_route("/api/revoke-key", keys.RevokeKey(service, body))
     app.add_route("/api/regenerate-key", keys.RegenerateKey(service, body))

@@ -13,7 +13,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from api import schemas as s
 from api.openapi_text import API_DESCRIPTION, OPERATION_TEXT
-from api.resources import messages
+from api.resources import batches, listing, messages
 from api.resources.docs import ASSETS
 from bridge.accept.send import IDEMPOTENCY_KEY_MAX
 
@@ -59,6 +59,8 @@ def build_spec() -> dict[str, Any]:
     )
     _key_paths(spec)
     messages.document(spec, _headers, ERROR_TEXT, API_KEY_SECURITY)  # GET /api/v2/sms/{id}
+    listing.document(spec, _headers, ERROR_TEXT, API_KEY_SECURITY)  # GET /api/v2/sms
+    batches.document(spec, _headers, ERROR_TEXT, API_KEY_SECURITY)  # GET /api/v2/batches/{id}
     _doc_paths(spec)
     return spec.to_dict()
 

@@ -42,6 +42,14 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def render(view: MessageView) -> dict[str, Any]:
+    """The answer: every field of the message and its history."""
+    return render_summary(view) | {
+        "events": [{"state": e.state, "at": iso(e.at), "detail": e.detail} for e in view.events]
+    }
+
+
+def render_summary(view: MessageView) -> dict[str, Any]:
+    """The message without its history (what GET /api/v2/sms lists)."""
     return {
         "message_id": view.message_id,
         "batch_id": view.batch_id,
@@ -59,7 +67,6 @@ def render(view: MessageView) -> dict[str, Any]:
         "queued_at": iso(view.queued_at),
         "submitted_at": iso(view.submitted_at),
         "done_at": iso(view.done_at),
-        "events": [{"state": e.state, "at": iso(e.at), "detail": e.detail} for e in view.events],
     }
 
 
@@ -97,7 +104,9 @@ class EventAnswer(Schema):
     )
 
 
-class MessageStatusAnswer(Schema):
+class MessageSummaryAnswer(Schema):
+    """A message without its history (an entry of GET /api/v2/sms)."""
+
     message_id = fields.String(required=True)
     batch_id = fields.String(required=True, metadata={"description": "The send request's id."})
     number = fields.String(required=True, metadata={"description": "E.164, e.g. +254701234567."})
@@ -132,6 +141,9 @@ class MessageStatusAnswer(Schema):
     queued_at = _time("Queued.")
     submitted_at = _time("Accepted by the SMSC.")
     done_at = _time("Final state reached (the receipt's done date when there is one).")
+
+
+class MessageStatusAnswer(MessageSummaryAnswer):
     events = fields.List(fields.Nested(EventAnswer), required=True)
 
 
@@ -145,19 +157,7 @@ def document(spec, headers, error_text: dict[int, str], security: list) -> None:
         404: "Unknown message id, or one of another account.",
         **{code: error_text[code] for code in (401, 429, 503)},
     }
-    responses: dict[Any, Any] = {
-        200: {
-            "description": "The message.",
-            "headers": headers(True, 200),
-            "content": {"application/json": {"schema": MessageStatusAnswer}},
-        }
-    }
-    for code, text in sorted(errors.items()):
-        responses[code] = {
-            "description": text,
-            "headers": headers(True, code),
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
+    responses = answers(headers, "The message.", MessageStatusAnswer, errors)
     spec.path(
         path=PATH,
         operations={
@@ -179,3 +179,22 @@ def document(spec, headers, error_text: dict[int, str], security: list) -> None:
             }
         },
     )
+
+
+def answers(headers, ok_text: str, ok_schema: Any, errors: dict[int, str]) -> dict[Any, Any]:
+    """The responses of a GET under /api/v2: 200 with ``ok_schema``, each error code with the
+    Error body; every one with its headers (``headers(v2, status)``)."""
+    responses: dict[Any, Any] = {
+        200: {
+            "description": ok_text,
+            "headers": headers(True, 200),
+            "content": {"application/json": {"schema": ok_schema}},
+        }
+    }
+    for code, text in sorted(errors.items()):
+        responses[code] = {
+            "description": text,
+            "headers": headers(True, code),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    return responses

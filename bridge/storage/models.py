@@ -141,7 +141,7 @@ messages = Table(
     "messages",
     metadata,
     Column("id", String(26), primary_key=True),  # time-ordered (bridge.accept.ids)
-    Column("batch_id", String(26), nullable=False, index=True),
+    Column("batch_id", String(26), nullable=False),
     Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
     Column("destination", String(20), nullable=False),  # E.164, with '+'
     Column("sender_id", String(16), nullable=False),
@@ -165,7 +165,32 @@ messages = Table(
     Column("connection", String(64)),
     Column("possible_duplicate", Boolean, nullable=False, server_default=false()),
     Index("ix_messages_state_created_at", "state", "created_at"),
-    Index("ix_messages_account_id_created_at", "account_id", "created_at"),
+    # Listing and search (migration 0006_message_search): each filter of GET /api/v2/sms walks
+    # one of these newest first, keyset on (created_at, id), with no sort (docs/api.md). The
+    # batch index leads with batch_id so it also serves the flusher's "WHERE batch_id IN".
+    Index("ix_messages_account_id_created_at_id", "account_id", "created_at", "id"),
+    Index(
+        "ix_messages_batch_id_account_id_created_at_id",
+        "batch_id",
+        "account_id",
+        "created_at",
+        "id",
+    ),
+    Index(
+        "ix_messages_account_id_client_reference_created_at_id",
+        "account_id",
+        "client_reference",
+        "created_at",
+        "id",
+    ),
+    Index("ix_messages_account_id_state_created_at_id", "account_id", "state", "created_at", "id"),
+    Index(
+        "ix_messages_account_id_destination_created_at_id",
+        "account_id",
+        "destination",
+        "created_at",
+        "id",
+    ),
 )
 
 # The columns of a message that make its outbound stream entry (bridge.redis.outbox), for

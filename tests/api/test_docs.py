@@ -84,6 +84,8 @@ def test_openapi_document_is_valid_and_complete(app, client):
         "/api/v2/sms/send": {"get", "post"},
         "/api/v2/account/balance": {"get"},
         "/api/v2/sms/{message_id}": {"get"},
+        "/api/v2/sms": {"get"},
+        "/api/v2/batches/{batch_id}": {"get"},
         "/api/generate-key": {"post"},
         "/api/revoke-key": {"post"},
         "/api/regenerate-key": {"post"},

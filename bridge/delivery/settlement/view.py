@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -27,6 +29,7 @@ from bridge.storage.states import RANK, MessageState
 
 MESSAGE_NOT_FOUND = "Message not found."
 _ID = re.compile(r"[0-9A-Za-z]{1,26}")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,11 @@ def load(conn: Connection, account_id: int, message_id: str) -> MessageView:
     # the life's order (a stable sort by rank): a receipt seen before its submit_sm_resp still
     # lists `submitted` before `delivered`, each with the time it was really seen
     history.sort(key=lambda e: RANK.get(e.state, RANK[MessageState.DELIVERED]))
+    return row_view(m, m["currency"], history)
+
+
+def row_view(m, currency: str, events: list[Event]) -> MessageView:
+    """The view of one ``messages`` row (a mapping) with the account's currency and history."""
     return MessageView(
         message_id=m["id"],
         batch_id=m["batch_id"],
@@ -94,7 +102,7 @@ def load(conn: Connection, account_id: int, message_id: str) -> MessageView:
         state=m["state"],
         parts=m["parts"],
         cost=m["price"],
-        currency=m["currency"],
+        currency=currency,
         reference=m["client_reference"],
         smsc_message_ids=json.loads(m["smsc_message_ids"]) if m["smsc_message_ids"] else [],
         error_code=m["error_code"],
@@ -103,15 +111,21 @@ def load(conn: Connection, account_id: int, message_id: str) -> MessageView:
         queued_at=m["queued_at"],
         submitted_at=m["submitted_at"],
         done_at=m["done_at"],
-        events=history,
+        events=events,
     )
 
 
 def message_view(db: Database, account_id: int, message_id: str) -> MessageView:
     """load() on a fresh read connection; an unreachable database is DependencyDown (503)."""
+    return reading(db, load, account_id, message_id)
+
+
+def reading(db: Database, query: Callable[..., T], *args: Any) -> T:
+    """``query(conn, *args)`` on a fresh read connection; an unreachable database (or a pool
+    that gave no connection in time) is DependencyDown (503)."""
     try:
         with db.connect() as conn:
-            return load(conn, account_id, message_id)
+            return query(conn, *args)
     except (OperationalError, PoolTimeout) as exc:
         raise DependencyDown() from exc
     except DBAPIError as exc:
