@@ -66,7 +66,8 @@ OPERATION_TEXT: dict[str, tuple[str, str]] = {
         """\
 Validates every number, prices the whole request (parts x price), charges it and queues one
 message per distinct recipient, all or nothing. `sender_id` must be one the account may use.
-`reference` is echoed back; `callback_url` receives delivery reports for this request.""",
+`reference` is echoed back; `callback_url` receives a signed webhook for each message's final
+state (and `submitted` with `callback_events=all`).""",
     ),
     "send_v1": (
         "Send SMS (legacy: username and password in the request)",

@@ -20,6 +20,7 @@ from decimal import Decimal
 from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
+from bridge.accept import callbacks
 from bridge.accept.committer import GroupCommitter
 from bridge.accept.flusher import Flusher
 from bridge.accept.group import DB_DOWN, MAX_GROUP_SENDS
@@ -94,9 +95,11 @@ class BridgeService:
         hasher: PasswordHasher | None = None,
         group_max_sends: int = MAX_GROUP_SENDS,
         login_throttle: LoginThrottle | None = None,
+        callback_checker: callbacks.CallbackChecker | None = None,
     ) -> None:
         """``group_max_sends`` caps a group commit (1 = every send its own transaction);
-        ``login_throttle`` counts failed logins (default: over ``redis`` with config's limits)."""
+        ``login_throttle`` counts failed logins (default: over ``redis`` with config's limits);
+        ``callback_checker`` judges callback URLs (default: config's webhook_allow_networks)."""
         self.config, self.db, self.redis = config, db, redis
         self._clock = clock
         self._ids = ids or IdGenerator(clock=clock)
@@ -117,6 +120,9 @@ class BridgeService:
             config, db, redis, self.flusher, self._ids, clock, group_max_sends=group_max_sends
         )
         self._pricer = make_pricer(config)
+        self._check_callback = callback_checker or callbacks.CallbackChecker(
+            config.webhook_allow_networks
+        )
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -190,8 +196,14 @@ class BridgeService:
         callback_url: str | None = None,
         rate_limit_per_minute: int | None = None,
         currency: str | None = None,
+        callback_events: str | None = None,
     ) -> AccountInfo:
-        """A new active account; an opening balance is recorded as a top-up."""
+        """A new active account; an opening balance is recorded as a top-up. A callback URL
+        must pass the send path's rules (InvalidInput naming callback_url otherwise)."""
+        if callback_url:
+            self._check_callback(callback_url)
+        if callback_events is not None:
+            callback_events = callbacks.callback_events(callback_events, None)
         with self.db.begin() as conn:
             account_id = acc.create_account(
                 conn,
@@ -205,6 +217,7 @@ class BridgeService:
                 allowed_sender_ids=allowed_sender_ids,
                 callback_url=callback_url,
                 rate_limit_per_minute=rate_limit_per_minute,
+                callback_events=callback_events,
             )
             return acc.load(conn, account_id)
 
@@ -326,6 +339,7 @@ class BridgeService:
         sender_id: str | None = None,
         reference: str | None = None,
         callback_url: str | None = None,
+        callback_events: str | None = None,
         idempotency_key: str | None = None,
     ) -> SendResult:
         """Validate, price, charge, store and enqueue one request (see bridge.accept.send)."""
@@ -341,6 +355,8 @@ class BridgeService:
             sender_id,
             reference,
             callback_url,
+            callback_events,
+            self._check_callback,
         )
         return self._acceptor.accept(account, p, idempotency_key)
 

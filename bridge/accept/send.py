@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from bridge.accept.callbacks import EVENTS_FINAL, callback_events
 from bridge.accept.flusher import Flusher
 from bridge.accept.group import MAX_GROUP_SENDS, GroupAccept, Prepared, enqueue
 from bridge.accept.ids import IdGenerator
@@ -78,6 +79,7 @@ class _Plan:
     sender_id: str
     reference: str | None
     callback_url: str | None
+    callback_events: str | None = None  # "final" | "all" when callback_url is set
     prices: list[Decimal] = field(default_factory=list)
 
     @property
@@ -86,8 +88,11 @@ class _Plan:
 
     def request_hash(self) -> str:
         """What an Idempotency-Key repeat must match: the request after normalisation."""
+        values: list = [self.numbers, self.text, self.sender_id, self.reference, self.callback_url]
+        if self.callback_events not in (None, EVENTS_FINAL):  # old keys' hashes stay the same
+            values.append(self.callback_events)
         canonical = json.dumps(
-            [self.numbers, self.text, self.sender_id, self.reference, self.callback_url],
+            values,
             ensure_ascii=False,
             separators=(",", ":"),
         )
@@ -103,8 +108,12 @@ def plan(
     sender_id: str | None,
     reference: str | None,
     callback_url: str | None,
+    events: str | None = None,
+    check_callback: Callable[[str], None] | None = None,
 ) -> _Plan:
-    """Validate and price a request (no I/O); raises InvalidInput / InvalidNumbers."""
+    """Validate and price a request; raises InvalidInput / InvalidNumbers. The only I/O is
+    ``check_callback(callback_url)`` (the callback host's DNS lookup, cached; see
+    bridge.accept.callbacks) for a request that names a callback_url."""
     raw = split_numbers(numbers)
     if not raw:
         raise InvalidInput("The numbers field is required.", field="numbers")
@@ -123,11 +132,14 @@ def plan(
         )
     sender = resolve_sender(config, account, sender_id)
     _check_optional(reference, callback_url)
+    chosen_events = callback_events(events, account.callback_events)
     normalised = normalise(raw, config.default_region)
     if normalised.invalid:
         help_text = hints(numbers, normalised.invalid, config.default_region)
         extra = {"help": help_text} if help_text else {}
         raise InvalidNumbers(invalid_numbers=normalised.invalid, **extra)
+    if callback_url and check_callback is not None:
+        check_callback(callback_url)  # after the pure checks: no DNS for a request refused anyway
     p = _Plan(
         normalised.numbers,
         message_body,
@@ -137,6 +149,8 @@ def plan(
         reference or None,
         callback_url or account.callback_url,
     )
+    if p.callback_url:
+        p.callback_events = chosen_events
     p.prices = [pricer(number) * parts for number in p.numbers]
     return p
 
@@ -304,6 +318,7 @@ class Acceptor:
             "state": MessageState.ACCEPTED,
             "client_reference": p.reference,
             "callback_url": p.callback_url,
+            "callback_events": p.callback_events,
             "created_at": now,
             "updated_at": now,
             "expires_at": expires,

@@ -38,7 +38,16 @@ def register(subparsers) -> None:
         metavar="S",
         help="another sender id the account may use (repeatable)",
     )
-    create.add_argument("--callback-url", help="default delivery-report URL")
+    create.add_argument(
+        "--callback-url",
+        help="default webhook URL of its sends (http/https, a public address unless "
+        "webhook_allow_networks allows it)",
+    )
+    create.add_argument(
+        "--callback-events",
+        choices=("final", "all"),
+        help="default events of its sends' callbacks: final (default) or all (adds submitted)",
+    )
     create.add_argument("--rate-limit", type=int, help="requests per minute (else the default)")
     create.set_defaults(handler=account_create)
     topup = acts.add_parser("topup", help="add money to an account")
@@ -111,6 +120,7 @@ def account_create(args: argparse.Namespace) -> int:
             allowed_sender_ids=args.allow_sender_id,
             callback_url=args.callback_url,
             rate_limit_per_minute=args.rate_limit,
+            callback_events=args.callback_events,
         )
         _print_account(service, info)
     return 0
@@ -143,6 +153,7 @@ def _print_account(service, info) -> None:
     print(f"sender id: {default}")
     print(f"allowed sender ids: {', '.join(info.allowed_sender_ids) or '-'}")
     print(f"callback url: {info.callback_url or '-'}")
+    print(f"callback events: {info.callback_events or 'final'}")
     for line in webhooks.secret_lines(service, info.id):
         print(line)
     limit = info.rate_limit_per_minute

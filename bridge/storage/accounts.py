@@ -45,6 +45,7 @@ class AccountInfo:
     default_sender_id: str | None
     allowed_sender_ids: tuple[str, ...]
     callback_url: str | None
+    callback_events: str | None = None  # "final" | "all" for its sends; None = "final"
 
 
 def info_from_row(row: RowMapping) -> AccountInfo:
@@ -58,6 +59,7 @@ def info_from_row(row: RowMapping) -> AccountInfo:
         default_sender_id=row["default_sender_id"],
         allowed_sender_ids=tuple(row["allowed_sender_ids"] or ()),
         callback_url=row["callback_url"],
+        callback_events=row["callback_events"],
     )
 
 
@@ -101,6 +103,7 @@ def create_account(
     allowed_sender_ids: Iterable[str] = (),
     callback_url: str | None = None,
     rate_limit_per_minute: int | None = None,
+    callback_events: str | None = None,
 ) -> int:
     """Insert an account (and a top-up ledger row for an opening balance); returns its id."""
     username = validate_username(username)
@@ -123,6 +126,7 @@ def create_account(
                 default_sender_id=validate_sender_id(sender_id) if sender_id else None,
                 allowed_sender_ids=allowed,
                 callback_url=callback_url,
+                callback_events=callback_events,
                 rate_limit_per_minute=rate_limit_per_minute,
                 webhook_secret=generate_secret(),
                 active=True,
