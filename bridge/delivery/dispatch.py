@@ -77,6 +77,7 @@ class Dispatcher:
             settings.down_queue_timeout,
             tracker,
             claim,
+            settings.claim_ahead,
         )
         self._retries: list[tuple[float, int, Job, list[int]]] = []
         self._seq = itertools.count()

@@ -49,8 +49,10 @@ class Lane:
         down_timeout: float,
         tracker: Tracker,
         claim: Callable[[list[Job]], bool],
+        claim_ahead: int = 0,
     ) -> None:
         self.connection = connection
+        self._claim_ahead = claim_ahead  # 0: automatic (_ahead)
         self._tracker = tracker
         self._claim = claim  # claims jobs (marks job.claimed); False: not now (stopping)
         self._down_timeout = down_timeout
@@ -66,6 +68,9 @@ class Lane:
         self._thread = threading.Thread(
             target=self._run, daemon=True, name=f"worker-lane-{connection.name}"
         )
+        self._claimer = threading.Thread(
+            target=self._claim_loop, daemon=True, name=f"worker-claim-{connection.name}"
+        )
 
     @property
     def outstanding(self) -> int:
@@ -77,6 +82,7 @@ class Lane:
 
     def start(self) -> None:
         self._thread.start()
+        self._claimer.start()
 
     def stop(self, timeout: float = 5.0) -> list[tuple[Job, list[int]]]:
         """Stop submitting; returns what was still waiting (never written)."""
@@ -84,6 +90,7 @@ class Lane:
             self._stopping = True
             self._cond.notify_all()
         self._thread.join(timeout)
+        self._claimer.join(timeout)
         left = list(self._items)
         self._items.clear()
         return left
@@ -91,7 +98,7 @@ class Lane:
     def push(self, job: Job, indexes: list[int]) -> None:
         with self._cond:
             self._items.append((job, indexes))
-            self._cond.notify()
+            self._cond.notify_all()
 
     def push_many(self, items: list[tuple[Job, list[int]]], *, front: bool = False) -> None:
         """Queue parts; ``front`` for retries of claimed messages (ahead of new work, so the
@@ -101,12 +108,13 @@ class Lane:
                 self._items.extendleft(reversed(items))
             else:
                 self._items.extend(items)
-            self._cond.notify()
+            self._cond.notify_all()
 
     def wake(self) -> None:
-        """Room may have opened (the collector resolved some submits)."""
+        """Room may have opened (the collector resolved some submits, or settlements freed
+        unrecorded slots)."""
         with self._cond:
-            self._cond.notify()
+            self._cond.notify_all()
 
     # ------------------------------------------------------------------ the thread
 
@@ -119,7 +127,7 @@ class Lane:
                     not self._items
                     or self.outstanding >= pool.capacity(name)
                     or not pool.is_up(name)
-                    or (not self._items[0][0].claimed and self._tracker.full)
+                    or not self._items[0][0].claimed  # the claimer is on it
                 ):
                     if self._items and not pool.is_up(name):
                         down_since = down_since or time.monotonic()
@@ -134,19 +142,55 @@ class Lane:
                     continue
                 down_since = None
                 room = pool.capacity(name) - self.outstanding
-            batch = self._claimed(self._take(min(room, _MAX_BATCH)))
-            for job, indexes in batch:
+            for job, indexes in self._take(min(room, _MAX_BATCH)):
                 self._submit(job, indexes)
-
-    def _claimed(self, batch: list[tuple[Job, list[int]]]) -> list[tuple[Job, list[int]]]:
-        """Claim the batch's new jobs in one go; what can be sent now (refused jobs were
-        dropped by ``claim``; a claim not made now goes back to the front of the lane)."""
-        fresh = [job for job, _ in batch if not job.claimed]
-        if fresh and not self._claim(fresh):
             with self._cond:
-                self._items.extendleft(reversed(batch))
-            return []
-        return [(job, ix) for job, ix in batch if job.claimed]
+                self._cond.notify_all()  # the claimer may top up
+
+    # ------------------------------------------------------------------ the claimer thread
+
+    def _claim_loop(self) -> None:
+        """Keep the claimed front of the lane topped up to ``_ahead()`` messages, claiming the
+        next unclaimed ones in one statement while the lane thread sends (so the database's
+        latency is not the binds' idle time)."""
+        while True:
+            fresh: list[Job] = []
+            with self._cond:
+                while not self._stopping and not (fresh := self._reserve_ahead()):
+                    self._cond.wait(_IDLE_WAIT)
+                if self._stopping:
+                    for job in fresh:
+                        self._tracker.unreserve(job)
+                    return
+            if not self._claim(fresh):  # stopping with the database down: nothing is sent
+                continue
+            with self._cond:
+                if not all(job.claimed for job in fresh):  # refused ones leave the lane
+                    self._items = deque(i for i in self._items if i[0].claimed or not i[0].done)
+                self._cond.notify_all()
+
+    def _ahead(self) -> int:
+        """Claimed messages to keep ready ([worker] claim_ahead; automatic: four times the
+        lane's capacity, eight windows), enough to cover a claim that waits for the database's
+        write lock at full speed. Each of them is flagged if the worker dies unsent."""
+        return self._claim_ahead or 4 * self._pool.capacity(self.connection.name)
+
+    def _reserve_ahead(self) -> list[Job]:
+        """Under the lock: the next unclaimed jobs to claim, each holding an unrecorded slot
+        (none while the claimed front is long enough or the slots are taken)."""
+        claimed = 0
+        fresh: list[Job] = []
+        want = self._ahead()
+        for job, _ in self._items:
+            if job.claimed:
+                claimed += 1
+                if claimed >= want:
+                    return []
+                continue
+            if claimed + len(fresh) >= want or not self._tracker.reserve(job):
+                break
+            fresh.append(job)
+        return fresh
 
     def _give_up_waiting(self) -> None:
         """The connection stayed down: what waits here resolves "not_sent" (never written), so
@@ -175,8 +219,8 @@ class Lane:
                 n = len(indexes)
                 if used + n > limit and (taken or (self._bucket is not None and n > self._bank)):
                     break
-                if not job.claimed and not self._tracker.reserve(job):
-                    break  # max_unrecorded reached: new work waits for settlements
+                if not job.claimed:
+                    break  # the next ones are claimed first (_claim_ahead)
                 taken.append(self._items.popleft())
                 used += n
         if self._bucket is not None:
@@ -238,7 +282,9 @@ def lanes_for(
     down_timeout: float,
     tracker: Tracker,
     claim: Callable[[list[Job]], bool],
+    claim_ahead: int = 0,
 ) -> dict[str, Lane]:
     return {
-        c.name: Lane(c, pool, bucket, results, down_timeout, tracker, claim) for c in connections
+        c.name: Lane(c, pool, bucket, results, down_timeout, tracker, claim, claim_ahead)
+        for c in connections
     }
