@@ -8,6 +8,7 @@ the resources render; they are used for the document (and its conformance tests)
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
@@ -15,11 +16,16 @@ from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, valid
 from bridge.accept.callbacks import CALLBACK_EVENTS, CALLBACK_EVENTS_ERROR
 from bridge.accept.chars import control_problem
 from bridge.accept.send import CALLBACK_URL_MAX, REFERENCE_MAX
+from bridge.delivery.settlement.search import DEFAULT_LIMIT, MAX_LIMIT
 from bridge.errors import InvalidInput
 from bridge.storage.states import MessageState
 
 EXPIRY_DAYS_ERROR = "expiry_days must be between 1 and 365."  # the contract's exact sentence
 _DIGITS = re.compile(r"\s*\d{1,9}\s*")
+_ID = re.compile(r"^[0-9A-Za-z]{1,26}$")  # anchored: the document shows it as the pattern
+_ID_ERROR = "{name} must be an id from a send answer (up to 26 letters and digits)."
+# date, "T" or a space, time, optional fraction, then Z or an offset (fromisoformat checks values)
+_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})")
 
 
 def text(
@@ -113,6 +119,60 @@ class ExpiryDays(fields.Integer):
         return value
 
 
+class Limit(fields.Integer):
+    """How many messages a page holds: 1..1000 as a JSON integer or decimal digits."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.error = f"limit must be a whole number from 1 to {MAX_LIMIT}."
+        super().__init__(
+            strict=True,
+            load_default=DEFAULT_LIMIT,
+            validate=validate.Range(1, MAX_LIMIT),
+            error_messages={"invalid": self.error, "null": self.error},
+            metadata={"description": "Messages per page (default 100).", "example": 100},
+            **kwargs,
+        )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, str) and _DIGITS.fullmatch(value):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
+            raise ValidationError(self.error)
+        return value
+
+
+class Moment(fields.String):
+    """An ISO 8601 date and time with its UTC offset (``2030-03-17T17:48:00Z``, ``...+03:00``)."""
+
+    def __init__(self, name: str, description: str) -> None:
+        self.error = (
+            f"{name} must be an ISO 8601 date and time with its offset, e.g. "
+            "2030-03-17T17:48:00Z or 2030-03-17T20:48:00+03:00."
+        )
+        super().__init__(
+            error_messages={"invalid": self.error, "null": self.error},
+            metadata={
+                "format": "date-time",
+                "description": description,
+                "example": "2030-03-17T17:48:00Z",
+            },
+        )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if not isinstance(value, str) or not _MOMENT.fullmatch(value.strip()):
+            raise ValidationError(self.error)
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValidationError(self.error) from None
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValidationError(self.error)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 has no UTC form
+            raise ValidationError(self.error) from None
+
+
 def numbers_property(converter, field: fields.Field, **kwargs: Any) -> dict:
     """apispec attribute function: document ``Numbers`` as text or a list of texts."""
     if not isinstance(field, Numbers):
@@ -182,6 +242,46 @@ class SendParams(_Params):
         "reference",
         max_length=REFERENCE_MAX,
         description="Your own id for this request, echoed back.",
+    )
+    api_key = text("api_key", description="The API key, if not sent as the X-API-Key header.")
+
+
+class ListMessagesParams(_Params):
+    """Parameters of ``GET /api/v2/sms``: filters (all given ones must hold), page size, cursor."""
+
+    batch_id = text(
+        "batch_id",
+        also=(validate.Regexp(_ID, error=_ID_ERROR.format(name="batch_id")),),
+        description="Only the messages of this send request (its `batch_id`).",
+    )
+    reference = text(
+        "reference",
+        max_length=REFERENCE_MAX,
+        description="Only the messages sent with this `reference` (exact match).",
+    )
+    state = fields.String(
+        validate=validate.OneOf(
+            [state.value for state in MessageState],
+            error="state must be one of " + ", ".join(MessageState) + ".",
+        ),
+        error_messages={"invalid": "state must be text.", "null": "state must not be null."},
+        metadata={"description": "Only the messages in this state."},
+    )
+    number = text(
+        "number",
+        max_length=64,
+        description="Only the messages to this number, in any form the send accepts "
+        "(`0701234567`, `+254701234567`).",
+        example="+254701234567",
+    )
+    since = Moment("since", "Only messages accepted at or after this time.")
+    until = Moment("until", "Only messages accepted before this time.")
+    limit = Limit()
+    cursor = text(
+        "cursor",
+        max_length=120,
+        description="The `next_cursor` of the previous page, unchanged; leave it out for the "
+        "newest messages.",
     )
     api_key = text("api_key", description="The API key, if not sent as the X-API-Key header.")
 
@@ -278,6 +378,14 @@ class MessageAnswer(_Answer):
     status = fields.String(required=True, metadata={"example": MessageState.ACCEPTED.value})
     parts = fields.Integer(required=True, metadata={"description": "SMS parts of this message."})
     cost = money("Price of this message.")
+    status_url = fields.String(
+        required=True,
+        metadata={
+            "description": "Where this message's state is: GET it with the API key. A path "
+            "relative to the address the API is reached at.",
+            "example": "/api/v2/sms/01HV5Y0Z8X7W6V5T4S3R2Q1P0N",
+        },
+    )
 
 
 class SendAnswer(_Answer):

@@ -15,6 +15,9 @@ from bridge.errors import Unauthorized
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
+# Relative to the API's own address (RFC 3986): the bridge cannot know the name clients reach it
+# by behind a proxy, and a stored answer must stay right if that name changes.
+STATUS_URL = "/api/v2/sms/{message_id}"
 
 
 class LegacySend:
@@ -77,7 +80,11 @@ def idempotency_key(req: falcon.Request) -> str | None:
 
 
 def render(resp: falcon.Response, result) -> None:
+    """The service's answer; each accepted message gets its ``status_url`` (a replayed answer
+    stored before status_url existed gets it too)."""
     resp.status = result.status_code
+    for message in result.body.get("messages", ()) if result.status_code == 200 else ():
+        message.setdefault("status_url", STATUS_URL.format(message_id=message["message_id"]))
     resp.media = result.body
     if result.replayed:
         resp.set_header(REPLAYED_HEADER, "true")
