@@ -14,9 +14,14 @@ from typing import Any
 import falcon
 from marshmallow import Schema, fields
 
+from redis.exceptions import RedisError
+
 from bridge.delivery.settlement.view import MessageView, message_view
 from bridge.storage.ledger import money_str
 from bridge.storage.states import MessageState
+from bridge.webhooks.attempts import read_attempts
+
+ATTEMPT_FIELDS = ("event_id", "attempt", "at", "status", "error", "next_retry_at", "outcome")
 
 PATH = "/api/v2/sms/{message_id}"
 OPERATION_ID = "message_status"
@@ -31,6 +36,9 @@ submit, `failed` after retries or for lack of a route, `expired` in the queue) a
 final states reported by a delivery receipt are not (the SMSC accepted the message).
 `possible_duplicate` is true when the message may have reached the SMSC twice (it was resent
 after a worker crash or a timeout). `events` lists each transition with its time and detail.
+`webhook_attempts` lists the delivery attempts of its webhooks to `callback_url`, oldest first
+(kept 7 days, the newest 50): when, the HTTP status or the error, the next retry, the outcome;
+null when the attempt records cannot be read right now (Redis down).
 Another account's message id, or an unknown one, answers 404 `{"error": "Message not found."}`."""
 
 
@@ -78,7 +86,18 @@ class MessageStatus:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
         view = message_view(self._service.db, req.context.key.account_id, message_id)
-        resp.media = render(view)
+        resp.media = render(view) | {"webhook_attempts": self._attempts(view.message_id)}
+
+    def _attempts(self, message_id: str) -> list[dict[str, Any]] | None:
+        """The message's webhook attempts (read only after its owner was checked), or None."""
+        redis = self._service.redis
+        if redis is None:
+            return None
+        try:
+            records = read_attempts(redis, message_id)
+        except RedisError:
+            return None
+        return [{name: r.get(name) for name in ATTEMPT_FIELDS} for r in records]
 
 
 # --- the answer schema and the OpenAPI operation ------------------------------------------
@@ -143,8 +162,32 @@ class MessageSummaryAnswer(Schema):
     done_at = _time("Final state reached (the receipt's done date when there is one).")
 
 
+class WebhookAttemptAnswer(Schema):
+    event_id = fields.String(required=True, metadata={"example": "evt_01J..._delivered"})
+    attempt = fields.Integer(required=True, metadata={"description": "1 for the first."})
+    at = _time("When the attempt ended.", required=True)
+    status = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "The HTTP status, or null."}
+    )
+    error = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "What went wrong when there was no HTTP answer."},
+    )
+    next_retry_at = _time("When it is tried again (outcome retrying).")
+    outcome = fields.String(
+        required=True, metadata={"enum": ["delivered", "retrying", "failed", "dead"]}
+    )
+
+
 class MessageStatusAnswer(MessageSummaryAnswer):
     events = fields.List(fields.Nested(EventAnswer), required=True)
+    webhook_attempts = fields.List(
+        fields.Nested(WebhookAttemptAnswer),
+        required=True,
+        allow_none=True,
+        metadata={"description": "Webhook deliveries to callback_url; null if unreadable now."},
+    )
 
 
 def document(spec, headers, error_text: dict[int, str], security: list) -> None:
