@@ -15,6 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bridge.config.ops import DEFAULT_METRICS_NETWORKS, networks_setting
+from bridge.config.ops import check as check_ops
 from bridge.config.reader import ConfigError
 from bridge.config.smsc import SIMULATOR, Connection, Route, read_connections, read_routes
 from bridge.config.urls import check_database_url, check_redis_url
@@ -104,6 +106,14 @@ class Config:
     webhook_claim_idle_seconds: float = 60.0  # BRIDGE_WEBHOOK_CLAIM_IDLE; seconds an event
     # taken by a sender that died waits before another sender claims it
 
+    # --- operations: metrics, logs and the operator token (bridge/ops/) ---
+    # BRIDGE_OPERATOR_TOKEN; the Bearer token of /metrics and the operator endpoints; "" = none
+    operator_token: str = ""
+    # BRIDGE_METRICS_ALLOW_NETWORKS; addresses/CIDRs (comma-separated) that may read /metrics
+    # without the token ("none" or [] = the token only)
+    metrics_allow_networks: tuple[str, ...] = DEFAULT_METRICS_NETWORKS
+    log_format: str = "text"  # BRIDGE_LOG_FORMAT; text (one line a record) or json (an object)
+
     # --- SMSC connections, routes and the worker (TOML only: [[smsc]], [[route]], [worker]) ---
     # Given as raw TOML tables (load_config, tests) they are read and checked here, once.
     smsc: tuple[Connection, ...] = ()  # one per SMSC connection; () = the simulated SMSC
@@ -143,6 +153,9 @@ class Config:
                 var = next(v for v, (f, _) in _ENV.items() if f == name)
                 raise ConfigError(f"{name} ({var}) must be at least {least}, got {value!r}")
         object.__setattr__(self, "webhook_allow_networks", check_webhooks(self))
+        nets, log_format = check_ops(self)
+        object.__setattr__(self, "metrics_allow_networks", nets)
+        object.__setattr__(self, "log_format", log_format)
         level = str(self.sqlite_synchronous).lower()
         if level not in ("full", "normal"):
             raise ConfigError(
@@ -218,6 +231,9 @@ _ENV: dict[str, tuple[str, Any]] = {
     "BRIDGE_WEBHOOK_ENDPOINT_CONCURRENCY": ("webhook_endpoint_concurrency", int),
     "BRIDGE_WEBHOOK_ENDPOINT_PAUSE_AFTER": ("webhook_endpoint_pause_after", int),
     "BRIDGE_WEBHOOK_CLAIM_IDLE": ("webhook_claim_idle_seconds", float),
+    "BRIDGE_OPERATOR_TOKEN": ("operator_token", str),
+    "BRIDGE_METRICS_ALLOW_NETWORKS": ("metrics_allow_networks", networks_setting),
+    "BRIDGE_LOG_FORMAT": ("log_format", str),
 }
 _TABLES = {"smsc": "smsc", "route": "routes", "worker": "worker"}  # TOML table -> field
 _FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.name not in _TABLES.values()}

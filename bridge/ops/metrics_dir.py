@@ -1,0 +1,78 @@
+"""The directory prometheus-client's multiprocess mode keeps its counters in, shared by every
+process of one machine (the gunicorn workers, the delivery worker, the webhook sender), so
+``GET /metrics`` in any API worker reports the sum over all of them.
+
+prometheus-client decides at import whether it runs in multiprocess mode (it reads
+``PROMETHEUS_MULTIPROC_DIR`` once), so :func:`prepare` runs before anything imports it: in each
+command's handler (``run``, ``api``, ``worker``, ``webhooks``) and in gunicorn's master
+(api/gunicorn_conf.py). Children inherit the variable.
+
+Each process using the directory holds a shared ``flock`` on its ``.lock`` file for its whole
+life (the kernel drops it when the process dies, even by SIGKILL). The first process to start
+when nobody holds it clears the directory: counters start from zero once per fresh start, and
+never while another process of the machine is counting into it (that would read as a counter
+reset to Prometheus).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+from pathlib import Path
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+SUBDIR = "metrics"  # under var_dir, unless PROMETHEUS_MULTIPROC_DIR names another directory
+LOCK_NAME = ".lock"
+
+
+class _Held:
+    """The lock file this process holds (kept open until the process exits)."""
+
+    fd: int | None = None
+    path: str | None = None
+
+
+def prepare(var_dir: str, environ: dict[str, str] | os._Environ[str] | None = None) -> str:
+    """Make the directory (``$PROMETHEUS_MULTIPROC_DIR``, else ``<var_dir>/metrics``, mode
+    0700), clear it when no other process uses it, hold its shared lock, and export it in
+    ``environ`` (default ``os.environ``). Returns its path. Idempotent within a process."""
+    environ = os.environ if environ is None else environ
+    path = str(Path(environ.get(ENV) or Path(var_dir) / SUBDIR).resolve())
+    if _Held.path == path:
+        environ[ENV] = path
+        return path
+    if environ is os.environ:
+        _refuse_late_import(path)
+    Path(path).mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(os.path.join(path, LOCK_NAME), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pass  # another process counts here now: keep its numbers
+    else:
+        clear(path)
+    fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a starting process clears
+    _Held.fd, _Held.path = fd, path
+    environ[ENV] = path
+    return path
+
+
+def clear(path: str) -> int:
+    """Delete prometheus-client's files in ``path``; how many."""
+    gone = 0
+    for item in Path(path).glob("*.db"):
+        item.unlink(missing_ok=True)
+        gone += 1
+    return gone
+
+
+def _refuse_late_import(path: str) -> None:
+    """prometheus-client imported before the variable was set counts in memory only: its
+    numbers would never reach the directory. A programming error; say so loudly."""
+    values = sys.modules.get("prometheus_client.values")
+    if values is not None and getattr(values, "ValueClass", None) is values.MutexValue:
+        raise RuntimeError(
+            f"prometheus_client was imported before {ENV} was set to {path}: call "
+            "bridge.ops.metrics_dir.prepare() before importing bridge.ops.metrics"
+        )
