@@ -16,9 +16,10 @@ import redis as redis_lib
 
 from api import errors
 from api.guard import ApiKeyGuard
-from api.middleware import CommonHeaders
+from api.middleware import CommonHeaders, RequestMetrics
 from api.openapi import build_spec
-from api.resources import account, batches, docs, keys, listing, messages, sms
+from api.resources import account, batches, docs, health, keys, listing, messages, sms
+from api.resources.metrics import Metrics
 from bridge.accept.logins import LoginThrottle
 from bridge.accept.ratelimit import RateLimiter
 from bridge.config import Config, load_config
@@ -34,10 +35,11 @@ LIMITER_REDIS_RETRIES = 1  # one more attempt after a failure, then fail open
 
 
 def create_app(config: Config, service, redis: redis_lib.Redis | None) -> falcon.App:
-    """The WSGI app over ``service`` (a BridgeService); ``redis`` holds the rate-limit counters."""
+    """The WSGI app over ``service`` (a BridgeService); ``redis`` holds the rate-limit counters
+    (and is what ``/metrics`` reads the Redis gauges from: a client that gives up fast)."""
     limiter = RateLimiter(redis)
     guard = ApiKeyGuard(service, limiter, config.rate_limit_per_minute, config.max_body_bytes)
-    app = falcon.App(middleware=(CommonHeaders(), guard))
+    app = falcon.App(middleware=(RequestMetrics(), CommonHeaders(), guard))
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
     body = config.max_body_bytes
@@ -55,6 +57,11 @@ def create_app(config: Config, service, redis: redis_lib.Redis | None) -> falcon
     app.add_route("/api/v2/assets/{name}", docs.Asset())
     app.add_route("/api/oauth2-callback", docs.OAuth2Callback())
     app.add_route("/api/oauth2-redirect.js", docs.OAuth2RedirectScript())
+    probes = redis if redis is not None else service.redis  # the fast-failing client if given
+    app.add_route("/healthz", health.Healthz())
+    app.add_route("/readyz", health.Readyz(config, probes, service.db))
+    app.add_route(health.STATUS_PATH, health.Status(config, probes, service.db))
+    app.add_route("/metrics", Metrics(config, redis))  # the operator's scrape
     return app
 
 

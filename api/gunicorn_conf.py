@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from api.intake import IntakeLimits
 from bridge.config import load_config
+from bridge.ops import metrics_dir
 
 _config = load_config()
+# Every worker counts into one directory (prometheus-client multiprocess mode), made here in
+# the master before anything imports prometheus_client; inherited by the workers.
+metrics_dir.prepare(_config.var_dir)
 
 bind = [f"{_config.host}:{_config.port}"]
 workers = _config.api_workers
@@ -39,6 +43,8 @@ graceful_timeout = 10  # seconds in-flight requests get on shutdown
 max_requests = 0
 accesslog = _config.api_access_log or None  # "-" = stdout; off by default (speed)
 errorlog = "-"
+# BRIDGE_LOG_FORMAT (text or json) on the error and access logs; secrets masked in the latter
+logger_class = "api.gunicorn_logging.BridgeLogger"
 loglevel = _config.api_log_level.lower()
 proc_name = "smpp-bridge-api"
 # gunicorn >= 25 opens a control socket at one fixed path per user ($HOME/.gunicorn/gunicorn.ctl);
@@ -68,7 +74,11 @@ def worker_exit(server, worker) -> None:
 
 
 def child_exit(server, worker) -> None:
-    """In the master, after a worker is reaped (even a crashed one): free its board slot."""
+    """In the master, after a worker is reaped (even a crashed one): free its board slot and
+    drop its live gauges from the metrics directory (its counters stay in the sums)."""
+    from prometheus_client import multiprocess
+
     from api.balanced_worker import release_slot
 
     release_slot(worker)
+    multiprocess.mark_process_dead(worker.pid)

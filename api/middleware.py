@@ -1,4 +1,5 @@
-"""Headers every response carries (CORS, cache) and the answer to CORS preflight requests.
+"""Headers every response carries (CORS, cache), the answer to CORS preflight requests, and
+the request metrics.
 
 Every response, errors included, gets ``access-control-allow-origin: *`` and
 ``cache-control: no-cache, private``. An ``OPTIONS`` request on any path is a preflight: it is
@@ -7,7 +8,11 @@ answered ``204`` here with the methods and headers a browser client may use, bef
 
 from __future__ import annotations
 
+import time
+
 import falcon
+
+from bridge.ops import metrics
 
 ALLOW_METHODS = "GET, POST, OPTIONS"
 ALLOW_HEADERS = "X-API-Key, Idempotency-Key, Content-Type, Authorization, Accept"
@@ -34,3 +39,25 @@ class CommonHeaders:
         resp.set_header("Access-Control-Allow-Origin", "*")
         resp.set_header("Access-Control-Expose-Headers", EXPOSE_HEADERS)
         resp.set_header("Cache-Control", "no-cache, private")
+
+
+SEND_ROUTES = frozenset({"/v1/sms/send", "/api/v2/sms/send"})
+UNMATCHED = "unmatched"  # the route label of requests no route took (404s, preflights)
+
+
+class RequestMetrics:
+    """Counts every answer by route template, method and status, and times the send routes
+    (bridge.ops.metrics). First in the chain, so its clock covers the other middleware."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.started = time.perf_counter()
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
+        started = getattr(req.context, "started", None)
+        seconds = 0.0 if started is None else time.perf_counter() - started
+        route = req.uri_template or UNMATCHED
+        metrics.count_request(
+            route, req.method, resp.status_code, seconds, send=route in SEND_ROUTES
+        )

@@ -30,6 +30,7 @@ from bridge.accept.send import Acceptor, SendResult, make_pricer, plan
 from bridge.accept.sweeper import Sweeper
 from bridge.config import Config
 from bridge.errors import DependencyDown, NotFound, RateLimited, Unauthorized
+from bridge.ops.metrics import count_failed_login
 from bridge.redis.clients import make_redis
 from bridge.storage import accounts as acc
 from bridge.storage import apikeys, ledger
@@ -157,6 +158,7 @@ class BridgeService:
         if address is not None and username and password:
             lockout = self.logins.check(username, address)
             if lockout is not None:
+                count_failed_login("locked_out")
                 raise RateLimited(
                     retry_after=lockout.retry_after,
                     help=f"Too many failed logins for this {lockout.scope}; retry after "
@@ -167,6 +169,7 @@ class BridgeService:
         try:
             account = acc.check_password(row, self.verifier, self._passwords, username, password)
         except Unauthorized:
+            count_failed_login("bad_credentials")
             if address is not None and username and password:
                 self.logins.failed(username, address)
             raise
