@@ -26,11 +26,12 @@ from bridge.accept.flusher import Flusher
 from bridge.accept.group import DB_DOWN, MAX_GROUP_SENDS
 from bridge.accept.ids import IdGenerator
 from bridge.accept.logins import LoginThrottle
-from bridge.accept.send import Acceptor, SendResult, make_pricer, plan
+from bridge.accept.send import Acceptor, SendResult, make_pricer, plan, without_opted_out
 from bridge.accept.sweeper import Sweeper
 from bridge.config import Config
-from bridge.errors import DependencyDown, NotFound, RateLimited, Unauthorized
-from bridge.ops.metrics import count_failed_login
+from bridge.errors import DependencyDown, InvalidInput, NotFound, RateLimited, Unauthorized
+from bridge.inbound import inbox, optouts
+from bridge.inbound.optouts import opted_out
 from bridge.redis.clients import make_redis
 from bridge.storage import accounts as acc
 from bridge.storage import apikeys, ledger
@@ -39,6 +40,7 @@ from bridge.storage.apikeys import KeyInfo, NewKey
 from bridge.storage.db import Database
 from bridge.storage.models import accounts
 from bridge.storage.passwords import BoundedHasher
+from bridge.webhooks.ssrf import TargetError, check_target
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ PASSWORD_CACHE_TTL = 60.0  # seconds a verified password is trusted (same stored
 LAST_USED_EVERY = 60.0  # seconds between last_used_at writes for one key (per process)
 
 _DB_DOWN = DB_DOWN
+INBOUND_NOT_FOUND = "Inbound message not found."
+OPTOUT_NOT_FOUND = "That number is not on this account's opt-out list."
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,6 @@ class BridgeService:
         if address is not None and username and password:
             lockout = self.logins.check(username, address)
             if lockout is not None:
-                count_failed_login("locked_out")
                 raise RateLimited(
                     retry_after=lockout.retry_after,
                     help=f"Too many failed logins for this {lockout.scope}; retry after "
@@ -169,7 +172,6 @@ class BridgeService:
         try:
             account = acc.check_password(row, self.verifier, self._passwords, username, password)
         except Unauthorized:
-            count_failed_login("bad_credentials")
             if address is not None and username and password:
                 self.logins.failed(username, address)
             raise
@@ -361,6 +363,17 @@ class BridgeService:
             callback_events,
             self._check_callback,
         )
+        with self.db.connect() as conn:  # one primary-key query
+            refused = opted_out(conn, account.id, p.numbers)
+            try:
+                p = without_opted_out(p, refused)
+            except InvalidInput:  # every number opted out: a repeat still gets its first answer
+                replay = idempotency_key and self._acceptor.replay(
+                    conn, account.id, idempotency_key, p.request_hash()
+                )
+                if replay:
+                    return replay
+                raise
         return self._acceptor.accept(account, p, idempotency_key)
 
     @_guard_db
@@ -374,6 +387,66 @@ class BridgeService:
         if row is None:
             raise NotFound(f"No account with id {account_id}.")
         return BalanceInfo(row.username, row.balance, row.currency)
+
+    # --- inbound messages and opt-outs (bridge.inbound) ----------------------------------
+    @_guard_db
+    def inbox(
+        self,
+        account_id: int | None,
+        filters: inbox.InboxFilters,
+        limit: int,
+        cursor: str | None = None,
+    ) -> inbox.InboxPage:
+        """A page of the account's inbound messages, newest first (None: the unrouted ones)."""
+        with self.db.connect() as conn:
+            return inbox.list_inbox(conn, account_id, filters, limit, cursor)
+
+    @_guard_db
+    def inbound_message(self, account_id: int, inbound_id: str) -> dict:
+        """One of the account's inbound messages; NotFound for anyone else's."""
+        with self.db.connect() as conn:
+            entry = inbox.get_inbound(conn, account_id, inbound_id)
+        if entry is None:
+            raise NotFound(INBOUND_NOT_FOUND)
+        return entry
+
+    @_guard_db
+    def unrouted_count(self) -> int:
+        with self.db.connect() as conn:
+            return inbox.count_unrouted(conn)
+
+    @_guard_db
+    def optouts(self, account_id: int, limit: int, cursor: str | None = None):
+        with self.db.connect() as conn:
+            return optouts.list_optouts(conn, account_id, limit, cursor)
+
+    @_guard_db
+    def add_optout(self, account_id: int, number: str) -> tuple[optouts.OptOut, bool]:
+        """Opt ``number`` (E.164) out of the account; (the entry, whether it is new)."""
+        with self.db.begin() as conn:
+            added = optouts.add_optout(conn, account_id, number, "api", self._now())
+            entry = optouts.get_optout(conn, account_id, number)
+        assert entry is not None
+        return entry, added
+
+    @_guard_db
+    def remove_optout(self, account_id: int, number: str) -> None:
+        """Opt ``number`` back in; NotFound when it is not on the account's list."""
+        with self.db.begin() as conn:
+            if not optouts.remove_optout(conn, account_id, number):
+                raise NotFound(OPTOUT_NOT_FOUND)
+
+    @_guard_db
+    def set_inbound_url(self, account_id: int, url: str | None) -> None:
+        """Where the account's inbound messages are POSTed (None: nowhere). The URL must pass
+        the webhook SSRF rules now (InvalidInput naming inbound_url otherwise); the sender
+        checks it again at every attempt."""
+        if url:
+            try:
+                check_target(url, self.config.webhook_allow_networks)
+            except TargetError as exc:
+                raise InvalidInput(f"inbound_url is refused: {exc}", field="inbound_url") from None
+        self._update_account(account_id, inbound_url=url or None)
 
     # --- the sweeper ----------------------------------------------------------------------
     @_guard_db

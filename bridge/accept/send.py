@@ -81,6 +81,8 @@ class _Plan:
     callback_url: str | None
     callback_events: str | None = None  # "final" | "all" when callback_url is set
     prices: list[Decimal] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # opted-out numbers left out (not charged)
+    requested: list[str] | None = None  # every number asked for, when some were refused
 
     @property
     def cost(self) -> Decimal:
@@ -88,7 +90,8 @@ class _Plan:
 
     def request_hash(self) -> str:
         """What an Idempotency-Key repeat must match: the request after normalisation."""
-        values: list = [self.numbers, self.text, self.sender_id, self.reference, self.callback_url]
+        numbers = self.requested if self.requested is not None else self.numbers
+        values: list = [numbers, self.text, self.sender_id, self.reference, self.callback_url]
         if self.callback_events not in (None, EVENTS_FINAL):  # old keys' hashes stay the same
             values.append(self.callback_events)
         canonical = json.dumps(
@@ -152,6 +155,38 @@ def plan(
     if p.callback_url:
         p.callback_events = chosen_events
     p.prices = [pricer(number) * parts for number in p.numbers]
+    return p
+
+
+OPTED_OUT = "opted out"  # the reason a refused number carries (docs/api.md)
+ALL_OPTED_OUT = (
+    "Every number has opted out of this account's messages (they sent STOP); nothing was sent "
+    "or charged."
+)
+ALL_OPTED_OUT_HELP = (
+    "A number opts back in by sending START, or remove it with DELETE /api/v2/optouts/{number} "
+    "when it asked you to."
+)
+
+
+def without_opted_out(p: _Plan, opted_out: set[str]) -> _Plan:
+    """Leave out the numbers that opted out of the account (they are not priced or charged);
+    InvalidInput (400) when that is every number."""
+    if not opted_out:
+        return p
+    keep = [i for i, number in enumerate(p.numbers) if number not in opted_out]
+    refused = [number for number in p.numbers if number in opted_out]
+    if not keep:
+        raise InvalidInput(
+            ALL_OPTED_OUT,
+            field="numbers",
+            refused=[{"number": n, "reason": OPTED_OUT} for n in refused],
+            help=ALL_OPTED_OUT_HELP,
+        )
+    p.requested = list(p.numbers)
+    p.numbers = [p.numbers[i] for i in keep]
+    p.prices = [p.prices[i] for i in keep]
+    p.refused = refused
     return p
 
 
@@ -275,6 +310,10 @@ class Acceptor:
             )
         return SendResult(body), prep
 
+    def replay(self, conn, account_id: int, key: str, request_hash: str) -> SendResult | None:
+        """The stored answer of an Idempotency-Key repeat (None: none within its TTL)."""
+        return self._replay(conn, account_id, key, request_hash)
+
     def _replay(
         self, conn, account_id: int, key: str, request_hash: str, purge_stale: bool = False
     ) -> SendResult | None:
@@ -344,6 +383,8 @@ class Acceptor:
         }
         if p.reference is not None:
             body["reference"] = p.reference
+        if p.refused:
+            body["refused"] = [{"number": n, "reason": OPTED_OUT} for n in p.refused]
         price_str: dict[Decimal, str] = {}
         body["messages"] = [
             {

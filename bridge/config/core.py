@@ -15,8 +15,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bridge.config.ops import DEFAULT_METRICS_NETWORKS, networks_setting
-from bridge.config.ops import check as check_ops
+from bridge.config.inbound import (
+    DEFAULT_OPTIN,
+    DEFAULT_OPTOUT,
+    InboundRoute,
+    keywords,
+    read_inbound,
+)
+from bridge.config.inbound import check as check_inbound
 from bridge.config.reader import ConfigError
 from bridge.config.smsc import SIMULATOR, Connection, Route, read_connections, read_routes
 from bridge.config.urls import check_database_url, check_redis_url
@@ -106,13 +112,18 @@ class Config:
     webhook_claim_idle_seconds: float = 60.0  # BRIDGE_WEBHOOK_CLAIM_IDLE; seconds an event
     # taken by a sender that died waits before another sender claims it
 
-    # --- operations: metrics, logs and the operator token (bridge/ops/) ---
-    # BRIDGE_OPERATOR_TOKEN; the Bearer token of /metrics and the operator endpoints; "" = none
-    operator_token: str = ""
-    # BRIDGE_METRICS_ALLOW_NETWORKS; addresses/CIDRs (comma-separated) that may read /metrics
-    # without the token ("none" or [] = the token only)
-    metrics_allow_networks: tuple[str, ...] = DEFAULT_METRICS_NETWORKS
-    log_format: str = "text"  # BRIDGE_LOG_FORMAT; text (one line a record) or json (an object)
+    # --- inbound (mobile-originated) messages and opt-outs (bridge/inbound/) ---
+    # BRIDGE_INBOUND_DEFAULT_ACCOUNT; username that gets MO no [[inbound]] table routes; "" =
+    # such MO are kept unrouted (`smpp-bridge inbox unrouted`)
+    inbound_default_account: str = ""
+    # BRIDGE_INBOUND_DEDUPE_SECONDS; an MO repeated (same connection, handset, number, text,
+    # reassembly ref) within this many seconds is the SMSC redelivering it: stored once
+    inbound_dedupe_seconds: float = 600.0
+    # BRIDGE_OPTOUT_KEYWORDS; first words (any case) of an MO that opt its sender out of the
+    # account it routes to (comma-separated in the environment, a list in TOML)
+    optout_keywords: tuple[str, ...] = DEFAULT_OPTOUT
+    optin_keywords: tuple[str, ...] = DEFAULT_OPTIN  # BRIDGE_OPTIN_KEYWORDS; ...opt back in
+    inbound: tuple[InboundRoute, ...] = ()  # [[inbound]] tables (TOML only); () = none
 
     # --- SMSC connections, routes and the worker (TOML only: [[smsc]], [[route]], [worker]) ---
     # Given as raw TOML tables (load_config, tests) they are read and checked here, once.
@@ -153,9 +164,10 @@ class Config:
                 var = next(v for v, (f, _) in _ENV.items() if f == name)
                 raise ConfigError(f"{name} ({var}) must be at least {least}, got {value!r}")
         object.__setattr__(self, "webhook_allow_networks", check_webhooks(self))
-        nets, log_format = check_ops(self)
-        object.__setattr__(self, "metrics_allow_networks", nets)
-        object.__setattr__(self, "log_format", log_format)
+        object.__setattr__(self, "inbound", read_inbound(self.inbound))
+        for name in ("optout_keywords", "optin_keywords"):
+            object.__setattr__(self, name, keywords(getattr(self, name)))
+        check_inbound(self)
         level = str(self.sqlite_synchronous).lower()
         if level not in ("full", "normal"):
             raise ConfigError(
@@ -231,11 +243,13 @@ _ENV: dict[str, tuple[str, Any]] = {
     "BRIDGE_WEBHOOK_ENDPOINT_CONCURRENCY": ("webhook_endpoint_concurrency", int),
     "BRIDGE_WEBHOOK_ENDPOINT_PAUSE_AFTER": ("webhook_endpoint_pause_after", int),
     "BRIDGE_WEBHOOK_CLAIM_IDLE": ("webhook_claim_idle_seconds", float),
-    "BRIDGE_OPERATOR_TOKEN": ("operator_token", str),
-    "BRIDGE_METRICS_ALLOW_NETWORKS": ("metrics_allow_networks", networks_setting),
-    "BRIDGE_LOG_FORMAT": ("log_format", str),
+    "BRIDGE_INBOUND_DEFAULT_ACCOUNT": ("inbound_default_account", str),
+    "BRIDGE_INBOUND_DEDUPE_SECONDS": ("inbound_dedupe_seconds", float),
+    "BRIDGE_OPTOUT_KEYWORDS": ("optout_keywords", keywords),
+    "BRIDGE_OPTIN_KEYWORDS": ("optin_keywords", keywords),
 }
-_TABLES = {"smsc": "smsc", "route": "routes", "worker": "worker"}  # TOML table -> field
+# TOML table -> field
+_TABLES = {"smsc": "smsc", "route": "routes", "worker": "worker", "inbound": "inbound"}
 _FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.name not in _TABLES.values()}
 
 
@@ -270,7 +284,7 @@ def _from_toml(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
         parser = next((p for f, p in _ENV.values() if f == key), str)
         values[key] = _parse(key, parser, raw, path)
     tables: dict[str, Any] = {}
-    for key in ("smsc", "route"):
+    for key in ("smsc", "route", "inbound"):
         if key in data:
             if not isinstance(data[key], list):
                 raise ConfigError(

@@ -30,7 +30,6 @@ from bridge.delivery.jobs import Job, Tracker
 from bridge.delivery.pool import SessionPool
 from bridge.delivery.reader import Entry, StreamReader
 from bridge.delivery.reconcile import Reconciler
-from bridge.redis.lock import PeriodicPass
 from bridge.delivery.settlement import (
     Claimed,
     ClaimResult,
@@ -38,9 +37,13 @@ from bridge.delivery.settlement import (
     Settlement,
     SettlementWriter,
 )
+from bridge.inbound.relay import InboundRelay
+from bridge.inbound.store import InboundStore, bounded_database
+from bridge.redis.lock import PeriodicPass
 from bridge.routing.router import Router
 from bridge.storage.db import Database
 from smpp.codec.receipt import Receipt
+from smpp.session.mo import MoMessage
 
 log = logging.getLogger("bridge.delivery")
 
@@ -63,7 +66,10 @@ class Worker:
         settings: WorkerSettings | None = None,
         consumer: str | None = None,
         clock: Callable[[], float] = time.time,
+        inbound_db: Database | None = None,
     ) -> None:
+        """``inbound_db`` is where MO are stored (default: a small pool on config's database
+        whose waits are bounded: bridge.inbound.store.bounded_database)."""
         if not config.redis_url and redis is None:
             raise ValueError("the worker needs Redis: set REDIS_URL")
         from bridge.redis.clients import make_redis
@@ -83,8 +89,26 @@ class Worker:
         )
         self.reader = StreamReader(self.redis, consumer)
         self.tracker = Tracker(self.settings.unrecorded_limit(self.router.connections))
+        # MO: stored by the session thread before it answers (bridge.inbound.store), on its own
+        # small pool whose every wait is bounded; inbound webhooks relayed off that thread
+        self._given_inbound_db = inbound_db
+        self.inbound_db = inbound_db or bounded_database(config)
+        self.inbound_relay = InboundRelay(self.inbound_db, self.redis, clock=clock)
+        self.inbound = InboundStore(
+            config, self.inbound_db, clock=clock, notify=self.inbound_relay.publish
+        )
+        self.inbound_sweep = PeriodicPass(
+            "inbound-outbox",
+            lambda: self.inbound_relay.sweep(self.settings.webhook_sweep_grace_seconds),
+            self.settings.webhook_sweep_interval_seconds,
+            (redis_lib.RedisError, SQLAlchemyError),
+        )
         self.pool = SessionPool(
-            self.router.connections, self.redis, self.settings, self._on_receipt
+            self.router.connections,
+            self.redis,
+            self.settings,
+            self._on_receipt,
+            on_mo=self._on_mo,
         )
         self.dispatcher = Dispatcher(
             self.router,
@@ -143,6 +167,8 @@ class Worker:
         self._reader_thread.start()
         self.reconciler.start()
         self.outbox_sweep.start()
+        self.inbound_relay.start()
+        self.inbound_sweep.start()
 
     def stop(self, drain_timeout: float | None = None) -> None:
         """Stop reading, drain (bounded), unbind, flush, ack. Safe to call once."""
@@ -157,6 +183,10 @@ class Worker:
         self.writer.stop()
         self.outbox_sweep.stop()
         self._flush_outbox()
+        self.inbound_sweep.stop()
+        self.inbound_relay.stop()
+        if self.inbound_db is not self._given_inbound_db:
+            self.inbound_db.dispose()
         self._ack_pending()
         left = self.tracker.jobs()
         unwritten = [j.message_id for j in left if j.claimed and not j.written]
@@ -391,6 +421,11 @@ class Worker:
         form = self.router.connection(connection).message_id_form
         if not self.writer.put(ReceiptIn(connection, form, receipt, self.clock()), timeout=1.0):
             raise RuntimeError("settlement queue full; receipt refused for redelivery")
+
+    def _on_mo(self, connection: str, mo: MoMessage) -> None:
+        """Session thread: store the MO before it is acknowledged. Any error propagates, so
+        the session answers ESME_RX_T_APPN and the SMSC delivers it again."""
+        self.inbound.store(connection, mo)
 
     def _flush_outbox(self) -> None:
         """Delete the outbox rows relayed since the last flush (else the sweep re-sends them)."""

@@ -145,6 +145,8 @@ WEBHOOKS_DEAD = PREFIX + "webhooks:dead"
 WEBHOOK_ATTEMPTS_PREFIX = PREFIX + "webhooks:attempts:"
 # The outbox sweep's lock (bridge/delivery/settlement/relay.py): one worker sweeps at a time.
 WEBHOOKS_OUTBOX_LOCK = PREFIX + "lock:webhook-outbox"
+# The inbound outbox sweep's lock (bridge/inbound/relay.py): one worker sweeps at a time.
+INBOUND_OUTBOX_LOCK = PREFIX + "lock:inbound-outbox"
 
 
 def webhooks_stream_key() -> str:

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.types import TypeDecorator
@@ -120,6 +121,7 @@ accounts = Table(
     Column("webhook_secret_previous", String(64)),
     Column("webhook_secret_rotated_at", UTCDateTime),
     Column("callback_events", String(8)),  # "final" | "all" for its sends; None = "final"
+    Column("inbound_url", String(2048)),  # where its inbound messages are POSTed (0005_inbound)
     # the charge UPDATE already refuses to overdraw; this makes it impossible by construction
     CheckConstraint("balance >= 0", name="balance_not_negative"),
 )
@@ -287,6 +289,67 @@ webhook_outbox = Table(
     Column("url", String(2048), nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False, index=True),  # the sweep's age test
+)
+
+# --- inbound messages and opt-outs (migration 0005_inbound; bridge/inbound/) ----------------
+# One row per whole mobile-originated message, written by the session thread before the
+# deliver_sm is acknowledged. ``dedupe_key`` makes an SMSC redelivery of a stored MO a no-op
+# (bridge.inbound.store.dedupe_key). ``account_id`` None = unrouted (visible to operators).
+# ``webhook_url`` is the outbox column: set while the inbound webhook event still has to be
+# XADDed to sb:webhooks, cleared once it was (the relay and its sweep; bridge.inbound.relay).
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", String(26), primary_key=True),  # time-ordered (bridge.accept.ids)
+    Column("account_id", Integer, ForeignKey("accounts.id")),  # None = unrouted
+    Column("connection", String(64), nullable=False),  # the [[smsc]] name it came in on
+    Column("number", String(24), nullable=False),  # the handset: E.164 (+digits) or as sent
+    Column("to", String(24), nullable=False),  # the short code / long number, digits as sent
+    Column("keyword", String(32)),  # the first word, upper case (None: no text)
+    Column("text", Text, nullable=False),
+    Column("parts", Integer, nullable=False),
+    Column("data_coding", Integer, nullable=False),
+    Column("action", String(8)),  # "optout" | "optin" when its first word was one of those
+    Column("dedupe_key", String(64), nullable=False, unique=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("webhook_url", String(2048)),  # outbox: the inbound_url still to be relayed to
+    # GET /api/v2/inbox walks one of these newest first, keyset on (received_at, id)
+    Index("ix_inbound_messages_account_id_received_at_id", "account_id", "received_at", "id"),
+    Index(
+        "ix_inbound_messages_account_id_number_received_at_id",
+        "account_id",
+        "number",
+        "received_at",
+        "id",
+    ),
+    Index(
+        "ix_inbound_messages_account_id_to_received_at_id", "account_id", "to", "received_at", "id"
+    ),
+    Index(
+        "ix_inbound_messages_account_id_keyword_received_at_id",
+        "account_id",
+        "keyword",
+        "received_at",
+        "id",
+    ),
+    Index(
+        "ix_inbound_messages_webhook_pending",
+        "received_at",
+        sqlite_where=text("webhook_url IS NOT NULL"),
+        postgresql_where=text("webhook_url IS NOT NULL"),
+    ),
+)
+
+# The numbers that opted out of an account's messages (an inbound STOP, or the API); a send
+# to one is refused for that number and not charged. The send path reads it by primary key.
+optouts = Table(
+    "optouts",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    Column("number", String(24), primary_key=True),  # E.164, as sends store destinations
+    Column("source", String(8), nullable=False),  # "sms" (an inbound keyword) or "api"
+    Column("inbound_id", String(26)),  # the inbound message that opted it out, if any
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 # The audit and GET /api/v2/sms/{id} look refunds up by message.

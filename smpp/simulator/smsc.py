@@ -263,13 +263,18 @@ class Smsc:
     def resend_mo(self, index: int, system_id: str | None = None) -> list[int]:
         """Send again, as an SMSC does after a temporary error, the parts of the ``index``-th
         recorded MO whose last deliver_sm_resp was not ESME_ROK (or never came); the new
-        sequence numbers (empty when every part was acknowledged or no receiver is bound)."""
+        sequence numbers (empty when every part was acknowledged or no receiver is bound). It
+        goes on the MO's own connection while that is bound, else on any receiver."""
         record = list(self.recorder.mo)[index]
         last: dict[int, int | None] = {i: None for i in range(len(record.bodies))}
         for seq in record.sequences:
             last[record.part_of[seq]] = record.responses.get(seq)
         todo = [i for i, status in last.items() if status != 0]
-        conn = self.receiver(system_id, any_system=system_id is None)
+        # the same connection when it is still bound: sequence numbers are per connection
+        same = [
+            c for conns in self.receivers.values() for c in conns if c.record.id == record.bind_id
+        ]
+        conn = same[0] if same else self.receiver(system_id, any_system=system_id is None)
         if not todo or conn is None:
             return []
         sent = []
