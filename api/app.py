@@ -23,6 +23,7 @@ from api.resources.metrics import Metrics
 from bridge.accept.logins import LoginThrottle
 from bridge.accept.ratelimit import RateLimiter
 from bridge.config import Config, load_config
+from bridge.delivery.settlement.cancel import Canceller
 
 if TYPE_CHECKING:  # imported where it is opened: the app module stays light
     from bridge.service import BridgeService
@@ -46,9 +47,10 @@ def create_app(config: Config, service, redis: redis_lib.Redis | None) -> falcon
     app.add_route("/v1/sms/send", sms.LegacySend(service, body))
     app.add_route("/api/v2/sms/send", sms.Send(service, body))
     app.add_route("/api/v2/account/balance", account.Balance(service))
-    app.add_route("/api/v2/sms/{message_id}", messages.MessageStatus(service))
+    canceller = Canceller(service.db, service.redis)  # DELETE of messages and batches
+    app.add_route("/api/v2/sms/{message_id}", messages.MessageStatus(service, canceller))
     app.add_route(listing.PATH, listing.MessageList(service, body))
-    app.add_route(batches.PATH, batches.BatchStatus(service))
+    app.add_route(batches.PATH, batches.BatchStatus(service, canceller))
     app.add_route("/api/generate-key", keys.GenerateKey(service, body))
     app.add_route("/api/revoke-key", keys.RevokeKey(service, body))
     app.add_route("/api/regenerate-key", keys.RegenerateKey(service, body))

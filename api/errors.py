@@ -23,6 +23,7 @@ STATUS_OF: dict[type[domain.BridgeError], int] = {
     domain.Unauthorized: 401,
     domain.InsufficientBalance: 402,
     domain.NotFound: 404,
+    domain.Conflict: 409,
     domain.RateLimited: 429,
     domain.DependencyDown: 503,
 }

@@ -14,7 +14,7 @@ import falcon
 
 from bridge.ops import metrics
 
-ALLOW_METHODS = "GET, POST, OPTIONS"
+ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
 ALLOW_HEADERS = "X-API-Key, Idempotency-Key, Content-Type, Authorization, Accept"
 # Response headers a browser script may read (the simple ones are always readable).
 EXPOSE_HEADERS = "X-RateLimit-Limit, X-RateLimit-Remaining, Retry-After, Idempotent-Replayed"

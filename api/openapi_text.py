@@ -45,7 +45,7 @@ Keys are per account.
 
 **CORS**: every answer carries `Access-Control-Allow-Origin: *` and
 `Cache-Control: no-cache, private`; `OPTIONS` on any path is a preflight answered 204 with
-`Access-Control-Allow-Methods: GET, POST, OPTIONS` and `Access-Control-Allow-Headers` including
+`Access-Control-Allow-Methods: GET, POST, DELETE, OPTIONS` and `Access-Control-Allow-Headers` including
 `X-API-Key`, `Idempotency-Key`, `Content-Type` and `Authorization`.
 """
 

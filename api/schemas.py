@@ -15,7 +15,7 @@ from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, valid
 
 from bridge.accept.callbacks import CALLBACK_EVENTS, CALLBACK_EVENTS_ERROR
 from bridge.accept.chars import control_problem
-from bridge.accept.send import CALLBACK_URL_MAX, REFERENCE_MAX
+from bridge.accept.send import CALLBACK_URL_MAX, REFERENCE_MAX, SEND_AT_MAX_DAYS
 from bridge.delivery.settlement.search import DEFAULT_LIMIT, MAX_LIMIT
 from bridge.errors import InvalidInput
 from bridge.storage.states import MessageState
@@ -141,6 +141,26 @@ class Limit(fields.Integer):
         return value
 
 
+class Minutes(fields.Integer):
+    """A whole number of minutes as a JSON integer or decimal digits; the range is the
+    config's and checked by the send path (bridge.accept.send.check_validity)."""
+
+    def __init__(self, name: str, error: str, description: str) -> None:
+        self.error = error
+        super().__init__(
+            strict=True,
+            error_messages={"invalid": error, "null": error},
+            metadata={"description": description, "example": 60, "minimum": 1},
+        )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, str) and _DIGITS.fullmatch(value):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError(self.error)
+        return value
+
+
 class Moment(fields.String):
     """An ISO 8601 date and time with its UTC offset (``2030-03-17T17:48:00Z``, ``...+03:00``)."""
 
@@ -242,6 +262,21 @@ class SendParams(_Params):
         "reference",
         max_length=REFERENCE_MAX,
         description="Your own id for this request, echoed back.",
+    )
+    send_at = Moment(
+        "send_at",
+        f"Send later: an ISO 8601 date and time with its offset, in the future and at most "
+        f"{SEND_AT_MAX_DAYS} days ahead. The request is charged now; its messages stay "
+        "`scheduled` (cancellable with DELETE) until then and are released within about a "
+        "second of it. Default: send at once.",
+    )
+    validity = Minutes(
+        "validity",
+        "validity must be a whole number of minutes.",
+        "Minutes the bridge and the SMSC may try to deliver each message, counted from "
+        "send_at (or now): not submitted by then, it is `expired` and refunded; the SMSC gets "
+        "the same end as the submit_sm validity_period. From 1 to the operator's maximum "
+        "(BRIDGE_MAX_VALIDITY_MINUTES, 1440 by default). Default: BRIDGE_VALIDITY_SECONDS.",
     )
     api_key = text("api_key", description="The API key, if not sent as the X-API-Key header.")
 
@@ -370,12 +405,21 @@ class ErrorAnswer(_Answer):
         metadata={"description": "The numbers that are not valid mobile numbers, as sent."},
     )
     retry_after = fields.Integer(metadata={"description": "Seconds to wait (429)."})
+    state = fields.String(
+        metadata={"description": "The message's state, when it cannot be cancelled (409)."}
+    )
 
 
 class MessageAnswer(_Answer):
     number = fields.String(required=True, metadata={"description": "E.164, e.g. +254701234567."})
     message_id = fields.String(required=True)
-    status = fields.String(required=True, metadata={"example": MessageState.ACCEPTED.value})
+    status = fields.String(
+        required=True,
+        metadata={
+            "description": "`accepted`, or `scheduled` for a send with send_at.",
+            "example": MessageState.ACCEPTED.value,
+        },
+    )
     parts = fields.Integer(required=True, metadata={"description": "SMS parts of this message."})
     cost = money("Price of this message.")
     status_url = fields.String(
@@ -397,6 +441,13 @@ class SendAnswer(_Answer):
     currency = fields.String(required=True, metadata={"example": "KES"})
     balance = money("Balance after the charge.")
     reference = fields.String(allow_none=True, metadata={"description": "Your reference, echoed."})
+    send_at = fields.String(
+        metadata={
+            "format": "date-time",
+            "description": "A scheduled send's time, UTC (only when send_at was given; its "
+            "messages are then `scheduled`).",
+        }
+    )
     messages = fields.List(fields.Nested(MessageAnswer), required=True)
 
 

@@ -49,6 +49,13 @@ class NotFound(BridgeError):
     message = "Not found."
 
 
+class Conflict(BridgeError):
+    """The object's state forbids the request (HTTP 409), e.g. cancelling a submitted message;
+    ``extra`` carries the ``state``."""
+
+    message = "The request conflicts with the current state."
+
+
 class RateLimited(BridgeError):
     """Too many requests (HTTP 429); ``retry_after`` seconds."""
 

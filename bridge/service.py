@@ -32,6 +32,7 @@ from bridge.config import Config
 from bridge.errors import DependencyDown, InvalidInput, NotFound, RateLimited, Unauthorized
 from bridge.inbound import inbox, optouts
 from bridge.inbound.optouts import opted_out
+from bridge.ops.metrics import count_failed_login
 from bridge.redis.clients import make_redis
 from bridge.storage import accounts as acc
 from bridge.storage import apikeys, ledger
@@ -162,6 +163,7 @@ class BridgeService:
         if address is not None and username and password:
             lockout = self.logins.check(username, address)
             if lockout is not None:
+                count_failed_login("locked_out")
                 raise RateLimited(
                     retry_after=lockout.retry_after,
                     help=f"Too many failed logins for this {lockout.scope}; retry after "
@@ -172,6 +174,7 @@ class BridgeService:
         try:
             account = acc.check_password(row, self.verifier, self._passwords, username, password)
         except Unauthorized:
+            count_failed_login("bad_credentials")
             if address is not None and username and password:
                 self.logins.failed(username, address)
             raise
@@ -346,8 +349,11 @@ class BridgeService:
         callback_url: str | None = None,
         callback_events: str | None = None,
         idempotency_key: str | None = None,
+        send_at: datetime | None = None,
+        validity: int | None = None,
     ) -> SendResult:
-        """Validate, price, charge, store and enqueue one request (see bridge.accept.send)."""
+        """Validate, price, charge, store and enqueue one request (see bridge.accept.send);
+        ``send_at`` (aware) schedules it, ``validity`` (minutes) bounds its delivery."""
         account = self._account_settings(account_id)
         if not account.active:
             raise Unauthorized("Account is disabled.")
@@ -362,6 +368,9 @@ class BridgeService:
             callback_url,
             callback_events,
             self._check_callback,
+            send_at=send_at,
+            validity=validity,
+            now=self._clock(),
         )
         with self.db.connect() as conn:  # one primary-key query
             refused = opted_out(conn, account.id, p.numbers)

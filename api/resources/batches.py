@@ -9,7 +9,7 @@ from __future__ import annotations
 import falcon
 from marshmallow import Schema, fields
 
-from api.resources.messages import answers, iso
+from api.resources.messages import answers, iso, path_id
 from api.schemas import money
 from bridge.delivery.settlement.search import batch_summary
 from bridge.delivery.settlement.view import reading
@@ -28,10 +28,25 @@ batch id, or an unknown one, answers 404 `{"error": "Batch not found."}`."""
 
 
 class BatchStatus:
+    """GET: the batch's totals; DELETE: cancel what of it can still be cancelled."""
+
     auth = "api_key"
 
-    def __init__(self, service) -> None:
+    def __init__(self, service, canceller=None) -> None:
         self._service = service
+        self._canceller = canceller
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, batch_id: str) -> None:
+        done = self._canceller.cancel_batch(req.context.key.account_id, batch_id)
+        resp.media = {
+            "batch_id": done.batch_id,
+            "cancelled": done.cancelled,
+            "already_cancelled": done.already_cancelled,
+            "not_cancellable": done.not_cancellable,
+            "refunded": money_str(done.refunded),
+            "currency": done.currency,
+            "states": done.states,
+        }
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, batch_id: str) -> None:
         batch = reading(self._service.db, batch_summary, req.context.key.account_id, batch_id)
@@ -74,9 +89,36 @@ class BatchAnswer(Schema):
     )
 
 
+class BatchCancelAnswer(Schema):
+    batch_id = fields.String(required=True)
+    cancelled = fields.Integer(
+        required=True, metadata={"description": "Messages cancelled (and refunded) now."}
+    )
+    already_cancelled = fields.Integer(
+        required=True, metadata={"description": "Messages an earlier cancel had cancelled."}
+    )
+    not_cancellable = fields.Integer(
+        required=True,
+        metadata={"description": "Messages submitted, final or being submitted: not cancelled."},
+    )
+    refunded = money("Refunded by this request.")
+    currency = fields.String(required=True, metadata={"example": "KES"})
+    states = BatchAnswer._declared_fields["states"]
+
+
+CANCEL_DESCRIPTION = """\
+Cancel every message of a send request (its `batch_id`) that has not been submitted to the
+SMSC yet (`scheduled`, or `accepted` / `queued` before a worker took it): each becomes
+`cancelled` and is refunded, once. Messages already submitted, final or being submitted are
+left as they are and counted in `not_cancellable` (`states` shows where every message is
+now). A repeated cancel cancels and refunds nothing more. Another account's batch id, or an
+unknown one, answers 404 `{"error": "Batch not found."}`."""
+
+
 def document(spec, headers, error_text: dict[int, str], security: list) -> None:
     """Add the schema and the operation to an apispec ``spec`` (called by api/openapi.py)."""
     spec.components.schema("Batch", schema=BatchAnswer)
+    spec.components.schema("BatchCancel", schema=BatchCancelAnswer)
     errors = {
         404: "Unknown batch id, or one of another account.",
         **{code: error_text[code] for code in (401, 429, 503)},
@@ -92,14 +134,16 @@ def document(spec, headers, error_text: dict[int, str], security: list) -> None:
                 "responses": answers(headers, "The batch.", BatchAnswer, errors),
                 "parameters": [BATCH_ID],
             },
+            "delete": {
+                "summary": "Cancel a batch",
+                "description": CANCEL_DESCRIPTION,
+                "operationId": "cancel_batch",
+                "security": security,
+                "responses": answers(headers, "What was cancelled.", BatchCancelAnswer, errors),
+                "parameters": [BATCH_ID],
+            },
         },
     )
 
 
-BATCH_ID = {
-    "in": "path",
-    "name": "batch_id",
-    "required": True,
-    "schema": {"type": "string", "maxLength": 26},
-    "description": "A batch_id from the send answer.",
-}
+BATCH_ID = path_id("batch_id", "A batch_id from the send answer.")

@@ -13,7 +13,6 @@ from typing import Any
 
 import falcon
 from marshmallow import Schema, fields
-
 from redis.exceptions import RedisError
 
 from bridge.delivery.settlement.view import MessageView, message_view
@@ -29,10 +28,11 @@ SUMMARY = "Message state"
 DESCRIPTION = """\
 The state of one message sent with this key's account, its SMSC ids and its history.
 
-`state` is one of `accepted` (charged, stored), `queued` (on its way to an SMSC connection),
-`submitted` (the SMSC took every part), and the final states `delivered`, `undelivered`,
-`expired`, `rejected`, `failed`. Messages that never reach the SMSC (`rejected` by it at
-submit, `failed` after retries or for lack of a route, `expired` in the queue) are refunded;
+`state` is one of `scheduled` (charged, stored, held until its `send_at`), `accepted`
+(charged, stored), `queued` (on its way to an SMSC connection), `submitted` (the SMSC took
+every part), and the final states `delivered`, `undelivered`, `expired`, `rejected`, `failed`,
+`cancelled`. Messages that never reach the SMSC (`rejected` by it at submit, `failed` after
+retries or for lack of a route, `expired` in the queue, `cancelled` by DELETE) are refunded;
 final states reported by a delivery receipt are not (the SMSC accepted the message).
 `possible_duplicate` is true when the message may have reached the SMSC twice (it was resent
 after a worker crash or a timeout). `events` lists each transition with its time and detail.
@@ -75,14 +75,19 @@ def render_summary(view: MessageView) -> dict[str, Any]:
         "queued_at": iso(view.queued_at),
         "submitted_at": iso(view.submitted_at),
         "done_at": iso(view.done_at),
+        "send_at": iso(view.send_at),
+        "expires_at": iso(view.expires_at),
     }
 
 
 class MessageStatus:
+    """GET: the message; DELETE: cancel it (bridge.delivery.settlement.cancel)."""
+
     auth = "api_key"
 
-    def __init__(self, service) -> None:
+    def __init__(self, service, canceller=None) -> None:
         self._service = service
+        self._canceller = canceller
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
         view = message_view(self._service.db, req.context.key.account_id, message_id)
@@ -98,6 +103,10 @@ class MessageStatus:
         except RedisError:
             return None
         return [{name: r.get(name) for name in ATTEMPT_FIELDS} for r in records]
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
+        done = self._canceller.cancel_message(req.context.key.account_id, message_id)
+        resp.media = render(done.view) | {"refunded": money_str(done.refunded)}
 
 
 # --- the answer schema and the OpenAPI operation ------------------------------------------
@@ -160,6 +169,12 @@ class MessageSummaryAnswer(Schema):
     queued_at = _time("Queued.")
     submitted_at = _time("Accepted by the SMSC.")
     done_at = _time("Final state reached (the receipt's done date when there is one).")
+    send_at = _time("A scheduled send's time (null: sent at once).")
+    expires_at = _time(
+        "The end of its validity: not submitted by then, it is expired and refunded; the SMSC "
+        "gets it as the validity period.",
+        required=True,
+    )
 
 
 class WebhookAttemptAnswer(Schema):
@@ -190,6 +205,30 @@ class MessageStatusAnswer(MessageSummaryAnswer):
     )
 
 
+class CancelAnswer(MessageStatusAnswer):
+    refunded = fields.String(
+        required=True,
+        metadata={
+            "description": "The refund of this message (made by the first cancel; a repeated "
+            "cancel refunds nothing more). Exact decimal as text, two or more decimals.",
+            "pattern": r"^-?\d+\.\d{2,}$",
+            "example": "0.80",
+        },
+    )
+
+
+CANCEL_SUMMARY = "Cancel a message"
+CANCEL_DESCRIPTION = """\
+Cancel a message that has not been submitted to the SMSC yet (`scheduled`, or `accepted` /
+`queued` before a worker took it): it becomes `cancelled` and its price is refunded, once.
+The answer is the message (as GET answers it) with `refunded`. Cancelling a message that is
+already `cancelled` answers the same again and refunds nothing more.
+
+A message already `submitted`, in a final state, or being submitted right now answers 409
+`{"error": "...", "state": "<its state>"}`: it may reach the handset, and it stays charged.
+Another account's message id, or an unknown one, answers 404 `{"error": "Message not found."}`."""
+
+
 def document(spec, headers, error_text: dict[int, str], security: list) -> None:
     """Add the schema and the operation to an apispec ``spec`` (called by api/openapi.py).
 
@@ -201,6 +240,8 @@ def document(spec, headers, error_text: dict[int, str], security: list) -> None:
         **{code: error_text[code] for code in (401, 429, 503)},
     }
     responses = answers(headers, "The message.", MessageStatusAnswer, errors)
+    spec.components.schema("CancelledMessage", schema=CancelAnswer)
+    cancel_errors = {409: "Submitted, final, or being submitted: not cancelled.", **errors}
     spec.path(
         path=PATH,
         operations={
@@ -210,18 +251,29 @@ def document(spec, headers, error_text: dict[int, str], security: list) -> None:
                 "operationId": OPERATION_ID,
                 "security": security,
                 "responses": responses,
-                "parameters": [
-                    {
-                        "in": "path",
-                        "name": "message_id",
-                        "required": True,
-                        "schema": {"type": "string", "maxLength": 26},
-                        "description": "A message_id from the send answer.",
-                    }
-                ],
-            }
+                "parameters": [path_id("message_id", "A message_id from the send answer.")],
+            },
+            "delete": {
+                "summary": CANCEL_SUMMARY,
+                "description": CANCEL_DESCRIPTION,
+                "operationId": "cancel_message",
+                "security": security,
+                "responses": answers(headers, "Cancelled.", CancelAnswer, cancel_errors),
+                "parameters": [path_id("message_id", "A message_id from the send answer.")],
+            },
         },
     )
+
+
+def path_id(name: str, description: str) -> dict[str, Any]:
+    """The OpenAPI path parameter of an id (message_id, batch_id): up to 26 characters."""
+    return {
+        "in": "path",
+        "name": name,
+        "required": True,
+        "schema": {"type": "string", "maxLength": 26},
+        "description": description,
+    }
 
 
 def answers(headers, ok_text: str, ok_schema: Any, errors: dict[int, str]) -> dict[Any, Any]:

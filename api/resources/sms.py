@@ -66,6 +66,8 @@ class Send:
             callback_url=args.get("callback_url"),
             callback_events=args.get("callback_events"),
             idempotency_key=idempotency_key(req),
+            send_at=args.get("send_at"),
+            validity=args.get("validity"),
         )
         render(resp, result)
 

@@ -46,11 +46,12 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from bridge.accept.committer import GroupCommitter, GroupTimeout, Pending
 from bridge.accept.flusher import Flusher
 from bridge.errors import DependencyDown, InsufficientBalance
-from bridge.redis import outbox
+from bridge.redis import outbox, schedule
 from bridge.storage.db import Database
 from bridge.storage.driver import DriverCursor, DriverStatement, driver_transaction
 from bridge.storage.ledger import _CHARGE, _CHARGE_ROW, CHARGE
 from bridge.storage.models import messages
+from bridge.storage.states import MessageState
 
 # _CHARGE and _CHARGE_ROW are the very statements ledger.charge runs: one rule for a charge
 
@@ -248,9 +249,17 @@ def charge_group(
 
 def enqueue(redis, flusher: Flusher, preps: Sequence[Prepared], grace: float) -> None:
     """XADD the committed sends' messages (one pipeline); on a Redis failure leave them to
-    the sweeper, else note their batches for the flusher's ``queued`` mark."""
+    the sweeper, else note their batches for the flusher's ``queued`` mark. Scheduled sends
+    are not XADDed: their ids go into the schedule set (bridge.redis.schedule) for the
+    releaser."""
     if redis is None or not preps:
         return
+    later = [p for p in preps if p.rows and p.rows[0]["state"] == MessageState.SCHEDULED]
+    if later:
+        _schedule(redis, later)
+        preps = [p for p in preps if not (p.rows and p.rows[0]["state"] == MessageState.SCHEDULED)]
+        if not preps:
+            return
     try:
         outbox.enqueue(
             redis,
@@ -282,3 +291,17 @@ def enqueue(redis, flusher: Flusher, preps: Sequence[Prepared], grace: float) ->
         return
     for p in preps:
         flusher.mark_queued(p.batch_id)
+
+
+def _schedule(redis, preps: Sequence[Prepared]) -> None:
+    """ZADD the scheduled sends' ids by send_at; on a Redis failure the releaser's database
+    scan finds them when they are due."""
+    try:
+        schedule.add(redis, [(r["id"], r["send_at"].timestamp()) for p in preps for r in p.rows])
+    except RedisError as exc:
+        log.warning(
+            "%d scheduled batch(es) committed but not in the schedule set (Redis: %s); the"
+            " releaser's database scan releases them when due",
+            len(preps),
+            exc,
+        )

@@ -9,6 +9,10 @@ of every message, the Idempotency-Key answer. Either way the messages are XADDed
 commit; if Redis is down then, the request still succeeds and the sweeper re-enqueues the
 messages later (transactional outbox). The ``queued`` mark is written by the background
 :class:`~bridge.accept.flusher.Flusher`, not on the request path.
+
+A send with ``send_at`` is charged and stored the same way, as ``scheduled``, and is not XADDed:
+its ids go into the schedule set and the releaser (bridge.delivery.release) enqueues them when
+due. ``validity`` (minutes) sets each message's ``expires_at``: from send_at (or now) on.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,6 +49,7 @@ from smpp.codec import count_parts
 log = logging.getLogger(__name__)
 
 REFERENCE_MAX = 128
+SEND_AT_MAX_DAYS = 30  # how far ahead send_at may be
 CALLBACK_URL_MAX = 2048
 IDEMPOTENCY_KEY_MAX = 255
 
@@ -81,6 +87,8 @@ class _Plan:
     callback_url: str | None
     callback_events: str | None = None  # "final" | "all" when callback_url is set
     prices: list[Decimal] = field(default_factory=list)
+    send_at: datetime | None = None  # aware UTC; None = send at once
+    validity_seconds: int | None = None  # None = config.validity_seconds
     refused: list[str] = field(default_factory=list)  # opted-out numbers left out (not charged)
     requested: list[str] | None = None  # every number asked for, when some were refused
 
@@ -94,6 +102,10 @@ class _Plan:
         values: list = [numbers, self.text, self.sender_id, self.reference, self.callback_url]
         if self.callback_events not in (None, EVENTS_FINAL):  # old keys' hashes stay the same
             values.append(self.callback_events)
+        if self.send_at is not None or self.validity_seconds is not None:
+            values.append(
+                [self.send_at.isoformat() if self.send_at else None, self.validity_seconds]
+            )
         canonical = json.dumps(
             values,
             ensure_ascii=False,
@@ -113,10 +125,16 @@ def plan(
     callback_url: str | None,
     events: str | None = None,
     check_callback: Callable[[str], None] | None = None,
+    *,
+    send_at: datetime | None = None,
+    validity: int | None = None,
+    now: float | None = None,
 ) -> _Plan:
     """Validate and price a request; raises InvalidInput / InvalidNumbers. The only I/O is
     ``check_callback(callback_url)`` (the callback host's DNS lookup, cached; see
-    bridge.accept.callbacks) for a request that names a callback_url."""
+    bridge.accept.callbacks) for a request that names a callback_url. ``send_at`` (aware) must
+    lie after ``now`` (epoch seconds) and at most SEND_AT_MAX_DAYS ahead; ``validity`` is
+    minutes, 1..config.max_validity_minutes."""
     raw = split_numbers(numbers)
     if not raw:
         raise InvalidInput("The numbers field is required.", field="numbers")
@@ -135,6 +153,8 @@ def plan(
         )
     sender = resolve_sender(config, account, sender_id)
     _check_optional(reference, callback_url)
+    moment = check_send_at(send_at, time.time() if now is None else now)
+    validity_seconds = check_validity(config, validity)
     chosen_events = callback_events(events, account.callback_events)
     normalised = normalise(raw, config.default_region)
     if normalised.invalid:
@@ -154,6 +174,7 @@ def plan(
     )
     if p.callback_url:
         p.callback_events = chosen_events
+    p.send_at, p.validity_seconds = moment, validity_seconds
     p.prices = [pricer(number) * parts for number in p.numbers]
     return p
 
@@ -188,6 +209,49 @@ def without_opted_out(p: _Plan, opted_out: set[str]) -> _Plan:
     p.prices = [p.prices[i] for i in keep]
     p.refused = refused
     return p
+
+
+def check_send_at(send_at: datetime | None, now: float) -> datetime | None:
+    """A scheduled send's time (aware, UTC), or None; InvalidInput naming send_at when it is
+    not in the future or more than SEND_AT_MAX_DAYS ahead."""
+    if send_at is None:
+        return None
+    if not isinstance(send_at, datetime) or send_at.utcoffset() is None:
+        raise InvalidInput(
+            "send_at must be an ISO 8601 date and time with its offset, e.g. "
+            "2030-03-17T17:48:00Z or 2030-03-17T20:48:00+03:00.",
+            field="send_at",
+        )
+    moment = send_at.astimezone(UTC)
+    current = datetime.fromtimestamp(now, UTC)
+    shown = moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    if moment <= current:
+        raise InvalidInput(
+            f"send_at {shown} is not in the future; give a later time, or leave send_at out "
+            "to send now.",
+            field="send_at",
+        )
+    if moment > current + timedelta(days=SEND_AT_MAX_DAYS):
+        raise InvalidInput(
+            f"send_at {shown} is more than {SEND_AT_MAX_DAYS} days ahead; schedule at most "
+            f"{SEND_AT_MAX_DAYS} days in advance.",
+            field="send_at",
+        )
+    return moment
+
+
+def check_validity(config: Config, minutes: int | None) -> int | None:
+    """Seconds of the send's validity, None for the default; InvalidInput naming validity."""
+    if minutes is None:
+        return None
+    top = config.max_validity_minutes
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= top:
+        raise InvalidInput(validity_error(top), field="validity")
+    return minutes * 60
+
+
+def validity_error(top: int) -> str:
+    return f"validity must be a whole number of minutes from 1 to {top}."
 
 
 def resolve_sender(config: Config, account: AccountInfo, sender_id: str | None) -> str:
@@ -346,7 +410,8 @@ class Acceptor:
     def _message_rows(
         self, account_id: int, batch_id: str, ids: list[str], p: _Plan, now: datetime
     ) -> list[dict]:
-        expires = now + timedelta(seconds=self._config.validity_seconds)
+        start = p.send_at or now
+        expires = start + timedelta(seconds=p.validity_seconds or self._config.validity_seconds)
         common = {
             "batch_id": batch_id,
             "account_id": account_id,
@@ -354,13 +419,14 @@ class Acceptor:
             "text": p.text,
             "encoding": p.encoding,
             "parts": p.parts,
-            "state": MessageState.ACCEPTED,
+            "state": MessageState.SCHEDULED if p.send_at else MessageState.ACCEPTED,
             "client_reference": p.reference,
             "callback_url": p.callback_url,
             "callback_events": p.callback_events,
             "created_at": now,
             "updated_at": now,
             "expires_at": expires,
+            "send_at": p.send_at,
         }
         return [
             {**common, "id": mid, "destination": number, "price": price}
@@ -385,12 +451,16 @@ class Acceptor:
             body["reference"] = p.reference
         if p.refused:
             body["refused"] = [{"number": n, "reason": OPTED_OUT} for n in p.refused]
+        state = MessageState.ACCEPTED
+        if p.send_at is not None:
+            body["send_at"] = p.send_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            state = MessageState.SCHEDULED
         price_str: dict[Decimal, str] = {}
         body["messages"] = [
             {
                 "number": number,
                 "message_id": mid,
-                "status": MessageState.ACCEPTED,
+                "status": state,
                 "parts": parts,
                 "cost": price_str.get(price)
                 or price_str.setdefault(price, ledger.money_str(price)),

@@ -4,7 +4,8 @@ the process died between commit and XADD), and purge expired Idempotency-Key ans
 It runs as a thread in every API process (BridgeService.start); a Redis lock (SET NX PX, see
 ``redis_keys.SWEEPER_LOCK``) lets one process at a time sweep. Work per pass is bounded
 (``batch_size`` x ``max_batches`` messages). A message older than the grace period and still
-``accepted`` is XADDed, then marked ``queued``; a crash between the two re-adds it next pass,
+``accepted`` is XADDed, then marked ``queued`` (a scheduled one counts its age from send_at, when
+the releaser made it ``accepted``; ``scheduled`` ones are the releaser's, never touched here); a crash between the two re-adds it next pass,
 which the worker tolerates (see bridge.redis.outbox).
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.config import Config
@@ -79,7 +80,9 @@ class Sweeper:
                 rows = conn.execute(
                     select(*OUTBOUND_COLUMNS)
                     .where(
-                        messages.c.state == MessageState.ACCEPTED, messages.c.created_at < cutoff
+                        messages.c.state == MessageState.ACCEPTED,
+                        messages.c.created_at < cutoff,
+                        or_(messages.c.send_at.is_(None), messages.c.send_at < cutoff),
                     )
                     .order_by(messages.c.created_at)
                     .limit(self._batch_size)

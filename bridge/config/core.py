@@ -81,6 +81,9 @@ class Config:
     validity_seconds: int = (
         86_400  # BRIDGE_VALIDITY_SECONDS; a message not sent by then expires (refunded)
     )
+    # BRIDGE_MAX_VALIDITY_MINUTES; the largest `validity` a send may ask for, minutes (at most
+    # 2880: receipts are correlated for 2 days after a submit)
+    max_validity_minutes: int = 1440
     idempotency_ttl_seconds: int = (
         86_400  # BRIDGE_IDEMPOTENCY_TTL; how long Idempotency-Key answers are kept
     )
@@ -164,6 +167,7 @@ class Config:
                 var = next(v for v, (f, _) in _ENV.items() if f == name)
                 raise ConfigError(f"{name} ({var}) must be at least {least}, got {value!r}")
         object.__setattr__(self, "webhook_allow_networks", check_webhooks(self))
+        _check_validity(self)
         object.__setattr__(self, "inbound", read_inbound(self.inbound))
         for name in ("optout_keywords", "optin_keywords"):
             object.__setattr__(self, name, keywords(getattr(self, name)))
@@ -186,6 +190,26 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (tests use this); raw tables are read and checked."""
         return dataclasses.replace(self, **changes)
+
+
+MAX_VALIDITY_LIMIT = 2880  # minutes: the receipt correlation map lives 2 days (correlation.py)
+
+
+def _check_validity(config: Config) -> None:
+    """The default validity must be one a send could ask for: 1 s .. max_validity_minutes."""
+    top = config.max_validity_minutes
+    if isinstance(top, bool) or not 1 <= top <= MAX_VALIDITY_LIMIT:
+        raise ConfigError(
+            "max_validity_minutes (BRIDGE_MAX_VALIDITY_MINUTES) must be from 1 to "
+            f"{MAX_VALIDITY_LIMIT}, got {top!r}"
+        )
+    seconds = config.validity_seconds
+    if isinstance(seconds, bool) or not 1 <= seconds <= top * 60:
+        raise ConfigError(
+            f"validity_seconds (BRIDGE_VALIDITY_SECONDS) must be from 1 to {top * 60} "
+            f"(max_validity_minutes x 60), got {seconds!r}; raise BRIDGE_MAX_VALIDITY_MINUTES "
+            "for a longer default"
+        )
 
 
 # the smallest value of some knobs (a zero limit or window would refuse every login)
@@ -229,6 +253,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "BRIDGE_MAX_RECIPIENTS": ("max_recipients", int),
     "BRIDGE_DEFAULT_SENDER_ID": ("default_sender_id", str),
     "BRIDGE_VALIDITY_SECONDS": ("validity_seconds", int),
+    "BRIDGE_MAX_VALIDITY_MINUTES": ("max_validity_minutes", int),
     "BRIDGE_IDEMPOTENCY_TTL": ("idempotency_ttl_seconds", int),
     "BRIDGE_SWEEPER_GRACE": ("sweeper_grace_seconds", float),
     "BRIDGE_SWEEPER_INTERVAL": ("sweeper_interval_seconds", float),

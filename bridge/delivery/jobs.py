@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from bridge.config import Connection
 from bridge.redis.outbox import OutboundMessage
 from smpp.codec import build_submit_parts
+from smpp.codec.smpp_time import absolute_time
 from smpp.session.submit import SubmitRequest
 
 
@@ -66,6 +67,7 @@ class Job:
         pieces = _single_part(m.text, connection.long_message) or build_submit_parts(
             m.text, method=connection.long_message, ref=concat_ref(m.message_id)
         )
+        validity = absolute_time(m.expires_at)  # the queue's end is the SMSC's too
         self.connection = connection
         self.parts = [
             Part(
@@ -80,6 +82,7 @@ class Job:
                     registered_delivery=1,
                     source_ton=ton,
                     source_npi=npi,
+                    validity_period=validity,
                     tag=(self, i),
                 ),
             )

@@ -30,6 +30,7 @@ from bridge.delivery.jobs import Job, Tracker
 from bridge.delivery.pool import SessionPool
 from bridge.delivery.reader import Entry, StreamReader
 from bridge.delivery.reconcile import Reconciler
+from bridge.delivery.release import Releaser
 from bridge.delivery.settlement import (
     Claimed,
     ClaimResult,
@@ -39,6 +40,7 @@ from bridge.delivery.settlement import (
 )
 from bridge.inbound.relay import InboundRelay
 from bridge.inbound.store import InboundStore, bounded_database
+from bridge.ops.metrics import count_receipt
 from bridge.redis.lock import PeriodicPass
 from bridge.routing.router import Router
 from bridge.storage.db import Database
@@ -127,6 +129,8 @@ class Worker:
             grace=self.settings.reconcile_grace_seconds,
             clock=clock,
         )
+        # scheduled sends: due ones onto the stream (one worker at a time, a Redis lock)
+        self.releaser = Releaser(self.db, self.redis, clock=clock)
         # webhook outbox: delete relayed rows when idle, relay rows left behind (a crash)
         self.outbox_sweep = PeriodicPass(
             "webhook-outbox",
@@ -169,12 +173,14 @@ class Worker:
         self.outbox_sweep.start()
         self.inbound_relay.start()
         self.inbound_sweep.start()
+        self.releaser.start()
 
     def stop(self, drain_timeout: float | None = None) -> None:
         """Stop reading, drain (bounded), unbind, flush, ack. Safe to call once."""
         drain = self.settings.drain_timeout if drain_timeout is None else drain_timeout
         self._stop_reading.set()
         self.reconciler.stop()
+        self.releaser.stop()
         self._reader_thread.join(self.settings.block_ms / 1000 + 10)
         drained = self.tracker.wait_empty(drain)
         never_sent = self.dispatcher.stop_submitting()
@@ -421,6 +427,7 @@ class Worker:
         form = self.router.connection(connection).message_id_form
         if not self.writer.put(ReceiptIn(connection, form, receipt, self.clock()), timeout=1.0):
             raise RuntimeError("settlement queue full; receipt refused for redelivery")
+        count_receipt(connection, receipt.stat)  # once taken: a refused one comes again
 
     def _on_mo(self, connection: str, mo: MoMessage) -> None:
         """Session thread: store the MO before it is acknowledged. Any error propagates, so

@@ -50,6 +50,15 @@ def _sha256(text: str) -> str:
 # A lock (SET NX PX, value = holder token) so one API process at a time re-enqueues messages.
 SWEEPER_LOCK = PREFIX + "lock:sweeper"
 
+# --- scheduled sends (bridge/redis/schedule.py, bridge/delivery/release.py) ---
+# A ZSET of the `scheduled` messages, member = message id, score = send_at (epoch seconds). The
+# database is the truth: the releaser rebuilds the set from it whenever SCHEDULE_BUILT (a STRING
+# it sets after a rebuild) is missing, i.e. on a fresh or emptied Redis.
+SCHEDULE_SET = PREFIX + "scheduled"
+SCHEDULE_BUILT = PREFIX + "scheduled:built"
+# A lock (SET NX PX) so one worker at a time releases due messages.
+RELEASER_LOCK = PREFIX + "lock:releaser"
+
 # --- fleet coordination: bind leases, TPS buckets, bind status (bridge/delivery/fleet.py) ---
 # Bind leases: one ZSET per SMSC account, member = lease id, score = expiry (Redis TIME seconds).
 BIND_LEASE_PREFIX = PREFIX + "lease:"

@@ -152,15 +152,21 @@ def enqueue(redis, entries: Sequence[OutboundMessage], *, recovery: bool = False
     for start in range(0, len(entries), _PIPELINE_CHUNK):
         chunk = entries[start : start + _PIPELINE_CHUNK]
         commands = [_xadd(msg, recovery) for msg in chunk]
-        if isinstance(redis, PinnedConnections):
-            redis.execute_many(commands)
-        else:
-            pipe = redis.pipeline(transaction=False)
-            for command in commands:
-                pipe.execute_command(*command)
-            pipe.execute()
+        pipelined(redis, commands)
         added += len(commands)
     return added
+
+
+def pipelined(redis, commands: Sequence[Sequence]) -> None:
+    """Send raw commands in one round trip (no MULTI) on a redis.Redis or a
+    PinnedConnections; raises redis.RedisError when Redis is unreachable."""
+    if isinstance(redis, PinnedConnections):
+        redis.execute_many(commands)
+        return
+    pipe = redis.pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)
+    pipe.execute()
 
 
 def _xadd(msg: OutboundMessage, recovery: bool = False) -> tuple[str, ...]:

@@ -160,13 +160,24 @@ messages = Table(
     Column("queued_at", UTCDateTime),
     Column("submitted_at", UTCDateTime),
     Column("done_at", UTCDateTime),
-    Column("expires_at", UTCDateTime, nullable=False),  # created + config.validity_seconds
+    # (send_at or created) + the send's validity (default config.validity_seconds): the queue
+    # gives up then (expired, refunded) and it is the submit_sm validity_period (absolute UTC)
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("send_at", UTCDateTime),  # a scheduled send's time (0004_scheduling); None = at once
     Column("smsc_message_ids", Text),  # JSON list, one per part
     Column("error_code", String(32)),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("connection", String(64)),
     Column("possible_duplicate", Boolean, nullable=False, server_default=false()),
     Index("ix_messages_state_created_at", "state", "created_at"),
+    # The releaser's due scan and rebuild (bridge.delivery.release): only `scheduled` rows are in
+    # it, so the send path's INSERT of ordinary messages pays nothing for it (0004_scheduling).
+    Index(
+        "ix_messages_scheduled_send_at",
+        "send_at",
+        sqlite_where=text("state = 'scheduled'"),
+        postgresql_where=text("state = 'scheduled'"),
+    ),
     # Listing and search (migration 0006_message_search): each filter of GET /api/v2/sms walks
     # one of these newest first, keyset on (created_at, id), with no sort (docs/api.md). The
     # batch index leads with batch_id so it also serves the flusher's "WHERE batch_id IN".

@@ -11,8 +11,9 @@ from enum import StrEnum
 
 
 class MessageState(StrEnum):
-    """Where a message is in its life; the first three are in flight, the rest are final."""
+    """Where a message is in its life; the first four are in flight, the rest are final."""
 
+    SCHEDULED = "scheduled"  # charged and stored with a send_at; held until then (cancellable)
     ACCEPTED = "accepted"  # charged and stored; not yet on the outbound stream
     QUEUED = "queued"  # on the outbound stream, waiting for a worker
     SUBMITTED = "submitted"  # the SMSC accepted every part (submit_sm_resp OK)
@@ -21,6 +22,7 @@ class MessageState(StrEnum):
     EXPIRED = "expired"  # validity elapsed (in our queue: refunded; at the SMSC: a receipt)
     REJECTED = "rejected"  # refused: by the SMSC at submit (refunded) or in a receipt
     FAILED = "failed"  # never reached the SMSC: retries spent, no route (refunded)
+    CANCELLED = "cancelled"  # cancelled by its owner before any submit (refunded)
 
 
 #: States a message leaves no more.
@@ -31,10 +33,13 @@ FINAL = frozenset(
         MessageState.EXPIRED,
         MessageState.REJECTED,
         MessageState.FAILED,
+        MessageState.CANCELLED,
     }
 )
 #: Final states a message reaches without the SMSC accepting it: each one refunds the message.
-REFUNDED = frozenset({MessageState.REJECTED, MessageState.FAILED, MessageState.EXPIRED})
+REFUNDED = frozenset(
+    {MessageState.REJECTED, MessageState.FAILED, MessageState.EXPIRED, MessageState.CANCELLED}
+)
 #: Final states a delivery receipt may set (receipts never refund).
 RECEIPT = frozenset(
     {
@@ -46,6 +51,7 @@ RECEIPT = frozenset(
 )
 #: The order of a message's life: a transition only ever goes up.
 RANK: dict[str, int] = {
+    MessageState.SCHEDULED: -1,  # below accepted: the releaser moves it up (bridge.delivery.release)
     MessageState.ACCEPTED: 0,
     MessageState.QUEUED: 1,
     MessageState.SUBMITTED: 2,
@@ -53,3 +59,6 @@ RANK: dict[str, int] = {
 }
 #: States before the SMSC has the message (the sweeper, claims and expiry look at these).
 UNSENT = (MessageState.ACCEPTED, MessageState.QUEUED)
+#: States a cancel may take a message from (and then only while no worker claimed it:
+#: ``attempts = 0``, the worker's write-ahead mark; see bridge.delivery.settlement.cancel).
+CANCELLABLE = (MessageState.SCHEDULED, *UNSENT)

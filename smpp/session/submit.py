@@ -41,6 +41,7 @@ class SubmitRequest:
     registered_delivery: int | None = None  # None: SessionConfig.registered_delivery
     source_ton: int | None = None  # None: SessionConfig.source_ton (5 for alphanumeric senders)
     source_npi: int | None = None  # None: SessionConfig.source_npi
+    validity_period: str = ""  # SMPP time (smpp.codec.smpp_time); "" = the SMSC's default
     tag: object = field(default=None, compare=False)
 
 
@@ -112,7 +113,7 @@ def submit_body(r: SubmitRequest, cfg: SessionConfig) -> bytes:
             0,
             0,
             "",
-            "",
+            r.validity_period,
             cfg.registered_delivery if r.registered_delivery is None else r.registered_delivery,
             0,
             r.data_coding,

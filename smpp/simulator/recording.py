@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,8 @@ class SubmittedMessage:
     outcomes: tuple[str, ...]  # receipt stat chosen per part
     concat: str | None = None
     complete: bool = True
+    validity_period: str = ""  # as the (first) submit_sm gave it
+    received_at: float = 0.0  # epoch seconds when the SMSC accepted it (its last part)
 
     @property
     def text(self) -> str:
@@ -179,6 +182,8 @@ class Recorder:
                     m.short_message,
                     (message_id,),
                     (outcome,),
+                    validity_period=m.validity_period,
+                    received_at=time.time(),
                 )
             )
             return
@@ -230,6 +235,8 @@ class Recorder:
             tuple(p[2] for p in parts),
             concat,
             complete,
+            validity_period=m.validity_period,
+            received_at=time.time(),
         )
         if complete:
             self.messages.append(message)

@@ -112,6 +112,7 @@ _LOCK_COLUMNS = (
 
 
 _INSERT_OUTBOX = {
+    messages.c.attempts,
     d.dialect.name: d.insert(webhook_outbox).on_conflict_do_nothing(
         index_elements=[webhook_outbox.c.event_id]
     )

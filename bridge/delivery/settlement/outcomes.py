@@ -7,6 +7,9 @@ Entry outcomes end the life of a stream entry (the worker XACKs it once the outc
 - :class:`Failed`: the message never reached the SMSC (permanent refusal, retries spent, no
   route, validity elapsed in the queue) -> ``rejected`` / ``failed`` / ``expired`` AND a refund.
 
+:class:`Cancel` is the owner's, not the worker's: ``cancelled`` and a refund, only while no
+worker has claimed the message (bridge.delivery.settlement.cancel).
+
 Receipt outcomes come from deliver_sm receipts; they are never refunded (the SMSC accepted the
 message and charged us):
 - :class:`ReceiptIn`: a raw receipt; the writer correlates it to (message, part) in Redis.
@@ -96,7 +99,16 @@ class ReceiptIn:
     at: float
 
 
-Outcome = Submitted | Failed | Finalised | PartReceipt
+@dataclass(frozen=True)
+class Cancel:
+    """Its owner cancels the message: ``cancelled`` + refund (exactly once), only from
+    scheduled|accepted|queued with ``attempts = 0`` (no worker claimed it); else no change."""
+
+    message_id: str
+    at: float
+
+
+Outcome = Submitted | Failed | Finalised | PartReceipt | Cancel
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ Rules (rank accepted 0 < queued 1 < submitted 2 < every final state 3; never bac
 - Submitted: accepted|queued -> submitted. On a message already final (its receipt came first)
   or already submitted, the smsc ids and submit time are filled in / appended, state untouched.
 - Failed: accepted|queued -> rejected|failed|expired, plus a refund. Anything later: no change.
+- Cancel: scheduled|accepted|queued with attempts = 0 -> cancelled, plus a refund. A message a
+  worker claimed (attempts > 0: it may be on the wire) or anything later: no change. The
+  claim is a conditional UPDATE of the same row, so a cancel and a claim never both win.
 - Finalised / receipts: accepted|queued|submitted -> a final state; never refunded. A multipart
   message is delivered once every part has a delivered receipt; the first final non-delivered
   part receipt decides its failure state. A receipt seen twice changes nothing (part rows).
@@ -24,13 +27,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from bridge.delivery.settlement.outcomes import (
+    Cancel,
     Failed,
     Finalised,
     Outcome,
     PartReceipt,
     Submitted,
 )
-from bridge.storage.states import FINAL, RANK, MessageState
+from bridge.storage.states import CANCELLABLE, FINAL, RANK, MessageState
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,7 @@ class Row:
     refund: bool = False
     callback_url: str | None = None  # set: its state changes become webhook events (notify)
     callback_events: str | None = None  # "all" adds the submitted event
+    attempts: int = 0  # claims by workers (the write-ahead mark); a cancel needs 0
 
     def __post_init__(self) -> None:
         self.old_state = self.old_state or self.state
@@ -94,6 +99,7 @@ class Row:
             bool(r.possible_duplicate),
             callback_url=r.callback_url,
             callback_events=r.callback_events,
+            attempts=r.attempts,
         )
 
     def params(self, now: datetime) -> dict:
@@ -155,6 +161,8 @@ def plan(rows: dict[str, Row], parts: dict[tuple[str, int], Part], outcomes: lis
             _part_receipt(p, row, o)
         elif isinstance(o, Finalised):
             _finalise(p, row, o.state, o.error_code, o.done_at, o.at, None, "receipt")
+        elif isinstance(o, Cancel):
+            _cancel(p, row, o)
         else:
             raise TypeError(f"not a settlement outcome: {o!r}")
     return p
@@ -207,6 +215,14 @@ def _failed(p: Plan, row: Row, o: Failed) -> None:
     row.state, row.done_at, row.error_code = o.state, utc(o.at), _code(o.error_code)
     row.dirty = row.refund = True
     p.event(row, o.state, o.at, o.error_code)
+
+
+def _cancel(p: Plan, row: Row, o: Cancel) -> None:
+    if row.state not in CANCELLABLE or row.attempts:
+        return
+    row.state, row.done_at, row.error_code = MessageState.CANCELLED, utc(o.at), None
+    row.dirty = row.refund = True
+    p.event(row, MessageState.CANCELLED, o.at, "cancelled by the account")
 
 
 def _finalise(

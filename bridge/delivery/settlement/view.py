@@ -10,9 +10,10 @@ may be earlier than ``submitted_at``. Receipt notes of single parts (ENROUTE...)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -58,6 +59,8 @@ class MessageView:
     submitted_at: datetime | None
     done_at: datetime | None
     events: list[Event]
+    send_at: datetime | None = None  # a scheduled send's time
+    expires_at: datetime | None = None  # not submitted by then: expired (the validity's end)
 
 
 def load(conn: Connection, account_id: int, message_id: str) -> MessageView:
@@ -75,7 +78,9 @@ def load(conn: Connection, account_id: int, message_id: str) -> MessageView:
     )
     if m is None:
         raise NotFound(MESSAGE_NOT_FOUND)
-    history = [Event(MessageState.ACCEPTED, m["created_at"], None)]
+    # a scheduled message was stored `scheduled`; the releaser's `accepted` is an event row
+    first = MessageState.SCHEDULED if m["send_at"] is not None else MessageState.ACCEPTED
+    history = [Event(first, m["created_at"], None)]
     if m["queued_at"] is not None:
         history.append(Event(MessageState.QUEUED, m["queued_at"], None))
     history += [
@@ -112,6 +117,8 @@ def row_view(m, currency: str, events: list[Event]) -> MessageView:
         submitted_at=m["submitted_at"],
         done_at=m["done_at"],
         events=events,
+        send_at=m.get("send_at"),
+        expires_at=m.get("expires_at"),
     )
 
 
@@ -123,9 +130,17 @@ def message_view(db: Database, account_id: int, message_id: str) -> MessageView:
 def reading(db: Database, query: Callable[..., T], *args: Any) -> T:
     """``query(conn, *args)`` on a fresh read connection; an unreachable database (or a pool
     that gave no connection in time) is DependencyDown (503)."""
-    try:
+    with database_down():
         with db.connect() as conn:
             return query(conn, *args)
+
+
+@contextlib.contextmanager
+def database_down() -> Iterator[None]:
+    """Inside: an unreachable database (or a pool that gave no connection in time) raises
+    DependencyDown (503)."""
+    try:
+        yield
     except (OperationalError, PoolTimeout) as exc:
         raise DependencyDown() from exc
     except DBAPIError as exc:
