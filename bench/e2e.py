@@ -9,8 +9,14 @@ HTTP connections (16 for single, --bulk-connections 4 for bulk), closed loop.
 
 Reported per run: messages/s from the first request to the last `delivered` event, and p50/p99
 of accept (messages.created_at) -> delivered (its message_events row), read from the database.
+With ``--webhooks`` every send names a callback_url on a local receiver (bench/e2e_sink.py, an
+asyncio keep-alive server in its own process) and the run is timed to the last *signed webhook
+received* (the `smpp-bridge webhooks` child signs and POSTs each `message.delivered`); latency is
+accept (created_at) -> webhook received, and 20 received requests are verified with the
+account's secret (standardwebhooks).
+
 Usage: .venv/bin/python -m bench.e2e [--mode bulk|single|both] [--bulk-messages 50000]
-       [--single-messages 10000] [--runs 3] [--postgres] [--profile-worker SECONDS]
+       [--single-messages 10000] [--runs 3] [--postgres] [--profile-worker SECONDS] [--webhooks]
 """
 
 from __future__ import annotations
@@ -152,22 +158,105 @@ class Bridge:
 # ---------------------------------------------------------------------- load generator
 
 
-def _requests(port: int, key: str, mode: str, count: int, start: int) -> list[bytes]:
+def _requests(
+    port: int, key: str, mode: str, count: int, start: int, callback_url: str | None = None
+) -> list[bytes]:
     """Form posts: 1,000 recipients each (bulk) or one each (single)."""
     numbers = [f"07{(start + i) % 10**8:08d}" for i in range(count)]
     size = 1000 if mode == "bulk" else 1
+    extra = {"callback_url": callback_url} if callback_url else {}
     return [
         loadgen.post(
             port,
             "/api/v2/sms/send",
             key,
             urllib.parse.urlencode(
-                {"numbers": ",".join(numbers[i : i + size]), "message_body": TEXT}
+                {"numbers": ",".join(numbers[i : i + size]), "message_body": TEXT, **extra}
             ).encode(),
             "application/x-www-form-urlencoded",
         )
         for i in range(0, count, size)
     ]
+
+
+# ---------------------------------------------------------------------- webhooks (--webhooks)
+
+
+class Sink:
+    """bench/e2e_sink.py in its own process: the callback URL and what it received."""
+
+    def __init__(self, var: Path) -> None:
+        self.path = var / "webhooks.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.e2e_sink", str(self.path)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.url = f"http://127.0.0.1:{json.loads(self.proc.stdout.readline())['port']}/hooks"
+
+    def received(self) -> dict[str, float]:
+        """webhook-id -> first arrival (epoch seconds)."""
+        seen: dict[str, float] = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                parts = line.split()
+                if len(parts) == 2:
+                    seen.setdefault(parts[0], float(parts[1]))
+        return seen
+
+    def wait(self, ids: set[str], timeout: float) -> dict[str, float]:
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.received()
+            if ids <= got.keys():
+                return got
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(ids - got.keys())} of {len(ids)} webhooks missing")
+            time.sleep(0.25)
+
+    def verify(self, secret: str) -> int:
+        """Verify the kept requests' signatures; how many (raises on a bad one)."""
+        import base64
+
+        from standardwebhooks import Webhook
+
+        hook = Webhook(secret)
+        lines = Path(str(self.path) + ".samples").read_text().splitlines()
+        for line in lines:
+            record = json.loads(line)
+            hook.verify(base64.b64decode(record["body"]), record["headers"])
+        return len(lines)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def measure_webhooks(url: str, since: float, sink: Sink) -> dict:
+    """Rate to the last webhook received; accept -> webhook received quantiles."""
+    from sqlalchemy import text
+
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT id, created_at FROM messages WHERE created_at >= :t"),
+                {"t": _ts(since)},
+            ).all()
+    finally:
+        engine.dispose()
+    got = sink.wait({f"evt_{mid}_delivered" for mid, _ in rows}, timeout=900)
+    arrivals = {mid: got[f"evt_{mid}_delivered"] for mid, _ in rows}
+    latencies = sorted(arrivals[mid] - _epoch(created) for mid, created in rows)
+    last = max(arrivals.values())
+    return {
+        "messages": len(rows),
+        "seconds": last - since,
+        "rate": len(rows) / (last - since),
+        "p50": latencies[len(latencies) // 2],
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    }
 
 
 def _client_process(port: int, requests: list[bytes], connections: int) -> list[str]:
@@ -279,8 +368,9 @@ def run_mode(
     procs: int,
     connections: int,
     profile: float,
+    sink: Sink | None = None,
 ) -> dict:
-    requests = _requests(bridge.port, key, mode, count, start)
+    requests = _requests(bridge.port, key, mode, count, start, sink.url if sink else None)
     profiler = None
     if profile:
         out = Path(tempfile.gettempdir()) / "e2e-profile"
@@ -315,7 +405,10 @@ def run_mode(
     wait_delivered(bridge.database_url, since, count, timeout=600)
     if profiler is not None:
         profiler.wait(profile + 30)
-    result = measure(bridge.database_url, since)
+    if sink is not None:
+        result = measure_webhooks(bridge.database_url, since, sink)
+    else:
+        result = measure(bridge.database_url, since)
     result["accept_rate"] = count / accepted_in
     after = cpu_times(bridge)
     result["cpu"] = {name: round(after[name] - cpu_before.get(name, 0.0), 1) for name in after}
@@ -326,7 +419,7 @@ def cpu_times(bridge: Bridge) -> dict[str, float]:
     """CPU seconds (user + system) used so far by each part: api (gunicorn master and
     workers), worker, simulator, redis."""
     out: dict[str, float] = {}
-    for name in ("api", "worker", "worker-2", "worker-3", "simulator", "redis-server"):
+    for name in ("api", "worker", "worker-2", "worker-3", "simulator", "webhooks", "redis-server"):
         try:
             root = bridge.pid_of(name)
         except KeyError:
@@ -376,6 +469,11 @@ def main() -> int:
         metavar="SECONDS",
         help="py-spy the worker for the first run of each mode",
     )
+    parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="every send has a callback_url on a local receiver; time to the last webhook",
+    )
     args = parser.parse_args()
     modes = ("bulk", "single") if args.mode == "both" else (args.mode,)
     results: dict[str, list[dict]] = {m: [] for m in modes}
@@ -389,6 +487,10 @@ def main() -> int:
         bridge = Bridge(var, url, args.worker_processes, args.worker_setting)
         stack.callback(bridge.stop)
         key = bridge.start()
+        sink = None
+        if args.webhooks:
+            sink = Sink(var)
+            stack.callback(sink.stop)
         start = 0
         for run in range(args.runs):
             for mode in modes:
@@ -403,6 +505,7 @@ def main() -> int:
                     args.procs,
                     conns,
                     args.profile_worker if run == 0 else 0,
+                    sink,
                 )
                 start += count
                 results[mode].append(r)
@@ -412,9 +515,16 @@ def main() -> int:
                     f"p99 {r['p99'] * 1000:.0f} ms  cpu s {r['cpu']}",
                     flush=True,
                 )
+        if sink is not None:
+            shown = bridge.cli("account", "show", "bench")
+            secret = re.search(r"webhook secret: (whsec_\S+)", shown)
+            if secret is None:
+                raise RuntimeError(f"account show printed no webhook secret:\n{shown}")
+            print(f"webhook signatures verified: {sink.verify(secret[1])} sampled requests")
     print(
         f"\ndatabase: {'postgresql' if args.postgres else 'sqlite'}  nproc: {os.cpu_count()}  "
-        f"runs: {args.runs}  worker processes: {args.worker_processes}"
+        f"runs: {args.runs}  worker processes: {args.worker_processes}  "
+        f"until: {'signed webhook received' if args.webhooks else 'delivered'}"
     )
     print(f"{'mode':<8}{'median msg/s':>14}{'p50 ms':>9}{'p99 ms':>9}   all runs (msg/s)")
     for mode, rs in results.items():
