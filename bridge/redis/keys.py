@@ -79,6 +79,24 @@ def tps_bucket_key(account: str) -> str:
     return TPS_BUCKET_PREFIX + account
 
 
+# --- operations: the status document (bridge/ops/status.py, bridge/redis/stats.py) ---
+# Message transitions settlement stored, by state entered: one HASH per 10-second bucket
+# (field = state, value = count), expiring after the hour the status document reads.
+STATE_COUNTS_PREFIX = PREFIX + "stats:states:"
+# MO messages stored unrouted (no inbound route matched): one counter the inbound side INCRs.
+UNROUTED_MO_COUNT = PREFIX + "stats:unrouted_mo"
+
+
+def state_counts_key(bucket: int) -> str:
+    """The transition counts of one 10-second bucket (``int(unix_seconds) // 10``)."""
+    return f"{STATE_COUNTS_PREFIX}{bucket}"
+
+
+def unrouted_mo_count_key() -> str:
+    """The running count of MO messages that matched no inbound route."""
+    return UNROUTED_MO_COUNT
+
+
 # --- delivery receipts and settlement (bridge/delivery/settlement/correlation.py, core.py) ---
 # Receipt correlation: one STRING per (connection, id spelling) -> "<message_id>:<part_index>",
 # expiring after the message's validity plus a margin. An id spelling is a canonical_id, or,

@@ -41,6 +41,7 @@ from bridge.delivery.settlement.receipt_fields import receipt_error, utc_date
 from bridge.delivery.settlement.relay import Relay
 from bridge.redis import keys as redis_keys
 from bridge.redis.outbox import OutboundMessage
+from bridge.redis.stats import count_transitions
 from bridge.storage.db import Database
 from bridge.storage.models import (
     UTCDateTime,
@@ -241,6 +242,13 @@ class Settlement:
         except RedisError as exc:  # the rows carry the flag; only the running counter is short
             log.warning("could not count %d possible duplicate(s) in Redis: %s", n, exc)
 
+    def _count_transitions(self, events: Sequence[dict]) -> None:
+        """For the status document's messages by state (bridge.redis.stats)."""
+        try:
+            count_transitions(self._redis, (e["state"] for e in events), clock=self._clock)
+        except RedisError as exc:  # the rows are stored; only the NOC's counts are short
+            log.warning("could not count %d transition(s) in Redis: %s", len(events), exc)
+
     # --- outcomes -------------------------------------------------------------------------
     def apply(self, outcomes: Sequence[Outcome]) -> Applied:
         """Store a batch of outcomes in ONE transaction; refunds for Failed rows changed now.
@@ -273,6 +281,7 @@ class Settlement:
             )
         if p.new_duplicates:
             self._count_duplicates(p.new_duplicates)
+        self._count_transitions(p.events)
         changed = [r.id for r in p.changed()]
         changed_set = set(changed)
         ids = list(dict.fromkeys(o.message_id for o in outcomes))
