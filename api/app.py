@@ -18,7 +18,7 @@ from api import errors
 from api.guard import ApiKeyGuard
 from api.middleware import CommonHeaders, RequestMetrics
 from api.openapi import build_spec
-from api.resources import account, batches, docs, keys, listing, messages, sms
+from api.resources import account, batches, docs, health, keys, listing, messages, sms
 from api.resources.metrics import Metrics
 from bridge.accept.logins import LoginThrottle
 from bridge.accept.ratelimit import RateLimiter
@@ -59,6 +59,10 @@ def create_app(config: Config, service, redis: redis_lib.Redis | None) -> falcon
     app.add_route("/api/v2/assets/{name}", docs.Asset())
     app.add_route("/api/oauth2-callback", docs.OAuth2Callback())
     app.add_route("/api/oauth2-redirect.js", docs.OAuth2RedirectScript())
+    probes = redis if redis is not None else service.redis  # the fast-failing client if given
+    app.add_route("/healthz", health.Healthz())
+    app.add_route("/readyz", health.Readyz(config, probes, service.db))
+    app.add_route(health.STATUS_PATH, health.Status(config, probes, service.db))
     app.add_route("/metrics", Metrics(config, redis))  # the operator's scrape
     return app
 

@@ -128,6 +128,10 @@ class Config:
     optin_keywords: tuple[str, ...] = DEFAULT_OPTIN  # BRIDGE_OPTIN_KEYWORDS; ...opt back in
     inbound: tuple[InboundRoute, ...] = ()  # [[inbound]] tables (TOML only); () = none
 
+    # --- operations: metrics, logs and the operator token (bridge/ops/) ---
+    # BRIDGE_OPERATOR_TOKEN; the Bearer token of /metrics and the operator endpoints; "" = none
+    operator_token: str = ""
+
     # --- SMSC connections, routes and the worker (TOML only: [[smsc]], [[route]], [worker]) ---
     # Given as raw TOML tables (load_config, tests) they are read and checked here, once.
     smsc: tuple[Connection, ...] = ()  # one per SMSC connection; () = the simulated SMSC
@@ -272,6 +276,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "BRIDGE_INBOUND_DEDUPE_SECONDS": ("inbound_dedupe_seconds", float),
     "BRIDGE_OPTOUT_KEYWORDS": ("optout_keywords", keywords),
     "BRIDGE_OPTIN_KEYWORDS": ("optin_keywords", keywords),
+    "BRIDGE_OPERATOR_TOKEN": ("operator_token", str),
 }
 # TOML table -> field
 _TABLES = {"smsc": "smsc", "route": "routes", "worker": "worker", "inbound": "inbound"}

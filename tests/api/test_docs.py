@@ -94,6 +94,9 @@ def test_openapi_document_is_valid_and_complete(app, client):
         "/api/v2/assets/{name}": {"get"},
         "/api/oauth2-callback": {"get"},
         "/api/oauth2-redirect.js": {"get"},
+        "/api/v2/status": {"get"},
+        "/healthz": {"get"},
+        "/readyz": {"get"},
     }
     assert {p: set(ops) for p, ops in doc["paths"].items()} == expected
 
