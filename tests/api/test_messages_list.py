@@ -65,9 +65,12 @@ def walk(client, headers, **params) -> list[str]:
     raise AssertionError("the walk did not end")
 
 
-def test_newest_first_each_entry_as_the_message_answer_without_events(client, key_headers):
+def test_newest_first_each_entry_as_the_message_answer_without_events(
+    client, key_headers, bridge_service
+):
     first = send(client, key_headers, [1, 2], reference="r-1")
     second = send(client, key_headers, [3])
+    bridge_service.flusher.flush()  # `queued` now, not between the list and the GETs
     r = client.simulate_get(LIST, headers=key_headers)
     assert r.status_code == 200
     assert_common_headers(r)
