@@ -79,7 +79,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config()
     Path(config.var_dir).mkdir(parents=True, exist_ok=True)
     _migrate(config)
+    config = _with_operator_token(config)
     return _supervise(config, args, with_extras=True, demo=not args.no_demo)
+
+
+def _with_operator_token(config: Config) -> Config:
+    """With no operator token configured, the one kept in var/operator-token (made on first
+    start); its path is printed, never the token."""
+    if config.operator_token:
+        return config
+    from bridge.ops.token import TokenFileError, operator_token_file
+
+    try:
+        token, path = operator_token_file(config.var_dir)
+    except (TokenFileError, OSError) as exc:
+        raise CommandError(f"operator token: {exc}") from None
+    _say(
+        f"operator token (GET /api/v2/status, Authorization: Bearer) is in {path.resolve()}; "
+        "set BRIDGE_OPERATOR_TOKEN to use your own"
+    )
+    return config.replace(operator_token=token)
 
 
 def cmd_api(args: argparse.Namespace) -> int:
@@ -144,6 +163,8 @@ def child_env(config: Config) -> dict[str, str]:
     env["REDIS_URL"] = config.redis_url or ""
     env["BRIDGE_VAR_DIR"] = str(Path(config.var_dir).resolve())
     env.setdefault("PYTHONUNBUFFERED", "1")
+    if config.operator_token:  # made by `run` into var/ when not configured
+        env["BRIDGE_OPERATOR_TOKEN"] = config.operator_token
     if not config.webhook_allow_networks:  # the demo's callbacks go to this machine
         env["BRIDGE_WEBHOOK_ALLOW_NETWORKS"] = DEMO_WEBHOOK_NETWORKS
     return env

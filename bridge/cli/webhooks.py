@@ -169,33 +169,6 @@ def account_rotate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- status and `run`
 
 
-def webhook_counts(client) -> dict[str, int]:
-    """For `smpp-bridge status`: events queued, held by a sender, waiting to retry, dead."""
-    import redis as redis_lib
-
-    from bridge.redis import keys
-
-    stream = keys.webhooks_stream_key()
-    try:
-        pending = int(client.xpending(stream, keys.WEBHOOKS_GROUP)["pending"])
-    except redis_lib.ResponseError:  # no group yet: no sender ever ran
-        pending = 0
-    return {
-        "queued": int(client.xlen(stream)),
-        "sending": pending,
-        "retrying": int(client.zcard(keys.webhooks_retry_key())),
-        "dead": int(client.xlen(keys.webhooks_dead_key())),
-    }
-
-
-def status_line(counts: dict[str, int]) -> str:
-    return (
-        f"webhooks: {counts['queued']} on the stream ({counts['sending']} being sent), "
-        f"{counts['retrying']} waiting to retry, {counts['dead']} dead-lettered"
-        + (" (list them: smpp-bridge webhooks dead)" if counts["dead"] else "")
-    )
-
-
 def webhooks_child(python: list[str]):
     """The sender as a child of `smpp-bridge run`."""
     from bridge.process.supervisor import ChildSpec

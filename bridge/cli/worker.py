@@ -1,4 +1,4 @@
-"""`smpp-bridge worker` (the delivery engine) and `smpp-bridge status` (every bind, fleet-wide).
+"""`smpp-bridge worker`: the delivery engine (`smpp-bridge status` is bridge/cli/status.py).
 
 Also ``run_children``, the children `smpp-bridge run` starts after the API: with no ``[[smsc]]``
 configured, a simulated SMSC on a free port, then the worker processes routed to it.
@@ -7,13 +7,10 @@ configured, a simulated SMSC on a free port, then the worker processes routed to
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import socket
 import sys
-import time
 from dataclasses import replace
-from typing import Any
 
 from bridge.cli import CommandError
 from bridge.cli.database import open_migrated
@@ -56,18 +53,6 @@ def register(subparsers) -> None:
         help="DEBUG, INFO, WARNING, ERROR or CRITICAL, any case (INFO)",
     )
     w.set_defaults(handler=cmd_worker)
-    s = subparsers.add_parser(
-        "status",
-        help="every SMPP bind of the fleet, and the outbound stream",
-        description="Reads the bind heartbeats every worker publishes in Redis.",
-    )
-    s.add_argument("--json", action="store_true", help="print one JSON document")
-    s.add_argument(
-        "--check",
-        action="store_true",
-        help="exit 1 unless at least one bind is reported and every bind is bound",
-    )
-    s.set_defaults(handler=cmd_status)
 
 
 # ---------------------------------------------------------------------- worker
@@ -136,146 +121,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     return 0
-
-
-# ---------------------------------------------------------------------- status
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    config = load_config()
-    if not config.redis_url:  # a `smpp-bridge run` on this machine: its embedded Redis
-        from bridge.redis.embedded import running_url
-
-        config = config.replace(redis_url=running_url(config.var_dir))
-    if not config.redis_url:
-        raise CommandError(
-            "REDIS_URL is not set and no `smpp-bridge run` owns "
-            f"{config.var_dir}/redis: bind status lives in Redis; set REDIS_URL"
-        )
-    import redis as redis_lib
-
-    from bridge.redis.clients import make_redis, redact
-
-    client = make_redis(config.redis_url)
-    try:
-        report = collect_status(client)
-    except redis_lib.AuthenticationError as exc:
-        raise CommandError(
-            f"cannot read status from Redis at {redact(config.redis_url)}: {exc} The embedded "
-            f"Redis's password is in {config.var_dir}/redis/password (its owner's only): run "
-            "as that user, or set REDIS_URL with the password"
-        ) from None
-    except redis_lib.RedisError as exc:
-        raise CommandError(
-            f"cannot read status from Redis at {redact(config.redis_url)}: {exc}"
-        ) from None
-    finally:
-        client.close()
-    print(json.dumps(report, indent=1, sort_keys=True) if args.json else render_status(report))
-    if args.check:
-        binds = report["binds"]
-        return 0 if binds and all(b.get("state") == "bound" for b in binds) else 1
-    return 0
-
-
-def collect_status(client) -> dict[str, Any]:
-    """Binds (from heartbeats), the stream and the possible-duplicate counter."""
-    from dataclasses import asdict
-
-    from bridge.cli.webhooks import webhook_counts
-    from bridge.delivery.fleet import read_bind_statuses
-    from bridge.delivery.reader import stream_info
-    from bridge.delivery.settlement.learning import receipt_forms
-    from bridge.redis import keys as redis_keys
-
-    dup = client.get(redis_keys.POSSIBLE_DUPLICATES)
-    return {
-        "binds": read_bind_statuses(client),
-        "stream": asdict(stream_info(client)),
-        "possible_duplicates": int(dup or 0),
-        "receipt_forms": receipt_forms(client),
-        "webhooks": webhook_counts(client),
-        "at": time.time(),
-    }
-
-
-def render_status(report: dict[str, Any]) -> str:
-    """Plain text for the NOC: one line per bind, then the stream."""
-    now = report["at"]
-    rows = [
-        (
-            "CONNECTION",
-            "BIND",
-            "STATE",
-            "FOR",
-            "IN-FLIGHT",
-            "QUEUED",
-            "SUBMITTED",
-            "ACKED",
-            "ERRORS",
-            "TIMEOUTS",
-            "RECEIPTS",
-            "HOST:PID",
-            "LAST ERROR",
-        )
-    ]
-    for b in report["binds"]:
-        c = b.get("counters") or {}
-        since = b.get("since")
-        rows.append(
-            (
-                str(b.get("connection")),
-                str(b.get("bind_id")),
-                str(b.get("state")),
-                _age(now - since) if since else "-",
-                str(b.get("in_flight", 0)),
-                str(b.get("queued", 0)),
-                str(c.get("submitted", 0)),
-                str(c.get("acked", 0)),
-                str(sum((c.get("errors") or {}).values())),
-                str(c.get("timeouts", 0)),
-                str(c.get("receipts", 0)),
-                f"{b.get('hostname')}:{b.get('pid')}",
-                (b.get("last_error") or "")[:60],
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    ]
-    if not report["binds"]:
-        lines.append("(no binds reported: is a worker running against this Redis?)")
-    s = report["stream"]
-    lines.append("")
-    lines.append(
-        f"outbound stream: {s['length']} entries, {s['pending']} pending"
-        + (f", {s['lag']} not yet read" if s.get("lag") is not None else "")
-        + f"; possible duplicates flagged so far: {report['possible_duplicates']}"
-    )
-    for c in s["consumers"]:
-        lines.append(
-            f"  consumer {c['name']}: {c['pending']} pending, idle {_age(c['idle_ms'] / 1000)}"
-        )
-    if "webhooks" in report:
-        from bridge.cli.webhooks import status_line
-
-        lines.append(status_line(report["webhooks"]))
-    for name, f in sorted(report.get("receipt_forms", {}).items()):
-        lines.append(
-            f"receipt ids on {name}: {f['learned']}; {f['held']} receipt(s) held now"
-            f" ({f['held_total']} ever), {f['conflicts']} conflict(s)"
-            + (f"; votes {f['votes']}" if f["learned"] == "learning" else "")
-        )
-    return "\n".join(lines)
-
-
-def _age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h"
 
 
 # ---------------------------------------------------------------------- `run`'s children

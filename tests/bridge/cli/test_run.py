@@ -101,6 +101,17 @@ def _pids(out: LineReader) -> list[int]:
     return pids
 
 
+def _operator_status(port: int, token: str) -> tuple[int, dict]:
+    """GET /api/v2/status with the operator token."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/api/v2/status", headers={"Authorization": f"Bearer {token}"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
 def _stop(proc: subprocess.Popen, out: LineReader) -> None:
     proc.send_signal(signal.SIGINT)  # what Ctrl-C does
     assert proc.wait(timeout=40) == 0, out.text()
@@ -158,17 +169,30 @@ def test_run_prints_a_working_curl_and_ctrl_c_stops_everything(tmp_path):
             timeout=30,
             message=f"message {message_id} delivered through the simulator and worker",
         )
+        # the operator token run made: its path printed, never the token; the NOC's document
+        token_file = tmp_path / "var" / "operator-token"
+        token = token_file.read_text().strip()
+        assert f"is in {token_file}" in out.text() and token not in out.text()
+        doc = wait_until(
+            lambda: (d := _operator_status(port, token))[0] == 200 and d[1]["ok"] and d[1],
+            timeout=30,
+            message="GET /api/v2/status to show the simulator bound",
+        )
+        assert doc["connections"][0]["name"] == "simulator" and doc["binds"][0]["smsc"]
     assert (tmp_path / "var" / "bridge.db").exists()
     assert oct((tmp_path / "var" / "demo.json").stat().st_mode & 0o777) == "0o600"
     private = [tmp_path / "var" / n for n in ("bridge.db", "bridge.db-wal", "bridge.db-shm")]
     private += [tmp_path / "var" / "redis", tmp_path / "var" / "redis" / "password"]
+    private += [tmp_path / "var" / "operator-token"]
     modes = {p.name: oct(p.stat().st_mode & 0o077) for p in private if p.exists()}
-    assert "bridge.db" in modes and set(modes.values()) == {"0o0"}, modes
+    assert "bridge.db" in modes and "operator-token" in modes, modes
+    assert set(modes.values()) == {"0o0"}, modes
 
     # A second start keeps the account, its key, the money and the queued message (AOF).
     with _running(tmp_path, port, *WITHOUT_ENGINE) as (curls, redis_url, out):
         assert re.search(r"Demo API key: (\S+)", out.text())[1] == first_key
         assert "balance 998.40 KES" in out.text()  # two messages delivered, none refunded
+        assert _operator_status(port, token)[0] == 200  # the same token, kept in var/
         status, body = _curl(curls[1])
         assert status == 200 and body["balance"] == "998.40"
         r = redis.Redis.from_url(redis_url)  # the worker's consumer group survived (AOF)

@@ -10,8 +10,9 @@ def test_status_uses_the_running_embedded_redis(redis_server, tmp_path, monkeypa
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.delenv("BRIDGE_CONFIG", raising=False)
     monkeypatch.setenv("BRIDGE_VAR_DIR", str(var))
-    assert main(["status"]) == 0
-    assert "outbound stream" in capsys.readouterr().out
+    assert main(["status"]) == 1  # found and read; no worker binds the simulator: exit 1
+    out = capsys.readouterr().out
+    assert "outbound stream" in out and "connection simulator has no bound bind" in out
 
 
 def test_status_without_any_redis_says_what_to_set(tmp_path, monkeypatch, capsys):
@@ -31,7 +32,7 @@ def test_status_finds_the_password_of_the_embedded_redis(tmp_path, monkeypatch, 
     monkeypatch.delenv("BRIDGE_CONFIG", raising=False)
     monkeypatch.setenv("BRIDGE_VAR_DIR", str(var))
     with EmbeddedRedis(var) as server:
-        assert main(["status"]) == 0
+        assert main(["status"]) == 1  # read (no bound bind: exit 1)
         (var / "redis" / "password").unlink()  # as for a user who cannot read it
         assert main(["status"]) == 1
     captured = capsys.readouterr()

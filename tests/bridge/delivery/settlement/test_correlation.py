@@ -154,14 +154,16 @@ def test_network_error_and_err_become_the_error_code(settlement):
 
 
 def test_status_shows_what_each_connection_learned_and_holds(settlement, make, redis_client):
-    from bridge.cli.worker import collect_status, render_status
+    from bridge.cli.status import render_status
+    from bridge.config import Config
+    from bridge.ops.status import collect_status
 
     a, b = make(2)
     settlement.map_submit_ids("learns", "auto", [(a.message_id, 0, "ABC1")])
     settlement.correlate("learns", "auto", [dlr("abc1")])
     settlement.map_submit_ids("seq", "auto", [(b.message_id, 0, "122")])
     settlement.correlate("seq", "auto", [dlr("290")])  # held: matches "122" only as hex
-    report = collect_status(redis_client)
+    report = collect_status(Config(), redis_client, None)
     assert report["receipt_forms"]["learns"]["learned"] == "same"
     assert report["receipt_forms"]["seq"] == {
         "learned": "learning",

@@ -1,0 +1,111 @@
+"""`smpp-bridge status` as an operator runs it, against a real worker subprocess, Redis, SQLite
+and PostgreSQL: the table and --json name each connection, the exit code says whether every
+configured connection has a bound bind, and --watch redraws (under a pty)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import time
+
+from bridge.cli.status import CLEAR
+from tests.bridge.delivery.conftest import (  # noqa: F401  (fixtures)
+    SMPP_BRIDGE,
+    bridge,
+    sim,
+    smsc_table,
+    spawn_worker,
+    to_toml,
+)
+from tests.harness.procs import wait_until
+
+
+def _status(bridge, *args: str, toml=None) -> subprocess.CompletedProcess:  # noqa: F811
+    env = {**bridge.env, "BRIDGE_CONFIG": str(toml or bridge.worker_toml())}
+    return subprocess.run(
+        [SMPP_BRIDGE, "status", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_status_exit_code_table_and_json_follow_the_binds(bridge, spawn_worker):  # noqa: F811
+    before = _status(bridge, "--json")
+    assert before.returncode == 1, before.stderr
+    doc = json.loads(before.stdout)
+    assert doc["ok"] is False and doc["binds"] == []
+    assert "connection sim has no bound bind" in doc["problems"][0]
+
+    spawn_worker()
+    wait_until(lambda: _status(bridge).returncode == 0, timeout=60, message="status exit 0")
+    table = _status(bridge)
+    assert table.returncode == 0 and "Traceback" not in table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:3] == ["CONNECTION", "BIND", "STATE"]  # no problems above it
+    binds = [line.split() for line in lines[1:3]]
+    assert [(b[0], b[1], b[2]) for b in binds] == [
+        ("sim", "sim#1", "bound"),
+        ("sim", "sim#2", "bound"),
+    ]
+    assert any(
+        line.startswith(f"connection sim ({bridge.sim.host}:{bridge.sim.port}, bridge, ")
+        and line.endswith("2 of 2 reported bind(s) bound - ok")
+        for line in lines
+    )
+    assert "outbound stream: 0 entries" in table.stdout and "webhooks:" in table.stdout
+    doc = json.loads(_status(bridge, "--json").stdout)
+    assert doc["ok"] is True and [b["connection"] for b in doc["binds"]] == ["sim", "sim"]
+
+    # a second connection nobody binds: exit 1, and the table says which one, first
+    dark = bridge.tmp / "dark.toml"
+    dark.write_text(
+        to_toml({"smsc": [smsc_table(bridge.sim), smsc_table(bridge.sim, name="dark", port=9)]})
+    )
+    both = _status(bridge, toml=dark)
+    assert both.returncode == 1
+    assert both.stdout.splitlines()[0] == (
+        "! connection dark has no bound bind (none reported: is a worker running against this "
+        "Redis with this connection configured?)"
+    )
+
+
+def test_watch_redraws_in_place_and_stops_after_count(bridge):  # noqa: F811
+    env = {**bridge.env, "BRIDGE_CONFIG": str(bridge.worker_toml())}
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [SMPP_BRIDGE, "status", "--watch", "0.2", "--count", "2"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+    )
+    os.close(follower)
+    out = b""
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the pty closes once the process exits
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert proc.wait(timeout=30) == 1  # no worker: the connection has no bound bind
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        os.close(leader)
+        proc.stderr.close()
+    text = out.decode()
+    assert text.count(CLEAR) == 2 and text.count("CONNECTION  BIND") == 2
+    assert text.rstrip().endswith("every 0.2s; Ctrl-C to stop")
+
+
+def test_watch_json_prints_one_document_a_line(bridge):  # noqa: F811
+    run = _status(bridge, "--watch", "0.1", "--count", "3", "--json")
+    docs = [json.loads(line) for line in run.stdout.splitlines()]
+    assert run.returncode == 1 and len(docs) == 3 and all(d["version"] == 1 for d in docs)
+    assert docs[0]["at"] < docs[2]["at"]
+    assert _status(bridge, "--count", "2").returncode == 1  # --count needs --watch
