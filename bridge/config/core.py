@@ -25,6 +25,7 @@ from bridge.config.inbound import (
 from bridge.config.inbound import check as check_inbound
 from bridge.config.reader import ConfigError
 from bridge.config.smsc import SIMULATOR, Connection, Route, read_connections, read_routes
+from bridge.config.supervision import check as check_supervision
 from bridge.config.urls import check_database_url, check_redis_url
 from bridge.config.webhooks import check as check_webhooks
 from bridge.config.webhooks import cidrs
@@ -94,6 +95,14 @@ class Config:
     )
     sweeper_interval_seconds: float = 10.0  # BRIDGE_SWEEPER_INTERVAL; how often the sweeper looks
 
+    # --- the supervisor of `smpp-bridge run`/`api` (bridge/process/supervisor.py) ---
+    restart_limit: int = 5  # BRIDGE_RESTART_LIMIT; restarts of one child within the window;
+    # one more exit stops everything (exit 1); 0 = never restart
+    restart_window_seconds: float = 60.0  # BRIDGE_RESTART_WINDOW; seconds restarts are counted
+    restart_backoff_seconds: float = 0.5  # BRIDGE_RESTART_BACKOFF; seconds before a first
+    # restart, doubled for each further restart within the window
+    restart_backoff_max_seconds: float = 10.0  # BRIDGE_RESTART_BACKOFF_MAX; longest delay, s
+
     # --- delivery webhooks: the sender (`smpp-bridge webhooks`; bridge/webhooks/) ---
     # BRIDGE_WEBHOOK_ALLOW_NETWORKS; CIDRs (comma-separated) webhooks may reach although they
     # are loopback/private/link-local...; () = public addresses only (`run` allows 127.0.0.0/8)
@@ -159,6 +168,7 @@ class Config:
             if isinstance(value, bool) or not value > 0:
                 var = next(v for v, (f, _) in _ENV.items() if f == name)
                 raise ConfigError(f"{name} ({var}) must be positive seconds, got {value!r}")
+        check_supervision(self)
         smsc = read_connections(self.smsc)
         names = tuple(c.name for c in smsc) or (SIMULATOR,)
         object.__setattr__(self, "smsc", smsc)
@@ -261,6 +271,10 @@ _ENV: dict[str, tuple[str, Any]] = {
     "BRIDGE_IDEMPOTENCY_TTL": ("idempotency_ttl_seconds", int),
     "BRIDGE_SWEEPER_GRACE": ("sweeper_grace_seconds", float),
     "BRIDGE_SWEEPER_INTERVAL": ("sweeper_interval_seconds", float),
+    "BRIDGE_RESTART_LIMIT": ("restart_limit", int),
+    "BRIDGE_RESTART_WINDOW": ("restart_window_seconds", float),
+    "BRIDGE_RESTART_BACKOFF": ("restart_backoff_seconds", float),
+    "BRIDGE_RESTART_BACKOFF_MAX": ("restart_backoff_max_seconds", float),
     "BRIDGE_WEBHOOK_ALLOW_NETWORKS": ("webhook_allow_networks", cidrs),
     "BRIDGE_WEBHOOK_SECRET_OVERLAP": ("webhook_secret_overlap_seconds", float),
     "BRIDGE_WEBHOOK_RETRY_SECONDS": ("webhook_retry_seconds", float),

@@ -17,6 +17,15 @@ class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message says which and how to fix it."""
 
 
+def check_least(config: Any, limits: Mapping[str, tuple[str, float]]) -> None:
+    """Each ``field -> (environment variable, smallest value)`` of ``limits`` must be a number
+    of at least that value; else a ConfigError naming the field and its variable."""
+    for name, (var, least) in limits.items():
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < least:
+            raise ConfigError(f"{name} ({var}) must be a number of at least {least}, got {value!r}")
+
+
 _REQUIRED = object()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from bridge.config.reader import ConfigError
+from bridge.config.reader import ConfigError, check_least
 
 # field -> (environment variable, smallest value)
 LIMITS = {
@@ -36,10 +36,7 @@ def cidrs(raw: Any) -> tuple[str, ...]:
 def check(config: Any) -> tuple[str, ...]:
     """Check every webhook knob of ``config``; the normalised allow-list. ConfigError names
     the knob and its variable."""
-    for name, (var, least) in LIMITS.items():
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < least:
-            raise ConfigError(f"{name} ({var}) must be a number of at least {least}, got {value!r}")
+    check_least(config, LIMITS)
     if config.webhook_timeout_seconds < config.webhook_connect_timeout_seconds:
         raise ConfigError(
             "webhook_timeout_seconds (BRIDGE_WEBHOOK_TIMEOUT) is the whole request and must be "
