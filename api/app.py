@@ -18,7 +18,17 @@ from api import errors
 from api.guard import ApiKeyGuard
 from api.middleware import CommonHeaders, RequestMetrics
 from api.openapi import build_spec
-from api.resources import account, batches, docs, health, keys, listing, messages, sms
+from api.resources import (
+    account,
+    batches,
+    docs,
+    health,
+    inbound,
+    keys,
+    listing,
+    messages,
+    sms,
+)
 from api.resources.metrics import Metrics
 from bridge.accept.logins import LoginThrottle
 from bridge.accept.ratelimit import RateLimiter
@@ -51,6 +61,7 @@ def create_app(config: Config, service, redis: redis_lib.Redis | None) -> falcon
     app.add_route("/api/v2/sms/{message_id}", messages.MessageStatus(service, canceller))
     app.add_route(listing.PATH, listing.MessageList(service, body))
     app.add_route(batches.PATH, batches.BatchStatus(service, canceller))
+    inbound.routes(app, service, body)  # /api/v2/inbox, /api/v2/optouts
     app.add_route("/api/generate-key", keys.GenerateKey(service, body))
     app.add_route("/api/revoke-key", keys.RevokeKey(service, body))
     app.add_route("/api/regenerate-key", keys.RegenerateKey(service, body))

@@ -13,7 +13,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from api import schemas as s
 from api.openapi_text import API_DESCRIPTION, OPERATION_TEXT
-from api.resources import batches, health, listing, messages
+from api.resources import batches, health, inbound, listing, messages
 from api.resources.docs import ASSETS
 from bridge.accept.send import IDEMPOTENCY_KEY_MAX
 
@@ -61,6 +61,7 @@ def build_spec() -> dict[str, Any]:
     messages.document(spec, _headers, ERROR_TEXT, API_KEY_SECURITY)  # GET /api/v2/sms/{id}
     listing.document(spec, _headers, ERROR_TEXT, API_KEY_SECURITY)  # GET /api/v2/sms
     batches.document(spec, _headers, ERROR_TEXT, API_KEY_SECURITY)  # GET /api/v2/batches/{id}
+    inbound.document(spec, _headers, ERROR_TEXT, API_KEY_SECURITY)  # inbox and opt-outs
     health.document(spec, _headers)  # /api/v2/status, /healthz, /readyz
     _doc_paths(spec)
     return spec.to_dict()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bridge.cli import CommandError, webhooks
+from bridge.cli import CommandError, inbound, webhooks
 from bridge.cli.database import first_line, open_migrated, shown_url
 from bridge.config import Config, load_config
 from bridge.errors import BridgeError
@@ -58,6 +58,7 @@ def register(subparsers) -> None:
     show.add_argument("username")
     show.set_defaults(handler=account_show)
     webhooks.register_account_actions(acts)  # rotate-webhook-secret
+    inbound.register_account_actions(acts)  # set-inbound-url
 
     key = subparsers.add_parser("key", help="API keys")
     key_acts = key.add_subparsers(dest="action", metavar="ACTION")

@@ -3,6 +3,7 @@ reassembled, deduplicated, routed by number and keyword, opt-outs honoured by la
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import contextmanager
 
@@ -151,3 +152,31 @@ def test_stop_refuses_later_sends_without_charge_and_start_allows_them_again(bri
     assert bridge.service.send(bridge.account_id, number, "welcome back").body["count"] == 1
     actions = [r["action"] for r in _rows(bridge)]
     assert actions == ["optout", "optin"]
+
+
+def test_an_mo_for_an_account_with_an_inbound_url_becomes_one_inbound_webhook_event(
+    bridge, inbound
+):
+    from bridge.redis import keys as redis_keys
+    from bridge.webhooks.events import decode_event
+
+    worker, beta = inbound
+    bridge.service.set_inbound_url(beta, "https://93.184.216.34/mo")  # a literal public address
+    worker.inbound._accounts_until = 0  # the store caches accounts for 10 s
+    bridge.sim.send_mo("254700000009", "254709000111", "reply YES")
+    _answered(bridge, 0)
+    stream = redis_keys.webhooks_stream_key()
+    wait_until(lambda: bridge.redis.xlen(stream) == 1, message="one inbound event")
+    [(_, fields)] = bridge.redis.xrange(stream)
+    event = decode_event(fields)
+    [row] = _rows(bridge)
+    assert (event.kind, event.account_id, event.url) == (
+        "inbound",
+        beta,
+        "https://93.184.216.34/mo",
+    )
+    assert event.id == f"evt_in_{row['id']}"
+    body = json.loads(event.body)
+    assert body["type"] == "inbound.received" and body["data"]["text"] == "reply YES"
+    assert body["data"]["number"] == "+254700000009"
+    wait_until(lambda: _rows(bridge)[0]["webhook_url"] is None, message="outbox column cleared")
