@@ -432,7 +432,9 @@ class Worker:
     def _on_mo(self, connection: str, mo: MoMessage) -> None:
         """Session thread: store the MO before it is acknowledged. Any error propagates, so
         the session answers ESME_RX_T_APPN and the SMSC delivers it again."""
-        self.inbound.store(connection, mo)
+        stored = self.inbound.store(connection, mo)
+        if stored.account_id is None and not stored.duplicate:
+            self.inbound_relay.count_unrouted()
 
     def _flush_outbox(self) -> None:
         """Delete the outbox rows relayed since the last flush (else the sweep re-sends them)."""

@@ -63,11 +63,20 @@ class InboundRelay:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._unrouted = 0  # unrouted MO stored, not yet added to the status counter
+        self._lock = threading.Lock()
         self.published = self.swept = 0
 
     def publish(self, stored: StoredMo) -> None:
         """Session thread, after the commit: queue the event (never blocks, never raises)."""
         self._queue.append(vars(stored))
+        self._wake.set()
+
+    def count_unrouted(self) -> None:
+        """Session thread: one more unrouted MO for `smpp-bridge status` (sb:stats:unrouted_mo,
+        INCRBY from this relay's thread; a Redis failure keeps the count for the next try)."""
+        with self._lock:
+            self._unrouted += 1
         self._wake.set()
 
     def start(self) -> None:
@@ -88,6 +97,15 @@ class InboundRelay:
             self._drain()
 
     def _drain(self) -> None:
+        with self._lock:
+            unrouted, self._unrouted = self._unrouted, 0
+        if unrouted:
+            try:
+                self._redis.incrby(redis_keys.unrouted_mo_count_key(), unrouted)
+            except RedisError as exc:
+                log.warning("could not count %d unrouted MO (%s); retrying", unrouted, exc)
+                with self._lock:
+                    self._unrouted += unrouted
         while self._queue:
             batch = [self._queue.popleft() for _ in range(min(_BATCH, len(self._queue)))]
             try:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from bridge.errors import InvalidInput
+from bridge.redis import keys as redis_keys
 from bridge.storage.models import inbound_messages, optouts
 from smpp.codec.status import ESME_ROK, ESME_RX_T_APPN
 from tests.harness.procs import wait_until
@@ -86,6 +87,8 @@ def test_a_redelivered_mo_is_stored_once_and_unrouted_ones_are_kept(bridge, inbo
     assert rows[1]["account_id"] is None
     assert worker.inbound.duplicates == 1 and worker.inbound.unrouted == 1
     assert bridge.service.unrouted_count() == 1
+    counter = redis_keys.unrouted_mo_count_key()  # what `smpp-bridge status` shows
+    wait_until(lambda: bridge.redis.get(counter) == b"1", message="unrouted counted")
 
 
 @contextmanager
@@ -157,7 +160,6 @@ def test_stop_refuses_later_sends_without_charge_and_start_allows_them_again(bri
 def test_an_mo_for_an_account_with_an_inbound_url_becomes_one_inbound_webhook_event(
     bridge, inbound
 ):
-    from bridge.redis import keys as redis_keys
     from bridge.webhooks.events import decode_event
 
     worker, beta = inbound
