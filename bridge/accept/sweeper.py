@@ -4,8 +4,8 @@ the process died between commit and XADD), and purge expired Idempotency-Key ans
 It runs as a thread in every API process (BridgeService.start); a Redis lock (SET NX PX, see
 ``redis_keys.SWEEPER_LOCK``) lets one process at a time sweep. Work per pass is bounded
 (``batch_size`` x ``max_batches`` messages). A message older than the grace period and still
-``accepted`` is XADDed, then marked ``queued`` (a scheduled one counts its age from send_at, when
-the releaser made it ``accepted``; ``scheduled`` ones are the releaser's, never touched here); a crash between the two re-adds it next pass,
+``accepted`` is XADDed, then marked ``queued`` (one with a send_at counts its age from it;
+``scheduled`` ones are the releaser's, bridge.delivery.release, never touched here); a crash between the two re-adds it next pass,
 which the worker tolerates (see bridge.redis.outbox).
 """
 
