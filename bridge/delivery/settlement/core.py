@@ -109,11 +109,11 @@ _LOCK_COLUMNS = (
     messages.c.possible_duplicate,
     messages.c.callback_url,
     messages.c.callback_events,
+    messages.c.attempts,
 )
 
 
 _INSERT_OUTBOX = {
-    messages.c.attempts,
     d.dialect.name: d.insert(webhook_outbox).on_conflict_do_nothing(
         index_elements=[webhook_outbox.c.event_id]
     )
