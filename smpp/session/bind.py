@@ -54,6 +54,7 @@ class BindLoop:
         clock: Callable[[], float],
         wall_clock: Callable[[], float],
         rng: random.Random | None,
+        on_receipts: Callable[[list[Receipt], SessionInfo], None] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -80,7 +81,9 @@ class BindLoop:
         self.backoff = Backoff(config.reconnect_min, config.reconnect_max, rng)
         self.reassembler = Reassembler(config.mo_reassembly_timeout)
         info = SessionInfo(config.name, config.system_id, config.host, config.port)
-        self.inbound = Inbound(info, on_receipt, on_mo, self.reassembler, self.counters)
+        self.inbound = Inbound(
+            info, on_receipt, on_mo, self.reassembler, self.counters, on_receipts=on_receipts
+        )
         self.tx: Connection | None = None
         self.conns: list[Connection] = []
         self._stop_deadline = self._drain_deadline = self._unbind_deadline = math.inf
@@ -319,14 +322,17 @@ class BindLoop:
             conn.last_rx = now
             if conn is self.tx and not (self.stop_requested or self._unbinding):
                 lost = self._refill_first(conn, frames, now)
+        held: list[tuple[int, int, Receipt]] = []  # receipts of this read, answered together
         for frame in frames:
             try:
-                self._dispatch(conn, frame, now)
+                self._dispatch(conn, frame, now, held)
             except pdu.PduError as exc:
                 if exc.sequence is None:
                     exc.command_id, exc.sequence = _HEADER(frame)[1], _HEADER(frame)[3]
+                self._answer_receipts(conn, held)
                 self._nack_malformed(conn, exc)
                 raise
+        self._answer_receipts(conn, held)
         if conn.framing_error is not None:
             self._nack_malformed(conn, conn.framing_error)
             raise conn.framing_error
@@ -356,14 +362,23 @@ class BindLoop:
                 return exc
         return None
 
-    def _dispatch(self, conn: Connection, frame: bytes, now: float) -> None:
-        """Act on one whole PDU from the SMSC."""
+    def _dispatch(
+        self, conn: Connection, frame: bytes, now: float, held: list[tuple[int, int, Receipt]]
+    ) -> None:
+        """Act on one whole PDU from the SMSC. With ``on_receipts``, a receipt is added to
+        ``held``, handed over and answered with the other receipts of the read
+        (:meth:`_answer_receipts`); else it is handed to ``on_receipt`` at once."""
         _length, command, status, sequence = _HEADER(frame)
         if command == pdu.SUBMIT_SM_RESP:
             self._on_submit_resp(conn, sequence, status, frame, now)
-        elif command == pdu.DELIVER_SM:
-            answer = self.inbound.deliver_sm(frame[pdu.HEADER_LENGTH :], now)
-            conn.write(pdu.encode_deliver_sm_resp(sequence, answer))
+        elif command in (pdu.DELIVER_SM, pdu.DATA_SM):
+            taken = self.inbound.take(command, frame[pdu.HEADER_LENGTH :], now)
+            if isinstance(taken, int):  # an MO (stored or refused) or an unreadable receipt
+                conn.write(_message_resp(command, sequence, taken))
+            elif self.inbound.on_receipts is None:  # one call per receipt, in arrival order
+                conn.write(_message_resp(command, sequence, self.inbound.hand_over([taken])[0]))
+            else:
+                held.append((command, sequence, taken))
         elif command == pdu.ENQUIRE_LINK:
             conn.write(pdu.encode_enquire_link_resp(sequence))
         elif command == pdu.ENQUIRE_LINK_RESP or (
@@ -373,9 +388,6 @@ class BindLoop:
                 conn.enquire_sequence = None  # the link is alive, whatever it thought of it
                 self.enquire_rtt = now - conn.enquire_sent
                 self.enquire_at = self.wall_clock()
-        elif command == pdu.DATA_SM:
-            answer = self.inbound.data_sm(frame[pdu.HEADER_LENGTH :], now)
-            conn.write(pdu.encode_data_sm_resp(sequence, "", answer))
         elif command == pdu.UNBIND:
             self._on_smsc_unbind(conn, sequence, now)
         elif command == pdu.UNBIND_RESP:
@@ -394,6 +406,15 @@ class BindLoop:
                 pdu.command_name(command),
             )
             conn.write(pdu.encode_generic_nack(sequence, ESME_RINVCMDID))
+
+    def _answer_receipts(self, conn: Connection, held: list[tuple[int, int, Receipt]]) -> None:
+        """Hand the read's receipts over in one callback, then answer each (in order)."""
+        if not held:
+            return
+        answers = self.inbound.hand_over([receipt for _c, _s, receipt in held])
+        for (command, sequence, _receipt), answer in zip(held, answers, strict=True):
+            conn.write(_message_resp(command, sequence, answer))
+        held.clear()
 
     def _on_submit_resp(
         self, conn: Connection, sequence: int, status: int, frame: bytes, now: float
@@ -635,3 +656,10 @@ class BindLoop:
     def _error(self, text: str) -> None:
         self.last_error, self.last_error_at = text, self.wall_clock()
         log.warning("%s: %s", self.config.name, text)
+
+
+def _message_resp(command: int, sequence: int, status: int) -> bytes:
+    """The deliver_sm_resp or data_sm_resp answering a deliver_sm or data_sm."""
+    if command == pdu.DATA_SM:
+        return pdu.encode_data_sm_resp(sequence, "", status)
+    return pdu.encode_deliver_sm_resp(sequence, status)

@@ -141,9 +141,16 @@ class Session:
         *,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        on_receipts: Callable[[list[Receipt], SessionInfo], None] | None = None,
     ) -> None:
+        """``on_receipts``, when given, is called instead of ``on_receipt`` with every receipt
+        of one read at once (they are answered after it returns; ESME_RX_T_APPN, all of
+        them, when it raises): a caller storing receipts before they are answered pays one
+        round trip per read."""
         self.config = config
-        self._engine = BindLoop(config, on_receipt, on_mo, on_state, clock, wall_clock, rng)
+        self._engine = BindLoop(
+            config, on_receipt, on_mo, on_state, clock, wall_clock, rng, on_receipts=on_receipts
+        )
         self._thread = threading.Thread(
             target=self._engine.run, daemon=True, name=f"smpp-session-{config.name}"
         )

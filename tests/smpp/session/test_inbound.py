@@ -236,3 +236,51 @@ def test_receipt_in_data_sm_and_unreadable_receipt_are_both_acknowledged():
             assert s.stop(timeout=5)
     assert statuses == {"data_sm": 0, "garbled": 0}
     assert [(r.message_id, r.stat) for r in receipts] == [("ABC123", "DELIVRD")]
+
+
+def _receipt_pdu(seq: int, smsc_id: str) -> bytes:
+    text = f"id:{smsc_id} sub:001 dlvrd:001 submit date:2401011200 done date:2401011201 "
+    return pdu.encode_deliver_sm(
+        seq,
+        pdu.ShortMessage(
+            source_addr="4915550001",
+            destination_addr="12345",
+            esm_class=0x04,
+            short_message=(text + "stat:DELIVRD err:000 text:hi").encode(),
+        ),
+    )
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_receipts_of_one_read_reach_on_receipts_in_one_call(fail):
+    """Five deliver_sm in one TCP write (one read) are one on_receipts call, answered after it
+    returns: all ESME_ROK, or all ESME_RX_T_APPN when it raised."""
+    calls: list[list[str]] = []
+    statuses: list[tuple[int, int]] = []
+    done = threading.Event()
+
+    def on_receipts(receipts, info):
+        calls.append([r.message_id for r in receipts])
+        if fail:
+            raise ConnectionError("redis is down")
+
+    def script(peer):
+        seqs = [peer.next_sequence() for _ in range(5)]
+        peer.send(b"".join(_receipt_pdu(seq, f"R{seq}") for seq in seqs))
+        statuses.extend(peer.expect(pdu.DELIVER_SM_RESP)[1:3] for _ in seqs)
+        done.set()
+        _until_unbind(peer)
+
+    with ScriptedSmsc(script) as smsc:
+        s = Session(
+            session_config(smsc.port), on_receipt=lambda r, i: None, on_receipts=on_receipts
+        )
+        s.start()
+        try:
+            assert done.wait(10), f"script did not finish: {smsc.errors}"
+        finally:
+            assert s.stop(timeout=5)
+    seqs = [seq for _status, seq in statuses]
+    assert calls == [[f"R{seq}" for seq in seqs]]  # one call, every receipt, in order
+    assert {st for st, _seq in statuses} == {RX_T_APPN if fail else 0}
+    assert s.snapshot().counters.receipts == (0 if fail else 5)
