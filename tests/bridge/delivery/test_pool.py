@@ -138,8 +138,8 @@ def test_status_command_shows_every_bind_and_the_stream(make_simulator, redis_se
         )
         report = json.loads(status("--json").stdout)
         assert sorted(b["state"] for b in report["binds"]) == ["bound", "no_lease"]
-        assert (report["stream"]["length"], report["stream"]["pending"]) == (3, 2)
-        assert report["stream"]["consumers"][0]["name"] == "w-test"
+        assert (report["queue"]["length"], report["queue"]["pending"]) == (3, 2)
+        assert report["queue"]["consumers"][0]["name"] == "w-test"
         text = status().stdout
         assert "sim#1" in text and "sim#2" in text and "waiting for a bind lease" in text
         assert "outbound stream: 3 entries, 2 pending" in text
