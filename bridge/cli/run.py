@@ -29,6 +29,8 @@ from bridge.cli import CommandError
 from bridge.cli.database import open_migrated
 from bridge.cli.worker import run_children
 from bridge.config import Config, load_config
+from bridge.ops import metrics_dir
+from bridge.ops.logs import configure_logging, json_mode, say
 from bridge.process.supervisor import ChildSpec, Supervisor, SupervisorError
 from bridge.redis.clients import redact
 from bridge.redis.embedded import EmbeddedRedis, EmbeddedRedisError
@@ -77,7 +79,9 @@ def _port(raw: str) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config()
+    configure_logging(config)
     Path(config.var_dir).mkdir(parents=True, exist_ok=True)
+    metrics_dir.prepare(config.var_dir)  # before any import of prometheus_client
     _migrate(config)
     config = _with_operator_token(config)
     return _supervise(config, args, with_extras=True, demo=not args.no_demo)
@@ -104,7 +108,9 @@ def _with_operator_token(config: Config) -> Config:
 def cmd_api(args: argparse.Namespace) -> int:
     config = load_config()
     open_migrated(config).dispose()  # before var/ is made: a missing database creates nothing
+    configure_logging(config)
     Path(config.var_dir).mkdir(parents=True, exist_ok=True)
+    metrics_dir.prepare(config.var_dir)  # exported to gunicorn (see api/gunicorn_conf.py)
     return _supervise(config, args, with_extras=False, demo=False)
 
 
@@ -163,6 +169,7 @@ def child_env(config: Config) -> dict[str, str]:
     env["REDIS_URL"] = config.redis_url or ""
     env["BRIDGE_VAR_DIR"] = str(Path(config.var_dir).resolve())
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env["BRIDGE_LOG_FORMAT"] = config.log_format  # one format for every child
     if config.operator_token:  # made by `run` into var/ when not configured
         env["BRIDGE_OPERATOR_TOKEN"] = config.operator_token
     if not config.webhook_allow_networks:  # the demo's callbacks go to this machine
@@ -207,13 +214,15 @@ def _on_signals(stop: threading.Event) -> None:
 
 
 def _say(line: str) -> None:
-    print(f"smpp-bridge: {line}", flush=True)
+    say(f"smpp-bridge: {line}")  # one JSON object in json mode
 
 
 def _banner(config: Config, demo) -> None:
     base = f"http://{_client_host(config)}:{config.port}"
     lines = [f"API ready at {base} (docs: {base}/api/v2); Redis {redact(config.redis_url)}"]
-    if demo is not None:
+    if demo is not None and json_mode():  # shipped logs get no password or key
+        lines.append(f"Demo account {demo.username}: credentials in {config.var_dir}/demo.json")
+    elif demo is not None:
         lines += demo.describe(base)
     lines.append("Press Ctrl-C to stop.")
-    print("\n".join(lines), flush=True)
+    say("\n".join(lines))

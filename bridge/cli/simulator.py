@@ -116,6 +116,10 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
 
 
 def run_simulator(args: argparse.Namespace) -> int:
+    from bridge.config import load_config
+    from bridge.ops.logs import configure_logging, say
+
+    configure_logging(load_config())  # the format of the other processes (BRIDGE_LOG_FORMAT)
     config = config_from_args(args)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -126,10 +130,9 @@ def run_simulator(args: argparse.Namespace) -> int:
     except (ScenarioError, SimulatorError) as exc:
         raise CommandError(str(exc), code=2 if isinstance(exc, ScenarioError) else 1) from None
     try:
-        print(
+        say(
             f"smpp-bridge simulator listening on {host}:{port} "
-            f"(system_id {config.system_id or 'any'})",
-            flush=True,
+            f"(system_id {config.system_id or 'any'})"
         )
         while not stop.wait(0.5):
             pass

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
-import sys
 import threading
 from datetime import UTC, datetime
 
@@ -59,17 +57,15 @@ def _redis(config: Config):
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from bridge.ops import metrics_dir
+    from bridge.ops.logs import configure_logging
+
     config = load_config()
+    configure_logging(config, level=args.log_level.upper())
     if not config.redis_url:
         raise CommandError("REDIS_URL is not set: the sender reads the webhook stream there")
     from bridge.storage.db import Database
     from bridge.webhooks.secret_cache import SecretCache
-    from bridge.webhooks.sender import Sender
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -82,6 +78,9 @@ def cmd_send(args: argparse.Namespace) -> int:
                 "the database is not migrated to the newest schema; run "
                 "`smpp-bridge db upgrade` (or use `smpp-bridge run`)"
             )
+        metrics_dir.prepare(config.var_dir)  # its attempts count into the machine's /metrics
+        from bridge.webhooks.sender import Sender  # imports prometheus_client: after prepare
+
         Sender(config, client, SecretCache(db), consumer=args.consumer).run(stop)
     finally:
         client.close()

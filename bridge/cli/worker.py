@@ -7,7 +7,6 @@ configured, a simulated SMSC on a free port, then the worker processes routed to
 from __future__ import annotations
 
 import argparse
-import logging
 import socket
 import sys
 from dataclasses import replace
@@ -101,21 +100,21 @@ def worker_config(
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # the schema check is not news
+    from bridge.ops import metrics_dir
+    from bridge.ops.logs import configure_logging
+
+    base = load_config()
+    configure_logging(base, level=args.log_level)  # alembic: warnings only
     password = args.simulator_password
     if password == "-":
         password = sys.stdin.readline().rstrip("\r\n")
-    config = worker_config(load_config(), args.simulator, args.simulator_system_id, password)
+    config = worker_config(base, args.simulator, args.simulator_system_id, password)
     if not config.redis_url:
         raise CommandError("REDIS_URL is not set: the worker reads the outbound stream there")
+    db = open_migrated(config)  # before var/metrics is made: a missing database creates nothing
+    metrics_dir.prepare(config.var_dir)  # before bridge.delivery imports prometheus_client
     from bridge.delivery.worker import Worker
 
-    db = open_migrated(config)
     try:
         Worker(config, db=db, consumer=args.consumer).run_forever()
     finally:

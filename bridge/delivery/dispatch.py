@@ -34,6 +34,8 @@ from bridge.delivery.jobs import Job, Tracker
 from bridge.delivery.lanes import Lane, lanes_for
 from bridge.delivery.pool import SessionPool
 from bridge.delivery.settlement import Failed, Submitted
+from bridge.ops.logs import message_context
+from bridge.ops.metrics import count_submit
 from bridge.routing.router import Router
 from bridge.storage.states import MessageState
 from smpp.codec import status as smpp_status
@@ -161,7 +163,13 @@ class Dispatcher:
             try:
                 job.build(conn)
             except ValueError as exc:
-                log.error("message %s cannot be split for %s: %s", m.message_id, conn.name, exc)
+                log.error(
+                    "message %s cannot be split for %s: %s",
+                    m.message_id,
+                    conn.name,
+                    exc,
+                    extra=message_context(m.message_id, m.batch_id),
+                )
                 self._fail(job, MessageState.REJECTED, "cannot encode")
                 return None
             if len(job.parts) != m.parts:
@@ -171,6 +179,7 @@ class Dispatcher:
                     m.parts,
                     conn.name,
                     len(job.parts),
+                    extra=message_context(m.message_id, m.batch_id),
                 )
         return conn
 
@@ -233,6 +242,7 @@ class Dispatcher:
         lane.done += 1
         touched.add(lane.connection.name)
         job.written = job.written or outcome.written
+        count_submit(lane.connection.name, _status_label(outcome))
         if outcome.kind == "ok":
             job.parts[index].smsc_id = outcome.message_id
             job.open -= 1
@@ -325,3 +335,11 @@ class Dispatcher:
                 self.lanes[name].push_many(claimed, front=True)
             if len(claimed) < len(items):
                 self.lanes[name].push_many([item for item in items if not item[0].claimed])
+
+
+def _status_label(outcome: SubmitOutcome) -> str:
+    """The command_status label of a part's answer: the status name, or timeout / not_sent
+    when the SMSC gave none."""
+    if outcome.kind in ("timeout", "not_sent"):
+        return outcome.kind
+    return smpp_status.name(outcome.status)

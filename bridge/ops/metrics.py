@@ -73,7 +73,9 @@ receipts = Counter(
 )
 accept_to_delivered_seconds = Histogram(
     "accept_to_delivered_seconds",
-    "From acceptance of a message to the commit that stored it delivered.",
+    "From acceptance of a message to the commit that stored it delivered, by the connection "
+    "that submitted it.",
+    ["connection"],
     namespace=NAMESPACE,
     buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 6 * 3600, 24 * 3600),
 )
@@ -137,9 +139,10 @@ def count_receipt(connection: str, stat: str) -> None:
 
 
 @_never_fails
-def observe_delivered(latencies: Iterable[float]) -> None:
-    for seconds in latencies:
-        accept_to_delivered_seconds.observe(max(0.0, seconds))
+def observe_delivered(latencies: Iterable[tuple[str, float]]) -> None:
+    """(connection, seconds) of each message just settled delivered."""
+    for connection, seconds in latencies:
+        accept_to_delivered_seconds.labels(connection).observe(max(0.0, seconds))
 
 
 @_never_fails
@@ -148,6 +151,24 @@ def count_webhook_attempt(outcome: str) -> None:
     if outcome not in WEBHOOK_OUTCOMES:
         raise ValueError(f"webhook outcome must be one of {sorted(WEBHOOK_OUTCOMES)}")
     webhook_attempts.labels(outcome).inc()
+
+
+# Every metric here is labelled, so none holds a value until it is first counted (what lets
+# bridge.ops.metrics_dir switch an early import to multiprocess mode).
+_ALL = (
+    http_requests,
+    accept_seconds,
+    rate_limited,
+    failed_logins,
+    submits,
+    receipts,
+    accept_to_delivered_seconds,
+    webhook_attempts,
+)
+
+
+def counted_anything() -> bool:
+    return any(metric._metrics for metric in _ALL)
 
 
 def multiprocess() -> bool:

@@ -2,10 +2,10 @@
 process of one machine (the gunicorn workers, the delivery worker, the webhook sender), so
 ``GET /metrics`` in any API worker reports the sum over all of them.
 
-prometheus-client decides at import whether it runs in multiprocess mode (it reads
-``PROMETHEUS_MULTIPROC_DIR`` once), so :func:`prepare` runs before anything imports it: in each
-command's handler (``run``, ``api``, ``worker``, ``webhooks``) and in gunicorn's master
-(api/gunicorn_conf.py). Children inherit the variable.
+:func:`prepare` runs before anything counts: in each command's handler (``run``, ``api``,
+``worker``, ``webhooks``) and in gunicorn's master (api/gunicorn_conf.py). Children inherit
+the variable. prometheus-client picks its mode when it is imported; one imported earlier is
+switched to the directory (nothing has counted yet then).
 
 Each process using the directory holds a shared ``flock`` on its ``.lock`` file for its whole
 life (the kernel drops it when the process dies, even by SIGKILL). The first process to start
@@ -43,7 +43,8 @@ def prepare(var_dir: str, environ: dict[str, str] | os._Environ[str] | None = No
         environ[ENV] = path
         return path
     if environ is os.environ:
-        _refuse_late_import(path)
+        os.environ[ENV] = path  # prometheus-client's collector and mark_process_dead read it
+        _switch_late_import(path)
     Path(path).mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(os.path.join(path, LOCK_NAME), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
@@ -67,12 +68,18 @@ def clear(path: str) -> int:
     return gone
 
 
-def _refuse_late_import(path: str) -> None:
-    """prometheus-client imported before the variable was set counts in memory only: its
-    numbers would never reach the directory. A programming error; say so loudly."""
+def _switch_late_import(path: str) -> None:
+    """prometheus-client imported before the variable was set (a module imported at start-up
+    pulled it in) counts in memory; it reads ``values.ValueClass`` whenever a metric's value is
+    made, so switching it now sends every later value to the directory. Values made before
+    would be lost to the scrape: that is a programming error, said loudly."""
     values = sys.modules.get("prometheus_client.values")
-    if values is not None and getattr(values, "ValueClass", None) is values.MutexValue:
+    if values is None or values.ValueClass is not values.MutexValue:
+        return
+    ours = sys.modules.get("bridge.ops.metrics")
+    if ours is not None and ours.counted_anything():
         raise RuntimeError(
-            f"prometheus_client was imported before {ENV} was set to {path}: call "
-            "bridge.ops.metrics_dir.prepare() before importing bridge.ops.metrics"
+            f"metrics were counted before {ENV} was set to {path}: call "
+            "bridge.ops.metrics_dir.prepare() before counting"
         )
+    values.ValueClass = values.MultiProcessValue()

@@ -35,6 +35,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.config import Config
 from bridge.errors import NotFound
+from bridge.ops.logs import message_context
+from bridge.ops.metrics import count_webhook_attempt
 from bridge.redis import keys
 from bridge.webhooks import attempts
 from bridge.webhooks.client import Answer, DeliveryError, WebhookClient
@@ -342,6 +344,7 @@ class Sender:
             if result == "dead":
                 reason = f"retry period spent; last: {reason}"
             self._add_dead(pipe, event_fields(replace(event, attempt=number)), reason, now_ms)
+        count_webhook_attempt(result)
         outcome_word = {"retry": "retrying"}.get(result, result)
         entry = attempts.record(
             event.id,
@@ -355,7 +358,13 @@ class Sender:
         attempts.add(pipe, event.message_id, entry)
         self._ack(pipe, [item.entry_id])
         self._writes.put((pipe, [item]))
-        log.debug("webhook %s attempt %d: %s", event.id, number, outcome_word)
+        log.debug(
+            "webhook %s attempt %d: %s",
+            event.id,
+            number,
+            outcome_word,
+            extra=message_context(event.message_id),
+        )
 
     def _defer(self, items: list[_Item], until: float) -> None:
         """Park events (no attempt made) in the retry set until ``until`` (clock seconds)."""

@@ -25,6 +25,7 @@ from sqlalchemy import Row, bindparam, case, false, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
+from bridge.accept.ids import timestamp_ms
 from bridge.delivery.settlement import money, notify, rules
 from bridge.delivery.settlement.correlation import DEFAULT_MAP_TTL, DEFAULT_ORPHAN_TTL, ReceiptBook
 from bridge.delivery.settlement.outcomes import (
@@ -39,6 +40,7 @@ from bridge.delivery.settlement.outcomes import (
 )
 from bridge.delivery.settlement.receipt_fields import receipt_error, utc_date
 from bridge.delivery.settlement.relay import Relay
+from bridge.ops.metrics import observe_delivered
 from bridge.redis import keys as redis_keys
 from bridge.redis.outbox import OutboundMessage
 from bridge.redis.stats import count_transitions
@@ -56,6 +58,7 @@ from smpp.codec.receipt import Receipt
 
 log = logging.getLogger(__name__)
 
+ULID_LENGTH = 26  # our message ids (bridge.accept.ids); others carry no time
 _CHUNK = 2000  # ids per IN (...): far below SQLite's and PostgreSQL's parameter limits
 TRANSACTION_ATTEMPTS = 3  # a deadlock victim / lock timeout is retried this often
 
@@ -273,6 +276,7 @@ class Settlement:
             self.relay.give_back(relayed)
             raise
         self.relay.publish(events)
+        observe_delivered(self._delivery_latencies(p.changed()))
         if p.missing:
             log.warning(
                 "outcomes for %d unknown message id(s) ignored, e.g. %s",
@@ -289,6 +293,22 @@ class Settlement:
             dict.fromkeys(o.message_id for o in outcomes if isinstance(o, (Submitted, Failed)))
         )
         return Applied(changed, [i for i in ids if i not in changed_set], refunded, settled)
+
+    def _delivery_latencies(self, changed: list[rules.Row]) -> list[tuple[str, float]]:
+        """(connection, seconds from acceptance (the time in the message id, the instant of
+        created_at) to now) of the messages this commit moved to delivered (the
+        accept-to-delivered histogram)."""
+        now = self._clock()
+        latencies = []
+        for row in changed:
+            if row.state != MessageState.DELIVERED or row.old_state == MessageState.DELIVERED:
+                continue
+            if len(row.id) == ULID_LENGTH:
+                try:
+                    latencies.append((row.connection or "", now - timestamp_ms(row.id) / 1000))
+                except ValueError:  # not one of our ids (a test's, an import's): no time in it
+                    continue
+        return latencies
 
     def _apply_once(self, outcomes: list[Outcome], relayed: list[str]):
         now = rules.utc(self._clock())
