@@ -432,6 +432,11 @@ class MessageAnswer(_Answer):
     )
 
 
+class RefusedAnswer(_Answer):
+    number = fields.String(required=True, metadata={"example": "+254701234567"})
+    reason = fields.String(required=True, metadata={"example": "opted out"})
+
+
 class SendAnswer(_Answer):
     status = fields.String(required=True, metadata={"example": MessageState.ACCEPTED.value})
     batch_id = fields.String(required=True)
@@ -449,6 +454,14 @@ class SendAnswer(_Answer):
         }
     )
     messages = fields.List(fields.Nested(MessageAnswer), required=True)
+    refused = fields.List(
+        fields.Nested(RefusedAnswer),
+        metadata={
+            "description": "Numbers left out, not sent and not charged: each opted out of this "
+            "account's messages (an inbound STOP, or POST /api/v2/optouts). Absent when none "
+            "was; when every number is refused the answer is a 400 with this list."
+        },
+    )
 
 
 class BalanceAnswer(_Answer):
