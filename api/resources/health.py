@@ -27,7 +27,7 @@ NO_OPERATOR_TOKEN = (
     "No operator token is configured: set BRIDGE_OPERATOR_TOKEN (or operator_token in the "
     "BRIDGE_CONFIG file) and restart the API; `smpp-bridge run` makes one in var/operator-token"
 )
-OPERATOR_SECURITY = [{"OperatorBearer": []}]
+OPERATOR_SECURITY: list[dict[str, list[str]]] = [{"OperatorBearer": []}]
 
 
 class Healthz:

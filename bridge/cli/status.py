@@ -68,6 +68,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     config = _with_redis(load_config())
     from bridge.redis.clients import make_redis
 
+    assert config.redis_url  # _with_redis raised otherwise
     client = make_redis(config.redis_url)
     db = _database(config)
     try:

@@ -195,9 +195,10 @@ def readiness(config: Config, redis: redis_lib.Redis | None, db: Database | str 
     checks = {"database": check_database(db), "redis": check_redis(redis)}
     problems = [c["error"] for c in checks.values() if not c["ok"]]
     binds = None
-    if checks["redis"]["ok"]:
+    if checks["redis"]["ok"] and redis is not None:
+        client = redis
         try:
-            binds = _bounded("redis", lambda: _read_binds(redis))
+            binds = _bounded("redis", lambda: _read_binds(client))
         except SourceDown as exc:
             problems.append(str(exc))
     connections = connection_views(configured_connections(config), binds)
@@ -226,10 +227,11 @@ def collect_status(
     problems = doc["problems"]
     sections: dict[str, Any] = dict.fromkeys(_REDIS_SECTIONS)
     binds = None
-    if doc["checks"]["redis"]["ok"]:
+    if doc["checks"]["redis"]["ok"] and redis is not None:
+        client = redis
         try:
             binds, sections = _bounded(
-                "redis", lambda: (_read_binds(redis), _redis_sections(redis))
+                "redis", lambda: (_read_binds(client), _redis_sections(client))
             )
         except SourceDown as exc:
             problems.append(str(exc))
@@ -282,7 +284,8 @@ def queue_view(redis: redis_lib.Redis) -> dict[str, Any]:
     oldest = 0.0
     if first:
         entry_id = first[0][0]
-        millis = int((entry_id.decode() if isinstance(entry_id, bytes) else entry_id).split("-")[0])
+        text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        millis = int(text.split("-")[0])
         seconds, micros = redis.time()
         oldest = max(0.0, round(seconds + micros / 1e6 - millis / 1000, 3))
     return {**info, "oldest_age": oldest}
