@@ -1,7 +1,9 @@
 """The worker process: read the outbound stream, submit through the session pool, settle, ack.
 
 Threads: one reader (XREADGROUP / XAUTOCLAIM, claim, admit), one lane per connection, one
-collector, the settlement writer, the pool's maintenance thread and one thread per bind.
+collector, the settlement writer, the pool's maintenance thread, one thread per bind, and the
+periodic passes: reconciler, webhook outbox sweep, and the releaser of scheduled sends
+(bridge.delivery.release).
 A stream entry is acknowledged (XACK + XDEL) only in the writer's ``on_settled`` callback,
 i.e. after its message's outcome is committed; anything not acknowledged when the process dies
 is taken over by a live worker (XAUTOCLAIM) after ``claim_idle_seconds``.
