@@ -24,9 +24,10 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import select, text, update
+from sqlalchemy import Row, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.redis import keys as redis_keys
@@ -128,7 +129,7 @@ class Releaser:
         if not ids:
             return 0
         now = datetime.fromtimestamp(self._clock(), UTC)
-        rows = []
+        rows: list[Row[Any]] = []
         with self._db.begin() as conn:
             for chunk in _chunks(ids):
                 rows += conn.execute(
