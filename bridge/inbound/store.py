@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, event, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -135,7 +136,7 @@ class InboundStore:
                     decision.account,
                 )
             action = decision.action if account_id is not None else None
-            row = {
+            row: dict[str, Any] = {
                 "id": self._ids.new(),
                 "account_id": account_id,
                 "connection": connection,
