@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint constraints bench clean interop-deps
+.PHONY: run test lint constraints bench faults clean interop-deps
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,12 @@ bench: $(STAMP)
 	  name=$$(basename $$script .py); [ $$name = __init__ ] && continue; \
 	  echo "== python -m bench.$$name"; $(PY) -m bench.$$name || exit 1; \
 	done
+
+# The delivery engine's fault scenarios, each run for real in a temporary directory, then a summary
+# table (docs/testing.md, "The fault suite"); about a minute. FAULTS_ARGS="--scale 5" for longer.
+FAULTS_ARGS ?=
+faults: $(STAMP)
+	$(VENV)/bin/smpp-bridge prove faults $(FAULTS_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

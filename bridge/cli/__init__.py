@@ -36,14 +36,16 @@ def build_parser() -> _Parser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     # imported here, not at the top: each of them imports CommandError from this module
-    from bridge.cli import admin, audit, inbound, run, simulator, webhooks, worker
+    from bridge.cli import admin, audit, inbound, prove, run, simulator, status, webhooks, worker
 
     run.register(subparsers)  # run, api
     admin.register(subparsers)  # account ..., key ..., db upgrade
     simulator.register(subparsers)  # simulator
-    worker.register(subparsers)  # worker, status
+    worker.register(subparsers)  # worker
+    status.register(subparsers)  # status
     audit.register(subparsers)  # audit
     webhooks.register(subparsers)  # webhooks, webhooks dead
+    prove.register(subparsers)  # prove faults
     inbound.register(subparsers)  # inbox unrouted
     parser.commands = tuple(subparsers.choices)
     return parser

@@ -6,7 +6,6 @@ Every process and thread started here is stopped in a ``finally``; every wait is
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from bridge.config import Config, read_settings
+from bridge.proof.rig import FAST_WORKER, numbers, to_toml  # noqa: F401  (tests import them here)
 from bridge.redis.clients import make_redis
 from bridge.service import BridgeService
 from bridge.storage.models import accounts, messages
@@ -32,29 +32,6 @@ from tests.harness.simulator import make_simulator  # noqa: F401  (fixture)
 SMPP_BRIDGE = str(Path(sys.executable).parent / "smpp-bridge")
 FINAL = {"delivered", "undelivered", "expired", "rejected", "failed"}
 OPENING = Decimal("100000.00")
-
-#: Fast timings for tests; each test overrides what it exercises.
-FAST_WORKER = {
-    "claim_idle_seconds": 3.0,
-    "claim_interval_seconds": 0.5,
-    "lease_ttl": 3.0,
-    "status_interval": 0.5,
-    "reconnect_min": 0.05,
-    "reconnect_max": 0.5,
-    "down_queue_timeout": 2.0,
-    "drain_timeout": 10.0,
-    "retry": {
-        "ESME_RTHROTTLED": {"delay": 0.1, "max_attempts": 30},
-        "timeout": {"delay": 0.2, "max_attempts": 4},
-        "not_sent": {"delay": 0.1, "max_attempts": 60},
-        "max_delay": 1.0,
-    },
-}
-
-
-def numbers(count: int, start: int = 0) -> list[str]:
-    """Distinct valid Kenyan mobile numbers, so the simulator's record maps to our rows."""
-    return [f"+2547{10_000_000 + start + i:08d}" for i in range(count)]
 
 
 @dataclass
@@ -133,34 +110,6 @@ class Bridge:
             timeout=120,
             check=False,
         )
-
-
-def to_toml(data: dict) -> str:
-    """Just enough TOML for worker configs: scalars, inline tables, arrays of tables."""
-
-    def value(v: Any) -> str:
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return json.dumps(v)
-
-    lines: list[str] = []
-    for table in data.get("smsc", []):
-        lines.append("[[smsc]]")
-        lines += [f"{k} = {value(v)}" for k, v in table.items()]
-    if "worker" in data:
-        lines.append("[worker]")
-        lines += [f"{k} = {value(v)}" for k, v in data["worker"].items() if k != "retry"]
-        if "retry" in data["worker"]:
-            lines.append("[worker.retry]")
-            lines += [
-                f'"{k}" = {value(v)}' if isinstance(v, dict) else f"{k} = {value(v)}"
-                for k, v in data["worker"]["retry"].items()
-            ]
-    return "\n".join(lines) + "\n"
 
 
 def smsc_table(sim, **overrides) -> dict:
