@@ -23,6 +23,8 @@ from bridge.config.inbound import (
     read_inbound,
 )
 from bridge.config.inbound import check as check_inbound
+from bridge.config.ops import DEFAULT_METRICS_NETWORKS, networks_setting
+from bridge.config.ops import check as check_ops
 from bridge.config.reader import ConfigError
 from bridge.config.smsc import SIMULATOR, Connection, Route, read_connections, read_routes
 from bridge.config.supervision import check as check_supervision
@@ -140,6 +142,10 @@ class Config:
     # --- operations: metrics, logs and the operator token (bridge/ops/) ---
     # BRIDGE_OPERATOR_TOKEN; the Bearer token of /metrics and the operator endpoints; "" = none
     operator_token: str = ""
+    # BRIDGE_METRICS_ALLOW_NETWORKS; addresses/CIDRs (comma-separated) that may read /metrics
+    # without the token ("none" or [] = the token only)
+    metrics_allow_networks: tuple[str, ...] = DEFAULT_METRICS_NETWORKS
+    log_format: str = "text"  # BRIDGE_LOG_FORMAT; text (one line a record) or json (an object)
 
     # --- SMSC connections, routes and the worker (TOML only: [[smsc]], [[route]], [worker]) ---
     # Given as raw TOML tables (load_config, tests) they are read and checked here, once.
@@ -186,6 +192,9 @@ class Config:
         for name in ("optout_keywords", "optin_keywords"):
             object.__setattr__(self, name, keywords(getattr(self, name)))
         check_inbound(self)
+        nets, log_format = check_ops(self)
+        object.__setattr__(self, "metrics_allow_networks", nets)
+        object.__setattr__(self, "log_format", log_format)
         level = str(self.sqlite_synchronous).lower()
         if level not in ("full", "normal"):
             raise ConfigError(
@@ -291,6 +300,8 @@ _ENV: dict[str, tuple[str, Any]] = {
     "BRIDGE_OPTOUT_KEYWORDS": ("optout_keywords", keywords),
     "BRIDGE_OPTIN_KEYWORDS": ("optin_keywords", keywords),
     "BRIDGE_OPERATOR_TOKEN": ("operator_token", str),
+    "BRIDGE_METRICS_ALLOW_NETWORKS": ("metrics_allow_networks", networks_setting),
+    "BRIDGE_LOG_FORMAT": ("log_format", str),
 }
 # TOML table -> field
 _TABLES = {"smsc": "smsc", "route": "routes", "worker": "worker", "inbound": "inbound"}
