@@ -90,7 +90,8 @@ class RedisState:
         if not first:
             return 0.0
         entry_id = first[0][0]
-        ms = int((entry_id.decode() if isinstance(entry_id, bytes) else entry_id).split("-")[0])
+        text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        ms = int(text.split("-")[0])
         return max(0.0, self._clock() - ms / 1000)
 
     def _binds(self, client: redis_lib.Redis):

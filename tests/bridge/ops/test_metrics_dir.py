@@ -52,13 +52,15 @@ def test_counts_are_kept_while_a_process_lives_and_cleared_on_a_fresh_start(tmp_
     var = tmp_path / "var"
     holder = _count(var, hold=True)
     try:
+        assert holder.stdout is not None and holder.stdin is not None
         assert holder.stdout.readline().strip() == "counted"
         assert _submits(var / "metrics") == 1  # an early import still counts into the directory
         second = _count(var)
         assert second.wait(30) == 0
         assert _submits(var / "metrics") == 2  # the holder lives: nothing cleared
     finally:
-        holder.stdin.close()
+        if holder.stdin is not None:
+            holder.stdin.close()
         stop_process(holder)
     third = _count(var)  # nobody holds the lock now: a fresh start
     assert third.wait(30) == 0
