@@ -236,3 +236,15 @@ def test_phonenumbers_carrier_data_internals():
     key, names = next(iter(data.items()))
     assert isinstance(key, str) and key.isdigit() and isinstance(names, dict), used_by
     assert any("en" in v for v in data.values()), used_by + " reads each prefix's 'en' name"
+
+
+# ------------------------------------------------------------------------------ prometheus-client
+def test_prometheus_client_multiprocess_internals():
+    from prometheus_client import Counter, values
+    from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+    used_by = "bridge/ops/metrics_dir.py and bridge/ops/metrics.py (multiprocess mode)"
+    _has(values, ["ValueClass", "MutexValue", "MultiProcessValue"], used_by)
+    _has(Counter("third_party_check", "x", ["a"], registry=None), ["_metrics"], used_by)
+    _accepts(MultiProcessCollector, ["registry", "path"], used_by)
+    _accepts(mark_process_dead, ["pid", "path"], used_by)
