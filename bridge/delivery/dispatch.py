@@ -27,6 +27,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import cast
 
 from bridge.config import NOT_SENT, TIMEOUT, Connection, WorkerSettings
 from bridge.delivery.fleet import TokenBucket
@@ -237,7 +238,8 @@ class Dispatcher:
         return min(0.2, max(0.0, self._retries[0][0] - time.monotonic()))
 
     def _on_outcome(self, outcome: SubmitOutcome, touched: set[str]) -> None:
-        job, index = outcome.tag
+        job, index = cast(tuple[Job, int], outcome.tag)  # the tag Job.build gave the part
+        assert job.connection is not None  # built for a connection before it was submitted
         lane = self.lanes[job.connection.name]
         lane.done += 1
         touched.add(lane.connection.name)
@@ -282,7 +284,7 @@ class Dispatcher:
         heapq.heappush(self._retries, (time.monotonic() + delay, next(self._seq), job, [index]))
         self.counters["retries"] += 1
 
-    def _give_up_state(self, job: Job, key: str, now: float) -> tuple[str, str]:
+    def _give_up_state(self, job: Job, key: str, now: float) -> tuple[MessageState, str]:
         if now >= job.message.expires_at and not job.any_accepted:
             return (MessageState.EXPIRED, VALIDITY)
         return (MessageState.FAILED, key)
@@ -297,11 +299,14 @@ class Dispatcher:
             self._fail(job, *job.failure)
             return
         conn = job.connection
+        assert conn is not None  # its parts were built for it
+        # every part answered ok (no failure, none open), so every part has its SMSC id
+        smsc_ids = cast(list[str], [p.smsc_id for p in job.parts])
         self._finish(
             job,
             Submitted(
                 m.message_id,
-                [p.smsc_id for p in job.parts],
+                smsc_ids,
                 conn.name,
                 now,
                 id_form=conn.message_id_form,
@@ -319,6 +324,7 @@ class Dispatcher:
             if job.done:
                 continue
             conn = job.connection
+            assert conn is not None  # a retry was submitted before, so it was built
             alone = job.open == len(indexes)  # nothing else of it in flight or waiting
             if alone and not job.any_accepted and not self.pool.is_up(conn.name):
                 tries = max(p.tries for p in job.parts)

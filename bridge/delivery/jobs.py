@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from bridge.config import Connection
 from bridge.redis.outbox import OutboundMessage
+from bridge.storage.states import MessageState
 from smpp.codec import build_submit_parts
 from smpp.codec.smpp_time import absolute_time
 from smpp.session.submit import SubmitRequest
@@ -43,7 +44,7 @@ class Job:
     connection: Connection | None = None
     parts: list[Part] = field(default_factory=list)
     open: int = 0  # parts without a final answer yet
-    failure: tuple[str, str] | None = None  # (state, error_code) once some part failed for good
+    failure: tuple[MessageState, str] | None = None  # (state, error_code) once failed for good
     done: bool = False  # the outcome has been handed to the settlement writer
     written: bool = False  # some part's bytes may have reached an SMSC socket
     recovered: bool = False  # from a dead consumer or a reconciler's entry: claim any attempts

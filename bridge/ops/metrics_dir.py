@@ -20,6 +20,7 @@ import fcntl
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 SUBDIR = "metrics"  # under var_dir, unless PROMETHEUS_MULTIPROC_DIR names another directory
@@ -73,7 +74,7 @@ def _switch_late_import(path: str) -> None:
     pulled it in) counts in memory; it reads ``values.ValueClass`` whenever a metric's value is
     made, so switching it now sends every later value to the directory. Values made before
     would be lost to the scrape: that is a programming error, said loudly."""
-    values = sys.modules.get("prometheus_client.values")
+    values: Any = sys.modules.get("prometheus_client.values")  # its internals, set below
     if values is None or values.ValueClass is not values.MutexValue:
         return
     ours = sys.modules.get("bridge.ops.metrics")

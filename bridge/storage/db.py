@@ -174,7 +174,10 @@ def head_revision() -> str:
     """The newest migration revision shipped with this package."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(_alembic_config("")).get_current_head()
+    head = ScriptDirectory.from_config(_alembic_config("")).get_current_head()
+    if head is None:
+        raise RuntimeError("no Alembic migrations found in bridge/storage/migrations: reinstall")
+    return head
 
 
 def schema_revision(engine: Engine) -> str | None:

@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass, field
 
 
-class SessionState(str, enum.Enum):
+class SessionState(enum.StrEnum):
     """Where a bind is. ``down`` covers both "between reconnect attempts" and "stopped"
     (see ``SessionSnapshot.stopped``); ``bind_refused`` is final: the SMSC rejected the
     credentials and the session will not try again until it is restarted."""

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Connection, String, bindparam, func, literal_column, select, tuple_
+from sqlalchemy.sql.elements import ColumnClause
 
 from bridge.delivery.settlement.view import MessageView, row_view
 from bridge.errors import InvalidInput, NotFound
@@ -40,7 +41,7 @@ _MAX_MICROS = 253402300799999999  # 9999-12-31T23:59:59.999999Z
 _CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{1,120}")
 _ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 _ID = re.compile(r"[0-9A-Za-z]{1,26}")
-_NOTHING = literal_column("''")
+_NOTHING: ColumnClause[str] = literal_column("''")  # the empty string, as SQL text
 
 # What a listed message needs: the row of GET /api/v2/sms/{id} without its text and callback
 # (every other column, so a column the view gains is listed too).
