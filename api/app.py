@@ -28,6 +28,7 @@ from api.resources import (
     listing,
     messages,
     sms,
+    status_page,
 )
 from api.resources.metrics import Metrics
 from bridge.accept.logins import LoginThrottle
@@ -74,6 +75,7 @@ def create_app(config: Config, service, redis: redis_lib.Redis | None) -> falcon
     app.add_route("/healthz", health.Healthz())
     app.add_route("/readyz", health.Readyz(config, probes, service.db))
     app.add_route(health.STATUS_PATH, health.Status(config, probes, service.db))
+    status_page.routes(app)  # /status: the NOC page over /api/v2/status (no data of its own)
     app.add_route("/metrics", Metrics(config, redis))  # the operator's scrape
     return app
 

@@ -22,6 +22,7 @@ from bridge.config import SIMULATOR, Config
 from bridge.delivery.fleet import read_bind_statuses
 from bridge.delivery.reader import stream_info
 from bridge.delivery.settlement.learning import receipt_forms
+from bridge.ops.history import read_history, sample_queue
 from bridge.redis import keys as redis_keys
 from bridge.redis.stats import read_state_counts
 from bridge.storage.db import Database, missing_sqlite_file
@@ -256,6 +257,7 @@ _REDIS_SECTIONS = (
     "inbound",
     "possible_duplicates",
     "receipt_forms",
+    "history",
 )
 
 
@@ -265,14 +267,17 @@ def _redis_sections(redis: redis_lib.Redis) -> dict[str, Any]:
         pipe.get(redis_keys.unrouted_mo_count_key())
         pipe.get(redis_keys.POSSIBLE_DUPLICATES)
         scheduled, unrouted, duplicates = pipe.execute()
+    queue = queue_view(redis)
+    sample_queue(redis, queue["length"])  # the charts' queue depth (bridge.ops.history)
     return {
-        "queue": queue_view(redis),
+        "queue": queue,
         "scheduled": int(scheduled),
         "messages": read_state_counts(redis),
         "webhooks": webhook_counts(redis),
         "inbound": {"unrouted": int(unrouted or 0)},
         "possible_duplicates": int(duplicates or 0),
         "receipt_forms": receipt_forms(redis),
+        "history": read_history(redis),
     }
 
 

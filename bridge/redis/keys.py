@@ -97,6 +97,16 @@ def unrouted_mo_count_key() -> str:
     return UNROUTED_MO_COUNT
 
 
+# The outbound stream's length sampled once per 10-second bucket when the status document is
+# read (bridge/ops/history.py): one STRING per bucket, set NX, expiring after 16 minutes.
+QUEUE_SAMPLE_PREFIX = PREFIX + "stats:queue:"
+
+
+def queue_sample_key(bucket: int) -> str:
+    """The outbound stream length sampled in one 10-second bucket (``int(unix_seconds) // 10``)."""
+    return f"{QUEUE_SAMPLE_PREFIX}{bucket}"
+
+
 # --- delivery receipts and settlement (bridge/delivery/settlement/correlation.py, core.py) ---
 # Receipt correlation: one STRING per (connection, id spelling) -> "<message_id>:<part_index>",
 # expiring after the message's validity plus a margin. An id spelling is a canonical_id, or,

@@ -3,43 +3,24 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.parse
 import urllib.request
 from decimal import Decimal
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 
 from api.app import create_app
 from tests.bridge.delivery.conftest import OPENING, numbers
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args) -> None:  # keep test output clean
-        pass
+from tests.harness.http import serve_wsgi
 
 
 @pytest.fixture
 def api_url(bridge):
     """The real API app served over a real socket (wsgiref, one thread)."""
     key = bridge.service.generate_key(bridge.account_id, expiry_days=1).api_key
-    server = make_server(
-        "127.0.0.1",
-        0,
-        create_app(bridge.config, bridge.service, bridge.redis),
-        handler_class=_Quiet,
-    )
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", key
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    app = create_app(bridge.config, bridge.service, bridge.redis)
+    with serve_wsgi(app, threads=False) as base:
+        yield base, key
 
 
 def _call(url: str, key: str, data: dict | None = None) -> dict:

@@ -1,0 +1,181 @@
+"""The /status page in headless Chromium over a real API, worker and two simulated SMSCs.
+
+Debian's chromium is installed by the session fixture when missing (the test fails, never
+skips, when it cannot be); Playwright drives that binary (never ``playwright install``).
+Screenshots land in the test's tmp dir, and in docs/img/ with BRIDGE_SAVE_SCREENSHOTS=1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from falcon import testing
+
+from api.app import create_app
+from bridge.config import read_settings
+from tests.api.test_health import FAST, _smsc
+from tests.harness.http import serve_wsgi
+from tests.harness.simulator import make_simulator  # noqa: F401  (fixture)
+
+TOKEN = "op-" + "s" * 40
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+WITHIN = 10_000  # ms the page may take to show a change ("within a few seconds")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The chromium binary, installed with apt-get when missing; fails (never skips) if not."""
+    found = shutil.which("chromium")
+    if found is None:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+            if done.returncode != 0:
+                pytest.fail(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr[-2000:]}")
+        found = shutil.which("chromium")
+    if found is None:
+        pytest.fail("chromium is not on PATH after apt-get install -y chromium")
+    return found
+
+
+@pytest.fixture
+def sims(make_simulator):  # noqa: F811
+    return {n: make_simulator(system_id="bridge", password="secret") for n in ("alpha", "beta")}
+
+
+@pytest.fixture
+def served(api_config, db, redis_client, bridge_service, sims) -> Iterator[tuple[str, object]]:
+    """A worker bound to both simulators and the app on a real WSGI server: (base URL, config)."""
+    from bridge.delivery.worker import Worker
+
+    config = api_config.replace(
+        smsc=tuple(_smsc(s, name=n) for n, s in sims.items()), operator_token=TOKEN
+    )
+    worker = Worker(config, db=db, redis=redis_client, settings=read_settings(FAST))
+    worker.start()
+    try:
+        with serve_wsgi(create_app(config, bridge_service, redis_client)) as base:
+            yield base, config
+    finally:
+        worker.stop(drain_timeout=2.0)
+
+
+@pytest.fixture
+def page(chromium, tmp_path):
+    """A fresh headless Chromium (own user-data dir) and one 1920x1080 page."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=chromium,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1920, "height": 1080},
+        )
+        try:
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+
+
+def _shot(page, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    if os.environ.get("BRIDGE_SAVE_SCREENSHOTS") == "1":
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_IMG / name)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the page reads no SQL
+def test_the_page_follows_a_bind_down_and_up_without_a_reload(
+    served,
+    page,
+    sims,
+    make_simulator,  # noqa: F811
+    bridge_service,
+    demo_account,
+    tmp_path,
+):
+    from playwright.sync_api import expect
+
+    base, _ = served
+    bridge_service.send(demo_account.id, [f"+2547{10_000_000 + i:08d}" for i in range(30)], "hi")
+    navigations: list[str] = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
+    page.goto(base + "/status")
+    expect(page.locator("#login")).to_be_visible()
+    page.fill("#token", "wrong-token")
+    page.click("#login-button")
+    expect(page.locator("#login-error")).to_have_text("Invalid operator token.", timeout=WITHIN)
+    page.fill("#token", TOKEN)
+    page.click("#login-button")
+
+    def conn_state(name: str):
+        return page.locator(f'#connections tr[data-connection="{name}"] .conn-state')
+
+    for name in sims:
+        expect(conn_state(name)).to_have_text("▲ UP", timeout=WITHIN)
+        expect(page.locator(f'#binds tr[data-connection="{name}"] .bind-state')).to_have_text(
+            "▲ BOUND", timeout=WITHIN
+        )
+    expect(page.locator("#overall")).to_have_text("▲ ALL OK", timeout=WITHIN)
+    assert page.evaluate("sessionStorage.getItem('smpp-bridge.operator-token')") == TOKEN
+    page.evaluate("window.__notReloaded = true")
+    _shot(page, tmp_path, "status-page.png")
+
+    port = sims["alpha"].port
+    sims["alpha"].stop()
+    expect(conn_state("alpha")).to_have_text("▼ DOWN", timeout=WITHIN)
+    expect(conn_state("alpha")).to_have_class("state conn-state bad")
+    bind = page.locator('#binds tr[data-connection="alpha"]')
+    expect(bind).not_to_have_attribute("data-state", "bound", timeout=WITHIN)
+    expect(conn_state("beta")).to_have_text("▲ UP")
+    expect(page.locator("#problems li").first).to_contain_text("connection alpha has no bound")
+    expect(page.locator("#overall")).to_have_text("▼ PROBLEMS")
+    _shot(page, tmp_path, "status-page-bind-down.png")
+
+    sims["alpha"] = make_simulator(system_id="bridge", password="secret", port=port)
+    expect(conn_state("alpha")).to_have_text("▲ UP", timeout=WITHIN)
+    expect(page.locator("#overall")).to_have_text("▲ ALL OK", timeout=WITHIN)
+    expect(page.locator("#problems li")).to_have_count(0)
+    _shot(page, tmp_path, "status-page-restored.png")
+    assert page.evaluate("window.__notReloaded") is True  # the same document all along
+    assert navigations == [base + "/status"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_page_is_served_without_the_token_and_holds_no_data(app):
+    client = testing.TestClient(app)
+    page = client.simulate_get("/status")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "Content-Security-Policy" in page.headers
+    assert "connect-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-cache, private"
+    assert page.headers["access-control-allow-origin"] == "*"
+    for name, kind in (("status.css", "text/css"), ("status.js", "application/javascript")):
+        r = client.simulate_get(f"/status/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith(kind)
+    for text in (page.text, client.simulate_get("/status/status.js").text):
+        assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
+        assert "https://" not in text  # no external assets
+    assert client.simulate_get("/status/../app.py").status_code == 404
+    assert client.simulate_get("/status/status.html").status_code == 404
+    assert client.simulate_get("/status/nope.js").status_code == 404
