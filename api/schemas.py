@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
+from marshmallow.types import ErrorMessages
 
 from bridge.accept.callbacks import CALLBACK_EVENTS, CALLBACK_EVENTS_ERROR
 from bridge.accept.chars import control_problem
@@ -77,7 +78,7 @@ def _no_controls(name: str, message_text: bool):
 class Numbers(fields.Field):
     """Comma-separated text (the contract's form) or a JSON list / repeated parameter of texts."""
 
-    default_error_messages: ClassVar[dict[str, str]] = {
+    default_error_messages: ErrorMessages = {
         "invalid": "numbers must be comma-separated text or a list of texts.",
         "required": "numbers is required.",
         "null": "numbers must not be null.",
@@ -178,7 +179,11 @@ class Moment(fields.String):
             },
         )
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+    # A String to apispec (it types fields by class, so the document says "string"), loaded as
+    # an aware datetime: the override's return type differs from String's on purpose.
+    def _deserialize(  # type: ignore[override]
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> datetime:
         if not isinstance(value, str) or not _MOMENT.fullmatch(value.strip()):
             raise ValidationError(self.error)
         try:

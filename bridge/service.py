@@ -31,7 +31,7 @@ from bridge.accept.sweeper import Sweeper
 from bridge.config import Config
 from bridge.errors import DependencyDown, InvalidInput, NotFound, RateLimited, Unauthorized
 from bridge.inbound import inbox, optouts
-from bridge.inbound.optouts import opted_out
+from bridge.inbound.optouts import OptOut, opted_out
 from bridge.ops.metrics import count_failed_login
 from bridge.redis.clients import make_redis
 from bridge.storage import accounts as acc
@@ -430,7 +430,8 @@ class BridgeService:
             return optouts.list_optouts(conn, account_id, limit, cursor)
 
     @_guard_db
-    def add_optout(self, account_id: int, number: str) -> tuple[optouts.OptOut, bool]:
+    # OptOut, not optouts.OptOut: in the class body the method optouts hides the module
+    def add_optout(self, account_id: int, number: str) -> tuple[OptOut, bool]:
         """Opt ``number`` (E.164) out of the account; (the entry, whether it is new)."""
         with self.db.begin() as conn:
             added = optouts.add_optout(conn, account_id, number, "api", self._now())
