@@ -48,8 +48,8 @@ class ChildSpec:
     ready: Callable[[], bool] | None = None  # polled until True; None = ready once started
     ready_timeout: float = 60.0  # seconds to become ready
     stop_timeout: float = 15.0  # seconds after SIGTERM before SIGKILL
-    # at the first start, later children wait until this one is ready (its death before then
-    # stops the start); False: it is started and watched, its readiness reported when it comes
+    # with a ready check: at the first start, later children wait until this one is ready (its
+    # death before then stops the start); False: started and watched, readiness said when it comes
     blocking: bool = True
     # starts the process from the environment (default: argv in a session of its own)
     spawn: Callable[[dict[str, str]], subprocess.Popen] | None = None
@@ -139,7 +139,7 @@ class Supervisor:
             child = _Child(spec)
             self._children.append(child)
             self._launch(child)
-            if spec.blocking:
+            if spec.blocking and spec.ready is not None:
                 self._wait_ready(child, stop_event)
 
     def _launch(self, child: _Child) -> None:
