@@ -12,7 +12,8 @@ Deadlines, from :class:`IntakeLimits` (``BRIDGE_HEADER_TIMEOUT``, ``BRIDGE_BODY_
 header block must be complete ``header_timeout`` after the connection was accepted (for a
 kept-alive connection: after the first byte of its next request; an idle one is the keepalive
 setting's business), the body ``body_timeout`` after its headers. A request that misses one is
-answered 408 and closed; a connection that sent nothing is closed without an answer. A body
+answered 408 and closed; a connection that sent nothing is closed without an answer (when the
+worker stops, after ``STOP_KEEPALIVE_LINGER``, gthread's grace for kept-alive ones). A body
 longer than ``max_body_bytes`` (``BRIDGE_MAX_BODY_BYTES``) is answered 413 from its
 Content-Length or chunk sizes, before it is read. After such an answer the connection is
 half-closed and what the client still sends is read and dropped for ``CLOSE_LINGER_SECONDS``,
@@ -33,7 +34,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
 from api import framing
 from api.gunicorn_errors import ADVICE, json_error
@@ -79,6 +80,7 @@ class IntakeThreadWorker(ThreadWorker):
         self._reading: dict[object, _Reading] = {}
         self._deadlines: list[tuple[float, int, _Reading]] = []  # a heap; stale entries skipped
         self._order = itertools.count()
+        self._idle_until: float | None = None  # stopping: when connections that sent nothing close
         super().init_process()  # runs the worker
 
     # --- gthread hooks: every way a connection reaches a thread passes here ---------------------
@@ -106,8 +108,11 @@ class IntakeThreadWorker(ThreadWorker):
         return super().handle_request(req, conn)
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        now = time.monotonic()
         if self._deadlines:
-            timeout = max(0.0, min(timeout, self._deadlines[0][0] - time.monotonic()))
+            timeout = max(0.0, min(timeout, self._deadlines[0][0] - now))
+        if self._idle_until is not None and self._idle_until > now:
+            timeout = min(timeout, self._idle_until - now)
         super().wait_for_and_dispatch_events(timeout)
         self._expire()
 
@@ -181,9 +186,15 @@ class IntakeThreadWorker(ThreadWorker):
             deadline, _, reading = heapq.heappop(self._deadlines)
             if self._reading.get(reading.conn) is reading and reading.deadline == deadline:
                 self._time_out(reading)
-        if not self.alive:  # stopping: a connection that sent nothing gets nothing
-            for reading in [r for r in self._reading.values() if not r.buf]:
-                self._close(reading)
+        if not self.alive:
+            # Stopping: a connection that has sent nothing yet gets as long as gthread gives a
+            # kept-alive one (STOP_KEEPALIVE_LINGER) to send its request, which is then answered
+            # with "Connection: close"; after that it is closed without an answer.
+            if self._idle_until is None:
+                self._idle_until = now + STOP_KEEPALIVE_LINGER
+            if now >= self._idle_until:
+                for reading in [r for r in self._reading.values() if not r.buf.strip(b"\r\n")]:
+                    self._close(reading)
 
     def _time_out(self, reading: _Reading) -> None:
         if reading.closing or not reading.buf.strip(b"\r\n"):

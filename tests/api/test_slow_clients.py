@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import re
+import signal
 import socket
 import statistics
 import threading
@@ -15,7 +18,7 @@ import time
 import pytest
 
 from tests.api.helpers import get, gunicorn_api, read_answer, sqlite_only
-from tests.harness.procs import wait_until
+from tests.harness.procs import connections_to, wait_until
 
 pytestmark = [pytest.mark.slow, sqlite_only]
 
@@ -246,3 +249,44 @@ def test_a_half_sent_pipelined_request_does_not_hold_the_thread(api):
         sock.sendall(second[20:])
         status, body = read_answer(stream)
         assert status == 200 and json.loads(body)["openapi"]
+
+
+def _watches_listener(pid: int, port: int) -> bool:
+    """Whether worker ``pid``'s selector (epoll) still watches its listening socket on ``port``
+    (Linux /proc): False once the worker has noticed its stop and stopped accepting."""
+    listening = set()
+    with open("/proc/net/tcp") as table:
+        for line in list(table)[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                listening.add(fields[9])
+    listener_fds, epoll_fds = set(), []
+    for fd in os.scandir(f"/proc/{pid}/fd"):
+        target = os.readlink(fd.path)
+        if target.startswith("socket:[") and target[8:-1] in listening:
+            listener_fds.add(fd.name)
+        elif target == "anon_inode:[eventpoll]":
+            epoll_fds.append(fd.name)
+    for fd in epoll_fds:
+        with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+            watched = {line.split()[1] for line in info if line.startswith("tfd:")}
+        if watched & listener_fds:
+            return True
+    return False
+
+
+@settings(BRIDGE_API_WORKERS="1")
+def test_a_connection_opened_just_before_a_stop_is_still_answered(api):
+    """SIGTERM to the worker while a client has connected but not sent yet: like gthread's
+    kept-alive connections, it gets a moment (STOP_KEEPALIVE_LINGER) to send its request, which
+    is answered with "Connection: close", instead of being closed unanswered."""
+    port, out = api
+    pid = int(re.findall(r"Booting worker with pid: (\d+)", out.text())[-1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        wait_until(lambda: connections_to(pid, port) == 1, timeout=5, message="accepted")
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not _watches_listener(pid, port), timeout=5, message="stop noticed")
+        sock.sendall(b"GET /api/oauth2-callback HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw, _took = _answer_and_close(sock)
+    assert raw.startswith(b"HTTP/1.1 200 "), raw[:200]
+    assert b"connection: close" in raw.lower()
