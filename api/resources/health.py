@@ -171,6 +171,27 @@ STATUS_SCHEMA: dict[str, Any] = {
         "inbound": {**_COUNTS, "nullable": True},
         "possible_duplicates": {"type": "integer", "nullable": True},
         "receipt_forms": {"type": "object", "nullable": True},
+        "history": {
+            "type": "object",
+            "nullable": True,
+            "description": "The last 15 minutes in whole 10-second buckets, oldest first "
+            "(bucket i starts at start + i * bucket_seconds): messages submitted and settled "
+            "by state (counts per bucket), and the queue length sampled when the document was "
+            "read (null where nobody read it).",
+            "properties": {
+                "bucket_seconds": {"type": "integer"},
+                "start": {"type": "integer"},
+                "submitted": {"type": "array", "items": {"type": "integer"}},
+                "settled": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "integer"}},
+                },
+                "queue_length": {
+                    "type": "array",
+                    "items": {"type": "integer", "nullable": True},
+                },
+            },
+        },
     },
 }
 READINESS_SCHEMA: dict[str, Any] = {

@@ -7,6 +7,7 @@ Screenshots land in the test's tmp dir, and in docs/img/ with BRIDGE_SAVE_SCREEN
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -60,7 +61,8 @@ def sims(make_simulator):  # noqa: F811
 
 @pytest.fixture
 def served(api_config, db, redis_client, bridge_service, sims) -> Iterator[tuple[str, object]]:
-    """A worker bound to both simulators and the app on a real WSGI server: (base URL, config)."""
+    """A worker bound to both simulators and the app on a real WSGI server:
+    (base URL, a function that stops the API)."""
     from bridge.delivery.worker import Worker
 
     config = api_config.replace(
@@ -68,10 +70,12 @@ def served(api_config, db, redis_client, bridge_service, sims) -> Iterator[tuple
     )
     worker = Worker(config, db=db, redis=redis_client, settings=read_settings(FAST))
     worker.start()
+    api = contextlib.ExitStack()
     try:
-        with serve_wsgi(create_app(config, bridge_service, redis_client)) as base:
-            yield base, config
+        base = api.enter_context(serve_wsgi(create_app(config, bridge_service, redis_client)))
+        yield base, api.close  # the test may stop the API early (closing twice is a no-op)
     finally:
+        api.close()
         worker.stop(drain_timeout=2.0)
 
 
@@ -94,10 +98,12 @@ def page(chromium, tmp_path):
             context.close()
 
 
-def _shot(page, tmp_path: Path, name: str) -> Path:
+def _shot(page, tmp_path: Path, name: str, docs: bool = False) -> Path:
+    """A full-page screenshot in tmp_path; the ones docs/operations.md shows (``docs``) are
+    copied to docs/img/ too with BRIDGE_SAVE_SCREENSHOTS=1."""
     path = tmp_path / name
     page.screenshot(path=str(path), full_page=True)
-    if os.environ.get("BRIDGE_SAVE_SCREENSHOTS") == "1":
+    if docs and os.environ.get("BRIDGE_SAVE_SCREENSHOTS") == "1":
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS_IMG / name)
     return path
@@ -116,7 +122,7 @@ def test_the_page_follows_a_bind_down_and_up_without_a_reload(
 ):
     from playwright.sync_api import expect
 
-    base, _ = served
+    base, stop_api = served
     bridge_service.send(demo_account.id, [f"+2547{10_000_000 + i:08d}" for i in range(30)], "hi")
     navigations: list[str] = []
     page.on("framenavigated", lambda frame: navigations.append(frame.url))
@@ -137,9 +143,10 @@ def test_the_page_follows_a_bind_down_and_up_without_a_reload(
             "▲ BOUND", timeout=WITHIN
         )
     expect(page.locator("#overall")).to_have_text("▲ ALL OK", timeout=WITHIN)
+    expect(page.locator("#stale")).to_be_hidden()
     assert page.evaluate("sessionStorage.getItem('smpp-bridge.operator-token')") == TOKEN
     page.evaluate("window.__notReloaded = true")
-    _shot(page, tmp_path, "status-page.png")
+    _shot(page, tmp_path, "status-page.png", docs=True)
 
     port = sims["alpha"].port
     sims["alpha"].stop()
@@ -150,13 +157,21 @@ def test_the_page_follows_a_bind_down_and_up_without_a_reload(
     expect(conn_state("beta")).to_have_text("▲ UP")
     expect(page.locator("#problems li").first).to_contain_text("connection alpha has no bound")
     expect(page.locator("#overall")).to_have_text("▼ PROBLEMS")
-    _shot(page, tmp_path, "status-page-bind-down.png")
+    _shot(page, tmp_path, "status-page-bind-down.png", docs=True)
 
     sims["alpha"] = make_simulator(system_id="bridge", password="secret", port=port)
     expect(conn_state("alpha")).to_have_text("▲ UP", timeout=WITHIN)
     expect(page.locator("#overall")).to_have_text("▲ ALL OK", timeout=WITHIN)
     expect(page.locator("#problems li")).to_have_count(0)
+    expect(page.locator("#stale")).to_be_hidden()
     _shot(page, tmp_path, "status-page-restored.png")
+
+    stop_api()  # the API stops answering: the board says so instead of showing old green
+    expect(page.locator("#stale")).to_be_visible(timeout=WITHIN)
+    expect(page.locator("#stale")).to_contain_text("STALE")
+    expect(page.locator("body")).to_have_class("is-stale")
+    expect(page.locator("#overall")).to_have_text("? UNKNOWN")  # no longer "ALL OK"
+    _shot(page, tmp_path, "status-page-stale.png")
     assert page.evaluate("window.__notReloaded") is True  # the same document all along
     assert navigations == [base + "/status"]
 

@@ -124,6 +124,7 @@
     $("stale").hidden = !stale;
     document.body.classList.toggle("is-stale", Boolean(stale));
     if (stale) {
+      badge($("overall"), "unknown", "UNKNOWN"); // the last answer's ALL OK may no longer hold
       $("stale").textContent = "⚠ STALE: " + (lastError || "no answer") +
         (age === null ? "" : " (last update " + fmtAge(age) + " ago)");
     }
