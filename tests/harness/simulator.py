@@ -110,7 +110,7 @@ class RawEsme:
         self, command_id: int, timeout: float | None = None
     ) -> tuple[pdu.Pdu, list[pdu.Pdu]]:
         """(the first PDU with ``command_id``, the PDUs read before it)."""
-        before = []
+        before: list[pdu.Pdu] = []
         while True:
             got = self.read(timeout)
             if got.command_id == command_id:

@@ -62,6 +62,7 @@ def _curl(line: str) -> tuple[int, dict]:
         elif arg != "-s":
             url = arg
     match = re.fullmatch(r"http://([\d.]+):(\d+)(/.*)", url)
+    assert match is not None
     body = "&".join(data).encode() if data else None
     if body is not None:
         headers["Content-Type"] = "application/x-www-form-urlencoded"  # what curl -d sends

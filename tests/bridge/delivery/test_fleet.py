@@ -119,7 +119,9 @@ def test_two_processes_never_hold_more_than_max_binds(redis_server, redis_client
 def test_unrenewed_lease_expires_while_a_renewed_one_lives(redis_client):
     leases = BindLeases(redis_client, ttl=0.4)
     kept = leases.acquire("acct", 2, "alive")
+    assert kept is not None
     dead = leases.acquire("acct", 2, "dead")
+    assert dead is not None
     assert leases.acquire("acct", 2, "late") is None
 
     def dead_gone() -> bool:
@@ -137,6 +139,7 @@ def test_lease_expiry_by_an_injected_clock(redis_client):
     now = [1000.0]
     leases = BindLeases(redis_client, ttl=15, clock=lambda: now[0])
     lease = leases.acquire("acct", 1, "w1")
+    assert lease is not None
     now[0] += 14.9
     assert leases.acquire("acct", 1, "w2") is None
     assert leases.renew("acct", lease)  # good for 15 s from now

@@ -43,6 +43,7 @@ def test_uuid_id_12_digit_dates_and_empty_text():
         b"id:7220c1f9-1a7e-4b2e-9d0e-56a1e1c7f2a3 sub:001 dlvrd:000 "
         b"submit date:240601120005 done date:240601120107 stat:UNDELIV err:001 text:"
     )
+    assert r is not None
     assert (r.message_id, r.stat, r.state, r.final, r.err, r.text) == (
         "7220c1f9-1a7e-4b2e-9d0e-56a1e1c7f2a3",
         "UNDELIV",
@@ -62,6 +63,7 @@ def test_upper_case_keys_extra_spaces_lower_case_stat_and_colons_in_text():
         "ID:1A2B3C  SUB:001   DLVRD:000 SUBMIT DATE:2406011200  Done Date:2406011201"
         " STAT:expired ERR:0 Text:meet at 10:30: ok? stat:DELIVRD"
     )
+    assert r is not None
     assert (r.message_id, r.stat, r.state, r.err, r.sub, r.dlvrd) == (
         "1A2B3C",
         "EXPIRED",
@@ -76,6 +78,7 @@ def test_upper_case_keys_extra_spaces_lower_case_stat_and_colons_in_text():
 
 def test_missing_fields_and_underscore_date_keys():
     r = parse_receipt(b"id:42 submit_date:2406011200 done_date:2406011201 stat:REJECTD")
+    assert r is not None
     assert (r.message_id, r.state, r.final, r.err, r.sub, r.dlvrd, r.text) == (
         "42",
         "rejected",
@@ -90,6 +93,7 @@ def test_missing_fields_and_underscore_date_keys():
 
 def test_tlv_only_receipt():
     r = parse_receipt(b"", {RMID: b"1A2B3C\x00", MSTATE: b"\x02", NETERR: b"\x03\x00\x01"})
+    assert r is not None
     assert (r.message_id, r.stat, r.state, r.final) == ("1A2B3C", "DELIVRD", "delivered", True)
     assert (r.message_state, r.network_error) == (2, b"\x03\x00\x01")
     assert r.err is None and r.submit_date is None
@@ -98,6 +102,7 @@ def test_tlv_only_receipt():
 def test_tlv_id_and_state_override_the_text():
     text = b"id:1715004 sub:001 dlvrd:001 submit date:2406011200 done date:2406011201 stat:DELIVRD"
     r = parse_receipt(text, {RMID: b"1A2B3C\x00", MSTATE: 5})  # 5 = UNDELIVERABLE
+    assert r is not None
     assert (r.message_id, r.stat, r.state, r.message_state) == (
         "1A2B3C",
         "UNDELIV",
@@ -109,6 +114,7 @@ def test_tlv_id_and_state_override_the_text():
 
 def test_tlv_values_as_str_as_smpplib_hands_them_over():
     r = parse_receipt("stat:DELIVRD", {RMID: "abc\x00"})
+    assert r is not None
     assert (r.message_id, r.stat) == ("abc", "DELIVRD")
 
 
@@ -147,6 +153,7 @@ def test_not_a_receipt(body, tlvs):
 )
 def test_every_stat_value(stat, state, final):
     r = parse_receipt(f"id:1 stat:{stat} err:000".encode())
+    assert r is not None
     assert (r.state, r.final) == (state, final)
 
 
@@ -165,6 +172,7 @@ def test_every_stat_value(stat, state, final):
 )
 def test_every_message_state_tlv(value, stat):
     r = parse_receipt(b"", {RMID: b"x\x00", MSTATE: bytes((value,))})
+    assert r is not None
     assert (r.stat, r.state, r.final) == (stat, *STATES[stat])
 
 
@@ -174,18 +182,23 @@ def test_final_states_are_our_settling_states():
 
 def test_ucs2_body_detected_or_decoded_by_data_coding():
     body = "id:77 stat:DELIVRD text:Привет".encode("utf-16-be")
-    assert parse_receipt(body).text == "Привет"
-    assert parse_receipt(body, data_coding=8).message_id == "77"
+    detected, decoded = parse_receipt(body), parse_receipt(body, data_coding=8)
+    assert detected is not None and decoded is not None
+    assert detected.text == "Привет"
+    assert decoded.message_id == "77"
 
 
 def test_gsm_body_by_data_coding():
     body = b"id:5 stat:DELIVRD text:a\x00b"  # GSM '@' is septet 0x00
-    assert parse_receipt(body, data_coding=0).text == "a@b"
+    r = parse_receipt(body, data_coding=0)
+    assert r is not None
+    assert r.text == "a@b"
 
 
 def test_dates_with_tz_are_aware():
     zone = timezone(timedelta(hours=3))
     r = parse_receipt("id:1 submit date:2406011200 stat:DELIVRD", tz=zone)
+    assert r is not None
     assert r.submit_date == datetime(2024, 6, 1, 9, 0, tzinfo=UTC)
 
 

@@ -91,6 +91,7 @@ def test_round_trip_of_generated_receipts(
     ]
     body = " ".join(f"{k}:{v}" for k, v in zip(keys, values, strict=True))
     r = parse_receipt(body)
+    assert r is not None
     trunc = (
         (lambda d: d.replace(microsecond=0))
         if seconds

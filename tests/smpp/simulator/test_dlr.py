@@ -38,6 +38,7 @@ def test_receipt_follows_the_resp_with_standard_text_and_tlvs(make_simulator, es
     message_id = resp.body[0]
     assert resp.command_status == 0 and message_id.isdigit()
     deliver, match = _receipt(client)
+    assert isinstance(deliver.body, pdu.ShortMessage)
     body = deliver.body
     assert body.esm_class == pdu.ESM_CLASS_DELIVERY_RECEIPT
     assert (body.source_addr, body.destination_addr) == ("254711000111", "ACME")
@@ -53,6 +54,7 @@ def test_receipt_follows_the_resp_with_standard_text_and_tlvs(make_simulator, es
     assert pdu.tlv_to_str(body.tlvs[tlv.TAG_RECEIPTED_MESSAGE_ID]) == message_id
     assert pdu.tlv_to_int(body.tlvs[tlv.TAG_MESSAGE_STATE]) == 2  # DELIVERED
     parsed = parse_receipt(body.short_message, body.tlvs)  # the bridge's own parser agrees
+    assert parsed is not None
     assert parsed.message_id == message_id
     [record] = wait_until(lambda: [r for r in sim.receipts if r.response_status == 0])
     assert (record.message_id, record.stat, record.sequence) == (
@@ -89,6 +91,7 @@ def test_message_id_forms_and_the_receipt_id_switch(
     client.bind()
     resp_id = client.submit(registered_delivery=1).body[0]
     deliver, match = _receipt(client)
+    assert isinstance(deliver.body, pdu.ShortMessage)
     receipt_id = match.group(1)
     assert check(resp_id, receipt_id)
     assert pdu.tlv_to_str(deliver.body.tlvs[tlv.TAG_RECEIPTED_MESSAGE_ID]) == receipt_id
@@ -101,6 +104,7 @@ def test_configured_outcome_shows_in_text_and_message_state(make_simulator, esme
     client.bind()
     client.submit(registered_delivery=1)
     deliver, match = _receipt(client)
+    assert isinstance(deliver.body, pdu.ShortMessage)
     assert match.group(5) == stat and match.group(2) == "000"
     assert pdu.tlv_to_int(deliver.body.tlvs[tlv.TAG_MESSAGE_STATE]) == state
     assert sim.messages[0].outcome == stat

@@ -47,6 +47,7 @@ def test_cli_prints_its_address_answers_and_stops_on_sigterm(tmp_path):
     ]
     with running(argv, ready=lambda: _address(log_path), log_path=str(log_path)) as proc:
         match = _address(log_path)
+        assert match is not None
         assert match.group(3) == "bridge"
         with RawEsme((match.group(1), int(match.group(2)))) as client:
             assert client.bind("transceiver", "bridge", "wrong").command_status == 0x0E
@@ -54,6 +55,7 @@ def test_cli_prints_its_address_answers_and_stops_on_sigterm(tmp_path):
             assert client.submit(dest="999").command_status == 0x0B
             resp = client.submit(registered_delivery=1)
             deliver, _ = client.read_until(pdu.DELIVER_SM)
+            assert isinstance(resp.body, tuple) and isinstance(deliver.body, pdu.ShortMessage)
             assert f"id:{int(resp.body[0]):X} ".encode() in deliver.body.short_message
             assert b"stat:UNDELIV" in deliver.body.short_message
             stop_process(proc)

@@ -145,12 +145,12 @@ def test_network_error_and_err_become_the_error_code(settlement):
     from bridge.delivery.settlement.receipt_fields import receipt_error
 
     tlv = parse_receipt("id:1 stat:UNDELIV err:000", {0x0423: bytes([3, 0, 0x22])})
+    assert tlv is not None
     assert receipt_error(tlv) == "net3:34"
     assert receipt_error(dlr("1", err="000")) is None
-    assert (
-        receipt_error(parse_receipt("id:1 stat:UNDELIV err:0B1", {0x0423: bytes([1, 0, 5])}))
-        == "0B1/net1:5"
-    )
+    both = parse_receipt("id:1 stat:UNDELIV err:0B1", {0x0423: bytes([1, 0, 5])})
+    assert both is not None
+    assert receipt_error(both) == "0B1/net1:5"
 
 
 def test_status_shows_what_each_connection_learned_and_holds(settlement, make, redis_client):
