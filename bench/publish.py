@@ -92,6 +92,12 @@ BENCHES = (
         "## Scheduled release",
         ("--messages", "5000", "--groups", "10", "--window", "5", "--lead", "15"),
     ),
+    Bench(
+        "plain",
+        "plain",
+        "## Plain clients",
+        ("--connections", "8", "--requests", "1000", "--warmup", "100", "--loadgen", "both"),
+    ),
 )
 
 
