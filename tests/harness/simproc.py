@@ -13,6 +13,7 @@ def start_simulator(extra: list[str]) -> tuple[subprocess.Popen, tuple[str, int]
     proc = subprocess.Popen(
         [sys.executable, "-c", START_CLI, "simulator", *extra], stdout=subprocess.PIPE, text=True
     )
+    assert proc.stdout is not None  # a pipe
     line = proc.stdout.readline()  # "smpp-bridge simulator listening on HOST:PORT (...)"
     if "listening on" not in line:
         proc.kill()

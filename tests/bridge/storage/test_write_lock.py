@@ -44,6 +44,7 @@ def test_a_writer_in_another_process_waits_for_the_holder(tmp_path):
             got.set()
 
     taker = threading.Thread(target=take)
+    assert holder.stdout is not None and holder.stdin is not None  # both are pipes
     try:
         assert holder.stdout.readline().strip() == "held"
         taker.start()
@@ -123,6 +124,7 @@ def test_a_writer_waits_a_bounded_time_then_goes_on_without_the_lock(tmp_path):
         text=True,
     )
     lock = WriteLock(url, wait=0.3)
+    assert holder.stdout is not None and holder.stdin is not None  # both are pipes
     try:
         assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
