@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import falcon
 import redis as redis_lib
+from falcon.routing import CompiledRouter
 
 from api import errors
 from api.guard import ApiKeyGuard
@@ -51,7 +52,8 @@ def create_app(config: Config, service, redis: redis_lib.Redis | None) -> falcon
     (and is what ``/metrics`` reads the Redis gauges from: a client that gives up fast)."""
     limiter = RateLimiter(redis)
     guard = ApiKeyGuard(service, limiter, config.rate_limit_per_minute, config.max_body_bytes)
-    app = falcon.App(middleware=(RequestMetrics(), CommonHeaders(), guard))
+    router = CompiledRouter()  # shared with CommonHeaders: the preflight's Allow per path
+    app = falcon.App(middleware=(RequestMetrics(), CommonHeaders(router), guard), router=router)
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
     body = config.max_body_bytes

@@ -3,7 +3,8 @@ the request metrics.
 
 Every response, errors included, gets ``access-control-allow-origin: *`` and
 ``cache-control: no-cache, private``. An ``OPTIONS`` request on any path is a preflight: it is
-answered ``204`` here with the methods and headers a browser client may use, before routing.
+answered ``204`` here with the methods and headers a browser client may use, before routing;
+its ``Allow`` names the methods the path's resource answers (all of ours for an unknown path).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import time
 
 import falcon
+from falcon.routing import CompiledRouter
 
 from bridge.ops import metrics
 
@@ -22,7 +24,21 @@ PREFLIGHT_MAX_AGE = "600"  # seconds a browser may cache the preflight answer
 
 
 class CommonHeaders:
-    """CORS and cache headers on every response; ``OPTIONS`` preflight answered with 204."""
+    """CORS and cache headers on every response; ``OPTIONS`` preflight answered with 204.
+    ``router`` is the app's (for the preflight's per-path ``Allow``)."""
+
+    def __init__(self, router: CompiledRouter | None = None) -> None:
+        self._router = router
+
+    def allowed(self, path: str) -> str:
+        """The methods the resource at ``path`` implements, OPTIONS last (its own responders:
+        falcon's 405 and OPTIONS defaults are plain functions, not bound to the resource)."""
+        found = self._router.find(path) if self._router is not None else None
+        if found is None:
+            return ALLOW_METHODS
+        resource, method_map = found[0], found[1]
+        own = [m for m, fn in method_map.items() if getattr(fn, "__self__", None) is resource]
+        return ", ".join([*(m for m in own if m != "OPTIONS"), "OPTIONS"])
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         if req.method == "OPTIONS":
@@ -30,7 +46,7 @@ class CommonHeaders:
             resp.set_header("Access-Control-Allow-Methods", ALLOW_METHODS)
             resp.set_header("Access-Control-Allow-Headers", ALLOW_HEADERS)
             resp.set_header("Access-Control-Max-Age", PREFLIGHT_MAX_AGE)
-            resp.set_header("Allow", ALLOW_METHODS)
+            resp.set_header("Allow", self.allowed(req.path))
             resp.complete = True
 
     def process_response(

@@ -23,6 +23,8 @@ ERROR_TEXT = {
     401: "Missing or wrong credentials or API key; `error` says which.",
     402: "The balance does not cover the whole request; nothing was queued or charged.",
     413: "The request body is larger than the configured limit (1 MiB by default).",
+    414: "The request line (path and query) is over 8190 bytes; gunicorn answers before the"
+    " API does, so without the rate-limit headers. Send long recipient lists with POST.",
     415: "The body's Content-Type is not JSON, form-urlencoded or multipart/form-data.",
     429: "Too many requests in this window; retry after `Retry-After` seconds.",
     503: "The database is unreachable; nothing was charged, retry shortly.",
@@ -146,7 +148,7 @@ def _op(
         responses[code] = {
             "description": ERROR_TEXT[code],
             "content": _json(s.ErrorAnswer),
-            "headers": _headers(v2, code),
+            "headers": _headers(v2 and code != 414, code),
         }
     op: dict[str, Any] = {
         "summary": summary,
@@ -198,7 +200,11 @@ def _send_paths(spec: APISpec) -> None:
         path="/api/v2/sms/send",
         operations={
             # the api_key query parameter is the ApiKeyQuery security scheme, not listed twice
-            "get": _op("send_v2_get", query=s.SendParams(exclude=("api_key",)), **common),
+            "get": _op(
+                "send_v2_get",
+                query=s.SendParams(exclude=("api_key",)),
+                **{**common, "errors": (*SEND_ERRORS, 414)},
+            ),
             "post": _op("send_v2_post", body=s.SendParams, **common),
         },
     )

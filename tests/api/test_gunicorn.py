@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 import redis
 
+from api.openapi import build_spec
 from bridge.redis import keys as redis_keys
 from bridge.service import BridgeService
 from tests.api.helpers import get, gunicorn_api, read_answer
@@ -123,6 +124,10 @@ def test_requests_gunicorn_refuses_itself_get_json_too(account, gunicorn):
     assert headers["Content-Type"] == "application/json"
     assert headers["Access-Control-Allow-Origin"] == "*"
     assert json.loads(body)["error"].startswith("The request line is too long")
+    # the answer is the one the OpenAPI document gives for it, headers included
+    documented = build_spec()["paths"]["/api/v2/sms/send"]["get"]["responses"]["414"]
+    assert list(documented["content"]) == [headers["Content-Type"]]
+    assert {name.lower() for name in headers} >= set(documented["headers"])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(b"NOT A REQUEST\r\n\r\n")
         answer = sock.recv(65536)
