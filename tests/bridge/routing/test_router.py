@@ -24,7 +24,13 @@ def smsc(name: str, **extra) -> dict:
 
 
 def config(routes=(), connections=("saf", "air", "agg"), **extra) -> Config:
-    return Config(smsc=tuple(smsc(n) for n in connections), routes=tuple(routes), **extra)
+    return Config().replace(smsc=tuple(smsc(n) for n in connections), routes=tuple(routes), **extra)
+
+
+def route_name(router: Router, number: str) -> str | None:
+    """The name of the route the number takes; None when no route matches."""
+    route = router.route(number)
+    return route.name if route else None
 
 
 KENYA = {  # number -> the carrier phonenumbers allocates its prefix to
@@ -73,7 +79,7 @@ def carrier_router(**extra) -> Router:
 def test_carrier_routes_match_the_carrier_data_case_insensitively():
     router = carrier_router()
     for number, name in KENYA.items():
-        assert router.route(number).name == name.lower(), number
+        assert route_name(router, number) == name.lower(), number
     assert router.price("+254712345678") == Decimal("0.50")
     assert router.price("+254733123456") == Decimal("0.60")
     assert router.price("+254771234567") == Decimal("0.80")  # route without a price: config's
@@ -90,8 +96,7 @@ def test_carrier_decisions_agree_with_name_for_number_across_kenyan_ranges():
         if not phonenumbers.is_valid_number(parsed):
             continue
         name = carrier.name_for_number(parsed, "en").casefold()
-        route = router.route(number)
-        assert (route.name if route else None) == by_carrier.get(name), number
+        assert route_name(router, number) == by_carrier.get(name), number
         checked += 1
     assert checked > 50
 
@@ -124,12 +129,12 @@ def test_prefix_routes_match_in_file_order_before_later_carrier_routes():
             ]
         )
     )
-    assert router.route("+254712345678").name == "special"
-    assert router.route("+254719345678").name == "saf-prefix"
-    assert router.route("+254701234567").name == "saf-prefix"
-    assert router.route("254701234567").name == "saf-prefix"  # without "+"
-    assert router.route("+254110123456").name == "safaricom"
-    assert router.route("+255754123456").name == "everything"
+    assert route_name(router, "+254712345678") == "special"
+    assert route_name(router, "+254719345678") == "saf-prefix"
+    assert route_name(router, "+254701234567") == "saf-prefix"
+    assert route_name(router, "254701234567") == "saf-prefix"  # without "+"
+    assert route_name(router, "+254110123456") == "safaricom"
+    assert route_name(router, "+255754123456") == "everything"
     assert router.price("+254712345678") == Decimal("0.10")
     assert router.price("+255754123456") == Decimal(3)
 
@@ -144,8 +149,8 @@ def test_default_route_is_checked_last_wherever_it_is_written():
         )
     )
     assert [r.name for r in router.routes] == ["airtel", "everything"]
-    assert router.route("+254733123456").name == "airtel"
-    assert router.route("+254712345678").name == "everything"
+    assert route_name(router, "+254733123456") == "airtel"
+    assert route_name(router, "+254712345678") == "everything"
 
 
 def test_failover_puts_up_connections_first_keeping_the_route_order():
@@ -207,7 +212,7 @@ def test_connection_defaults_and_lookup():
 
 def test_max_binds_defaults_to_binds_and_burst_to_a_tenth_of_tps():
     router = Router.from_config(
-        Config(
+        Config().replace(
             smsc=(smsc("a", binds=3, tps=250), smsc("b", tps=5), smsc("c", tps=80, tps_burst=40))
         )
     )
@@ -217,7 +222,7 @@ def test_max_binds_defaults_to_binds_and_burst_to_a_tenth_of_tps():
 
 def test_source_address_auto_detects_numeric_senders():
     router = Router.from_config(
-        Config(smsc=(smsc("auto"), smsc("fixed", source_ton=3, source_npi=0)))
+        Config().replace(smsc=(smsc("auto"), smsc("fixed", source_ton=3, source_npi=0)))
     )
     auto, fixed = router.connections
     assert auto.source_address("ACME") == ("ACME", 5, 0)
@@ -252,7 +257,7 @@ def test_no_smsc_routes_everything_to_the_simulator():
 
 def test_routes_may_name_the_simulator_when_no_smsc_is_configured():
     router = Router.from_config(
-        Config(
+        Config().replace(
             routes=(
                 {
                     "name": "ke",
