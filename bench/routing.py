@@ -47,7 +47,7 @@ def prefix_router() -> Router:
         {"name": "saf", "prefixes": ["+25470", "+25471", "+25472", "+25479"], "connections": ["a"]},
         {"name": "rest", "default": True, "connections": ["a"]},
     )
-    return Router.from_config(Config(smsc=smsc, routes=routes))
+    return Router.from_config(Config().replace(smsc=smsc, routes=routes))
 
 
 def per_call(run: Callable[[], int], runs: int) -> float:

@@ -35,12 +35,14 @@ def test_the_example_file_routes_by_number_and_keyword():
 )
 def test_bad_tables_are_one_line_naming_the_key(table, error):
     with pytest.raises(ConfigError, match=error):
-        Config(inbound=(table,))
+        Config().replace(inbound=(table,))
 
 
 def test_duplicates_and_clashing_words_are_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"#2: number '\+22141' without a keyword is already"):
-        Config(inbound=({"number": "22141", "account": "a"}, {"number": "+22141", "account": "b"}))
+        Config().replace(
+            inbound=({"number": "22141", "account": "a"}, {"number": "+22141", "account": "b"})
+        )
     with pytest.raises(ConfigError, match="both hold 'START'"):
         load_config(env={"BRIDGE_OPTOUT_KEYWORDS": "stop,start"})
     path = tmp_path / "bridge.toml"

@@ -68,9 +68,9 @@ def test_run_shares_the_simulators_binds_between_worker_processes():
 
     one = asdict(worker_config(Config(), "127.0.0.1:2775").smsc[0])
     assert (one["port"], one["binds"], one["message_id_form"]) == (2775, 2, "dec")
-    two = asdict(worker_config(Config(worker={"processes": 2}), "127.0.0.1:2775").smsc[0])
+    two = asdict(worker_config(Config().replace(worker={"processes": 2}), "127.0.0.1:2775").smsc[0])
     assert (two["binds"], two["max_binds"]) == (1, 2)  # 2 binds fleet-wide, one per process
-    configured = Config(
+    configured = Config().replace(
         smsc=({"name": "x", "host": "h", "port": 1, "system_id": "s", "password": "p"},)
     )
     assert worker_config(configured, "127.0.0.1:2775") is configured

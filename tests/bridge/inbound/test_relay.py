@@ -26,7 +26,7 @@ def test_the_sweep_relays_what_was_left_behind(bridge_service, db, redis_client)
             .values(inbound_url="https://1.1.1.1/mo")
         )
     now = [1_900_000_000.0]
-    config = Config(inbound=({"number": "22141", "account": "acme"},))
+    config = Config().replace(inbound=({"number": "22141", "account": "acme"},))
     store = InboundStore(config, db, clock=lambda: now[0])  # no notify: as if it crashed
     stored = store.store("sim", MoMessage("254701000010", "22141", "hi there", 1, 0))
     relay = InboundRelay(db, redis_client, clock=lambda: now[0])
