@@ -20,7 +20,7 @@ from api.auth import API_KEY_HELP, API_KEY_REQUIRED, raw_api_key
 from api.params import request_params
 from bridge.accept.ratelimit import Decision, RateLimiter
 from bridge.errors import RateLimited, Unauthorized
-from bridge.ops.metrics import count_rate_limited
+from bridge.telemetry.metrics import count_rate_limited
 
 API_V2 = "/api/v2"
 LIMIT_HEADER = "X-RateLimit-Limit"

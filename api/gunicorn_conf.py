@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from api.intake import IntakeLimits
 from bridge.config import load_config
-from bridge.ops import metrics_dir
+from bridge.telemetry import metrics_dir
 
 _config = load_config()
 # Every worker counts into one directory (prometheus-client multiprocess mode), made here in

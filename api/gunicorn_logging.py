@@ -1,4 +1,4 @@
-"""gunicorn's logger in the bridge's format (bridge.ops.logs), with secrets masked.
+"""gunicorn's logger in the bridge's format (bridge.telemetry.logs), with secrets masked.
 
 ``logger_class`` in api/gunicorn_conf.py. gunicorn's error and access logs get the formatter
 of ``BRIDGE_LOG_FORMAT`` (text or json), and the root logger the same, so the app's own lines
@@ -12,7 +12,7 @@ from __future__ import annotations
 from gunicorn.glogging import Logger
 
 from bridge.config import load_config
-from bridge.ops.logs import configure_logging, formatter, mask_atoms
+from bridge.telemetry.logs import configure_logging, formatter, mask_atoms
 
 
 class BridgeLogger(Logger):

@@ -14,7 +14,7 @@ import time
 import falcon
 from falcon.routing import CompiledRouter
 
-from bridge.ops import metrics
+from bridge.telemetry import metrics
 
 ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
 ALLOW_HEADERS = "X-API-Key, Idempotency-Key, Content-Type, Authorization, Accept"
@@ -63,7 +63,7 @@ UNMATCHED = "unmatched"  # the route label of requests no route took (404s, pref
 
 class RequestMetrics:
     """Counts every answer by route template, method and status, and times the send routes
-    (bridge.ops.metrics). First in the chain, so its clock covers the other middleware."""
+    (bridge.telemetry.metrics). First in the chain, so its clock covers the other middleware."""
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.perf_counter()

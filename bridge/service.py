@@ -24,7 +24,7 @@ from bridge.accept import callbacks
 from bridge.accept.committer import GroupCommitter
 from bridge.accept.flusher import Flusher
 from bridge.accept.group import DB_DOWN, MAX_GROUP_SENDS
-from bridge.accept.ids import IdGenerator
+from bridge.ids import IdGenerator
 from bridge.accept.logins import LoginThrottle
 from bridge.accept.send import Acceptor, SendResult, make_pricer, plan, without_opted_out
 from bridge.accept.sweeper import Sweeper
@@ -32,7 +32,7 @@ from bridge.config import Config
 from bridge.errors import DependencyDown, InvalidInput, NotFound, RateLimited, Unauthorized
 from bridge.inbound import inbox, optouts
 from bridge.inbound.optouts import OptOut, opted_out
-from bridge.ops.metrics import count_failed_login
+from bridge.telemetry.metrics import count_failed_login
 from bridge.redis.clients import make_redis
 from bridge.storage import accounts as acc
 from bridge.storage import apikeys, ledger

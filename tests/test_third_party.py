@@ -243,7 +243,7 @@ def test_prometheus_client_multiprocess_internals():
     from prometheus_client import Counter, values
     from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-    used_by = "bridge/ops/metrics_dir.py and bridge/ops/metrics.py (multiprocess mode)"
+    used_by = "bridge/telemetry/metrics_dir.py and bridge/telemetry/metrics.py (multiprocess mode)"
     _has(values, ["ValueClass", "MutexValue", "MultiProcessValue"], used_by)
     _has(Counter("third_party_check", "x", ["a"], registry=None), ["_metrics"], used_by)
     _accepts(MultiProcessCollector, ["registry", "path"], used_by)

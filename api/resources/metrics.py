@@ -3,7 +3,7 @@ it is left out of the OpenAPI document and needs no API key).
 
 Readable with the operator token (``Authorization: Bearer``, BRIDGE_OPERATOR_TOKEN) or from a
 client address in ``metrics_allow_networks`` (default 127.0.0.0/8 and ::1); anyone else gets
-401. The counters cover every process of the machine (bridge.ops.metrics); the Redis gauges are
+401. The counters cover every process of the machine (bridge.telemetry.metrics); the Redis gauges are
 read as the scrape is answered (bridge.ops.scrape).
 """
 
@@ -14,7 +14,7 @@ import falcon
 from bridge.config import SIMULATOR, Config
 from bridge.errors import Unauthorized
 from bridge.ops.access import address_allowed, networks, token_matches
-from bridge.ops.metrics import exposition
+from bridge.telemetry.metrics import exposition
 from bridge.ops.scrape import RedisState
 
 PATH = "/metrics"

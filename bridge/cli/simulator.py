@@ -117,7 +117,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
 
 def run_simulator(args: argparse.Namespace) -> int:
     from bridge.config import load_config
-    from bridge.ops.logs import configure_logging, say
+    from bridge.telemetry.logs import configure_logging, say
 
     configure_logging(load_config())  # the format of the other processes (BRIDGE_LOG_FORMAT)
     config = config_from_args(args)

@@ -57,8 +57,8 @@ def _redis(config: Config):
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    from bridge.ops import metrics_dir
-    from bridge.ops.logs import configure_logging
+    from bridge.telemetry import metrics_dir
+    from bridge.telemetry.logs import configure_logging
 
     config = load_config()
     configure_logging(config, level=args.log_level.upper())

@@ -101,8 +101,8 @@ def worker_config(
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from bridge.ops import metrics_dir
-    from bridge.ops.logs import configure_logging
+    from bridge.telemetry import metrics_dir
+    from bridge.telemetry.logs import configure_logging
 
     base = load_config()
     configure_logging(base, level=args.log_level)  # alembic: warnings only

@@ -42,7 +42,7 @@ from bridge.delivery.settlement import (
 )
 from bridge.inbound.relay import InboundRelay
 from bridge.inbound.store import InboundStore, bounded_database
-from bridge.ops.metrics import count_receipt
+from bridge.telemetry.metrics import count_receipt
 from bridge.redis.lock import PeriodicPass
 from bridge.routing.router import Router
 from bridge.storage.db import Database

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bridge.accept.ids import IdGenerator
+from bridge.ids import IdGenerator
 from bridge.accept.numbers import to_e164
 from bridge.config import Config
 from bridge.inbound.optouts import add_optout, remove_optout

@@ -142,7 +142,7 @@ api_keys = Table(
 messages = Table(
     "messages",
     metadata,
-    Column("id", String(26), primary_key=True),  # time-ordered (bridge.accept.ids)
+    Column("id", String(26), primary_key=True),  # time-ordered (bridge.ids)
     Column("batch_id", String(26), nullable=False),
     Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
     Column("destination", String(20), nullable=False),  # E.164, with '+'
@@ -311,7 +311,7 @@ webhook_outbox = Table(
 inbound_messages = Table(
     "inbound_messages",
     metadata,
-    Column("id", String(26), primary_key=True),  # time-ordered (bridge.accept.ids)
+    Column("id", String(26), primary_key=True),  # time-ordered (bridge.ids)
     Column("account_id", Integer, ForeignKey("accounts.id")),  # None = unrouted
     Column("connection", String(64), nullable=False),  # the [[smsc]] name it came in on
     Column("number", String(24), nullable=False),  # the handset: E.164 (+digits) or as sent

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from sqlalchemy import insert
 
-from bridge.accept.ids import IdGenerator
+from bridge.ids import IdGenerator
 from bridge.storage.db import Database
 from bridge.storage.models import accounts
 

@@ -25,7 +25,7 @@ from sqlalchemy import Row, bindparam, case, false, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from bridge.accept.ids import timestamp_ms
+from bridge.ids import timestamp_ms
 from bridge.delivery.settlement import money, notify, rules
 from bridge.delivery.settlement.correlation import DEFAULT_MAP_TTL, DEFAULT_ORPHAN_TTL, ReceiptBook
 from bridge.delivery.settlement.outcomes import (
@@ -40,7 +40,7 @@ from bridge.delivery.settlement.outcomes import (
 )
 from bridge.delivery.settlement.receipt_fields import receipt_error, utc_date
 from bridge.delivery.settlement.relay import Relay
-from bridge.ops.metrics import observe_delivered
+from bridge.telemetry.metrics import observe_delivered
 from bridge.redis import keys as redis_keys
 from bridge.redis.outbox import OutboundMessage
 from bridge.redis.stats import count_transitions
@@ -58,7 +58,7 @@ from smpp.codec.receipt import Receipt
 
 log = logging.getLogger(__name__)
 
-ULID_LENGTH = 26  # our message ids (bridge.accept.ids); others carry no time
+ULID_LENGTH = 26  # our message ids (bridge.ids); others carry no time
 _CHUNK = 2000  # ids per IN (...): far below SQLite's and PostgreSQL's parameter limits
 TRANSACTION_ATTEMPTS = 3  # a deadlock victim / lock timeout is retried this often
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.accept.ids import IdGenerator, timestamp_ms
+from bridge.ids import IdGenerator, timestamp_ms
 from bridge.accept.numbers import normalise, split_numbers, to_e164
 from bridge.errors import InvalidInput
 from bridge.redis import outbox

@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import select
 
-from bridge.ops.metrics_dir import SUBDIR
+from bridge.telemetry.metrics_dir import SUBDIR
 from bridge.storage.models import accounts
 from tests.harness.procs import wait_until
 

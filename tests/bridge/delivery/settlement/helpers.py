@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import event, func, select
 
-from bridge.accept.ids import IdGenerator
+from bridge.ids import IdGenerator
 from bridge.redis.outbox import OutboundMessage
 from bridge.storage import ledger
 from bridge.storage.models import accounts, message_events, message_parts, messages

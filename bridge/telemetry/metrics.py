@@ -1,7 +1,7 @@
 """Every Prometheus metric the bridge counts, defined once, and the ``/metrics`` exposition.
 
 Counters and histograms are prometheus-client's; in multiprocess mode
-(``PROMETHEUS_MULTIPROC_DIR``, see :mod:`bridge.ops.metrics_dir`) each process writes its own
+(``PROMETHEUS_MULTIPROC_DIR``, see :mod:`bridge.telemetry.metrics_dir`) each process writes its own
 file and a scrape sums them all, so the numbers cover every gunicorn worker, the delivery
 worker and the webhook sender of the machine. What is really Redis state (the stream, the
 binds, the oldest queued message, dead letters) is not counted here: it is read from Redis at
@@ -154,7 +154,7 @@ def count_webhook_attempt(outcome: str) -> None:
 
 
 # Every metric here is labelled, so none holds a value until it is first counted (what lets
-# bridge.ops.metrics_dir switch an early import to multiprocess mode).
+# bridge.telemetry.metrics_dir switch an early import to multiprocess mode).
 _ALL = (
     http_requests,
     accept_seconds,

@@ -13,12 +13,12 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.harness.procs import stop_process, wait_until
 
-# imports bridge.ops.metrics (and so prometheus-client) BEFORE prepare, then counts one submit
+# imports bridge.telemetry.metrics (and so prometheus-client) BEFORE prepare, then counts one submit
 COUNT_ONE = textwrap.dedent(
     """
     import sys
-    from bridge.ops import metrics
-    from bridge.ops import metrics_dir
+    from bridge.telemetry import metrics
+    from bridge.telemetry import metrics_dir
     metrics_dir.prepare(sys.argv[1])
     metrics.count_submit("acme", "ESME_ROK")
     print("counted", flush=True)

@@ -77,10 +77,10 @@ def _switch_late_import(path: str) -> None:
     values: Any = sys.modules.get("prometheus_client.values")  # its internals, set below
     if values is None or values.ValueClass is not values.MutexValue:
         return
-    ours = sys.modules.get("bridge.ops.metrics")
+    ours = sys.modules.get("bridge.telemetry.metrics")
     if ours is not None and ours.counted_anything():
         raise RuntimeError(
             f"metrics were counted before {ENV} was set to {path}: call "
-            "bridge.ops.metrics_dir.prepare() before counting"
+            "bridge.telemetry.metrics_dir.prepare() before counting"
         )
     values.ValueClass = values.MultiProcessValue()
