@@ -15,11 +15,13 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from smpp.session.client import SubmitOutcome
 from tests.harness.procs import free_port, running
 
 HERE = Path(__file__).parent
@@ -41,6 +43,13 @@ class LoggedSmsc:
         lines = self.log_path.read_text(encoding="utf-8").split("\n")[:-1]
         events = [json.loads(line) for line in lines if line.startswith("{")]
         return [e for e in events if name is None or e["event"] == name]
+
+
+def issued_ids(outcomes: Iterable[SubmitOutcome]) -> list[str]:
+    """The message ids the SMSC issued, in order; every outcome must carry one."""
+    ids = [o.message_id for o in outcomes]
+    assert all(ids), f"an outcome without a message id: {ids}"
+    return [i for i in ids if i is not None]
 
 
 def _require(tool: str) -> str:
@@ -85,7 +94,7 @@ def node_modules() -> Path:
 
 
 @pytest.fixture
-def node_smsc(node_modules, tmp_path) -> LoggedSmsc:
+def node_smsc(node_modules, tmp_path) -> Iterator[LoggedSmsc]:
     """node-smpp's server (tests/interop/smsc.js) in its own process, stopped after the test."""
     log_path = tmp_path / "node-smsc.log"
     log_path.touch()
@@ -124,7 +133,7 @@ def smpp34_python() -> Path:
 
 
 @pytest.fixture
-def smpp34_smsc(smpp34_python, tmp_path) -> LoggedSmsc:
+def smpp34_smsc(smpp34_python, tmp_path) -> Iterator[LoggedSmsc]:
     """smpp34's server (tests/interop/smpp34_smsc.py) in its own process, stopped after the
     test. smpp34 cannot report an OS-chosen port, so it gets a free one (tried 3 times)."""
     log_path = tmp_path / "smpp34-smsc.log"
@@ -133,9 +142,13 @@ def smpp34_smsc(smpp34_python, tmp_path) -> LoggedSmsc:
         smsc = LoggedSmsc(free_port(), log_path)
         argv = [str(smpp34_python), str(HERE / "smpp34_smsc.py"), str(smsc.port)]
         try:
+
+            def listening(smsc: LoggedSmsc = smsc) -> bool:
+                return bool(smsc.events("listening"))
+
             with running(
                 argv,
-                lambda smsc=smsc: smsc.events("listening"),
+                listening,
                 cwd=str(HERE),
                 log_path=str(log_path),
             ):

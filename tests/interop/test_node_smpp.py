@@ -7,19 +7,23 @@ saw, its enquire_link / data_sm answered by us, our enquire_link, and our unbind
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
 from smpp.codec.message_id import canonical_id
 from smpp.session.client import (
+    MoMessage,
+    Receipt,
     Session,
     SessionConfig,
+    SessionInfo,
     SessionState,
     SubmitRequest,
     requests_for_text,
 )
 from tests.harness.procs import wait_until
-from tests.interop.conftest import PASSWORD, SYSTEM_ID
+from tests.interop.conftest import PASSWORD, SYSTEM_ID, issued_ids
 
 pytestmark = pytest.mark.interop
 
@@ -29,9 +33,9 @@ class Collector:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.receipts = []
-        self.mo = []
-        self.states = []
+        self.receipts: list[tuple[Receipt, SessionInfo]] = []
+        self.mo: list[MoMessage] = []
+        self.states: list[SessionState] = []
 
     def on_receipt(self, receipt, info):
         with self.lock:
@@ -43,7 +47,7 @@ class Collector:
 
 
 def _config(port: int, **overrides) -> SessionConfig:
-    defaults = {
+    defaults: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": port,
         "system_id": SYSTEM_ID,
@@ -78,7 +82,7 @@ def test_submit_window_receipts_enquire_link_and_unbind(node_smsc, bind_mode):
         outcomes = [f.result(timeout=15) for f in futures]
         assert [o.kind for o in outcomes] == ["ok"] * len(futures)
         assert [o.tag for o in outcomes[:40]] == list(range(40))
-        ids = {o.message_id for o in outcomes}
+        ids = set(issued_ids(outcomes))
         assert len(ids) == len(futures)
 
         # node-smpp saw every submit_sm, with the ids it issued and the multipart UDH flag.
@@ -138,7 +142,8 @@ def test_wrong_password_is_refused_once_and_not_retried(node_smsc):
         )
         outcome = session.submit(SubmitRequest("1", "491555", b"x")).result(timeout=5)
         assert (outcome.kind, outcome.written) == ("not_sent", False)
-        assert "credentials" in session.snapshot().last_error
+        last_error = session.snapshot().last_error
+        assert last_error is not None and "credentials" in last_error
     finally:
         assert session.stop(timeout=5)
     assert len(node_smsc.events("bind_transceiver")) == 1

@@ -14,6 +14,7 @@ import pytest
 from smpp.codec.message_id import canonical_id
 from smpp.session.client import Session, SessionConfig, SessionState, SubmitRequest
 from tests.harness.procs import wait_until
+from tests.interop.conftest import issued_ids
 
 pytestmark = pytest.mark.interop
 
@@ -47,7 +48,7 @@ def test_session_against_smpp34(smpp34_smsc):
         futures += session.submit_text("12345", "4915550999", "long " * 60, ref=9)
         outcomes = [f.result(timeout=15) for f in futures]
         assert {o.kind for o in outcomes} == {"ok"}
-        ids = [o.message_id for o in outcomes]
+        ids = issued_ids(outcomes)
         by_id = {e["message_id"]: e["destination_addr"] for e in smpp34_smsc.events("submit_sm")}
         # Each future got the id smpp34 issued for that very PDU (matched by sequence number).
         assert [by_id[i] for i in ids[:40]] == [f"49155500{i:04d}" for i in range(40)]

@@ -4,7 +4,8 @@ sessions bound to it, each stopped after the test even when it fails."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,7 @@ class Collector:
 
 def session_config(port: int, **overrides) -> SessionConfig:
     """Test defaults: short timeouts and back-off so every scenario runs in well under a second."""
-    defaults = {
+    defaults: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": port,
         "system_id": SYSTEM_ID,
@@ -81,7 +82,7 @@ def sim(make_sim) -> Simulator:
 
 
 @pytest.fixture
-def session() -> Callable[..., tuple[Session, Collector]]:
+def session() -> Iterator[Callable[..., tuple[Session, Collector]]]:
     """make(port, on_receipt=None, on_mo=None, **SessionConfig overrides) -> a started
     (Session, Collector); the Collector's callbacks are used unless others are given."""
     made: list[Session] = []
