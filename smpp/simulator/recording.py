@@ -98,9 +98,13 @@ class ReceiptRecord:
     bind_id: int | None = None  # connection it went out on; None while queued
     sequence: int | None = None
     response_status: int | None = None  # the ESME's deliver_sm_resp status; None: unanswered
+    statuses: list[int] = field(default_factory=list)  # every deliver_sm_resp status, in order
+    sends: int = 0  # deliver_sm sent for it (more than 1: resent after an error status)
+    body: ShortMessage | None = field(default=None, repr=False)  # the deliver_sm it sent
 
     def answered(self, sequence: int, status: int) -> None:
         self.response_status = status
+        self.statuses.append(status)
 
 
 @dataclass
@@ -262,7 +266,10 @@ class Recorder:
         ]
 
     def snapshot_receipts(self) -> list[ReceiptRecord]:
-        return [copy.copy(r) for r in self.receipts]
+        copies = [copy.copy(r) for r in self.receipts]
+        for c in copies:
+            c.statuses = list(c.statuses)
+        return copies
 
     def snapshot_mo(self) -> list[MoRecord]:
         return [copy.deepcopy(r) for r in self.mo]

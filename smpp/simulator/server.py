@@ -253,6 +253,11 @@ class Simulator:
         answered ESME_ROK, as an SMSC retries after ESME_RX_T_APPN; their new sequences."""
         return self._call(lambda smsc: smsc.resend_mo(index, system_id))
 
+    def resend_receipts(self) -> int:
+        """Redeliver every receipt last answered with an error status (ESME_RX_T_APPN...), as
+        an SMSC retries; how many. Each record's ``statuses`` lists every answer."""
+        return self._call(lambda smsc: smsc.resend_receipts())
+
     def unbind(self, system_id: str | None = None, bind_type: str | None = None) -> int:
         """Send unbind to every bound connection (of ``system_id``, and of ``bind_type``:
         "transmitter", "receiver" or "transceiver"); returns how many. Each record's

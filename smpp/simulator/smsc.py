@@ -215,9 +215,27 @@ class Smsc:
             rid, stat, submit_date, self.dates.now()[1], text_sample(payload, m.data_coding)
         )
         record = ReceiptRecord(message_id, rid, stat, origin.system_id, text)
+        record.body, record.sends = receipt_message(m, rid, stat, text), 1
         self.recorder.receipts.append(record)
         self.recorder.counters["receipts_sent"] += 1
-        conn.deliver(receipt_message(m, rid, stat, text), record)
+        conn.deliver(record.body, record)
+
+    def resend_receipts(self) -> int:
+        """Send again, as an SMSC does after a temporary error, every recorded receipt whose
+        last deliver_sm_resp was not ESME_ROK, on a bound receiver of its system_id; how many
+        (one without a receiver bound now is skipped)."""
+        sent = 0
+        for record in self.recorder.receipts:
+            if record.response_status in (None, 0) or record.body is None:
+                continue
+            conn = self.receiver(record.system_id)
+            if conn is None:
+                continue
+            record.response_status, record.sends = None, record.sends + 1
+            conn.deliver(record.body, record)
+            sent += 1
+        self.flush()
+        return sent
 
     def _flush_pending(self, conn: Connection) -> None:
         pending = self.pending.get(conn.system_id)
