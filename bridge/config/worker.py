@@ -89,6 +89,9 @@ class WorkerSettings:
     claim_ahead: int = 0  # per connection, claimed before their turn; 0 = 8 x its bound windows
     flush_interval: float = 0.03  # the settlement writer's longest wait before a DB flush
     flush_batch: int = 2000  # outcomes per DB transaction at most
+    # receipts in the Redis receipt log not yet applied, fleet-wide, at most; past it new
+    # receipts are answered ESME_RX_T_APPN (the SMSC sends them again later)
+    receipt_backlog_limit: int = 100_000
     drain_timeout: float = 20.0  # on SIGTERM: how long in-flight work may take to finish
     lease_ttl: float = 15.0  # bind lease lifetime in Redis; renewed every third of it
     status_interval: float = 5.0  # bind status heartbeat period (`smpp-bridge status`)
@@ -137,6 +140,7 @@ _KEYS = (
     "claim_ahead",
     "flush_interval",
     "flush_batch",
+    "receipt_backlog_limit",
     "drain_timeout",
     "lease_ttl",
     "status_interval",
@@ -168,6 +172,9 @@ def read_settings(raw: Mapping[str, Any] | None) -> WorkerSettings:
         claim_ahead=t.integer("claim_ahead", d.claim_ahead, lo=0),
         flush_interval=t.seconds("flush_interval", d.flush_interval),
         flush_batch=t.integer("flush_batch", d.flush_batch, lo=1),
+        receipt_backlog_limit=t.integer(
+            "receipt_backlog_limit", d.receipt_backlog_limit, lo=1_000
+        ),
         drain_timeout=t.seconds("drain_timeout", d.drain_timeout),
         lease_ttl=t.seconds("lease_ttl", d.lease_ttl),
         status_interval=t.seconds("status_interval", d.status_interval),

@@ -4,7 +4,9 @@ fleet-wide bind lease, each publishing its state for `smpp-bridge status`.
 One maintenance thread renews leases every ``lease_ttl / 3`` (a lease that cannot be renewed,
 or was lost, stops its session: the fleet cap beats our throughput), tries to take leases for
 slots that have none, and publishes every slot's status. Sessions are smpp.session.client.Session
-objects; their receipts come back through ``on_receipt(connection_name, receipt)`` and their
+objects; their receipts come back through ``on_receipt(connection_name, receipt)``, or, when
+``on_receipts`` is given, ``on_receipts(connection_name, receipts)`` once per read (which must
+store them before returning, or raise so the session answers ESME_RX_T_APPN), and their
 whole mobile-originated messages through ``on_mo(connection_name, mo)`` (which must store the
 message before returning, or raise so the session answers ESME_RX_T_APPN).
 """
@@ -96,10 +98,12 @@ class SessionPool:
         clock: Callable[[], float] = time.monotonic,
         make_session: Callable[..., Session] = Session,
         on_mo: Callable[[str, MoMessage], None] | None = None,
+        on_receipts: Callable[[str, list[Receipt]], None] | None = None,
     ) -> None:
         self.settings = settings
         self._redis = redis
         self._on_receipt = on_receipt
+        self._on_receipts = on_receipts
         self._on_mo = on_mo
         self._clock = clock
         self._make_session = make_session
@@ -200,6 +204,7 @@ class SessionPool:
             self._receipt_callback(slot.connection.name),
             on_mo=self._mo_callback(slot.connection.name),
             on_state=lambda _state: self._wake.set(),
+            on_receipts=self._receipts_callback(slot.connection.name),
         )
         session.start()
         slot.session = session
@@ -257,6 +262,16 @@ class SessionPool:
 
         def callback(receipt: Receipt, _info: SessionInfo) -> None:
             on_receipt(name, receipt)
+
+        return callback
+
+    def _receipts_callback(self, name: str) -> Callable[[list[Receipt], SessionInfo], None] | None:
+        on_receipts = self._on_receipts
+        if on_receipts is None:
+            return None
+
+        def callback(receipts: list[Receipt], _info: SessionInfo) -> None:
+            on_receipts(name, receipts)
 
         return callback
 

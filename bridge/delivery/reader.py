@@ -101,6 +101,10 @@ class StreamReader:
     def take_over(self, min_idle_seconds: float, count: int) -> list[Entry]:
         """Entries idle longer than ``min_idle_seconds`` (any consumer's, a dead one's), now
         ours: up to ``count`` per call, continuing the scan where the last call stopped."""
+        return [_entry(eid, fields) for eid, fields in self.take_over_raw(min_idle_seconds, count)]
+
+    def take_over_raw(self, min_idle_seconds: float, count: int) -> list[tuple[str, Any]]:
+        """:meth:`take_over` as (entry id, fields) pairs, for streams of other entries."""
         try:
             reply = self.redis.xautoclaim(
                 self.stream,
@@ -123,7 +127,7 @@ class StreamReader:
                 if row is not None:
                     gone.append(_text(row[0]))
                 continue
-            entries.append(_entry(row[0], row[1]))
+            entries.append((_text(row[0]), row[1]))
         if gone:
             self.redis.xack(self.stream, self.group, *gone)
         return entries

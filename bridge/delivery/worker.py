@@ -6,7 +6,9 @@ periodic passes: reconciler, webhook outbox sweep, and the releaser of scheduled
 (bridge.delivery.release).
 A stream entry is acknowledged (XACK + XDEL) only in the writer's ``on_settled`` callback,
 i.e. after its message's outcome is committed; anything not acknowledged when the process dies
-is taken over by a live worker (XAUTOCLAIM) after ``claim_idle_seconds``.
+is taken over by a live worker (XAUTOCLAIM) after ``claim_idle_seconds``. Delivery receipts
+take the same road through the receipt log (bridge.delivery.receipt_log.ReceiptIntake): logged
+in Redis before the SMSC is answered, removed once applied, taken over from a dead worker.
 
 Graceful stop (SIGTERM, SIGINT): stop reading, let in-flight and retrying messages finish for
 up to ``drain_timeout``, stop submitting, unbind, flush the writer, ack. Messages never
@@ -31,12 +33,12 @@ from bridge.delivery.fleet import TokenBucket
 from bridge.delivery.jobs import Job, Tracker
 from bridge.delivery.pool import SessionPool
 from bridge.delivery.reader import Entry, StreamReader
+from bridge.delivery.receipt_log import ReceiptIntake, ReceiptLog
 from bridge.delivery.reconcile import Reconciler
 from bridge.delivery.release import Releaser
 from bridge.delivery.settlement import (
     Claimed,
     ClaimResult,
-    ReceiptIn,
     Settlement,
     SettlementWriter,
 )
@@ -88,10 +90,18 @@ class Worker:
         self.writer = SettlementWriter(
             self.settlement,
             on_settled=self._on_settled,
+            on_receipts_stored=lambda ids: self.receipts.applied(ids),
+            on_receipts_failed=lambda items: self.receipts.failed(items),
             flush_interval=self.settings.flush_interval,
             max_batch=self.settings.flush_batch,
         )
         self.reader = StreamReader(self.redis, consumer)
+        # receipts: in Redis before they are answered, out of it once applied
+        self.receipts = ReceiptIntake(
+            ReceiptLog(self.redis, self.reader.consumer, limit=self.settings.receipt_backlog_limit),
+            self.writer.put,
+            self.settings,
+        )
         self.tracker = Tracker(self.settings.unrecorded_limit(self.router.connections))
         # MO: stored by the session thread before it answers (bridge.inbound.store), on its own
         # small pool whose every wait is bounded; inbound webhooks relayed off that thread
@@ -113,6 +123,7 @@ class Worker:
             self.settings,
             self._on_receipt,
             on_mo=self._on_mo,
+            on_receipts=self._on_receipts,
         )
         self.dispatcher = Dispatcher(
             self.router,
@@ -168,6 +179,7 @@ class Worker:
             len(self.pool.slots),
         )
         self.writer.start()
+        self.receipts.start()
         self.pool.start()
         self.dispatcher.start()
         self._reader_thread.start()
@@ -189,6 +201,7 @@ class Worker:
         self.pool.stop()
         self.dispatcher.stop()
         self.writer.stop()
+        self.receipts.stop()
         self.outbox_sweep.stop()
         self._flush_outbox()
         self.inbound_sweep.stop()
@@ -424,12 +437,18 @@ class Worker:
             raise
 
     def _on_receipt(self, connection: str, receipt: Receipt) -> None:
-        """Session thread: hand the receipt to the writer (which correlates it). A full
-        writer queue raises, so the session answers ESME_RX_T_APPN and the SMSC resends."""
+        """One receipt (the pool calls :meth:`_on_receipts` with a read's receipts)."""
+        self._on_receipts(connection, [receipt])
+
+    def _on_receipts(self, connection: str, receipts: list[Receipt]) -> None:
+        """Session thread: log the receipts of one read in Redis (one round trip), then hand
+        them to the writer. A Redis error or a full log raises, so the session answers
+        ESME_RX_T_APPN and the SMSC sends them again; once logged they are answered ESME_ROK
+        whatever happens to this process."""
         form = self.router.connection(connection).message_id_form
-        if not self.writer.put(ReceiptIn(connection, form, receipt, self.clock()), timeout=1.0):
-            raise RuntimeError("settlement queue full; receipt refused for redelivery")
-        count_receipt(connection, receipt.stat)  # once taken: a refused one comes again
+        self.receipts.take(connection, form, receipts, self.clock())
+        for receipt in receipts:
+            count_receipt(connection, receipt.stat)  # once taken: a refused one comes again
 
     def _on_mo(self, connection: str, mo: MoMessage) -> None:
         """Session thread: store the MO before it is acknowledged. Any error propagates, so

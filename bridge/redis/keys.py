@@ -161,6 +161,28 @@ def dlr_votes_key(connection: str, conversion: str) -> str:
     return f"{DLR_VOTES_PREFIX}{connection}:{conversion}"
 
 
+# --- the receipt log (owner: delivery; bridge/delivery/receipt_log.py) ---
+# Every delivery receipt is appended here before its deliver_sm is answered: one STREAM
+# (fields c = connection, f = message_id_form, r = the receipt as JSON with its arrival time),
+# consumer group "receipt-writers"; an entry is XACKed and XDELed once its receipt is applied
+# (the settlement transaction committed). Its length is bounded ([worker]
+# receipt_backlog_limit): past it receipts are refused with a retryable status.
+RECEIPTS_STREAM = PREFIX + "receipts"
+RECEIPTS_GROUP = "receipt-writers"
+# Receipts settlement could not store (an unexpected error): one STREAM, capped, for replay.
+RECEIPTS_DEAD = PREFIX + "receipts:dead"
+
+
+def receipts_stream_key() -> str:
+    """The stream of received delivery receipts not yet applied."""
+    return RECEIPTS_STREAM
+
+
+def receipts_dead_key() -> str:
+    """The stream of receipts settlement could not store."""
+    return RECEIPTS_DEAD
+
+
 # --- the reconciler (owner: delivery; bridge/delivery/reconcile.py) ---
 # A lock (SET NX PX, value = holder token) so one worker at a time checks that every queued
 # message has a stream entry and re-enqueues those whose entry Redis lost.

@@ -12,7 +12,8 @@ worker has claimed the message (bridge.delivery.settlement.cancel).
 
 Receipt outcomes come from deliver_sm receipts; they are never refunded (the SMSC accepted the
 message and charged us):
-- :class:`ReceiptIn`: a raw receipt; the writer correlates it to (message, part) in Redis.
+- :class:`ReceiptIn`: a raw receipt (already in the Redis receipt log); the writer correlates
+  it to (message, part) in Redis.
 - :class:`PartReceipt`: a correlated receipt for one part; apply() aggregates the parts.
 - :class:`Finalised`: a message-level final state decided elsewhere (no part bookkeeping).
 """
@@ -91,12 +92,15 @@ class PartReceipt:
 
 @dataclass(frozen=True)
 class ReceiptIn:
-    """A receipt as a session received it; the writer correlates it (Redis) before applying."""
+    """A receipt as a session received it; the writer correlates it (Redis) before applying.
+    ``entry_id``: its entry in the receipt log (bridge.delivery.receipt_log), acknowledged
+    once the receipt is applied."""
 
     connection: str
     id_form: str
     receipt: Receipt
     at: float
+    entry_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,10 @@ Session threads ``put()`` outcomes (Submitted, Failed, ReceiptIn, ...); the writ
 2. Database: ONE ``Settlement.apply`` transaction for all of it.
 3. After the commit: ``on_settled(ids)`` with the message ids of the Submitted/Failed outcomes
    of the flush; the worker XACKs their stream entries then (a crash before that redelivers
-   them, and the conditional updates make the redelivery a no-op).
+   them, and the conditional updates make the redelivery a no-op). Likewise
+   ``on_receipts_stored(entry_ids)`` with the receipt-log entries of the flush's ReceiptIn
+   (bridge.delivery.receipt_log): a receipt is acknowledged to the SMSC once logged, and
+   leaves the log only once applied.
 
 Backpressure: the queue holds at most ``max_queue`` items; ``put`` blocks while it is full (or
 returns False after ``timeout``). A session thread blocked there stops reading its socket, so
@@ -18,7 +21,8 @@ Failures: a flush that hits Redis or the database being down (``TRANSIENT``) is 
 capped backoff, outcomes kept in memory (the queue then fills and backpressure spreads). Any
 other error (a constraint, a bug) would fail forever, so the writer applies that batch one
 outcome at a time and logs, with the outcome, each one it cannot store: one bad outcome does
-not hold the others back, and none disappears silently.
+not hold the others back, and none disappears silently. The receipts of such a batch are
+handed to ``on_receipts_failed`` (the worker dead-letters them for replay).
 """
 
 from __future__ import annotations
@@ -73,12 +77,16 @@ class SettlementWriter:
         settlement: Settlement,
         *,
         on_settled: Callable[[list[str]], None],
+        on_receipts_stored: Callable[[list[str]], None] | None = None,
+        on_receipts_failed: Callable[[list[ReceiptIn]], None] | None = None,
         flush_interval: float = 0.03,
         max_batch: int = 2000,
         max_queue: int = 50_000,
     ) -> None:
         self._settlement = settlement
         self._on_settled = on_settled
+        self._on_receipts_stored = on_receipts_stored
+        self._on_receipts_failed = on_receipts_failed
         self._interval = flush_interval
         self._max_batch = max_batch
         self._queue: queue.Queue = queue.Queue(max_queue)
@@ -162,6 +170,19 @@ class SettlementWriter:
                 return batch, markers, False
 
     def _flush(self, batch: list) -> None:
+        dropped = self.stats.dropped
+        self._apply(batch)
+        logged = [i for i in batch if isinstance(i, ReceiptIn) and i.entry_id]
+        if not logged:
+            return
+        if self.stats.dropped == dropped:
+            self._notify(
+                "on_receipts_stored", self._on_receipts_stored, [i.entry_id for i in logged]
+            )
+        else:  # which of them were applied is not known: all are kept (replay is harmless)
+            self._notify("on_receipts_failed", self._on_receipts_failed, logged)
+
+    def _apply(self, batch: list) -> None:
         delay = RETRY_FIRST_DELAY
         resolved: list[Outcome] | None = None
         while True:
@@ -192,7 +213,7 @@ class SettlementWriter:
         self.stats.flushes += 1
         self.stats.outcomes += len(batch)
         if applied is not None and applied.settled_ids:
-            self._notify(applied.settled_ids)
+            self._notify("on_settled", self._on_settled, applied.settled_ids)
 
     def _resolve(self, batch: list) -> list[Outcome]:
         """Redis phase: map the submits' smsc ids and correlate the receipts."""
@@ -227,8 +248,11 @@ class SettlementWriter:
                 log.exception("could not store outcome %r; dropped", item)
         return Applied(settled_ids=settled)
 
-    def _notify(self, ids: list[str]) -> None:
+    @staticmethod
+    def _notify(name: str, callback: Callable[[list], None] | None, items: list) -> None:
+        if callback is None:
+            return
         try:
-            self._on_settled(ids)
+            callback(items)
         except Exception:  # the worker's callback; its failure must not stop settlement
-            log.exception("on_settled callback failed for %d id(s)", len(ids))
+            log.exception("%s callback failed for %d item(s)", name, len(items))

@@ -7,11 +7,13 @@ Every process and thread started here is stopped in a ``finally``; every wait is
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from bridge.config import Config, read_settings
 from bridge.proof.rig import FAST_WORKER, numbers, to_toml  # noqa: F401  (tests import them here)
@@ -232,6 +235,30 @@ def spawn_worker(bridge) -> Iterator[Callable[..., subprocess.Popen]]:
             log.close()
 
 
+@contextmanager
+def database_held(database_url: str, db, table: str) -> Iterator[None]:
+    """Hold the database so nothing can write ``table`` meanwhile, while the test still reads
+    it (SQLite: another connection's write transaction; PostgreSQL: LOCK TABLE ... EXCLUSIVE,
+    which also stops SELECT ... FOR UPDATE)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        conn = sqlite3.connect(url.database, timeout=5, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    with db.engine.connect() as pg:
+        tx = pg.begin()
+        pg.exec_driver_sql(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            tx.rollback()
+
+
 def wire_counts(bridge: Bridge, *more_sims) -> Counter:
     """How many times the simulator(s) accepted a message for each destination (E.164)."""
     return Counter(
@@ -243,8 +270,10 @@ def check_ground_truth(bridge: Bridge, count: int, *more_sims) -> dict[str, int]
     """The simulator's record against our rows: every message that reached a submitted or
     receipt state was accepted by the SMSC at least once; any message on the wire more than
     once is flagged possible_duplicate; the reported count equals the flagged rows; the
-    stream is empty; the audit passes. Returns a summary for the test to add its own checks."""
+    stream and the receipt log are empty; the audit passes. Returns a summary for the test to
+    add its own checks."""
     from bridge.delivery.reader import stream_info
+    from bridge.delivery.receipt_log import backlog
     from bridge.redis import keys as redis_keys
 
     rows = bridge.rows()
@@ -260,6 +289,8 @@ def check_ground_truth(bridge: Bridge, count: int, *more_sims) -> dict[str, int]
     assert reported == len(flagged), f"reported {reported} possible duplicates, {len(flagged)} rows"
     info = stream_info(bridge.redis)
     assert (info.length, info.pending) == (0, 0), info
+    # a receipt's entry goes right after its commit: bounded wait, not a race
+    wait_until(lambda: backlog(bridge.redis) == 0, timeout=10, message="an empty receipt log")
     audit = bridge.audit()
     assert audit.returncode == 0, audit.stdout + audit.stderr
     return {"twice": len(twice), "flagged": len(flagged), "wire": sum(wire.values())}
