@@ -17,8 +17,8 @@ from marshmallow.types import ErrorMessages
 from bridge.accept.callbacks import CALLBACK_EVENTS, CALLBACK_EVENTS_ERROR
 from bridge.accept.chars import control_problem
 from bridge.accept.send import CALLBACK_URL_MAX, REFERENCE_MAX, SEND_AT_MAX_DAYS
-from bridge.delivery.settlement.search import DEFAULT_LIMIT, MAX_LIMIT
 from bridge.errors import InvalidInput
+from bridge.storage.paging import DEFAULT_LIMIT, MAX_LIMIT
 from bridge.storage.states import MessageState
 
 EXPIRY_DAYS_ERROR = "expiry_days must be between 1 and 365."  # the contract's exact sentence

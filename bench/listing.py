@@ -26,10 +26,10 @@ from falcon import testing
 
 from api.app import create_app
 from bridge.config import Config
-from bridge.delivery.settlement.search import Key, encode_cursor
 from bridge.redis.clients import make_redis
 from bridge.service import BridgeService
 from bridge.storage.db import Database, upgrade
+from bridge.storage.paging import Key, encode_cursor
 from tests.harness.messages import Shape, analyze, create_account, insert_messages
 from tests.harness.postgres import postgres_cluster
 from tests.harness.redis_server import redis_server

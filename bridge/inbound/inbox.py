@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import Connection, String, bindparam, func, select, tuple_
 
-from bridge.delivery.settlement.search import MAX_LIMIT, Key, decode_cursor, encode_cursor
 from bridge.errors import InvalidInput
 from bridge.storage.models import UTCDateTime, inbound_messages
+from bridge.storage.paging import MAX_LIMIT, Key, decode_cursor, encode_cursor
 
 _COLUMNS = [
     inbound_messages.c[name]

@@ -28,8 +28,8 @@ from sqlalchemy import select
 from api.app import create_app
 from api.openapi import build_spec
 from api.resources.docs import ASSETS
-from bridge.delivery.settlement.search import Key, encode_cursor
 from bridge.storage.models import messages
+from bridge.storage.paging import Key, encode_cursor
 from tests.api.helpers import fuzz_settings
 
 pytestmark = pytest.mark.slow

@@ -12,11 +12,9 @@ The cursor is the last key of a page: ``base64url("1.<created_at µs>.<id>")``, 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection, String, bindparam, func, literal_column, select, tuple_
@@ -26,34 +24,16 @@ from bridge.delivery.settlement.view import MessageView, row_view
 from bridge.errors import InvalidInput, NotFound
 from bridge.storage.ledger import REFUND
 from bridge.storage.models import UTCDateTime, accounts, ledger, messages
+from bridge.storage.paging import MAX_LIMIT, Key, decode_cursor, encode_cursor
 from bridge.storage.states import MessageState
 
 BATCH_NOT_FOUND = "Batch not found."
-CURSOR_VERSION = "1"
-BAD_CURSOR = (
-    "cursor is not one this API gave out; pass the next_cursor of the previous answer "
-    "unchanged, or leave cursor out to start from the newest message."
-)
-DEFAULT_LIMIT = 100  # messages per page when the caller does not say
-MAX_LIMIT = 1000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MAX_MICROS = 253402300799999999  # 9999-12-31T23:59:59.999999Z
-_CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{1,120}")
-_ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 _ID = re.compile(r"[0-9A-Za-z]{1,26}")
 _NOTHING: ColumnClause[str] = literal_column("''")  # the empty string, as SQL text
 
 # What a listed message needs: the row of GET /api/v2/sms/{id} without its text and callback
 # (every other column, so a column the view gains is listed too).
 _COLUMNS = [column for column in messages.c if column.name not in ("text", "callback_url")]
-
-
-@dataclass(frozen=True)
-class Key:
-    """A message's place in the newest-first order."""
-
-    created_at: datetime
-    message_id: str
 
 
 @dataclass(frozen=True)
@@ -84,35 +64,6 @@ class BatchSummary:
     currency: str
     states: dict[str, int]  # every state, 0 when none of the batch's messages is in it
     created_at: datetime
-
-
-# --- the cursor ---------------------------------------------------------------------------
-def encode_cursor(key: Key) -> str:
-    micros = (key.created_at - _EPOCH) // timedelta(microseconds=1)
-    raw = f"{CURSOR_VERSION}.{micros}.{key.message_id}".encode("ascii")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def decode_cursor(cursor: str) -> Key:
-    """The key a cursor names; InvalidInput naming ``cursor`` for anything we did not make."""
-    if not _CURSOR_TEXT.fullmatch(cursor):
-        raise InvalidInput(BAD_CURSOR, field="cursor")
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput(BAD_CURSOR, field="cursor") from None
-    version, _, rest = raw.partition(".")
-    micros, _, message_id = rest.partition(".")
-    if (
-        version != CURSOR_VERSION
-        or not micros.isdigit()
-        or not micros.isascii()
-        or len(micros) > 18
-        or int(micros) > _MAX_MICROS
-        or not _ULID.fullmatch(message_id)
-    ):
-        raise InvalidInput(BAD_CURSOR, field="cursor")
-    return Key(_EPOCH + timedelta(microseconds=int(micros)), message_id)
 
 
 # --- listing ------------------------------------------------------------------------------

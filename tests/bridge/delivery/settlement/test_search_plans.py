@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event
 
-from bridge.delivery.settlement.search import Filters, Key, batch_summary, list_messages
+from bridge.delivery.settlement.search import Filters, batch_summary, list_messages
+from bridge.storage.paging import Key
 from tests.harness.messages import Shape, analyze, create_account, insert_messages
 
 N = 30_000
@@ -109,7 +110,7 @@ def _filters(batch: str) -> list[tuple[str, Filters, set[str]]]:
 
 def test_each_filter_walks_its_index_without_a_sort(db, populated):
     account_id, batch = populated
-    from bridge.delivery.settlement.search import encode_cursor
+    from bridge.storage.paging import encode_cursor
 
     middle = encode_cursor(Key(T0 + timedelta(seconds=200), "0" * 26))
     for name, filters, expected in _filters(batch):
