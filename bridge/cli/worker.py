@@ -131,6 +131,12 @@ def run_children(config: Config, env: dict[str, str]) -> list:
     the webhook sender."""
     from bridge.process.supervisor import ChildSpec
 
+    redis_url = config.redis_url
+    if not redis_url:  # run sets it (REDIS_URL or its embedded redis-server) before this
+        raise ValueError(
+            "run_children needs config.redis_url: start Redis first (set REDIS_URL, or let "
+            "`smpp-bridge run` start its embedded redis-server)"
+        )
     python = [sys.executable, "-m", "bridge.cli"]
     children = []
     worker_argv = [*python, "worker"]
@@ -160,7 +166,7 @@ def run_children(config: Config, env: dict[str, str]) -> list:
             ChildSpec(
                 "worker" if i == 0 else f"worker-{i + 1}",
                 worker_argv,
-                ready=lambda: _some_bind_up(config),
+                ready=lambda: _some_bind_up(redis_url),
                 ready_timeout=60,
                 stop_timeout=40,
                 blocking=False,  # an SMSC that cannot be reached must not keep the API down
@@ -194,16 +200,14 @@ def bind_line(config: Config, bound: bool) -> str:
     )
 
 
-def _some_bind_up(config: Config) -> bool:
+def _some_bind_up(redis_url: str) -> bool:
     """Ready once a bind of this fleet reports itself bound (the demo can deliver); the last
     heartbeat of a process of this machine that is gone (a killed worker) does not count."""
     import redis as redis_lib
 
     from bridge.delivery.fleet import read_bind_statuses
 
-    client = redis_lib.Redis.from_url(
-        config.redis_url, socket_connect_timeout=0.5, socket_timeout=1
-    )
+    client = redis_lib.Redis.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=1)
     try:
         return any(
             b.get("state") == "bound" and _alive(b.get("hostname"), b.get("pid"))

@@ -61,6 +61,7 @@ def _curl(line: str) -> tuple[int, dict]:
             data.append(next(it))
         elif arg != "-s":
             url = arg
+    assert url is not None, f"no URL in {line!r}"
     match = re.fullmatch(r"http://([\d.]+):(\d+)(/.*)", url)
     assert match is not None
     body = "&".join(data).encode() if data else None
@@ -133,8 +134,11 @@ def _running(tmp_path: Path, port: int, *extra: str):
         wait_until(lambda: len(re.findall(r"Booting worker", out.text())) >= 2, timeout=30)
         pids = _pids(out)
         curls = [line.strip() for line in out.lines if line.strip().startswith("curl ")]
-        printed = re.search(r"Redis (redis://\S+)", out.text())[1]
+        shown = re.search(r"Redis (redis://\S+)", out.text())
+        assert shown is not None, out.text()
+        printed = shown[1]
         redis_url = running_url(tmp_path / "var")  # the password is only in var/redis/password
+        assert redis_url is not None, "var/redis/url is missing while run is up"
         password = (tmp_path / "var" / "redis" / "password").read_text().strip()
         assert printed == redis_url.replace(password, "***")
         assert password not in out.text()
@@ -162,7 +166,9 @@ def test_run_prints_a_working_curl_and_ctrl_c_stops_everything(tmp_path):
         assert status == 200 and body["status"] == "accepted" and body["count"] == 1, body
         status, body = _curl(balance)
         assert (status, body) == (200, {"username": "demo", "balance": "999.20", "currency": "KES"})
-        first_key = re.search(r"Demo API key: (\S+)", out.text())[1]
+        key = re.search(r"Demo API key: (\S+)", out.text())
+        assert key is not None, out.text()
+        first_key = key[1]
         message_id = _curl(send)[1]["messages"][0]["message_id"]  # a second message
         message = _message_url(send, message_id)
         wait_until(
@@ -179,6 +185,7 @@ def test_run_prints_a_working_curl_and_ctrl_c_stops_everything(tmp_path):
             timeout=30,
             message="GET /api/v2/status to show the simulator bound",
         )
+        assert isinstance(doc, dict)
         assert doc["connections"][0]["name"] == "simulator" and doc["binds"][0]["smsc"]
     assert (tmp_path / "var" / "bridge.db").exists()
     assert oct((tmp_path / "var" / "demo.json").stat().st_mode & 0o777) == "0o600"
@@ -191,7 +198,8 @@ def test_run_prints_a_working_curl_and_ctrl_c_stops_everything(tmp_path):
 
     # A second start keeps the account, its key, the money and the queued message (AOF).
     with _running(tmp_path, port, *WITHOUT_ENGINE) as (curls, redis_url, out):
-        assert re.search(r"Demo API key: (\S+)", out.text())[1] == first_key
+        key = re.search(r"Demo API key: (\S+)", out.text())
+        assert key is not None and key[1] == first_key, out.text()
         assert "balance 998.40 KES" in out.text()  # two messages delivered, none refunded
         assert _operator_status(port, token)[0] == 200  # the same token, kept in var/
         status, body = _curl(curls[1])

@@ -66,7 +66,9 @@ class Bridge:
             message="smpp-bridge run to print its banner",
         )
         assert self.proc.poll() is None, self.out.text()
-        self.key = re.search(r"Demo API key: (\S+)", self.out.text())[1]
+        key = re.search(r"Demo API key: (\S+)", self.out.text())
+        assert key is not None, self.out.text()
+        self.key = key[1]
 
     def pids(self) -> set[int]:
         text = self.out.text()
@@ -206,6 +208,7 @@ def test_a_sigkilled_embedded_redis_comes_back_with_its_queue(tmp_path, make_sim
     fast_sweep = {"BRIDGE_SWEEPER_GRACE": "1", "BRIDGE_SWEEPER_INTERVAL": "0.5"}
     with _bridge(tmp_path, sim.address[1], **fast_sweep) as bridge:
         url = running_url(tmp_path / "var")
+        assert url is not None, "var/redis/url is missing while run is up"
         before = bridge.send("before redis died")
         bridge.wait_state(before, "delivered")
         client = redis.Redis.from_url(url)
@@ -213,7 +216,9 @@ def test_a_sigkilled_embedded_redis_comes_back_with_its_queue(tmp_path, make_sim
         redis_dir = tmp_path / "var" / "redis"
         wait_until(lambda: _aof_holds(redis_dir, b"test:canary"), timeout=10, message="AOF")
         client.close()
-        server = int(re.search(r"started redis-server \(pid (\d+)\)", bridge.out.text())[1])
+        started = re.search(r"started redis-server \(pid (\d+)\)", bridge.out.text())
+        assert started is not None, bridge.out.text()
+        server = int(started[1])
         os.kill(server, signal.SIGKILL)
         wait_until(lambda: pid_gone(server), timeout=10)
         during = bridge.send("while redis was away")  # committed; the XADD fails or waits
@@ -248,12 +253,11 @@ def test_a_worker_that_keeps_dying_stops_run_with_one_line(tmp_path, make_simula
         for _ in range(3):  # one more death than the limit allows
             worker = bridge.pid_of("worker")
             os.kill(worker, signal.SIGKILL)
-            wait_until(
-                lambda worker=worker: (
-                    bridge.pid_of("worker") != worker or bridge.proc.poll() is not None
-                ),
-                timeout=30,
-            )
+
+            def replaced(old: int = worker) -> bool:
+                return bridge.pid_of("worker") != old or bridge.proc.poll() is not None
+
+            wait_until(replaced, timeout=30)
         assert bridge.proc.wait(timeout=60) == 1, bridge.out.text()
     finally:
         bridge.close(signal.SIGKILL)  # already gone: checks every child is gone too
