@@ -70,6 +70,17 @@ class RedisState:
         )
         yield from self._binds(client)
         yield _gauge(
+            "receipt_log_length",
+            "Delivery receipts acknowledged to the SMSC and not yet applied (the receipt log; "
+            "new receipts are refused past [worker] receipt_backlog_limit).",
+            client.xlen(redis_keys.receipts_stream_key()),
+        )
+        yield _gauge(
+            "receipt_dead_letters",
+            "Receipts settlement could not store, kept for replay (the newest ~10,000).",
+            client.xlen(redis_keys.receipts_dead_key()),
+        )
+        yield _gauge(
             "webhook_queued",
             "Webhook events on the stream.",
             client.xlen(redis_keys.webhooks_stream_key()),

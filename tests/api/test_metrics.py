@@ -72,6 +72,8 @@ def test_sends_feed_the_accept_latency_histogram_and_the_stream_gauges(client, k
     assert value(after, "smpp_bridge_redis_up") == 1
     assert value(after, "smpp_bridge_outbound_stream_length") == 1  # no worker runs here
     assert 0 <= value(after, "smpp_bridge_oldest_queued_seconds") < 60
+    assert value(after, "smpp_bridge_receipt_log_length") == 0  # receipts not yet applied
+    assert value(after, "smpp_bridge_receipt_dead_letters") == 0
     # the configured connection (the simulator: no [[smsc]]) reports no bound bind
     assert (
         "smpp_bridge_connection_binds_bound",
