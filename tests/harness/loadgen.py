@@ -46,6 +46,7 @@ async def _connection(
         for request in requests:
             if writer is None:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert reader is not None  # opened together with writer
             start = time.perf_counter()
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")

@@ -129,6 +129,7 @@ def insert_messages(db: Database, account_id: int, n: int, shape: Shape | None =
     names = ", ".join(COLUMNS)
     with db.begin() as conn:
         raw = conn.connection.driver_connection
+        assert raw is not None, "the connection has no DBAPI connection under it"
         if sqlite:
             marks = ", ".join("?" * len(COLUMNS))
             sql = f"INSERT INTO messages ({names}) VALUES ({marks})"

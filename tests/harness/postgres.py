@@ -97,11 +97,12 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     try:
         import psycopg
 
+        def answers() -> bool:
+            psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres").close()
+            return True
+
         wait_until(
-            lambda: (
-                psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres").close()
-                or True
-            ),
+            answers,
             timeout=30,
             message="PostgreSQL to accept connections",
         )

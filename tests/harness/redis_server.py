@@ -53,13 +53,13 @@ class RedisServer:
             "--logfile",
             str(self.dir / "redis.log"),
         ]
-        self.proc = subprocess.Popen(
+        proc = self.proc = subprocess.Popen(
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
         probe = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         try:
             wait_until(
-                lambda: self.proc.poll() is None and probe.ping(),
+                lambda: proc.poll() is None and probe.ping(),
                 timeout=15,
                 message=f"redis-server on port {self.port}",
             )

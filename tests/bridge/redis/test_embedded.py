@@ -21,6 +21,8 @@ def _mode(path: Path) -> int:
 def test_starts_on_a_free_local_port_with_aof_and_keeps_data(tmp_path):
     server = EmbeddedRedis(tmp_path / "var")
     url = server.start()
+    assert server.proc is not None  # start() returned: the server runs
+    pid = server.proc.pid
     try:
         client = redis.Redis.from_url(url)
         assert client.config_get("appendonly") == {"appendonly": "yes"}
@@ -31,7 +33,6 @@ def test_starts_on_a_free_local_port_with_aof_and_keeps_data(tmp_path):
         assert (tmp_path / "var" / "redis" / "url").read_text().strip() == server.public_url
         assert running_url(tmp_path / "var") == url
     finally:
-        pid = server.proc.pid
         server.stop()
     assert not (tmp_path / "var" / "redis" / "url").exists()
     with pytest.raises(ProcessLookupError):
@@ -65,6 +66,7 @@ def test_it_refuses_clients_without_the_password(tmp_path):
         assert _raw(server.port, b"XLEN sb:outbound\r\n").startswith(b"-NOAUTH")
         assert _raw(server.port, b"AUTH wrong\r\n").startswith(b"-WRONGPASS")
         assert redis.Redis.from_url(server.url).ping()
+        assert server.proc is not None
         cmdline = Path(f"/proc/{server.proc.pid}/cmdline").read_bytes()
         assert server.password.encode() not in cmdline  # `ps` shows no password
 

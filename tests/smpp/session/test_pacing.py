@@ -102,7 +102,8 @@ def test_window_counts_room_and_expires_in_deadline_order():
     for seq, deadline in ((7, 1.0), (8, 2.0), (9, 3.0)):
         window.add(seq, _pending(deadline))
     assert window.free == 0
-    assert window.pop(8).deadline == 2.0
+    popped = window.pop(8)
+    assert popped is not None and popped.deadline == 2.0
     assert window.pop(8) is None  # answered twice / after expiry: unknown
     assert window.next_deadline() == 1.0
     assert [p.deadline for p in window.expired(2.5)] == [1.0]
@@ -120,7 +121,8 @@ def test_an_answered_entry_frees_its_slot_but_is_still_handed_over():
     assert window.answered(7) and not window.answered(7) and not window.answered(99)
     assert (window.free, len(window), window.next_deadline()) == (1, 2, 2.0)
     assert [p.deadline for p in window.expired(5.0)] == [2.0]  # the answered one stays
-    assert window.pop(7).deadline == 1.0 and window.pop(7) is None
+    popped = window.pop(7)
+    assert popped is not None and popped.deadline == 1.0 and window.pop(7) is None
     window.add(9, _pending(3.0))
     assert window.answered(9)
     assert [p.deadline for p in window.drain()] == [3.0] and len(window) == 0

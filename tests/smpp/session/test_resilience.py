@@ -196,7 +196,7 @@ def test_unanswered_enquire_link_means_reconnect():
             wait_until(lambda: smsc.connections >= 2, message="a second connection")
             assert smsc.commands()[:2] == [pdu.BIND_TRANSCEIVER, pdu.ENQUIRE_LINK]
             snap = s.snapshot()
-            assert "no enquire_link_resp" in snap.last_error
+            assert snap.last_error is not None and "no enquire_link_resp" in snap.last_error
             assert snap.last_error_at is not None and abs(time.time() - snap.last_error_at) < 30
             assert snap.enquire_link_rtt is None  # never answered
         finally:

@@ -21,6 +21,13 @@ def _read_mo(client, count: int) -> list[pdu.ShortMessage]:
     return bodies
 
 
+def _part_seq(short_message: bytes) -> int:
+    """The part number in a UDH-concatenated part's header."""
+    info = parse_concat(short_message, 0x40, {})[0]
+    assert info is not None, f"no concatenation header in {short_message!r}"
+    return info.seq
+
+
 def _reassemble(bodies: list[pdu.ShortMessage]) -> str:
     parts = {}
     for body in bodies:
@@ -168,13 +175,13 @@ def test_mo_parts_in_any_order_with_repeats_and_redelivery_of_refused_parts(simu
     for answer in (0, 0x64, 0):  # the second deliver_sm (part 0) is refused: ESME_RX_T_APPN
         deliver = receiver.read()
         receiver.send(pdu.encode_deliver_sm_resp(deliver.sequence_number, answer))
-        seqs.append(parse_concat(deliver.body.short_message, 0x40, {})[0].seq)
+        seqs.append(_part_seq(deliver.body.short_message))
     assert seqs == [3, 1, 3]
     wait_until(lambda: len(simulator.mo[0].responses) == 3)
     # parts 1 (refused) and 2 (never sent) go again; part 3 was acknowledged
     assert len(simulator.resend_mo()) == 2
     again = _read_mo(receiver, 2)
-    assert [parse_concat(b.short_message, 0x40, {})[0].seq for b in again] == [1, 2]
+    assert [_part_seq(b.short_message) for b in again] == [1, 2]
     wait_until(lambda: simulator.mo[0].acknowledged)
     assert simulator.resend_mo() == [] and len(simulator.mo[0].sequences) == 5
     with pytest.raises(ValueError, match="parts 0..2"):

@@ -14,6 +14,7 @@ from smpp.codec import pdu, tlv
 from smpp.codec.status import by_name
 from smpp.simulator import (
     Latency,
+    RejectPrefix,
     ScenarioError,
     Simulator,
     SimulatorConfig,
@@ -216,5 +217,7 @@ def test_bad_scenario_specs_say_what_is_allowed(spec, message):
 
 def test_specs_parse_into_scenarios():
     assert parse_scenario("latency:ms=5") == Latency(ms=5.0)
-    assert parse_scenario("throttle:tps=100,status=0x14").status == RMSGQFUL
-    assert parse_scenario("reject-prefix:prefixes=+25479|25471").prefixes == ("25479", "25471")
+    throttle = parse_scenario("throttle:tps=100,status=0x14")
+    assert isinstance(throttle, Throttle) and throttle.status == RMSGQFUL
+    reject = parse_scenario("reject-prefix:prefixes=+25479|25471")
+    assert isinstance(reject, RejectPrefix) and reject.prefixes == ("25479", "25471")
