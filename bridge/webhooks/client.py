@@ -5,17 +5,28 @@ One pool per (scheme, name, port, address), at most ``pool_size`` idle connectio
 least recently used pools closed past ``max_pools``. Redirects are never followed (a 3xx could
 point anywhere, including inward). A response body is read to ``BODY_CAP`` bytes and thrown
 away; a longer or chunked one closes its connection instead of being drained.
+
+``total_timeout`` is a deadline for the whole exchange. urllib3's ``Timeout(total=...)`` bounds
+each socket read, so a receiver trickling its answer a byte at a time could hold a sender slot
+for as long as it liked; here every read of the answer (status line, headers, body) waits at
+most what is left of the deadline. Once the status has arrived it is the receiver's answer: a
+body still incomplete at the deadline closes the connection and the answer stands.
 """
 
 from __future__ import annotations
 
 import email.utils
+import http.client
+import io
+import socket
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import cast
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from bridge.webhooks.ssrf import Target
@@ -63,7 +74,7 @@ class WebhookClient:
             "User-Agent": USER_AGENT,
             **headers,
         }
-        try:
+        try:  # the deadline of the answer's reads starts here (see _DeadlineConnection)
             resp = pool.urlopen(
                 "POST",
                 target.path,
@@ -75,15 +86,18 @@ class WebhookClient:
                 timeout=self._timeout,
                 assert_same_host=False,
             )
-            try:
-                resp.read(BODY_CAP, decode_content=False)
-                if resp.length_remaining != 0:  # longer, chunked or unknown: do not drain
-                    resp.close()
-            finally:
-                resp.release_conn()
         except (Urllib3Error, OSError) as exc:
             raise DeliveryError(_describe(exc)) from None
-        return Answer(resp.status, retry_after(resp.headers.get("Retry-After")))
+        answer = Answer(resp.status, retry_after(resp.headers.get("Retry-After")))
+        try:
+            resp.read(BODY_CAP, decode_content=False)
+            if resp.length_remaining != 0:  # longer, chunked or unknown: do not drain
+                resp.close()
+        except (Urllib3Error, OSError):  # slow or cut body: the status was the answer
+            resp.close()
+        finally:
+            resp.release_conn()
+        return answer
 
     def close(self) -> None:
         with self._lock:
@@ -108,7 +122,7 @@ class WebhookClient:
     def _new_pool(self, target: Target) -> urllib3.HTTPConnectionPool:
         address = target.addresses[0]
         if target.scheme == "https":
-            return urllib3.HTTPSConnectionPool(
+            return _HTTPSPool(
                 address,
                 target.port,
                 maxsize=self._pool_size,
@@ -118,7 +132,61 @@ class WebhookClient:
                 assert_hostname=target.host,
                 server_hostname=target.host,
             )
-        return urllib3.HTTPConnectionPool(address, target.port, maxsize=self._pool_size)
+        return _HTTPPool(address, target.port, maxsize=self._pool_size)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket as a readable stream whose every read waits at most until ``deadline``."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out: the answer was not complete within the timeout")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
+class _DeadlineSocket:
+    """What http.client's response is built on: it only calls ``makefile("rb")``."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def makefile(self, mode: str = "rb") -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+
+class _DeadlineConnection(HTTPConnection):
+    """Reads each answer against one deadline: what urllib3 left of the total timeout (its
+    read timeout, set just before the response is read), counted from then on."""
+
+    def response_class(self, sock, *args, **kwargs):  # type: ignore[override]
+        if not isinstance(self.timeout, int | float):  # no timeout: plain reads
+            return http.client.HTTPResponse(sock, *args, **kwargs)
+        deadline = time.monotonic() + self.timeout
+        wrapped = cast(socket.socket, _DeadlineSocket(sock, deadline))  # only makefile is used
+        return http.client.HTTPResponse(wrapped, *args, **kwargs)
+
+
+class _DeadlineTLSConnection(_DeadlineConnection, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _DeadlineConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _DeadlineTLSConnection
 
 
 def retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -1,0 +1,122 @@
+"""The webhook client's timeout is a deadline for the whole exchange, not for each read.
+
+A real receiver on 127.0.0.1 that trickles its answer one byte every 0.2 s (each read gets
+data well within any per-read timeout) must still end the request at the deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bridge.webhooks.client import DeliveryError, WebhookClient
+from bridge.webhooks.ssrf import Target
+
+TRICKLE = 0.2  # seconds between two bytes of the answer
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 40\r\n\r\n"
+BODY = b"x" * 40
+
+
+class Trickler:
+    """Accepts connections, reads each request, then writes ``fast`` at once and ``slow`` one
+    byte every TRICKLE seconds; stops within one TRICKLE of ``stop()``."""
+
+    def __init__(self, fast: bytes, slow: bytes) -> None:
+        self.fast, self.slow = fast, slow
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(TRICKLE)
+        self.port = self._listener.getsockname()[1]
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in list(self._threads):
+            thread.join(5)
+            assert not thread.is_alive()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            thread = threading.Thread(target=self._answer, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.settimeout(TRICKLE)
+            request = b""
+            while b"\r\n\r\n" not in request and not self._stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    request += conn.recv(65536) or b"\r\n\r\n"
+            conn.sendall(self.fast)
+            for i in range(len(self.slow)):
+                if self._stop.wait(TRICKLE):
+                    return
+                conn.sendall(self.slow[i : i + 1])
+
+
+@contextlib.contextmanager
+def trickler(fast: bytes, slow: bytes) -> Iterator[Trickler]:
+    server = Trickler(fast, slow)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def target(port: int) -> Target:
+    return Target("http", "127.0.0.1", port, "/hook", ("127.0.0.1",))
+
+
+def post_timed(client: WebhookClient, port: int):
+    start = time.monotonic()
+    try:
+        return client.post(target(port), b"{}", {}), time.monotonic() - start
+    except DeliveryError as exc:
+        return exc, time.monotonic() - start
+
+
+def test_headers_trickled_end_at_the_deadline():
+    """Without the deadline this takes len(HEAD) * 0.2 s, about 14 s."""
+    client = WebhookClient(connect_timeout=0.5, total_timeout=1.0)
+    with trickler(b"", HEAD + BODY) as server:
+        outcome, took = post_timed(client, server.port)
+    client.close()
+    assert isinstance(outcome, DeliveryError), outcome
+    assert str(outcome).startswith("timeout"), outcome
+    assert 0.9 <= took < 1.6, took
+
+
+def test_a_body_trickled_after_the_status_keeps_the_answer_and_ends_at_the_deadline():
+    """The status arrived: that is the receiver's answer (retrying would deliver twice); the
+    connection is closed at the deadline instead of being read for 8 s."""
+    client = WebhookClient(connect_timeout=0.5, total_timeout=1.0)
+    with trickler(HEAD, BODY) as server:
+        outcome, took = post_timed(client, server.port)
+        assert getattr(outcome, "status", None) == 200, outcome
+        assert 0.9 <= took < 1.6, took
+        again, took_again = post_timed(client, server.port)  # a fresh connection, not the cut one
+    client.close()
+    assert getattr(again, "status", None) == 200 and took_again < 1.6
+
+
+@pytest.mark.parametrize("total", [1.0, 3.0])
+def test_a_prompt_answer_is_not_cut(total):
+    client = WebhookClient(connect_timeout=0.5, total_timeout=total)
+    with trickler(HEAD + BODY, b"") as server:
+        for _ in range(3):  # the kept-alive connection serves the next ones
+            outcome, took = post_timed(client, server.port)
+            assert getattr(outcome, "status", None) == 200, outcome
+            assert took < 0.5
+    client.close()
