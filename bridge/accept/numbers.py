@@ -38,7 +38,7 @@ class Normalised:
     invalid: list[str]
 
 
-def split_numbers(numbers: str | Iterable[object] | None) -> list[str]:
+def split_numbers(numbers: str | int | Iterable[object] | None) -> list[str]:
     """Entries of a comma-separated string or a list, stripped, empty entries dropped."""
     if numbers is None:
         return []

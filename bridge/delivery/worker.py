@@ -44,10 +44,10 @@ from bridge.delivery.settlement import (
 )
 from bridge.inbound.relay import InboundRelay
 from bridge.inbound.store import InboundStore, bounded_database
-from bridge.telemetry.metrics import count_receipt
 from bridge.redis.lock import PeriodicPass
 from bridge.routing.router import Router
 from bridge.storage.db import Database
+from bridge.telemetry.metrics import count_receipt
 from smpp.codec.receipt import Receipt
 from smpp.session.mo import MoMessage
 
@@ -76,15 +76,17 @@ class Worker:
     ) -> None:
         """``inbound_db`` is where MO are stored (default: a small pool on config's database
         whose waits are bounded: bridge.inbound.store.bounded_database)."""
-        if not config.redis_url and redis is None:
-            raise ValueError("the worker needs Redis: set REDIS_URL")
-        from bridge.redis.clients import make_redis
+        if redis is None:
+            if not config.redis_url:
+                raise ValueError("the worker needs Redis: set REDIS_URL")
+            from bridge.redis.clients import make_redis
 
+            redis = make_redis(config.redis_url)
         self.config = config
         self.settings = settings or config.worker
         self.router = router or Router.from_config(config)
         self.db = db or Database.from_config(config)
-        self.redis = redis or make_redis(config.redis_url)
+        self.redis = redis
         self.clock = clock
         self.settlement = Settlement(self.db, self.redis, clock=clock)
         self.writer = SettlementWriter(

@@ -94,16 +94,20 @@ def encode_entry(msg: OutboundMessage, *, recovery: bool = False) -> dict[str, s
     return fields
 
 
+# a stream entry's fields as redis-py returns them: bytes, or str with decode_responses=True
+EntryFields = Mapping[bytes, bytes] | Mapping[str, str]
+
+
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
-def is_recovery_entry(fields: Mapping[bytes | str, bytes | str]) -> bool:
+def is_recovery_entry(fields: EntryFields) -> bool:
     """True for an entry the reconciler wrote (claim it as recovered)."""
     return any(_text(k) == RECOVERY_FIELD for k in fields)
 
 
-def entry_message_id(fields: Mapping[bytes | str, bytes | str]) -> str | None:
+def entry_message_id(fields: EntryFields) -> str | None:
     """Just the message id of an entry (None when it is not a readable version-1 entry)."""
     try:
         return decode_entry(fields).message_id
@@ -111,7 +115,7 @@ def entry_message_id(fields: Mapping[bytes | str, bytes | str]) -> str | None:
         return None
 
 
-def decode_entry(fields: Mapping[bytes | str, bytes | str]) -> OutboundMessage:
+def decode_entry(fields: EntryFields) -> OutboundMessage:
     """The message in a stream entry as XREADGROUP returns it (bytes or decoded strings).
 
     Raises ValueError for an entry that is not a version-1 outbound message.

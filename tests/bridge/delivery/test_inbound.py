@@ -97,6 +97,7 @@ def _database_unavailable(database_url: str, db):
     write transaction; PostgreSQL: an exclusive lock on the table)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
+        assert url.database is not None, database_url
         conn = sqlite3.connect(url.database, timeout=1, isolation_level=None)
         conn.execute("BEGIN IMMEDIATE")
         try:

@@ -96,13 +96,16 @@ def test_a_killed_child_comes_back_and_old_restarts_fall_out_of_the_window():
             pid = run.sup.pids["sleeper"]
             since = time.monotonic()
             os.kill(pid, signal.SIGKILL)
-            wait_until(
-                lambda pid=pid: run.sup.pids.get("sleeper", pid) != pid,
-                timeout=10,
-                message=f"a new sleeper after kill {round_ + 1}",
-            )
+
+            def replaced(pid: int = pid) -> bool:
+                return run.sup.pids.get("sleeper", pid) != pid
+
+            def window_passed(since: float = since) -> bool:
+                return time.monotonic() - since > 1.05
+
+            wait_until(replaced, timeout=10, message=f"a new sleeper after kill {round_ + 1}")
             assert run.error is None
-            wait_until(lambda since=since: time.monotonic() - since > 1.05, timeout=5)
+            wait_until(window_passed, timeout=5)
         restarts = [line for line in run.lines if "restarting in" in line]
         assert len(restarts) == 3 and all("killed by SIGKILL" in r for r in restarts), run.lines
         assert all("(restart 1 of 1 allowed within 1s)" in r for r in restarts), run.lines

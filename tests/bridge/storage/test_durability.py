@@ -17,7 +17,7 @@ FULL, NORMAL = 2, 1  # what PRAGMA synchronous reports
 
 def _synchronous(db: Database) -> int:
     with db.connect() as conn:
-        return conn.exec_driver_sql("PRAGMA synchronous").scalar()
+        return conn.exec_driver_sql("PRAGMA synchronous").scalar_one()
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_a_bad_synchronous_value_in_toml_fails_config(tmp_path):
 
 def _show_synchronous_commit(db: Database) -> str:
     with db.connect() as conn:
-        return conn.exec_driver_sql("SHOW synchronous_commit").scalar()
+        return conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
 
 
 def _alter_database(url: str, setting: str) -> None:
