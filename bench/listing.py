@@ -37,8 +37,9 @@ from tests.harness.redis_server import redis_server
 SHAPE = Shape()  # batches of 100, 50,000 numbers, 1,000 references, one batch a second
 
 
-def cases(n: int, rng: random.Random) -> list[tuple[str, Callable[[], dict]]]:
-    """(name, a function giving one request's query parameters) per case."""
+def cases(n: int, rng: random.Random, batch_ids: list[str]) -> list[tuple[str, Callable[[], dict]]]:
+    """(name, a function giving one request's query parameters) per case; ``batch_ids`` are
+    the bench account's batches (the batch_id case picks one)."""
     batches = n // SHAPE.batch_size
     span = SHAPE.spacing * batches
 
@@ -64,7 +65,7 @@ def cases(n: int, rng: random.Random) -> list[tuple[str, Callable[[], dict]]]:
                 "state": "failed",
             },
         ),
-        ("batch_id (100 messages)", None),  # filled in once the batch ids are known
+        ("batch_id (100 messages)", lambda: {"batch_id": rng.choice(batch_ids)}),
     ]
 
 
@@ -89,17 +90,16 @@ def run_backend(url: str, redis_url: str, args) -> list[tuple[str, float, float,
         analyze(db)
         loaded = time.perf_counter() - start
         with db.connect() as conn:
-            batch_ids = conn.exec_driver_sql(
-                f"SELECT DISTINCT batch_id FROM messages WHERE account_id = {int(account.id)}"
-                " LIMIT 500"
-            ).scalars()
-            batch_ids = list(batch_ids)
+            batch_ids = list(
+                conn.exec_driver_sql(
+                    f"SELECT DISTINCT batch_id FROM messages WHERE account_id = {int(account.id)}"
+                    " LIMIT 500"
+                ).scalars()
+            )
         rng = random.Random(11)
         client = testing.TestClient(create_app(config, service, service.redis))
         out = [("(bulk load of every row)", loaded * 1000, loaded * 1000, 0)]
-        for name, params in cases(args.messages, rng):
-            if params is None:
-                params = lambda: {"batch_id": rng.choice(batch_ids)}  # noqa: E731
+        for name, params in cases(args.messages, rng, batch_ids):
             for _ in range(20):  # warm: caches, statements, the key check
                 client.simulate_get("/api/v2/sms", headers=headers, params=params())
             samples, rows = [], 0

@@ -23,6 +23,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from bridge.delivery.receipt_log import ReceiptLog
 from bridge.delivery.settlement import (
     Failed,
     ReceiptIn,
@@ -86,15 +87,18 @@ def one_run(url: str, redis_client, n: int, form: str = "hex") -> dict[str, floa
                 ]
             )
         )
-        receipts = [
+        parsed = [
             parse_receipt(
                 f"id:{i if form == 'hex' else i + 1} stat:DELIVRD err:000 done date:3003171748"
             )
             for i in range(half)
         ]  # decimal receipts: for hex resps ("hex"), or the resps' own ids ("auto")
+        receipts = [r for r in parsed if r is not None]
+        assert len(receipts) == half, "a bench receipt text did not parse"
         rates["receipts via writer (correlate + parts + apply)"] = half / _timed(
             lambda: put_all([ReceiptIn("bench", form, r, now) for r in receipts])
         )
+        rates.update(_receipt_log(redis_client, receipts, form, now))
         rates["Failed via writer (apply + refunds)"] = (n - half) / _timed(
             lambda: put_all(
                 [Failed(m.message_id, "rejected", "ESME_RINVDSTADR", now) for m in failed]
@@ -104,6 +108,32 @@ def one_run(url: str, redis_client, n: int, form: str = "hex") -> dict[str, floa
         return rates
     finally:
         db.dispose()
+
+
+def _receipt_log(redis_client, receipts, form: str, now: float) -> dict[str, float]:
+    """The session thread's cost of logging receipts before answering them (one round trip
+    per read: 1 or 10 receipts a read), and the writer's XACK + XDEL after its commit."""
+    log = ReceiptLog(redis_client, "bench", limit=10 * len(receipts) + 1000)
+    rates = {}
+    for per_read in (1, 10):
+        batches = [receipts[i : i + per_read] for i in range(0, len(receipts), per_read)]
+        added: list[list] = []
+
+        def add_all(batches: list = batches, added: list = added) -> None:
+            for b in batches:
+                added.append(log.add("bench", form, b, now))
+
+        rates[f"receipt log add, {per_read}/read (session thread)"] = len(receipts) / _timed(
+            add_all
+        )
+        ids = [t.entry_id for batch in added for t in batch]
+
+        def ack_all(ids: list = ids) -> None:
+            for i in range(0, len(ids), BATCH):
+                log.ack(ids[i : i + BATCH])
+
+        rates[f"receipt log ack, {BATCH}/flush (after the commit)"] = len(ids) / _timed(ack_all)
+    return rates
 
 
 def main() -> None:
