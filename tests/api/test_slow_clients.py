@@ -267,8 +267,8 @@ def _watches_listener(pid: int, port: int) -> bool:
             listener_fds.add(fd.name)
         elif target == "anon_inode:[eventpoll]":
             epoll_fds.append(fd.name)
-    for fd in epoll_fds:
-        with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+    for epoll_fd in epoll_fds:
+        with open(f"/proc/{pid}/fdinfo/{epoll_fd}") as info:
             watched = {line.split()[1] for line in info if line.startswith("tfd:")}
         if watched & listener_fds:
             return True
