@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -22,12 +22,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def wait_until(
-    condition: Callable[[], T],
+    condition: Callable[[], T | None | Literal[False]],
     timeout: float = 10.0,
     interval: float = 0.01,
     message: str = "condition",
 ) -> T:
-    """Poll ``condition`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    """Poll ``condition`` until it returns a truthy value and return that value (never None or
+    False, so a condition may answer ``x if ready else None``); fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while True:

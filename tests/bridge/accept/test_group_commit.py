@@ -403,6 +403,7 @@ def test_committer_under_many_threads_resolves_every_item_once():
     for t in range(16):
         sends.start(lambda t=t: [_outcome(committer, t * 1000 + i, 1 + i % 3) for i in range(100)])
     for t, answers in enumerate(sends.join()):
+        assert isinstance(answers, list), answers  # not an exception
         for i, answer in enumerate(answers):
             n = t * 1000 + i
             assert answer == (f"error {n}" if n % 37 == 0 else -n)

@@ -165,7 +165,8 @@ def test_a_second_submit_is_recorded_as_a_possible_duplicate(db, settlement, mak
     r = row(db, m.message_id)
     assert r["state"] == "submitted" and r["possible_duplicate"]
     assert smsc_ids(db, m.message_id) == ["1", "2"]
-    assert "possible duplicate" in events(db, m.message_id)[-1][1]
+    detail = events(db, m.message_id)[-1][1]
+    assert detail is not None and "possible duplicate" in detail
 
 
 def test_possible_duplicate_flag_on_an_outcome(db, settlement, make, redis_client):
@@ -192,7 +193,7 @@ def test_a_thousand_outcomes_take_a_fixed_number_of_statements(db, settlement, m
     # lock-select, parts-select, parts-insert, messages-update, events-insert,
     # refunds-insert, balances-update
     assert len(sql.statements) <= 10, sql.statements
-    counts = {}
+    counts: dict[str, int] = {}
     for state in states(db, [m.message_id for m in msgs]).values():
         counts[state] = counts.get(state, 0) + 1
     assert counts == {"delivered": 500, "submitted": 200, "rejected": 300}
