@@ -28,7 +28,13 @@ its ids in ONE block; the receipt side parks and re-reads the map in ONE block, 
 map is there by then it takes its orphan back itself. Whichever block runs second sees the
 other's write, so no receipt is stranded; each parked receipt is popped (LPOP) once, so none is
 applied twice. Orphans found under a *converted* spelling while learning are not applied by the
-map side: they go through :meth:`ReceiptBook.correlate` again (exact first, else held).
+map side: they go through :meth:`ReceiptBook.correlate` again (exact first, else held). Under a
+learned conversion the map side also takes the orphans of the exact spelling (a letter id that
+proves "same", or a receipt parked by a worker that read "same" after a conflict) and
+correlates them again. Both re-correlations, and every call that holds a receipt, re-read the
+learned state first, so a stale read never strands a receipt: a call that holds after another
+worker learned sees it and drains; a worker that changes what is learned drains the held set
+after its change, whatever held count it read.
 """
 
 from __future__ import annotations
@@ -175,6 +181,9 @@ class ReceiptBook:
                     )
             receipt_spelling = converted.get(learned, own) if learned is not None else own
             orphans[redis_keys.dlr_orphan_key(connection, receipt_spelling)] = (target, True)
+            if receipt_spelling != own:  # learned a conversion: a receipt parked as it is
+                # (a letter id proving "same", or parked by a worker that has read "same")
+                orphans.setdefault(redis_keys.dlr_orphan_key(connection, own), (target, False))
             taken_spellings.append(receipt_spelling)
         if forms is not None and taken_spellings:
             pipe.srem(redis_keys.dlr_held_key(connection), *taken_spellings)
@@ -200,7 +209,8 @@ class ReceiptBook:
             forms.resp_hex = True
         if proof is not None:
             learning.learn_same(self._redis, connection, forms, proof)
-        if again:
+        if again:  # decided on a fresh read: the one above may be stale by now
+            self._refresh(connection, forms)
             events += self._correlate(connection, form, again, forms)[0]
         return events + self._drain(connection, forms)
 
@@ -294,6 +304,8 @@ class ReceiptBook:
             forms.held += len(held) + len(newly_held)
         still = len(waiting) - sum(1 for w in waiting if w[2] in {s for s, _t in late.values()})
         if not late and not newly_held:
+            if held:
+                self._refresh(connection, forms)
             return [], still
         pipe = self._redis.pipeline(transaction=True)
         if newly_held:
@@ -303,15 +315,33 @@ class ReceiptBook:
         for okey in late:
             pipe.lpop(okey, ORPHANS_PER_ID)
         taken = pipe.execute()[-len(late) :] if late else []
+        if held or newly_held:
+            self._refresh(connection, forms)
         return [
             self._event(connection, target, payload)
             for (_spelling, target), payloads in zip(late.values(), taken, strict=True)
             for payload in payloads or ()
         ], still
 
+    def _refresh(self, connection: str, forms: Forms | None) -> None:
+        """Re-read the learned state into ``forms`` after holding receipts or moving orphans.
+
+        Another worker may have learned since ``forms`` was read, and drained the held set
+        before this call held anything: read after the hold, either this read sees it learned
+        (and this call drains) or the learner changes it later (and drains after that).
+        """
+        if forms is None:
+            return
+        fresh = self.forms(connection)
+        forms.learned, forms.resp_hex, forms.held = fresh.learned, fresh.resp_hex, fresh.held
+
     def _drain(self, connection: str, forms: Forms) -> list[ReceiptEvent]:
-        """Once learned, try the held receipts again (bounded rounds per call)."""
-        if forms.learned is None or forms.held <= 0:
+        """Once learned, try the held receipts again (bounded rounds per call).
+
+        The held count read may be stale: a process that has just changed what is learned
+        retries the set anyway (see :meth:`_refresh`).
+        """
+        if forms.learned is None or (forms.held <= 0 and not forms.changed):
             return []
         events: list[ReceiptEvent] = []
         hkey = redis_keys.dlr_held_key(connection)

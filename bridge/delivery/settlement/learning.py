@@ -39,6 +39,7 @@ class Forms:
     learned: str | None = None
     resp_hex: bool = False  # a resp id with a-f was seen: the SMSC's resp ids are not decimal
     held: int = 0  # receipts held now (their spellings)
+    changed: bool = False  # this process changed ``learned`` (it then retries the held set)
 
 
 def read_forms(redis, connection: str) -> Forms:
@@ -57,21 +58,27 @@ def note_resp_hex(redis, connection: str) -> None:
 
 def learn_same(redis, connection: str, forms: Forms, evidence: str) -> None:
     """Conclusive evidence that receipts spell ids as resps do (``evidence``: the id)."""
+    if forms.learned == SAME:
+        return
     key = redis_keys.dlr_forms_key(connection)
-    if forms.learned is None:
-        if redis.hsetnx(key, "learned", SAME):
-            log.info("connection %s: receipts spell message ids as the resps do", connection)
-    elif forms.learned != SAME:
+    if forms.learned is None and redis.hsetnx(key, "learned", SAME):
+        log.info("connection %s: receipts spell message ids as the resps do", connection)
+        forms.learned, forms.changed = SAME, True
+        return
+    current = redis.hget(key, "learned")  # a conversion, learned by votes here or elsewhere
+    current = current.decode() if isinstance(current, bytes) else current
+    if current != SAME:
         pipe = redis.pipeline(transaction=True)
         pipe.hset(key, "learned", SAME)
         pipe.hincrby(key, "conflicts", 1)
         pipe.execute()
+        forms.changed = True
         log.error(
             "connection %s had learned %s from votes, but receipt id %r matched a resp id"
             " exactly: switched to same; check the receipts settled meanwhile and set"
             " message_id_form for this [[smsc]] if its ids are known",
             connection,
-            forms.learned,
+            current,
             evidence,
         )
     forms.learned = SAME
@@ -91,6 +98,7 @@ def vote(redis, connection: str, forms: Forms, votes: dict[str, set[str]]) -> No
         if count >= LEARN_VOTES:
             key = redis_keys.dlr_forms_key(connection)
             if redis.hsetnx(key, "learned", conversion):
+                forms.changed = True
                 log.warning(
                     "connection %s: %d receipts matched only as %s; adopting it for this"
                     " connection (set message_id_form to fix it in configuration)",
