@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import socket
 from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
@@ -30,9 +31,16 @@ def test_the_board_reports_the_least_loaded_other_worker():
     assert board.least_other(0) == 3
 
 
+def _claimed(board: ConnectionBoard) -> int:
+    """A slot the board hands out (it has a free one)."""
+    slot = board.claim()
+    assert slot is not None, "the board has no free slot"
+    return slot
+
+
 def test_the_master_never_hands_out_a_slot_twice_and_frees_it_after_the_worker():
     board = ConnectionBoard(slots=3)
-    slots = [board.claim() for _ in range(3)]
+    slots = [_claimed(board) for _ in range(3)]
     assert sorted(slots) == [0, 1, 2] and board.claim() is None  # full: no balancing, no clash
     board.publish(1, pid=7, connections=4)
     board.free(1)  # the worker was reaped (even after SIGKILL)
@@ -42,18 +50,20 @@ def test_the_master_never_hands_out_a_slot_twice_and_frees_it_after_the_worker()
 
 def test_a_claimed_slot_is_not_on_the_board_until_its_worker_serves():
     board = ConnectionBoard(slots=4)
-    booting = board.claim()
+    booting = _claimed(board)
     assert board.least_other(booting + 1) is None  # siblings do not wait for it
 
 
-def _worker(board: ConnectionBoard | None, slot: int, connections: int) -> SimpleNamespace:
-    return SimpleNamespace(
+def _worker(board: ConnectionBoard | None, slot: int, connections: int) -> BalancedThreadWorker:
+    """A stand-in with only what _should_defer reads (cast: it is not a real worker)."""
+    stub = SimpleNamespace(
         board=board,
         board_slot=slot if board else None,
         nr_conns=connections,
         _deferring_since=None,
         _last_deferred=0.0,
     )
+    return cast(BalancedThreadWorker, stub)
 
 
 def test_a_worker_defers_only_while_a_sibling_holds_fewer_connections():
@@ -178,9 +188,12 @@ def _bare_worker(monkeypatch, answers):
     from gunicorn.workers.gthread import ThreadWorker
 
     calls = []
-    monkeypatch.setattr(
-        ThreadWorker, "handle", lambda self, conn: calls.append(conn) or answers(len(calls))
-    )
+
+    def handle(self, conn):
+        calls.append(conn)
+        return answers(len(calls))
+
+    monkeypatch.setattr(ThreadWorker, "handle", handle)
     worker = object.__new__(BalancedThreadWorker)
     monkeypatch.setattr(worker, "_next_request_soon", lambda conn: True, raising=False)
     return worker, calls
