@@ -162,8 +162,15 @@ class Lane:
                     for job in fresh:
                         self._tracker.unreserve(job)
                     return
-            if not self._claim(fresh):  # stopping with the database down: nothing is sent
-                continue
+            if not self._claim(fresh):
+                # the worker is stopping with the database down: no claim will succeed any
+                # more, so claim no more (asking again would spin, a database attempt and a
+                # warning each time, until the lane stops); unclaimed jobs give their slots
+                # back and stay in the lane, returned unsent by stop()
+                for job in fresh:
+                    if not job.claimed:
+                        self._tracker.unreserve(job)
+                return
             with self._cond:
                 if not all(job.claimed for job in fresh):  # refused ones leave the lane
                     self._items = deque(i for i in self._items if i[0].claimed or not i[0].done)
