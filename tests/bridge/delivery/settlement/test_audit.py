@@ -65,7 +65,8 @@ def test_healthy_books_pass_with_a_summary(db, clock, books):
     }
     assert report.summary() == (
         "audit ok: 1 account(s), 5 message(s) (delivered 1, expired 1,"
-        " queued 1, rejected 1, submitted 1), 0 possible duplicate(s)"
+        " queued 1, rejected 1, submitted 1), 0 possible duplicate(s);"
+        " outbound stream not checked (no Redis)"  # this audit was given no Redis to look in
     )
 
 
