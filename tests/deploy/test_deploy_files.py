@@ -22,9 +22,13 @@ UNITS = {"api": "api", "worker": "worker", "webhooks": "webhooks"}  # unit suffi
 SMPP_BRIDGE = str(Path(sys.executable).parent / "smpp-bridge")
 
 
+class _CaseSensitiveParser(configparser.ConfigParser):
+    def optionxform(self, optionstr: str) -> str:  # systemd keys are case-sensitive
+        return optionstr
+
+
 def _unit(kind: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(strict=False, interpolation=None)
-    parser.optionxform = str  # systemd keys are case-sensitive
+    parser = _CaseSensitiveParser(strict=False, interpolation=None)
     parser.read(DEPLOY / "systemd" / f"smpp-bridge-{kind}.service")
     return parser
 
@@ -78,7 +82,7 @@ def test_the_environment_example_sets_only_real_settings_that_load(tmp_path):
     assert set(values) - {"BRIDGE_CONFIG"} <= set(_ENV), set(values) - set(_ENV)
     config = load_config(env={k: v for k, v in values.items() if k != "BRIDGE_CONFIG"})
     assert config.database_url.startswith("postgresql+psycopg://")
-    assert config.redis_url.startswith("redis://:")
+    assert config.redis_url is not None and config.redis_url.startswith("redis://:")
 
 
 def test_the_compose_file_runs_every_process_kind_on_postgres_and_a_durable_redis():

@@ -22,6 +22,7 @@ def cli(database_url, monkeypatch, capsys):
     monkeypatch.delenv("BRIDGE_CONFIG", raising=False)
 
     def run(*argv):
+        code: str | int | None
         try:
             code = main(list(argv))
         except SystemExit as exc:  # argparse usage errors

@@ -232,6 +232,7 @@ def test_worker_binds_to_a_simulator_that_wants_other_credentials(
             text=True,
             start_new_session=True,
         )
+        assert proc.stdin is not None  # stdin=PIPE
         try:
             proc.stdin.write("s3cret\n")
             proc.stdin.close()

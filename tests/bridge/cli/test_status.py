@@ -97,7 +97,8 @@ def test_watch_redraws_in_place_and_stops_after_count(bridge):  # noqa: F811
             proc.kill()
             proc.wait(timeout=10)
         os.close(leader)
-        proc.stderr.close()
+        if proc.stderr is not None:
+            proc.stderr.close()
     text = out.decode()
     assert text.count(CLEAR) == 2 and text.count("CONNECTION  BIND") == 2
     assert text.rstrip().endswith("every 0.2s; Ctrl-C to stop")

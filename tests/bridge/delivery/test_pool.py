@@ -83,7 +83,7 @@ def test_a_lost_lease_unbinds_and_a_free_one_rebinds(make_simulator, redis_clien
 
 def test_receipts_come_back_with_the_connection_name(make_simulator, redis_client):
     sim = make_simulator()
-    got = []
+    got: list[tuple] = []
     pool = _pool(_conn(sim, binds=1), redis_client, got)
     pool.start()
     try:

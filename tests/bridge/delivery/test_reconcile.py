@@ -7,7 +7,9 @@ marked `queued`, then the entry is gone (XDEL)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from bridge.delivery.reconcile import Reconciler, find_lost
 from bridge.redis import keys as redis_keys
@@ -30,11 +32,12 @@ def queued(bridge, count: int) -> list[str]:
     return ids
 
 
-def lose_entries(bridge, keep: callable) -> list[str]:
+def lose_entries(bridge, keep: Callable[[str], object]) -> list[str]:
     """XDEL every stream entry whose message id fails ``keep``; the message ids lost."""
     lost = []
     for entry_id, fields in bridge.redis.xrange(redis_keys.OUTBOUND_STREAM):
         mid = entry_message_id(fields)
+        assert mid is not None, f"unreadable outbound entry {entry_id!r}: {fields!r}"
         if not keep(mid):
             bridge.redis.xdel(redis_keys.OUTBOUND_STREAM, entry_id)
             lost.append(mid)
@@ -67,7 +70,7 @@ def test_a_lost_message_a_dead_worker_had_claimed_is_flagged(bridge, start_worke
     from bridge.delivery.settlement import Settlement
 
     ids = queued(bridge, 20)
-    claimed = [OutboundMessage(mid, "", 0, "", "", "", "gsm", 1, 0, 0) for mid in ids[:5]]
+    claimed = [OutboundMessage(mid, "", 0, "", "", "", "gsm", 1, Decimal(0), 0) for mid in ids[:5]]
     Settlement(bridge.db, bridge.redis).claim(claimed, recovered=False)
     lose_entries(bridge, keep=lambda mid: mid not in ids[:10])
 
