@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
@@ -170,6 +171,8 @@ def test_the_command_exits_0_with_a_summary_and_1_with_problems(
 
 
 def test_the_installed_command_on_an_unmigrated_database(tmp_path):
+    with sqlite3.connect(tmp_path / "empty.db") as conn:  # a database, but never migrated
+        conn.execute("CREATE TABLE unrelated (x INTEGER)")
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}")
     env.pop("BRIDGE_CONFIG", None)
     done = subprocess.run(
