@@ -24,15 +24,14 @@ from bridge.accept import callbacks
 from bridge.accept.committer import GroupCommitter
 from bridge.accept.flusher import Flusher
 from bridge.accept.group import DB_DOWN, MAX_GROUP_SENDS
-from bridge.ids import IdGenerator
 from bridge.accept.logins import LoginThrottle
 from bridge.accept.send import Acceptor, SendResult, make_pricer, plan, without_opted_out
 from bridge.accept.sweeper import Sweeper
 from bridge.config import Config
 from bridge.errors import DependencyDown, InvalidInput, NotFound, RateLimited, Unauthorized
+from bridge.ids import IdGenerator
 from bridge.inbound import inbox, optouts
 from bridge.inbound.optouts import OptOut, opted_out
-from bridge.telemetry.metrics import count_failed_login
 from bridge.redis.clients import make_redis
 from bridge.storage import accounts as acc
 from bridge.storage import apikeys, ledger
@@ -41,6 +40,7 @@ from bridge.storage.apikeys import KeyInfo, NewKey
 from bridge.storage.db import Database
 from bridge.storage.models import accounts
 from bridge.storage.passwords import BoundedHasher
+from bridge.telemetry.metrics import count_failed_login
 from bridge.webhooks.ssrf import TargetError, check_target
 
 log = logging.getLogger(__name__)

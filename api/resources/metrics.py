@@ -14,8 +14,8 @@ import falcon
 from bridge.config import SIMULATOR, Config
 from bridge.errors import Unauthorized
 from bridge.ops.access import address_allowed, networks, token_matches
-from bridge.telemetry.metrics import exposition
 from bridge.ops.scrape import RedisState
+from bridge.telemetry.metrics import exposition
 
 PATH = "/metrics"
 NO_TOKEN = "This address may not read /metrics and no operator token is configured."

@@ -33,10 +33,10 @@ from sqlalchemy.exc import IntegrityError
 from bridge.accept.callbacks import EVENTS_FINAL, callback_events
 from bridge.accept.flusher import Flusher
 from bridge.accept.group import MAX_GROUP_SENDS, GroupAccept, Prepared, enqueue
-from bridge.ids import IdGenerator
 from bridge.accept.numbers import hints, normalise, split_numbers
 from bridge.config import Config
 from bridge.errors import InvalidInput, InvalidNumbers
+from bridge.ids import IdGenerator
 from bridge.redis.pinned import PinnedConnections
 from bridge.routing.router import Router
 from bridge.storage import ledger

@@ -172,9 +172,7 @@ def read_settings(raw: Mapping[str, Any] | None) -> WorkerSettings:
         claim_ahead=t.integer("claim_ahead", d.claim_ahead, lo=0),
         flush_interval=t.seconds("flush_interval", d.flush_interval),
         flush_batch=t.integer("flush_batch", d.flush_batch, lo=1),
-        receipt_backlog_limit=t.integer(
-            "receipt_backlog_limit", d.receipt_backlog_limit, lo=1_000
-        ),
+        receipt_backlog_limit=t.integer("receipt_backlog_limit", d.receipt_backlog_limit, lo=1_000),
         drain_timeout=t.seconds("drain_timeout", d.drain_timeout),
         lease_ttl=t.seconds("lease_ttl", d.lease_ttl),
         status_interval=t.seconds("status_interval", d.status_interval),

@@ -35,10 +35,10 @@ from bridge.delivery.jobs import Job, Tracker
 from bridge.delivery.lanes import Lane, lanes_for
 from bridge.delivery.pool import SessionPool
 from bridge.delivery.settlement import Failed, Submitted
-from bridge.telemetry.logs import message_context
-from bridge.telemetry.metrics import count_submit
 from bridge.routing.router import Router
 from bridge.storage.states import MessageState
+from bridge.telemetry.logs import message_context
+from bridge.telemetry.metrics import count_submit
 from smpp.codec import status as smpp_status
 from smpp.session.submit import SubmitOutcome
 

@@ -27,9 +27,9 @@ from typing import Any
 from sqlalchemy import Connection, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bridge.ids import IdGenerator
 from bridge.accept.numbers import to_e164
 from bridge.config import Config
+from bridge.ids import IdGenerator
 from bridge.inbound.optouts import add_optout, remove_optout
 from bridge.inbound.routing import OPTIN, OPTOUT, InboundRouter, digits
 from bridge.storage.db import Database

@@ -35,9 +35,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.config import Config
 from bridge.errors import NotFound
+from bridge.redis import keys
 from bridge.telemetry.logs import message_context
 from bridge.telemetry.metrics import count_webhook_attempt
-from bridge.redis import keys
 from bridge.webhooks import attempts
 from bridge.webhooks.client import Answer, DeliveryError, WebhookClient
 from bridge.webhooks.endpoints import DEFER, RUN, WAIT, Endpoints, full_jitter

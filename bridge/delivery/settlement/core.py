@@ -25,7 +25,6 @@ from sqlalchemy import Row, bindparam, case, false, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from bridge.ids import timestamp_ms
 from bridge.delivery.settlement import money, notify, rules
 from bridge.delivery.settlement.correlation import DEFAULT_MAP_TTL, DEFAULT_ORPHAN_TTL, ReceiptBook
 from bridge.delivery.settlement.outcomes import (
@@ -40,7 +39,7 @@ from bridge.delivery.settlement.outcomes import (
 )
 from bridge.delivery.settlement.receipt_fields import receipt_error, utc_date
 from bridge.delivery.settlement.relay import Relay
-from bridge.telemetry.metrics import observe_delivered
+from bridge.ids import timestamp_ms
 from bridge.redis import keys as redis_keys
 from bridge.redis.outbox import OutboundMessage
 from bridge.redis.stats import count_transitions
@@ -54,6 +53,7 @@ from bridge.storage.models import (
     webhook_outbox,
 )
 from bridge.storage.states import UNSENT, MessageState
+from bridge.telemetry.metrics import observe_delivered
 from smpp.codec.receipt import Receipt
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.ids import IdGenerator, timestamp_ms
 from bridge.accept.numbers import normalise, split_numbers, to_e164
 from bridge.errors import InvalidInput
+from bridge.ids import IdGenerator, timestamp_ms
 from bridge.redis import outbox
 from bridge.storage.ledger import money_str, parse_amount
 

@@ -12,8 +12,8 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import select
 
-from bridge.telemetry.metrics_dir import SUBDIR
 from bridge.storage.models import accounts
+from bridge.telemetry.metrics_dir import SUBDIR
 from tests.harness.procs import wait_until
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
