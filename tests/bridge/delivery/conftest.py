@@ -141,7 +141,7 @@ def bridge(database_url, redis_server, sim, tmp_path) -> Iterator[Bridge]:
     from bridge.storage.db import Database, upgrade
 
     upgrade(database_url)
-    config = Config(
+    config = Config().replace(
         database_url=database_url,
         redis_url=redis_server.url,
         smsc=(smsc_table(sim),),
@@ -242,6 +242,7 @@ def database_held(database_url: str, db, table: str) -> Iterator[None]:
     which also stops SELECT ... FOR UPDATE)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
+        assert url.database is not None, database_url
         conn = sqlite3.connect(url.database, timeout=5, isolation_level=None)
         conn.execute("BEGIN IMMEDIATE")
         try:

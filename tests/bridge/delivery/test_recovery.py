@@ -51,9 +51,14 @@ def test_redis_restart_mid_run_loses_nothing(bridge, redis_server, start_worker)
     redis_server.start()
     assert len(late) == 200
     sweeper = Sweeper(bridge.config.replace(sweeper_grace_seconds=0.1), bridge.db, bridge.redis)
-    swept = []
+    swept: list[int] = []
+
+    def swept_all() -> bool:
+        swept.append(sweeper.sweep_once())
+        return sum(swept) >= 200
+
     wait_until(
-        lambda: swept.append(sweeper.sweep_once()) or sum(swept) >= 200,
+        swept_all,
         timeout=30,
         message="the sweeper to re-enqueue what Redis missed",
     )
