@@ -236,10 +236,10 @@ def spawn_worker(bridge) -> Iterator[Callable[..., subprocess.Popen]]:
 
 
 @contextmanager
-def database_held(database_url: str, db, table: str) -> Iterator[None]:
+def database_held(database_url: str, db, table: str, mode: str = "EXCLUSIVE") -> Iterator[None]:
     """Hold the database so nothing can write ``table`` meanwhile, while the test still reads
     it (SQLite: another connection's write transaction; PostgreSQL: LOCK TABLE ... EXCLUSIVE,
-    which also stops SELECT ... FOR UPDATE)."""
+    which also stops SELECT ... FOR UPDATE; ``mode="ACCESS EXCLUSIVE"`` stops reads too)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         assert url.database is not None, database_url
@@ -253,7 +253,7 @@ def database_held(database_url: str, db, table: str) -> Iterator[None]:
         return
     with db.engine.connect() as pg:
         tx = pg.begin()
-        pg.exec_driver_sql(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+        pg.exec_driver_sql(f"LOCK TABLE {table} IN {mode} MODE")
         try:
             yield
         finally:

@@ -4,17 +4,15 @@ reassembled, deduplicated, routed by number and keyword, opt-outs honoured by la
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from bridge.errors import InvalidInput
 from bridge.redis import keys as redis_keys
 from bridge.storage.models import inbound_messages, optouts
 from smpp.codec.status import ESME_ROK, ESME_RX_T_APPN
+from tests.bridge.delivery.conftest import database_held
 from tests.harness.procs import wait_until
 
 LONG = "A handset writes a long reply that needs three SMS parts to arrive whole. " * 5
@@ -91,28 +89,10 @@ def test_a_redelivered_mo_is_stored_once_and_unrouted_ones_are_kept(bridge, inbo
     wait_until(lambda: bridge.redis.get(counter) == b"1", message="unrouted counted")
 
 
-@contextmanager
 def _database_unavailable(database_url: str, db):
     """Hold the database so no MO can be written for a while (SQLite: another connection's
     write transaction; PostgreSQL: an exclusive lock on the table)."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        assert url.database is not None, database_url
-        conn = sqlite3.connect(url.database, timeout=1, isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            conn.execute("ROLLBACK")
-            conn.close()
-    else:
-        with db.engine.connect() as conn:
-            tx = conn.begin()
-            conn.exec_driver_sql("LOCK TABLE inbound_messages IN ACCESS EXCLUSIVE MODE")
-            try:
-                yield
-            finally:
-                tx.rollback()
+    return database_held(database_url, db, "inbound_messages", mode="ACCESS EXCLUSIVE")
 
 
 def test_an_mo_that_cannot_be_stored_is_not_acknowledged_and_is_stored_on_redelivery(
