@@ -31,11 +31,11 @@ from bridge.cli import CommandError
 from bridge.cli.database import open_migrated
 from bridge.cli.worker import bind_line, run_children
 from bridge.config import Config, load_config
-from bridge.telemetry import metrics_dir
-from bridge.telemetry.logs import configure_logging, json_mode, say
 from bridge.process.supervisor import ChildSpec, RestartPolicy, Supervisor, SupervisorError
 from bridge.redis.clients import redact
 from bridge.redis.embedded import EmbeddedRedis, EmbeddedRedisError
+from bridge.telemetry import metrics_dir
+from bridge.telemetry.logs import configure_logging, json_mode, say
 
 SKIPPABLE = ("simulator", "worker", "webhooks")  # children of `run` --skip may leave out
 
