@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, String, any_, bindparam, delete, select
+from sqlalchemy import Connection, String, any_, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 
 from bridge.errors import InvalidInput
+from bridge.storage.driver import DriverCursor, DriverStatement
 from bridge.storage.models import optouts
 
-CHUNK = 30_000  # numbers per IN (...): under SQLite's 32,766 and PostgreSQL's 65,535 binds
 BAD_CURSOR = (
     "cursor is not one this API gave out; pass the next_cursor of the previous answer "
     "unchanged, or leave cursor out to start from the first number."
@@ -42,19 +45,41 @@ class OptOutPage:
 
 
 def opted_out(conn: Connection, account_id: int, numbers: Sequence[str]) -> set[str]:
-    """Which of ``numbers`` (E.164) opted out of the account: one primary-key query (per CHUNK
-    numbers, more than a send may hold by default)."""
+    """Which of ``numbers`` (E.164) opted out of the account: one primary-key query, whatever
+    the count (the numbers are one parameter: an array on PostgreSQL, a JSON array read by
+    ``json_each`` on SQLite, so no bind limit applies).
+
+    The query is compiled once per dialect and run on the DBAPI cursor (bridge.storage.driver):
+    built through ``Connection.execute`` with an ``IN`` list each time, it cost ~200 µs of CPU
+    per one-recipient send on SQLite, ten times the lookup itself."""
+    postgres = conn.dialect.name == "postgresql"
+    one = len(numbers) == 1 and not postgres
+    wanted: object = list(numbers)  # PostgreSQL: an array, 10,000 numbers in ~19 ms, not ~110
+    if not postgres:
+        wanted = numbers[0] if one else json.dumps(wanted)
+    stmt = _lookup(conn.dialect, one=one)
+    cursor = DriverCursor(conn)
+    try:
+        rows = cursor.fetch_all(stmt, stmt.params({"account_id": account_id, "numbers": wanted}))
+    finally:
+        cursor.close()
+    return {row[0] for row in rows}
+
+
+@functools.lru_cache(maxsize=8)
+def _lookup(dialect: Dialect, *, one: bool) -> DriverStatement:
+    """The opt-out query for ``dialect``: ``number = ANY(:numbers)`` on PostgreSQL; on SQLite
+    ``number = :numbers`` for one number, else ``number IN (SELECT value FROM json_each(...))``."""
     c = optouts.c
-    if conn.dialect.name == "postgresql":  # one array parameter: 10,000 numbers in ~19 ms, not ~110
-        wanted = bindparam("numbers", list(numbers), type_=postgresql.ARRAY(String))
-        query = select(c.number).where(c.account_id == account_id, c.number == any_(wanted))
-        return set(conn.execute(query).scalars())
-    found: set[str] = set()
-    for start in range(0, len(numbers), CHUNK):
-        chunk = list(numbers[start : start + CHUNK])
-        query = select(c.number).where(c.account_id == account_id, c.number.in_(chunk))
-        found.update(conn.execute(query).scalars())
-    return found
+    if dialect.name == "postgresql":
+        wanted = c.number == any_(bindparam("numbers", type_=postgresql.ARRAY(String)))
+    elif one:
+        wanted = c.number == bindparam("numbers", type_=String)
+    else:
+        listed = func.json_each(bindparam("numbers", type_=String)).table_valued("value")
+        wanted = c.number.in_(select(listed.c.value))
+    query = select(c.number).where(c.account_id == bindparam("account_id"), wanted)
+    return DriverStatement(query, dialect)
 
 
 def list_optouts(

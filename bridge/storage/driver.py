@@ -95,6 +95,12 @@ class DriverCursor:
         row = self._call(self._cursor.fetchone, stmt.sql, params)
         return None if row is None else stmt.result(row, self._cursor.description)
 
+    def fetch_all(self, stmt: DriverStatement, params) -> list:
+        """Run a SELECT; its rows as the DBAPI gives them (for columns without result
+        processors, such as plain strings and integers)."""
+        self._call(self._cursor.execute, stmt.sql, params, False)
+        return self._call(self._cursor.fetchall, stmt.sql, params)
+
     def executemany(self, stmt: DriverStatement, params: list) -> None:
         self._call(self._cursor.executemany, stmt.sql, params, True)
 
