@@ -8,9 +8,9 @@ set, wins and no file is made.
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
+
+from bridge.storage.files import EmptySecretFile, secret_file
 
 TOKEN_FILE = "operator-token"
 TOKEN_BYTES = 32  # random bytes of a new token (urlsafe base64: 43 characters)
@@ -25,17 +25,6 @@ def operator_token_file(var_dir: str | Path) -> tuple[str, Path]:
     could read is narrowed to its owner first."""
     path = Path(var_dir) / TOKEN_FILE
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    except FileExistsError:
-        if path.stat().st_mode & 0o077:
-            os.chmod(path, 0o600)
-        token = path.read_text().strip()
-        if not token:
-            raise TokenFileError(
-                f"{path} is empty; delete it and a new operator token is made on the next start"
-            ) from None
-        return token, path
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(token + "\n")
-    return token, path
+        return secret_file(path, TOKEN_BYTES, "operator token"), path
+    except EmptySecretFile as exc:
+        raise TokenFileError(str(exc)) from None

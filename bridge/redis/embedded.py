@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -36,6 +35,7 @@ import redis
 
 from bridge.process.lifecycle import die_with_parent
 from bridge.process.supervisor import ChildSpec
+from bridge.storage.files import EmptySecretFile, secret_file
 
 PASSWORD_BYTES = 32  # random bytes of a new password (urlsafe base64: 43 characters)
 START_TIMEOUT = 15.0  # seconds to wait for the server to answer PING
@@ -85,22 +85,10 @@ def running_url(var_dir: str | os.PathLike) -> str | None:
 def load_password(directory: Path) -> str:
     """The password kept in ``directory/password``; made (0600) on first use. A file any
     other user could read is narrowed to 0600 first."""
-    path = directory / "password"
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    except FileExistsError:
-        if path.stat().st_mode & 0o077:
-            os.chmod(path, 0o600)
-        password = path.read_text().strip()
-        if not password:
-            raise EmbeddedRedisError(
-                f"{path} is empty; delete it and a new password is made on the next start"
-            ) from None
-        return password
-    password = secrets.token_urlsafe(PASSWORD_BYTES)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(password + "\n")
-    return password
+        return secret_file(directory / "password", PASSWORD_BYTES, "password")
+    except EmptySecretFile as exc:
+        raise EmbeddedRedisError(str(exc)) from None
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -44,3 +45,28 @@ def _owner_only(path: Path) -> None:
                     path,
                     mode,
                 )
+
+
+class EmptySecretFile(Exception):
+    """A secret file exists but holds nothing; the sentence says to delete it."""
+
+
+def secret_file(path: Path, nbytes: int, what: str) -> str:
+    """The secret kept in ``path``, made on first use (``nbytes`` random bytes, urlsafe base64,
+    mode 0600 from the first byte: O_EXCL, so two processes never make two). A file any other
+    user could read is narrowed to its owner first."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+        secret = path.read_text().strip()
+        if not secret:
+            raise EmptySecretFile(
+                f"{path} is empty; delete it and a new {what} is made on the next start"
+            ) from None
+        return secret
+    secret = secrets.token_urlsafe(nbytes)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret + "\n")
+    return secret
