@@ -5,12 +5,10 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
 import re
 import shlex
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,30 +17,17 @@ import redis
 from bridge.redis import keys as redis_keys
 from bridge.redis.embedded import running_url
 from tests.api.helpers import LineReader, pid_gone
+from tests.harness.bridge_run import READY, SMPP_BRIDGE, kill_group, run_env, start_run
 from tests.harness.procs import free_port, wait_until
 
 pytestmark = pytest.mark.slow
-READY = "Press Ctrl-C to stop."
 # The first start runs everything (the engine's simulator and worker included, so the stop
 # covers every kind of child); the restart leaves the engine out to stay quick.
 WITHOUT_ENGINE = ("--skip", "simulator", "--skip", "worker")
-SMPP_BRIDGE = str(Path(sys.executable).parent / "smpp-bridge")  # the console script `make run` uses
 
 
 def _env(tmp_path: Path, port: int) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("BRIDGE_") and k not in ("REDIS_URL", "DATABASE_URL")
-    }
-    env.update(
-        BRIDGE_PORT=str(port),
-        BRIDGE_API_WORKERS="2",
-        BRIDGE_API_THREADS="2",
-        BRIDGE_VAR_DIR=str(tmp_path / "var"),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+    return run_env(tmp_path, port, BRIDGE_API_WORKERS="2", BRIDGE_API_THREADS="2")
 
 
 def _curl(line: str) -> tuple[int, dict]:
@@ -85,15 +70,7 @@ def _message_url(send_curl: str, message_id: str) -> str:
 
 
 def _start(tmp_path: Path, port: int, *extra: str) -> tuple[subprocess.Popen, LineReader]:
-    proc = subprocess.Popen(
-        [SMPP_BRIDGE, "run", *extra],
-        cwd=tmp_path,
-        env=_env(tmp_path, port),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    return proc, LineReader(proc.stdout)
+    return start_run(tmp_path, _env(tmp_path, port), *extra)
 
 
 def _pids(out: LineReader) -> list[int]:
@@ -145,9 +122,7 @@ def _running(tmp_path: Path, port: int, *extra: str):
         yield curls, redis_url, out
         _stop(proc, out)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        kill_group(proc)
     wait_until(
         lambda: all(pid_gone(p) for p in pids),
         timeout=10,
@@ -266,7 +241,5 @@ def test_api_command_needs_a_migrated_database_then_serves_alone(tmp_path):
         pids = _pids(out)
         _stop(proc, out)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        kill_group(proc)
     wait_until(lambda: all(pid_gone(p) for p in pids), timeout=10)

@@ -4,41 +4,21 @@ follow-up line it prints shows the demo message reaching `delivered`; Ctrl-C sto
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
 
 import pytest
 
-from tests.api.helpers import LineReader, pid_gone
-from tests.bridge.delivery.conftest import SMPP_BRIDGE
+from tests.api.helpers import pid_gone
+from tests.harness.bridge_run import kill_group, run_env, start_run
 from tests.harness.procs import free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
 
 def test_run_delivers_the_demo_message_end_to_end(tmp_path):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("BRIDGE_") and k not in ("REDIS_URL", "DATABASE_URL")
-    }
-    env.update(
-        BRIDGE_PORT=str(free_port()),
-        BRIDGE_API_WORKERS="1",
-        BRIDGE_VAR_DIR=str(tmp_path / "var"),
-        PYTHONUNBUFFERED="1",
-    )
-    proc = subprocess.Popen(
-        [SMPP_BRIDGE, "run"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    out = LineReader(proc.stdout)
+    proc, out = start_run(tmp_path, run_env(tmp_path, free_port()))
     pids: list[int] = []
     try:
         wait_until(
@@ -60,9 +40,7 @@ def test_run_delivers_the_demo_message_end_to_end(tmp_path):
         proc.send_signal(signal.SIGINT)  # what Ctrl-C does
         assert proc.wait(timeout=60) == 0, out.text()
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        kill_group(proc)
     wait_until(
         lambda: all(pid_gone(p) for p in pids),
         timeout=15,

@@ -6,7 +6,6 @@ final state always, each exactly once by its webhook-id."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -15,8 +14,8 @@ import pytest
 import requests
 from standardwebhooks import Webhook
 
-from tests.api.helpers import LineReader, pid_gone
-from tests.bridge.delivery.conftest import SMPP_BRIDGE
+from tests.api.helpers import pid_gone
+from tests.harness.bridge_run import SMPP_BRIDGE, kill_group, run_env, start_run
 from tests.harness.procs import free_port, wait_until
 from tests.harness.webhook_receiver import receiver
 
@@ -25,26 +24,8 @@ pytestmark = pytest.mark.slow
 
 def test_run_posts_signed_webhooks_for_the_demo(tmp_path):
     port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("BRIDGE_") and k not in ("REDIS_URL", "DATABASE_URL")
-    }
-    env.update(
-        BRIDGE_PORT=str(port),
-        BRIDGE_API_WORKERS="1",
-        BRIDGE_VAR_DIR=str(tmp_path / "var"),
-        PYTHONUNBUFFERED="1",
-    )
-    proc = subprocess.Popen(
-        [SMPP_BRIDGE, "run"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    out = LineReader(proc.stdout)
+    env = run_env(tmp_path, port)
+    proc, out = start_run(tmp_path, env)
     pids: list[int] = []
     try:
         with receiver() as hooks:
@@ -119,7 +100,5 @@ def test_run_posts_signed_webhooks_for_the_demo(tmp_path):
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0, out.text()
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        kill_group(proc)
     wait_until(lambda: all(pid_gone(p) for p in pids), timeout=15, message=f"{pids} gone")
