@@ -31,7 +31,7 @@ ERROR_TEXT = {
 }
 SEND_ERRORS = (400, 401, 402, 413, 415, 503)
 KEY_ERRORS = (400, 401, 413, 415, 503)
-API_KEY_SECURITY = [{"ApiKeyHeader": []}, {"ApiKeyQuery": []}]
+API_KEY_SECURITY: list[dict[str, list[str]]] = [{"ApiKeyHeader": []}, {"ApiKeyQuery": []}]
 
 
 def build_spec() -> dict[str, Any]:
@@ -44,6 +44,7 @@ def build_spec() -> dict[str, Any]:
         plugins=[plugin],
         info={"description": API_DESCRIPTION},
     )
+    assert plugin.converter is not None  # APISpec(plugins=[plugin]) initialised it
     plugin.converter.add_attribute_function(s.numbers_property)
     _components(spec)
     _send_paths(spec)
@@ -91,9 +92,9 @@ def _components(spec: APISpec) -> None:
         "ApiKeyQuery", {"type": "apiKey", "in": "query", "name": "api_key"}
     )
     spec.components.security_scheme("AccountBasic", {"type": "http", "scheme": "basic"})
-    for name, description, schema in _HEADERS:
+    for name, description, header_schema in _HEADERS:
         spec.components.header(
-            name, {"description": description, "schema": schema, "required": True}
+            name, {"description": description, "schema": header_schema, "required": True}
         )
 
 
@@ -226,7 +227,7 @@ def _send_paths(spec: APISpec) -> None:
 
 
 def _key_paths(spec: APISpec) -> None:
-    password = [{}, {"AccountBasic": []}]
+    password: list[dict[str, list[str]]] = [{}, {"AccountBasic": []}]
     created = (201, "The new key; `api_key` is shown only now.", s.KeyAnswer)
     spec.path(
         path="/api/generate-key",
