@@ -53,17 +53,24 @@ class Trickler:
             thread.start()
 
     def _answer(self, conn: socket.socket) -> None:
+        """Answer each request of the connection in turn (keep-alive, as receivers do) until
+        the client closes it or the server stops."""
         with conn, contextlib.suppress(OSError):
             conn.settimeout(TRICKLE)
-            request = b""
-            while b"\r\n\r\n" not in request and not self._stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    request += conn.recv(65536) or b"\r\n\r\n"
-            conn.sendall(self.fast)
-            for i in range(len(self.slow)):
-                if self._stop.wait(TRICKLE):
+            while not self._stop.is_set():
+                request, closed = b"", False
+                while b"\r\n\r\n" not in request and not self._stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        chunk = conn.recv(65536)
+                        closed = not chunk
+                        request += chunk or b"\r\n\r\n"
+                if closed or self._stop.is_set():
                     return
-                conn.sendall(self.slow[i : i + 1])
+                conn.sendall(self.fast)
+                for i in range(len(self.slow)):
+                    if self._stop.wait(TRICKLE):
+                        return
+                    conn.sendall(self.slow[i : i + 1])
 
 
 @contextlib.contextmanager
