@@ -112,7 +112,7 @@ def _refunds_match_states(conn: Connection) -> list[str]:
     problems += _capped(
         [
             f"message {r.id}: refunded but its state is {r.state}"
-            f" (only rejected, failed or expired are refunded)"
+            f" (only {', '.join(sorted(REFUNDED))} are refunded)"
             for r in rows
         ],
         count,
