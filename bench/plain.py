@@ -17,6 +17,7 @@ of process over the run, from the first request until every accepted message is 
 
 Usage: .venv/bin/python -m bench.plain [--connections 8,32,64,128] [--requests 5000] [--runs 1]
        [--database sqlite|postgresql] [--loadgen plain|asyncio|both] [--warmup 200]
+       [--api 2x8:balanced]   (the API's gunicorn shape; bench/floor.py has the HTTP floor)
 """
 
 from __future__ import annotations
@@ -227,9 +228,32 @@ def header(args, bridge: Bridge, sets: dict[str, list[int]]) -> str:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"date {now}, nproc {os.cpu_count()}, commit {commit}{' (+ uncommitted edits)' * bool(dirty)}"
-        f", {args.database}, API: gunicorn with {len(sets['api']) - 1} workers, 1 worker process "
+        f", {args.database}, API: gunicorn {args.api} ({len(sets['api']) - 1} workers), 1 worker process "
         f"(2 binds, window 100), {args.requests} requests per run, medians of {args.runs} run(s)"
     )
+
+
+API_CLASSES = {
+    "balanced": "api.balanced_worker.BalancedThreadWorker",
+    "intake": "api.intake.IntakeThreadWorker",
+    "gthread": "gthread",
+    "sync": "sync",
+}
+
+
+def api_env(shape: str) -> dict[str, str]:
+    """``2x8:balanced`` -> the BRIDGE_API_* variables of that shape."""
+    size, _, kind = shape.partition(":")
+    workers, _, threads = size.partition("x")
+    if kind not in API_CLASSES or not workers.isdigit() or not threads.isdigit():
+        raise SystemExit(
+            f"--api {shape!r}: WORKERSxTHREADS:CLASS, CLASS one of {list(API_CLASSES)}"
+        )
+    return {
+        "BRIDGE_API_WORKERS": workers,
+        "BRIDGE_API_THREADS": threads,
+        "BRIDGE_API_WORKER_CLASS": API_CLASSES[kind],
+    }
 
 
 def main() -> int:
@@ -244,6 +268,12 @@ def main() -> int:
     parser.add_argument(
         "--warmup", type=int, default=200, help="unmeasured requests first (delivered too)"
     )
+    parser.add_argument(
+        "--api",
+        default="2x8:balanced",
+        help="the API's shape, WORKERSxTHREADS:CLASS (balanced, intake, gthread or sync; "
+        "BRIDGE_API_WORKERS, BRIDGE_API_THREADS, BRIDGE_API_WORKER_CLASS)",
+    )
     args = parser.parse_args()
     counts = [int(c) for c in args.connections.split(",")]
     gens = ("plain", "asyncio") if args.loadgen == "both" else (args.loadgen,)
@@ -257,6 +287,7 @@ def main() -> int:
         smsc, toml = start_smsc(var, stack)
         bridge = Bridge(var, url)
         bridge.env["BRIDGE_CONFIG"] = str(toml)
+        bridge.env.update(api_env(args.api))
         stack.callback(bridge.stop)
         key = bridge.start()
         sets = process_sets(bridge, smsc)
