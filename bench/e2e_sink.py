@@ -43,8 +43,8 @@ async def _main(path: str) -> None:
                     samples.write(json.dumps(record) + "\n")
                     samples.flush()
                 writer.write(ANSWER)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # the client left, or the sink stops (asyncio.run cancels open connections)
         finally:
             writer.close()
 
