@@ -372,7 +372,7 @@ class BridgeService:
             validity=validity,
             now=self._clock(),
         )
-        with self.db.connect() as conn:  # one primary-key query
+        with self.db.kept_connection() as conn:  # one primary-key query
             refused = opted_out(conn, account.id, p.numbers)
             try:
                 p = without_opted_out(p, refused)

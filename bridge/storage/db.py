@@ -26,6 +26,7 @@ from sqlalchemy import Connection, create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 
 from bridge.storage.files import private_sqlite_file
+from bridge.storage.kept import KeptConnections
 from bridge.storage.write_lock import WriteLock
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_SYNCHRONOUS = ("full", "normal")  # the PRAGMA synchronous levels we allow
+POSTGRES_POOL_RECYCLE = 1800  # seconds a PostgreSQL connection is used before it is replaced
 _IMMEDIATE = "sb_begin_immediate"  # execution option read by the SQLite "begin" hook
 
 
@@ -74,10 +76,13 @@ class Database:
                 pool_size=pool_size,
                 max_overflow=max_overflow,
                 pool_timeout=30,
-                pool_recycle=1800,
+                pool_recycle=POSTGRES_POOL_RECYCLE,
                 pool_pre_ping=False,
             )
             event.listen(self.engine, "connect", _postgres_synchronous_commit())
+        # the hot path's connections (bridge.storage.kept); half the pool stays for the rest
+        recycle = None if self.is_sqlite else POSTGRES_POOL_RECYCLE
+        self.kept = KeptConnections(self.engine, limit=pool_size // 2, recycle=recycle)
 
     @classmethod
     def from_config(cls, config: Config, **kwargs) -> Database:
@@ -100,9 +105,15 @@ class Database:
         """A connection for reads (autobegins a plain transaction); use as a context manager."""
         return self.engine.connect()
 
+    def kept_connection(self) -> contextlib.AbstractContextManager[Connection]:
+        """Like ``connect()``, without a pool checkout and checkin each time: a connection
+        the hot path reuses (bridge.storage.kept). No transaction may outlive the block."""
+        return self.kept.connect()
+
     def dispose(self) -> None:
         """Close every pooled connection and the write-lock file (tests and process
         shutdown; both reopen if the database is used again)."""
+        self.kept.close()
         self.engine.dispose()
         self.write_lock.close()
 
