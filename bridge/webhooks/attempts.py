@@ -20,6 +20,9 @@ from bridge.redis.keys import webhook_attempts_key
 KEPT = 50  # newest records kept per message
 TTL_SECONDS = 7 * 86_400  # a message's list expires a week after its last attempt
 OUTCOMES = ("delivered", "retrying", "failed", "dead")
+_JSON = json.JSONEncoder(
+    separators=(",", ":")
+)  # made once: json.dumps(separators=) makes one a call
 
 
 def iso(ms: float | None) -> str | None:
@@ -54,14 +57,32 @@ def record(
 
 
 def add(pipe: Any, message_id: str, entry: dict[str, Any]) -> None:
-    """Queue the commands that append ``entry`` on ``pipe`` (a redis pipeline); no-op without
-    a message id (an inbound event that names none)."""
-    if not message_id:
-        return
-    key = webhook_attempts_key(message_id)
-    pipe.rpush(key, json.dumps(entry, separators=(",", ":")))
-    pipe.ltrim(key, -KEPT, -1)
-    pipe.expire(key, TTL_SECONDS)
+    """Queue on ``pipe`` (a redis pipeline) what appends ``entry`` to the message's list;
+    no-op without a message id (an inbound event that names none)."""
+    add_many(pipe, [(message_id, entry)])
+
+
+# Append records to their lists (KEYS[i] gets ARGV[i + 2]), each trimmed to the newest ARGV[1]
+# and kept ARGV[2] seconds: a batch's records in one command, not three per record.
+_ADD_MANY = """
+local kept, ttl = -tonumber(ARGV[1]), ARGV[2]
+for i, key in ipairs(KEYS) do
+  redis.call('RPUSH', key, ARGV[i + 2])
+  redis.call('LTRIM', key, kept, -1)
+  redis.call('EXPIRE', key, ttl)
+end
+return #KEYS
+"""
+
+
+def add_many(pipe: Any, records: list[tuple[str, dict[str, Any]]]) -> None:
+    """Queue on ``pipe`` one script call appending every (message id, record) of ``records``
+    (what ``add`` does for each, in order); those without a message id are skipped."""
+    kept = [(webhook_attempts_key(m), _JSON.encode(e)) for m, e in records if m]
+    if kept:
+        pipe.eval(
+            _ADD_MANY, len(kept), *[k for k, _ in kept], KEPT, TTL_SECONDS, *[r for _, r in kept]
+        )
 
 
 def read_attempts(redis: Any, message_id: str) -> list[dict[str, Any]]:

@@ -1,16 +1,22 @@
-"""The webhook HTTP client: pooled keep-alive connections (urllib3) to the checked, pinned
-address of each target, with Host and TLS SNI/certificate checks on the URL's name.
+"""The webhook HTTP client: kept-alive connections (urllib3's ``HTTPConnection`` and
+``HTTPSConnection``) to the checked, pinned address of each target, with Host and TLS
+SNI/certificate checks on the URL's name.
 
-One pool per (scheme, name, port, address), at most ``pool_size`` idle connections each, the
-least recently used pools closed past ``max_pools``. Redirects are never followed (a 3xx could
-point anywhere, including inward). A response body is read to ``BODY_CAP`` bytes and thrown
-away; a longer or chunked one closes its connection instead of being drained.
+Idle connections are kept per (scheme, name, port, address), at most ``pool_size`` each, the
+least recently used targets' closed past ``max_pools``. A request takes an idle connection
+(one the receiver closed meanwhile is reconnected), sends with ``request`` and reads with
+``getresponse`` on it: urllib3's connection layer without its pool's ``urlopen`` machinery
+(retries, redirects, URL parsing, timeouts objects), which cost most of a delivery's CPU.
+Redirects are never followed (a 3xx could point anywhere, including inward). A response body is
+read to ``BODY_CAP`` bytes and thrown away; a longer or chunked one closes its connection
+instead of being drained.
 
-``total_timeout`` is a deadline for the whole exchange. urllib3's ``Timeout(total=...)`` bounds
-each socket read, so a receiver trickling its answer a byte at a time could hold a sender slot
-for as long as it liked; here every read of the answer (status line, headers, body) waits at
-most what is left of the deadline. Once the status has arrived it is the receiver's answer: a
-body still incomplete at the deadline closes the connection and the answer stands.
+``total_timeout`` is a deadline for the whole exchange, counted from the start of the request:
+the connect waits at most ``connect_timeout`` (and never past the deadline), the send and every
+read of the answer (status line, headers, body) at most what is left of it, so a receiver
+trickling its answer a byte at a time cannot hold a sender slot for longer. Once the status has
+arrived it is the receiver's answer: a body still incomplete at the deadline closes the
+connection and the answer stands.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import cast
 
-import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError as Urllib3Error
 
@@ -33,6 +38,8 @@ from bridge.webhooks.ssrf import Target
 
 BODY_CAP = 4096  # bytes of a response body read (and discarded)
 USER_AGENT = "smpp-bridge-webhooks/1"
+
+_Key = tuple[str, str, int, str]  # scheme, host name, port, pinned address
 
 
 class DeliveryError(Exception):
@@ -56,83 +63,110 @@ class WebhookClient:
         max_pools: int = 512,
         ca_certs: str | None = None,
     ) -> None:
-        self._timeout = urllib3.Timeout(connect=connect_timeout, total=total_timeout)
+        self._connect_timeout = min(connect_timeout, total_timeout)
+        self._total = total_timeout
         self._pool_size = pool_size
         self._max_pools = max_pools
         self._ca_certs = ca_certs
-        self._pools: OrderedDict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = (
-            OrderedDict()
-        )
+        self._idle: OrderedDict[_Key, list[_DeadlineConnection]] = OrderedDict()
         self._lock = threading.Lock()
 
     def post(self, target: Target, body: bytes, headers: dict[str, str]) -> Answer:
         """POST ``body`` to ``target`` (its first address); DeliveryError without an answer."""
-        pool = self._pool(target)
-        all_headers = {
-            "Host": target.host_header,
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            **headers,
-        }
-        try:  # the deadline of the answer's reads starts here (see _DeadlineConnection)
-            resp = pool.urlopen(
+        key = (target.scheme, target.host, target.port, target.addresses[0])
+        deadline = time.monotonic() + self._total
+        conn = self._take(key, target)
+        try:
+            if conn.sock is None:
+                conn.timeout = self._connect_timeout
+                conn.connect()
+            conn.timeout = _left(deadline)  # request() and getresponse() apply it to the socket
+            conn.deadline = deadline
+            conn.request(
                 "POST",
                 target.path,
                 body=body,
-                headers=all_headers,
-                retries=False,
-                redirect=False,
+                headers={
+                    "Host": target.host_header,
+                    "Content-Type": "application/json",
+                    "User-Agent": USER_AGENT,
+                    **headers,
+                },
                 preload_content=False,
-                timeout=self._timeout,
-                assert_same_host=False,
+                decode_content=False,
             )
-        except (Urllib3Error, OSError) as exc:
+            resp = conn.getresponse()
+        except (Urllib3Error, OSError, http.client.HTTPException) as exc:
+            conn.close()
             raise DeliveryError(_describe(exc)) from None
         answer = Answer(resp.status, retry_after(resp.headers.get("Retry-After")))
+        reuse = False
         try:
             resp.read(BODY_CAP, decode_content=False)
-            if resp.length_remaining != 0:  # longer, chunked or unknown: do not drain
-                resp.close()
-        except (Urllib3Error, OSError):  # slow or cut body: the status was the answer
+            reuse = resp.length_remaining == 0 and conn.sock is not None  # not longer/chunked
+        except (Urllib3Error, OSError, http.client.HTTPException):
+            pass  # slow or cut body: the status was the answer
+        if reuse:
+            self._give_back(key, conn)
+        else:
             resp.close()
-        finally:
-            resp.release_conn()
+            conn.close()
         return answer
 
     def close(self) -> None:
         with self._lock:
-            pools, self._pools = list(self._pools.values()), OrderedDict()
-        for pool in pools:
-            pool.close()
+            idle, self._idle = list(self._idle.values()), OrderedDict()
+        for conns in idle:
+            for conn in conns:
+                conn.close()
 
-    def _pool(self, target: Target) -> urllib3.HTTPConnectionPool:
-        key = (target.scheme, target.host, target.port, target.addresses[0])
+    def _take(self, key: _Key, target: Target) -> _DeadlineConnection:
+        """An idle connection of ``key`` (reconnected if the receiver closed it), or a new one."""
         with self._lock:
-            pool = self._pools.get(key)
-            if pool is not None:
-                self._pools.move_to_end(key)
-                return pool
-            pool = self._new_pool(target)
-            self._pools[key] = pool
-            old = self._pools.popitem(last=False)[1] if len(self._pools) > self._max_pools else None
-        if old is not None:
-            old.close()
-        return pool
+            conns = self._idle.get(key)
+            conn = conns.pop() if conns else None
+        if conn is None:
+            return self._new_connection(target)
+        if conn.sock is not None and not conn.is_connected:  # closed by the receiver
+            conn.close()
+        return conn
 
-    def _new_pool(self, target: Target) -> urllib3.HTTPConnectionPool:
+    def _give_back(self, key: _Key, conn: _DeadlineConnection) -> None:
+        old: list[_DeadlineConnection] = []
+        with self._lock:
+            conns = self._idle.get(key)
+            if conns is None:
+                conns = self._idle[key] = []
+                if len(self._idle) > self._max_pools:
+                    old = self._idle.popitem(last=False)[1]
+            else:
+                self._idle.move_to_end(key)
+            if len(conns) < self._pool_size:
+                conns.append(conn)
+            else:
+                old.append(conn)
+        for extra in old:
+            extra.close()
+
+    def _new_connection(self, target: Target) -> _DeadlineConnection:
         address = target.addresses[0]
         if target.scheme == "https":
-            return _HTTPSPool(
+            return _DeadlineTLSConnection(
                 address,
                 target.port,
-                maxsize=self._pool_size,
-                block=False,
                 cert_reqs="CERT_REQUIRED",
                 ca_certs=self._ca_certs,
                 assert_hostname=target.host,
                 server_hostname=target.host,
             )
-        return _HTTPPool(address, target.port, maxsize=self._pool_size)
+        return _DeadlineConnection(address, target.port)
+
+
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("timed out: the request was not sent within the timeout")
+    return left
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -166,27 +200,19 @@ class _DeadlineSocket:
 
 
 class _DeadlineConnection(HTTPConnection):
-    """Reads each answer against one deadline: what urllib3 left of the total timeout (its
-    read timeout, set just before the response is read), counted from then on."""
+    """Reads each answer against the request's deadline (set by ``WebhookClient.post``)."""
+
+    deadline: float | None = None
 
     def response_class(self, sock, *args, **kwargs):  # type: ignore[override]
-        if not isinstance(self.timeout, int | float):  # no timeout: plain reads
+        if self.deadline is None:  # not sent through WebhookClient.post: plain reads
             return http.client.HTTPResponse(sock, *args, **kwargs)
-        deadline = time.monotonic() + self.timeout
-        wrapped = cast(socket.socket, _DeadlineSocket(sock, deadline))  # only makefile is used
+        wrapped = cast(socket.socket, _DeadlineSocket(sock, self.deadline))  # only makefile
         return http.client.HTTPResponse(wrapped, *args, **kwargs)
 
 
 class _DeadlineTLSConnection(_DeadlineConnection, HTTPSConnection):
     pass
-
-
-class _HTTPPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _DeadlineConnection
-
-
-class _HTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _DeadlineTLSConnection
 
 
 def retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -206,7 +232,7 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
 
 
 def _describe(exc: BaseException) -> str:
-    """One short line: the innermost reason urllib3 wraps (timeout, refused, reset...)."""
+    """One short line: the innermost reason (timeout, refused, reset...)."""
     reason = getattr(exc, "reason", None) or exc
     text = str(reason) or type(reason).__name__
     if "timed out" in text.lower() or "timeout" in type(reason).__name__.lower():

@@ -57,7 +57,8 @@ class Endpoints:
         self._changed = threading.Condition(self._lock)  # a slot or backlog place came free
 
     def wait_for_room(self, endpoint: str, timeout: float) -> None:
-        """Block until ``endpoint`` finishes a request (its backlog has room) or ``timeout``."""
+        """Block until an endpoint's backlog is down to half (or a slot came free), or
+        ``timeout``."""
         with self._lock:
             self._changed.wait(timeout)
 
@@ -90,7 +91,6 @@ class Endpoints:
         it at once. Returns (the next held item to run in this slot or None, held items to
         defer because the endpoint is now paused, the pause end)."""
         with self._lock:
-            self._changed.notify_all()
             state = self._states[endpoint]
             state.progress = now
             if ok:
@@ -107,7 +107,10 @@ class Endpoints:
             if state.paused_until > now and state.backlog:
                 deferred, state.backlog = list(state.backlog), deque()
             if state.backlog:
+                if len(state.backlog) <= self.backlog // 2:  # wake a waiting reader once per
+                    self._changed.notify_all()  # half a backlog, not once per request
                 return state.backlog.popleft(), deferred, state.paused_until
+            self._changed.notify_all()
             state.active -= 1
             if not state.active and not state.failures and not state.paused_until:
                 del self._states[endpoint]  # forget idle healthy endpoints
