@@ -13,10 +13,11 @@ With ``--webhooks`` every send names a callback_url on a local receiver (bench/e
 asyncio keep-alive server in its own process) and the run is timed to the last *signed webhook
 received* (the `smpp-bridge webhooks` child signs and POSTs each `message.delivered`); latency is
 accept (created_at) -> webhook received, and 20 received requests are verified with the
-account's secret (standardwebhooks).
+account's secret (standardwebhooks); ``--webhook-processes N`` has run start N senders.
 
 Usage: .venv/bin/python -m bench.e2e [--mode bulk|single|both] [--bulk-messages 50000]
        [--single-messages 10000] [--runs 3] [--postgres] [--profile-worker SECONDS] [--webhooks]
+       [--webhook-processes N]
 """
 
 from __future__ import annotations
@@ -419,7 +420,8 @@ def cpu_times(bridge: Bridge) -> dict[str, float]:
     """CPU seconds (user + system) used so far by each part: api (gunicorn master and
     workers), worker, simulator, redis."""
     out: dict[str, float] = {}
-    for name in ("api", "worker", "worker-2", "worker-3", "simulator", "webhooks", "redis-server"):
+    names = ("api", "worker", "worker-2", "worker-3", "simulator", "webhooks", "webhooks-2")
+    for name in (*names, "webhooks-3", "redis-server"):
         try:
             root = bridge.pid_of(name)
         except KeyError:
@@ -474,6 +476,13 @@ def main() -> int:
         action="store_true",
         help="every send has a callback_url on a local receiver; time to the last webhook",
     )
+    parser.add_argument(
+        "--webhook-processes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="webhook sender processes run starts (BRIDGE_WEBHOOK_PROCESSES; default: its own)",
+    )
     args = parser.parse_args()
     modes = ("bulk", "single") if args.mode == "both" else (args.mode,)
     results: dict[str, list[dict]] = {m: [] for m in modes}
@@ -485,6 +494,8 @@ def main() -> int:
 
             url = stack.enter_context(postgres_cluster()).create_database()
         bridge = Bridge(var, url, args.worker_processes, args.worker_setting)
+        if args.webhook_processes:
+            bridge.env["BRIDGE_WEBHOOK_PROCESSES"] = str(args.webhook_processes)
         stack.callback(bridge.stop)
         key = bridge.start()
         sink = None
@@ -524,6 +535,7 @@ def main() -> int:
     print(
         f"\ndatabase: {'postgresql' if args.postgres else 'sqlite'}  nproc: {os.cpu_count()}  "
         f"runs: {args.runs}  worker processes: {args.worker_processes}  "
+        f"webhook processes: {args.webhook_processes or 'default'}  "
         f"until: {'signed webhook received' if args.webhooks else 'delivered'}"
     )
     print(f"{'mode':<8}{'median msg/s':>14}{'p50 ms':>9}{'p99 ms':>9}   all runs (msg/s)")

@@ -3,7 +3,7 @@
 run: create var/, migrate the database, start an embedded redis-server when REDIS_URL is unset
 (its URL is exported to the children), create the demo account on first start, start the
 simulated SMSC (only with no [[smsc]]), gunicorn with the API, then the delivery worker(s) and
-the webhook sender that `bridge.cli.worker.run_children` names (webhooks may reach 127.0.0.0/8
+the webhook sender(s) that `bridge.cli.worker.run_children` names (webhooks may reach 127.0.0.0/8
 unless webhook_allow_networks is set), print the demo credentials, a working curl and whether a
 bind is up (the API serves whether or not the worker ever binds), restart any child that dies
 (the embedded Redis included) with backoff, and stop everything on Ctrl-C/SIGTERM or when a
@@ -53,8 +53,8 @@ def register(subparsers) -> None:
         action="append",
         default=[],
         choices=SKIPPABLE,
-        help="do not start this child: simulator, worker (every worker process) or webhooks;"
-        " repeatable",
+        help="do not start this child: simulator, worker (every worker process) or webhooks"
+        " (every sender process); repeatable",
     )
     run.set_defaults(handler=cmd_run)
     api = subparsers.add_parser("api", help="the HTTP API alone under gunicorn")

@@ -168,8 +168,14 @@ def account_rotate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- status and `run`
 
 
-def webhooks_child(python: list[str]):
-    """The sender as a child of `smpp-bridge run`."""
+def webhooks_children(python: list[str], processes: int) -> list:
+    """The sender processes of `smpp-bridge run` (webhook_processes): webhooks, webhooks-2,
+    ...; each its own consumer in the one group, restarted on its own by the supervisor."""
     from bridge.process.supervisor import ChildSpec
 
-    return ChildSpec("webhooks", [*python, "webhooks"], stop_timeout=20)
+    return [
+        ChildSpec(
+            "webhooks" if i == 0 else f"webhooks-{i + 1}", [*python, "webhooks"], stop_timeout=20
+        )
+        for i in range(processes)
+    ]

@@ -2,7 +2,7 @@
 
 Also ``run_children``, the engine's children of `smpp-bridge run`: with no ``[[smsc]]``
 configured, a simulated SMSC on a free port (started before the API), then the worker processes
-routed to it (the API does not wait for them to bind) and the webhook sender.
+routed to it (the API does not wait for them to bind) and the webhook sender processes.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def run_children(config: Config, env: dict[str, str]) -> list:
     """For `smpp-bridge run`: the simulated SMSC (only with no [[smsc]]), the worker(s) and
-    the webhook sender."""
+    the webhook sender(s)."""
     from bridge.process.supervisor import ChildSpec
 
     redis_url = config.redis_url
@@ -172,9 +172,9 @@ def run_children(config: Config, env: dict[str, str]) -> list:
                 blocking=False,  # an SMSC that cannot be reached must not keep the API down
             )
         )
-    from bridge.cli.webhooks import webhooks_child
+    from bridge.cli.webhooks import webhooks_children
 
-    children.append(webhooks_child(python))
+    children += webhooks_children(python, config.webhook_processes)
     return children
 
 

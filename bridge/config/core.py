@@ -119,6 +119,8 @@ class Config:
     webhook_connect_timeout_seconds: float = 5.0  # BRIDGE_WEBHOOK_CONNECT_TIMEOUT; seconds
     webhook_timeout_seconds: float = 10.0  # BRIDGE_WEBHOOK_TIMEOUT; seconds for a whole request
     webhook_workers: int = 32  # BRIDGE_WEBHOOK_WORKERS; requests in flight per sender process
+    webhook_processes: int = 1  # BRIDGE_WEBHOOK_PROCESSES; sender processes `smpp-bridge run`
+    # starts (1 to 16; they share the stream's consumer group, each restarted on its own)
     webhook_endpoint_concurrency: int = 4  # BRIDGE_WEBHOOK_ENDPOINT_CONCURRENCY; in flight
     # per endpoint (scheme://host:port) per sender process
     webhook_endpoint_pause_after: int = 3  # BRIDGE_WEBHOOK_ENDPOINT_PAUSE_AFTER; failures in a
@@ -292,6 +294,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "BRIDGE_WEBHOOK_CONNECT_TIMEOUT": ("webhook_connect_timeout_seconds", float),
     "BRIDGE_WEBHOOK_TIMEOUT": ("webhook_timeout_seconds", float),
     "BRIDGE_WEBHOOK_WORKERS": ("webhook_workers", int),
+    "BRIDGE_WEBHOOK_PROCESSES": ("webhook_processes", int),
     "BRIDGE_WEBHOOK_ENDPOINT_CONCURRENCY": ("webhook_endpoint_concurrency", int),
     "BRIDGE_WEBHOOK_ENDPOINT_PAUSE_AFTER": ("webhook_endpoint_pause_after", int),
     "BRIDGE_WEBHOOK_CLAIM_IDLE": ("webhook_claim_idle_seconds", float),

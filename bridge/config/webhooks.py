@@ -20,11 +20,13 @@ LIMITS = {
     "webhook_connect_timeout_seconds": ("BRIDGE_WEBHOOK_CONNECT_TIMEOUT", 0.01),
     "webhook_timeout_seconds": ("BRIDGE_WEBHOOK_TIMEOUT", 0.01),
     "webhook_workers": ("BRIDGE_WEBHOOK_WORKERS", 1),
+    "webhook_processes": ("BRIDGE_WEBHOOK_PROCESSES", 1),
     "webhook_endpoint_concurrency": ("BRIDGE_WEBHOOK_ENDPOINT_CONCURRENCY", 1),
     "webhook_endpoint_pause_after": ("BRIDGE_WEBHOOK_ENDPOINT_PAUSE_AFTER", 1),
     "webhook_claim_idle_seconds": ("BRIDGE_WEBHOOK_CLAIM_IDLE", 1),
 }
 ALLOW_VAR = "BRIDGE_WEBHOOK_ALLOW_NETWORKS"
+MAX_PROCESSES = 16  # sender processes `run` may start (each is a Python process with its pools)
 
 
 def cidrs(raw: Any) -> tuple[str, ...]:
@@ -37,6 +39,11 @@ def check(config: Any) -> tuple[str, ...]:
     """Check every webhook knob of ``config``; the normalised allow-list. ConfigError names
     the knob and its variable."""
     check_least(config, LIMITS)
+    if not isinstance(config.webhook_processes, int) or config.webhook_processes > MAX_PROCESSES:
+        raise ConfigError(
+            "webhook_processes (BRIDGE_WEBHOOK_PROCESSES) must be a whole number from 1 to "
+            f"{MAX_PROCESSES}, got {config.webhook_processes!r}; one per core is about what helps"
+        )
     if config.webhook_timeout_seconds < config.webhook_connect_timeout_seconds:
         raise ConfigError(
             "webhook_timeout_seconds (BRIDGE_WEBHOOK_TIMEOUT) is the whole request and must be "

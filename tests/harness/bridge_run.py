@@ -5,6 +5,7 @@ caller's BRIDGE_*/REDIS_URL/DATABASE_URL settings, and its output read line by l
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -54,3 +55,29 @@ def kill_group(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+
+
+def wait_banner(proc: subprocess.Popen, out: LineReader, timeout: float = 120) -> dict[str, int]:
+    """Wait for run's banner (failing if run exits first); the children started, name -> pid."""
+    from tests.harness.procs import wait_until
+
+    wait_until(
+        lambda: out.find(READY) or proc.poll() is not None,
+        timeout=timeout,
+        message="smpp-bridge run to print its banner",
+    )
+    assert proc.poll() is None, out.text()
+    return {k: int(v) for k, v in re.findall(r"started ([\w-]+) \(pid (\d+)\)", out.text())}
+
+
+def cli(tmp_path: Path, env: dict[str, str], *args: str) -> str:
+    """The stdout of ``smpp-bridge *args`` run as the user would, next to a running `run`."""
+    return subprocess.run(
+        [SMPP_BRIDGE, *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout

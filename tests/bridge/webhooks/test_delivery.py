@@ -132,3 +132,25 @@ def test_past_the_retry_period_an_event_is_dead_lettered(
     assert redis_client.zcard(keys.webhooks_retry_key()) == 0
     assert int(dead[b"attempt"]) == len(records)
     assert json.loads(dead[b"body"])["data"] == {"n": 0}
+
+
+def test_two_senders_share_the_retries_and_deliver_each_event_once(
+    receiver, account, start_sender, redis_client
+):
+    """Two senders in one consumer group (what webhook_processes=2 runs): the failures are
+    retried through the one retry set, each event is accepted exactly once, none is lost."""
+    account_id, secret = account()
+    receiver.answers = [500] * 30
+    first = start_sender(webhook_endpoint_pause_after=100)
+    second = start_sender(webhook_endpoint_pause_after=100)
+    assert first.consumer != second.consumer
+    ids = publish(redis_client, account_id, receiver.url(), n=40, message_id="m2")
+    wait_until(lambda: len(receiver.accepted()) >= 40, timeout=30, message="all accepted")
+    assert sorted(receiver.accepted_ids()) == sorted(ids)
+    assert len(receiver.requests) == 70
+    wait_until(lambda: len(read_attempts(redis_client, "m2")) == 50)  # the newest 50 kept
+    wait_until(lambda: redis_client.zcard(keys.webhooks_retry_key()) == 0)
+    wait_until(lambda: redis_client.xlen(keys.webhooks_stream_key()) == 0)
+    assert redis_client.xlen(keys.webhooks_dead_key()) == 0
+    for request in receiver.requests:
+        assert _verify(secret, request)

@@ -5,17 +5,20 @@ final state always, each exactly once by its webhook-id."""
 
 from __future__ import annotations
 
+import collections
 import json
+import os
 import re
 import signal
-import subprocess
 
 import pytest
 import requests
 from standardwebhooks import Webhook
 
+from bridge.redis import keys
 from tests.api.helpers import pid_gone
-from tests.harness.bridge_run import SMPP_BRIDGE, kill_group, run_env, start_run
+from tests.bridge.webhooks.conftest import publish
+from tests.harness.bridge_run import cli, kill_group, run_env, start_run, wait_banner
 from tests.harness.procs import free_port, wait_until
 from tests.harness.webhook_receiver import receiver
 
@@ -29,25 +32,11 @@ def test_run_posts_signed_webhooks_for_the_demo(tmp_path):
     pids: list[int] = []
     try:
         with receiver() as hooks:
-            wait_until(
-                lambda: out.find("Press Ctrl-C to stop.") or proc.poll() is not None,
-                timeout=120,
-                message="smpp-bridge run to print its banner",
-            )
-            assert proc.poll() is None, out.text()
-            started = dict(re.findall(r"started ([\w-]+) \(pid (\d+)\)", out.text()))
+            started = wait_banner(proc, out)
             assert {"simulator", "worker", "webhooks"} <= set(started), out.text()
-            pids = [int(p) for p in started.values()]
+            pids = list(started.values())
             [key] = re.findall(r"Demo API key: (\S+)", out.text())
-            shown = subprocess.run(
-                [SMPP_BRIDGE, "account", "show", "demo"],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
-            ).stdout
+            shown = cli(tmp_path, env, "account", "show", "demo")
             [secret] = re.findall(r"webhook secret: (whsec_\S+)", shown)
             sent = {}
             for events in ("all", "final"):
@@ -102,3 +91,79 @@ def test_run_posts_signed_webhooks_for_the_demo(tmp_path):
     finally:
         kill_group(proc)
     wait_until(lambda: all(pid_gone(p) for p in pids), timeout=15, message=f"{pids} gone")
+
+
+def test_run_with_two_senders_loses_nothing_when_one_is_sigkilled(tmp_path, redis_server):
+    """BRIDGE_WEBHOOK_PROCESSES=2: `run` starts webhooks and webhooks-2 in one consumer group;
+    webhooks-2 SIGKILLed while it holds events is restarted, what it held is claimed once idle,
+    and every event reaches the receiver, signed, repeated only if the dead one held it."""
+    port = free_port()
+    env = run_env(
+        tmp_path,
+        port,
+        REDIS_URL=redis_server.url,
+        BRIDGE_WEBHOOK_PROCESSES="2",
+        BRIDGE_WEBHOOK_CLAIM_IDLE="1",
+        BRIDGE_WEBHOOK_BACKOFF_BASE="0.05",
+    )
+    proc, out = start_run(tmp_path, env, "--skip", "worker", "--skip", "simulator")
+    redis = redis_server.client()
+    try:
+        with receiver() as hooks:
+            started = wait_banner(proc, out)
+            assert {"webhooks", "webhooks-2"} <= set(started), out.text()
+            shown = cli(tmp_path, env, "account", "show", "demo")
+            [secret] = re.findall(r"webhook secret: (whsec_\S+)", shown)
+            [account_id] = re.findall(r"^id: (\d+)$", shown, re.M)
+            hooks.delay = 0.01  # slow enough that the kill lands while both hold events
+            ids = publish(redis, int(account_id), hooks.url(), n=N_KILLED)
+            victim = started["webhooks-2"]
+            wait_until(
+                lambda: len(hooks.accepted()) >= 60 and _pending_of(redis, victim),
+                timeout=60,
+                message="60 delivered while webhooks-2 holds events",
+            )
+            os.kill(victim, signal.SIGKILL)
+            held = _pending_of(redis, victim)  # claimed by the others only once 1 s idle
+            assert held, "webhooks-2 died holding events"
+            wait_until(
+                lambda: len(re.findall(r"started webhooks-2 \(pid", out.text())) == 2,
+                timeout=30,
+                message="webhooks-2 restarted",
+            )
+            wait_until(
+                lambda: set(hooks.accepted_ids()) == set(ids), timeout=90, message="all events"
+            )
+            wait_until(
+                lambda: (
+                    redis.xpending(keys.webhooks_stream_key(), keys.WEBHOOKS_GROUP)["pending"] == 0
+                ),
+                message="nothing pending",
+            )
+            counts = collections.Counter(hooks.accepted_ids())
+            assert set(counts) == set(ids)
+            assert sum(c - 1 for c in counts.values()) <= held  # only what the victim held
+            verify = Webhook(secret)
+            for request in hooks.accepted():
+                verify.verify(request.body, request.headers)
+            assert redis.xlen(keys.webhooks_dead_key()) == 0
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, out.text()
+    finally:
+        redis.close()
+        kill_group(proc)
+
+
+N_KILLED = 400  # events published for the kill test
+
+
+def _pending_of(redis, pid: int) -> int | None:
+    """Entries pending for the consumer of process ``pid`` (its name is host-pid-rand)."""
+    summary = redis.xpending(keys.webhooks_stream_key(), keys.WEBHOOKS_GROUP)
+    for consumer in summary["consumers"]:
+        name = (
+            consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
+        )
+        if f"-{pid}-" in name:
+            return int(consumer["pending"]) or None
+    return None
