@@ -14,15 +14,14 @@ deadlock or a lock wait is retried a few times before the error reaches the call
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
-from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import Row, bindparam, case, false, func, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, false, select, update
 from sqlalchemy.exc import OperationalError
 
 from bridge.delivery.settlement import money, notify, rules
@@ -39,19 +38,15 @@ from bridge.delivery.settlement.outcomes import (
 )
 from bridge.delivery.settlement.receipt_fields import receipt_error, utc_date
 from bridge.delivery.settlement.relay import Relay
+from bridge.delivery.settlement.statements import statements
 from bridge.ids import timestamp_ms
 from bridge.redis import keys as redis_keys
 from bridge.redis.outbox import OutboundMessage
 from bridge.redis.stats import count_transitions
+from bridge.storage.batch import executemany, fetch_rows
 from bridge.storage.db import Database
-from bridge.storage.models import (
-    UTCDateTime,
-    accounts,
-    message_events,
-    message_parts,
-    messages,
-    webhook_outbox,
-)
+from bridge.storage.driver import DriverCursor
+from bridge.storage.models import messages
 from bridge.storage.states import UNSENT, MessageState
 from bridge.telemetry.metrics import observe_delivered
 from smpp.codec.receipt import Receipt
@@ -65,63 +60,6 @@ TRANSACTION_ATTEMPTS = 3  # a deadlock victim / lock timeout is retried this oft
 
 class StaleRows(RuntimeError):
     """A guarded UPDATE matched fewer rows than were locked: retried (should never happen)."""
-
-
-_UPDATE = (
-    update(messages)
-    .where(messages.c.id == bindparam("b_id"), messages.c.state == bindparam("b_old"))
-    .values(
-        state=bindparam("b_state"),
-        submitted_at=bindparam("b_submitted", type_=UTCDateTime()),
-        connection=bindparam("b_conn"),
-        smsc_message_ids=bindparam("b_smsc"),
-        done_at=bindparam("b_done", type_=UTCDateTime()),
-        error_code=bindparam("b_err"),
-        possible_duplicate=bindparam("b_dup"),
-        updated_at=bindparam("b_now", type_=UTCDateTime()),
-    )
-)
-_PART_UPGRADE = (
-    update(message_parts)
-    .where(
-        message_parts.c.message_id == bindparam("b_mid"),
-        message_parts.c.part_index == bindparam("b_part"),
-        message_parts.c.final == false(),
-    )
-    .values(
-        smsc_message_id=bindparam("smsc_message_id"),
-        stat=bindparam("stat"),
-        state=bindparam("state"),
-        final=bindparam("final"),
-        error_code=bindparam("error_code"),
-        done_at=bindparam("done_at", type_=UTCDateTime()),
-        received_at=bindparam("received_at", type_=UTCDateTime()),
-    )
-)
-_LOCK_COLUMNS = (
-    messages.c.id,
-    messages.c.account_id,
-    messages.c.price,
-    messages.c.parts,
-    messages.c.state,
-    messages.c.submitted_at,
-    messages.c.smsc_message_ids,
-    messages.c.connection,
-    messages.c.done_at,
-    messages.c.error_code,
-    messages.c.possible_duplicate,
-    messages.c.callback_url,
-    messages.c.callback_events,
-    messages.c.attempts,
-)
-
-
-_INSERT_OUTBOX = {
-    d.dialect.name: d.insert(webhook_outbox).on_conflict_do_nothing(
-        index_elements=[webhook_outbox.c.event_id]
-    )
-    for d in (sqlite, postgresql)
-}
 
 
 def _chunks(items: list, size: int = _CHUNK) -> Iterable[list]:
@@ -146,6 +84,7 @@ class Settlement:
         self._clock = clock
         self.receipts = ReceiptBook(redis, map_ttl=map_ttl, orphan_ttl=orphan_ttl, clock=clock)
         self.relay = Relay(db, redis, clock=clock)
+        self._sql = statements(db.engine.dialect)
 
     # --- claiming -------------------------------------------------------------------------
     def claim(
@@ -175,30 +114,10 @@ class Settlement:
         return ClaimResult(claimed, [mid for mid in first if mid not in got])
 
     def _claim_rows(self, ids: list[str], recovered: bool, connection: str | None, now):
-        values = dict(
-            state=MessageState.QUEUED,
-            attempts=messages.c.attempts + 1,
-            connection=func.coalesce(bindparam("conn", connection), messages.c.connection),
-            queued_at=func.coalesce(messages.c.queued_at, now),
-            updated_at=now,
-        )
-        if recovered:
-            values["possible_duplicate"] = case(
-                (messages.c.attempts >= 1, true()), else_=messages.c.possible_duplicate
-            )
-        rows: list[Row[Any]] = []
-        with self._db.begin() as conn:
-            for chunk in _chunks(ids):
-                stmt = (
-                    update(messages)
-                    .where(messages.c.id.in_(chunk), messages.c.state.in_(UNSENT))
-                    .values(**values)
-                    .returning(messages.c.id, messages.c.attempts, messages.c.possible_duplicate)
-                )
-                if not recovered:
-                    stmt = stmt.where(messages.c.attempts == 0)
-                rows += conn.execute(stmt).all()
-        return rows
+        stmt = self._sql.claim[recovered]
+        params = stmt.bind({"ids": self._sql.ids(ids), "conn": connection, "now": now})
+        with self._transaction() as (_conn, cur):
+            return cur.fetch_all(stmt, params)
 
     def release(self, message_ids: Iterable[str]) -> int:
         """Undo the claim of messages never written to a socket (graceful stop): attempts - 1.
@@ -256,15 +175,17 @@ class Settlement:
     def apply(self, outcomes: Sequence[Outcome]) -> Applied:
         """Store a batch of outcomes in ONE transaction; refunds for Failed rows changed now.
 
-        Statements, whatever the batch size (per 2,000 distinct messages for the first):
+        Statements, whatever the batch size (the ids of a batch are one parameter):
         SELECT ... FOR UPDATE of the messages (ordered by id: no deadlocks between workers);
         [SELECT their part rows; INSERT new part rows; UPDATE upgraded part rows] for receipts;
         one executemany UPDATE of the changed messages guarded by ``state = <state read>``;
         one executemany INSERT of message_events; [INSERT refunds ON CONFLICT DO NOTHING
         RETURNING; one executemany UPDATE of balances]; for messages with a callback URL whose
         state changed, [SELECT their details; one executemany INSERT into webhook_outbox]; and
-        [DELETE the outbox rows relayed since the last transaction]. After the commit the new
-        events are XADDed (a Redis failure leaves them to the outbox sweep).
+        [DELETE the outbox rows relayed since the last transaction]. All but the refunds'
+        (money, through SQLAlchemy's insertmanyvalues) are compiled once and run on the DBAPI
+        cursor (statements). After the commit the new events are XADDed (a Redis failure
+        leaves them to the outbox sweep).
         """
         outcomes = list(outcomes)
         if not outcomes:
@@ -313,95 +234,77 @@ class Settlement:
     def _apply_once(self, outcomes: list[Outcome], relayed: list[str]):
         now = rules.utc(self._clock())
         ids = sorted({o.message_id for o in outcomes})
-        receipt_ids = sorted({o.message_id for o in outcomes if isinstance(o, PartReceipt)})
-        with self._db.begin() as conn:
-            rows = {}
-            for chunk in _chunks(ids):
-                for r in conn.execute(
-                    select(*_LOCK_COLUMNS)
-                    .where(messages.c.id.in_(chunk))
-                    .order_by(messages.c.id)
-                    .with_for_update()
-                ):
-                    rows[r.id] = rules.Row.from_db(r)
-            parts = self._load_parts(conn, [i for i in receipt_ids if i in rows])
+        receipt_ids = {o.message_id for o in outcomes if isinstance(o, PartReceipt)}
+        sql = self._sql
+        with self._transaction() as (conn, cur):
+            found = {
+                r[0]: r for r in fetch_rows(cur, sql.lock, sql.lock.bind({"ids": sql.ids(ids)}))
+            }
+            rows = {i: rules.Row.from_values(found[i]) for i in ids if i in found}  # in id order
+            parts = self._load_parts(cur, [i for i in ids if i in receipt_ids and i in rows])
             p = rules.plan(rows, parts, outcomes)
-            self._write(conn, p, now)
+            self._write(cur, p, now)
             refunded = money.refund(conn, [r for r in p.changed() if r.refund], now)
-            events = self._outbox(conn, p, now)
+            events = self._outbox(cur, p, now)
             if relayed:
-                Relay.delete(conn, relayed)
+                cur.execute(sql.outbox_delete, sql.outbox_delete.bind({"ids": sql.ids(relayed)}))
         return p, refunded, events
 
-    @staticmethod
-    def _outbox(conn, p: rules.Plan, now) -> list[notify.OutboxEvent]:
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[tuple[Connection, DriverCursor]]:
+        """``Database.begin()`` (the write lock, BEGIN IMMEDIATE on SQLite) and a cursor on
+        its DBAPI connection for the compiled statements (statements)."""
+        with self._db.begin() as conn:
+            cur = DriverCursor(conn)
+            try:
+                yield conn, cur
+            finally:
+                cur.close()
+
+    def _outbox(self, cur: DriverCursor, p: rules.Plan, now) -> list[notify.OutboxEvent]:
         """The webhook events of this plan, inserted into the outbox (inside the transaction)."""
         ids = [row.id for row, _ in notify.wanted(p.changed())]
         if not ids:
             return []
-        details = {}
-        for chunk in _chunks(ids):
-            for r in conn.execute(
-                select(
-                    messages.c.id,
-                    messages.c.batch_id,
-                    messages.c.destination,
-                    messages.c.client_reference,
-                    messages.c.created_at,
-                    accounts.c.currency,
-                )
-                .join(accounts, accounts.c.id == messages.c.account_id)
-                .where(messages.c.id.in_(chunk))
-            ):
-                details[r.id] = notify.Details(
-                    r.batch_id, r.destination, r.client_reference, r.currency, r.created_at
-                )
+        sql = self._sql
+        details = {
+            mid: notify.Details(batch_id, number, reference, currency, created_at)
+            for mid, batch_id, number, reference, created_at, currency in fetch_rows(
+                cur, sql.details, sql.details.bind({"ids": sql.ids(ids)})
+            )
+        }
         events = notify.build(p, details, now)
-        if events:  # a row still there with the same id is the same event: keep it
-            conn.execute(_INSERT_OUTBOX[conn.dialect.name], [e.row() for e in events])
+        executemany(cur, sql.outbox_insert, [e.row() for e in events])
         return events
 
-    @staticmethod
-    def _load_parts(conn, ids: list[str]) -> dict:
-        parts = {}
-        for chunk in _chunks(ids):
-            for r in conn.execute(
-                select(
-                    message_parts.c.message_id,
-                    message_parts.c.part_index,
-                    message_parts.c.stat,
-                    message_parts.c.state,
-                    message_parts.c.final,
-                    message_parts.c.done_at,
-                ).where(message_parts.c.message_id.in_(chunk))
-            ):
-                parts[(r.message_id, r.part_index)] = rules.Part(
-                    r.stat, r.state, bool(r.final), r.done_at
-                )
-        return parts
-
-    @staticmethod
-    def _write(conn, p: rules.Plan, now) -> None:
-        if p.part_inserts:
-            conn.execute(message_parts.insert(), p.part_inserts)
-        if p.part_updates:
-            conn.execute(
-                _PART_UPGRADE,
-                [
-                    {**u, "b_mid": u["message_id"], "b_part": u["part_index"]}
-                    for u in p.part_updates
-                ],
+    def _load_parts(self, cur: DriverCursor, ids: list[str]) -> dict:
+        if not ids:
+            return {}
+        sql = self._sql
+        return {
+            (mid, index): rules.Part(stat, state, bool(final), done_at)
+            for mid, index, stat, state, final, done_at in fetch_rows(
+                cur, sql.parts, sql.parts.bind({"ids": sql.ids(ids)})
             )
+        }
+
+    def _write(self, cur: DriverCursor, p: rules.Plan, now) -> None:
+        sql = self._sql
+        executemany(cur, sql.part_insert, p.part_inserts)
+        executemany(
+            cur,
+            sql.part_upgrade,
+            [{**u, "b_mid": u["message_id"], "b_part": u["part_index"]} for u in p.part_updates],
+        )
         changed = p.changed()
         if changed:
-            result = conn.execute(_UPDATE, [r.params(now) for r in changed])
-            if result.rowcount != len(changed):
+            matched = executemany(cur, sql.update, [r.params(now) for r in changed])
+            if matched != len(changed):
                 raise StaleRows(
-                    f"guarded UPDATE matched {result.rowcount} of {len(changed)}"
+                    f"guarded UPDATE matched {matched} of {len(changed)}"
                     " locked rows; retrying the batch"
                 )
-        if p.events:
-            conn.execute(message_events.insert(), p.events)
+        executemany(cur, sql.event_insert, p.events)
 
     # --- receipts -------------------------------------------------------------------------
     def map_submit_ids(

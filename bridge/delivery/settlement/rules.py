@@ -83,23 +83,25 @@ class Row:
         self.old_state = self.old_state or self.state
 
     @classmethod
-    def from_db(cls, r) -> Row:
-        ids = json.loads(r.smsc_message_ids) if r.smsc_message_ids else None
+    def from_values(cls, r) -> Row:
+        """From a locked row's values in statements.LOCK_COLUMNS order."""
+        (mid, account_id, price, parts, state, submitted_at, smsc, connection, done_at) = r[:9]
+        error_code, duplicate, callback_url, callback_events, attempts = r[9:]
         return cls(
-            r.id,
-            r.account_id,
-            r.price,
-            r.parts,
-            r.state,
-            r.submitted_at,
-            ids,
-            r.connection,
-            r.done_at,
-            r.error_code,
-            bool(r.possible_duplicate),
-            callback_url=r.callback_url,
-            callback_events=r.callback_events,
-            attempts=r.attempts,
+            mid,
+            account_id,
+            price,
+            parts,
+            state,
+            submitted_at,
+            json.loads(smsc) if smsc else None,
+            connection,
+            done_at,
+            error_code,
+            bool(duplicate),
+            callback_url=callback_url,
+            callback_events=callback_events,
+            attempts=attempts,
         )
 
     def params(self, now: datetime) -> dict:

@@ -199,6 +199,19 @@ def test_a_thousand_outcomes_take_a_fixed_number_of_statements(db, settlement, m
     assert counts == {"delivered": 500, "submitted": 200, "rejected": 300}
 
 
+def test_a_batch_of_any_size_takes_one_statement_per_kind(db, settlement, make):
+    """The ids of a batch are one parameter (an array on PostgreSQL, JSON for json_each on
+    SQLite): 2,500 messages are locked, updated and recorded in one statement each."""
+    msgs = make(2500, price=Decimal("0.01"))
+    outcomes = [Submitted(m.message_id, [f"s{i}"], "c", T) for i, m in enumerate(msgs)]
+    with StatementCounter(db.engine) as sql:
+        applied = settlement.apply(outcomes)
+    assert len(applied.changed_ids) == 2500
+    # lock-select, messages-update, events-insert
+    assert len(sql.statements) == 3, sql.statements
+    assert set(states(db, [m.message_id for m in msgs]).values()) == {"submitted"}
+
+
 def test_a_refund_already_in_the_ledger_blocks_a_second_one(db, settlement, make, account):
     """bridge.storage.ledger.refund and settlement share the UNIQUE key refund:<message id>."""
     from bridge.storage import ledger

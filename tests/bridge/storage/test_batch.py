@@ -1,0 +1,95 @@
+"""bridge.storage.batch: BatchStatement.bind gives exactly DriverStatement.params' values, typed
+rows equal SQLAlchemy's, executemany reports the rows changed in all (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.exc import ArgumentError
+
+from bridge.storage.batch import BatchStatement, executemany, fetch_rows
+from bridge.storage.driver import driver_transaction
+from bridge.storage.models import UTCDateTime, messages
+from tests.bridge.storage.test_driver import NOW, _message
+
+
+@pytest.fixture
+def account_id(service, account):
+    return account.id
+
+
+def _insert(db, account_id, ids):
+    with db.begin() as conn:
+        conn.execute(messages.insert(), [_message(mid, account_id) for mid in ids])
+
+
+def test_bind_gives_what_params_gives(db):
+    """Named binds, binds with their own value, a literal of the statement, None, a type's
+    processor (UTCDateTime, Boolean)."""
+    stmt = (
+        update(messages)
+        .where(messages.c.id == bindparam("b_id"))
+        .values(
+            attempts=messages.c.attempts + 1,
+            connection=func.coalesce(bindparam("conn", "fallback"), messages.c.connection),
+            possible_duplicate=bindparam("dup"),
+            updated_at=bindparam("now", type_=UTCDateTime()),
+        )
+    )
+    batch = BatchStatement(stmt, db.engine.dialect)
+    for values in (
+        {"b_id": "m1", "dup": True, "now": NOW},
+        {"b_id": "m2", "dup": False, "now": NOW, "conn": None},
+        {"b_id": "m3", "dup": True, "now": NOW, "conn": "conn-a"},
+    ):
+        assert batch.bind(values) == batch.params(values)
+    with pytest.raises(KeyError, match="b_id"):
+        batch.bind({"dup": True, "now": NOW})
+
+
+def test_a_statement_whose_sql_changes_per_call_is_refused(db):
+    with pytest.raises(ArgumentError, match="fixed statement"):
+        BatchStatement(
+            select(messages.c.id).where(messages.c.id.in_(["a", "b"])), db.engine.dialect
+        )
+
+
+def test_rows_come_back_as_sqlalchemy_gives_them(db, account_id):
+    _insert(db, account_id, ["r1", "r2"])
+    columns = (
+        messages.c.id,
+        messages.c.price,
+        messages.c.created_at,
+        messages.c.possible_duplicate,
+        messages.c.done_at,
+    )
+    query = select(*columns).where(messages.c.id >= bindparam("low")).order_by(messages.c.id)
+    batch = BatchStatement(query, db.engine.dialect)
+    with driver_transaction(db.engine, sqlite=db.is_sqlite) as cur:
+        rows = fetch_rows(cur, batch, batch.bind({"low": "r"}))
+    with db.connect() as conn:
+        expected = [tuple(r) for r in conn.execute(query, {"low": "r"})]
+    assert rows == expected
+    assert rows[0] == ("r1", Decimal("0.8125"), NOW, False, None)
+
+
+def test_executemany_counts_the_rows_changed_by_all(db, account_id):
+    _insert(db, account_id, ["c1", "c2", "c3"])
+    stmt = BatchStatement(
+        update(messages)
+        .where(messages.c.id == bindparam("b_id"), messages.c.state == "accepted")
+        .values(state="queued", updated_at=bindparam("now", type_=UTCDateTime())),
+        db.engine.dialect,
+    )
+    later = NOW + timedelta(seconds=1)
+    rows = [{"b_id": mid, "now": later} for mid in ("c1", "c2", "c3", "nobody")]
+    with driver_transaction(db.engine, sqlite=db.is_sqlite) as cur:
+        assert executemany(cur, stmt, rows) == 3
+        assert executemany(cur, stmt, rows[:1]) == 0  # no longer accepted
+        assert executemany(cur, stmt, []) == 0
+    with db.connect() as conn:
+        stored = conn.execute(select(messages.c.state, messages.c.updated_at)).all()
+    assert sorted(stored) == [("queued", later)] * 3
