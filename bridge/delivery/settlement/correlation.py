@@ -67,6 +67,30 @@ DRAIN_ROUNDS = 20  # rounds per call (the rest wait for the next call)
 
 _MATCH, _HOLD, _PARK = "match", "hold", "park"
 
+# The map side's block (map_submit_ids), atomic as a MULTI is, in one command: redis-py's
+# MULTI packs every SET and LPOP and parses a QUEUED reply for each, most of the writer's
+# Redis CPU per Submitted. KEYS: the map keys to SET, [the held set], the orphan lists to
+# take. ARGV: TTL (s), LPOP count, number of map keys, number of held spellings to remove,
+# the map keys' values, those spellings. Returns each orphan list's LPOP reply, in order.
+_MAP = """
+local ttl, count, nset, nheld = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+for i = 1, nset do
+  redis.call('SET', KEYS[i], ARGV[4 + i], 'EX', ttl)
+end
+local first = nset + 1
+if nheld > 0 then
+  for i = 5 + nset, 4 + nset + nheld, 500 do
+    redis.call('SREM', KEYS[first], unpack(ARGV, i, math.min(i + 499, 4 + nset + nheld)))
+  end
+  first = first + 1
+end
+local taken = {}
+for i = first, #KEYS do
+  taken[#taken + 1] = redis.call('LPOP', KEYS[i], count)
+end
+return taken
+"""
+
 
 def spell(smsc_id: str, form: str) -> str:
     """The key spelling of an id on its own side ("" for an empty id)."""
@@ -139,6 +163,7 @@ class ReceiptBook:
         self._map_ttl = int(map_ttl)
         self._orphan_ttl = int(orphan_ttl)
         self._clock = clock
+        self._map = redis.register_script(_MAP)
 
     def forms(self, connection: str) -> Forms:
         """What an "auto" connection has learned about its SMSC's ids."""
@@ -150,13 +175,14 @@ class ReceiptBook:
     ) -> list[ReceiptEvent]:
         """Store (message_id, part_index, smsc_id) mappings; returns the orphans now matched.
 
-        One MULTI round trip for any number of items (plus one state read for form "auto").
+        One atomic round trip (``_MAP``) for any number of items (plus one state read for
+        form "auto").
         """
         if not items:
             return []
         forms = self.forms(connection) if form == "auto" else None
         learned = forms.learned if forms is not None else SAME
-        pipe = self._redis.pipeline(transaction=True)
+        maps: dict[str, str] = {}  # key -> value, SET with the map TTL
         # orphan key -> (its (message, part), True when its receipts are this message's own)
         orphans: dict[str, tuple[tuple[str, int], bool]] = {}
         taken_spellings: list[str] = []
@@ -166,16 +192,12 @@ class ReceiptBook:
             if not own:
                 continue
             target, value = (message_id, part_index), f"{message_id}:{part_index}"
-            pipe.set(redis_keys.dlr_map_key(connection, own), value, ex=self._map_ttl)
+            maps[redis_keys.dlr_map_key(connection, own)] = value
             converted = converted_spellings(own) if forms is not None else {}
             resp_hex = resp_hex or ("hex2dec" in converted and not is_numeric_only(own))
             if learned is None:
                 for conversion, spelling in converted.items():
-                    pipe.set(
-                        redis_keys.dlr_conv_key(connection, conversion, spelling),
-                        value,
-                        ex=self._map_ttl,
-                    )
+                    maps[redis_keys.dlr_conv_key(connection, conversion, spelling)] = value
                     orphans.setdefault(
                         redis_keys.dlr_orphan_key(connection, spelling), (target, False)
                     )
@@ -185,11 +207,8 @@ class ReceiptBook:
                 # (a letter id proving "same", or parked by a worker that has read "same")
                 orphans.setdefault(redis_keys.dlr_orphan_key(connection, own), (target, False))
             taken_spellings.append(receipt_spelling)
-        if forms is not None and taken_spellings:
-            pipe.srem(redis_keys.dlr_held_key(connection), *taken_spellings)
-        for okey in orphans:
-            pipe.lpop(okey, ORPHANS_PER_ID)  # takes them; an emptied list is deleted
-        taken = pipe.execute()[-len(orphans) :] if orphans else []
+        held = taken_spellings if forms is not None else []
+        taken = self._map_block(connection, maps, held, list(orphans)) if maps else []
         events: list[ReceiptEvent] = []
         again: list[tuple[Receipt, float]] = []
         proof = None
@@ -214,6 +233,15 @@ class ReceiptBook:
             events += self._correlate(connection, form, again, forms)[0]
         return events + self._drain(connection, forms)
 
+    def _map_block(
+        self, connection: str, maps: dict[str, str], held: list[str], orphans: list[str]
+    ) -> list:
+        """SET the map keys, take ``held`` out of the held set and LPOP the orphan lists, in
+        one atomic script; the LPOP replies (an emptied list is deleted)."""
+        keys = [*maps, *([redis_keys.dlr_held_key(connection)] if held else []), *orphans]
+        args = [self._map_ttl, ORPHANS_PER_ID, len(maps), len(held), *maps.values(), *held]
+        return list(self._map(keys=keys, args=args))
+
     # --- the receipt side -------------------------------------------------------------------
     def correlate(
         self, connection: str, form: str, receipts: Iterable[tuple[Receipt, float]]
@@ -236,12 +264,12 @@ class ReceiptBook:
                 items.append((receipt, at, spelling, lookups(connection, spelling, learned)))
         if not items:
             return [], 0
-        pipe = self._redis.pipeline(transaction=False)
-        for *_, keys in items:
-            pipe.mget([key for _kind, key in keys])
+        found = self._redis.mget([key for *_, keys in items for _kind, key in keys])
         events, waiting = [], []
         evidence = _Evidence()
-        for item, values in zip(items, pipe.execute(), strict=True):
+        at = 0
+        for item in items:
+            values, at = found[at : at + len(item[3])], at + len(item[3])
             verdict, target = self._decide(item, values, forms, evidence)
             if verdict == _MATCH:
                 events.append(self._make(connection, target, item[0], item[1]))
