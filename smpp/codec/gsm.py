@@ -39,6 +39,10 @@ EXTENSION_TABLE = {
 
 BASIC_ENCODE = {ch: i for i, ch in enumerate(BASIC_TABLE) if i != ESC}
 EXTENSION_DECODE = {code: ch for ch, code in EXTENSION_TABLE.items()}
+# Octets (read as Latin-1 code points) to text when there is no ESC: the basic table, and
+# U+FFFD above 0x7F (decode_gsm)
+_DECODE_PLAIN = {i: ch for i, ch in enumerate(BASIC_TABLE) if ch != chr(i)}
+_DECODE_PLAIN.update({i: "\ufffd" for i in range(0x80, 0x100)})
 
 #: Characters that cost one septet / two septets; their union is the whole GSM repertoire.
 BASIC_CHARS = frozenset(BASIC_ENCODE)
@@ -87,6 +91,8 @@ def decode_gsm(data: bytes) -> str:
     basic-table character for that code; a trailing ESC or ESC ESC shows a space. Octets above
     0x7F are not septets at all and become U+FFFD.
     """
+    if ESC not in data:  # one table lookup per octet, in C (receipts, most MO texts)
+        return data.decode("latin-1").translate(_DECODE_PLAIN)
     out: list[str] = []
     escaped = False
     for octet in data:

@@ -71,7 +71,6 @@ _STAT_ALIASES = {
 _KEY_RE = re.compile(
     r"(?:^|(?<=\s))(id|sub|dlvrd|submit[ _]?date|done[ _]?date|stat|err|text)\s*:", re.IGNORECASE
 )
-_DATE_RE = re.compile(r"\d{10}(?:\d{2})?(?:\d{2})?")
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,9 @@ def parse_receipt_text(text: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     matches = list(_KEY_RE.finditer(text))
     for i, match in enumerate(matches):
-        key = re.sub(r"[ _]?date$", "_date", match.group(1).lower())
+        key = match.group(1).lower()
+        if key.endswith("date"):  # submit date, submit_date, submitdate -> submit_date
+            key = key[:-4].rstrip(" _") + "_date"
         if key == "text":
             fields.setdefault("text", text[match.end() :].strip())
             break
@@ -120,8 +121,8 @@ def parse_receipt_date(value: str | None, tz: tzinfo | None = None) -> datetime 
 
     Two-digit years are 2000-2099. With `tz` the result is aware in that zone, else naive.
     """
-    if not value or not _DATE_RE.fullmatch(value):
-        return None
+    if not value or len(value) not in (10, 12, 14) or not value.isdecimal():
+        return None  # isdecimal: the digits \d matches
     if len(value) == 14:
         value = value[2:]
     parts = [int(value[i : i + 2]) for i in range(0, len(value), 2)]
