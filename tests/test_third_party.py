@@ -190,6 +190,10 @@ def test_sqlalchemy_compiled_statement_internals():
             _has(impl, ["bind_processor", "result_processor"], used_by)
         params = compiled.construct_params({"v": "x"})
         assert params["v"] == "x", used_by
+        # DriverStatement.params builds the parameters itself from these (_direct_binds)
+        _has(compiled, ["bind_names", "escaped_bind_names"], used_by)
+        for bind in compiled.bind_names:
+            _has(bind, ["key", "value", "required", "callable", "expanding"], used_by)
 
 
 def test_sqlalchemy_connection_and_error_internals():

@@ -48,7 +48,7 @@ from bridge.accept.flusher import Flusher
 from bridge.errors import DependencyDown, InsufficientBalance
 from bridge.redis import outbox, schedule
 from bridge.storage.db import Database
-from bridge.storage.driver import DriverCursor, DriverStatement, driver_transaction
+from bridge.storage.driver import DriverCursor, DriverStatement, connection_transaction
 from bridge.storage.ledger import _CHARGE, _CHARGE_ROW, CHARGE
 from bridge.storage.models import messages
 from bridge.storage.states import MessageState
@@ -194,7 +194,8 @@ class GroupAccept:
         sql = self._sql
         with (
             self._write_lock.held(),
-            driver_transaction(self._db.engine, sqlite=self._db.is_sqlite) as cur,
+            self._db.kept_connection() as conn,  # no pool checkout per group
+            connection_transaction(conn, sqlite=self._db.is_sqlite) as cur,
         ):
             balances = charge_group(cur, sql.charge, preps, now)
             done = [p for p, b in zip(preps, balances, strict=True) if b is not None]

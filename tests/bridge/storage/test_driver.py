@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import event, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InvalidRequestError, OperationalError
 
 from bridge.storage.db import Database
 from bridge.storage.driver import DriverStatement, driver_transaction
@@ -179,3 +179,30 @@ def test_a_lost_postgresql_connection_is_invalidated_not_reused(db, database_url
             conn.execute(select(ledger.c.batch_id).where(ledger.c.batch_id.like("b_"))).scalars()
         )
     assert batches == {"b3", "b5"}
+
+
+def test_parameters_are_what_construct_params_builds_and_a_missing_value_is_named(db):
+    """params() skips construct_params when every bind's value is given or fixed: the same
+    DBAPI parameters either way (message rows, the ledger row with its fixed kind, the charge),
+    and a missing value still fails with SQLAlchemy's own error naming it."""
+    row = _message("x", 1)
+    dialect = db.engine.dialect
+    cases = [
+        (DriverStatement(messages.insert(), dialect, tuple(row)), row),
+        (
+            DriverStatement(_CHARGE_ROW, dialect),
+            {"account_id": 1, "amount": Decimal("-0.8"), "batch_id": "B", "dedupe_key": "c:B"}
+            | {"now": NOW},
+        ),
+        (DriverStatement(_CHARGE, dialect), {"account_id": 1, "cost": Decimal("0.8"), "now": NOW}),
+    ]
+    for stmt, values in cases:
+        assert stmt._direct is not None, stmt.sql  # the direct path is the one under test
+        full = stmt._compiled.construct_params(values)
+        for name, processor in stmt._processors.items():
+            full[name] = processor(full[name])
+        expected = full if stmt._order is None else tuple(full[n] for n in stmt._order)
+        assert stmt.params(values) == expected, stmt.sql
+    insert = cases[0][0]
+    with pytest.raises(InvalidRequestError, match="'destination'"):
+        insert.params({k: v for k, v in row.items() if k != "destination"})
