@@ -149,6 +149,12 @@ class DriverCursor:
         self._call(self._cursor.execute, stmt.sql, params, False)
         return self._call(self._cursor.fetchall, stmt.sql, params)
 
+    @property
+    def description(self) -> Sequence[Sequence[Any]] | None:
+        """The DBAPI cursor's description of the last statement's rows (name, type code...):
+        what a column type's result processor may depend on."""
+        return self._cursor.description
+
     def executemany(self, stmt: DriverStatement, params: list) -> None:
         self._call(self._cursor.executemany, stmt.sql, params, True)
 
