@@ -14,7 +14,7 @@ import falcon
 from marshmallow import Schema, fields
 
 from api.params import request_params
-from api.resources.messages import MessageSummaryAnswer, answers, render_summary
+from api.resources.messages import MessageSummaryAnswer, answers, render_summaries
 from api.schemas import ListMessagesParams, load
 from bridge.accept.numbers import to_e164
 from bridge.delivery.settlement.search import Filters, list_messages
@@ -61,7 +61,7 @@ class MessageList:
             args.get("cursor"),
         )
         resp.media = {
-            "messages": [render_summary(view) for view in page.messages],
+            "messages": render_summaries(page.messages),
             "next_cursor": page.next_cursor,
         }
 

@@ -9,6 +9,7 @@ api/openapi.py document only calls them.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import falcon
@@ -46,7 +47,9 @@ def iso(moment: datetime | None) -> str | None:
     """``2030-03-17T17:48:00.000Z``, or None."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:  # the database's times already are (UTCDateTime)
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 def render(view: MessageView) -> dict[str, Any]:
@@ -58,6 +61,23 @@ def render(view: MessageView) -> dict[str, Any]:
 
 def render_summary(view: MessageView) -> dict[str, Any]:
     """The message without its history (what GET /api/v2/sms lists)."""
+    return _summary(view, money_str(view.cost))
+
+
+def render_summaries(views: list[MessageView]) -> list[dict[str, Any]]:
+    """``render_summary`` of each, with each distinct price written once (a page's repeat)."""
+    costs: dict[tuple[Decimal, bool], str] = {}
+    out = []
+    for view in views:
+        key = (view.cost, view.cost.is_signed())  # the sign too: -0 == 0, "-0.00" != "0.00"
+        cost = costs.get(key)
+        if cost is None:
+            cost = costs[key] = money_str(view.cost)
+        out.append(_summary(view, cost))
+    return out
+
+
+def _summary(view: MessageView, cost: str) -> dict[str, Any]:
     return {
         "message_id": view.message_id,
         "batch_id": view.batch_id,
@@ -65,7 +85,7 @@ def render_summary(view: MessageView) -> dict[str, Any]:
         "sender_id": view.sender_id,
         "state": view.state,
         "parts": view.parts,
-        "cost": money_str(view.cost),
+        "cost": cost,
         "currency": view.currency,
         "reference": view.reference,
         "smsc_message_ids": view.smsc_message_ids,

@@ -87,6 +87,56 @@ def test_newest_first_each_entry_as_the_message_answer_without_events(
     assert MessageListAnswer().validate(r.json) == {}
 
 
+def test_every_field_of_settled_messages_is_listed_as_the_message_answer_shows_it(
+    client, key_headers, bridge_service, db
+):
+    """Rows with every column set (times with microseconds, SMSC ids, error codes, a price of
+    more than two decimals, a duplicate, a schedule, a reference outside ASCII) are listed
+    exactly as GET /api/v2/sms/{id} answers them, on both databases."""
+    sent = send(client, key_headers, [1, 2, 3], reference="réf-ü 1")
+    bridge_service.flusher.flush()
+    mids = [m["message_id"] for m in sent["messages"]]
+    at = datetime(2030, 3, 17, 17, 48, 0, 123987, tzinfo=UTC)
+    lives = [
+        {
+            "state": "delivered",
+            "queued_at": at + timedelta(microseconds=999),
+            "submitted_at": at + timedelta(seconds=1, microseconds=500_500),
+            "done_at": at + timedelta(minutes=1),
+            "smsc_message_ids": '["0a1b2c", "0A1B2D"]',
+            "possible_duplicate": True,
+            "price": Decimal("0.1250"),
+        },
+        {
+            "state": "rejected",
+            "queued_at": at,
+            "done_at": at + timedelta(seconds=2),
+            "error_code": "ESME_RINVDSTADR",
+            "price": Decimal("12.3456"),
+        },
+        {"state": "scheduled", "send_at": at + timedelta(days=3), "queued_at": None},
+    ]
+    with db.begin() as conn:
+        for mid, values in zip(mids, lives, strict=True):
+            conn.execute(update(messages).where(messages.c.id == mid).values(**values))
+    page = listing(client, key_headers, reference="réf-ü 1")
+    assert ids(page) == sorted(mids, reverse=True)
+    entries = {entry["message_id"]: entry for entry in page["messages"]}
+    for mid in mids:
+        one = client.simulate_get(f"/api/v2/sms/{mid}", headers=key_headers).json
+        del one["events"], one["webhook_attempts"]
+        assert entries[mid] == one
+    first = entries[mids[0]]
+    assert first["queued_at"] == "2030-03-17T17:48:00.124Z"  # ms, cut (not rounded)
+    assert first["submitted_at"] == "2030-03-17T17:48:01.624Z"
+    assert first["smsc_message_ids"] == ["0a1b2c", "0A1B2D"]
+    assert first["possible_duplicate"] is True
+    assert first["cost"] == "0.125"
+    assert entries[mids[1]]["cost"] == "12.3456"
+    assert entries[mids[2]]["send_at"] == "2030-03-20T17:48:00.123Z"
+    assert first["reference"] == "réf-ü 1"
+
+
 def test_every_filter(client, key_headers, bridge_service, redis_client, db):
     a = send(client, key_headers, [1, 2, 3], reference="order-1")
     b = send(client, key_headers, [1, 4], reference="order-2")

@@ -1,10 +1,11 @@
 """Many stored messages, fast: for the listing tests and bench.listing.
 
 ``insert_messages`` writes ``n`` messages of one account straight into the messages table, the
-way the send path leaves them after delivery (batches, references, numbers, states, prices,
-time-ordered ids), with one executemany per chunk on SQLite and COPY on PostgreSQL: a million
-rows take seconds, not the hours the HTTP path would. No ledger rows are written (the books of
-such an account do not balance; nothing here audits them).
+way the send path and the worker leave them (batches, references, numbers, states, prices,
+time-ordered ids, and each state's queued/submitted/done times, SMSC id and error code), with
+one executemany per chunk on SQLite and COPY on PostgreSQL: a million rows take seconds, not
+the hours the HTTP path would. No ledger rows are written (the books of such an account do not
+balance; nothing here audits them).
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ COLUMNS = (
     "expires_at",
     "attempts",
     "possible_duplicate",
+    "queued_at",
+    "submitted_at",
+    "done_at",
+    "smsc_message_ids",
+    "error_code",
 )
 # how often each state occurs (a week-old account: most messages settled)
 STATES = (
@@ -51,6 +57,18 @@ STATES = (
     ("accepted", 1),
 )
 CHUNK = 20_000
+# what each state has been through (queued_at, submitted_at, done_at) and its error code, so a
+# listed row carries every time and SMSC id a real one would
+_LIFE = {
+    "accepted": (False, False, False, None),
+    "queued": (True, False, False, None),
+    "submitted": (True, True, False, None),
+    "delivered": (True, True, True, None),
+    "undelivered": (True, True, True, "001"),
+    "expired": (True, True, True, "EXPIRED"),
+    "rejected": (True, False, True, "ESME_RINVDSTADR"),
+    "failed": (True, False, True, "ESME_RTHROTTLED"),
+}
 
 
 @dataclass(frozen=True)
@@ -98,9 +116,16 @@ def rows(account_id: int, n: int, shape: Shape, sqlite: bool) -> Iterator[tuple]
         batch_id, *message_ids = ids.many(size + 1)
         reference = f"ref-{batch_no % shape.references}"
         naive = at.replace(tzinfo=None)
-        created = naive.isoformat(" ", "microseconds") if sqlite else naive
-        expires = (naive + timedelta(days=2)).isoformat(" ", "microseconds") if sqlite else naive
+
+        def stored(seconds: float, naive=naive):
+            moment = naive + timedelta(seconds=seconds)
+            return moment.isoformat(" ", "microseconds") if sqlite else moment
+
+        created, expires = stored(0), stored(2 * 86400)
+        queued, submitted, done = stored(0.05), stored(0.4), stored(4.2)
         for mid in message_ids:
+            state = rng.choice(states)
+            was_queued, was_submitted, was_done, error = _LIFE[state]
             yield (
                 mid,
                 batch_id,
@@ -111,13 +136,18 @@ def rows(account_id: int, n: int, shape: Shape, sqlite: bool) -> Iterator[tuple]
                 "gsm",
                 1,
                 8000 if sqlite else price,
-                rng.choice(states),
+                state,
                 reference,
                 created,
                 created,
                 expires,
                 1,
                 False,
+                queued if was_queued else None,
+                submitted if was_submitted else None,
+                done if was_done else None,
+                f'["{mid[-10:].lower()}"]' if was_submitted else None,
+                error,
             )
 
 

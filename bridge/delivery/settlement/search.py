@@ -12,16 +12,22 @@ The cursor is the last key of a page: ``base64url("1.<created_at µs>.<id>")``, 
 
 from __future__ import annotations
 
+import functools
+import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Connection, String, bindparam, func, literal_column, select, tuple_
+from sqlalchemy import Connection, Integer, String, bindparam, func, literal_column, select, tuple_
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import ColumnClause
 
-from bridge.delivery.settlement.view import MessageView, row_view
+from bridge.delivery.settlement.view import MessageView
 from bridge.errors import InvalidInput, NotFound
+from bridge.storage.driver import DriverCursor, DriverStatement
 from bridge.storage.ledger import REFUND
 from bridge.storage.models import UTCDateTime, accounts, ledger, messages
 from bridge.storage.paging import MAX_LIMIT, Key, decode_cursor, encode_cursor
@@ -31,9 +37,29 @@ BATCH_NOT_FOUND = "Batch not found."
 _ID = re.compile(r"[0-9A-Za-z]{1,26}")
 _NOTHING: ColumnClause[str] = literal_column("''")  # the empty string, as SQL text
 
-# What a listed message needs: the row of GET /api/v2/sms/{id} without its text and callback
-# (every other column, so a column the view gains is listed too).
-_COLUMNS = [column for column in messages.c if column.name not in ("text", "callback_url")]
+# What a listed message needs, in the order _view reads them: the columns of
+# GET /api/v2/sms/{id} without the history, and nothing else (not the text, the callback or the
+# worker's bookkeeping), so the driver converts only what the answer shows.
+_c = messages.c
+_COLUMNS = (
+    _c.id,
+    _c.batch_id,
+    _c.destination,
+    _c.sender_id,
+    _c.state,
+    _c.parts,
+    _c.price,
+    _c.client_reference,
+    _c.smsc_message_ids,
+    _c.error_code,
+    _c.possible_duplicate,
+    _c.created_at,
+    _c.queued_at,
+    _c.submitted_at,
+    _c.done_at,
+    _c.send_at,
+    _c.expires_at,
+)
 
 
 @dataclass(frozen=True)
@@ -67,38 +93,125 @@ class BatchSummary:
 
 
 # --- listing ------------------------------------------------------------------------------
-def list_query(account_id: int, filters: Filters, limit: int, after: Key | None):
-    """The SELECT of one page (limit + 1 rows: the extra one says whether more follow)."""
+_JSON = json.JSONDecoder()  # json.loads without its per-call checks (SMSC ids, every row)
+_CURRENCY = select(accounts.c.currency).where(
+    accounts.c.id == bindparam("account_id", type_=Integer())
+)
+# The filters in the order that picks the index: the first one given leads (see _page_query).
+_FILTERS = (
+    ("batch_id", _c.batch_id),
+    ("number", _c.destination),
+    ("reference", _c.client_reference),
+    ("state", _c.state),
+)
+
+
+def _shape(filters: Filters, after: Key | None) -> tuple[bool, ...]:
+    """Which of the filters (in _FILTERS order), since, until and the cursor are given."""
+    return (
+        *(getattr(filters, name) is not None for name, _ in _FILTERS),
+        filters.since is not None,
+        filters.until is not None,
+        after is not None,
+    )
+
+
+def _page_query(shape: tuple[bool, ...]):
+    """The SELECT of a page for one shape of filters, every value a named bind parameter."""
     c = messages.c
-    query = select(*_COLUMNS).where(c.account_id == account_id)
+    query = select(*_COLUMNS).where(c.account_id == bindparam("account_id", type_=Integer()))
     leading = True
     # Most selective first: a batch holds at most 10,000 messages, a number what one person got,
     # a reference what the client tagged, a state up to all of them. The first filter given
     # picks the index; the others are written as `column || ''`, which no index serves, so no
     # planner (SQLite has no statistics) walks a huge state range to find one small batch.
-    for column, value in (
-        (c.batch_id, filters.batch_id),
-        (c.destination, filters.number),
-        (c.client_reference, filters.reference),
-        (c.state, filters.state),
-    ):
-        if value is None:
+    for (name, column), given in zip(_FILTERS, shape, strict=False):
+        if not given:
             continue
+        value = bindparam(name, type_=String())
         query = query.where((column if leading else column.concat(_NOTHING)) == value)
         leading = False
-    if filters.since is not None:
-        query = query.where(c.created_at >= filters.since)
-    if filters.until is not None:
-        query = query.where(c.created_at < filters.until)
-    if after is not None:
+    since, until, after = shape[len(_FILTERS) :]
+    if since:
+        query = query.where(c.created_at >= bindparam("since", type_=UTCDateTime()))
+    if until:
+        query = query.where(c.created_at < bindparam("until", type_=UTCDateTime()))
+    if after:
         query = query.where(
             tuple_(c.created_at, c.id)
             < tuple_(
-                bindparam("after_at", after.created_at, type_=UTCDateTime()),
-                bindparam("after_id", after.message_id, type_=String()),
+                bindparam("after_at", type_=UTCDateTime()),
+                bindparam("after_id", type_=String()),
             )
         )
-    return query.order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1)
+    order = query.order_by(c.created_at.desc(), c.id.desc())
+    return order.limit(bindparam("rows", type_=Integer()))
+
+
+def _page_values(account_id: int, filters: Filters, limit: int, after: Key | None) -> dict:
+    values: dict[str, Any] = {"account_id": account_id, "rows": limit + 1}
+    for name, _ in _FILTERS:
+        if getattr(filters, name) is not None:
+            values[name] = getattr(filters, name)
+    if filters.since is not None:
+        values["since"] = filters.since
+    if filters.until is not None:
+        values["until"] = filters.until
+    if after is not None:
+        values["after_at"], values["after_id"] = after.created_at, after.message_id
+    return values
+
+
+class _PageStatement:
+    """A page's SELECT compiled once for a dialect and run on the DBAPI cursor
+    (bridge.storage.driver): through ``Connection.execute`` the statement's cache key, the
+    execution context and the result rows cost more than the query itself. Values come back
+    through each column type's own result processor, as ``Connection.execute`` gives them,
+    except the times: :func:`_utc` gives what UTCDateTime's does in one call instead of three."""
+
+    def __init__(self, dialect: Dialect, shape: tuple[bool, ...]) -> None:
+        self.driver = DriverStatement(_page_query(shape), dialect)
+        self.currency = DriverStatement(_CURRENCY, dialect)
+        self._dialect = dialect
+        self._types = [column.type.dialect_impl(dialect) for column in _COLUMNS]
+        self._processors: list[tuple[int, Callable[[Any], Any]]] | None = None
+
+    def _processor(self, impl: Any, type_code: Any) -> Callable[[Any], Any] | None:
+        if isinstance(impl, UTCDateTime):
+            return _utc
+        return impl.result_processor(self._dialect, type_code)
+
+    def rows(self, cursor: DriverCursor, values: dict) -> list[list]:
+        raw = cursor.fetch_all(self.driver, self.driver.params(values))
+        processors = self._processors
+        if processors is None:  # from the first description: some depend on the type code
+            description = cursor.description or ()
+            processors = self._processors = [
+                (i, proc)
+                for i, (impl, column) in enumerate(zip(self._types, description, strict=True))
+                if (proc := self._processor(impl, column[1])) is not None
+            ]
+        out = []
+        for row in raw:
+            row = list(row)
+            for i, proc in processors:
+                row[i] = proc(row[i])
+            out.append(row)
+        return out
+
+
+def _utc(value: datetime | str | None) -> datetime | None:
+    """A stored time as UTCDateTime gives it: aware UTC (SQLite stores ISO text, PostgreSQL
+    naive datetimes; both are UTC)."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC)
+
+
+@functools.lru_cache(maxsize=512)
+def _page_statement(dialect: Dialect, shape: tuple[bool, ...]) -> _PageStatement:
+    return _PageStatement(dialect, shape)
 
 
 def list_messages(
@@ -108,16 +221,48 @@ def list_messages(
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}.", field="limit")
     after = decode_cursor(cursor) if cursor is not None else None
-    rows = conn.execute(list_query(account_id, filters, limit, after)).mappings().all()
-    currency = _currency(conn, account_id)
+    statement = _page_statement(conn.dialect, _shape(filters, after))
+    driver = DriverCursor(conn)
+    try:
+        rows = statement.rows(driver, _page_values(account_id, filters, limit, after))
+        currency = driver.fetch_all(
+            statement.currency, statement.currency.params({"account_id": account_id})
+        )[0][0]
+    finally:
+        driver.close()
     more = len(rows) > limit
     rows = rows[:limit]
-    views = [row_view(row, currency, []) for row in rows]
+    views = [_view(row, currency) for row in rows]
     next_cursor = None
     if more:
-        last = rows[-1]
-        next_cursor = encode_cursor(Key(last["created_at"], last["id"]))
+        last = views[-1]
+        next_cursor = encode_cursor(Key(last.created_at, last.message_id))
     return Page(views, next_cursor)
+
+
+def _view(r: Sequence[Any], currency: str) -> MessageView:
+    """A listed message from a row of _COLUMNS (values as their column types give them)."""
+    return MessageView(
+        message_id=r[0],
+        batch_id=r[1],
+        number=r[2],
+        sender_id=r[3],
+        state=r[4],
+        parts=r[5],
+        cost=r[6],
+        currency=currency,
+        reference=r[7],
+        smsc_message_ids=_JSON.decode(r[8]) if r[8] else [],
+        error_code=r[9],
+        possible_duplicate=bool(r[10]),
+        created_at=r[11],
+        queued_at=r[12],
+        submitted_at=r[13],
+        done_at=r[14],
+        events=[],
+        send_at=r[15],
+        expires_at=r[16],
+    )
 
 
 def _currency(conn: Connection, account_id: int) -> str:
