@@ -3,7 +3,8 @@ rows equal SQLAlchemy's, executemany reports the rows changed in all (SQLite and
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -93,3 +94,25 @@ def test_executemany_counts_the_rows_changed_by_all(db, account_id):
     with db.connect() as conn:
         stored = conn.execute(select(messages.c.state, messages.c.updated_at)).all()
     assert sorted(stored) == [("queued", later)] * 3
+
+
+def test_utc_datetimes_are_bound_as_sqlalchemy_binds_them(db):
+    """The faster UTCDateTime processor gives the type's own value (random instants, zones
+    and microseconds) and refuses naive datetimes as the type does."""
+    stmt = BatchStatement(
+        update(messages).values(updated_at=bindparam("now", type_=UTCDateTime())),
+        db.engine.dialect,
+    )
+    own = UTCDateTime().dialect_impl(db.engine.dialect).bind_processor(db.engine.dialect)
+    rng = random.Random(13)
+    for _ in range(2000):
+        zone = timezone(timedelta(minutes=rng.randrange(-14 * 60, 14 * 60)))
+        moment = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(
+            seconds=rng.randrange(10**9), microseconds=rng.choice([0, rng.randrange(10**6)])
+        )
+        value = moment.astimezone(zone)
+        bound = stmt.bind({"now": value})
+        assert bound == stmt.params({"now": value})
+        assert (bound["now"] if isinstance(bound, dict) else bound[0]) == own(value)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        stmt.bind({"now": datetime(2026, 1, 1)})
