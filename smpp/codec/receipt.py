@@ -71,6 +71,12 @@ _STAT_ALIASES = {
 _KEY_RE = re.compile(
     r"(?:^|(?<=\s))(id|sub|dlvrd|submit[ _]?date|done[ _]?date|stat|err|text)\s*:", re.IGNORECASE
 )
+# The same keys, lower case, each as it may be spelled -> the field it names.
+_KEY_NAMES = {key: key for key in ("id", "sub", "dlvrd", "stat", "err", "text")}
+_KEY_NAMES.update(
+    {f"{base}{sep}date": f"{base}_date" for base in ("submit", "done") for sep in (" ", "_", "")}
+)
+_KEY_LENGTHS = sorted({len(key) for key in _KEY_NAMES}, reverse=True)
 
 
 @dataclass(frozen=True)
@@ -103,17 +109,44 @@ def parse_receipt_text(text: str) -> dict[str, str]:
     string, colons and all. Missing fields are absent; a repeated key keeps its first value.
     """
     fields: dict[str, str] = {}
-    matches = list(_KEY_RE.finditer(text))
-    for i, match in enumerate(matches):
-        key = match.group(1).lower()
-        if key.endswith("date"):  # submit date, submit_date, submitdate -> submit_date
-            key = key[:-4].rstrip(" _") + "_date"
+    keys = _keys(text)
+    for i, (_start, after, key) in enumerate(keys):
         if key == "text":
-            fields.setdefault("text", text[match.end() :].strip())
+            fields.setdefault("text", text[after:].strip())
             break
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        fields.setdefault(key, text[match.end() : end].strip())
+        end = keys[i + 1][0] if i + 1 < len(keys) else len(text)
+        fields.setdefault(key, text[after:end].strip())
     return fields
+
+
+def _keys(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, field name) of every key ``_KEY_RE`` finds in ``text``, in order. An ASCII
+    text (a receipt, in practice) is read colon by colon (a key is the word(s) just before a
+    colon, after optional whitespace, at the start or after whitespace), not by a regex scan
+    of every position; any other text by the regex."""
+    if not text.isascii():
+        found = []
+        for match in _KEY_RE.finditer(text):
+            key = match.group(1).lower()
+            if key.endswith("date"):  # submit date, submit_date, submitdate -> submit_date
+                key = key[:-4].rstrip(" _") + "_date"
+            found.append((match.start(), match.end(), key))
+        return found
+    lower = text.lower()
+    found = []
+    colon = text.find(":")
+    while colon >= 0:
+        end = colon
+        while end and text[end - 1].isspace():
+            end -= 1
+        for length in _KEY_LENGTHS:
+            start = end - length
+            name = _KEY_NAMES.get(lower[start:end]) if start >= 0 else None
+            if name is not None and (start == 0 or text[start - 1].isspace()):
+                found.append((start, colon + 1, name))
+                break
+        colon = text.find(":", colon + 1)
+    return found
 
 
 def parse_receipt_date(value: str | None, tz: tzinfo | None = None) -> datetime | None:
