@@ -12,6 +12,7 @@ SQLite), so a row read here equals the row ``Connection.execute`` would give, as
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -109,8 +110,16 @@ def _utc_naive(value: datetime | None) -> datetime | None:
 def _utc_sqlite_text(value: datetime | None) -> str | None:
     """UTCDateTime's bind value on SQLite: naive UTC as SQLAlchemy's DATETIME stores it
     ("2026-12-04 22:10:05.123456")."""
+    return None if value is None else _utc_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _utc_text(value: datetime) -> str:
+    """The text of an instant (equal aware datetimes are the same instant, so the same text;
+    a batch repeats many: its commit time, a message's event and submit times)."""
     naive = _utc_naive(value)
-    return None if naive is None else naive.isoformat(" ", "microseconds")
+    assert naive is not None
+    return naive.isoformat(" ", "microseconds")
 
 
 _FASTER = {"sqlite": _utc_sqlite_text, "postgresql": _utc_naive}

@@ -282,7 +282,11 @@ def _part_receipt(p: Plan, row: Row, o: PartReceipt) -> None:
     if o.state != MessageState.DELIVERED:
         _finalise(p, row, o.state, o.error_code, o.done_at, o.at, o.submit_date, detail)
         return
-    done = [p.parts.get((row.id, i)) for i in range(row.parts)]
-    if all(d is not None and d.final and d.state == MessageState.DELIVERED for d in done):
-        last = max((d.done_at for d in done if d is not None and d.done_at), default=None)
-        _finalise(p, row, MessageState.DELIVERED, None, last, o.at, o.submit_date, detail)
+    last = None  # the latest done date of the parts, once every one is delivered
+    for i in range(row.parts):
+        d = p.parts.get((row.id, i))
+        if d is None or not d.final or d.state != MessageState.DELIVERED:
+            return
+        if d.done_at and (last is None or d.done_at > last):
+            last = d.done_at
+    _finalise(p, row, MessageState.DELIVERED, None, last, o.at, o.submit_date, detail)
