@@ -1,12 +1,11 @@
-"""Batches through the DBAPI cursor (bridge.storage.driver): executemany parameters built
-without SQLAlchemy's ``construct_params``, and SELECT rows with their columns' result
-processors.
+"""Batches through the DBAPI cursor (bridge.storage.driver): statements the settlement writer
+runs on thousands of rows per transaction, where the worker's CPU per message is mostly this
+Python, not the database.
 
-The settlement writer sends thousands of rows per transaction (the worker's CPU per message
-is mostly this Python, not the database): ``DriverStatement.params`` builds a full parameter
-dictionary per row through the compiled statement (~6 µs a row), :meth:`BatchStatement.bind`
-walks a plan made once (each bind's name, default and processor) and gives the very same
-values. SELECTs get their columns' result processors (``Money``, ``UTCDateTime``, booleans on
+:class:`BatchStatement` is a :class:`DriverStatement` that only accepts statements whose
+parameters ``params`` builds directly (no ``construct_params``), binds ``UTCDateTime`` values
+in one call instead of the type decorator's three (several per settled message), and types
+SELECT rows with their columns' result processors (``Money``, ``UTCDateTime``, booleans on
 SQLite), so a row read here equals the row ``Connection.execute`` would give, as a tuple.
 """
 
@@ -21,61 +20,34 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.sql import ClauseElement, Select
 
-from bridge.storage.driver import DriverCursor, DriverStatement
+from bridge.storage.driver import DriverCursor, DriverStatement, _direct_binds
 from bridge.storage.models import UTCDateTime
-
-_REQUIRED = object()  # a bind with no value of its own: the row must give one
 
 
 class BatchStatement(DriverStatement):
-    """A :class:`DriverStatement` with a fast :meth:`bind` and typed :meth:`rows`.
+    """A :class:`DriverStatement` whose parameters are always built directly (never through
+    ``construct_params``), with faster ``UTCDateTime`` binds and typed :meth:`rows`.
 
-    Refuses statements SQLAlchemy would rewrite per execution ("expanding" ``IN`` lists,
-    escaped bind names): their SQL is not fixed, so they cannot be compiled once."""
+    Refuses statements whose binds ``params`` cannot read plainly ("expanding" ``IN`` lists,
+    escaped or post-compile names, callables): their SQL or values are not fixed per call."""
 
     def __init__(
         self, stmt: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None = None
     ) -> None:
         super().__init__(stmt, dialect, column_keys)
         compiled = self._compiled
-        if getattr(compiled, "escaped_bind_names", None) or any(
-            b.expanding for b in compiled.bind_names
-        ):
+        for name, bind in compiled.binds.items():
+            if name in self._processors:
+                self._processors[name] = _faster(bind.type, dialect, self._processors[name])
+        self._direct_names, self._direct = _direct_binds(compiled, self._processors)
+        if self._direct is None:
             raise ArgumentError(
                 "BatchStatement needs a fixed statement: no IN lists of literals or parameter "
                 "names that need escaping (pass a list as one parameter instead)"
             )
-        # per DBAPI parameter: the key a row gives it under, the name SQLAlchemy also accepts
-        # (None when the same), its own value (or _REQUIRED), its type's bind processor
-        for name, bind in compiled.binds.items():
-            if name in self._processors:
-                self._processors[name] = _faster(bind.type, dialect, self._processors[name])
-        plan: dict[str, tuple[str, str | None, Any, Any]] = {}
-        for bind, name in compiled.bind_names.items():
-            default = _REQUIRED if bind.required else bind.effective_value
-            alias = None if name == bind.key else name
-            plan[name] = (bind.key, alias, default, self._processors.get(name))
-        self._names = list(self._order) if self._order is not None else list(plan)
-        self._plan = [plan[name] for name in self._names]
         selected = stmt.selected_columns if isinstance(stmt, Select) else ()
         self.columns = [column.type.dialect_impl(dialect) for column in selected] or self.returns
         self._column_results: list | None = None
-
-    def bind(self, values: Mapping[str, Any]):
-        """What :meth:`DriverStatement.params` gives for ``values``, without building the
-        statement's whole parameter dictionary (a row misses a required value: KeyError)."""
-        out = []
-        get = values.get
-        for key, alias, default, processor in self._plan:
-            value = get(key, _REQUIRED)
-            if value is _REQUIRED:
-                value = default if alias is None else get(alias, default)
-                if value is _REQUIRED:
-                    raise KeyError(f"a value is required for bind parameter {key!r}")
-            out.append(value if processor is None else processor(value))
-        if self._order is not None:
-            return tuple(out)
-        return dict(zip(self._names, out, strict=True))
 
     def rows(self, raw: Sequence[Sequence[Any]], description) -> list[tuple]:
         """``raw`` rows (as the DBAPI gave them) with each column's result processor applied
@@ -146,7 +118,7 @@ def _faster(type_: Any, dialect: Dialect, processor: Callable) -> Callable:
 def fetch_rows(cursor: DriverCursor, stmt: BatchStatement, params) -> list[tuple]:
     """Run a SELECT (or a statement with RETURNING); its rows, typed (:meth:`BatchStatement.rows`)."""
     raw = cursor.fetch_all(stmt, params)
-    return stmt.rows(raw, cursor._cursor.description)  # the DBAPI cursor DriverCursor wraps
+    return stmt.rows(raw, cursor.description or ())
 
 
 def executemany(cursor: DriverCursor, stmt: BatchStatement, rows: Sequence[Mapping]) -> int:
@@ -154,5 +126,5 @@ def executemany(cursor: DriverCursor, stmt: BatchStatement, rows: Sequence[Mappi
     (sqlite3 and psycopg both sum an executemany's row counts)."""
     if not rows:
         return 0
-    cursor.executemany(stmt, [stmt.bind(row) for row in rows])
+    cursor.executemany(stmt, [stmt.params(row) for row in rows])
     return cursor._cursor.rowcount  # the DBAPI cursor DriverCursor wraps

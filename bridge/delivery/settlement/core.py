@@ -115,7 +115,7 @@ class Settlement:
 
     def _claim_rows(self, ids: list[str], recovered: bool, connection: str | None, now):
         stmt = self._sql.claim[recovered]
-        params = stmt.bind({"ids": self._sql.ids(ids), "conn": connection, "now": now})
+        params = stmt.params({"ids": self._sql.ids(ids), "conn": connection, "now": now})
         with self._transaction() as (_conn, cur):
             return cur.fetch_all(stmt, params)
 
@@ -238,7 +238,7 @@ class Settlement:
         sql = self._sql
         with self._transaction() as (conn, cur):
             found = {
-                r[0]: r for r in fetch_rows(cur, sql.lock, sql.lock.bind({"ids": sql.ids(ids)}))
+                r[0]: r for r in fetch_rows(cur, sql.lock, sql.lock.params({"ids": sql.ids(ids)}))
             }
             rows = {i: rules.Row.from_values(found[i]) for i in ids if i in found}  # in id order
             parts = self._load_parts(cur, [i for i in ids if i in receipt_ids and i in rows])
@@ -247,7 +247,7 @@ class Settlement:
             refunded = money.refund(conn, [r for r in p.changed() if r.refund], now)
             events = self._outbox(cur, p, now)
             if relayed:
-                cur.execute(sql.outbox_delete, sql.outbox_delete.bind({"ids": sql.ids(relayed)}))
+                cur.execute(sql.outbox_delete, sql.outbox_delete.params({"ids": sql.ids(relayed)}))
         return p, refunded, events
 
     @contextlib.contextmanager
@@ -270,7 +270,7 @@ class Settlement:
         details = {
             mid: notify.Details(batch_id, number, reference, currency, created_at)
             for mid, batch_id, number, reference, created_at, currency in fetch_rows(
-                cur, sql.details, sql.details.bind({"ids": sql.ids(ids)})
+                cur, sql.details, sql.details.params({"ids": sql.ids(ids)})
             )
         }
         events = notify.build(p, details, now)
@@ -284,7 +284,7 @@ class Settlement:
         return {
             (mid, index): rules.Part(stat, state, bool(final), done_at)
             for mid, index, stat, state, final, done_at in fetch_rows(
-                cur, sql.parts, sql.parts.bind({"ids": sql.ids(ids)})
+                cur, sql.parts, sql.parts.params({"ids": sql.ids(ids)})
             )
         }
 
