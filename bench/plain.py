@@ -135,6 +135,9 @@ def process_sets(bridge: Bridge, smsc: subprocess.Popen) -> dict[str, list[int]]
     assert bridge.proc is not None  # started
     roots = {name: bridge.pid_of(name) for name in ("api", "worker", "redis-server", "webhooks")}
     sets = {name: [pid, *procstat.children(pid, recursive=True)] for name, pid in roots.items()}
+    for extra in ("webhooks-2", "webhooks-3"):  # webhook_processes: every sender in one column
+        with contextlib.suppress(KeyError):
+            sets["webhooks"].append(bridge.pid_of(extra))
     sets["simulator"] = [smsc.pid]
     sets["run"] = [bridge.proc.pid]  # the supervisor alone
     return sets

@@ -30,8 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-import redis as redis_lib
-
 from bridge.config import Config
 from bridge.redis import keys
 from bridge.storage.accounts import create_account
@@ -127,14 +125,25 @@ def run_processes(
         BRIDGE_WEBHOOK_ALLOW_NETWORKS="127.0.0.0/8",
         BRIDGE_WEBHOOK_ENDPOINT_CONCURRENCY=str(cap),
     )
-    argv = [sys.executable, "-m", "bridge.cli", "webhooks", "--log-level", "WARNING"]
-    procs = [
-        subprocess.Popen([*argv, "--consumer", f"bench-{i}"], env=env, start_new_session=True)
-        for i in range(processes)
-    ]
+    argv = [sys.executable, "-m", "bridge.cli", "webhooks"]
+    logs = [var / f"sender-{i}.log" for i in range(processes)]
+    procs = []
+    for i, path in enumerate(logs):
+        with path.open("wb") as log:
+            procs.append(
+                subprocess.Popen(
+                    [*argv, "--consumer", f"bench-{i}"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
     try:
-        wait_until(  # each has made the group and asked for entries
-            lambda: _consumers(redis) >= processes, timeout=60, message="the senders to read"
+        wait_until(  # each has made the group and started reading
+            lambda: all(b"webhook sender" in p.read_bytes() for p in logs),
+            timeout=60,
+            message="the senders to start",
         )
         pids, redis_pid = [p.pid for p in procs], cast(Any, server.proc).pid
         cpu, redis_cpu = procstat.cpu_seconds(pids), procstat.cpu_seconds([redis_pid])
@@ -157,13 +166,6 @@ def run_processes(
             stop_process(proc, 30)
         redis.close()
     return events / took, cpu / events * 1e6, redis_cpu / events * 1e6
-
-
-def _consumers(redis) -> int:
-    try:
-        return len(redis.xinfo_consumers(keys.webhooks_stream_key(), keys.WEBHOOKS_GROUP))
-    except redis_lib.ResponseError:  # no stream or group yet
-        return 0
 
 
 def _counts(raw: str) -> list[int]:

@@ -119,8 +119,9 @@ class Config:
     webhook_connect_timeout_seconds: float = 5.0  # BRIDGE_WEBHOOK_CONNECT_TIMEOUT; seconds
     webhook_timeout_seconds: float = 10.0  # BRIDGE_WEBHOOK_TIMEOUT; seconds for a whole request
     webhook_workers: int = 32  # BRIDGE_WEBHOOK_WORKERS; requests in flight per sender process
-    webhook_processes: int = 1  # BRIDGE_WEBHOOK_PROCESSES; sender processes `smpp-bridge run`
-    # starts (1 to 16; they share the stream's consumer group, each restarted on its own)
+    webhook_processes: int = 2  # BRIDGE_WEBHOOK_PROCESSES; sender processes `smpp-bridge run`
+    # starts (1 to 16; they share the stream's consumer group, each restarted on its own; 2: on
+    # 2 cores, 1.9x one's deliveries/s, idle cost nil; docs/benchmarks.md "Webhook sender")
     webhook_endpoint_concurrency: int = 4  # BRIDGE_WEBHOOK_ENDPOINT_CONCURRENCY; in flight
     # per endpoint (scheme://host:port) per sender process
     webhook_endpoint_pause_after: int = 3  # BRIDGE_WEBHOOK_ENDPOINT_PAUSE_AFTER; failures in a

@@ -10,11 +10,11 @@ from bridge.config import ConfigError, load_config
 
 
 def test_defaults_environment_and_file(tmp_path):
-    assert load_config(env={}).webhook_processes == 1
+    assert load_config(env={}).webhook_processes == 2
     assert load_config(env={"BRIDGE_WEBHOOK_PROCESSES": "3"}).webhook_processes == 3
     path = tmp_path / "bridge.toml"
-    path.write_text("webhook_processes = 2\n")
-    assert load_config(env={}, path=str(path)).webhook_processes == 2
+    path.write_text("webhook_processes = 1\n")
+    assert load_config(env={}, path=str(path)).webhook_processes == 1
 
 
 @pytest.mark.parametrize(
@@ -36,5 +36,5 @@ def test_run_starts_one_webhooks_child_per_process():
     senders = [c for c in run_children(config, {}) if c.name.startswith("webhooks")]
     assert [c.name for c in senders] == ["webhooks", "webhooks-2", "webhooks-3"]
     assert all(c.argv[-1] == "webhooks" for c in senders)  # one consumer group, own names
-    one = load_config(env={"REDIS_URL": "redis://127.0.0.1:1"})
+    one = load_config(env={"BRIDGE_WEBHOOK_PROCESSES": "1", "REDIS_URL": "redis://127.0.0.1:1"})
     assert [c.name for c in run_children(one, {}) if c.name.startswith("webhooks")] == ["webhooks"]
