@@ -33,6 +33,7 @@ from typing import cast
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.util.ssl_match_hostname import CertificateError  # a ValueError, not an OSError
 
 from bridge.webhooks.ssrf import Target
 
@@ -96,7 +97,7 @@ class WebhookClient:
                 decode_content=False,
             )
             resp = conn.getresponse()
-        except (Urllib3Error, OSError, http.client.HTTPException) as exc:
+        except (Urllib3Error, OSError, http.client.HTTPException, CertificateError) as exc:
             conn.close()
             raise DeliveryError(_describe(exc)) from None
         answer = Answer(resp.status, retry_after(resp.headers.get("Retry-After")))
@@ -233,7 +234,9 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
 
 def _describe(exc: BaseException) -> str:
     """One short line: the innermost reason (timeout, refused, reset...)."""
-    reason = getattr(exc, "reason", None) or exc
+    reason = getattr(exc, "reason", None)
+    if not isinstance(reason, BaseException):  # ssl.SSLError's reason is a word, not the cause
+        reason = exc
     text = str(reason) or type(reason).__name__
     if "timed out" in text.lower() or "timeout" in type(reason).__name__.lower():
         return f"timeout: {text}"[:300]

@@ -7,7 +7,10 @@ data well within any per-read timeout) must still end the request at the deadlin
 from __future__ import annotations
 
 import contextlib
+import http.server
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -127,3 +130,69 @@ def test_a_prompt_answer_is_not_cut(total):
             assert getattr(outcome, "status", None) == 200, outcome
             assert took < 0.5
     client.close()
+
+
+@contextlib.contextmanager
+def tls_receiver(tmp_path, name: str) -> Iterator[tuple[int, str]]:
+    """An HTTPS receiver on 127.0.0.1 with a self-signed certificate for ``name`` (made with
+    the openssl command); yields (port, the certificate's path), answers every POST 200."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}"]
+        + ["-addext", f"subjectAltName=DNS:{name}"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], str(cert)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_tls_checks_the_certificate_and_the_urls_name_at_the_pinned_address(tmp_path):
+    """https to the pinned 127.0.0.1: the certificate must chain to a trusted CA and name the
+    URL's host (SNI and the check use the name, not the address); each failure is a
+    DeliveryError saying why, and a good target's connection is kept alive."""
+    with tls_receiver(tmp_path, "hooks.example") as (port, cert):
+
+        def post(name: str, ca: str | None):
+            client = WebhookClient(connect_timeout=2, total_timeout=5, ca_certs=ca)
+            try:
+                return [client.post(Target("https", name, port, "/h", ("127.0.0.1",)), b"{}", {})]
+            except DeliveryError as exc:
+                return exc
+            finally:
+                client.close()
+
+        untrusted = post("hooks.example", None)
+        assert isinstance(untrusted, DeliveryError) and "CERTIFICATE_VERIFY_FAILED" in str(
+            untrusted
+        )
+        wrong_name = post("other.example", cert)
+        assert isinstance(wrong_name, DeliveryError), wrong_name
+        assert "doesn't match 'hooks.example'" in str(wrong_name)
+        assert [a.status for a in post("hooks.example", cert)] == [200]
