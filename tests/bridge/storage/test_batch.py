@@ -80,6 +80,7 @@ def test_utc_datetimes_are_bound_as_sqlalchemy_binds_them(db):
         db.engine.dialect,
     )
     own = UTCDateTime().dialect_impl(db.engine.dialect).bind_processor(db.engine.dialect)
+    assert own is not None
     rng = random.Random(13)
     for _ in range(2000):
         zone = timezone(timedelta(minutes=rng.randrange(-14 * 60, 14 * 60)))
