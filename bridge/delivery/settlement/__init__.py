@@ -1,7 +1,7 @@
 """Settlement: everything that turns SMPP outcomes into stored message states and money, once.
 
 The public surface of settlement; the code lives in this package
-(outcomes, rules, core, money, writer) and bridge/delivery/settlement/correlation.py (Redis correlation).
+(outcomes, rules, core and its compiled statements, money, writer) and bridge/delivery/settlement/correlation.py (Redis correlation).
 
 Typical use in the worker::
 
