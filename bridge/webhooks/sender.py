@@ -84,6 +84,26 @@ return #due
 """
 
 
+# Forget consumers of the group (KEYS[1] the stream, ARGV[1] the group) that hold no entry and
+# have not read for ARGV[2] ms (senders that died and were replaced: a restart makes a new
+# name), except ARGV[3] (ourselves). Atomic, so a consumer that still holds entries is never
+# removed (that would orphan its entries); a live one reads every 0.5 s and is never idle that
+# long. Returns how many were removed.
+_FORGET_GONE = """
+local removed = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['pending'] == 0 and f['idle'] >= tonumber(ARGV[2]) and f['name'] ~= ARGV[3] then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    removed = removed + 1
+  end
+end
+return removed
+"""
+FORGET_AFTER = 3_600.0  # seconds a consumer holding nothing is idle before it is forgotten
+
+
 @dataclass
 class _Item:
     entry_id: str
@@ -136,6 +156,7 @@ class Sender:
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
         batch: int = 200,
+        forget_after: float = FORGET_AFTER,
     ) -> None:
         self.config, self.redis, self.secrets = config, redis, secrets
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(2).hex()}"
@@ -155,6 +176,8 @@ class Sender:
         self.max_in_hand = max(64, 8 * config.webhook_workers)
         self._pool = ThreadPoolExecutor(config.webhook_workers, thread_name_prefix="webhook")
         self._move_due = redis.register_script(_MOVE_DUE)
+        self._forget_gone = redis.register_script(_FORGET_GONE)
+        self.forget_after = forget_after
         self._in_hand: dict[str, _Item] = {}
         self._resolved: dict[str, tuple[float, Target]] = {}
         self._room = threading.Condition()
@@ -433,7 +456,8 @@ class Sender:
     # ------------------------------------------------------------------ housekeeping
 
     def _housekeeping(self) -> None:
-        """Move due retries back to the stream; claim dead senders' entries; keep ours."""
+        """Move due retries back to the stream; claim dead senders' entries (and forget their
+        names once they hold nothing); keep ours."""
         idle = self.config.webhook_claim_idle_seconds
         next_claim = next_keep = time.monotonic()
         while not self._stop.wait(HOUSEKEEPING):
@@ -448,6 +472,10 @@ class Sender:
                     next_keep = now + idle / 6
                 if now >= next_claim:
                     self._claim_idle(idle)
+                    self._forget_gone(
+                        keys=[keys.webhooks_stream_key()],
+                        args=[keys.WEBHOOKS_GROUP, int(self.forget_after * 1000), self.consumer],
+                    )
                     next_claim = now + min(idle / 4, 5.0)
             except redis_lib.RedisError as exc:
                 log.warning("webhook housekeeping: %s; retrying", exc)

@@ -1,5 +1,6 @@
 """A real `smpp-bridge webhooks` process SIGKILLed mid-batch loses no event: another sender
-claims what it held, every event arrives, duplicates only ever carry the same webhook-id."""
+claims what it held, every event arrives, duplicates only ever carry the same webhook-id; and
+the names of gone senders are forgotten once they hold nothing."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import sys
 from standardwebhooks import Webhook
 
 from bridge.redis import keys
+from bridge.webhooks.secret_cache import SecretCache
+from bridge.webhooks.sender import Sender
 from tests.bridge.webhooks.conftest import publish
 from tests.harness.procs import running, wait_until
 
@@ -64,3 +67,38 @@ def test_a_sigkilled_sender_loses_nothing(receiver, account, wh_config, redis_cl
         hook.verify(request.body, request.headers)
     assert redis_client.xlen(keys.webhooks_stream_key()) == 0
     assert redis_client.xlen(keys.webhooks_dead_key()) == 0
+
+
+def test_gone_senders_names_are_forgotten_once_they_hold_nothing(
+    receiver, account, start_sender, redis_client, wh_config, wh_db
+):
+    """Every restart reads under a new consumer name; a name that holds no entry and has not
+    read for forget_after is removed from the group, one that still holds entries is kept."""
+    account_id, _ = account()
+    first = start_sender()
+    publish(redis_client, account_id, receiver.url(), n=1, prefix="one")
+    wait_until(lambda: not redis_client.xlen(keys.webhooks_stream_key()), message="delivered")
+    first.stop()
+    publish(redis_client, account_id, receiver.url(), n=1, prefix="held")
+    redis_client.xreadgroup(  # a sender that died holding an entry
+        keys.WEBHOOKS_GROUP, "holder", {keys.webhooks_stream_key(): ">"}, count=1
+    )
+    wait_until(
+        lambda: min(c["idle"] for c in _consumers(redis_client).values()) >= 400,
+        message="both idle 0.4 s",
+    )
+    later = wh_config.replace(webhook_claim_idle_seconds=600.0)  # nothing claimed meanwhile
+    second = Sender(later, redis_client, SecretCache(wh_db), forget_after=0.3)
+    second.start()
+    try:
+        wait_until(lambda: first.consumer not in _consumers(redis_client), message="forgotten")
+        assert _consumers(redis_client)["holder"]["pending"] == 1  # kept: it holds an entry
+    finally:
+        second.stop()
+
+
+def _consumers(redis) -> dict[str, dict]:
+    return {
+        c["name"].decode(): c
+        for c in redis.xinfo_consumers(keys.webhooks_stream_key(), keys.WEBHOOKS_GROUP)
+    }
