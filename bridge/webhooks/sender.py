@@ -43,6 +43,7 @@ from bridge.webhooks import attempts
 from bridge.webhooks.client import Answer, DeliveryError, WebhookClient
 from bridge.webhooks.endpoints import DEFER, RUN, WAIT, Endpoints, full_jitter
 from bridge.webhooks.events import EventFormatError, WebhookEvent, decode_event, event_fields
+from bridge.webhooks.group import FORGET_AFTER, FORGET_GONE, MOVE_DUE, ensure_group
 from bridge.webhooks.secret_cache import SecretCache
 from bridge.webhooks.signing import sign
 from bridge.webhooks.ssrf import (
@@ -65,43 +66,6 @@ WRITE_BATCH = 256  # outcomes stored per MULTI at most
 # ~4 events at 2,000/s and cost more CPU than the rest of the write); delays only the XACK
 WRITE_LINGER = 0.01
 RESOLVED_TTL = 5.0  # seconds a URL's checked, resolved target is reused
-
-# Put due members of the retry set (KEYS[1]) back on the stream (KEYS[2]): ARGV[1] = now (ms),
-# ARGV[2] = how many at most. Atomic: a member is on the stream or in the set, never neither.
-_MOVE_DUE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-for _, member in ipairs(due) do
-  local fields = cjson.decode(member)
-  local args = {}
-  for k, v in pairs(fields) do
-    args[#args + 1] = k
-    args[#args + 1] = v
-  end
-  redis.call('XADD', KEYS[2], '*', unpack(args))
-  redis.call('ZREM', KEYS[1], member)
-end
-return #due
-"""
-
-
-# Forget consumers of the group (KEYS[1] the stream, ARGV[1] the group) that hold no entry and
-# have not read for ARGV[2] ms (senders that died and were replaced: a restart makes a new
-# name), except ARGV[3] (ourselves). Atomic, so a consumer that still holds entries is never
-# removed (that would orphan its entries); a live one reads every 0.5 s and is never idle that
-# long. Returns how many were removed.
-_FORGET_GONE = """
-local removed = 0
-for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
-  local f = {}
-  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
-  if f['pending'] == 0 and f['idle'] >= tonumber(ARGV[2]) and f['name'] ~= ARGV[3] then
-    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
-    removed = removed + 1
-  end
-end
-return removed
-"""
-FORGET_AFTER = 3_600.0  # seconds a consumer holding nothing is idle before it is forgotten
 
 
 @dataclass
@@ -175,8 +139,8 @@ class Sender:
         )
         self.max_in_hand = max(64, 8 * config.webhook_workers)
         self._pool = ThreadPoolExecutor(config.webhook_workers, thread_name_prefix="webhook")
-        self._move_due = redis.register_script(_MOVE_DUE)
-        self._forget_gone = redis.register_script(_FORGET_GONE)
+        self._move_due = redis.register_script(MOVE_DUE)
+        self._forget_gone = redis.register_script(FORGET_GONE)
         self.forget_after = forget_after
         self._in_hand: dict[str, _Item] = {}
         self._resolved: dict[str, tuple[float, Target]] = {}
@@ -526,15 +490,6 @@ class Sender:
                     self._take(entry_id, fields)
             if cursor == "0-0":
                 return
-
-
-def ensure_group(redis: redis_lib.Redis) -> None:
-    """The stream's consumer group, made from the stream's start (no event is skipped)."""
-    try:
-        redis.xgroup_create(keys.webhooks_stream_key(), keys.WEBHOOKS_GROUP, id="0", mkstream=True)
-    except redis_lib.ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
 
 
 def _member(event: WebhookEvent) -> str:
