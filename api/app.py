@@ -36,6 +36,7 @@ from bridge.accept.logins import LoginThrottle
 from bridge.accept.ratelimit import RateLimiter
 from bridge.config import Config, load_config
 from bridge.delivery.settlement.cancel import Canceller
+from bridge.process.lifecycle import freeze_heap
 
 if TYPE_CHECKING:  # imported where it is opened: the app module stays light
     from bridge.service import BridgeService
@@ -120,8 +121,10 @@ def app_from_environment() -> falcon.App:
     )
     service.start()
     _Running.service, _Running.redis = service, fast
+    app = create_app(config, service, _Running.redis)
+    freeze_heap()  # start-up objects out of every later full collection's walk
     log.info("API worker ready (database %s)", config.effective_database_url.split("@")[-1])
-    return create_app(config, service, _Running.redis)
+    return app
 
 
 def shutdown() -> None:

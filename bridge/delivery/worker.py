@@ -44,6 +44,7 @@ from bridge.delivery.settlement import (
 )
 from bridge.inbound.relay import InboundRelay
 from bridge.inbound.store import InboundStore, bounded_database
+from bridge.process.lifecycle import freeze_heap
 from bridge.redis.lock import PeriodicPass
 from bridge.routing.router import Router
 from bridge.storage.db import Database
@@ -240,6 +241,7 @@ class Worker:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
         self.start()
+        freeze_heap()  # start-up objects out of every later full collection's walk
         try:
             last = time.monotonic()
             while not stop.wait(1.0):
