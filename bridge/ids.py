@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,9 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # base64.b32encode uses the RFC 4648 alphabet; map it onto Crockford's, position for position.
 _FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
 _RANDOM_MAX = (1 << 80) - 1
+# What a path's message, batch or inbound id may look like before it is looked up: anything
+# else (a NUL byte, which PostgreSQL refuses in text, a 500 before this) is simply not found.
+ID_SHAPE = re.compile(r"[0-9A-Za-z]{1,26}")
 
 
 def _encode_time(ms: int) -> str:

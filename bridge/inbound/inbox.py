@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, String, bindparam, func, select, tuple_
 
 from bridge.errors import InvalidInput
+from bridge.ids import ID_SHAPE
 from bridge.storage.models import UTCDateTime, inbound_messages
 from bridge.storage.paging import MAX_LIMIT, Key, decode_cursor, encode_cursor
 
@@ -87,6 +88,8 @@ def list_inbox(
 
 def get_inbound(conn: Connection, account_id: int, inbound_id: str) -> dict[str, Any] | None:
     """One of the account's inbound messages; None for another account's or an unknown id."""
+    if not ID_SHAPE.fullmatch(inbound_id or ""):
+        return None
     c = inbound_messages.c
     row = (
         conn.execute(

@@ -185,3 +185,11 @@ def test_paging_opt_outs_and_the_openapi_document(client, key_headers):
     assert "delete" in paths["/api/v2/optouts/{number}"]
     assert "get" in paths["/api/v2/inbox"] and "get" in paths["/api/v2/inbox/{inbound_id}"]
     assert client.simulate_get("/api/v2/inbox").status_code == 401
+
+
+@pytest.mark.parametrize("bad", ["%00", "01ABC%00", "x" * 27, "%C3%A9", "a-b"])
+def test_an_id_no_message_can_have_is_not_found_on_every_database(client, key_headers, bad):
+    """A NUL byte reached PostgreSQL, which refuses it in text: a 500 instead of the 404."""
+    for path in ("/api/v2/inbox/", "/api/v2/sms/", "/api/v2/batches/"):
+        got = client.simulate_get(path + bad, headers=key_headers)
+        assert got.status_code == 404, (path, bad, got.status_code, got.text)

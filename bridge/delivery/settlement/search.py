@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from sqlalchemy.sql.elements import ColumnClause
 
 from bridge.delivery.settlement.view import MessageView
 from bridge.errors import InvalidInput, NotFound
+from bridge.ids import ID_SHAPE
 from bridge.storage.driver import DriverCursor, DriverStatement
 from bridge.storage.ledger import REFUND
 from bridge.storage.models import UTCDateTime, accounts, ledger, messages
@@ -34,7 +34,6 @@ from bridge.storage.paging import MAX_LIMIT, Key, decode_cursor, encode_cursor
 from bridge.storage.states import MessageState
 
 BATCH_NOT_FOUND = "Batch not found."
-_ID = re.compile(r"[0-9A-Za-z]{1,26}")
 _NOTHING: ColumnClause[str] = literal_column("''")  # the empty string, as SQL text
 
 # What a listed message needs, in the order _view reads them: the columns of
@@ -273,7 +272,7 @@ def _currency(conn: Connection, account_id: int) -> str:
 def batch_summary(conn: Connection, account_id: int, batch_id: str) -> BatchSummary:
     """Totals of one of the account's batches; NotFound("Batch not found.") for others' and
     unknown ids (an id never tells who owns it)."""
-    if not _ID.fullmatch(batch_id or ""):
+    if not ID_SHAPE.fullmatch(batch_id or ""):
         raise NotFound(BATCH_NOT_FOUND)
     batch_id = batch_id.upper()
     c = messages.c

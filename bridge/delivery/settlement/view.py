@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,12 +23,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bridge.errors import DependencyDown, NotFound
+from bridge.ids import ID_SHAPE
 from bridge.storage.db import Database
 from bridge.storage.models import accounts, message_events, messages
 from bridge.storage.states import RANK, MessageState
 
 MESSAGE_NOT_FOUND = "Message not found."
-_ID = re.compile(r"[0-9A-Za-z]{1,26}")
 T = TypeVar("T")
 
 
@@ -65,7 +64,7 @@ class MessageView:
 
 def load(conn: Connection, account_id: int, message_id: str) -> MessageView:
     """The account's message; NotFound("Message not found.") for others' and unknown ids."""
-    if not _ID.fullmatch(message_id or ""):
+    if not ID_SHAPE.fullmatch(message_id or ""):
         raise NotFound(MESSAGE_NOT_FOUND)
     m = (
         conn.execute(
