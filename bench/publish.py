@@ -98,6 +98,12 @@ BENCHES = (
         "## Plain clients",
         ("--connections", "8", "--requests", "1000", "--warmup", "100", "--loadgen", "both"),
     ),
+    Bench(
+        "floor",
+        "floor",
+        "## HTTP floor",
+        ("--requests", "2000", "--runs", "1", "--shapes", "2x8:balanced,2x8:gthread"),
+    ),
 )
 
 
