@@ -128,7 +128,11 @@ def simulator_connection(host: str, port: int, **changes: Any) -> Connection:
         "binds": 2,
         "window": 50,
     }
-    return Connection(**{**fields, **changes})
+    fields |= changes
+    # the fleet-wide cap is the binds, as a table without max_binds gets (the dataclass's
+    # default of 1 would leave all but one bind waiting for a lease)
+    fields.setdefault("max_binds", fields["binds"])
+    return Connection(**fields)
 
 
 # --- reading the tables ---------------------------------------------------------------
