@@ -82,13 +82,15 @@ def _utc_naive(value: datetime | None) -> datetime | None:
 def _utc_sqlite_text(value: datetime | None) -> str | None:
     """UTCDateTime's bind value on SQLite: naive UTC as SQLAlchemy's DATETIME stores it
     ("2026-12-04 22:10:05.123456")."""
-    return None if value is None else _utc_text(value)
+    return None if value is None else _utc_text(value, value.fold)
 
 
 @functools.lru_cache(maxsize=4096)
-def _utc_text(value: datetime) -> str:
-    """The text of an instant (equal aware datetimes are the same instant, so the same text;
-    a batch repeats many: its commit time, a message's event and submit times)."""
+def _utc_text(value: datetime, fold: int) -> str:
+    """The text of an instant (a batch repeats many: its commit time, a message's event and
+    submit times). Equal aware datetimes are the same instant but in one zone's repeated or
+    skipped hour: there both passes of a clock time compare and hash equal, an hour apart,
+    and only ``fold`` (so part of the key) tells them apart."""
     naive = _utc_naive(value)
     assert naive is not None
     return naive.isoformat(" ", "microseconds")

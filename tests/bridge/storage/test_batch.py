@@ -4,7 +4,7 @@ rows equal SQLAlchemy's, executemany reports the rows changed in all (SQLite and
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 
 import pytest
@@ -92,3 +92,36 @@ def test_utc_datetimes_are_bound_as_sqlalchemy_binds_them(db):
         assert (bound["now"] if isinstance(bound, dict) else bound[0]) == own(value)
     with pytest.raises(ValueError, match="timezone-aware"):
         stmt.params({"now": datetime(2026, 1, 1)})
+
+
+class _ClocksGoBack(tzinfo):
+    """A zone in its repeated hour, as on the night clocks go back: the first pass
+    (fold=0) is +02:00, the second (fold=1) +01:00 (Europe/Berlin's 02:30 on 2026-10-25)."""
+
+    def utcoffset(self, dt):
+        return timedelta(hours=1 if dt.fold else 2)
+
+    def dst(self, dt):
+        return timedelta(hours=0 if dt.fold else 1)
+
+    def tzname(self, dt):
+        return "CET" if dt.fold else "CEST"
+
+
+def test_the_two_passes_of_a_repeated_hour_bind_their_own_instants(db):
+    """In one zone, 02:30 of the first and of the second pass compare (and hash) equal though
+    they are an hour apart: each binds as UTCDateTime binds it, whichever came first (the
+    cached UTC text of an instant must not answer for the other)."""
+    stmt = BatchStatement(
+        update(messages).values(updated_at=bindparam("now", type_=UTCDateTime())),
+        db.engine.dialect,
+    )
+    own = UTCDateTime().dialect_impl(db.engine.dialect).bind_processor(db.engine.dialect)
+    assert own is not None
+    first = datetime(2026, 10, 25, 2, 30, 0, 250, tzinfo=_ClocksGoBack())
+    second = first.replace(fold=1)
+    assert first == second and hash(first) == hash(second)  # what a cache keyed on it sees
+    assert own(first) != own(second)
+    for value in (first, second, first, second):
+        bound = stmt.params({"now": value})
+        assert (bound["now"] if isinstance(bound, dict) else bound[0]) == own(value)
