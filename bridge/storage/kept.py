@@ -96,9 +96,15 @@ class KeptConnections:
         """Close the free connections; those in use are closed when their blocks end."""
         with self._lock:
             self._generation += 1
-            free, self._free = list(self._free), collections.deque()
-            self._open -= len(free)
-        for kept in free:
+        # popped one at a time (deque.pop is atomic), so a connection a request thread's
+        # _take pops at this moment is either its or ours, never both (a copy could be both)
+        while True:
+            try:
+                kept = self._free.pop()
+            except IndexError:
+                break
+            with self._lock:
+                self._open -= 1
             kept.conn.close()
 
     def _take(self) -> _Kept | None:
