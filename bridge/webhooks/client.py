@@ -9,7 +9,8 @@ least recently used targets' closed past ``max_pools``. A request takes an idle 
 (retries, redirects, URL parsing, timeouts objects), which cost most of a delivery's CPU.
 Redirects are never followed (a 3xx could point anywhere, including inward). A response body is
 read to ``BODY_CAP`` bytes and thrown away; a longer or chunked one closes its connection
-instead of being drained.
+instead of being drained. A receiver that answers and closes while the request is still being
+sent (EPIPE, ECONNRESET) has answered: that answer is read and stands, as through the pool.
 
 ``total_timeout`` is a deadline for the whole exchange, counted from the start of the request:
 the connect waits at most ``connect_timeout`` (and never past the deadline), the send and every
@@ -22,6 +23,7 @@ connection and the answer stands.
 from __future__ import annotations
 
 import email.utils
+import errno
 import http.client
 import io
 import socket
@@ -83,19 +85,7 @@ class WebhookClient:
                 conn.connect()
             conn.timeout = _left(deadline)  # request() and getresponse() apply it to the socket
             conn.deadline = deadline
-            conn.request(
-                "POST",
-                target.path,
-                body=body,
-                headers={
-                    "Host": target.host_header,
-                    "Content-Type": "application/json",
-                    "User-Agent": USER_AGENT,
-                    **headers,
-                },
-                preload_content=False,
-                decode_content=False,
-            )
+            sent = _send(conn, target, body, headers)
             resp = conn.getresponse()
         except (Urllib3Error, OSError, http.client.HTTPException, CertificateError) as exc:
             conn.close()
@@ -104,7 +94,8 @@ class WebhookClient:
         reuse = False
         try:
             resp.read(BODY_CAP, decode_content=False)
-            reuse = resp.length_remaining == 0 and conn.sock is not None  # not longer/chunked
+            # reused unless cut while sent, longer than read, or chunked
+            reuse = sent and resp.length_remaining == 0 and conn.sock is not None
         except (Urllib3Error, OSError, http.client.HTTPException):
             pass  # slow or cut body: the status was the answer
         if reuse:
@@ -161,6 +152,36 @@ class WebhookClient:
                 server_hostname=target.host,
             )
         return _DeadlineConnection(address, target.port)
+
+
+# A send that fails with these may have an answer behind it: the receiver answered and closed
+# without reading the whole body (a 413, or a 2xx that acknowledges at once).
+_CLOSED_WHILE_SENDING = (errno.EPIPE, errno.ECONNRESET, errno.EPROTOTYPE)
+
+
+def _send(conn: _DeadlineConnection, target: Target, body: bytes, headers: dict[str, str]) -> bool:
+    """Send the POST on ``conn``; False when the receiver closed the connection while it was
+    sent: its answer, if it gave one, is still read (as urllib3's pool does), so a final status
+    is not retried and a 2xx not delivered again; the connection is not reused."""
+    try:
+        conn.request(
+            "POST",
+            target.path,
+            body=body,
+            headers={
+                "Host": target.host_header,
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                **headers,
+            },
+            preload_content=False,
+            decode_content=False,
+        )
+    except OSError as exc:
+        if exc.errno not in _CLOSED_WHILE_SENDING:
+            raise
+        return False
+    return True
 
 
 def _left(deadline: float) -> float:

@@ -89,10 +89,10 @@ def target(port: int) -> Target:
     return Target("http", "127.0.0.1", port, "/hook", ("127.0.0.1",))
 
 
-def post_timed(client: WebhookClient, port: int):
+def post_timed(client: WebhookClient, port: int, body: bytes = b"{}"):
     start = time.monotonic()
     try:
-        return client.post(target(port), b"{}", {}), time.monotonic() - start
+        return client.post(target(port), body, {}), time.monotonic() - start
     except DeliveryError as exc:
         return exc, time.monotonic() - start
 
@@ -196,3 +196,39 @@ def test_tls_checks_the_certificate_and_the_urls_name_at_the_pinned_address(tmp_
         assert isinstance(wrong_name, DeliveryError), wrong_name
         assert "doesn't match 'hooks.example'" in str(wrong_name)
         assert [a.status for a in post("hooks.example", cert)] == [200]
+
+
+@pytest.mark.parametrize("status", [200, 413])
+def test_an_answer_sent_before_the_body_was_read_is_the_answer(status):
+    """A receiver may answer after the headers and close without reading the body (a 413 for
+    a body too large, a 2xx that acknowledges at once): the send then fails (EPIPE/ECONNRESET)
+    but the answer is on the wire. It is the answer, as urllib3's pool read it: a final status
+    is not retried for the retry period, a 2xx is not delivered again."""
+    answer = f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+
+    def answer_early() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(10)
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    request += chunk
+                conn.sendall(answer)  # closed with the body unread: the client's send fails
+
+    thread = threading.Thread(target=answer_early, daemon=True)
+    thread.start()
+    client = WebhookClient(connect_timeout=2, total_timeout=10)
+    try:
+        outcome, _ = post_timed(client, listener.getsockname()[1], b"x" * (8 << 20))
+    finally:
+        client.close()
+        thread.join(10)
+        listener.close()
+    assert not thread.is_alive()
+    assert getattr(outcome, "status", None) == status, outcome
