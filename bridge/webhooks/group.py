@@ -28,8 +28,10 @@ return #due
 # Forget consumers of the group (KEYS[1] the stream, ARGV[1] the group) that hold no entry and
 # have not read for ARGV[2] ms (senders that died and were replaced: a restart makes a new
 # name), except ARGV[3] (ourselves). Atomic, so a consumer that still holds entries is never
-# removed (that would orphan its entries); a live one reads every 0.5 s and is never idle that
-# long. Returns how many were removed.
+# removed (that would orphan its entries). A live sender that got no entry for that long may go
+# too: Redis 6.2 (the one `run` embeds) counts idle from the last read or claim that returned
+# entries, not from an empty blocking XREADGROUP. That is harmless: it holds nothing, and Redis
+# makes the name again when its blocked or next read gets an entry. Returns how many went.
 FORGET_GONE = """
 local removed = 0
 for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
