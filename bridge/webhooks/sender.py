@@ -183,7 +183,7 @@ class Sender:
         self.start()
         try:
             while not stop.wait(0.5):
-                for thread in self._threads:
+                for thread in (*self._threads, self._writer):  # the writer acks: it too
                     if not thread.is_alive():
                         raise RuntimeError(f"{thread.name} died; see the log above")
         finally:

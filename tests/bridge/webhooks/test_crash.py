@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 
+import pytest
 from standardwebhooks import Webhook
 
 from bridge.redis import keys
@@ -102,3 +103,37 @@ def _consumers(redis) -> dict[str, dict]:
         c["name"].decode(): c
         for c in redis.xinfo_consumers(keys.webhooks_stream_key(), keys.WEBHOOKS_GROUP)
     }
+
+
+class _WriterDies(Sender):
+    def _write_loop(self) -> None:
+        raise RuntimeError("the writer's own failure")  # as an unexpected bug would end it
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_sender_whose_writer_died_stops_instead_of_acknowledging_nothing(
+    wh_config, redis_client, wh_db
+):
+    """Outcomes are acknowledged by the writer thread alone: a process whose writer is gone
+    would hold every event forever, so it must exit (the supervisor restarts it)."""
+    import threading
+
+    sender = _WriterDies(wh_config, redis_client, SecretCache(wh_db))
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            sender.run(stop)
+        except RuntimeError as exc:
+            failure.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    try:
+        runner.join(20)
+        assert not runner.is_alive(), "run() went on without its writer"
+        assert failure and "webhooks-writer died" in str(failure[0])
+    finally:
+        stop.set()
+        runner.join(20)
