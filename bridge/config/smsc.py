@@ -39,9 +39,7 @@ class Connection:
         "transceiver"  # "transceiver" = one bind both ways; "pair" = transmitter + receiver
     )
     binds: int = 1  # binds (or bind pairs) each worker process opens to this SMSC
-    max_binds: int = (
-        1  # fleet-wide cap on binds of this SMSC account (Redis leases); default = binds
-    )
+    max_binds: int = 0  # fleet-wide cap on binds of this SMSC account (Redis leases); 0 = binds
     window: int = 10  # unacknowledged submit_sm allowed per bind
     tps: float | None = None  # fleet-wide messages per second for this account; None = no limit
     tps_burst: int | None = (
@@ -66,6 +64,8 @@ class Connection:
     def __post_init__(self) -> None:
         if not self.account:
             object.__setattr__(self, "account", f"{self.host}:{self.port}:{self.system_id}")
+        if not self.max_binds:
+            object.__setattr__(self, "max_binds", self.binds)
 
     @property
     def burst(self) -> int:
@@ -128,11 +128,7 @@ def simulator_connection(host: str, port: int, **changes: Any) -> Connection:
         "binds": 2,
         "window": 50,
     }
-    fields |= changes
-    # the fleet-wide cap is the binds, as a table without max_binds gets (the dataclass's
-    # default of 1 would leave all but one bind waiting for a lease)
-    fields.setdefault("max_binds", fields["binds"])
-    return Connection(**fields)
+    return Connection(**{**fields, **changes})
 
 
 # --- reading the tables ---------------------------------------------------------------
