@@ -36,16 +36,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.plain import bodies, plain_load
+from bench.plain import API_CLASSES, bodies, plain_load
 from tests.harness import procstat
 from tests.harness.procs import free_port, stop_process, wait_until
 
-CLASSES = {
-    "gthread": "gthread",
-    "intake": "api.intake.IntakeThreadWorker",
-    "balanced": "api.balanced_worker.BalancedThreadWorker",
-    "sync": "sync",
-}
+CLASSES = API_CLASSES  # gunicorn worker classes by short name, as bench.plain --api takes them
 OUTSIDE = ("granian", "uvicorn")  # servers that are not in the stack: --alt-python
 
 APP = """
