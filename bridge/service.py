@@ -86,6 +86,22 @@ def _guard_db(method):
     return wrapper
 
 
+def _guard_db_retrying(method):
+    """:func:`_guard_db` for a method that writes nothing before its one transaction (reads,
+    ``send``): a connection the server had dropped is retried once on a fresh one first
+    (``Database.once_more_if_gone``)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return self.db.once_more_if_gone(lambda: method(self, *args, **kwargs))
+        except _DB_DOWN as exc:
+            log.error("database unavailable in %s: %s", method.__name__, exc)
+            raise DependencyDown() from exc
+
+    return wrapper
+
+
 class BridgeService:
     """Accounts, API keys, sending and the sweeper, over one Database and one Redis client."""
 
@@ -182,12 +198,12 @@ class BridgeService:
             self.logins.succeeded(username, address)
         return account
 
-    @_guard_db
+    @_guard_db_retrying
     def account(self, account_id: int) -> AccountInfo:
         with self.db.connect() as conn:
             return acc.load(conn, account_id)
 
-    @_guard_db
+    @_guard_db_retrying
     def account_by_username(self, username: str) -> AccountInfo:
         with self.db.connect() as conn:
             return acc.load_by_username(conn, username)
@@ -273,7 +289,7 @@ class BridgeService:
         return info
 
     # --- API keys -------------------------------------------------------------------------
-    @_guard_db
+    @_guard_db_retrying
     def verify_key(self, raw_key: str) -> KeyInfo:
         if not isinstance(raw_key, str) or not raw_key:
             raise Unauthorized("Invalid API key.")
@@ -320,7 +336,7 @@ class BridgeService:
         self._keys.evict(revoked)
         return new
 
-    @_guard_db
+    @_guard_db_retrying
     def list_keys(self, account_id: int) -> list[apikeys.KeyRecord]:
         """The account's keys (ids and dates only), oldest first."""
         with self.db.connect() as conn:
@@ -337,7 +353,7 @@ class BridgeService:
         """The group committer of sends without an Idempotency-Key (stats, hold() for tests)."""
         return self._acceptor.group.committer
 
-    @_guard_db
+    @_guard_db_retrying
     def send(
         self,
         account_id: int,
@@ -385,7 +401,7 @@ class BridgeService:
                 raise
         return self._acceptor.accept(account, p, idempotency_key)
 
-    @_guard_db
+    @_guard_db_retrying
     def balance(self, account_id: int) -> BalanceInfo:
         with self.db.connect() as conn:
             row = conn.execute(
@@ -398,7 +414,7 @@ class BridgeService:
         return BalanceInfo(row.username, row.balance, row.currency)
 
     # --- inbound messages and opt-outs (bridge.inbound) ----------------------------------
-    @_guard_db
+    @_guard_db_retrying
     def inbox(
         self,
         account_id: int | None,
@@ -410,7 +426,7 @@ class BridgeService:
         with self.db.connect() as conn:
             return inbox.list_inbox(conn, account_id, filters, limit, cursor)
 
-    @_guard_db
+    @_guard_db_retrying
     def inbound_message(self, account_id: int, inbound_id: str) -> dict:
         """One of the account's inbound messages; NotFound for anyone else's."""
         with self.db.connect() as conn:
@@ -419,12 +435,12 @@ class BridgeService:
             raise NotFound(INBOUND_NOT_FOUND)
         return entry
 
-    @_guard_db
+    @_guard_db_retrying
     def unrouted_count(self) -> int:
         with self.db.connect() as conn:
             return inbox.count_unrouted(conn)
 
-    @_guard_db
+    @_guard_db_retrying
     def optouts(self, account_id: int, limit: int, cursor: str | None = None):
         with self.db.connect() as conn:
             return optouts.list_optouts(conn, account_id, limit, cursor)

@@ -21,10 +21,12 @@ request's own thread before it queues: the write lock is held for ~175 µs inste
 
 Failure rules: a database outage (connection refused, lock timeout...) rolls the transaction
 back, so every send of the group gets DependencyDown with nothing charged; it is not retried
-here (the client retries, as for any 503). Any other error in the group transaction is replayed
-one send per transaction, so a send whose rows the database refuses fails alone. Redis down
-after the commit does not fail the sends: the sweeper enqueues them later (transactional
-outbox). Balances cannot go negative: every charge is the conditional UPDATE
+here (the client retries, as for any 503), except once when the group's connection had been
+dropped by the server (a PostgreSQL restart) before COMMIT: the server rolled it back, so the
+group runs again at once on a fresh connection (``Database.once_more_if_gone``). Any other
+error in the group transaction is replayed one send per transaction, so a send whose rows
+the database refuses fails alone. Redis down after the commit does not fail the sends: the
+sweeper enqueues them later (transactional outbox). Balances cannot go negative: every charge is the conditional UPDATE
 (``balance >= cost``) and the CHECK constraint still stands; account rows are locked in
 account-id order, as the settlement refunds lock them, so groups do not deadlock on PostgreSQL.
 """
@@ -155,8 +157,8 @@ class GroupAccept:
     def _run(self, items: Sequence[Pending]) -> None:
         preps: list[Prepared] = [it.payload for it in items]
         try:
-            try:
-                balances = self._transaction(preps)
+            try:  # a connection a database restart dropped: once more on a fresh one
+                balances = self._db.once_more_if_gone(lambda: self._transaction(preps))
             finally:
                 self._write_lock.release()  # the leader took it before it took the group
         except DB_DOWN as exc:

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Connection, create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 from bridge.storage.files import private_sqlite_file
 from bridge.storage.kept import KeptConnections
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from bridge.config import Config
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_SYNCHRONOUS = ("full", "normal")  # the PRAGMA synchronous levels we allow
@@ -110,6 +112,32 @@ class Database:
         the hot path reuses (bridge.storage.kept). No transaction may outlive the block."""
         return self.kept.connect()
 
+    def connections_lost(self) -> None:
+        """The server dropped a connection (a restart, a failover, an administrator): the
+        others of this process are most likely gone too. The kept ones are closed (those in
+        use when their blocks end) and the pool is replaced, as SQLAlchemy does on a disconnect
+        its own execute path sees, so the next uses open fresh connections instead of each
+        failing once on a dead one."""
+        self.kept.close()
+        self.engine.dispose(close=False)  # the old pool's connections are dead: not closed
+
+    def once_more_if_gone(self, work: Callable[[], T]) -> T:
+        """``work()``; when it failed because its connection was gone before anything was
+        committed (:func:`gone_before_commit`), :meth:`connections_lost` and ``work()`` once
+        more. Only for work that commits nothing before its last statement: reads, or one
+        transaction (a lost COMMIT is never retried: it may have been applied)."""
+        try:
+            return work()
+        except DBAPIError as exc:
+            if not gone_before_commit(exc):
+                raise
+            log.warning(
+                "a database connection was gone (%s); retrying once on a new one",
+                str(exc.orig).strip() or type(exc.orig).__name__,
+            )
+            self.connections_lost()
+        return work()
+
     def dispose(self) -> None:
         """Close every pooled connection and the write-lock file (tests and process
         shutdown; both reopen if the database is used again)."""
@@ -120,6 +148,15 @@ class Database:
     def has_schema(self) -> bool:
         """True when the migrations have been applied up to the newest revision."""
         return schema_revision(self.engine) == head_revision()
+
+
+def gone_before_commit(exc: BaseException) -> bool:
+    """True for a DBAPI error on a connection the server had dropped (SQLAlchemy's
+    ``is_disconnect``: ``connection_invalidated``) in any statement but ``COMMIT``: the server
+    rolled the transaction back, so running it again on a new connection applies it once."""
+    if not isinstance(exc, DBAPIError) or not exc.connection_invalidated:
+        return False
+    return (exc.statement or "").strip().upper() != "COMMIT"
 
 
 def _ensure_sqlite_dir(database: str | None) -> None:

@@ -127,11 +127,16 @@ def message_view(db: Database, account_id: int, message_id: str) -> MessageView:
 
 
 def reading(db: Database, query: Callable[..., T], *args: Any) -> T:
-    """``query(conn, *args)`` on a fresh read connection; an unreachable database (or a pool
+    """``query(conn, *args)`` on a fresh read connection (once more on a new one when the
+    server had dropped it: ``Database.once_more_if_gone``); an unreachable database (or a pool
     that gave no connection in time) is DependencyDown (503)."""
-    with database_down():
+
+    def read() -> T:
         with db.connect() as conn:
             return query(conn, *args)
+
+    with database_down():
+        return db.once_more_if_gone(read)
 
 
 @contextlib.contextmanager
