@@ -44,7 +44,7 @@ def build_parser() -> _Parser:
     worker.register(subparsers)  # worker
     status.register(subparsers)  # status
     audit.register(subparsers)  # audit
-    webhooks.register(subparsers)  # webhooks, webhooks dead
+    webhooks.register(subparsers)  # webhooks, webhooks dead, webhooks resend
     prove.register(subparsers)  # prove faults
     inbound.register(subparsers)  # inbox unrouted
     parser.commands = tuple(subparsers.choices)

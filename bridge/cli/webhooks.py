@@ -1,5 +1,6 @@
-"""``smpp-bridge webhooks`` (the webhook sender process) and ``smpp-bridge webhooks dead``
-(the newest dead-lettered events).
+"""``smpp-bridge webhooks`` (the webhook sender process), ``smpp-bridge webhooks dead`` (the
+newest dead-lettered events) and ``smpp-bridge webhooks resend`` (dead letters back to the
+senders).
 
 The sender reads the ``sb:webhooks`` stream in the consumer group ``webhook-senders``; run as
 many as you like against one Redis (each claims a dead one's events). It needs the database for
@@ -32,6 +33,19 @@ def register(subparsers) -> None:
     dead.add_argument("--limit", type=_positive, default=20, help="how many (default 20)")
     dead.add_argument("--json", action="store_true", help="one JSON object per line")
     dead.set_defaults(handler=cmd_dead)
+    resend = acts.add_parser(
+        "resend",
+        help="re-send dead-lettered webhook events (by event id, --account or --all)",
+        description="Puts the chosen dead-lettered events back on the webhook stream, same "
+        "event id and body, with a fresh retry period; each leaves the dead letters in the same "
+        "atomic step. Exit 1 when an event id given is not in the dead letters.",
+    )
+    resend.add_argument("event_ids", nargs="*", metavar="EVENT_ID", help="event ids (evt_...)")
+    resend.add_argument("--account", metavar="NAME", help="every dead letter of this account")
+    resend.add_argument("--all", action="store_true", help="every dead letter")
+    resend.add_argument("--dry-run", action="store_true", help="print what would be re-sent")
+    resend.add_argument("--json", action="store_true", help="one JSON object per line")
+    resend.set_defaults(handler=cmd_resend)
 
 
 def _positive(raw: str) -> int:
@@ -116,6 +130,84 @@ def cmd_dead(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"({len(entries)} shown of {total} dead-lettered webhook events)")
     return 0
+
+
+def cmd_resend(args: argparse.Namespace) -> int:
+    import redis as redis_lib
+
+    from bridge.webhooks import dead
+
+    chosen = [bool(args.event_ids), args.account is not None, args.all]
+    if sum(chosen) != 1:
+        raise CommandError(
+            "name what to re-send: EVENT_ID ..., --account NAME or --all (one of them)", code=2
+        )
+    config = load_config()
+    if args.account is not None:
+        match = dead.by_account(_account_id(config, args.account))
+    elif args.all:
+        match = dead.everything
+    else:
+        match = dead.by_ids(args.event_ids)
+    client = _redis(config)
+    try:
+        results = {}  # event id -> what happened to it
+        for found in dead.find(client, match):
+            letter = dead.read(client, found)
+            results[found.event_id] = _resend_one(client, letter, args.dry_run)
+            _print_resend(found, letter, results[found.event_id], args.json)
+    except redis_lib.RedisError as exc:
+        raise CommandError(f"cannot re-send the dead letters from Redis: {exc}") from None
+    finally:
+        client.close()
+    if not args.json:
+        word = "would re-send" if args.dry_run else "re-sent"
+        print(f"{word} {sum(r == word for r in results.values())} event(s)")
+    missing = [event_id for event_id in args.event_ids if event_id not in results]
+    if missing:
+        raise CommandError(
+            f"not in the dead letters: {', '.join(missing)} (see `smpp-bridge webhooks dead`)"
+        )
+    if any(results[event_id] == "left" for event_id in args.event_ids):
+        raise CommandError("a dead letter named is not a webhook event; it was left as it is")
+    return 0
+
+
+def _account_id(config: Config, username: str) -> int:
+    from bridge.cli.admin import _service
+
+    with _service(config) as service:
+        return service.account_by_username(username).id
+
+
+def _resend_one(client, letter, dry_run: bool) -> str:
+    """What happens to one found event: re-sent, would re-send, gone (its dead letters went
+    meanwhile: another command re-sent it) or left (not a webhook event; it stays dead)."""
+    from bridge.webhooks import dead
+
+    if letter is None:
+        return "gone"
+    if letter.event is None:
+        return "left"
+    if dry_run:
+        return "would re-send"
+    return "re-sent" if dead.resend(client, letter) else "gone"
+
+
+def _print_resend(found, letter, result: str, as_json: bool) -> None:
+    fields = letter.fields if letter else {"id": found.event_id}
+    why = {"gone": "already gone from the dead letters (re-sent by another command)"}
+    if letter and letter.problem:
+        why["left"] = f"left in the dead letters: {letter.problem}"
+    if as_json:
+        row = {**fields, "entry": found.entry_ids[-1], "entries": list(found.entry_ids)}
+        print(json.dumps({**row, "result": result, "why": why.get(result)}, sort_keys=True))
+        return
+    line = (
+        f"{result}  {fields.get('id', '?')}  account {fields.get('account_id', '?')}  "
+        f"{fields.get('url', '?')}  attempts {fields.get('attempt', '0')}"
+    )
+    print(f"{line}: {why.get(result) or 'dead-lettered for ' + fields.get('reason', '?')}")
 
 
 # ---------------------------------------------------------------------- account secrets

@@ -198,7 +198,8 @@ WEBHOOKS_GROUP = "webhook-senders"
 # Events waiting for a retry (or for a paused endpoint): one ZSET, member = the event's stream
 # fields as JSON, score = due time (ms since the epoch); due members go back on the stream.
 WEBHOOKS_RETRY = PREFIX + "webhooks:retry"
-# Events given up on (retry period spent, a 4xx, a refused target): one STREAM, capped.
+# Events given up on (retry period spent, a 4xx, a refused target): one STREAM, capped;
+# `smpp-bridge webhooks resend` moves chosen ones back to the stream (bridge/webhooks/dead.py).
 WEBHOOKS_DEAD = PREFIX + "webhooks:dead"
 # Each message's delivery attempts: one LIST of JSON records, capped, expiring (7 days).
 WEBHOOK_ATTEMPTS_PREFIX = PREFIX + "webhooks:attempts:"
