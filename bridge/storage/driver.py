@@ -200,6 +200,10 @@ class DriverCursor:
         gone = dialect.is_disconnect(exc, self._dbapi_conn, self._cursor)
         if gone:
             self._conn.invalidate(exc)
+            # what SQLAlchemy's execute path does on a disconnect (invalidate_pool_on_disconnect):
+            # the server dropped this connection, so most likely the pool's others too; a new
+            # pool opens fresh ones instead of each of them failing once
+            self._conn.engine.dispose(close=False)
         return DBAPIError.instance(
             sql,
             params,

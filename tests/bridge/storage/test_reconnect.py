@@ -14,7 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bridge.delivery.settlement.view import message_view
-from bridge.storage.db import gone_before_commit
+from bridge.storage.db import Database, gone_before_commit
+from bridge.storage.driver import driver_transaction
 from bridge.storage.models import ledger
 from tests.bridge.accept.test_group_commit import held_group
 
@@ -105,3 +106,26 @@ def test_only_a_dropped_connection_before_commit_is_retried(db, database_url):
     with pytest.raises(DBAPIError):
         db.once_more_if_gone(lost_commit_work)
     assert calls == [1]
+
+
+def test_one_dropped_connection_seen_renews_the_whole_pool(database_url):
+    """The settlement's transactions (and every DBAPI-cursor statement) take pooled
+    connections: after a restart only the first one fails, not each pooled one in turn."""
+    one = Database(database_url, pool_size=5, max_overflow=0)
+    try:
+        held = [one.engine.connect() for _ in range(5)]  # five pooled connections...
+        for conn in held:
+            conn.execute(text("SELECT 1"))
+            conn.close()  # ...back in the pool, all open
+        drop_every_connection(database_url)
+        failed = 0
+        for _ in range(5):
+            try:
+                with driver_transaction(one.engine, sqlite=False) as cur:
+                    cur.run_sql("SELECT 1")
+            except OperationalError as exc:
+                assert exc.connection_invalidated
+                failed += 1
+        assert failed == 1
+    finally:
+        one.dispose()
