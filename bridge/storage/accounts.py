@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from bridge.errors import InvalidInput, NotFound, Unauthorized
 from bridge.storage import ledger
 from bridge.storage.models import accounts
+from bridge.storage.passwords import BoundedHasher
 from bridge.storage.webhook_secrets import generate_secret
 
 USERNAME_MAX = 64
@@ -197,13 +198,6 @@ class PasswordCache:
             self._entries.clear()
 
 
-def authenticate(
-    conn: Connection, hasher: PasswordHasher, cache: PasswordCache, username: str, password: str
-) -> AccountInfo:
-    """The account for these credentials; Unauthorized("Unauthorized.") for anything wrong."""
-    return check_password(login_row(conn, username), hasher, cache, username, password)
-
-
 def login_row(conn: Connection, username: str) -> RowMapping | None:
     """The account row a login names (None if there is none), read before the password check
     so no database connection is held while the hash runs."""
@@ -213,11 +207,19 @@ def login_row(conn: Connection, username: str) -> RowMapping | None:
 
 
 def check_password(
-    row: RowMapping | None, hasher, cache: PasswordCache, username: str, password: str
+    row: RowMapping | None,
+    hasher: BoundedHasher,
+    cache: PasswordCache,
+    username: str,
+    password: str,
 ) -> AccountInfo:
     """The account of ``row`` if ``password`` is its password; Unauthorized("Unauthorized.") for
-    a missing, disabled or wrong one. ``hasher`` has argon2's ``verify``."""
-    if not username or not password or row is None or not row["active"]:
+    a missing, disabled or wrong one. A missing or disabled account still spends a verify (on
+    the hasher's dummy hash), so the answer's timing does not tell which usernames exist."""
+    if not username or not password:
+        raise Unauthorized("Unauthorized.")
+    if row is None or not row["active"]:
+        hasher.verify_dummy(password)
         raise Unauthorized("Unauthorized.")
     key = PasswordCache.key(username, password, row["password_hash"])
     if not cache.hit(key):

@@ -6,6 +6,8 @@ a request waits at most ``wait_seconds`` for one and is then refused with
 :class:`HashingBusy` (503, nothing charged, ``Retry-After``) instead of queueing without end.
 The pool's threads run at a lower CPU priority (nice +``NICE``, Linux; argon2's own lane
 threads inherit it), so API-key requests keep their latency while the pool is saturated.
+A login naming no usable account spends one verify too (:meth:`BoundedHasher.verify_dummy`),
+so a wrong username answers as slowly as a wrong password.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import secrets
 import threading
+from collections.abc import Callable
 
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 from bridge.errors import DependencyDown
 
@@ -51,6 +56,8 @@ class BoundedHasher:
         self._lock = threading.Lock()
         self.active = 0  # verifies running now
         self.peak = 0  # most verifies ever running at once (tests and benches read it)
+        self._dummy: str | None = None  # the hash verify_dummy checks against, made on first use
+        self._dummy_lock = threading.Lock()
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -58,7 +65,16 @@ class BoundedHasher:
     def verify(self, stored_hash: str, password: str) -> bool:
         """True, or argon2's VerificationError/InvalidHashError; HashingBusy if no slot came
         free within the wait."""
-        future = self._pool.submit(self._verify, stored_hash, password)
+        return self._bounded(self._verify, stored_hash, password)
+
+    def verify_dummy(self, password: str) -> None:
+        """Check ``password`` against a fixed dummy hash (this hasher's algorithm and
+        parameters, made once, on first use) and forget the answer: a login naming no usable
+        account costs what a wrong password costs, in the same slots (HashingBusy likewise)."""
+        self._bounded(self._verify_dummy, password)
+
+    def _bounded(self, check: Callable[..., bool], *args: str) -> bool:
+        future = self._pool.submit(check, *args)
         try:
             return future.result(timeout=self._wait)
         except concurrent.futures.TimeoutError:
@@ -79,6 +95,19 @@ class BoundedHasher:
         finally:
             with self._lock:
                 self.active -= 1
+
+    def _verify_dummy(self, password: str) -> bool:
+        try:
+            return self._verify(self._dummy_hash(), password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def _dummy_hash(self) -> str:
+        """Made in a hashing thread, so even its one-off cost stays inside the bound."""
+        with self._dummy_lock:
+            if self._dummy is None:
+                self._dummy = self._hasher.hash(secrets.token_urlsafe(32))
+            return self._dummy
 
     def close(self) -> None:
         """Stop the pool's threads (queued verifies are cancelled)."""

@@ -74,3 +74,22 @@ def test_the_hashing_threads_run_at_a_lower_priority():
     ).result(10)
     bounded.close()
     assert seen == [min(19, mine + NICE)]
+
+
+def test_the_dummy_verify_takes_a_slot_and_its_hash_has_the_real_parameters():
+    slow = PasswordHasher(time_cost=40)  # about a second per verify
+    stored = slow.hash("secret")
+    bounded = BoundedHasher(slow, concurrency=1, wait_seconds=0.05)
+    holder = threading.Thread(target=bounded.verify_dummy, args=("a guess",))
+    holder.start()
+    try:
+        wait_until(lambda: bounded.active == 1, timeout=10, message="the dummy holds the slot")
+        with pytest.raises(HashingBusy):  # a real check waits for it like for any other
+            bounded.verify(stored, "secret")
+    finally:
+        holder.join(30)
+    dummy = bounded._dummy
+    assert dummy is not None and dummy.split("$")[:4] == stored.split("$")[:4]  # argon2id, v, m/t/p
+    bounded.verify_dummy("a guess")  # made once: the same hash is used again
+    assert bounded._dummy == dummy
+    bounded.close()
