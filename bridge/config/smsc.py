@@ -22,6 +22,7 @@ from smpp.codec import METHODS as LONG_MESSAGE_METHODS
 
 BIND_MODES = ("transceiver", "pair")
 MESSAGE_ID_FORMS = ("auto", "dec", "hex", "str")
+VALIDITY_FORMS = ("absolute", "relative")  # how submit_sm writes validity_period (SMPP §7.1.1)
 SIMULATOR = "simulator"  # name of the connection used when no [[smsc]] is configured
 
 
@@ -59,6 +60,9 @@ class Connection:
         "auto"  # how the SMSC writes message ids: "auto" detect, "dec", "hex", "str"
     )
     long_message: str = "udh"  # long texts: "udh" (8-bit ref), "udh16", "sar" TLVs, "payload" TLV
+    # submit_sm validity_period: "absolute" UTC moment, or "relative" (time left when each
+    # submit_sm is built) for SMSCs that misread absolute times
+    validity_form: str = "absolute"
     account: str = ""  # key of the SMSC account for leases and TPS; "" = "host:port:system_id"
 
     def __post_init__(self) -> None:
@@ -154,6 +158,7 @@ _SMSC_KEYS = (
     "dest_npi",
     "message_id_form",
     "long_message",
+    "validity_form",
     "account",
 )
 _ROUTE_KEYS = ("name", "prefixes", "carriers", "connections", "price_per_part", "default")
@@ -202,6 +207,7 @@ def _read_connection(t: Table) -> Connection:
         dest_npi=t.integer("dest_npi", 1, lo=0, hi=18),
         message_id_form=t.choice("message_id_form", "auto", MESSAGE_ID_FORMS),
         long_message=t.choice("long_message", "udh", LONG_MESSAGE_METHODS),
+        validity_form=t.choice("validity_form", "absolute", VALIDITY_FORMS),
         account=t.text("account", "", empty=True).strip(),
     )
 

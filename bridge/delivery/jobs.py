@@ -20,7 +20,6 @@ from bridge.config import Connection
 from bridge.redis.outbox import OutboundMessage
 from bridge.storage.states import MessageState
 from smpp.codec import build_submit_parts
-from smpp.codec.smpp_time import absolute_time
 from smpp.session.submit import SubmitRequest
 
 
@@ -68,7 +67,7 @@ class Job:
         pieces = _single_part(m.text, connection.long_message) or build_submit_parts(
             m.text, method=connection.long_message, ref=concat_ref(m.message_id)
         )
-        validity = absolute_time(m.expires_at)  # the queue's end is the SMSC's too
+        relative = connection.validity_form == "relative"
         self.connection = connection
         self.parts = [
             Part(
@@ -83,7 +82,8 @@ class Job:
                     registered_delivery=1,
                     source_ton=ton,
                     source_npi=npi,
-                    validity_period=validity,
+                    validity_until=m.expires_at,  # the queue's end is the SMSC's too
+                    relative_validity=relative,  # then the time left when the body is built
                     tag=(self, i),
                 ),
             )

@@ -161,7 +161,8 @@ messages = Table(
     Column("submitted_at", UTCDateTime),
     Column("done_at", UTCDateTime),
     # (send_at or created) + the send's validity (default config.validity_seconds): the queue
-    # gives up then (expired, refunded) and it is the submit_sm validity_period (absolute UTC)
+    # gives up then (expired, refunded) and it is the submit_sm validity_period (its end:
+    # absolute UTC, or the time left, per the connection's validity_form)
     Column("expires_at", UTCDateTime, nullable=False),
     Column("send_at", UTCDateTime),  # a scheduled send's time (0004_scheduling); None = at once
     Column("smsc_message_ids", Text),  # JSON list, one per part

@@ -6,10 +6,12 @@ requests with the same segmentation the accept path prices (``smpp.codec``), and
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from smpp.codec import build_submit_parts, pdu
+from smpp.codec.smpp_time import absolute_time, relative_time
 
 if TYPE_CHECKING:  # pragma: no cover
     from smpp.session.client import SessionConfig
@@ -42,6 +44,10 @@ class SubmitRequest:
     source_ton: int | None = None  # None: SessionConfig.source_ton (5 for alphanumeric senders)
     source_npi: int | None = None  # None: SessionConfig.source_npi
     validity_period: str = ""  # SMPP time (smpp.codec.smpp_time); "" = the SMSC's default
+    # epoch seconds the validity ends; when set, validity_period is written from it as the body
+    # is encoded: the absolute UTC moment, or with relative_validity the time left then
+    validity_until: float | None = None
+    relative_validity: bool = False  # write validity_until in the relative form ("...000R")
     tag: object = field(default=None, compare=False)
 
 
@@ -92,10 +98,20 @@ def requests_for_text(
     ]
 
 
-def submit_body(r: SubmitRequest, cfg: SessionConfig) -> bytes:
+def validity_field(r: SubmitRequest, now: float | None = None) -> str:
+    """The validity_period ``r`` writes at epoch ``now`` (default: the clock now): its
+    ``validity_until`` in its form, else its ``validity_period`` as given."""
+    if r.validity_until is None:
+        return r.validity_period
+    if not r.relative_validity:
+        return absolute_time(r.validity_until)
+    return relative_time(r.validity_until - (time.time() if now is None else now))
+
+
+def submit_body(r: SubmitRequest, cfg: SessionConfig, now: float | None = None) -> bytes:
     """The submit_sm body (no header: the sequence number comes later) for ``r``, fields it
-    leaves None taken from ``cfg``. PduError (with the status to report) when it cannot be
-    encoded."""
+    leaves None taken from ``cfg``, its validity as of epoch ``now`` (default: the clock now).
+    PduError (with the status to report) when it cannot be encoded."""
     try:
         tlvs = dict(r.tlvs) if r.tlvs else {}
     except (TypeError, ValueError) as exc:
@@ -113,7 +129,7 @@ def submit_body(r: SubmitRequest, cfg: SessionConfig) -> bytes:
             0,
             0,
             "",
-            r.validity_period,
+            validity_field(r, now),
             cfg.registered_delivery if r.registered_delivery is None else r.registered_delivery,
             0,
             r.data_coding,

@@ -14,10 +14,12 @@ import itertools
 import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from smpp.codec import decode, parse_concat, pdu
 from smpp.codec.pdu import ShortMessage
+from smpp.codec.smpp_time import time_end
 from smpp.codec.tlv import TAG_MESSAGE_PAYLOAD
 
 MAX_GROUPS = 10_000  # unfinished concatenated messages kept; the oldest goes beyond this
@@ -71,6 +73,12 @@ class SubmittedMessage:
     @property
     def text(self) -> str:
         return decode(self.payload, self.data_coding)
+
+    @property
+    def validity_end(self) -> datetime | None:
+        """When its validity ends as this SMSC reads validity_period: the absolute moment, or
+        received_at plus the relative duration; None when it gave none."""
+        return time_end(self.validity_period, datetime.fromtimestamp(self.received_at, UTC))
 
     @property
     def parts(self) -> int:

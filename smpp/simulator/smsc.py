@@ -5,6 +5,7 @@ call in here for every decision; nothing here touches another thread."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import random
 from collections import defaultdict, deque
@@ -12,7 +13,14 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from smpp.codec import pdu
-from smpp.codec.status import ESME_RBINDFAIL, ESME_RINVPASWD, ESME_RINVSYSID, ESME_ROK
+from smpp.codec.smpp_time import parse_absolute_time, parse_relative_time
+from smpp.codec.status import (
+    ESME_RBINDFAIL,
+    ESME_RINVEXPIRY,
+    ESME_RINVPASWD,
+    ESME_RINVSYSID,
+    ESME_ROK,
+)
 from smpp.codec.tlv import TAG_MESSAGE_PAYLOAD
 from smpp.simulator.config import SimulatorConfig
 from smpp.simulator.dlr import (
@@ -35,6 +43,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
     #: A receipt to send: (submitting connection, the submit, message id, stat, submit date).
     ReceiptJob = tuple[Connection, pdu.ShortMessage, str, str, str]
+
+
+@functools.lru_cache(maxsize=4096)
+def validity_readable(value: str) -> bool:
+    """A validity_period in the absolute or the relative form of SMPP 3.4 §7.1.1 (cached: a
+    bulk send repeats the same few values)."""
+    try:
+        parse_relative_time(value) if value.endswith("R") else parse_absolute_time(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _overrides(scenarios: list[Scenario], hook: str) -> list[Scenario]:
@@ -146,6 +165,12 @@ class Smsc:
         the PDU arrived (``read_at``), not from when its turn in a long read came."""
         record = conn.record
         delay = sum(s.response_delay() for s in self.delay_hooks) if self.delay_hooks else 0.0
+        if m.validity_period and not validity_readable(m.validity_period):
+            self.recorder.pdu(record, command_id, 0, sequence, m, ESME_RINVEXPIRY)
+            self._respond(
+                conn, pdu.encode_message_id_resp(resp_id, sequence, "", ESME_RINVEXPIRY), delay
+            )
+            return
         for scenario in self.submit_hooks:
             verdict = scenario.submit(self.read_at, m)
             if verdict == SILENT:

@@ -14,7 +14,7 @@ from bridge.delivery.settlement.cancel import Canceller
 from bridge.errors import Conflict
 from bridge.redis import keys as redis_keys
 from bridge.storage.models import ledger
-from smpp.codec.smpp_time import absolute_time, parse_absolute_time
+from smpp.codec.smpp_time import absolute_time, parse_absolute_time, parse_relative_time
 from tests.bridge.delivery.conftest import OPENING, numbers
 from tests.harness.procs import wait_until
 
@@ -75,6 +75,24 @@ def test_validity_is_the_submit_sm_validity_period(bridge, start_worker):
     assert parse_absolute_time(sent.validity_period) == end.replace(
         microsecond=end.microsecond // 100_000 * 100_000  # the format carries tenths
     )
+    assert sent.validity_end == parse_absolute_time(sent.validity_period)  # as the SMSC reads it
+
+
+def test_a_relative_validity_connection_sends_the_time_left(bridge, start_worker):
+    ids = bridge.service.send(bridge.account_id, numbers(1), "relative hello", validity=7).body[
+        "messages"
+    ]
+    # held in the queue a while before any worker runs: the relative duration must not count it
+    time.sleep(2.0)  # not a readiness wait: this is the queue time under test
+    start_worker(smsc={"validity_form": "relative"})
+    bridge.wait_final(1, timeout=30)
+    (row,) = bridge.rows([ids[0]["message_id"]])
+    sent = _wire(bridge)[numbers(1)[0]]
+    assert sent.validity_period.endswith("000R")  # YYMMDDhhmmss000R, SMPP 3.4 §7.1.1.2
+    left = parse_relative_time(sent.validity_period)
+    assert timedelta(minutes=7) - timedelta(seconds=10) <= left <= timedelta(minutes=7, seconds=-2)
+    end = row["expires_at"]  # the SMSC's end (its receipt + the duration) is the queue's end
+    assert end - timedelta(seconds=3) <= sent.validity_end <= end + timedelta(seconds=1)
 
 
 def test_cancels_racing_the_worker_refund_exactly_what_never_reached_the_smsc(bridge, start_worker):

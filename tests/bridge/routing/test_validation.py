@@ -38,6 +38,11 @@ SMSC_CASES = [
         r"long_message must be one of 'udh', 'udh16', 'sar', 'payload', got 'concat'",
     ),
     ({"message_id_form": "HEX"}, r"message_id_form must be one of 'auto', 'dec', 'hex', 'str'"),
+    (
+        {"validity_form": "Relative"},
+        r"\[\[smsc\]\] #1 \('saf'\): validity_form must be one of 'absolute', 'relative', "
+        r"got 'Relative'$",
+    ),
     ({"binds": 0}, r"binds must be an integer from 1 to 64, got 0"),
     ({"binds": True}, r"binds must be an integer from 1 to 64, got True"),
     ({"window": -1}, r"window must be an integer from 1 to 10000"),
@@ -55,6 +60,11 @@ SMSC_CASES = [
 def test_bad_smsc_values_are_named(change, message):
     with pytest.raises(ConfigError, match=message):
         Router.from_config(Config().replace(smsc=(smsc(**change),), routes=(ROUTE,)))
+
+
+def test_validity_form_is_absolute_unless_a_connection_says_relative():
+    config = Config().replace(smsc=(smsc(), smsc("air", validity_form="relative")))
+    assert [c.validity_form for c in config.smsc] == ["absolute", "relative"]
 
 
 def test_missing_required_smsc_key_is_named():

@@ -7,7 +7,10 @@ import time
 
 import pytest
 
+from smpp.codec.smpp_time import absolute_time, parse_relative_time
+from smpp.codec.status import ESME_RINVEXPIRY
 from smpp.session.client import Session, SessionState, SubmitRequest
+from smpp.session.submit import validity_field
 from smpp.simulator import Latency, Silent
 from tests.harness.procs import free_port, wait_until
 from tests.smpp.session.conftest import session_config
@@ -125,6 +128,35 @@ def test_per_request_source_ton_and_registered_delivery_override(sim, session):
         body.source_addr_npi,
         body.registered_delivery,
     ) == ("ACME", 5, 0, 0)
+
+
+def test_validity_is_written_when_the_body_is_built_in_either_form(sim, session):
+    s, _ = session(sim.port)
+    until = time.time() + 600
+    absolute = SubmitRequest("1", "4915551", b"abs", validity_until=until)
+    relative = SubmitRequest("1", "4915552", b"rel", validity_until=until, relative_validity=True)
+    assert validity_field(relative, now=until - 90.5) == "000000000130000R"  # 1m30s, rounded down
+    assert validity_field(relative, now=until + 5) == "000000000001000R"  # passed: 1 s
+    assert validity_field(SubmitRequest("1", "2", b"", validity_period="x")) == "x"
+    assert [s.submit(r).result(timeout=5).kind for r in (absolute, relative)] == ["ok", "ok"]
+    sent = {m.destination_addr: m for m in sim.messages}
+    assert sent["4915551"].validity_period == absolute_time(until)
+    rel = sent["4915552"]
+    assert rel.validity_period.endswith("000R")
+    left = parse_relative_time(rel.validity_period).total_seconds()
+    assert 595 <= left <= 600  # the time left when submit() encoded it, not a fixed 600
+    # the SMSC reads both as (about) the same end
+    ends = [sent[n].validity_end.timestamp() for n in ("4915551", "4915552")]
+    assert abs(ends[0] - until) < 0.1 and until - 6 <= ends[1] <= until + 1
+
+
+def test_the_smsc_refuses_a_validity_in_neither_form(sim, session):
+    s, _ = session(sim.port)
+    outcome = s.submit(SubmitRequest("1", "4915551", b"x", validity_period="tomorrow")).result(
+        timeout=5
+    )
+    assert (outcome.kind, outcome.status) == ("permanent", ESME_RINVEXPIRY)
+    assert sim.messages == []
 
 
 def test_unencodable_request_is_permanent_and_not_written(sim, session):
