@@ -11,6 +11,10 @@ Redirects are never followed (a 3xx could point anywhere, including inward). A r
 read to ``BODY_CAP`` bytes and thrown away; a longer or chunked one closes its connection
 instead of being drained. A receiver that answers and closes while the request is still being
 sent (EPIPE, ECONNRESET) has answered: that answer is read and stands, as through the pool.
+A reused connection that the receiver closed just as it was reused (a reset, a broken pipe or a
+close before any byte of an answer) is no answer: the POST is sent once more at once on a new
+connection (webhooks are at-least-once under a stable ``webhook-id``); a new connection failing
+so is a DeliveryError like any.
 
 ``total_timeout`` is a deadline for the whole exchange, counted from the start of the request:
 the connect waits at most ``connect_timeout`` (and never past the deadline), the send and every
@@ -49,6 +53,15 @@ class DeliveryError(Exception):
     """The request got no HTTP answer (connect error, timeout, reset, TLS); retryable."""
 
 
+class _ClosedUnanswered(DeliveryError):
+    """The receiver closed the connection before any byte of an answer (reset, broken pipe,
+    closed without a response); on a reused connection, ``post`` tries once more at once."""
+
+
+# Errors of a connection the receiver closed (RemoteDisconnected is a ConnectionResetError).
+_CLOSED_ERRORS = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -75,20 +88,41 @@ class WebhookClient:
         self._lock = threading.Lock()
 
     def post(self, target: Target, body: bytes, headers: dict[str, str]) -> Answer:
-        """POST ``body`` to ``target`` (its first address); DeliveryError without an answer."""
+        """POST ``body`` to ``target`` (its first address); DeliveryError without an answer.
+        A kept-alive connection the receiver closed as it was reused (no byte of an answer)
+        is followed at once by one more try on a new connection."""
         key = (target.scheme, target.host, target.port, target.addresses[0])
         deadline = time.monotonic() + self._total
         conn = self._take(key, target)
+        if conn.sock is not None:  # reused: the receiver may close it just as we send
+            try:
+                return self._exchange(key, conn, target, body, headers, deadline)
+            except _ClosedUnanswered:
+                conn = self._new_connection(target)  # the event has a stable id: safe to resend
+        return self._exchange(key, conn, target, body, headers, deadline)
+
+    def _exchange(
+        self,
+        key: _Key,
+        conn: _DeadlineConnection,
+        target: Target,
+        body: bytes,
+        headers: dict[str, str],
+        deadline: float,
+    ) -> Answer:
+        """One request and its answer on ``conn``, which is given back for reuse or closed."""
         try:
             if conn.sock is None:
-                conn.timeout = self._connect_timeout
+                conn.timeout = min(self._connect_timeout, _left(deadline))
                 conn.connect()
             conn.timeout = _left(deadline)  # request() and getresponse() apply it to the socket
-            conn.deadline = deadline
+            conn.deadline, conn.received = deadline, 0
             sent = _send(conn, target, body, headers)
             resp = conn.getresponse()
         except (Urllib3Error, OSError, http.client.HTTPException, CertificateError) as exc:
             conn.close()
+            if conn.received == 0 and isinstance(exc, _CLOSED_ERRORS):
+                raise _ClosedUnanswered(_describe(exc)) from None
             raise DeliveryError(_describe(exc)) from None
         answer = Answer(resp.status, retry_after(resp.headers.get("Retry-After")))
         reuse = False
@@ -192,11 +226,13 @@ def _left(deadline: float) -> float:
 
 
 class _DeadlineReader(io.RawIOBase):
-    """The socket as a readable stream whose every read waits at most until ``deadline``."""
+    """The socket as a readable stream whose every read waits at most until ``deadline``; the
+    bytes it reads are counted on ``conn.received``."""
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
+    def __init__(self, sock: socket.socket, conn: _DeadlineConnection, deadline: float) -> None:
         super().__init__()
         self._sock = sock
+        self._conn = conn
         self._deadline = deadline
 
     def readable(self) -> bool:
@@ -207,29 +243,33 @@ class _DeadlineReader(io.RawIOBase):
         if left <= 0:
             raise TimeoutError("timed out: the answer was not complete within the timeout")
         self._sock.settimeout(left)
-        return self._sock.recv_into(buffer)
+        n = self._sock.recv_into(buffer)
+        self._conn.received += n
+        return n
 
 
 class _DeadlineSocket:
     """What http.client's response is built on: it only calls ``makefile("rb")``."""
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
+    def __init__(self, sock: socket.socket, conn: _DeadlineConnection, deadline: float) -> None:
         self._sock = sock
+        self._conn = conn
         self._deadline = deadline
 
     def makefile(self, mode: str = "rb") -> io.BufferedReader:
-        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+        return io.BufferedReader(_DeadlineReader(self._sock, self._conn, self._deadline))
 
 
 class _DeadlineConnection(HTTPConnection):
     """Reads each answer against the request's deadline (set by ``WebhookClient.post``)."""
 
     deadline: float | None = None
+    received = 0  # bytes of the current answer read so far
 
     def response_class(self, sock, *args, **kwargs):  # type: ignore[override]
         if self.deadline is None:  # not sent through WebhookClient.post: plain reads
             return http.client.HTTPResponse(sock, *args, **kwargs)
-        wrapped = cast(socket.socket, _DeadlineSocket(sock, self.deadline))  # only makefile
+        wrapped = cast(socket.socket, _DeadlineSocket(sock, self, self.deadline))  # only makefile
         return http.client.HTTPResponse(wrapped, *args, **kwargs)
 
 

@@ -1,7 +1,8 @@
 """The webhook client's timeout is a deadline for the whole exchange, not for each read.
 
 A real receiver on 127.0.0.1 that trickles its answer one byte every 0.2 s (each read gets
-data well within any per-read timeout) must still end the request at the deadline.
+data well within any per-read timeout) must still end the request at the deadline. Also: an
+early answer stands, and a kept connection closed as it is reused is sent again at once.
 """
 
 from __future__ import annotations
@@ -19,59 +20,39 @@ import pytest
 
 from bridge.webhooks.client import DeliveryError, WebhookClient
 from bridge.webhooks.ssrf import Target
+from tests.harness.closing_receiver import closing_receiver
+from tests.harness.listener import Listener
 
 TRICKLE = 0.2  # seconds between two bytes of the answer
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 40\r\n\r\n"
 BODY = b"x" * 40
 
 
-class Trickler:
+class Trickler(Listener):
     """Accepts connections, reads each request, then writes ``fast`` at once and ``slow`` one
     byte every TRICKLE seconds; stops within one TRICKLE of ``stop()``."""
 
     def __init__(self, fast: bytes, slow: bytes) -> None:
         self.fast, self.slow = fast, slow
-        self._stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(TRICKLE)
-        self.port = self._listener.getsockname()[1]
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._threads[0].start()
+        super().__init__(TRICKLE)
 
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in list(self._threads):
-            thread.join(5)
-            assert not thread.is_alive()
-        self._listener.close()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            thread = threading.Thread(target=self._answer, args=(conn,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _answer(self, conn: socket.socket) -> None:
+    def serve(self, conn: socket.socket, number: int) -> None:
         """Answer each request of the connection in turn (keep-alive, as receivers do) until
         the client closes it or the server stops."""
         with conn, contextlib.suppress(OSError):
             conn.settimeout(TRICKLE)
-            while not self._stop.is_set():
+            while not self.stopping.is_set():
                 request, closed = b"", False
-                while b"\r\n\r\n" not in request and not self._stop.is_set():
+                while b"\r\n\r\n" not in request and not self.stopping.is_set():
                     with contextlib.suppress(TimeoutError):
                         chunk = conn.recv(65536)
                         closed = not chunk
                         request += chunk or b"\r\n\r\n"
-                if closed or self._stop.is_set():
+                if closed or self.stopping.is_set():
                     return
                 conn.sendall(self.fast)
                 for i in range(len(self.slow)):
-                    if self._stop.wait(TRICKLE):
+                    if self.stopping.wait(TRICKLE):
                         return
                     conn.sendall(self.slow[i : i + 1])
 
@@ -232,3 +213,36 @@ def test_an_answer_sent_before_the_body_was_read_is_the_answer(status):
         listener.close()
     assert not thread.is_alive()
     assert getattr(outcome, "status", None) == status, outcome
+
+
+def test_a_kept_connection_closed_as_it_is_reused_is_sent_again_at_once_on_a_new_one():
+    """The receiver closes a kept-alive connection, unanswered, as the second POST arrives on
+    it (its idle timeout firing just then): no byte of an answer, so the client sends once more
+    on a new connection, which answers; the caller sees one 200."""
+    client = WebhookClient(connect_timeout=2, total_timeout=10)
+    with closing_receiver() as server:
+        try:
+            first, _ = post_timed(client, server.port, b'{"n":1}')
+            second, took = post_timed(client, server.port, b'{"n":2}')
+        finally:
+            client.close()
+    assert getattr(first, "status", None) == 200, first
+    assert getattr(second, "status", None) == 200, second
+    assert took < 2.0
+    assert [(n, answered) for n, _, answered in server.requests] == [
+        (1, True),  # the first POST, on connection 1, kept alive
+        (1, False),  # the second on the kept connection: closed unanswered
+        (2, True),  # sent again at once on a new connection
+    ]
+
+
+def test_a_new_connection_closed_unanswered_is_a_delivery_error_not_sent_again():
+    client = WebhookClient(connect_timeout=2, total_timeout=10)
+    with closing_receiver(answer_first=False) as server:
+        try:
+            outcome, _ = post_timed(client, server.port)
+        finally:
+            client.close()
+    assert isinstance(outcome, DeliveryError), outcome
+    assert "RemoteDisconnected" in str(outcome) or "ConnectionReset" in str(outcome), outcome
+    assert len(server.requests) == 1

@@ -14,6 +14,7 @@ from bridge.redis import keys
 from bridge.storage import webhook_secrets
 from bridge.webhooks.attempts import read_attempts
 from tests.bridge.webhooks.conftest import publish
+from tests.harness.closing_receiver import closing_receiver
 from tests.harness.procs import wait_until
 
 
@@ -154,3 +155,28 @@ def test_two_senders_share_the_retries_and_deliver_each_event_once(
     assert redis_client.xlen(keys.webhooks_dead_key()) == 0
     for request in receiver.requests:
         assert _verify(secret, request)
+
+
+def test_a_kept_connection_the_receiver_closed_as_it_was_reused_costs_no_attempt(
+    account, start_sender, redis_client
+):
+    """The receiver keeps the first event's connection alive, then closes it unanswered as the
+    second event's POST arrives on it: the second event is sent again at once on a new
+    connection and delivered on its first attempt, with no back-off (30 s here)."""
+    account_id, _ = account()
+    with closing_receiver() as server:
+        start_sender(webhook_backoff_base_seconds=30.0, webhook_backoff_max_seconds=60.0)
+        publish(redis_client, account_id, server.url(), prefix="first", message_id="m1")
+        wait_until(lambda: len(read_attempts(redis_client, "m1")) == 1, message="first done")
+        started = time.monotonic()
+        publish(redis_client, account_id, server.url(), prefix="second", message_id="m2")
+        wait_until(
+            lambda: len(read_attempts(redis_client, "m2")) >= 1, timeout=10, message="second"
+        )
+        assert time.monotonic() - started < 5.0  # well before the first back-off (30 s)
+        assert [r["outcome"] for r in read_attempts(redis_client, "m2")] == ["delivered"]
+        assert server.requests == [
+            (1, "first_0", True),
+            (1, "second_0", False),  # closed as the kept connection was reused
+            (2, "second_0", True),  # sent again at once, same webhook-id
+        ]
