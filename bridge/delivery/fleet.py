@@ -11,6 +11,7 @@ Each bind also publishes its state (:func:`publish_bind_status`) for ``smpp-brid
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import socket
@@ -22,7 +23,17 @@ from typing import Any
 import redis as redis_lib
 
 from bridge.config import default_burst
+from bridge.delivery.holders import (
+    Holder,
+    HostIdentity,
+    current_holder,
+    holder_is_dead,
+    holder_label,
+    parse_holder,
+)
 from bridge.redis import keys as redis_keys
+
+log = logging.getLogger(__name__)
 
 # Every script starts with this: ARGV[1] is the caller's clock ("" = use Redis TIME).
 _NOW = """
@@ -39,17 +50,23 @@ local function keep_alive(ttl)
 end
 """
 
-# KEYS[1] lease zset; ARGV: now, ttl, max_binds, lease id. Returns 1 when granted.
+# KEYS[1] lease zset; ARGV: now, ttl, max_binds, lease id, dead lease id ("" = none). A dead
+# holder's lease goes only if it is still that exact id (a compare-and-delete: a lease released
+# or taken over meanwhile is gone, and every lease id is new), then the lease is granted under
+# the cap. Returns 2 when the dead lease was removed and the lease granted, 1 when granted
+# without removing one, 0 when refused.
 _ACQUIRE = (
     _NOW
     + _KEEP_ALIVE
     + """
 local ttl, cap = tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local removed = 0
+if ARGV[5] ~= '' then removed = redis.call('ZREM', KEYS[1], ARGV[5]) end
 if redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[4])
 keep_alive(ttl)
-return 1
+return 1 + removed
 """
 )
 
@@ -93,8 +110,11 @@ class BindLeases:
     """Caps the binds of each SMSC account across every worker of the fleet.
 
     A lease lives ``ttl`` seconds unless renewed; renew every ``ttl / 3`` or so. A worker that
-    dies simply stops renewing, and its slots come free after ``ttl``. ``clock`` (seconds) is for
-    tests only; by default the scripts read Redis ``TIME``.
+    dies stops renewing, and its slots come free after ``ttl``, or at once for a worker on the
+    same machine: a lease id names its holder (bridge.delivery.holders), and an acquire that
+    finds the cap full takes over the lease of a holder proven dead. ``clock`` (seconds) is for
+    tests only; by default the scripts read Redis ``TIME``. ``identity`` says who this process
+    is as a holder (None: old-form ids, no take-over), for tests too.
     """
 
     def __init__(
@@ -104,12 +124,14 @@ class BindLeases:
         ttl: float = 15.0,
         clock: Callable[[], float] | None = None,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex[:16],
+        identity: Callable[[], Holder | None] = current_holder,
     ) -> None:
         if ttl <= 0:
             raise ValueError(f"lease ttl must be positive seconds, got {ttl!r}")
         self.ttl = ttl
         self._clock = clock
         self._new_id = new_id
+        self._identity = identity
         self._acquire = redis.register_script(_ACQUIRE)
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
@@ -119,18 +141,49 @@ class BindLeases:
         return "" if self._clock is None else repr(float(self._clock()))
 
     def acquire(self, account: str, max_binds: int, holder: str) -> str | None:
-        """A lease id when fewer than ``max_binds`` live leases exist for ``account``, else None.
+        """A lease id when fewer than ``max_binds`` live leases exist for ``account``, or when
+        one of them is held by a process of this machine that is gone (taken over at once,
+        logged at WARNING); else None.
 
         ``holder`` (e.g. "host:pid:connection#1") prefixes the lease id so status shows who.
         """
         if max_binds < 1:
             raise ValueError(f"max_binds must be at least 1, got {max_binds!r}")
-        lease = f"{holder}/{self._new_id()}"
-        granted = self._acquire(
-            keys=[redis_keys.bind_lease_key(account)],
-            args=[self._now(), self.ttl, max_binds, lease],
-        )
-        return lease if int(granted) == 1 else None
+        me = self._identity()
+        lease = f"{holder}/{self._new_id()}" + ("" if me is None else me.suffix())
+        key = redis_keys.bind_lease_key(account)
+        granted = self._acquire(keys=[key], args=[self._now(), self.ttl, max_binds, lease, ""])
+        if int(granted):
+            return lease
+        if me is None:
+            return None  # we cannot prove anything about others' processes either
+        return self._take_over_dead(account, max_binds, lease, me.host)
+
+    def _take_over_dead(
+        self, account: str, max_binds: int, lease: str, here: HostIdentity
+    ) -> str | None:
+        """Take the slot of the first lease whose holder is a dead process of this machine."""
+        key = redis_keys.bind_lease_key(account)
+        for dead, left in self.holders(account).items():
+            holder = parse_holder(dead)
+            if holder is None or not holder_is_dead(holder, here):
+                continue
+            took = int(
+                self._acquire(keys=[key], args=[self._now(), self.ttl, max_binds, lease, dead])
+            )
+            if took == 2:
+                log.warning(
+                    "took over the bind lease of %s for %s at once: its holder (pid %d, "
+                    "started at tick %d) is gone from this machine; the lease had %.1fs left",
+                    holder_label(dead),
+                    account,
+                    holder.pid,
+                    holder.start_time,
+                    left,
+                )
+            if took:
+                return lease
+        return None
 
     def renew(self, account: str, lease: str) -> bool:
         """Extend a lease by ``ttl``; False when it had expired or was released (unbind now)."""

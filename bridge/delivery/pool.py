@@ -27,6 +27,7 @@ import redis as redis_lib
 
 from bridge.config import Connection, WorkerSettings
 from bridge.delivery.fleet import BindLeases, clear_bind_status, publish_bind_status
+from bridge.delivery.holders import holder_label
 from bridge.delivery.rates import RateMeter
 from smpp.codec.receipt import Receipt
 from smpp.session.client import Session, SessionConfig, SessionInfo, SessionState
@@ -193,9 +194,10 @@ class SessionPool:
             account, slot.connection.max_binds, f"{self._holder}:{slot.bind_id}"
         )
         if lease is None:
+            held = sorted({holder_label(h) for h in self._leases.holders(account)})
             slot.note = (
                 f"waiting for a bind lease ({slot.connection.max_binds} bind(s) of "
-                f"{account} in use fleet-wide)"
+                f"{account} in use fleet-wide{': ' if held else ''}{', '.join(held)})"
             )
             return
         slot.lease, slot.renewed_at, slot.note = lease, self._clock(), ""

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import json
+import logging
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
+import uuid
 
 import pytest
 
@@ -16,6 +22,13 @@ from bridge.delivery.fleet import (
     clear_bind_status,
     publish_bind_status,
     read_bind_statuses,
+)
+from bridge.delivery.holders import (
+    Holder,
+    current_holder,
+    parse_holder,
+    process_start_time,
+    read_host_identity,
 )
 from bridge.redis import keys as redis_keys
 from tests.bridge.delivery import fleet_procs
@@ -148,6 +161,110 @@ def test_lease_expiry_by_an_injected_clock(redis_client):
     now[0] += 0.2
     assert leases.acquire("acct", 1, "w2") is not None
     assert not leases.renew("acct", lease)
+
+
+def _dead_child_holder():
+    """A Holder of this machine whose process ran and is gone (a real, reaped child)."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        start = process_start_time(child.pid)
+    finally:
+        child.kill()
+        child.wait(10)
+    here = read_host_identity()
+    assert here is not None and start is not None
+    return Holder(here, child.pid, start)
+
+
+def _same(holder: Holder | None) -> Holder | None:
+    return holder
+
+
+needs_proc = pytest.mark.skipif(read_host_identity() is None, reason="needs Linux /proc")
+
+
+@needs_proc
+def test_a_dead_same_host_holders_lease_is_taken_over_at_once(redis_client, caplog):
+    now = [1000.0]
+    dead = _dead_child_holder()
+    theirs = BindLeases(redis_client, ttl=60, clock=lambda: now[0], identity=lambda: dead)
+    old = theirs.acquire("acct", 1, f"{dead.host.hostname}:{dead.pid}:sim#1")
+    assert old is not None and parse_holder(old) == dead
+    leases = BindLeases(redis_client, ttl=60, clock=lambda: now[0])
+    now[0] += 1.0  # 59 s before the TTL would free it
+    with caplog.at_level(logging.WARNING, logger="bridge.delivery.fleet"):
+        mine = leases.acquire("acct", 1, "me:1:sim#1")
+    assert mine is not None and set(leases.holders("acct")) == {mine}
+    assert parse_holder(mine) == current_holder()
+    assert not theirs.renew("acct", old)  # the dead one's id is gone for good
+    took = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(took) == 1 and f"{dead.host.hostname}:{dead.pid}:sim#1" in took[0]
+    assert f"pid {dead.pid}" in took[0] and "59.0s left" in took[0]
+    assert leases.holders("acct")[mine] == 60.0
+
+
+@needs_proc
+def test_a_reused_pids_lease_is_taken_over(redis_client):
+    me = current_holder()
+    assert me is not None
+    # the lease names our pid but another start time: its holder was an earlier process
+    earlier = dataclasses.replace(me, start_time=me.start_time - 1)
+    BindLeases(redis_client, ttl=60, identity=lambda: earlier).acquire("acct", 1, "old")
+    assert BindLeases(redis_client, ttl=60).acquire("acct", 1, "new") is not None
+
+
+@needs_proc
+def test_a_live_holders_lease_is_not_taken(redis_client):
+    leases = BindLeases(redis_client, ttl=60)
+    mine = leases.acquire("acct", 1, "w1")  # this process: alive
+    assert mine is not None
+    assert leases.acquire("acct", 1, "w2") is None
+    assert BindLeases(redis_client, ttl=60).acquire("acct", 1, "w3") is None
+    assert set(leases.holders("acct")) == {mine}
+
+
+@needs_proc
+def test_foreign_and_old_form_holders_keep_the_ttl_rule(redis_client):
+    now = [1000.0]
+    dead = _dead_child_holder()
+    elsewhere: list[Holder | None] = [
+        dataclasses.replace(dead, host=dataclasses.replace(dead.host, hostname="other-vm")),
+        dataclasses.replace(dead, host=dataclasses.replace(dead.host, boot_id=str(uuid.uuid4()))),
+        dataclasses.replace(dead, host=dataclasses.replace(dead.host, pid_ns=1)),
+        None,  # a holder that could not read /proc writes the old form
+    ]
+    for i, holder in enumerate(elsewhere):
+        theirs = BindLeases(
+            redis_client, ttl=15, clock=lambda: now[0], identity=functools.partial(_same, holder)
+        )
+        assert theirs.acquire(f"acct{i}", 1, "them") is not None
+    # a lease id an older release wrote: "<host>:<pid>:<bind>/<random>"
+    key = redis_keys.bind_lease_key("acct-old")
+    redis_client.zadd(key, {f"{dead.host.hostname}:{dead.pid}:sim#1/0123456789abcdef": 1015.0})
+    accounts = [f"acct{i}" for i in range(len(elsewhere))] + ["acct-old"]
+    leases = BindLeases(redis_client, ttl=15, clock=lambda: now[0])
+    now[0] += 14.9
+    assert [leases.acquire(a, 1, "me") for a in accounts] == [None] * len(accounts)
+    now[0] += 0.2  # past the TTL: free as before
+    assert all(leases.acquire(a, 1, "me") is not None for a in accounts)
+
+
+@needs_proc
+def test_two_takers_of_one_dead_lease_get_one_slot(redis_client):
+    dead = _dead_child_holder()
+    BindLeases(redis_client, ttl=60, identity=lambda: dead).acquire("acct", 1, "dead")
+    takers = [BindLeases(redis_client, ttl=60) for _ in range(8)]
+    got: list[str | None] = []
+    threads = [
+        threading.Thread(target=lambda t=t: got.append(t.acquire("acct", 1, "taker")))
+        for t in takers
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(got) == 8 and sum(g is not None for g in got) == 1
+    assert set(BindLeases(redis_client).holders("acct")) == {g for g in got if g}
 
 
 def test_lease_arguments_are_checked(redis_client):

@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from bridge.delivery.holders import parse_holder
+from bridge.redis import keys as redis_keys
 from tests.bridge.delivery.conftest import check_ground_truth
 from tests.harness.procs import wait_until
 
@@ -71,6 +73,41 @@ def test_one_bind_fleet_wide_and_the_lease_moves_on_graceful_stop(bridge, spawn_
     assert len(_submitting_binds(bridge.sim)) == 2  # the second worker took over
     assert _worst_rate_excess(samples) <= BURST + 5
     check_ground_truth(bridge, count)
+
+
+def test_a_sigkilled_workers_binds_are_taken_over_at_once(bridge, spawn_worker):
+    # a lease_ttl of 60 s: a replacement that waited for the dead worker's leases to expire
+    # (at least 40 s after the kill, renewed every 20 s) would miss the 30 s bound below
+    worker, smsc = {"lease_ttl": 60.0}, {"binds": 2, "max_binds": 2}
+    first = spawn_worker(worker=worker, smsc=smsc)
+    wait_until(lambda: len(bridge.sim.bound) == 2, timeout=30, message="the first worker's binds")
+    old = {b.id for b in bridge.sim.bound}
+    first.kill()  # SIGKILL: nothing released, its two leases stay in Redis
+    first.wait(10)
+    killed = time.monotonic()
+    assert len(_leases(bridge)) == 2
+    wait_until(lambda: not bridge.sim.bound, timeout=10, message="the SMSC to see the binds go")
+    second = spawn_worker(worker=worker, smsc=smsc)
+    wait_until(
+        lambda: len([b for b in bridge.sim.bound if b.id not in old]) == 2,
+        timeout=max(1.0, 30.0 - (time.monotonic() - killed)),
+        message="the replacement's two binds well before the 60 s lease TTL",
+    )
+    leases = _leases(bridge)
+    assert len(leases) == 2
+    assert {getattr(parse_holder(lease), "pid", None) for lease in leases} == {second.pid}
+    log = (bridge.tmp / "worker-2.log").read_text()
+    assert log.count("took over the bind lease") == 2, log
+    assert f":{first.pid}:sim#" in log  # the dead holder is named
+    count = 50
+    bridge.send(count)
+    assert bridge.wait_final(count, timeout=60) == {"delivered": count}
+
+
+def _leases(bridge) -> list[str]:
+    keys = list(bridge.redis.scan_iter(redis_keys.BIND_LEASE_PREFIX + "*"))
+    assert len(keys) == 1, keys
+    return [m.decode() for m in bridge.redis.zrange(keys[0], 0, -1)]
 
 
 def test_tps_cap_holds_across_two_sending_workers(bridge, spawn_worker):

@@ -3,6 +3,9 @@ published, a lost lease unbinds."""
 
 from __future__ import annotations
 
+import os
+import socket
+
 from bridge.config import Connection, WorkerSettings
 from bridge.delivery.fleet import read_bind_statuses
 from bridge.delivery.pool import SessionPool
@@ -52,6 +55,13 @@ def test_binds_within_the_lease_cap_and_reports_them(make_simulator, redis_clien
             message="status heartbeat",
         )
         assert sorted(s["state"] for s in statuses) == ["bound", "bound", "no_lease"]
+        waiting = next(s for s in statuses if s["state"] == "no_lease")
+        me = f"{socket.gethostname()}:{os.getpid()}"
+        # the note names who holds the leases (host:pid:bind), without the identity suffix
+        assert waiting["last_error"] == (
+            f"waiting for a bind lease (2 bind(s) of {conn.account} in use fleet-wide: "
+            f"{me}:sim#1, {me}:sim#2)"
+        )
         assert len(sim.bound) == 2  # the third slot never connected
         assert {pool.pick("sim") for _ in range(4)} == set(pool.bound_sessions("sim"))
     finally:
