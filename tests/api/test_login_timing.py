@@ -73,7 +73,9 @@ def test_a_wrong_username_takes_as_long_as_a_wrong_password(
     base = statistics.median(wrong)
     for name, times in (("unknown", unknown), ("disabled", off)):
         ratio = statistics.median(times) / base
-        assert 0.5 <= ratio <= 2.0, (name, ratio, times, wrong)
+        # without the dummy hash an unknown username answers ~100x faster (ratio ~0.01); the
+        # wide band keeps a noisy shared machine from failing a correct build
+        assert 0.25 <= ratio <= 4.0, (name, ratio, times, wrong)
 
     # failed-login throttling counted each of them, as it counts a wrong password
     address_count = redis_keys.login_fail_keys(UNKNOWN, ADDRESS)[0]
