@@ -45,6 +45,7 @@ from bridge.webhooks.ssrf import Target
 
 BODY_CAP = 4096  # bytes of a response body read (and discarded)
 USER_AGENT = "smpp-bridge-webhooks/1"
+MAX_INTERIM_ANSWERS = 10  # 102/103 answers skipped before the final one (then: broken answer)
 
 _Key = tuple[str, str, int, str]  # scheme, host name, port, pinned address
 
@@ -260,6 +261,22 @@ class _DeadlineSocket:
         return io.BufferedReader(_DeadlineReader(self._sock, self._conn, self._deadline))
 
 
+class _FinalResponse(http.client.HTTPResponse):
+    """The final answer: http.client skips only ``100 Continue``, so the other interim answers
+    a receiver (or a proxy in front of it) may send first, ``102 Processing`` and ``103 Early
+    Hints``, would be taken as the answer (a 103 is no 2xx: the event would be dead-lettered).
+    They are read and skipped too, at most MAX_INTERIM_ANSWERS of them (then the exchange
+    fails, like any broken answer). ``101 Switching Protocols`` stays an answer (a refusal)."""
+
+    def _read_status(self):
+        for _ in range(MAX_INTERIM_ANSWERS):
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 101 < status < 200:  # 100 is begin()'s own to skip
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # the interim answer's headers, discarded
+        raise http.client.HTTPException(f"more than {MAX_INTERIM_ANSWERS} interim answers")
+
+
 class _DeadlineConnection(HTTPConnection):
     """Reads each answer against the request's deadline (set by ``WebhookClient.post``)."""
 
@@ -268,9 +285,9 @@ class _DeadlineConnection(HTTPConnection):
 
     def response_class(self, sock, *args, **kwargs):  # type: ignore[override]
         if self.deadline is None:  # not sent through WebhookClient.post: plain reads
-            return http.client.HTTPResponse(sock, *args, **kwargs)
+            return _FinalResponse(sock, *args, **kwargs)
         wrapped = cast(socket.socket, _DeadlineSocket(sock, self, self.deadline))  # only makefile
-        return http.client.HTTPResponse(wrapped, *args, **kwargs)
+        return _FinalResponse(wrapped, *args, **kwargs)
 
 
 class _DeadlineTLSConnection(_DeadlineConnection, HTTPSConnection):

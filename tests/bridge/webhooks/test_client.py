@@ -246,3 +246,32 @@ def test_a_new_connection_closed_unanswered_is_a_delivery_error_not_sent_again()
     assert isinstance(outcome, DeliveryError), outcome
     assert "RemoteDisconnected" in str(outcome) or "ConnectionReset" in str(outcome), outcome
     assert len(server.requests) == 1
+
+
+EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+PROCESSING = b"HTTP/1.1 102 Processing\r\n\r\n"
+
+
+def test_interim_answers_are_skipped_and_the_final_one_is_the_answer():
+    """A receiver (or its proxy) that sends 103 Early Hints or 102 Processing first: the final
+    200 is the answer (http.client alone takes the 103 as the answer: a failed delivery), and
+    the connection stays usable for the next POST."""
+    final = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    client = WebhookClient(connect_timeout=2, total_timeout=10)
+    with trickler(EARLY_HINTS + PROCESSING + EARLY_HINTS + final, b"") as server:
+        try:
+            outcomes = [post_timed(client, server.port)[0] for _ in range(3)]
+        finally:
+            client.close()
+    assert [getattr(o, "status", o) for o in outcomes] == [200, 200, 200]
+
+
+def test_endless_interim_answers_are_a_broken_answer():
+    client = WebhookClient(connect_timeout=2, total_timeout=10)
+    with trickler(EARLY_HINTS * 50, b"") as server:
+        try:
+            outcome, _ = post_timed(client, server.port)
+        finally:
+            client.close()
+    assert isinstance(outcome, DeliveryError), outcome
+    assert "interim answers" in str(outcome), outcome
