@@ -139,6 +139,7 @@ class Sender:
         )
         self.max_in_hand = max(64, 8 * config.webhook_workers)
         self._pool = ThreadPoolExecutor(config.webhook_workers, thread_name_prefix="webhook")
+        self._broken = ""  # why a webhook thread failed (run() then stops the sender)
         self._move_due = redis.register_script(MOVE_DUE)
         self._forget_gone = redis.register_script(FORGET_GONE)
         self.forget_after = forget_after
@@ -186,6 +187,8 @@ class Sender:
                 for thread in (*self._threads, self._writer):  # the writer acks: it too
                     if not thread.is_alive():
                         raise RuntimeError(f"{thread.name} died; see the log above")
+                if self._broken:  # a webhook thread failed after its POST: see _work
+                    raise RuntimeError(f"a webhook thread failed: {self._broken}")
         finally:
             self.stop()
 
@@ -250,6 +253,19 @@ class Sender:
     # ------------------------------------------------------------------ delivering
 
     def _work(self, endpoint: str, item: _Item | None) -> None:
+        """POST ``item``, then the endpoint's next ones, until it has none ready. An error
+        after the POST (storing the outcome, the endpoint's book) would strand the event (held
+        and kept fresh by this live process, never retried) and the endpoint's slot: the
+        sender stops instead, so the supervisor restarts it and the event goes to a sender
+        that takes it over (the thread pool would swallow the error silently)."""
+        try:
+            self._work_on(endpoint, item)
+        except BaseException as exc:
+            log.exception("webhook thread failed for endpoint %s; stopping this sender", endpoint)
+            self._broken = self._broken or f"{type(exc).__name__}: {exc}"
+            raise
+
+    def _work_on(self, endpoint: str, item: _Item | None) -> None:
         while item is not None:
             try:
                 outcome = self.attempt(item.event)

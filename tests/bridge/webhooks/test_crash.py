@@ -137,3 +137,55 @@ def test_a_sender_whose_writer_died_stops_instead_of_acknowledging_nothing(
     finally:
         stop.set()
         runner.join(20)
+
+
+class _SettleFails(Sender):
+    def _settle(self, item, outcome) -> None:
+        raise RuntimeError("storing the outcome failed")  # as an unexpected bug would
+
+
+def test_a_sender_whose_webhook_thread_failed_after_its_post_stops_and_another_delivers(
+    receiver, account, wh_config, redis_client, wh_db
+):
+    """An error after the POST (storing its outcome) would leave the event held by a live
+    process that keeps it fresh, never retried, and the endpoint's slot taken: the sender stops
+    instead (the supervisor restarts it), and the event is taken over and delivered."""
+    import threading
+
+    account_id, _secret = account()
+    (event_id,) = publish(redis_client, account_id, receiver.url(), n=1)
+    broken = _SettleFails(wh_config, redis_client, SecretCache(wh_db), consumer="broken")
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            broken.run(stop)
+        except RuntimeError as exc:
+            failure.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    try:
+        runner.join(20)
+        assert not runner.is_alive(), "run() went on with a failed webhook thread"
+        assert failure and "storing the outcome failed" in str(failure[0])
+    finally:
+        stop.set()
+        runner.join(20)
+    assert receiver.accepted_ids() == [event_id]  # it was POSTed, its outcome not stored
+    fixed = Sender(wh_config, redis_client, SecretCache(wh_db), consumer="fixed")
+    fixed.start()
+    try:
+        wait_until(
+            lambda: (
+                redis_client.xpending(keys.webhooks_stream_key(), keys.WEBHOOKS_GROUP)["pending"]
+                == 0
+                and redis_client.xlen(keys.webhooks_stream_key()) == 0
+            ),
+            timeout=30,
+            message="taken over and acknowledged",
+        )
+    finally:
+        fixed.stop()
+    assert receiver.accepted_ids() == [event_id, event_id]  # at least once, same webhook-id
