@@ -13,6 +13,10 @@ open (SQLAlchemy's or the driver's: rolled back, as the pool's reset on return d
 connection whose block raised is closed (given back to the pool, which resets or discards it),
 never reused, so a broken or invalidated connection is not handed out again. ``close()`` (from
 ``Database.dispose``) closes the kept ones; one in use then is closed when its block ends.
+
+A kept connection is replaced once its DBAPI connection is older than ``recycle`` seconds,
+counted as ``pool_recycle`` counts: from when the pool opened it (its record's ``starttime``, on
+the pool's clock ``time.time``), not from when it was kept.
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ log = logging.getLogger(__name__)
 class _Kept:
     conn: Connection
     generation: int  # KeptConnections.close() calls before it was made
-    born: float  # the clock when it was checked out of the pool
 
 
 class KeptConnections:
@@ -48,10 +51,12 @@ class KeptConnections:
         limit: int,
         *,
         recycle: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``recycle``: seconds after which a kept connection is replaced (the pool's
-        ``pool_recycle``, which a connection that is never checked in would escape)."""
+        ``pool_recycle``, which a connection that is never checked in would escape), counted
+        from when its DBAPI connection was opened. ``clock``: the pool's clock (``time.time``,
+        what a connection record's ``starttime`` is on)."""
         self._engine = engine
         self._limit = max(0, limit)
         self._recycle, self._clock = recycle, clock
@@ -114,10 +119,18 @@ class KeptConnections:
             kept = self._free.pop()  # deque.pop is atomic: no lock
         except IndexError:
             return self._new()
-        if self._recycle is not None and self._clock() - kept.born > self._recycle:
+        if self._recycle is not None and self._age(kept.conn) > self._recycle:
             self._drop(kept.conn)
             return self._new()
         return kept
+
+    def _age(self, conn: Connection) -> float:
+        """Seconds since the pool opened the DBAPI connection under ``conn`` (what its
+        ``pool_recycle`` counts; a connection the pool let go of counts as infinitely old)."""
+        record = conn.connection._connection_record
+        if record is None:
+            return float("inf")
+        return self._clock() - record.starttime
 
     def _new(self) -> _Kept | None:
         with self._lock:
@@ -131,7 +144,7 @@ class KeptConnections:
             with self._lock:
                 self._open -= 1
             raise
-        return _Kept(conn, generation, self._clock())
+        return _Kept(conn, generation)
 
     def _drop(self, conn: Connection) -> None:
         with self._lock:

@@ -93,21 +93,46 @@ def test_past_the_limit_a_block_gets_a_plain_connection(db):
     assert kept.open == 0
 
 
+def _opened_at(conn) -> float:
+    """When the pool opened the DBAPI connection under ``conn`` (time.time, as pool_recycle)."""
+    return conn.connection._connection_record.starttime
+
+
 def test_a_kept_connection_past_its_recycle_age_is_replaced(db):
     now = [0.0]
     kept = KeptConnections(db.engine, limit=2, recycle=1800, clock=lambda: now[0])
     try:
         with kept.connect() as conn:
-            first = _dbapi(conn)
-        now[0] = 1800.0
+            first, opened = _dbapi(conn), _opened_at(conn)
+        now[0] = opened + 1800.0
         with kept.connect() as conn:
             assert _dbapi(conn) is first  # not past it yet
-        now[0] = 1800.5
+        now[0] = opened + 1800.5
         with checkouts(db) as seen, kept.connect() as conn:
             replacement = _dbapi(conn)
         assert len(seen) == 1 and kept.open == 1
         with kept.connect() as conn:
             assert _dbapi(conn) is replacement
+    finally:
+        kept.close()
+
+
+def test_the_recycle_age_counts_from_when_the_pool_opened_the_connection(db):
+    """A connection the pool opened long before it was kept is as old as the pool says: kept
+    1,000 s after it was opened, it goes back to the pool (whose pool_recycle check, on its
+    own clock, then replaces it) 1,800 s after it was opened, not 2,800 s."""
+    with db.engine.connect() as conn:  # opened by the pool, then back in it
+        pooled, opened = _dbapi(conn), _opened_at(conn)
+    now = [opened + 1000.0]
+    kept = KeptConnections(db.engine, limit=1, recycle=1800, clock=lambda: now[0])
+    try:
+        with kept.connect() as conn:
+            assert _dbapi(conn) is pooled
+        now[0] = opened + 1800.5  # only 800.5 s since it was kept
+        with checkouts(db) as seen, kept.connect():
+            pass
+        assert len(seen) == 1  # given back and checked out again: the pool's recycle applies
+        assert kept.open == 1
     finally:
         kept.close()
 
