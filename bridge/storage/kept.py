@@ -12,7 +12,9 @@ What the pool would do is kept: a connection comes back as it went out, with no 
 open (SQLAlchemy's or the driver's: rolled back, as the pool's reset on return does), and a
 connection whose block raised is closed (given back to the pool, which resets or discards it),
 never reused, so a broken or invalidated connection is not handed out again. ``close()`` (from
-``Database.dispose``) closes the kept ones; one in use then is closed when its block ends.
+``Database.dispose``) closes the kept ones; one in use then is closed when its block ends, and
+one whose block ends while ``close()`` runs is closed too, never left open on the free list
+(the generation check and the append are one step under the lock, as is close()'s bump).
 
 A kept connection is replaced once its DBAPI connection is older than ``recycle`` seconds,
 counted as ``pool_recycle`` counts: from when the pool opened it (its record's ``starttime``, on
@@ -92,14 +94,15 @@ class KeptConnections:
             log.warning("a kept database connection could not be reset (%s); closed it", exc)
             self._drop(conn)
             return
-        if kept.generation == self._generation:
-            self._free.append(kept)
-        else:
-            self._drop(conn)
+        with self._lock:  # one step, or a close() between them would miss it (left open)
+            if kept.generation == self._generation:
+                self._free.append(kept)
+                return
+        self._drop(conn)
 
     def close(self) -> None:
         """Close the free connections; those in use are closed when their blocks end."""
-        with self._lock:
+        with self._lock:  # after this no block puts an older connection on the free list
             self._generation += 1
         # popped one at a time (deque.pop is atomic), so a connection a request thread's
         # _take pops at this moment is either its or ours, never both (a copy could be both)

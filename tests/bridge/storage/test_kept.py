@@ -4,7 +4,10 @@ within their limit, and close with the Database (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import threading
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import event, text
@@ -13,6 +16,7 @@ from bridge.storage.db import Database
 from bridge.storage.driver import DriverCursor, DriverStatement
 from bridge.storage.kept import KeptConnections
 from bridge.storage.models import accounts
+from tests.harness.procs import wait_until
 
 
 @contextlib.contextmanager
@@ -160,3 +164,65 @@ def test_dispose_closes_the_kept_connections_and_those_in_use_when_their_block_e
     assert db.kept.open == 0
     with db.kept_connection() as conn:  # usable again after dispose, like the engine
         assert conn.execute(text("SELECT 1")).scalar() == 1
+
+
+class _ObservedLock:
+    """A ``threading.Lock`` that says when a thread had to wait for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.waited = threading.Event()
+
+    def __enter__(self) -> _ObservedLock:
+        if not self._lock.acquire(blocking=False):
+            self.waited.set()
+            self._lock.acquire()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._lock.release()
+
+
+class _HookedFree(collections.deque):
+    """A free list that calls ``before_append`` (once) just before a block's connection goes
+    on it: the moment between the generation check and the append."""
+
+    before_append: Callable[[], None] | None = None
+
+    def append(self, item) -> None:
+        hook, self.before_append = self.before_append, None
+        if hook is not None:
+            hook()
+        super().append(item)
+
+
+def test_a_block_ending_while_close_runs_leaves_no_open_connection_kept(db, monkeypatch):
+    """close() (Database.dispose, connections_lost) runs just as a block gives its connection
+    back: either the block sees the new generation and closes it, or it is on the free list
+    before close() empties it; never left open on the free list after close() returned."""
+    kept = KeptConnections(db.engine, limit=1)
+    lock, free = _ObservedLock(), _HookedFree()
+    monkeypatch.setattr(kept, "_lock", lock)
+    monkeypatch.setattr(kept, "_free", free)
+    closed = threading.Event()
+
+    def close() -> None:
+        kept.close()
+        closed.set()
+
+    closer = threading.Thread(target=close, name="closer")
+
+    def close_meanwhile() -> None:
+        closer.start()  # ends here unless the check and the append hold the lock it waits for
+        wait_until(lambda: closed.is_set() or lock.waited.is_set(), message="close() to run")
+
+    try:
+        with kept.connect() as conn:
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+            free.before_append = close_meanwhile
+        closer.join(timeout=10)
+        assert closed.is_set()
+        assert list(free) == [] and kept.open == 0
+        assert conn.closed
+    finally:
+        kept.close()
