@@ -29,7 +29,8 @@ class BatchStatement(DriverStatement):
     ``construct_params``), with faster ``UTCDateTime`` binds and typed :meth:`rows`.
 
     Refuses statements whose binds ``params`` cannot read plainly ("expanding" ``IN`` lists,
-    escaped or post-compile names, callables): their SQL or values are not fixed per call."""
+    escaped or post-compile names, callables, values given by the statement's ``.params()``):
+    their SQL or values are not fixed per call."""
 
     def __init__(
         self, stmt: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None = None
@@ -42,8 +43,9 @@ class BatchStatement(DriverStatement):
         self._direct_names, self._direct = _direct_binds(compiled, self._processors)
         if self._direct is None:
             raise ArgumentError(
-                "BatchStatement needs a fixed statement: no IN lists of literals or parameter "
-                "names that need escaping (pass a list as one parameter instead)"
+                "BatchStatement needs a fixed statement: no IN lists of literals, parameter "
+                "names that need escaping or values given by .params() (pass a list as one "
+                "parameter, and every value to params(), instead)"
             )
         selected = stmt.selected_columns if isinstance(stmt, Select) else ()
         self.columns = [column.type.dialect_impl(dialect) for column in selected] or self.returns

@@ -10,9 +10,10 @@ were converted beforehand costs a few. Measured on one group of one send (SQLite
 Nothing is hand-written SQL: the statements are the same SQLAlchemy Core constructs, compiled
 for the engine's dialect, and their parameters go through each column type's own bind
 processor (``Money``, ``UTCDateTime``...), so what lands in a row is exactly what
-``Connection.execute`` would have stored. DBAPI errors are re-raised as SQLAlchemy's own
-exception classes (``OperationalError``, ``IntegrityError``...), and a connection the driver
-reports as gone is invalidated, as ``Connection.execute`` would do.
+``Connection.execute`` would have stored (a statement's ``.params()`` values included: such a
+statement, like one with an ``IN`` list, goes through ``construct_params``). DBAPI errors are
+re-raised as SQLAlchemy's own exception classes (``OperationalError``, ``IntegrityError``...),
+and a connection the driver reports as gone is invalidated, as ``Connection.execute`` would do.
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ def _direct_binds(compiled: SQLCompiler, processors: Mapping[str, Callable[[Any]
     """The DBAPI parameters' names and, per name in order, (the key of its value, its name
     when that differs, _GIVEN or the bind's fixed value, its processor), for a statement
     whose binds construct_params reads plainly (no callables, escaped names, expanding or
-    post-compile binds); else ([], None)."""
+    post-compile binds, no values given by ``.params()``, which construct_params puts over
+    the binds' own); else ([], None)."""
     if compiled.escaped_bind_names or getattr(compiled, "_render_postcompile", False):
+        return [], None
+    if getattr(compiled, "_collected_params", None):
         return [], None
     by_name: dict[str, tuple[str, str | None, Any]] = {}
     for bind, name in compiled.bind_names.items():
@@ -63,11 +67,13 @@ class DriverStatement:
         self.sql: str = compiled.string
         self._compiled = compiled
         self._order = compiled.positiontup  # bind names in order; None for named styles
+        # by the names construct_params gives (compiled.binds also holds anonymous binds'
+        # keys, which are not in its dict)
         self._processors: dict[str, Callable[[Any], Any]] = {}
-        for name, bind in compiled.binds.items():
+        for bind, name in compiled.bind_names.items():
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
-                self._processors[name] = processor
+                self._processors.setdefault(name, processor)
         self._dialect = dialect
         self.returns = [
             column.type.dialect_impl(dialect)

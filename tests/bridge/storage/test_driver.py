@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import bindparam, event, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, InvalidRequestError, OperationalError
 
 from bridge.storage.db import Database
-from bridge.storage.driver import DriverStatement, driver_transaction
+from bridge.storage.driver import DriverCursor, DriverStatement, driver_transaction
 from bridge.storage.ledger import _CHARGE, _CHARGE_ROW
-from bridge.storage.models import ledger, messages
+from bridge.storage.models import accounts, ledger, messages
 
 NOW = datetime(2026, 11, 24, 18, 0, 0, 123456, tzinfo=UTC)
 
@@ -206,3 +207,61 @@ def test_parameters_are_what_construct_params_builds_and_a_missing_value_is_name
     insert = cases[0][0]
     with pytest.raises(InvalidRequestError, match="'destination'"):
         insert.params({k: v for k, v in row.items() if k != "destination"})
+
+
+COMPILERS = pytest.mark.parametrize(
+    "dialect", [sqlite.dialect(), postgresql.psycopg.dialect()], ids=["sqlite", "postgresql"]
+)
+
+
+def _by_name(stmt: DriverStatement, params) -> dict:
+    return params if stmt._order is None else dict(zip(stmt._order, params, strict=True))
+
+
+@COMPILERS
+def test_params_of_a_statement_with_anonymous_binds_that_the_direct_path_refuses(dialect):
+    """An IN list (expanding) sends params() through construct_params, whose dict is keyed by
+    the binds' rendered names, each value through its column type's processor (a KeyError on
+    an anonymous bind's key before)."""
+    since = datetime(2020, 1, 1, tzinfo=UTC)
+    stmt = DriverStatement(
+        select(messages.c.id)
+        .where(messages.c.created_at > since)
+        .where(messages.c.id.in_(["a", "b"])),
+        dialect,
+    )
+    assert stmt._direct is None
+    to_db = messages.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert to_db is not None
+    assert _by_name(stmt, stmt.params({})) == {"created_at_1": to_db(since), "id_1": ["a", "b"]}
+
+
+@COMPILERS
+@pytest.mark.parametrize(
+    "construct",
+    [
+        lambda: select(accounts.c.id).where(accounts.c.username == bindparam("name", "nobody")),
+        lambda: text("SELECT id FROM accounts WHERE username = :name").bindparams(name="nobody"),
+    ],
+    ids=["select", "text"],
+)
+def test_values_given_by_dot_params_win_over_the_binds_own(dialect, construct):
+    """What construct_params does: a value given to the statement's .params() is bound, not
+    the bindparam's own value, and a value given to params() wins over both."""
+    stmt = DriverStatement(construct().params(name="acme"), dialect)
+    assert _by_name(stmt, stmt.params({})) == {"name": "acme"}
+    assert _by_name(stmt, stmt.params({"name": "other"})) == {"name": "other"}
+    plain = DriverStatement(construct(), dialect)  # nothing collected: the direct path still
+    assert plain._direct is not None
+    assert _by_name(plain, plain.params({})) == {"name": "nobody"}
+
+
+def test_a_select_with_dot_params_finds_the_row_they_name(db, account):
+    query = select(accounts.c.id).where(accounts.c.username == bindparam("name", "nobody"))
+    stmt = DriverStatement(query.params(name="acme"), db.engine.dialect)
+    with db.connect() as conn:
+        cursor = DriverCursor(conn)
+        try:
+            assert cursor.fetch_all(stmt, stmt.params({})) == [(account.id,)]
+        finally:
+            cursor.close()
