@@ -81,6 +81,7 @@ class Dispatcher:
             tracker,
             claim,
             settings.claim_ahead,
+            clock=clock,
         )
         self._retries: list[tuple[float, int, Job, list[int]]] = []
         self._seq = itertools.count()

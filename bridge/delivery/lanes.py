@@ -11,6 +11,10 @@ before its parts are handed to the sessions, and only while the worker's count o
 messages (claimed, outcome not committed) is under ``max_unrecorded``: so a crash can send again
 at most that many, and flags hardly more than were really written. Retries of claimed messages
 go to the front of the lane and are never held back by that bound.
+
+A message whose validity (``expires_at``) ran out while it waited here is not handed to a
+session: its parts resolve "not_sent" and the collector, seeing the validity passed, settles it
+as the retry path does (``expired`` and refunded, or ``failed`` once a part was accepted).
 """
 
 from __future__ import annotations
@@ -50,8 +54,11 @@ class Lane:
         tracker: Tracker,
         claim: Callable[[list[Job]], bool],
         claim_ahead: int = 0,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.connection = connection
+        self._clock = clock  # epoch seconds, the dispatcher's: validity ends by it
         self._claim_ahead = claim_ahead  # 0: automatic (_ahead)
         self._tracker = tracker
         self._claim = claim  # claims jobs (marks job.claimed); False: not now (stopping)
@@ -257,6 +264,9 @@ class Lane:
         return False
 
     def _submit(self, job: Job, indexes: list[int]) -> None:
+        if self._clock() >= job.message.expires_at:
+            self._expire(job, indexes)
+            return
         session = self._pool.pick(self.connection.name)
         done = self._done
         for i in indexes:
@@ -277,6 +287,18 @@ class Lane:
                 continue
             session.submit(part.request).add_done_callback(done)
 
+    def _expire(self, job: Job, indexes: list[int]) -> None:
+        """Its validity ended while it waited: resolve its parts "not_sent" (not a try) for the
+        collector to settle, which owns the job's outcome; its TPS tokens go back to the bank."""
+        error = f"validity ended while waiting for {self.connection.name!r}; not sent"
+        for i in indexes:
+            self.sent += 1
+            self._results.put(
+                SubmitOutcome("not_sent", 0, None, False, job.parts[i].request.tag, error)
+            )
+        if self._bucket is not None:
+            self._bank += len(indexes)
+
     def _done(self, future) -> None:
         self._results.put(future.result())
 
@@ -290,8 +312,12 @@ def lanes_for(
     tracker: Tracker,
     claim: Callable[[list[Job]], bool],
     claim_ahead: int = 0,
+    *,
+    clock: Callable[[], float] = time.time,
 ) -> dict[str, Lane]:
     return {
-        c.name: Lane(c, pool, bucket, results, down_timeout, tracker, claim, claim_ahead)
+        c.name: Lane(
+            c, pool, bucket, results, down_timeout, tracker, claim, claim_ahead, clock=clock
+        )
         for c in connections
     }
