@@ -9,6 +9,7 @@ installed package's version.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import NoReturn
 
@@ -71,7 +72,16 @@ def usage(parser: _Parser) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except BrokenPipeError:  # `smpp-bridge status | head`: the reader has all it wanted
+        # what the Python docs advise: no traceback, and no second error when the interpreter
+        # flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a shell reports a process ended by SIGPIPE (128 + 13)
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     if not argv:
         print(usage(parser), file=sys.stderr)
