@@ -129,6 +129,7 @@ class BindLeases:
         if ttl <= 0:
             raise ValueError(f"lease ttl must be positive seconds, got {ttl!r}")
         self.ttl = ttl
+        self._redis = redis
         self._clock = clock
         self._new_id = new_id
         self._identity = identity
@@ -172,6 +173,7 @@ class BindLeases:
                 self._acquire(keys=[key], args=[self._now(), self.ttl, max_binds, lease, dead])
             )
             if took == 2:
+                self._forget_statuses(holder)
                 log.warning(
                     "took over the bind lease of %s for %s at once: its holder (pid %d, "
                     "started at tick %d) is gone from this machine; the lease had %.1fs left",
@@ -184,6 +186,14 @@ class BindLeases:
             if took:
                 return lease
         return None
+
+    def _forget_statuses(self, holder: Holder) -> None:
+        """The bind statuses the dead holder's process published go with it (they would read
+        ``down`` for STALE_KEEP next to its successor's); never fails the take-over."""
+        try:
+            clear_process_statuses(self._redis, holder.host.hostname, holder.pid)
+        except redis_lib.RedisError as exc:
+            log.warning("could not remove the bind statuses of pid %d: %s", holder.pid, exc)
 
     def renew(self, account: str, lease: str) -> bool:
         """Extend a lease by ``ttl``; False when it had expired or was released (unbind now)."""
@@ -357,6 +367,19 @@ def clear_bind_status(redis: redis_lib.Redis, connection: str, bind_id: str) -> 
         pipe.hdel(redis_keys.BIND_STATUS_HASH, field)
         pipe.zrem(redis_keys.BIND_STATUS_EXPIRY, field)
         pipe.execute()
+
+
+def clear_process_statuses(redis: redis_lib.Redis, hostname: str, pid: int) -> int:
+    """Remove every bind status that process ``pid`` of ``hostname`` published (a process
+    proven dead); returns how many."""
+    prefix = f"{hostname}:{pid}:"
+    fields = [f for f in redis.hkeys(redis_keys.BIND_STATUS_HASH) if _text(f).startswith(prefix)]
+    if fields:
+        with redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(redis_keys.BIND_STATUS_HASH, *fields)
+            pipe.zrem(redis_keys.BIND_STATUS_EXPIRY, *fields)
+            pipe.execute()
+    return len(fields)
 
 
 def read_bind_statuses(

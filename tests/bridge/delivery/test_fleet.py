@@ -9,6 +9,7 @@ import json
 import logging
 import multiprocessing
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -201,6 +202,22 @@ def test_a_dead_same_host_holders_lease_is_taken_over_at_once(redis_client, capl
     assert len(took) == 1 and f"{dead.host.hostname}:{dead.pid}:sim#1" in took[0]
     assert f"pid {dead.pid}" in took[0] and "59.0s left" in took[0]
     assert leases.holders("acct")[mine] == 60.0
+
+
+@needs_proc
+def test_a_dead_holders_bind_statuses_go_with_its_lease(redis_client):
+    """Its heartbeats would read `down` for STALE_KEEP next to its successor's binds."""
+    dead = _dead_child_holder()
+    BindLeases(redis_client, ttl=60, identity=lambda: dead).acquire("acct", 1, "dead:sim#1")
+    theirs = [f"{dead.host.hostname}:{dead.pid}:sim:sim#{i}" for i in (1, 2)]
+    for field in theirs:  # what publish_bind_status wrote in that process
+        redis_client.hset(redis_keys.BIND_STATUS_HASH, field, json.dumps({"state": "bound"}))
+        redis_client.zadd(redis_keys.BIND_STATUS_EXPIRY, {field: 1e12})
+    publish_bind_status(redis_client, "sim", "sim#3", {"state": "bound"})  # ours: stays
+    assert BindLeases(redis_client, ttl=60).acquire("acct", 1, "me:sim#1") is not None
+    left = {f.decode() for f in redis_client.hkeys(redis_keys.BIND_STATUS_HASH)}
+    assert left == {f"{socket.gethostname()}:{os.getpid()}:sim:sim#3"}
+    assert redis_client.zcard(redis_keys.BIND_STATUS_EXPIRY) == 1
 
 
 @needs_proc
