@@ -50,6 +50,14 @@ def register(subparsers) -> None:
         help="spread receipts: each delay uniform in [--dlr-delay, this] (seeded by --seed)",
     )
     p.add_argument(
+        "--receipt-retry",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="send a receipt answered with an error status (ESME_RX_T_APPN...) again after this"
+        " long, as an SMSC does, up to 10 sends (5; 0: never)",
+    )
+    p.add_argument(
         "--scenario",
         action="extend",
         nargs="+",
@@ -110,6 +118,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
             outcomes=parse_outcomes(args.outcomes),
             seed=args.seed,
             record_limit=args.record_limit,
+            receipt_retry_seconds=args.receipt_retry or None,
         )
     except SimulatorConfigError as exc:
         raise CommandError(str(exc), code=2) from None

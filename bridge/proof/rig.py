@@ -119,7 +119,8 @@ class Rig:
         self.var = root / "var"
         self.database_url = f"sqlite:///{root / 'bridge.db'}"
         self.redis_server = EmbeddedRedis(self.var)
-        self.sim = Simulator(system_id=SYSTEM_ID, password=PASSWORD)
+        # receipts refused while Redis is down come again, as from a real SMSC
+        self.sim = Simulator(system_id=SYSTEM_ID, password=PASSWORD, receipt_retry_seconds=1.0)
         self.workers: list[tuple[subprocess.Popen, IO[bytes]]] = []
         self.killed: set[int] = set()  # pids this rig SIGKILLed on purpose
         self.db: Database | None = None

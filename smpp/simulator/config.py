@@ -38,6 +38,9 @@ class SimulatorConfig:
     scenarios: tuple[Any, ...] = ()  # Scenario objects or specs like "throttle:tps=100"
     record_limit: int = 100_000  # most PDUs kept per bind, and messages/receipts kept in all
     pending_receipt_limit: int = 100_000  # receipts held for a system_id with no receiver bound
+    # seconds after which a receipt answered with an error status (ESME_RX_T_APPN...) is sent
+    # again, as an SMSC retries, up to 10 sends; None = only resend_receipts() sends it again
+    receipt_retry_seconds: float | None = None
     stop_timeout: float = 5.0  # seconds stop() waits for the server thread
 
     def __post_init__(self) -> None:
@@ -65,6 +68,8 @@ class SimulatorConfig:
                 f"dlr_delay_max ({self.dlr_delay_max}) must be >= dlr_delay ({self.dlr_delay})"
                 " seconds, or None for a fixed delay"
             )
+        if self.receipt_retry_seconds is not None and not self.receipt_retry_seconds > 0:
+            raise SimulatorConfigError("receipt_retry_seconds must be > 0 (or None: no retries)")
         if self.max_binds_per_system_id is not None and self.max_binds_per_system_id < 1:
             raise SimulatorConfigError("max_binds_per_system_id must be >= 1 (or None: no cap)")
         if self.record_limit < 0 or self.pending_receipt_limit < 0:

@@ -271,6 +271,8 @@ class Connection(asyncio.Protocol):
         waiting = self.awaiting.pop(seq, None)
         if waiting is not None:
             waiting.answered(seq, status)
+            if status and command_id == pdu.DELIVER_SM_RESP:
+                self.smsc.refused(waiting)
 
 
 _HANDLERS: dict[int, Callable[..., None]] = {

@@ -60,6 +60,9 @@ def _overrides(scenarios: list[Scenario], hook: str) -> list[Scenario]:
     return [s for s in scenarios if getattr(type(s), hook) is not getattr(Scenario, hook)]
 
 
+RECEIPT_RETRIES = 10  # sends of one receipt in all, with receipt_retry_seconds set
+
+
 class Smsc:
     """Decisions and routing for every connection of one simulator."""
 
@@ -243,6 +246,29 @@ class Smsc:
         record.body, record.sends = receipt_message(m, rid, stat, text), 1
         self.recorder.receipts.append(record)
         self.recorder.counters["receipts_sent"] += 1
+        conn.deliver(record.body, record)
+
+    def refused(self, record: object) -> None:
+        """A deliver_sm answered with an error status: a receipt's is sent again after
+        ``receipt_retry_seconds`` (when set), as an SMSC retries after ESME_RX_T_APPN, up to
+        RECEIPT_RETRIES sends in all."""
+        retry = self.config.receipt_retry_seconds
+        if retry is None or not isinstance(record, ReceiptRecord):
+            return
+        if record.sends < RECEIPT_RETRIES:
+            self.timers.call_later(retry, self._retry_receipt, record)
+
+    def _retry_receipt(self, record: ReceiptRecord) -> None:
+        if record.response_status in (None, 0) or record.body is None:
+            return  # answered meanwhile (an explicit resend_receipts())
+        conn = self.receiver(record.system_id)
+        if conn is None:  # no receiver bound now: try again later
+            self.timers.call_later(
+                self.config.receipt_retry_seconds or 1.0, self._retry_receipt, record
+            )
+            return
+        record.response_status, record.sends = None, record.sends + 1
+        self.recorder.counters["receipts_retried"] += 1
         conn.deliver(record.body, record)
 
     def resend_receipts(self) -> int:

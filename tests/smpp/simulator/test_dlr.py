@@ -182,6 +182,36 @@ def test_unanswered_receipts_are_recorded(simulator, esme):
     assert simulator.unanswered_receipts == receipts[1:]
 
 
+def test_a_refused_receipt_comes_again_after_the_retry_delay(make_simulator, esme):
+    """receipt_retry_seconds: an ESME_RX_T_APPN answer is not the end of a receipt, as at a
+    real SMSC; it comes again (same text, a new sequence) until it is answered ESME_ROK."""
+    sim = make_simulator(receipt_retry_seconds=0.2)
+    client = esme(sim)
+    client.bind()
+    client.submit(registered_delivery=1)
+    first, _ = client.read_until(pdu.DELIVER_SM)
+    client.send(pdu.encode_deliver_sm_resp(first.sequence_number, status=0x64))
+    again, _ = client.read_until(pdu.DELIVER_SM)  # bounded by the client's own read timeout
+    assert again.sequence_number != first.sequence_number
+    assert again.body.short_message == first.body.short_message
+    client.send(pdu.encode_deliver_sm_resp(again.sequence_number))
+    client.enquire()
+    (record,) = sim.receipts
+    assert record.statuses == [0x64, 0] and record.sends == 2
+    assert sim.counters["receipts_retried"] == 1
+
+
+def test_without_a_retry_delay_a_refused_receipt_waits_for_resend_receipts(simulator, esme):
+    client = esme(simulator)
+    client.bind()
+    client.submit(registered_delivery=1)
+    first, _ = client.read_until(pdu.DELIVER_SM)
+    client.send(pdu.encode_deliver_sm_resp(first.sequence_number, status=0x64))
+    client.enquire()
+    assert simulator.counters.get("receipts_retried", 0) == 0
+    assert simulator.resend_receipts() == 1
+
+
 def test_receipt_text_sample_is_printable_ascii_of_the_decoded_text():
     from smpp.simulator.dlr import text_sample
 
