@@ -84,6 +84,9 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:  # the sender died between headers and body: no request
+                    self.close_connection = True  # (a real receiver's framework drops it too)
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 at = time.monotonic()
                 answer = receiver._next_answer(self.path, Request(self.path, headers, body, at, 0))
