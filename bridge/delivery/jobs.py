@@ -20,6 +20,7 @@ from bridge.config import Connection
 from bridge.redis.outbox import OutboundMessage
 from bridge.storage.states import MessageState
 from smpp.codec import build_submit_parts
+from smpp.codec.smpp_time import absolute_time
 from smpp.session.submit import SubmitRequest
 
 
@@ -67,7 +68,11 @@ class Job:
         pieces = _single_part(m.text, connection.long_message) or build_submit_parts(
             m.text, method=connection.long_message, ref=concat_ref(m.message_id)
         )
+        # the queue's end is the SMSC's too: the absolute moment is written once for every
+        # part; the relative form is the time left, so the session writes it as it encodes
         relative = connection.validity_form == "relative"
+        validity = "" if relative else absolute_time(m.expires_at)
+        until = m.expires_at if relative else None
         self.connection = connection
         self.parts = [
             Part(
@@ -82,8 +87,9 @@ class Job:
                     registered_delivery=1,
                     source_ton=ton,
                     source_npi=npi,
-                    validity_until=m.expires_at,  # the queue's end is the SMSC's too
-                    relative_validity=relative,  # then the time left when the body is built
+                    validity_period=validity,
+                    validity_until=until,
+                    relative_validity=relative,
                     tag=(self, i),
                 ),
             )

@@ -114,12 +114,12 @@ class Database:
 
     def connections_lost(self) -> None:
         """The server dropped a connection (a restart, a failover, an administrator): the
-        others of this process are most likely gone too. The kept ones are closed (those in
-        use when their blocks end) and the pool is replaced, as SQLAlchemy does on a disconnect
-        its own execute path sees, so the next uses open fresh connections instead of each
-        failing once on a dead one."""
+        others of this process are most likely gone too. The pool has been renewed already
+        (by SQLAlchemy's execute path on a disconnect, or bridge.storage.driver's, which does
+        the same); the kept connections, which never go back through the pool's checkout, are
+        closed here (those in use when their blocks end), so the next uses open fresh ones
+        instead of each failing once on a dead one."""
         self.kept.close()
-        self.engine.dispose(close=False)  # the old pool's connections are dead: not closed
 
     def once_more_if_gone(self, work: Callable[[], T]) -> T:
         """``work()``; when it failed because its connection was gone before anything was

@@ -19,12 +19,12 @@ so is a DeliveryError like any.
 ``total_timeout`` is a deadline for the whole exchange, counted from the start of the request:
 the TCP connect waits at most ``connect_timeout`` (and never past the deadline), the send and
 every read of the answer (status line, headers, body) at most what is left of it, so a receiver
-trickling its answer a byte at a time cannot hold a sender slot for longer. The TLS handshake
-of a new https connection is the one exception: ssl reads it internally, each read waiting at
-most ``min(connect_timeout, time left)``, so a peer trickling its handshake can overrun the
-deadline (the next step then fails at once); kept-alive connections make handshakes rare. Once the status has
-arrived it is the receiver's answer: a body still incomplete at the deadline closes the
-connection and the answer stands.
+trickling its answer a byte at a time cannot hold a sender slot for longer. Once the status
+has arrived it is the receiver's answer: a body still incomplete at the deadline closes the
+connection and the answer stands. The TLS handshake of a new https connection is the one
+exception: ssl reads it internally, each read waiting at most ``min(connect_timeout, time
+left)``, so a peer trickling its handshake can overrun the deadline (the next step then fails
+at once); kept-alive connections make handshakes rare.
 """
 
 from __future__ import annotations

@@ -17,7 +17,13 @@ from typing import Any
 import redis as redis_lib
 
 from bridge.redis import keys
-from bridge.webhooks.events import EventFormatError, WebhookEvent, decode_event, event_fields
+from bridge.webhooks.events import (
+    EventFormatError,
+    WebhookEvent,
+    decode_event,
+    event_fields,
+    text,
+)
 
 PAGE = 1_000  # dead letters read per XRANGE while finding
 
@@ -83,7 +89,7 @@ def read(redis: redis_lib.Redis, found: Found) -> Letter | None:
     if not rows:
         return None
     raw = rows[0][1]
-    fields = {_text(k): _text(v) for k, v in raw.items()}
+    fields = {text(k): text(v) for k, v in raw.items()}
     try:
         return Letter(found, fields, decode_event(raw))
     except EventFormatError as exc:
@@ -106,7 +112,7 @@ def resend(redis: redis_lib.Redis, letter: Letter) -> str | None:
     new_id = redis.eval(
         RESEND, 2, keys.webhooks_dead_key(), keys.webhooks_stream_key(), len(ids), *ids, *flat
     )
-    return _text(new_id) if new_id else None
+    return text(new_id) if new_id else None
 
 
 def _scan(redis: redis_lib.Redis) -> Iterator[tuple[str, dict[str, str]]]:
@@ -115,11 +121,7 @@ def _scan(redis: redis_lib.Redis) -> Iterator[tuple[str, dict[str, str]]]:
     while True:
         rows: Any = redis.xrange(keys.webhooks_dead_key(), min=start, count=PAGE)
         for entry_id, fields in rows:
-            yield _text(entry_id), {_text(k): _text(v) for k, v in fields.items()}
+            yield text(entry_id), {text(k): text(v) for k, v in fields.items()}
         if len(rows) < PAGE:
             return
-        start = "(" + _text(rows[-1][0])  # exclusive range start: Redis 6.2 and newer
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+        start = "(" + text(rows[-1][0])  # exclusive range start: Redis 6.2 and newer

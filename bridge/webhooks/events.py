@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 KINDS = ("message", "inbound")
 _REQUIRED = ("id", "account_id", "url", "kind", "body")
@@ -78,7 +79,7 @@ def event_fields(event: WebhookEvent) -> dict[str, str]:
 
 def decode_event(fields: Mapping[str | bytes, str | bytes]) -> WebhookEvent:
     """The event of one stream entry (bytes or str fields); EventFormatError if it is not one."""
-    f = {_text(k): _text(v) for k, v in fields.items()}
+    f = {text(k): text(v) for k, v in fields.items()}
     missing = [name for name in _REQUIRED if not f.get(name)]
     if missing:
         raise EventFormatError(f"webhook entry lacks {', '.join(missing)}")
@@ -99,5 +100,7 @@ def decode_event(fields: Mapping[str | bytes, str | bytes]) -> WebhookEvent:
         raise EventFormatError(f"webhook entry has a bad number: {exc}") from None
 
 
-def _text(value: str | bytes) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+def text(value: Any) -> str:
+    """A Redis reply (bytes, or str from a decoding client) as text; bytes that are not UTF-8
+    survive as surrogates, as the event's fields were written."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)

@@ -42,7 +42,13 @@ from bridge.telemetry.metrics import count_webhook_attempt
 from bridge.webhooks import attempts
 from bridge.webhooks.client import Answer, DeliveryError, WebhookClient
 from bridge.webhooks.endpoints import DEFER, RUN, WAIT, Endpoints, full_jitter
-from bridge.webhooks.events import EventFormatError, WebhookEvent, decode_event, event_fields
+from bridge.webhooks.events import (
+    EventFormatError,
+    WebhookEvent,
+    decode_event,
+    event_fields,
+    text,
+)
 from bridge.webhooks.group import FORGET_AFTER, FORGET_GONE, MOVE_DUE, ensure_group
 from bridge.webhooks.secret_cache import SecretCache
 from bridge.webhooks.signing import sign
@@ -221,7 +227,7 @@ class Sender:
             for _stream, entries in got or ():
                 for entry_id, fields in entries:
                     if fields:  # a claimed entry that was deleted meanwhile has none
-                        self._take(_text(entry_id), fields)
+                        self._take(text(entry_id), fields)
 
     def _take(self, entry_id: str, fields: dict) -> None:
         try:
@@ -416,7 +422,7 @@ class Sender:
 
     def _dead_raw(self, entry_id: str, fields: dict, reason: str) -> None:
         pipe = self.redis.pipeline(transaction=True)
-        dead = self._dead_entry({_text(k): _text(v) for k, v in fields.items()}, reason, None)
+        dead = self._dead_entry({text(k): text(v) for k, v in fields.items()}, reason, None)
         pipe.xadd(keys.webhooks_dead_key(), dead, maxlen=DEAD_KEPT, approximate=True)
         self._ack(pipe, [entry_id])
         pipe.execute()
@@ -493,12 +499,12 @@ class Sender:
                 start_id=cursor,
                 count=min(100, room),
             )
-            cursor, claimed = _text(reply[0]), reply[1]
-            gone = [_text(i) for i in (reply[2] if len(reply) > 2 else ())]
+            cursor, claimed = text(reply[0]), reply[1]
+            gone = [text(i) for i in (reply[2] if len(reply) > 2 else ())]
             if gone:  # deleted while pending: nothing to send
                 self.redis.xack(keys.webhooks_stream_key(), keys.WEBHOOKS_GROUP, *gone)
             for entry_id, fields in claimed:
-                entry_id = _text(entry_id)
+                entry_id = text(entry_id)
                 if entry_id in self._in_hand:
                     continue
                 if fields:
@@ -514,10 +520,6 @@ def _member(event: WebhookEvent) -> str:
 
 def _entry_ms(entry_id: str) -> int:
     return int(entry_id.split("-", 1)[0])
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
 
 
 def _line(exc: BaseException) -> str:
