@@ -116,27 +116,10 @@ def test_a_sender_whose_writer_died_stops_instead_of_acknowledging_nothing(
 ):
     """Outcomes are acknowledged by the writer thread alone: a process whose writer is gone
     would hold every event forever, so it must exit (the supervisor restarts it)."""
-    import threading
 
     sender = _WriterDies(wh_config, redis_client, SecretCache(wh_db))
-    stop = threading.Event()
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            sender.run(stop)
-        except RuntimeError as exc:
-            failure.append(exc)
-
-    runner = threading.Thread(target=run, daemon=True)
-    runner.start()
-    try:
-        runner.join(20)
-        assert not runner.is_alive(), "run() went on without its writer"
-        assert failure and "webhooks-writer died" in str(failure[0])
-    finally:
-        stop.set()
-        runner.join(20)
+    failure = _run_until_it_stops(sender, "run() went on without its writer")
+    assert "webhooks-writer died" in str(failure)
 
 
 class _SettleFails(Sender):
@@ -150,29 +133,12 @@ def test_a_sender_whose_webhook_thread_failed_after_its_post_stops_and_another_d
     """An error after the POST (storing its outcome) would leave the event held by a live
     process that keeps it fresh, never retried, and the endpoint's slot taken: the sender stops
     instead (the supervisor restarts it), and the event is taken over and delivered."""
-    import threading
 
     account_id, _secret = account()
     (event_id,) = publish(redis_client, account_id, receiver.url(), n=1)
     broken = _SettleFails(wh_config, redis_client, SecretCache(wh_db), consumer="broken")
-    stop = threading.Event()
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            broken.run(stop)
-        except RuntimeError as exc:
-            failure.append(exc)
-
-    runner = threading.Thread(target=run, daemon=True)
-    runner.start()
-    try:
-        runner.join(20)
-        assert not runner.is_alive(), "run() went on with a failed webhook thread"
-        assert failure and "storing the outcome failed" in str(failure[0])
-    finally:
-        stop.set()
-        runner.join(20)
+    failure = _run_until_it_stops(broken, "run() went on with a failed webhook thread")
+    assert "storing the outcome failed" in str(failure)
     assert receiver.accepted_ids() == [event_id]  # it was POSTed, its outcome not stored
     fixed = Sender(wh_config, redis_client, SecretCache(wh_db), consumer="fixed")
     fixed.start()
@@ -189,3 +155,29 @@ def test_a_sender_whose_webhook_thread_failed_after_its_post_stops_and_another_d
     finally:
         fixed.stop()
     assert receiver.accepted_ids() == [event_id, event_id]  # at least once, same webhook-id
+
+
+def _run_until_it_stops(sender: Sender, went_on: str) -> RuntimeError:
+    """``sender.run()`` in a thread, which must end on its own within 20 s with the
+    RuntimeError returned (else ``went_on``); stopped in any case."""
+    import threading
+
+    stop = threading.Event()
+    failure: list[RuntimeError] = []
+
+    def run() -> None:
+        try:
+            sender.run(stop)
+        except RuntimeError as exc:
+            failure.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    try:
+        runner.join(20)
+        assert not runner.is_alive(), went_on
+        assert failure, "run() ended without an error"
+        return failure[0]
+    finally:
+        stop.set()
+        runner.join(20)
