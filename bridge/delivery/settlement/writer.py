@@ -18,7 +18,8 @@ returns False after ``timeout``). A session thread blocked there stops reading i
 the SMSC sees a slow client rather than the bridge dropping outcomes.
 
 Failures: a flush that hits Redis or the database being down (``TRANSIENT``) is retried with
-capped backoff, outcomes kept in memory (the queue then fills and backpressure spreads). Any
+capped backoff, outcomes kept in memory (the queue then fills and backpressure spreads), and
+with them the receipts the flush's completed Redis steps already took (popped orphans). Any
 other error (a constraint, a bug) would fail forever, so the writer applies that batch one
 outcome at a time and logs, with the outcome, each one it cannot store: one bad outcome does
 not hold the others back, and none disappears silently. The receipts of such a batch are
@@ -40,7 +41,13 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bridge.delivery.settlement.core import Settlement
-from bridge.delivery.settlement.outcomes import Applied, Outcome, ReceiptIn, Submitted
+from bridge.delivery.settlement.outcomes import (
+    Applied,
+    Outcome,
+    ReceiptEvent,
+    ReceiptIn,
+    Submitted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -185,10 +192,11 @@ class SettlementWriter:
     def _apply(self, batch: list) -> None:
         delay = RETRY_FIRST_DELAY
         resolved: list[Outcome] | None = None
+        taken: dict[tuple[str, str, str], list[ReceiptEvent]] = {}  # kept across retries
         while True:
             try:
                 if resolved is None:
-                    resolved = self._resolve(batch)
+                    resolved = self._resolve(batch, taken)
                 applied = self._settlement.apply(resolved)
                 break
             except TRANSIENT as exc:
@@ -205,7 +213,7 @@ class SettlementWriter:
             except Exception:  # a bug: store what can be stored, one by one, and say so
                 log.exception("unexpected error settling a batch; applying it one by one")
                 applied = (
-                    self._one_by_one(batch, raw=True)
+                    self._unresolved_one_by_one(batch, taken)
                     if resolved is None
                     else self._one_by_one(resolved, raw=False)
                 )
@@ -215,8 +223,15 @@ class SettlementWriter:
         if applied is not None and applied.settled_ids:
             self._notify("on_settled", self._on_settled, applied.settled_ids)
 
-    def _resolve(self, batch: list) -> list[Outcome]:
-        """Redis phase: map the submits' smsc ids and correlate the receipts."""
+    def _resolve(
+        self, batch: list, taken: dict[tuple[str, str, str], list[ReceiptEvent]] | None = None
+    ) -> list[Outcome]:
+        """Redis phase: map the submits' smsc ids and correlate the receipts.
+
+        ``taken`` keeps, per step (map or receipts, connection, form), the receipts a step that
+        completed took out of Redis: a retry after a later step failed does not run it again
+        (its orphans are popped, so a second run would find none and they would be lost)."""
+        taken = {} if taken is None else taken
         outcomes: list[Outcome] = []
         maps: dict[tuple[str, str], list] = defaultdict(list)
         receipts: dict[tuple[str, str], list] = defaultdict(list)
@@ -230,12 +245,32 @@ class SettlementWriter:
                 ]
             outcomes.append(item)
         book = self._settlement.receipts
-        events = []
         for (connection, form), items in maps.items():
-            events += book.map_submit_ids(connection, form, items)
+            if ("map", connection, form) not in taken:
+                taken[("map", connection, form)] = book.map_submit_ids(connection, form, items)
         for (connection, form), items in receipts.items():
-            events += book.correlate(connection, form, items)[0]
+            if ("receipts", connection, form) not in taken:
+                taken[("receipts", connection, form)] = book.correlate(connection, form, items)[0]
+        events = [e for step in taken.values() for e in step]
         return outcomes + self._settlement.receipt_outcomes(events)
+
+    def _unresolved_one_by_one(
+        self, batch: list, taken: dict[tuple[str, str, str], list[ReceiptEvent]]
+    ) -> Applied:
+        """:meth:`_one_by_one` of a batch whose Redis phase failed: the receipts its completed
+        steps took are applied as they are (with those steps' Submitted), the other items are
+        resolved one at a time."""
+        resolved: list[Outcome] = []
+        rest = []
+        for item in batch:
+            if _step(item) not in taken:
+                rest.append(item)
+            elif isinstance(item, Submitted):
+                resolved.append(item)
+        events = [e for step in taken.values() for e in step]
+        resolved += self._settlement.receipt_outcomes(events)
+        settled = self._one_by_one(resolved, raw=False).settled_ids
+        return Applied(settled_ids=settled + self._one_by_one(rest, raw=True).settled_ids)
 
     def _one_by_one(self, items: list, raw: bool) -> Applied:
         settled: list[str] = []
@@ -256,3 +291,12 @@ class SettlementWriter:
             callback(items)
         except Exception:  # the worker's callback; its failure must not stop settlement
             log.exception("%s callback failed for %d item(s)", name, len(items))
+
+
+def _step(item: Outcome | ReceiptIn) -> tuple[str, str, str] | None:
+    """The Redis step of :meth:`SettlementWriter._resolve` an item goes through, if any."""
+    if isinstance(item, ReceiptIn):
+        return ("receipts", item.connection, item.id_form)
+    if isinstance(item, Submitted):
+        return ("map", item.connection, item.id_form)
+    return None

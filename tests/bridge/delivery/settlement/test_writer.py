@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from bridge.delivery.settlement import Failed, ReceiptIn, Settlement, SettlementWriter, Submitted
+from bridge.delivery.settlement.correlation import ReceiptBook
 from smpp.codec.receipt import parse_receipt
 from tests.bridge.delivery.settlement.helpers import refunds, row, states
 from tests.harness.procs import wait_until
@@ -171,3 +172,71 @@ def test_a_poison_outcome_is_logged_and_the_rest_of_its_batch_stored(
     }
     assert writer.stats.dropped == 1 and sorted(settled.ids) == sorted([a.message_id, c.message_id])
     assert "could not store outcome" in caplog.text and b.message_id in caplog.text
+
+
+class RedisDiesBeforeReceipts(ReceiptBook):
+    """A ReceiptBook whose first receipt correlation finds the real redis-server stopped:
+    Redis going away between the map step and the receipt step of one flush."""
+
+    def __init__(self, redis, server) -> None:
+        super().__init__(redis)
+        self.server, self.armed = server, False
+
+    def correlate(self, connection, form, receipts):
+        if self.armed:
+            self.armed = False
+            self.server.stop()
+        return super().correlate(connection, form, receipts)
+
+
+def test_a_flush_retried_after_redis_failed_midway_keeps_the_orphans_it_took(
+    db, redis_server, clock, settled, make
+):
+    """The map step took m's parked receipt out of Redis; Redis then failed in the receipt
+    step and the flush was retried: the receipt still settles m (it was lost: m stayed
+    submitted)."""
+    [m] = make(1)
+    client = redis_server.client(socket_timeout=1, socket_connect_timeout=0.5)
+    settlement = Settlement(db, client, clock=clock)
+    settlement.receipts = RedisDiesBeforeReceipts(client, redis_server)
+    _, parked = settlement.receipts.correlate("a", "str", [(dlr("77"), T)])
+    assert parked == 1  # m's receipt overtook its resp
+    settlement.receipts.armed = True
+    w = SettlementWriter(settlement, on_settled=settled, flush_interval=0.5)
+    w.put(Submitted(m.message_id, ["77"], "a", T + 1, id_form="str"))
+    w.put(ReceiptIn("b", "str", dlr("99"), T + 1))  # another connection's, same flush
+    w.start()
+    try:
+        wait_until(lambda: w.stats.retries >= 1, timeout=20, message="a failed flush")
+        redis_server.start()
+        wait_until(lambda: settled.ids == [m.message_id], timeout=30, message="the retry")
+        assert row(db, m.message_id)["state"] == "delivered"
+    finally:
+        if redis_server.proc is None:
+            redis_server.start()
+        w.stop(timeout=20)
+        client.close()
+
+
+def test_a_batch_whose_receipt_step_fails_on_bad_data_keeps_the_orphans_its_map_took(
+    db, redis_client, settlement, settled, make
+):
+    """A corrupt map value (no part index) makes the receipt step of a flush raise; the batch
+    goes one by one, and the receipt the map step already took out of Redis still settles its
+    message (it was resolved again, found nothing, and m stayed submitted)."""
+    from bridge.redis import keys as redis_keys
+
+    [m] = make(1)
+    _, parked = settlement.receipts.correlate("a", "str", [(dlr("77"), T)])
+    assert parked == 1
+    redis_client.set(redis_keys.dlr_map_key("b", "99"), "garbage")
+    w = SettlementWriter(settlement, on_settled=settled, flush_interval=0.5)
+    w.put(Submitted(m.message_id, ["77"], "a", T + 1, id_form="str"))
+    w.put(ReceiptIn("b", "str", dlr("99"), T + 1))
+    w.start()
+    try:
+        assert w.flush_now(timeout=20)
+    finally:
+        w.stop(timeout=20)
+    assert row(db, m.message_id)["state"] == "delivered"
+    assert settled.ids == [m.message_id] and w.stats.dropped == 1
