@@ -7,6 +7,8 @@ request is refused. Every request is counted in one bucket, and every ``/api/v2`
 * a valid key counts against ``key:<key_id>`` with the account's own limit, else the default;
 * a missing, unknown, revoked or expired key counts against ``addr:<client address>`` with the
   default limit (so guessing keys is throttled per address) and then gets its 401;
+* a request whose parameters cannot be read (its 400, 413 or 415) is counted as well, by its
+  ``X-API-Key`` header as above, before it gets that answer;
 * pages that need no key (Swagger UI, the OpenAPI document, assets, 404s) are not counted; they
   report the client address bucket as it stands.
 Over the limit: ``429 {"error": "Too many requests.", "retry_after": s}`` with ``Retry-After``.
@@ -19,7 +21,7 @@ import falcon
 from api.auth import API_KEY_HELP, API_KEY_REQUIRED, raw_api_key
 from api.params import request_params
 from bridge.accept.ratelimit import Decision, RateLimiter
-from bridge.errors import RateLimited, Unauthorized
+from bridge.errors import InvalidInput, RateLimited, Unauthorized
 from bridge.telemetry.metrics import count_rate_limited
 
 API_V2 = "/api/v2"
@@ -49,17 +51,31 @@ class ApiKeyGuard:
             return
         if not hasattr(resource, "on_" + req.method.lower()):
             return  # falcon answers 405; process_response adds the headers
-        raw = raw_api_key(req, request_params(req, self._max_body_bytes))
+        raw, refused = self._presented_key(req)
         if raw is None:
             self._count(resp, address_bucket(req), self._default_limit)
-            raise Unauthorized(API_KEY_REQUIRED, help=API_KEY_HELP)
+            raise refused or Unauthorized(API_KEY_REQUIRED, help=API_KEY_HELP)
         try:
             key = self._service.verify_key(raw)
         except Unauthorized:
             self._count(resp, address_bucket(req), self._default_limit)
+            if refused is not None:
+                raise refused from None
             raise
         self._count(resp, f"key:{key.key_id}", key.rate_limit_per_minute or self._default_limit)
+        if refused is not None:
+            raise refused
         req.context.key = key
+
+    def _presented_key(self, req: falcon.Request) -> tuple[str | None, Exception | None]:
+        """The key as sent, and the refusal of the parameters if they cannot be read (a body
+        that is not JSON, not UTF-8, of another type, too large...). Such a request is still
+        counted, against the ``X-API-Key`` header's key if it has one, before it gets that
+        refusal: a client cannot send without limit by sending what cannot be read."""
+        try:
+            return raw_api_key(req, request_params(req, self._max_body_bytes)), None
+        except (falcon.HTTPError, InvalidInput) as exc:
+            return raw_api_key(req, {}), exc
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from falcon import testing
 
 from api.app import create_app
@@ -11,6 +12,7 @@ from tests.api.helpers import assert_common_headers, sqlite_only
 
 pytestmark = sqlite_only
 BALANCE = "/api/v2/account/balance"
+SEND = "/api/v2/sms/send"
 
 
 def _remaining(result) -> int:
@@ -49,6 +51,42 @@ def test_bad_keys_are_throttled_per_address(client, api_config, bridge_service, 
         for i in range(4)
     ]
     assert codes == [401, 401, 401, 429]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"{nope", "application/json", 400),  # not JSON
+        (b"<xml/>", "application/xml", 415),  # a body type the API does not take
+        (b"api_key=%ff", "application/x-www-form-urlencoded", 400),  # not UTF-8
+    ],
+)
+def test_a_refused_body_counts_against_the_key(
+    api_config, bridge_service, redis_client, key_headers, body, content_type, status
+):
+    """A request whose parameters cannot be read is still a request of that key: counted, with
+    the key's headers, and 429 over the limit (it was neither counted nor limited)."""
+    c = testing.TestClient(
+        create_app(api_config.replace(rate_limit_per_minute=3), bridge_service, redis_client)
+    )
+    headers = {**key_headers, "Content-Type": content_type}
+    answers = [c.simulate_post(SEND, body=body, headers=headers) for _ in range(4)]
+    assert [a.status_code for a in answers] == [status, status, status, 429]
+    assert [_remaining(a) for a in answers] == [2, 1, 0, 0]
+    assert _remaining(c.simulate_get(BALANCE, headers=key_headers)) == 0  # the key's bucket
+    assert_common_headers(answers[3])
+
+
+def test_a_refused_body_without_a_key_counts_against_the_address(
+    api_config, bridge_service, redis_client
+):
+    c = testing.TestClient(
+        create_app(api_config.replace(rate_limit_per_minute=2), bridge_service, redis_client)
+    )
+    json_body = {"Content-Type": "application/json"}
+    codes = [c.simulate_post(SEND, body=b"[1]", headers=json_body).status_code for _ in range(3)]
+    assert codes == [400, 400, 429]
+    assert c.simulate_get(BALANCE).status_code == 429  # the same address bucket
 
 
 def test_a_valid_key_has_its_own_bucket(client, key_headers):
