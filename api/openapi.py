@@ -22,12 +22,22 @@ ERROR_TEXT = {
     400: "Bad input; `field` names the parameter (`invalid_numbers` lists bad numbers).",
     401: "Missing or wrong credentials or API key; `error` says which.",
     402: "The balance does not cover the whole request; nothing was queued or charged.",
-    413: "The request body is larger than the configured limit (1 MiB by default).",
+    413: "The request body is larger than the configured limit (1 MiB by default). The API's"
+    " worker answers it from Content-Length or the chunk sizes before the body is read, so"
+    " without the rate-limit headers.",
     414: "The request line (path and query) is over 8190 bytes; gunicorn answers before the"
     " API does, so without the rate-limit headers. Send long recipient lists with POST.",
     415: "The body's Content-Type is not JSON, form-urlencoded or multipart/form-data.",
     429: "Too many requests in this window; retry after `Retry-After` seconds.",
     503: "The database is unreachable; nothing was charged, retry shortly.",
+}
+# The password endpoints' own texts: the failed-login throttle and the bounded hashing.
+PASSWORD_TEXT = {
+    429: "Too many failed logins (for this username from this address, or from this address);"
+    " `help` says which. Retry after `Retry-After` seconds with the right password, or use an"
+    " API key.",
+    503: "The database is unreachable, or password checks are saturated (`help` says so, with"
+    " `Retry-After: 1`); nothing was charged, retry shortly.",
 }
 SEND_ERRORS = (400, 401, 402, 413, 415, 503)
 KEY_ERRORS = (400, 401, 413, 415, 503)
@@ -134,8 +144,10 @@ def _op(
     query: Any = None,
     extra_params: list | None = None,
     ok_headers: dict | None = None,
+    password: bool = False,
 ) -> dict[str, Any]:
-    """One operation: summary/description from openapi_text, answers with their headers."""
+    """One operation: summary/description from openapi_text, answers with their headers.
+    ``password``: it takes the account's password, so it has the failed-login 429 too."""
     summary, description = OPERATION_TEXT[name]
     status, text, schema = ok
     responses: dict[Any, Any] = {
@@ -145,11 +157,12 @@ def _op(
             "headers": _headers(v2, status) | (ok_headers or {}),
         }
     }
-    for code in (*errors, *((429,) if v2 else ())):
+    texts = ERROR_TEXT | (PASSWORD_TEXT if password else {})
+    for code in (*errors, *((429,) if v2 or password else ())):
         responses[code] = {
-            "description": ERROR_TEXT[code],
+            "description": texts[code],
             "content": _json(s.ErrorAnswer),
-            "headers": _headers(v2 and code != 414, code),
+            "headers": _headers(v2 and code not in (413, 414), code),
         }
     op: dict[str, Any] = {
         "summary": summary,
@@ -215,6 +228,7 @@ def _send_paths(spec: APISpec) -> None:
             "post": _op(
                 "send_v1",
                 v2=False,
+                password=True,
                 body=s.LegacySendParams,
                 errors=SEND_ERRORS,
                 security=[{}],
@@ -235,6 +249,7 @@ def _key_paths(spec: APISpec) -> None:
             "post": _op(
                 "generate_key",
                 v2=False,
+                password=True,
                 body=s.GenerateKeyParams,
                 ok=created,
                 errors=KEY_ERRORS,
@@ -248,6 +263,7 @@ def _key_paths(spec: APISpec) -> None:
             "post": _op(
                 "revoke_key",
                 v2=False,
+                password=True,
                 body=s.RevokeKeyParams,
                 errors=KEY_ERRORS,
                 ok=(200, "How many keys were revoked now.", s.RevokeAnswer),
@@ -261,6 +277,7 @@ def _key_paths(spec: APISpec) -> None:
             "post": _op(
                 "regenerate_key",
                 v2=False,
+                password=True,
                 body=s.RegenerateKeyParams,
                 ok=created,
                 errors=KEY_ERRORS,

@@ -129,6 +129,40 @@ def test_openapi_documents_contract_errors_and_headers(client):
     assert schemes["ApiKeyQuery"]["name"] == "api_key"
 
 
+PASSWORD_OPERATIONS = (
+    ("/v1/sms/send", "post"),
+    ("/api/generate-key", "post"),
+    ("/api/revoke-key", "post"),
+    ("/api/regenerate-key", "post"),
+)
+
+
+def test_openapi_documents_the_failed_login_throttle(client):
+    """The password endpoints answer 429 with Retry-After (too many failed logins) and 503 with
+    Retry-After: 1 (password checks saturated); the document said neither."""
+    doc = client.simulate_get("/api/v2/openapi.json").json
+    for path, method in PASSWORD_OPERATIONS:
+        answers = doc["paths"][path][method]["responses"]
+        assert "429" in answers, path
+        assert "failed logins" in answers["429"]["description"], path
+        assert "retry-after" in answers["429"]["headers"], path
+        assert "x-ratelimit-limit" not in answers["429"]["headers"], path  # not the key limit
+        assert "password checks are saturated" in answers["503"]["description"], path
+
+
+def test_openapi_promises_no_rate_limit_headers_on_answers_made_before_the_app(client):
+    """A 413 (the worker's loop answers an over-long body before the app reads it) and a 414
+    come without x-ratelimit-*; the document must not mark those headers required there."""
+    doc = client.simulate_get("/api/v2/openapi.json").json
+    send = doc["paths"]["/api/v2/sms/send"]
+    for method, status in (("post", "413"), ("get", "413"), ("get", "414")):
+        answer = send[method]["responses"][status]
+        assert "x-ratelimit-limit" not in answer["headers"], (method, status)
+        assert "without the rate-limit headers" in answer["description"], (method, status)
+        assert "access-control-allow-origin" in answer["headers"]
+    assert "x-ratelimit-limit" in send["post"]["responses"]["400"]["headers"]
+
+
 def test_openapi_is_generated_from_the_validating_schemas(client):
     """The send parameters in the document are the fields of api.schemas.SendParams."""
     from api.schemas import SendParams
