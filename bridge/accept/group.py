@@ -23,7 +23,9 @@ Failure rules: a database outage (connection refused, lock timeout...) rolls the
 back, so every send of the group gets DependencyDown with nothing charged; it is not retried
 here (the client retries, as for any 503), except once when the group's connection had been
 dropped by the server (a PostgreSQL restart) before COMMIT: the server rolled it back, so the
-group runs again at once on a fresh connection (``Database.once_more_if_gone``). Any other
+group runs again at once on a fresh connection (``Database.once_more_if_gone``); dropped at
+COMMIT (its answer lost: it may have been applied), the group's charge rows are looked for on a
+fresh connection, and the sends are accepted when they are there. Any other
 error in the group transaction is replayed one send per transaction, so a send whose rows
 the database refuses fails alone. Redis down after the commit does not fail the sends: the
 sweeper enqueues them later (transactional outbox). Balances cannot go negative: every charge is the conditional UPDATE
@@ -42,7 +44,8 @@ from decimal import Decimal
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bridge.accept.committer import GroupCommitter, GroupTimeout, Pending
@@ -50,10 +53,10 @@ from bridge.accept.flusher import Flusher
 from bridge.errors import DependencyDown, InsufficientBalance
 from bridge.redis import outbox, schedule
 from bridge.storage.batch import BatchStatement
-from bridge.storage.db import Database
+from bridge.storage.db import Database, commit_lost
 from bridge.storage.driver import DriverCursor, DriverStatement, connection_transaction
 from bridge.storage.ledger import _CHARGE, _CHARGE_ROW, CHARGE
-from bridge.storage.models import messages
+from bridge.storage.models import ledger, messages
 from bridge.storage.states import MessageState
 
 # _CHARGE and _CHARGE_ROW are the very statements ledger.charge runs: one rule for a charge
@@ -156,9 +159,14 @@ class GroupAccept:
     # --- the leader's work ----------------------------------------------------------------
     def _run(self, items: Sequence[Pending]) -> None:
         preps: list[Prepared] = [it.payload for it in items]
+        seen: list[Decimal | None] = []  # the charges' balances, set before the COMMIT
         try:
             try:  # a connection a database restart dropped: once more on a fresh one
-                balances = self._db.once_more_if_gone(lambda: self._transaction(preps))
+                balances = self._db.once_more_if_gone(lambda: self._transaction(preps, seen))
+            except DBAPIError as exc:
+                if not commit_lost(exc):
+                    raise
+                balances = self._after_lost_commit(preps, seen, exc)
             finally:
                 self._write_lock.release()  # the leader took it before it took the group
         except DB_DOWN as exc:
@@ -193,8 +201,47 @@ class GroupAccept:
         except Exception as exc:  # noqa: BLE001 - this send's own error, raised in its thread
             item.error = exc
 
-    def _transaction(self, preps: list[Prepared]) -> list[Decimal | None]:
-        """One transaction: the charges, then every charged send's messages and ledger row."""
+    def _after_lost_commit(
+        self, preps: list[Prepared], balances: list[Decimal | None], exc: DBAPIError
+    ) -> list[Decimal | None]:
+        """The group's COMMIT was sent and its answer lost: ``balances`` when the database
+        holds the group's charge rows (it committed; the sends are accepted), else ``exc``
+        (nothing was charged). A database that cannot be asked raises ``exc`` too: a 503
+        whose send may have been charged, logged as such."""
+        keys = [
+            f"{CHARGE}:{p.batch_id}" for p, b in zip(preps, balances, strict=True) if b is not None
+        ]
+        if not keys:
+            return balances  # nothing to charge: every send was refused on its balance
+
+        def read() -> int:
+            with self._db.connect() as conn:
+                found = conn.execute(
+                    select(func.count()).where(ledger.c.dedupe_key.in_(keys))
+                ).scalar_one()
+            return int(found)
+
+        try:
+            found = self._db.once_more_if_gone(read)
+        except DB_DOWN as again:
+            log.error(
+                "a COMMIT's answer was lost and the database cannot be asked (%s): %d send(s)"
+                " refused that may have been charged (batches %s)",
+                again,
+                len(keys),
+                ", ".join(k.split(":", 1)[1] for k in keys),
+            )
+            raise exc from again
+        if found == 0:
+            raise exc
+        log.warning("a COMMIT's answer was lost; it had been applied: %d send(s) kept", found)
+        return balances
+
+    def _transaction(
+        self, preps: list[Prepared], seen: list[Decimal | None]
+    ) -> list[Decimal | None]:
+        """One transaction: the charges, then every charged send's messages and ledger row;
+        ``seen`` holds the charges' balances before the COMMIT (read if its answer is lost)."""
         now = datetime.fromtimestamp(self._clock(), UTC)
         sql = self._sql
         with (
@@ -203,6 +250,7 @@ class GroupAccept:
             connection_transaction(conn, sqlite=self._db.is_sqlite) as cur,
         ):
             balances = charge_group(cur, sql.charge, preps, now)
+            seen[:] = balances
             done = [p for p, b in zip(preps, balances, strict=True) if b is not None]
             inserts: dict[DriverStatement, list] = {}  # one statement, unless rows differ
             for p in done:

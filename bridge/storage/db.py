@@ -159,6 +159,14 @@ def gone_before_commit(exc: BaseException) -> bool:
     return (exc.statement or "").strip().upper() != "COMMIT"
 
 
+def commit_lost(exc: BaseException) -> bool:
+    """True for a ``COMMIT`` whose connection was gone before its answer came: the server may
+    have applied it or not, so only a read of what it should have written can tell."""
+    if not isinstance(exc, DBAPIError) or not exc.connection_invalidated:
+        return False
+    return (exc.statement or "").strip().upper() == "COMMIT"
+
+
 def _ensure_sqlite_dir(database: str | None) -> None:
     """The directory and the database file, private to their owner (bridge.storage.files)."""
     private_sqlite_file(database)
