@@ -258,8 +258,8 @@ class SendParams(_Params):
         also=(validate.OneOf(CALLBACK_EVENTS, error=CALLBACK_EVENTS_ERROR),),
         description=(
             "Which events callback_url gets: `final` (the final state: delivered, "
-            "undelivered, expired, rejected or failed) or `all` (also `submitted`, when the "
-            "SMSC takes the message). Default: the account's choice, else `final`."
+            "undelivered, expired, rejected, failed or cancelled) or `all` (also `submitted`, "
+            "when the SMSC takes the message). Default: the account's choice, else `final`."
         ),
         example="final",
     )

@@ -5,7 +5,8 @@ the ``webhook_outbox`` in the same commit as the state it reports (the transacti
 :mod:`bridge.delivery.settlement.relay` takes it from there). Only messages with a
 ``callback_url`` produce events:
 
-- reaching a final state (delivered, undelivered, expired, rejected, failed): ``message.<state>``;
+- reaching a final state (delivered, undelivered, expired, rejected, failed, and cancelled by
+  the account's DELETE): ``message.<state>``;
 - with ``callback_events = "all"``, reaching the SMSC (``submitted``, or straight to a receipt's
   final state when the receipt overtook the submit_sm_resp): ``message.submitted`` first.
 
@@ -26,7 +27,8 @@ from bridge.storage.ledger import money_str
 from bridge.storage.states import RANK, MessageState
 from smpp.codec import status as smpp_status
 
-# The final states reported: a cancel (the account's own request) answers that request instead.
+# The final states reported. A cancel is reported too: a batch DELETE's answer gives counts, and
+# a client following each message by its webhooks needs every one to end.
 REPORTED = frozenset(
     {
         MessageState.DELIVERED,
@@ -34,6 +36,7 @@ REPORTED = frozenset(
         MessageState.EXPIRED,
         MessageState.REJECTED,
         MessageState.FAILED,
+        MessageState.CANCELLED,
     }
 )
 EVENTS_ALL = "all"  # messages.callback_events asking for `submitted` too (bridge.accept.callbacks)

@@ -116,6 +116,26 @@ def test_submitted_only_with_callback_events_all(db, redis_client, settlement, m
     ]
 
 
+def test_a_cancel_is_one_message_cancelled_event(db, redis_client, make, clock):
+    from bridge.delivery.settlement.cancel import Canceller
+
+    (one,) = (m.message_id for m in make(1, events="all"))
+    batch = make(2, events="final")
+    canceller = Canceller(db, redis_client, clock=clock)
+    canceller.cancel_message(batch[0].account_id, one)
+    canceller.cancel_batch(batch[0].account_id, batch[0].batch_id)
+    canceller.cancel_message(batch[0].account_id, one)  # a repeat reports nothing more
+    events = stream(redis_client)
+    cancelled = [one] + [m.message_id for m in batch]
+    assert [e.id for e in events] == [f"evt_{mid}_cancelled" for mid in cancelled]
+    data = json.loads(events[0].body)["data"]  # no submitted: it never reached the SMSC
+    assert json.loads(events[0].body)["type"] == "message.cancelled"
+    assert data["state"] == "cancelled" and data["error_code"] is None
+    assert data["error_reason"] == "cancelled by the account" and data["cost"] == "0.80"
+    assert data["submitted_at"] is None and data["done_at"] is not None
+    assert outbox_rows(db) == 0  # the cancel flushed its relayed rows
+
+
 def test_messages_without_a_callback_url_produce_nothing(db, redis_client, settlement, make):
     (mid,) = (m.message_id for m in make(1, url=None))
     settlement.apply([Submitted(mid, ["a"], "c", T + 1), receipt(mid)])
