@@ -14,6 +14,7 @@ cannot get through. The API calls :func:`check_target` when a send names a callb
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ Resolver = Callable[[str, int], Sequence[str]]
 
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT, not "private" to Python
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# one DNS label of a host name, in its ASCII (IDNA) form; "_" is allowed as resolvers allow it
+_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
 
 
 class TargetError(ValueError):
@@ -97,6 +100,7 @@ def resolve_target(
     if literal is not None:
         addresses: Sequence[str] = [str(literal)]
     else:
+        _check_name(host)
         try:
             addresses = (resolver or _getaddrinfo)(host, port)
         except OSError as exc:
@@ -155,6 +159,8 @@ def _split(url: str) -> tuple[str, str, int, str]:
         raise TargetRefused("callback_url has no host")
     if parts.username is not None or parts.password is not None:
         raise TargetRefused("callback_url may not carry a user name or password")
+    if port == 0:  # urlsplit reads ":0" as a port; it is none a server listens on
+        raise TargetRefused("callback_url is not a valid URL (port 0); give a port from 1 to 65535")
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -170,6 +176,21 @@ def _literal(host: str) -> IPAddress | None:
         return ipaddress.IPv4Address(socket.inet_aton(host))
     except OSError:
         return None
+
+
+def _check_name(host: str) -> None:
+    """TargetRefused unless ``host`` is a DNS name (IDNA allowed): a name with a space or
+    another character no resolver answers for would be retried until the retry period ends."""
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_host = ""  # an empty or over-long label
+    labels = ascii_host.split(".")
+    if len(ascii_host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise TargetRefused(
+            f"callback_url host {host!r} is not a valid host name (letters, digits and hyphens "
+            "between dots, at most 63 in a row)"
+        )
 
 
 def _networks(allow: str | Iterable[str] | Sequence[Network]) -> tuple[Network, ...]:

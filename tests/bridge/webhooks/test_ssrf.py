@@ -65,11 +65,24 @@ def test_the_allow_list_lets_them_through(url, allow):
         ("http:///nohost", "no host"),
         ("http://user:pw@example.com/", "user name or password"),
         ("http://example.com:99999/", "not a valid URL"),
+        ("http://example.com:0/", "port 0"),  # was taken as port 80
+        ("http://exa mple.com/", "not a valid host name"),  # was retried for 24 h, never sent
+        ("http://exa<mple>.com/", "not a valid host name"),
+        ("http://a..example.com/", "not a valid host name"),
+        ("http://-a.example.com/", "not a valid host name"),
+        (f"http://{'a' * 64}.example.com/", "not a valid host name"),
     ],
 )
 def test_malformed_targets_are_refused(url, match):
     with pytest.raises(TargetRefused, match=match):
         check_target(url, resolver=lambda h, p: ["93.184.216.34"])
+
+
+@pytest.mark.parametrize(
+    "url", ["http://bücher.example/x", "http://my_host.example.com/", "http://a-1.b2.example/"]
+)
+def test_valid_host_names_pass(url):
+    check_target(url, resolver=lambda h, p: ["93.184.216.34"])
 
 
 def test_public_targets_pass_and_keep_their_name():
