@@ -128,12 +128,15 @@ def test_bad_parameters_are_400_naming_the_field(client, key_headers, params, fi
     assert r.json.get("field") == field
 
 
-def test_insufficient_balance_is_402_and_nothing_queued(client, bridge_service, db, redis_client):
+@pytest.mark.parametrize("path", [V2, V1])
+def test_insufficient_balance_is_402_and_nothing_queued(
+    client, bridge_service, db, redis_client, path
+):
     poor = bridge_service.create_account("poor", "pw-poor-1", balance=Decimal("1.00"))
     key = bridge_service.generate_key(poor.id)
     r = client.simulate_post(
-        V2,
-        headers={"X-API-Key": key.api_key},
+        path,
+        headers={"X-API-Key": key.api_key} if path == V2 else basic("poor", "pw-poor-1"),
         json={"numbers": "0701234567,0712345678", "message_body": "x"},
     )
     assert r.status_code == 402 and r.json == {"error": "Insufficient balance."}
