@@ -21,7 +21,8 @@ BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipar
 ERROR_TEXT = {
     400: "Bad input; `field` names the parameter (`invalid_numbers` lists bad numbers).",
     401: "Missing or wrong credentials or API key; `error` says which.",
-    402: "The balance does not cover the whole request; nothing was queued or charged.",
+    402: 'The balance does not cover the whole request: `{"error": "Insufficient balance."}`;'
+    " nothing was queued or charged.",
     413: "The request body is larger than the configured limit (1 MiB by default). The API's"
     " worker answers it from Content-Length or the chunk sizes before the body is read, so"
     " without the rate-limit headers.",
@@ -38,6 +39,12 @@ PASSWORD_TEXT = {
     " API key.",
     503: "The database is unreachable, or password checks are saturated (`help` says so, with"
     " `Retry-After: 1`); nothing was charged, retry shortly.",
+}
+# The send endpoints' 400 names the contract's answer to a bad number.
+SEND_TEXT = {
+    400: "Bad input; `field` names the parameter. Any number that is not a valid mobile number:"
+    ' `{"error": "Invalid phone number format.", "invalid_numbers": [...]}` (the entries as'
+    " sent); nothing was queued or charged.",
 }
 SEND_ERRORS = (400, 401, 402, 413, 415, 503)
 KEY_ERRORS = (400, 401, 413, 415, 503)
@@ -145,9 +152,11 @@ def _op(
     extra_params: list | None = None,
     ok_headers: dict | None = None,
     password: bool = False,
+    texts: dict[int, str] | None = None,
 ) -> dict[str, Any]:
     """One operation: summary/description from openapi_text, answers with their headers.
-    ``password``: it takes the account's password, so it has the failed-login 429 too."""
+    ``password``: it takes the account's password, so it has the failed-login 429 too;
+    ``texts``: the operation's own answer texts, over ERROR_TEXT."""
     summary, description = OPERATION_TEXT[name]
     status, text, schema = ok
     responses: dict[Any, Any] = {
@@ -157,10 +166,10 @@ def _op(
             "headers": _headers(v2, status) | (ok_headers or {}),
         }
     }
-    texts = ERROR_TEXT | (PASSWORD_TEXT if password else {})
+    described = ERROR_TEXT | (texts or {}) | (PASSWORD_TEXT if password else {})
     for code in (*errors, *((429,) if v2 or password else ())):
         responses[code] = {
-            "description": texts[code],
+            "description": described[code],
             "content": _json(s.ErrorAnswer),
             "headers": _headers(v2 and code not in (413, 414), code),
         }
@@ -209,6 +218,7 @@ def _send_paths(spec: APISpec) -> None:
         "ok": (200, "Accepted: charged and queued.", s.SendAnswer),
         "extra_params": [IDEMPOTENCY_PARAM],
         "ok_headers": REPLAYED_HEADER,
+        "texts": SEND_TEXT,
     }
     spec.path(
         path="/api/v2/sms/send",
@@ -231,6 +241,7 @@ def _send_paths(spec: APISpec) -> None:
                 password=True,
                 body=s.LegacySendParams,
                 errors=SEND_ERRORS,
+                texts=SEND_TEXT,
                 security=[{}],
                 ok=(200, "Accepted: charged and queued.", s.SendAnswer),
                 extra_params=[IDEMPOTENCY_PARAM],

@@ -15,8 +15,8 @@ JSON body that is not an object gets 400. Unknown parameters are ignored. A requ
 
 **Errors** are always JSON `{"error": "<one sentence>"}`, sometimes with `help`, `field`,
 `invalid_numbers` or `retry_after`; never HTML. Unknown paths answer 404 and known paths with
-another method 405 (with `Allow`), both as JSON. Status codes: 200, 201, 400 (never 422), 401,
-402, 404, 405, 413, 415, 429, 500, 503.
+another method 405 (with `Allow`), both as JSON. Status codes: 200, 201, 204 (a CORS
+preflight), 400 (never 422), 401, 402, 404, 405, 408, 409, 413, 414, 415, 429, 431, 500, 503.
 
 **Money** is exact: amounts are strings with two or more decimals (`"99.20"`) plus `currency`.
 
@@ -28,13 +28,17 @@ E.164. A number repeated in one request is sent once. At most 10,000 recipients 
 
 **API keys** (`/api/v2`): send `X-API-Key: <key>` or the `api_key` parameter. No key: 401
 `{"error": "API key is required", "help": "Provide X-API-Key header or api_key parameter"}`; an
-unknown, revoked or expired key, or a disabled account: 401 saying which.
+unknown, revoked or expired key, or a disabled account: 401 saying which (`Invalid API key.`,
+`API key has been revoked.`, `API key has expired.`, `Account is disabled.`), never which
+account.
 
 **Rate limit** (`/api/v2`): 60 requests per minute per API key by default (per account
 override), counted in Redis so all API processes share it. A window starts at a bucket's first
-request and lasts 60 s. Requests without a valid key (missing, unknown, revoked) are counted per
-client address. Every `/api/v2` answer carries `X-RateLimit-Limit` and `X-RateLimit-Remaining`
-(the 401s too); the documentation pages report the address bucket without counting. Over the
+request and lasts 60 s. Requests without a valid key (missing, unknown, revoked, expired) are
+counted per client address; so is a request whose body cannot be read (400, 415), by its
+`X-API-Key` header's key if valid. Every `/api/v2` answer of the API carries `X-RateLimit-Limit`
+and `X-RateLimit-Remaining` (the 401s too; not the 408, 413, 414 and 431 the server answers
+before the API); the documentation pages report the address bucket without counting. Over the
 limit: 429 `{"error": "Too many requests.", "retry_after": <s>}` with `Retry-After`. If Redis is
 down the limit is not enforced (the headers show the full limit) and sending keeps working.
 
@@ -74,7 +78,7 @@ state (and `submitted` with `callback_events=all`).""",
         """\
 The original endpoint: `numbers`, `message_body`, `username`, `password` (HTTP Basic works
 too), optional `sender_id`. Wrong or missing credentials: 401 `{"error": "Unauthorized."}`.
-Not rate limited. Answers exactly like `/api/v2/sms/send`.""",
+Not rate limited; failed logins are throttled (429). Answers exactly like `/api/v2/sms/send`.""",
     ),
     "balance": ("Account balance", "The balance and currency of the key's account."),
     "generate_key": (

@@ -163,6 +163,29 @@ def test_openapi_promises_no_rate_limit_headers_on_answers_made_before_the_app(c
     assert "x-ratelimit-limit" in send["post"]["responses"]["400"]["headers"]
 
 
+def test_openapi_states_the_contracts_error_strings(client):
+    """The contract's exact answers are in the document where they are given (the 400 of a bad
+    number and the 402 of each send, the 401 sentences of a key), not only their codes."""
+    doc = client.simulate_get("/api/v2/openapi.json").json
+    for path, method in (("/api/v2/sms/send", "post"), ("/api/v2/sms/send", "get")) + (
+        ("/v1/sms/send", "post"),
+    ):
+        answers = doc["paths"][path][method]["responses"]
+        assert '"Invalid phone number format."' in answers["400"]["description"], path
+        assert '"invalid_numbers"' in answers["400"]["description"], path
+        assert '{"error": "Insufficient balance."}' in answers["402"]["description"], path
+    assert '{"error": "Unauthorized."}' in doc["paths"]["/v1/sms/send"]["post"]["description"]
+    text = doc["info"]["description"]
+    for sentence in (
+        "Invalid API key.",
+        "API key has been revoked.",
+        "API key has expired.",
+        "Account is disabled.",
+    ):
+        assert f"`{sentence}`" in text, sentence
+    assert "408, 409, 413, 414, 415, 429" in text  # every status the API answers
+
+
 def test_openapi_is_generated_from_the_validating_schemas(client):
     """The send parameters in the document are the fields of api.schemas.SendParams."""
     from api.schemas import SendParams
