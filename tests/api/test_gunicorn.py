@@ -92,6 +92,9 @@ def test_chunked_body_over_the_limit_is_413(account, gunicorn):
         assert resp.status == 413
         assert json.loads(resp.read())["error"].startswith("Request body is larger than 2000")
         assert resp.getheader("access-control-allow-origin") == "*"
+        # the worker's loop answers it, with the headers the OpenAPI document gives it
+        documented = build_spec()["paths"]["/api/v2/sms/send"]["post"]["responses"]["413"]
+        assert {name.lower() for name in resp.headers} >= set(documented["headers"])
     finally:
         conn.close()
 
