@@ -155,6 +155,7 @@ def _print_account(service, info) -> None:
     print(f"allowed sender ids: {', '.join(info.allowed_sender_ids) or '-'}")
     print(f"callback url: {info.callback_url or '-'}")
     print(f"callback events: {info.callback_events or 'final'}")
+    print(f"inbound url: {info.inbound_url or '-'}")
     for line in webhooks.secret_lines(service, info.id):
         print(line)
     limit = info.rate_limit_per_minute

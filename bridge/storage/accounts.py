@@ -47,6 +47,7 @@ class AccountInfo:
     allowed_sender_ids: tuple[str, ...]
     callback_url: str | None
     callback_events: str | None = None  # "final" | "all" for its sends; None = "final"
+    inbound_url: str | None = None  # where its inbound (MO) messages are POSTed; None = nowhere
 
 
 def info_from_row(row: RowMapping) -> AccountInfo:
@@ -61,6 +62,7 @@ def info_from_row(row: RowMapping) -> AccountInfo:
         allowed_sender_ids=tuple(row["allowed_sender_ids"] or ()),
         callback_url=row["callback_url"],
         callback_events=row["callback_events"],
+        inbound_url=row["inbound_url"],
     )
 
 

@@ -56,4 +56,6 @@ def test_set_inbound_url_applies_the_webhook_rules(cli, database_url, monkeypatc
     finally:
         db.dispose()
     assert url == "http://127.0.0.1:8099/mo"
+    assert "inbound url: http://127.0.0.1:8099/mo\n" in cli("account", "show", "acme")[1]
     assert cli("account", "set-inbound-url", "acme", "-")[0] == 0
+    assert "inbound url: -\n" in cli("account", "show", "acme")[1]
