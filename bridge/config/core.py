@@ -85,7 +85,7 @@ class Config:
         86_400  # BRIDGE_VALIDITY_SECONDS; a message not sent by then expires (refunded)
     )
     # BRIDGE_MAX_VALIDITY_MINUTES; the largest `validity` a send may ask for, minutes (at most
-    # 2880: receipts are correlated for 2 days after a submit)
+    # MAX_VALIDITY_LIMIT, 2880: receipts are correlated for that plus a day after a submit)
     max_validity_minutes: int = 1440
     idempotency_ttl_seconds: int = (
         86_400  # BRIDGE_IDEMPOTENCY_TTL; how long Idempotency-Key answers are kept
@@ -218,7 +218,9 @@ class Config:
         return dataclasses.replace(self, **changes)
 
 
-MAX_VALIDITY_LIMIT = 2880  # minutes: the receipt correlation map lives 2 days (correlation.py)
+# minutes: the longest validity any send can have; the receipt correlation map lives this long
+# plus a margin (bridge.delivery.settlement.correlation.DEFAULT_MAP_TTL: 3 days)
+MAX_VALIDITY_LIMIT = 2880
 
 
 def _check_validity(config: Config) -> None:

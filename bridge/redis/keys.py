@@ -109,8 +109,9 @@ def queue_sample_key(bucket: int) -> str:
 
 # --- delivery receipts and settlement (bridge/delivery/settlement/correlation.py, core.py) ---
 # Receipt correlation: one STRING per (connection, id spelling) -> "<message_id>:<part_index>",
-# expiring after the message's validity plus a margin. An id spelling is a canonical_id, or,
-# for message_id_form "auto", the id's exact spelling (message_id.exact_spelling).
+# expiring after the longest validity a send can have plus a margin (correlation.DEFAULT_MAP_TTL,
+# 3 days). An id spelling is a canonical_id, or, for message_id_form "auto", the id's exact
+# spelling (message_id.exact_spelling).
 DLR_MAP_PREFIX = PREFIX + "dlr:map:"
 # Form "auto" while a connection is still learning its SMSC's ids: one STRING per (connection,
 # conversion, converted spelling) -> "<message_id>:<part_index>" (message_id.CONVERSIONS),

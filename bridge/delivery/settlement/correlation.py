@@ -2,8 +2,8 @@
 
 The rule: a receipt settles exactly the message whose id it names. When a submit_sm_resp is
 stored, :meth:`ReceiptBook.map_submit_ids` writes the id's exact spelling
-(``redis_keys.dlr_map_key``) with a TTL of the validity plus a margin; a receipt looks up its
-own id by (connection, spelling):
+(``redis_keys.dlr_map_key``) with a TTL of the longest validity a message can have plus a
+margin (``DEFAULT_MAP_TTL``); a receipt looks up its own id by (connection, spelling):
 
 - form "dec" / "hex" / "str" (the connection's ``message_id_form``): one spelling,
   ``smpp.codec.message_id.canonical_id`` of the id, on both sides.
@@ -45,6 +45,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
+from bridge.config.core import MAX_VALIDITY_LIMIT
 from bridge.delivery.settlement import learning
 from bridge.delivery.settlement.learning import SAME, Forms
 from bridge.delivery.settlement.outcomes import ReceiptEvent
@@ -59,7 +60,12 @@ from smpp.codec.message_id import (
 )
 from smpp.codec.receipt import Receipt
 
-DEFAULT_MAP_TTL = 2 * 86_400  # seconds: longer than the default validity (1 day) plus margin
+# seconds a map outlives the longest validity: an SMSC sends an EXPIRED receipt at or after the
+# validity's end, and its clock may be behind ours
+RECEIPT_MARGIN = 86_400
+# seconds a map lives: the longest validity any send can have (submitted at or after the start
+# of its validity, so its end is at most this far after the map is written) plus the margin
+DEFAULT_MAP_TTL = MAX_VALIDITY_LIMIT * 60 + RECEIPT_MARGIN
 DEFAULT_ORPHAN_TTL = 3_600  # seconds a receipt waits for its resp (or, held, for learning)
 ORPHANS_PER_ID = 1000  # receipts taken per id spelling at once (LPOP count: Redis >= 6.2)
 HELD_PER_ROUND = 1000  # held spellings retried per round once a connection has learned

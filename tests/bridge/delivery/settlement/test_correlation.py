@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
+from bridge.config.core import MAX_VALIDITY_LIMIT
 from bridge.delivery.settlement import Submitted
-from bridge.delivery.settlement.correlation import _Evidence, lookups
+from bridge.delivery.settlement.correlation import RECEIPT_MARGIN, _Evidence, lookups
 from bridge.redis import keys as redis_keys
 from smpp.codec.receipt import parse_receipt
 from tests.bridge.delivery.settlement.helpers import row
@@ -115,7 +118,40 @@ def test_mapping_keys_expire(settlement, make, redis_client):
     settlement.map_submit_ids("conn-a", "dec", [(m.message_id, 2, "00042")])
     key = redis_keys.dlr_map_key("conn-a", "42")
     assert redis_client.get(key) == f"{m.message_id}:2".encode()
-    assert 86_400 < redis_client.ttl(key) <= 2 * 86_400
+    top = MAX_VALIDITY_LIMIT * 60 + RECEIPT_MARGIN  # the longest validity, plus the margin
+    assert top - 60 < redis_client.ttl(key) <= top
+
+
+def let_redis_time_pass(redis_client, seconds: float) -> None:
+    """What ``seconds`` of waiting does to the receipt keys: each TTL is that much shorter,
+    and a key whose TTL runs out is gone (Redis's clock cannot be moved)."""
+    for key in redis_client.scan_iter(match=redis_keys.PREFIX + "dlr:*"):
+        left = redis_client.pttl(key)
+        if left < 0:  # no TTL
+            continue
+        if left <= seconds * 1000:
+            redis_client.delete(key)
+        else:
+            redis_client.pexpire(key, left - int(seconds * 1000))
+
+
+@pytest.mark.parametrize("form", ["dec", "auto"])
+def test_a_receipt_after_the_end_of_the_longest_validity_still_settles(
+    db, settlement, make, redis_client, clock, form
+):
+    """A message at the largest validity a send can have, submitted at once: its SMSC sends
+    the EXPIRED receipt an hour after the validity's end (late, or its clock behind ours)."""
+    [m] = make(1, validity=MAX_VALIDITY_LIMIT * 60)
+    settlement.claim([m], recovered=False)
+    settlement.apply([Submitted(m.message_id, ["4242"], "c", clock())])
+    assert settlement.map_submit_ids("c", form, [(m.message_id, 0, "4242")]) == []
+    late = MAX_VALIDITY_LIMIT * 60 + 3_600
+    let_redis_time_pass(redis_client, late)
+    clock.advance(late)
+    events, parked = settle_receipts(settlement, "c", form, [dlr("4242", "EXPIRED", "000")])
+    assert parked == 0, "the receipt found no map and waits as an orphan (then is lost)"
+    assert [(e.message_id, e.part_index) for e in events] == [(m.message_id, 0)]
+    assert row(db, m.message_id)["state"] == "expired"
 
 
 def test_the_receipt_side_takes_its_orphan_back_when_the_map_came_in_between(
