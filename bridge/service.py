@@ -86,20 +86,33 @@ def _guard_db(method):
     return wrapper
 
 
-def _guard_db_retrying(method):
-    """:func:`_guard_db` for a method that writes nothing before its one transaction (reads,
-    ``send``): a connection the server had dropped is retried once on a fresh one first
-    (``Database.once_more_if_gone``)."""
+def _guard_db_once_more(*, repeatable: bool):
+    """:func:`_guard_db` that first runs the method once more on a fresh connection when the
+    server had dropped its own (``Database.once_more_if_gone``): ``repeatable`` for reads,
+    after any dropped connection; else only before its one transaction's COMMIT (a lost
+    COMMIT, or a failure whose statement is unknown, may have been applied)."""
 
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return self.db.once_more_if_gone(lambda: method(self, *args, **kwargs))
-        except _DB_DOWN as exc:
-            log.error("database unavailable in %s: %s", method.__name__, exc)
-            raise DependencyDown() from exc
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return self.db.once_more_if_gone(
+                    lambda: method(self, *args, **kwargs), repeatable=repeatable
+                )
+            except _DB_DOWN as exc:
+                log.error("database unavailable in %s: %s", method.__name__, exc)
+                raise DependencyDown() from exc
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+# a method that only reads: once more after any dropped connection
+_guard_db_reading = _guard_db_once_more(repeatable=True)
+# a method that writes nothing before its one transaction (``send``): once more only when the
+# connection was gone before that transaction's COMMIT
+_guard_db_retrying = _guard_db_once_more(repeatable=False)
 
 
 class BridgeService:
@@ -198,12 +211,12 @@ class BridgeService:
             self.logins.succeeded(username, address)
         return account
 
-    @_guard_db_retrying
+    @_guard_db_reading
     def account(self, account_id: int) -> AccountInfo:
         with self.db.connect() as conn:
             return acc.load(conn, account_id)
 
-    @_guard_db_retrying
+    @_guard_db_reading
     def account_by_username(self, username: str) -> AccountInfo:
         with self.db.connect() as conn:
             return acc.load_by_username(conn, username)
@@ -289,7 +302,7 @@ class BridgeService:
         return info
 
     # --- API keys -------------------------------------------------------------------------
-    @_guard_db_retrying
+    @_guard_db_reading
     def verify_key(self, raw_key: str) -> KeyInfo:
         if not isinstance(raw_key, str) or not raw_key:
             raise Unauthorized("Invalid API key.")
@@ -336,7 +349,7 @@ class BridgeService:
         self._keys.evict(revoked)
         return new
 
-    @_guard_db_retrying
+    @_guard_db_reading
     def list_keys(self, account_id: int) -> list[apikeys.KeyRecord]:
         """The account's keys (ids and dates only), oldest first."""
         with self.db.connect() as conn:
@@ -401,7 +414,7 @@ class BridgeService:
                 raise
         return self._acceptor.accept(account, p, idempotency_key)
 
-    @_guard_db_retrying
+    @_guard_db_reading
     def balance(self, account_id: int) -> BalanceInfo:
         with self.db.connect() as conn:
             row = conn.execute(
@@ -414,7 +427,7 @@ class BridgeService:
         return BalanceInfo(row.username, row.balance, row.currency)
 
     # --- inbound messages and opt-outs (bridge.inbound) ----------------------------------
-    @_guard_db_retrying
+    @_guard_db_reading
     def inbox(
         self,
         account_id: int | None,
@@ -426,7 +439,7 @@ class BridgeService:
         with self.db.connect() as conn:
             return inbox.list_inbox(conn, account_id, filters, limit, cursor)
 
-    @_guard_db_retrying
+    @_guard_db_reading
     def inbound_message(self, account_id: int, inbound_id: str) -> dict:
         """One of the account's inbound messages; NotFound for anyone else's."""
         with self.db.connect() as conn:
@@ -435,12 +448,12 @@ class BridgeService:
             raise NotFound(INBOUND_NOT_FOUND)
         return entry
 
-    @_guard_db_retrying
+    @_guard_db_reading
     def unrouted_count(self) -> int:
         with self.db.connect() as conn:
             return inbox.count_unrouted(conn)
 
-    @_guard_db_retrying
+    @_guard_db_reading
     def optouts(self, account_id: int, limit: int, cursor: str | None = None):
         with self.db.connect() as conn:
             return optouts.list_optouts(conn, account_id, limit, cursor)

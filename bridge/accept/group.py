@@ -222,7 +222,7 @@ class GroupAccept:
             return int(found)
 
         try:
-            found = self._db.once_more_if_gone(read)
+            found = self._db.once_more_if_gone(read, repeatable=True)
         except DB_DOWN as again:
             log.error(
                 "a COMMIT's answer was lost and the database cannot be asked (%s): %d send(s)"

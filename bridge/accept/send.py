@@ -321,8 +321,12 @@ class Acceptor:
                 field="Idempotency-Key",
             )
         request_hash = p.request_hash()
-        try:
-            result, prep = self._transaction(account, p, idempotency_key, request_hash)
+        try:  # run again after a dropped connection, even one that lost the COMMIT's answer:
+            # a transaction that committed is found by its key and its stored answer replayed
+            result, prep = self._db.once_more_if_gone(
+                lambda: self._transaction(account, p, idempotency_key, request_hash),
+                repeatable=True,
+            )
         except IntegrityError:
             # lost a race on the same Idempotency-Key: the winner's answer is the answer
             with self._db.connect() as conn:

@@ -20,7 +20,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeGuard, TypeVar
 
 from sqlalchemy import Connection, create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
@@ -121,15 +121,23 @@ class Database:
         instead of each failing once on a dead one."""
         self.kept.close()
 
-    def once_more_if_gone(self, work: Callable[[], T]) -> T:
-        """``work()``; when it failed because its connection was gone before anything was
-        committed (:func:`gone_before_commit`), :meth:`connections_lost` and ``work()`` once
-        more. Only for work that commits nothing before its last statement: reads, or one
-        transaction (a lost COMMIT is never retried: it may have been applied)."""
+    def once_more_if_gone(self, work: Callable[[], T], *, repeatable: bool = False) -> T:
+        """``work()``; when its connection was gone and running it again cannot apply anything
+        twice, :meth:`connections_lost` and ``work()`` once more.
+
+        By default ``work`` may write (one transaction, nothing committed before its last
+        statement): it runs again only when the failed statement is known and is not
+        ``COMMIT`` (:func:`gone_before_commit`). A lost COMMIT may have been applied, and so may
+        a failure whose statement SQLAlchemy does not name (the commit of a ``Database.begin()``
+        block has none): neither is retried. ``repeatable=True`` is for work that may run twice
+        whatever happened: reads, or a write that first looks for its own earlier commit and
+        answers it (an Idempotency-Key send); it runs again after any dropped connection
+        (:func:`connection_gone`)."""
+        retried = connection_gone if repeatable else gone_before_commit
         try:
             return work()
         except DBAPIError as exc:
-            if not gone_before_commit(exc):
+            if not retried(exc):
                 raise
             log.warning(
                 "a database connection was gone (%s); retrying once on a new one",
@@ -150,19 +158,27 @@ class Database:
         return schema_revision(self.engine) == head_revision()
 
 
-def gone_before_commit(exc: BaseException) -> bool:
+def connection_gone(exc: BaseException) -> TypeGuard[DBAPIError]:
     """True for a DBAPI error on a connection the server had dropped (SQLAlchemy's
-    ``is_disconnect``: ``connection_invalidated``) in any statement but ``COMMIT``: the server
-    rolled the transaction back, so running it again on a new connection applies it once."""
-    if not isinstance(exc, DBAPIError) or not exc.connection_invalidated:
+    ``is_disconnect``: ``connection_invalidated``), whatever statement failed."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def gone_before_commit(exc: BaseException) -> bool:
+    """True for a dropped connection (:func:`connection_gone`) in a statement known not to be
+    ``COMMIT``: the server rolled the transaction back, so running it again on a new connection
+    applies it once. An unnamed statement (``None``: SQLAlchemy's own commit, and rollback, of
+    a ``Connection.begin()`` block) is not known to be before the commit: False."""
+    if not connection_gone(exc):
         return False
-    return (exc.statement or "").strip().upper() != "COMMIT"
+    statement = (exc.statement or "").strip().upper()
+    return bool(statement) and statement != "COMMIT"
 
 
 def commit_lost(exc: BaseException) -> bool:
     """True for a ``COMMIT`` whose connection was gone before its answer came: the server may
     have applied it or not, so only a read of what it should have written can tell."""
-    if not isinstance(exc, DBAPIError) or not exc.connection_invalidated:
+    if not connection_gone(exc):
         return False
     return (exc.statement or "").strip().upper() == "COMMIT"
 

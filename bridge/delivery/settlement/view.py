@@ -136,7 +136,7 @@ def reading(db: Database, query: Callable[..., T], *args: Any) -> T:
             return query(conn, *args)
 
     with database_down():
-        return db.once_more_if_gone(read)
+        return db.once_more_if_gone(read, repeatable=True)
 
 
 @contextlib.contextmanager

@@ -7,8 +7,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from bridge.errors import DependencyDown
 from bridge.storage.db import Database, upgrade
@@ -103,3 +104,28 @@ def test_a_send_with_an_idempotency_key_whose_commit_answer_was_lost_is_answered
     assert result.body["messages"][0]["number"] == "+254701234568"
     again = service.send(account.id, "0701234568", "after", idempotency_key="k-1")
     assert again.body == result.body and counts(database_url, account.id) == (2, 2)
+
+
+def test_a_write_whose_sqlalchemy_commit_answer_was_lost_is_not_run_again(db, cutter, database_url):
+    """A ``Database.begin()`` write (SQLAlchemy's own COMMIT: the error names no statement)
+    under ``once_more_if_gone``: its COMMIT held, so running it again would apply it twice."""
+    direct = Database(database_url)
+    try:
+        with direct.begin() as conn:
+            conn.execute(text("CREATE TABLE lost_commit_probe (id serial PRIMARY KEY)"))
+        runs = []
+
+        def write() -> None:
+            runs.append(1)
+            with db.begin() as conn:
+                conn.execute(text("INSERT INTO lost_commit_probe DEFAULT VALUES"))
+
+        cutter.arm(b"INSERT INTO lost_commit_probe")
+        with pytest.raises(DBAPIError) as err:
+            db.once_more_if_gone(write)
+        assert cutter.cut.is_set() and err.value.connection_invalidated
+        with direct.connect() as conn:
+            rows = conn.execute(text("SELECT count(*) FROM lost_commit_probe")).scalar_one()
+        assert (len(runs), rows) == (1, 1), "the write ran again after its COMMIT held"
+    finally:
+        direct.dispose()

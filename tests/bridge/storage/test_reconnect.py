@@ -95,6 +95,8 @@ def test_only_a_dropped_connection_before_commit_is_retried(db, database_url):
         "COMMIT", None, orig, psycopg.Error, connection_invalidated=True
     )
     assert not gone_before_commit(lost_commit)  # it may have been applied: never again
+    unnamed = DBAPIError.instance(None, None, orig, psycopg.Error, connection_invalidated=True)
+    assert not gone_before_commit(unnamed)  # SQLAlchemy's own COMMIT names no statement
     other = DBAPIError.instance("SELECT 1", None, orig, psycopg.Error)
     assert not gone_before_commit(other)  # the server is there: an error of its own
     calls = []
