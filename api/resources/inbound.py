@@ -36,15 +36,18 @@ offset. `limit` is 1..1000 (default 100); when more follow, `next_cursor` is set
 
 Each message was stored before the bridge acknowledged it to the SMSC, once (an SMSC redelivery
 is recognised and not stored again); a message sent in parts arrives whole. `action` is
-`optout` when its first word opted the handset out of this account's messages (STOP and the
-like), `optin` when it opted back in (START), else null."""
+`optout` when it opted the handset out of this account's messages (its first word STOP and the
+like, or, on a short code shared by keyword, `STOP <keyword>` / `<keyword> STOP`), `optin` when
+it opted back in (START), else null. Words are compared in any case and without the
+punctuation around them."""
 
 OPTOUTS_TEXT = """\
 The numbers that opted out of this account's messages, in number order, a page at a time
 (`limit` 1..1000, default 100; `next_cursor` as for the inbox). A number gets on the list when
 it sends one of the operator's opt-out words (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT by
-default; `source` "sms") or by `POST /api/v2/optouts` (`source` "api"), and off it when it sends
-an opt-in word (START, UNSTOP) or by `DELETE /api/v2/optouts/{number}`.
+default; `source` "sms"; on a short code this account shares by keyword, `STOP <keyword>` or
+`<keyword> STOP`) or by `POST /api/v2/optouts` (`source` "api"), and off it when it sends an
+opt-in word (START, UNSTOP; `START <keyword>`) or by `DELETE /api/v2/optouts/{number}`.
 
 A send to an opted-out number leaves that number out: it is not sent and not charged, and the
 send's answer lists it under `refused` with the reason `opted out`; when every number of a send
@@ -115,13 +118,14 @@ class InboundAnswer(Schema):
     to = fields.String(required=True, metadata={"description": "The number it was sent to."})
     text = fields.String(required=True, metadata={"description": "The whole text."})
     keyword = fields.String(
-        allow_none=True, metadata={"description": "Its first word, upper case."}
+        allow_none=True,
+        metadata={"description": "Its first word, upper case, without punctuation around it."},
     )
     parts = fields.Integer(required=True, metadata={"description": "SMS parts it came in."})
     action = fields.String(
         allow_none=True,
         validate=validate.OneOf(["optout", "optin"]),
-        metadata={"description": "optout / optin when its first word was such a word."},
+        metadata={"description": "optout / optin when it opted the handset out / in."},
     )
     received_at = fields.String(required=True, metadata={"format": "date-time"})
 

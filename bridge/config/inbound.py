@@ -9,6 +9,7 @@ account ``account`` (its username). A keyword route beats the number's route wit
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,23 @@ _KNOWN = ("number", "keyword", "account")
 
 DEFAULT_OPTOUT = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT")
 DEFAULT_OPTIN = ("START", "UNSTOP")
+
+
+def bare_word(word: str) -> str:
+    """``word`` without the punctuation (Unicode category P) before and after it: how an MO's
+    words are compared with keywords and opt words ("Stop!" is STOP, "(ACME)" is ACME)."""
+    start, end = 0, len(word)
+    while start < end and unicodedata.category(word[start]).startswith("P"):
+        start += 1
+    while end > start and unicodedata.category(word[end - 1]).startswith("P"):
+        end -= 1
+    return word[start:end]
+
+
+def _one_word(word: str) -> bool:
+    """A keyword or opt word: 1-32 characters, no blank, no punctuation at either end (an MO's
+    words are compared without it, so such a word could never match)."""
+    return bool(_WORD.fullmatch(word)) and bare_word(word) == word
 
 
 @dataclass(frozen=True)
@@ -46,8 +64,12 @@ def read_inbound(raw: Any) -> tuple[InboundRoute, ...]:
         keyword = t.text("keyword", None) if t.raw.get("keyword") is not None else None
         if keyword is not None:
             keyword = keyword.strip()
-            if not _WORD.fullmatch(keyword):
-                raise t.fail("keyword", "one word of at most 32 characters", keyword)
+            if not _one_word(keyword):
+                raise t.fail(
+                    "keyword",
+                    "one word of at most 32 characters, without punctuation at either end",
+                    keyword,
+                )
             keyword = keyword.upper()
         account = t.text("account", max_len=64).strip()
         route = InboundRoute(number.lstrip("+"), keyword, account)
@@ -76,8 +98,11 @@ def check(config: Any) -> None:
         ("optin_keywords", "BRIDGE_OPTIN_KEYWORDS"),
     ):
         for word in getattr(config, name):
-            if not _WORD.fullmatch(word):
-                raise ConfigError(f"{name} ({var}): {word!r} must be one word of 1-32 characters")
+            if not _one_word(word):
+                raise ConfigError(
+                    f"{name} ({var}): {word!r} must be one word of 1-32 characters, "
+                    "without punctuation at either end"
+                )
     both = set(config.optout_keywords) & set(config.optin_keywords)
     if both:
         raise ConfigError(

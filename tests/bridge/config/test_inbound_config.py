@@ -50,3 +50,45 @@ def test_duplicates_and_clashing_words_are_refused(tmp_path):
     with pytest.raises(ConfigError, match=rf"^{path}: \[\[inbound\]\] #1: number must be"):
         load_config(env={}, path=str(path))
     assert load_config(env={"BRIDGE_OPTIN_KEYWORDS": "yes, Go"}).optin_keywords == ("YES", "GO")
+
+
+def test_opt_words_name_a_keyword_account_on_a_shared_short_code():
+    """STOP/START before or after a keyword of the number act on the keyword's account; a plain
+    STOP acts on the account the number routes to; punctuation around words is ignored."""
+    router = InboundRouter(
+        (
+            InboundRoute("22141", None, "plain"),
+            InboundRoute("22141", "ACME", "acme"),
+            InboundRoute("30000", "ACME", "elsewhere"),
+        ),
+        optout=("STOP", "UNSUBSCRIBE"),
+        optin=("START",),
+    )
+    route = lambda text, dest="22141": router.route(dest, text)  # noqa: E731
+    for text in ("STOP ACME", "stop acme", " Stop, Acme! ", "ACME STOP", "acme: unsubscribe."):
+        assert (route(text).account, route(text).action) == ("acme", "optout"), text
+    for text in ("START ACME", "Acme start!"):
+        assert (route(text).account, route(text).action) == ("acme", "optin"), text
+    assert (route("STOP").account, route("STOP").action) == ("plain", "optout")
+    assert (route("Stop.").account, route("Stop.").action) == ("plain", "optout")
+    assert (route("STOP BETA").account, route("STOP BETA").action) == ("plain", "optout")
+    assert (route("ACME hello").account, route("ACME hello").action) == ("acme", None)
+    assert (route("hello ACME").account, route("hello ACME").action) == ("plain", None)
+    assert (route("STOP ACME", "99999").account, route("STOP ACME", "99999").action) == (
+        None,
+        None,
+    )
+    assert route("STOP ACME").keyword == "STOP" and route("...").keyword is None
+
+
+@pytest.mark.parametrize(
+    "settings,error",
+    [
+        ({"inbound": ({"number": "22141", "account": "a", "keyword": "#ACME"},)}, r"keyword must"),
+        ({"optout_keywords": ("STOP!",)}, r"optout_keywords .*without punctuation"),
+    ],
+)
+def test_words_with_punctuation_at_an_end_are_refused(settings, error):
+    """An MO's words are compared without surrounding punctuation: such a word never matches."""
+    with pytest.raises(ConfigError, match=error):
+        Config().replace(**settings)

@@ -18,6 +18,7 @@ from tests.harness.procs import wait_until
 LONG = "A handset writes a long reply that needs three SMS parts to arrive whole. " * 5
 ROUTES = (
     {"number": "22141", "keyword": "JOIN", "account": "beta"},
+    {"number": "22141", "keyword": "ACME", "account": "beta"},
     {"number": "22141", "account": "engine"},
     {"number": "+254709000111", "account": "beta"},
 )
@@ -25,7 +26,7 @@ ROUTES = (
 
 @pytest.fixture
 def inbound(bridge, start_worker):
-    """A worker whose [[inbound]] tables route 22141 to engine (JOIN... to beta) and the long
+    """A worker whose [[inbound]] tables route 22141 to engine (JOIN... and ACME... to beta) and the long
     number to beta; returns (worker, beta's account id)."""
     beta = bridge.service.create_account("beta", "beta-password-1", sender_id="BETA")
     bridge.config = bridge.config.replace(inbound=ROUTES)
@@ -136,6 +137,38 @@ def test_stop_refuses_later_sends_without_charge_and_start_allows_them_again(bri
     assert bridge.service.send(bridge.account_id, number, "welcome back").body["count"] == 1
     actions = [r["action"] for r in _rows(bridge)]
     assert actions == ["optout", "optin"]
+
+
+def test_stop_keyword_on_a_shared_short_code_opts_out_of_the_keywords_account_only(bridge, inbound):
+    """22141 is engine's short code, shared with beta behind the keyword ACME: "STOP ACME" and
+    "acme stop." opt the handset out of beta, never engine; "Start, ACME" opts it back in."""
+    _, beta = inbound
+    number, other = "+254700000010", "+254700000011"
+    bridge.sim.send_mo(number[1:], "22141", "  STOP ACME ")
+    bridge.sim.send_mo(other[1:], "22141", "acme stop.")
+    for i in range(2):
+        _answered(bridge, i)
+    with bridge.db.connect() as conn:
+        rows = conn.execute(select(optouts).order_by(optouts.c.number)).mappings().all()
+    assert [(r["account_id"], r["number"]) for r in rows] == [(beta, number), (beta, other)]
+    bridge.service.topup(beta, 2 * bridge.config.price_per_part)
+    before = bridge.service.balance(beta).balance
+    with pytest.raises(InvalidInput) as refused:
+        bridge.service.send(beta, [number, other], "a promotion")
+    assert [r["number"] for r in refused.value.extra["refused"]] == [number, other]
+    assert bridge.service.balance(beta).balance == before  # not charged
+    # the other account behind the plain number may still send to it
+    assert bridge.service.send(bridge.account_id, number, "from engine").body["count"] == 1
+    bridge.sim.send_mo(number[1:], "22141", "Start, ACME!")
+    _answered(bridge, 2)
+    assert bridge.service.send(beta, number, "welcome back").body["count"] == 1
+    assert bridge.service.balance(beta).balance == before - bridge.config.price_per_part
+    stored = {(r["text"], r["account_id"], r["action"]) for r in _rows(bridge)}
+    assert stored == {
+        ("  STOP ACME ", beta, "optout"),
+        ("acme stop.", beta, "optout"),
+        ("Start, ACME!", beta, "optin"),
+    }
 
 
 def test_an_mo_for_an_account_with_an_inbound_url_becomes_one_inbound_webhook_event(
