@@ -12,6 +12,12 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from api import schemas as s
+from api.openapi_callbacks import (
+    MessageEvent,
+    MessageEventData,
+    inbound_callbacks,
+    message_callbacks,
+)
 from api.openapi_text import API_DESCRIPTION, OPERATION_TEXT
 from api.resources import batches, health, inbound, listing, messages
 from api.resources.docs import ASSETS
@@ -81,7 +87,8 @@ def build_spec() -> dict[str, Any]:
     messages.document(spec, _headers, ERROR_TEXT, API_KEY_SECURITY)  # GET /api/v2/sms/{id}
     listing.document(spec, _headers, ERROR_TEXT, API_KEY_SECURITY)  # GET /api/v2/sms
     batches.document(spec, _headers, ERROR_TEXT, API_KEY_SECURITY)  # GET /api/v2/batches/{id}
-    inbound.document(spec, _headers, ERROR_TEXT, API_KEY_SECURITY)  # inbox and opt-outs
+    # inbox and opt-outs; the inbox's callback (the inbound webhook) names InboundEvent
+    inbound.document(spec, _headers, ERROR_TEXT, API_KEY_SECURITY, inbound_callbacks())
     health.document(spec, _headers)  # /api/v2/status, /healthz, /readyz
     _doc_paths(spec)
     return spec.to_dict()
@@ -100,6 +107,8 @@ def _components(spec: APISpec) -> None:
         ("GenerateKeyParams", s.GenerateKeyParams),
         ("RevokeKeyParams", s.RevokeKeyParams),
         ("RegenerateKeyParams", s.RegenerateKeyParams),
+        ("MessageEventData", MessageEventData),  # before the event that nests it
+        ("MessageEvent", MessageEvent),
     ):
         spec.components.schema(name, schema=schema)
     spec.components.security_scheme(
@@ -153,10 +162,12 @@ def _op(
     ok_headers: dict | None = None,
     password: bool = False,
     texts: dict[int, str] | None = None,
+    callbacks: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One operation: summary/description from openapi_text, answers with their headers.
     ``password``: it takes the account's password, so it has the failed-login 429 too;
-    ``texts``: the operation's own answer texts, over ERROR_TEXT."""
+    ``texts``: the operation's own answer texts, over ERROR_TEXT; ``callbacks``: the webhooks
+    it leads to."""
     summary, description = OPERATION_TEXT[name]
     status, text, schema = ok
     responses: dict[Any, Any] = {
@@ -191,6 +202,8 @@ def _op(
         }
     if security is not None:
         op["security"] = security
+    if callbacks is not None:
+        op["callbacks"] = callbacks
     return op
 
 
@@ -227,9 +240,15 @@ def _send_paths(spec: APISpec) -> None:
             "get": _op(
                 "send_v2_get",
                 query=s.SendParams(exclude=("api_key",)),
+                callbacks=message_callbacks("{$request.query.callback_url}"),
                 **{**common, "errors": (*SEND_ERRORS, 414)},
             ),
-            "post": _op("send_v2_post", body=s.SendParams, **common),
+            "post": _op(
+                "send_v2_post",
+                body=s.SendParams,
+                callbacks=message_callbacks("{$request.body#/callback_url}"),
+                **common,
+            ),
         },
     )
     spec.path(

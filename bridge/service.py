@@ -487,6 +487,22 @@ class BridgeService:
                 raise InvalidInput(f"inbound_url is refused: {exc}", field="inbound_url") from None
         self._update_account(account_id, inbound_url=url or None)
 
+    @_guard_db
+    def set_callback_defaults(self, account_id: int, **changes: str | None) -> None:
+        """Change the account's ``callback_url`` and/or ``callback_events`` (None clears: no
+        default URL; events back to "final"), the defaults of its sends, checked as at create:
+        the URL by the send path's rules, the events final or all (InvalidInput naming the
+        field). Sends already accepted keep what they were accepted with."""
+        unknown = set(changes) - {"callback_url", "callback_events"}
+        if unknown or not changes:
+            raise TypeError(f"set_callback_defaults takes callback_url, callback_events: {changes}")
+        url, events = changes.get("callback_url"), changes.get("callback_events")
+        if url:
+            self._check_callback(url)
+        if events is not None:
+            changes["callback_events"] = callbacks.callback_events(events, None)
+        self._update_account(account_id, **{k: v or None for k, v in changes.items()})
+
     # --- the sweeper ----------------------------------------------------------------------
     @_guard_db
     def sweep_once(self) -> int:

@@ -238,8 +238,11 @@ def routes(app: falcon.App, service, max_body_bytes: int) -> None:
     app.add_route(OPTOUT, OptOut(service))
 
 
-def document(spec, headers, error_text: dict[int, str], security: list) -> None:
-    """Add the schemas and operations to an apispec ``spec`` (called by api/openapi.py)."""
+def document(
+    spec, headers, error_text: dict[int, str], security: list, callbacks: dict | None = None
+) -> None:
+    """Add the schemas and operations to an apispec ``spec`` (called by api/openapi.py);
+    ``callbacks``: the inbox's, the inbound webhook (api/openapi_callbacks.py)."""
     for name, schema in (
         ("InboundMessage", InboundAnswer),
         ("Inbox", InboxAnswer),
@@ -267,6 +270,7 @@ def document(spec, headers, error_text: dict[int, str], security: list) -> None:
                 "responses": answers(
                     headers, "A page of inbound messages.", InboxAnswer, errs(400, 401, 429, 503)
                 ),
+                "callbacks": callbacks or {},  # the inbound webhook
             }
         },
     )

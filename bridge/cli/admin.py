@@ -1,4 +1,5 @@
-"""Admin commands: ``account create|topup|show|rotate-webhook-secret``, ``key create``, ``db upgrade``.
+"""Admin commands: ``account create|topup|show|set-callback|rotate-webhook-secret``, ``key
+create``, ``db upgrade``.
 
 They talk to the database only (no Redis). They neither create nor migrate it: on a missing
 SQLite file or a database without the tables they stop with a one-line error saying to run
@@ -57,6 +58,21 @@ def register(subparsers) -> None:
     show = acts.add_parser("show", help="show an account, its balance and its keys")
     show.add_argument("username")
     show.set_defaults(handler=account_show)
+    callback = acts.add_parser(
+        "set-callback",
+        help="set or clear the default webhook URL and events of the account's sends",
+        description="The defaults a send without callback_url (every /v1 send) or without "
+        "callback_events gets; sends already accepted keep theirs. The URL must be http(s) and "
+        "reach a public address unless webhook_allow_networks allows its network.",
+    )
+    callback.add_argument("username")
+    callback.add_argument("--url", help="http(s) URL, or '-' for none")
+    callback.add_argument(
+        "--events",
+        choices=("final", "all", "-"),
+        help="final, all (adds submitted), or '-' for the default (final)",
+    )
+    callback.set_defaults(handler=account_set_callback)
     webhooks.register_account_actions(acts)  # rotate-webhook-secret
     inbound.register_account_actions(acts)  # set-inbound-url
 
@@ -141,6 +157,24 @@ def account_topup(args: argparse.Namespace) -> int:
 def account_show(args: argparse.Namespace) -> int:
     with _service() as service:
         _print_account(service, service.account_by_username(args.username))
+    return 0
+
+
+def account_set_callback(args: argparse.Namespace) -> int:
+    changes = {
+        column: None if value == "-" else value
+        for column, value in (("callback_url", args.url), ("callback_events", args.events))
+        if value is not None
+    }
+    if not changes:
+        raise CommandError("give --url, --events or both ('-' clears one)")
+    with _service() as service:
+        info = service.account_by_username(args.username)
+        service.set_callback_defaults(info.id, **changes)
+        info = service.account_by_username(args.username)
+    print(f"username: {info.username}")
+    print(f"callback url: {info.callback_url or '-'}")
+    print(f"callback events: {info.callback_events or 'final'}")
     return 0
 
 

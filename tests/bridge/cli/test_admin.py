@@ -9,28 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import main
 from bridge.config import Config
 from bridge.service import BridgeService
 from bridge.storage.db import Database
-
-
-@pytest.fixture
-def cli(database_url, monkeypatch, capsys):
-    """Run the CLI against `database_url`; returns (exit code, stdout, stderr)."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.delenv("BRIDGE_CONFIG", raising=False)
-
-    def run(*argv):
-        code: str | int | None
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:  # argparse usage errors
-            code = exc.code
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def fields(out):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bridge.cli import main
 from bridge.config import Config
 from bridge.inbound.store import InboundStore
 from bridge.storage.db import Database, upgrade
@@ -13,19 +12,9 @@ from bridge.storage.models import accounts
 from smpp.session.mo import MoMessage
 
 
-@pytest.fixture
-def cli(database_url, monkeypatch, capsys):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.delenv("BRIDGE_CONFIG", raising=False)
-    monkeypatch.delenv("BRIDGE_WEBHOOK_ALLOW_NETWORKS", raising=False)
+@pytest.fixture(autouse=True)
+def _migrated(database_url):
     upgrade(database_url)
-
-    def run(*argv):
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def test_unrouted_mo_are_listed_for_operators(cli, database_url):
