@@ -8,15 +8,17 @@ the resources render; they are used for the document (and its conformance tests)
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, pre_load, validate
 from marshmallow.types import ErrorMessages
 
 from bridge.accept.callbacks import CALLBACK_EVENTS, CALLBACK_EVENTS_ERROR
 from bridge.accept.chars import control_problem
+from bridge.accept.numbers import to_e164
 from bridge.accept.send import CALLBACK_URL_MAX, REFERENCE_MAX, SEND_AT_MAX_DAYS
+from bridge.config.inbound import short_code
 from bridge.errors import InvalidInput
 from bridge.storage.paging import DEFAULT_LIMIT, MAX_LIMIT
 from bridge.storage.states import MessageState
@@ -166,6 +168,7 @@ class Moment(fields.String):
     """An ISO 8601 date and time with its UTC offset (``2030-03-17T17:48:00Z``, ``...+03:00``)."""
 
     def __init__(self, name: str, description: str) -> None:
+        self.param = name
         self.error = (
             f"{name} must be an ISO 8601 date and time with its offset, e.g. "
             "2030-03-17T17:48:00Z or 2030-03-17T20:48:00+03:00."
@@ -195,7 +198,17 @@ class Moment(fields.String):
         try:
             return moment.astimezone(UTC)
         except OverflowError:  # 0001-01-01T00:00:00+01:00 has no UTC form
-            raise ValidationError(self.error) from None
+            raise ValidationError(self._out_of_range(moment)) from None
+
+    def _out_of_range(self, moment: datetime) -> str:
+        """A valid time whose UTC form is outside what a datetime holds (years 1 to 9999)."""
+        offset = moment.utcoffset()
+        early = offset is not None and offset > timedelta(0)
+        edge = "before 0001-01-01T00:00:00Z" if early else "after 9999-12-31T23:59:59Z"
+        return (
+            f"{self.param} is out of range: {moment.isoformat()} is {edge} in UTC; give a time "
+            "between those."
+        )
 
 
 def numbers_property(converter, field: fields.Field, **kwargs: Any) -> dict:
@@ -214,6 +227,47 @@ def numbers_property(converter, field: fields.Field, **kwargs: Any) -> dict:
 class _Params(Schema):
     class Meta:
         unknown = EXCLUDE
+
+
+EMPTY_ERROR = "{name} is empty; give it a value or leave {name} out."
+
+
+class ListParams(_Params):
+    """The parameters of a list endpoint: a filter given empty (``?reference=``) is refused
+    with 400 naming it, never read as "match the empty value" nor silently ignored."""
+
+    @pre_load
+    def _refuse_empty(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, dict):
+            for name in self.fields:
+                if name != "api_key" and data.get(name) == "":
+                    raise ValidationError(EMPTY_ERROR.format(name=name), field_name=name)
+        return data
+
+
+def number_filter(raw: str, region: str, field: str = "number") -> str:
+    """A handset number parameter (any form a send accepts) as E.164; 400 naming ``field``."""
+    e164 = to_e164(raw.strip(), region) if raw else None
+    if e164 is None:
+        raise InvalidInput(
+            f"{field} is not a valid mobile number; write it as in a send, e.g. 0701234567 or "
+            "+254701234567.",
+            field=field,
+        )
+    return e164
+
+
+def short_code_filter(raw: str, field: str = "to") -> str:
+    """A short code or long number parameter (the ``[[inbound]]`` rule: 3-15 digits, a leading
+    + allowed) as the digits stored; 400 naming ``field``."""
+    digits = short_code(raw.strip())
+    if digits is None:
+        raise InvalidInput(
+            f"{field} is not a short code or number: write 3 to 15 digits (a leading + "
+            "allowed), e.g. 22141 or +254709123456.",
+            field=field,
+        )
+    return digits
 
 
 class SendParams(_Params):
@@ -286,7 +340,7 @@ class SendParams(_Params):
     api_key = text("api_key", description="The API key, if not sent as the X-API-Key header.")
 
 
-class ListMessagesParams(_Params):
+class ListMessagesParams(ListParams):
     """Parameters of ``GET /api/v2/sms``: filters (all given ones must hold), page size, cursor."""
 
     batch_id = text(

@@ -11,11 +11,19 @@ from marshmallow import Schema, fields, validate
 
 from api.params import request_params
 from api.resources.messages import answers
-from api.schemas import Limit, Moment, _Params, load, text
+from api.schemas import (
+    Limit,
+    ListParams,
+    Moment,
+    _Params,
+    load,
+    number_filter,
+    short_code_filter,
+    text,
+)
 from bridge.accept.numbers import to_e164
 from bridge.errors import InvalidInput
 from bridge.inbound.inbox import InboxFilters, iso
-from bridge.inbound.routing import digits
 
 INBOX = "/api/v2/inbox"
 INBOUND = "/api/v2/inbox/{inbound_id}"
@@ -29,9 +37,11 @@ operator's `[[inbound]]` routing gives it (by the number it was sent to and, opt
 first word); another account's messages never appear.
 
 Filters combine (all given ones must hold): `number` (the handset that sent it, any form a send
-accepts), `to` (the short code or long number it was sent to, digits), `keyword` (its first word,
-any case), `since` (stored at or after) and `until` (stored before), times in ISO 8601 with an
-offset. `limit` is 1..1000 (default 100); when more follow, `next_cursor` is set: pass it as
+accepts), `to` (the short code or long number it was sent to: 3 to 15 digits, a leading +
+allowed), `keyword` (its first word, any case), `since` (stored at or after) and `until` (stored
+before), times in ISO 8601 with an offset. A bad filter, or any parameter given empty
+(`to=`), answers 400 naming it in `field`, as `GET /api/v2/sms` does: leave out a filter you do
+not use. `limit` is 1..1000 (default 100); when more follow, `next_cursor` is set: pass it as
 `cursor` with the same filters for the next page (`null`: the last page).
 
 Each message was stored before the bridge acknowledged it to the SMSC, once (an SMSC redelivery
@@ -43,7 +53,8 @@ punctuation around them."""
 
 OPTOUTS_TEXT = """\
 The numbers that opted out of this account's messages, in number order, a page at a time
-(`limit` 1..1000, default 100; `next_cursor` as for the inbox). A number gets on the list when
+(`limit` 1..1000, default 100; `next_cursor` as for the inbox; a parameter given empty answers
+400 naming it). A number gets on the list when
 it sends one of the operator's opt-out words (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT by
 default; `source` "sms"; on a short code this account shares by keyword, `STOP <keyword>` or
 `<keyword> STOP`) or by `POST /api/v2/optouts` (`source` "api"), and off it when it sends an
@@ -62,25 +73,15 @@ Take `number` off this account's opt-out list (sends reach it again). 404 when i
 list. Write the + of an E.164 number as `%2B` or leave it out (`254701234567`)."""
 
 
-def _number(raw: str | None, region: str, field: str = "number") -> str:
-    e164 = to_e164((raw or "").strip(), region) if raw else None
-    if e164 is None:
-        raise InvalidInput(
-            f"{field} is not a valid mobile number; write it as in a send, e.g. 0701234567 or "
-            "+254701234567.",
-            field=field,
-        )
-    return e164
-
-
-class InboxParams(_Params):
+class InboxParams(ListParams):
     """Parameters of ``GET /api/v2/inbox``."""
 
     number = text("number", max_length=64, description="Only messages from this handset.")
     to = text(
         "to",
         max_length=24,
-        description="Only messages sent to this short code or long number (digits).",
+        description="Only messages sent to this short code or long number (3 to 15 digits, a "
+        "leading + allowed).",
         example="22141",
     )
     keyword = text("keyword", max_length=32, description="Only messages whose first word is this.")
@@ -91,7 +92,7 @@ class InboxParams(_Params):
     api_key = text("api_key", description="The API key, if not sent as the X-API-Key header.")
 
 
-class OptOutListParams(_Params):
+class OptOutListParams(ListParams):
     """Parameters of ``GET /api/v2/optouts``."""
 
     limit = Limit()
@@ -168,13 +169,11 @@ class Inbox:
         if since is not None and until is not None and until <= since:
             raise InvalidInput("until must be later than since.", field="until")
         region = self._service.config.default_region
-        number = args.get("number")
-        to = args.get("to")
-        keyword = args.get("keyword")
+        number, to, keyword = args.get("number"), args.get("to"), args.get("keyword")
         filters = InboxFilters(
-            number=_number(number, region) if number else None,
-            to=digits(to) if to else None,
-            keyword=keyword.strip().upper() if keyword else None,
+            number=number_filter(number, region) if number is not None else None,
+            to=short_code_filter(to) if to is not None else None,
+            keyword=keyword.strip().upper() if keyword is not None else None,
             since=since,
             until=until,
         )
@@ -211,7 +210,7 @@ class OptOuts:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         args = load(self._add, request_params(req, self._max_body_bytes))
-        number = _number(args["number"], self._service.config.default_region)
+        number = number_filter(args["number"], self._service.config.default_region)
         entry, added = self._service.add_optout(req.context.key.account_id, number)
         resp.status = falcon.HTTP_201 if added else falcon.HTTP_200
         resp.media = _optout(entry)
@@ -226,7 +225,7 @@ class OptOut:
     def on_delete(self, req: falcon.Request, resp: falcon.Response, number: str) -> None:
         region = self._service.config.default_region
         raw = number if number.startswith("+") or not number.isdigit() else "+" + number
-        e164 = to_e164(raw.strip(), region) or _number(number, region)
+        e164 = to_e164(raw.strip(), region) or number_filter(number, region)
         self._service.remove_optout(req.context.key.account_id, e164)
         resp.media = {"number": e164, "removed": True}
 

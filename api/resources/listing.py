@@ -15,8 +15,7 @@ from marshmallow import Schema, fields
 
 from api.params import request_params
 from api.resources.messages import MessageSummaryAnswer, answers, render_summaries
-from api.schemas import ListMessagesParams, load
-from bridge.accept.numbers import to_e164
+from api.schemas import ListMessagesParams, load, number_filter
 from bridge.delivery.settlement.search import Filters, list_messages
 from bridge.delivery.settlement.view import reading
 from bridge.errors import InvalidInput
@@ -38,7 +37,9 @@ position, not a snapshot: messages accepted after the walk began are newer than 
 page and appear when you start again from the top, never as duplicates or in a later page.
 
 Every filter is served by an index (no sort, no scan of other accounts' messages); a bad
-`cursor`, `limit`, time or filter answers 400 naming it in `field`."""
+`cursor`, `limit`, time or filter answers 400 naming it in `field`. So does any parameter given
+empty (`reference=`): an empty value is neither matched nor ignored; leave out a filter you do
+not use."""
 
 
 class MessageList:
@@ -68,13 +69,7 @@ class MessageList:
     def _filters(self, args: dict[str, Any]) -> Filters:
         number = args.get("number")
         if number is not None:
-            number = to_e164(number.strip(), self._service.config.default_region)
-            if number is None:
-                raise InvalidInput(
-                    "number is not a valid mobile number; write it as in a send, e.g. "
-                    "0701234567 or +254701234567.",
-                    field="number",
-                )
+            number = number_filter(number, self._service.config.default_region)
         since, until = args.get("since"), args.get("until")
         if since is not None and until is not None and until <= since:
             raise InvalidInput("until must be later than since.", field="until")

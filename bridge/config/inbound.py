@@ -23,6 +23,12 @@ DEFAULT_OPTOUT = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT")
 DEFAULT_OPTIN = ("START", "UNSTOP")
 
 
+def short_code(text: str) -> str | None:
+    """``text`` as an inbound number's digits (no +) when it is one (3 to 15 digits, a leading +
+    allowed), else None: the rule of ``[[inbound]] number`` and of the inbox's ``to`` filter."""
+    return text.lstrip("+") if _NUMBER.fullmatch(text) else None
+
+
 def bare_word(word: str) -> str:
     """``word`` without the punctuation (Unicode category P) before and after it: how an MO's
     words are compared with keywords and opt words ("Stop!" is STOP, "(ACME)" is ACME)."""
@@ -59,7 +65,8 @@ def read_inbound(raw: Any) -> tuple[InboundRoute, ...]:
     for i, item in enumerate(raw, 1):
         t = Table(item, f"[[inbound]] #{i}", _KNOWN)
         number = t.text("number").strip()
-        if not _NUMBER.fullmatch(number):
+        digits = short_code(number)
+        if digits is None:
             raise t.fail("number", "a short code or number of 3 to 15 digits (+ allowed)", number)
         keyword = t.text("keyword", None) if t.raw.get("keyword") is not None else None
         if keyword is not None:
@@ -72,7 +79,7 @@ def read_inbound(raw: Any) -> tuple[InboundRoute, ...]:
                 )
             keyword = keyword.upper()
         account = t.text("account", max_len=64).strip()
-        route = InboundRoute(number.lstrip("+"), keyword, account)
+        route = InboundRoute(digits, keyword, account)
         key = (route.number, route.keyword)
         if key in seen:
             raise ConfigError(

@@ -85,15 +85,20 @@ def test_inbox_filters_combine_and_bad_ones_name_the_parameter(client, key_heade
         "join later"
     ]
     assert get(to="99999").json["messages"] == []
+    assert len(get(to="+22141").json["messages"]) == 3
     assert len(get(since="2027-01-15T08:00:02Z").json["messages"]) == 2
     for params, field in (
         ({"limit": "0"}, "limit"),
         ({"cursor": "nonsense!"}, "cursor"),
         ({"number": "12"}, "number"),
         ({"since": "yesterday"}, "since"),
+        ({"to": "abc"}, "to"),  # was 200 with no messages: no inbound number is "abc"
+        ({"to": "12"}, "to"),
+        ({"to": "1" * 16}, "to"),
     ):
         answer = get(**params)
         assert answer.status_code == 400 and answer.json["field"] == field, answer.json
+        assert answer.json["error"].startswith(f"{field} "), answer.json
 
 
 def test_opt_outs_refuse_sends_per_number_without_charge(client, key_headers, demo_account, beta):

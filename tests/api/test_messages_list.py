@@ -267,6 +267,41 @@ def test_bad_parameters_are_400_naming_the_field(client, key_headers, params, fi
 
 
 @sqlite_only
+@pytest.mark.parametrize(
+    "path, names",
+    [
+        (LIST, ("batch_id", "reference", "state", "number", "since", "until", "limit", "cursor")),
+        ("/api/v2/inbox", ("number", "to", "keyword", "since", "until", "limit", "cursor")),
+        ("/api/v2/optouts", ("limit", "cursor")),
+    ],
+)
+def test_an_empty_parameter_of_a_list_endpoint_is_400_naming_it(client, key_headers, path, names):
+    """?reference= filtered on an empty reference (and the inbox ignored an empty filter): a
+    client whose variable is unset must learn it, not get every message or none."""
+    send(client, key_headers, [1], reference="kept")
+    for name in names:
+        r = client.simulate_get(path, headers=key_headers, query_string=f"{name}=")
+        assert r.status_code == 400, (name, r.text)
+        assert r.json["error"] == f"{name} is empty; give it a value or leave {name} out."
+        assert r.json["field"] == name
+        assert_rate_headers(r)
+    assert client.simulate_get(path, headers=key_headers).status_code == 200
+
+
+@sqlite_only
+@pytest.mark.parametrize("field", ["since", "until"])
+@pytest.mark.parametrize("path", [LIST, "/api/v2/inbox"])
+def test_a_time_outside_utcs_range_is_out_of_range_not_offsetless(client, key_headers, path, field):
+    for value, edge in (
+        ("0001-01-01T00:00:00+14:00", "before 0001-01-01T00:00:00Z"),
+        ("9999-12-31T23:59:59-00:30", "after 9999-12-31T23:59:59Z"),
+    ):
+        r = client.simulate_get(path, headers=key_headers, params={field: value})
+        assert (r.status_code, r.json["field"]) == (400, field), r.text
+        assert r.json["error"].startswith(f"{field} is out of range: {value} is {edge} in UTC")
+
+
+@sqlite_only
 def test_json_body_limit_and_bad_types(client, key_headers):
     r = client.simulate_get(LIST, headers=key_headers, json={"limit": 5000})
     assert (r.status_code, r.json["field"]) == (400, "limit")

@@ -57,6 +57,9 @@ def _refunds(db, message_id: str) -> int:
         ("tomorrow at noon", "with its offset"),
         ("2030-13-45T25:61:00Z", "with its offset"),
         (12345, "with its offset"),
+        # valid ISO 8601, but outside what a time holds once in UTC: out of range, not "offset"
+        ("0001-01-01T00:00:00+14:00", "is out of range: 0001-01-01T00:00:00+14:00 is before"),
+        ("9999-12-31T23:59:59-01:00", "is out of range: 9999-12-31T23:59:59-01:00 is after"),
     ],
 )
 def test_a_bad_send_at_is_a_400_naming_it_and_charges_nothing(
