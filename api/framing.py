@@ -26,6 +26,7 @@ class Stage(enum.Enum):
     MALFORMED = "malformed"  # gunicorn refuses it from what is buffered: hand it over now
     TOO_LARGE = "too large"  # the body is longer than max_body_bytes (413)
     HEADERS_TOO_LARGE = "headers too large"  # past gunicorn's header bound (431)
+    LINE_TOO_LONG = "line too long"  # the request line is past gunicorn's bound (414)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class RequestFrame:
             first = buf.find(b"\r\n", 2 if buf[:2] == b"\r\n" else 0)
             line_limit = self.limits.max_line_bytes
             if first < 0 and line_limit and len(buf) > line_limit + 4:
-                return Stage.MALFORMED  # gunicorn: request line too long (414)
+                return Stage.LINE_TOO_LONG  # gunicorn would refuse it (414): the loop does
             if len(buf) > self.limits.max_header_bytes:
                 return Stage.HEADERS_TOO_LARGE  # gunicorn would read once more before its 431
             return Stage.HEADERS
@@ -88,6 +89,8 @@ class RequestFrame:
         the buffered bytes alike."""
         skip = 2 if head[:2] == b"\r\n" else 0  # one empty line first is allowed (RFC 9112 2.2)
         line_end = head.find(b"\r\n", skip)
+        if line_end - skip > self.limits.max_line_bytes > 0:
+            return Stage.LINE_TOO_LONG  # as gunicorn's read_line (414)
         version = head[skip:line_end].rpartition(b" ")[2]
         lengths, codings = [], []
         for name, value in _FRAMING_FIELD.findall(head.lower(), line_end):
@@ -159,10 +162,10 @@ class RequestFrame:
 
 def limits_for(gunicorn_cfg, max_body_bytes: int) -> Limits:
     """The bounds gunicorn's parser applies with its limit_request_* settings, clamped the way
-    it clamps them (``gunicorn/http/message.py``), and the API's body limit. Each bound is at
-    least gunicorn's, so gunicorn refuses a request handed over at one from the buffered bytes
-    (414), never waits on it; past the header bound gunicorn would read once more, so the loop
-    answers that 431 itself."""
+    it clamps them (``gunicorn/http/message.py``), and the API's body limit. Past the line bound
+    (414) and the header bound (431) the loop answers itself, as gunicorn would (past the
+    header bound gunicorn would read once more); each other bound is at least gunicorn's, so
+    gunicorn refuses a request handed over at one from the buffered bytes, never waits on it."""
     line = gunicorn_cfg.limit_request_line
     line = 8190 if line < 0 or line > 8190 else line  # 0: unlimited in gunicorn
     fields = gunicorn_cfg.limit_request_fields

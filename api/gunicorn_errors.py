@@ -8,9 +8,16 @@ with :func:`write_json_error` right after it forks (``post_fork`` in api/gunicor
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
 
 from gunicorn import util
+
+log = logging.getLogger(__name__)
+_answering = threading.local()  # .make: how this thread's refusal is answered (answering())
 
 # What to tell the client for the statuses gunicorn produces itself.
 ADVICE = {
@@ -21,9 +28,27 @@ ADVICE = {
 
 
 def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
-    """Same signature as gunicorn.util.write_error; writes a JSON answer and closes."""
+    """Same signature as gunicorn.util.write_error; writes a JSON answer and closes. Inside
+    :func:`answering`, the answer is the one its ``make`` returns (the app's, api/intake.py)."""
     text = ADVICE.get(status_int) or f"{reason}: {mesg}".rstrip(": ") + "."
-    util.write_nonblock(sock, json_error(status_int, reason, text))
+    answer = json_error(status_int, reason, text)
+    make = getattr(_answering, "make", None)
+    if make is not None:
+        try:
+            answer = make(status_int, text)
+        except Exception:  # the plain answer, without the rate-limit headers
+            log.exception("The API could not answer a request gunicorn refused")
+    util.write_nonblock(sock, answer)
+
+
+@contextlib.contextmanager
+def answering(make: Callable[[int, str], bytes]) -> Iterator[None]:
+    """While in it, this thread's refusals are ``make(status, text)`` (a whole answer)."""
+    _answering.make = make
+    try:
+        yield
+    finally:
+        _answering.make = None
 
 
 def json_error(status_int: int, reason: str, text: str) -> bytes:

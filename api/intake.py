@@ -15,9 +15,12 @@ setting's business), the body ``body_timeout`` after its headers. A request that
 answered 408 and closed; a connection that sent nothing is closed without an answer (when the
 worker stops, after ``STOP_KEEPALIVE_LINGER``, gthread's grace for kept-alive ones). A body
 longer than ``max_body_bytes`` (``BRIDGE_MAX_BODY_BYTES``) is answered 413 from its
-Content-Length or chunk sizes, before it is read. After such an answer the connection is
-half-closed and what the client still sends is read and dropped for ``CLOSE_LINGER_SECONDS``,
-so the client sees the answer rather than a reset.
+Content-Length or chunk sizes, before it is read; a request line past gunicorn's bound gets
+414 and a header block past it 431, as gunicorn would answer them. Such an answer to a path
+under ``/api/v2`` is made by the app, in a thread, from a minimal request (api/refusals.py): it
+is counted and carries the rate-limit headers like every ``/api/v2`` answer. After such an
+answer the connection is half-closed and what the client still sends is read and dropped for
+``CLOSE_LINGER_SECONDS``, so the client sees the answer rather than a reset.
 
 Plain HTTP/1.x only: with TLS, the PROXY protocol or HTTP/2 prior knowledge configured in
 gunicorn (the API uses none; a reverse proxy terminates TLS), connections go to threads as in
@@ -36,8 +39,8 @@ from functools import partial
 
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
-from api import framing
-from api.gunicorn_errors import ADVICE, json_error
+from api import framing, refusals
+from api.gunicorn_errors import ADVICE, answering, json_error
 from api.params import too_large_message
 
 READ_BYTES = 65536  # largest single recv() of a request in the loop
@@ -107,6 +110,16 @@ class IntakeThreadWorker(ThreadWorker):
             req._expected_100_continue = False  # the loop answered it: gunicorn must not again
         return super().handle_request(req, conn)
 
+    def handle_error(self, req, client, addr, exc) -> None:
+        """gunicorn's answer to a request its parser refused (in a thread): for a path under
+        /api/v2, made by the app, counted against the client address (api/refusals.py)."""
+        request = refusals.parsed_by_gunicorn(exc)
+        if request is None:
+            super().handle_error(req, client, addr, exc)
+            return
+        with answering(partial(refusals.answer, self.wsgi, request, addr)):
+            super().handle_error(req, client, addr, exc)
+
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
         now = time.monotonic()
         if self._deadlines:
@@ -152,10 +165,14 @@ class IntakeThreadWorker(ThreadWorker):
             return True
         if stage is framing.Stage.TOO_LARGE:
             limit = self.intake_limits.max_body_bytes
-            self._refuse(reading, 413, "Request Entity Too Large", too_large_message(limit))
+            text = too_large_message(limit)
+            self._refuse(reading, 413, "Request Entity Too Large", text, headers_read=True)
             return True
         if stage is framing.Stage.HEADERS_TOO_LARGE:
             self._refuse(reading, 431, "Request Header Fields Too Large", ADVICE[431])
+            return True
+        if stage is framing.Stage.LINE_TOO_LONG:
+            self._refuse(reading, 414, "URI Too Long", ADVICE[414])
             return True
         if stage is framing.Stage.BODY and not reading.in_body:
             reading.in_body = True
@@ -204,7 +221,7 @@ class IntakeThreadWorker(ThreadWorker):
                 f"The request body did not arrive within {self.intake_limits.body_timeout:g} "
                 "seconds of its headers; send the whole body without pausing."
             )
-            self._refuse(reading, 408, "Request Timeout", text)
+            self._refuse(reading, 408, "Request Timeout", text, headers_read=True)
         else:
             text = (
                 f"The request headers did not arrive within "
@@ -213,11 +230,38 @@ class IntakeThreadWorker(ThreadWorker):
             )
             self._refuse(reading, 408, "Request Timeout", text)
 
-    def _refuse(self, reading: _Reading, status: int, reason: str, text: str) -> None:
-        """Answer and half-close; keep reading (and dropping) until the client closes or
-        CLOSE_LINGER_SECONDS pass, so it sees the answer rather than a reset."""
+    def _refuse(
+        self, reading: _Reading, status: int, reason: str, text: str, headers_read: bool = False
+    ) -> None:
+        """Answer ``status`` and half-close. A request to a path under /api/v2 is answered by
+        the app in a thread (counted, with the rate-limit headers; by its X-API-Key header
+        only if ``headers_read``): the connection leaves the loop until that answer is made."""
+        fallback = json_error(status, reason, text)
+        request = refusals.minimal_request(reading.buf, headers_read)
+        if request is None:
+            self._answer(reading, fallback)
+            return
+        self._forget(reading)
+        client = reading.conn.client
+        made = self.tpool.submit(refusals.answer, self.wsgi, request, client, status, text)
+        made.add_done_callback(
+            lambda done: self.method_queue.defer(self._app_answered, reading, done, fallback)
+        )
+
+    def _app_answered(self, reading: _Reading, made, fallback: bytes) -> None:
+        try:
+            answer = made.result()
+        except Exception:  # the worker's own answer, without the rate-limit headers
+            self.log.exception("The API could not answer a request the worker refused")
+            answer = fallback
+        self._reading[reading.conn] = reading
+        self._answer(reading, answer)
+
+    def _answer(self, reading: _Reading, answer: bytes) -> None:
+        """Send ``answer`` and half-close; keep reading (and dropping) until the client closes
+        or CLOSE_LINGER_SECONDS pass, so it sees the answer rather than a reset."""
         sock = reading.conn.sock
-        self._send(sock, json_error(status, reason, text))
+        self._send(sock, answer)
         try:
             sock.shutdown(socket.SHUT_WR)
         except OSError:

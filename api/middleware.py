@@ -14,6 +14,7 @@ import time
 import falcon
 from falcon.routing import CompiledRouter
 
+from api.refusals import REFUSED
 from bridge.telemetry import metrics
 
 ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
@@ -41,7 +42,7 @@ class CommonHeaders:
         return ", ".join([*(m for m in own if m != "OPTIONS"), "OPTIONS"])
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if req.method == "OPTIONS":
+        if req.method == "OPTIONS" and REFUSED not in req.env:  # not one the worker refused
             resp.status = falcon.HTTP_204
             resp.set_header("Access-Control-Allow-Methods", ALLOW_METHODS)
             resp.set_header("Access-Control-Allow-Headers", ALLOW_HEADERS)

@@ -29,11 +29,10 @@ ERROR_TEXT = {
     401: "Missing or wrong credentials or API key; `error` says which.",
     402: 'The balance does not cover the whole request: `{"error": "Insufficient balance."}`;'
     " nothing was queued or charged.",
-    413: "The request body is larger than the configured limit (1 MiB by default). The API's"
-    " worker answers it from Content-Length or the chunk sizes before the body is read, so"
-    " without the rate-limit headers.",
-    414: "The request line (path and query) is over 8190 bytes; gunicorn answers before the"
-    " API does, so without the rate-limit headers. Send long recipient lists with POST.",
+    413: "The request body is larger than the configured limit (1 MiB by default), seen from"
+    " Content-Length or the chunk sizes before the body is read.",
+    414: "The request line (path and query) is over 8190 bytes. Send long recipient lists with"
+    " POST.",
     415: "The body's Content-Type is not JSON, form-urlencoded or multipart/form-data.",
     429: "Too many requests in this window; retry after `Retry-After` seconds.",
     503: "The database is unreachable; nothing was charged, retry shortly.",
@@ -182,7 +181,7 @@ def _op(
         responses[code] = {
             "description": described[code],
             "content": _json(s.ErrorAnswer),
-            "headers": _headers(v2 and code not in (413, 414), code),
+            "headers": _headers(v2, code),
         }
     op: dict[str, Any] = {
         "summary": summary,

@@ -36,9 +36,10 @@ account.
 override), counted in Redis so all API processes share it. A window starts at a bucket's first
 request and lasts 60 s. Requests without a valid key (missing, unknown, revoked, expired) are
 counted per client address; so is a request whose body cannot be read (400, 415), by its
-`X-API-Key` header's key if valid. Every `/api/v2` answer of the API carries `X-RateLimit-Limit`
-and `X-RateLimit-Remaining` (the 401s too; not the 408, 413, 414 and 431 the server answers
-before the API); the documentation pages report the address bucket without counting. Over the
+`X-API-Key` header's key if valid, and one the server refuses before reading it whole (408, 413,
+414, 431), by that key only if its header block was read (a 413, the 408 of a slow body). Every
+`/api/v2` answer carries `X-RateLimit-Limit` and `X-RateLimit-Remaining` (the 401s and those
+refusals too); the documentation pages report the address bucket without counting. Over the
 limit: 429 `{"error": "Too many requests.", "retry_after": <s>}` with `Retry-After`. If Redis is
 down the limit is not enforced (the headers show the full limit) and sending keeps working.
 

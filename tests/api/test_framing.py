@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from gunicorn.config import Config as GunicornConfig
+from gunicorn.http.errors import LimitRequestLine
 from gunicorn.http.parser import RequestParser
 
 from api.framing import Limits, RequestFrame, Stage, limits_for
@@ -46,7 +47,11 @@ MALFORMED = {
     "blank before the colon": b"POST / HTTP/1.1\r\nContent-Length : 5\r\n\r\n",
     "tab before the colon": b"POST / HTTP/1.1\r\nContent-Length\t: 5\r\n\r\n",
     "unknown expectation": b"POST / HTTP/1.1\r\nExpect: teapot\r\nContent-Length: 5\r\n\r\n",
-    "request line too long": b"GET /" + b"a" * 8200,
+}
+
+LINE_TOO_LONG = {  # gunicorn's default bound: 4094 bytes
+    "unended": b"GET /" + b"a" * 4100,
+    "ended": b"GET /" + b"a" * 4090 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
 }
 
 
@@ -84,6 +89,19 @@ def test_a_request_gunicorn_refuses_is_handed_over_at_once(data):
     with pytest.raises(Exception) as refused:
         _gunicorn_reads(data)
     assert not isinstance(refused.value, AssertionError)  # refused, not waiting
+
+
+@pytest.mark.parametrize("data", LINE_TOO_LONG.values(), ids=LINE_TOO_LONG.keys())
+def test_a_request_line_past_gunicorns_bound_is_refused_by_the_loop(data):
+    """gunicorn refuses it (414, LimitRequestLine): the loop answers it itself (api/intake.py),
+    so the answer to an /api/v2 path is the app's, with the rate-limit headers."""
+    limits = limits_for(GunicornConfig(), max_body_bytes=100)
+    assert _frame(data, limits).stage is Stage.LINE_TOO_LONG
+    with pytest.raises(LimitRequestLine):
+        _gunicorn_reads(data)
+    at_bound = b"GET /" + b"a" * 4080 + b" HTTP/1.1\r\n\r\n"  # 4094 bytes: gunicorn takes it
+    assert _frame(at_bound, limits).stage is Stage.COMPLETE
+    _gunicorn_reads(at_bound)
 
 
 @pytest.mark.parametrize("data", COMPLETE.values(), ids=COMPLETE.keys())
