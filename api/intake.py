@@ -34,9 +34,12 @@ import itertools
 import selectors
 import socket
 import time
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from functools import partial
 
+from gunicorn.http.errors import ParseException
+from gunicorn.http.message import Request
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
 from api import framing, refusals
@@ -120,6 +123,18 @@ class IntakeThreadWorker(ThreadWorker):
         with answering(partial(refusals.answer, self.wsgi, request, addr)):
             super().handle_error(req, client, addr, exc)
 
+    def _keepalive_after(self, conn, keepalive):
+        """gthread drains a body the app did not read before it keeps the connection. A body
+        found broken there (a bad chunk size, terminator or trailer) comes after the request's
+        answer: the connection is closed, and no second answer is written after the first one
+        (gunicorn's handle_error would write its 400, answering no request)."""
+        try:
+            return super()._keepalive_after(conn, keepalive)
+        except ParseException as exc:
+            address = conn.client[0] if isinstance(conn.client, tuple) else conn.client
+            self.log.warning("Invalid request body from ip=%s, after its answer: %s", address, exc)
+            return False
+
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
         now = time.monotonic()
         if self._deadlines:
@@ -189,6 +204,8 @@ class IntakeThreadWorker(ThreadWorker):
         conn = reading.conn
         if conn.parser is None:
             conn.init()  # the plain HTTP/1 parser (no TLS, no HTTP/2 here)
+        if conn.parser.mesg_class is Request:  # gunicorn's HTTP/1 parser: refusals read it
+            conn.parser.mesg_class = refusals.RefusingRequest
         conn.parser.unreader.unread(bytes(reading.buf))
         conn.data_ready = True  # gthread's handle() must not wait for data
         super().enqueue_req(conn)
@@ -237,13 +254,21 @@ class IntakeThreadWorker(ThreadWorker):
         the app in a thread (counted, with the rate-limit headers; by its X-API-Key header
         only if ``headers_read``): the connection leaves the loop until that answer is made."""
         fallback = json_error(status, reason, text)
-        request = refusals.minimal_request(reading.buf, headers_read)
+        try:
+            request = refusals.minimal_request(reading.buf, headers_read)
+        except Exception:  # never the loop's end: the plain answer
+            self.log.exception("Could not read the request the worker refused")
+            request = None
         if request is None:
             self._answer(reading, fallback)
             return
-        self._forget(reading)
         client = reading.conn.client
-        made = self.tpool.submit(refusals.answer, self.wsgi, request, client, status, text)
+        try:
+            made = self.tpool.submit(refusals.answer, self.wsgi, request, client, status, text)
+        except RuntimeError:  # the pool is shut down (the worker is leaving): the plain answer
+            self._answer(reading, fallback)
+            return
+        self._forget(reading)
         made.add_done_callback(
             lambda done: self.method_queue.defer(self._app_answered, reading, done, fallback)
         )
@@ -251,7 +276,7 @@ class IntakeThreadWorker(ThreadWorker):
     def _app_answered(self, reading: _Reading, made, fallback: bytes) -> None:
         try:
             answer = made.result()
-        except Exception:  # the worker's own answer, without the rate-limit headers
+        except (Exception, CancelledError):  # the worker's own answer, without the headers
             self.log.exception("The API could not answer a request the worker refused")
             answer = fallback
         self._reading[reading.conn] = reading

@@ -21,6 +21,7 @@ from falcon.media.multipart import (
     MultipartParseError,
     MultipartParseOptions,
 )
+from gunicorn.http.errors import ParseException
 
 from bridge.accept.chars import surrogate_problem
 from bridge.errors import InvalidInput
@@ -77,16 +78,28 @@ def read_body(req: falcon.Request, max_body_bytes: int) -> bytes:
     if length is not None and length > max_body_bytes:
         raise _too_large(max_body_bytes)
     chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
-    if length:
-        data = req.bounded_stream.read(max_body_bytes + 1)
-    elif chunked:  # no length: the server decodes the chunks; read until EOF or past the limit
-        data = _read_until_eof(req.stream, max_body_bytes + 1)
-    else:
-        data = b""
+    try:
+        if length:
+            data = req.bounded_stream.read(max_body_bytes + 1)
+        elif chunked:  # no length: the server decodes the chunks; read until EOF or past it
+            data = _read_until_eof(req.stream, max_body_bytes + 1)
+        else:
+            data = b""
+    except ParseException as exc:  # gunicorn decodes the chunks as they are read
+        raise falcon.HTTPBadRequest(description=unreadable_chunks_message(exc)) from None
     if len(data) > max_body_bytes:
         raise _too_large(max_body_bytes)
     req.context.body = data
     return data
+
+
+def unreadable_chunks_message(exc: Exception) -> str:
+    """The 400 sentence of a chunked body gunicorn cannot decode (a chunk size that is not
+    hex, data not followed by CRLF, a bad trailer field...): what is wrong, in its words."""
+    return (
+        f"Request body is not valid chunked encoding ({exc}); send well-formed chunks or a "
+        "Content-Length body."
+    )
 
 
 def _read_until_eof(stream, most: int) -> bytes:

@@ -10,7 +10,8 @@ either), the client address, no body, and the refusal itself under :data:`REFUSE
 environ (no client can set a key without ``HTTP_``). ApiKeyGuard counts it and answers it with
 that refusal, or 429 over the limit, as it answers an unreadable body (api/guard.py). gunicorn's
 own refusals of a request whose line it read (a header it does not take: 400, 431, 501) are
-answered so too, from the thread that parsed it (:func:`parsed_by_gunicorn`), by the address.
+answered so too, from the thread that parsed it (:class:`RefusingRequest`,
+:func:`parsed_by_gunicorn`), by the address.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from gunicorn.http.message import Request
 API_V2 = "/api/v2"
 # environ key: the falcon.HTTPError the worker refused this request with (read by api/guard.py)
 REFUSED = "bridge.refused"
+# attribute of a gunicorn ParseException: the RefusingRequest whose head raised it
+PARSING = "bridge_request"
 _METHOD = re.compile(rb"[A-Z]{1,20}")
 _API_KEY = re.compile(rb"\r\nx-api-key:([^\r]*)")
 
@@ -67,21 +70,42 @@ def minimal_request(
     return method.decode("ascii"), text, key
 
 
+class RefusingRequest(Request):
+    """gunicorn's Request, for the connections the worker's loop hands to a thread
+    (api/intake.py sets it as their parser's ``mesg_class``).
+
+    * When its parsing raises a :class:`ParseException` (a header gunicorn does not take, too
+      many or too long ones...), it leaves itself on the exception as :data:`PARSING`: gunicorn
+      passes only the exception to ``handle_error`` (its ``req`` is None then), and this is
+      how :func:`parsed_by_gunicorn` learns the method and path without reading gunicorn's
+      frames. Only an error raised while this request's head was parsed carries it; one from
+      its body (read later by the app or by gunicorn's drain) does not.
+    * Once reading its body has raised (a bad chunk size, chunk terminator or trailer), where
+      the next request starts is unknown: gunicorn closes the connection after the answer and
+      this makes the answer say so (``Connection: close``) instead of ``keep-alive``.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        try:
+            super().__init__(*args, **kwargs)
+        except ParseException as exc:
+            setattr(exc, PARSING, self)
+            raise
+
+    def should_close(self) -> bool:
+        return super().should_close() or getattr(self.body, "failed", False) is True
+
+
 def parsed_by_gunicorn(exc: BaseException) -> tuple[str, str, str | None] | None:
     """``(method, path, None)`` of a request gunicorn's parser refused with ``exc`` after its
-    request line (a header it does not take, too many or too long ones: 400, 431), when the
-    path is under ``/api/v2``, else None. The exception does not carry the partly parsed
-    request, so it is found in the traceback's frames (nothing is kept for requests that
-    parse); its headers are not trusted: such a request counts against the client address."""
+    request line (a header it does not take, too many or too long ones: 400, 431; 501, 417),
+    when the path is under ``/api/v2``, else None (gunicorn's plain answer). Its headers are
+    not trusted: such a request counts against the client address."""
     if not isinstance(exc, ParseException) or isinstance(
         exc, (InvalidResponseHeader, InvalidResponseHeaderName)
     ):
         return None
-    request, tb = None, exc.__traceback__
-    while tb is not None:
-        if isinstance(frame_self := tb.tb_frame.f_locals.get("self"), Request):
-            request = frame_self
-        tb = tb.tb_next
+    request = getattr(exc, PARSING, None)
     method, path = getattr(request, "method", None), getattr(request, "path", None)
     if (
         not isinstance(method, str)

@@ -9,9 +9,12 @@ import json
 
 import pytest
 from falcon import testing
+from gunicorn.config import Config
+from gunicorn.http.errors import ParseException
+from gunicorn.http.unreader import IterUnreader
 
 from api.app import create_app
-from api.refusals import answer, minimal_request
+from api.refusals import RefusingRequest, answer, minimal_request, parsed_by_gunicorn
 from tests.api.helpers import sqlite_only
 
 CLIENT = ("127.0.0.1", 50000)  # the falcon TestClient's remote address too
@@ -75,6 +78,57 @@ def test_a_path_under_api_v2_is_known_before_the_line_ends(buf, path):
 )
 def test_other_requests_keep_the_workers_own_answer(buf):
     assert minimal_request(buf, headers_read=True) is None
+
+
+def _gunicorn_refusal(data: bytes, read_body: bool = False) -> ParseException:
+    """The error gunicorn's parser raises for ``data`` (its body read too if ``read_body``)."""
+    cfg = Config()
+    cfg.set("limit_request_fields", 2)
+    with pytest.raises(ParseException) as raised:
+        request = RefusingRequest(cfg, IterUnreader([data]), CLIENT)
+        if read_body:
+            request.body.read()
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"POST /api/v2/sms/%73end HTTP/1.1\r\nBad Name: a\r\n\r\n", "/api/v2/sms/send"),
+        (b"GET /api/v2 HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", "/api/v2"),  # 431
+        (b"GET /api/v2 HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", "/api/v2"),
+        (b"GET /api/v2 HTTP/1.1\r\nTransfer-Encoding: br\r\n\r\n", "/api/v2"),  # 501
+        (b"GET /api/v2 HTTP/1.1\r\nA: 1\nB: 2\r\n\r\n", "/api/v2"),  # a bare LF in a field
+        (b"GET /api/v2 HTTP/3.0\r\n\r\n", "/api/v2"),  # the version, after the path
+        (b"GET /healthz HTTP/1.1\r\nBad Name: a\r\n\r\n", None),  # not under /api/v2
+        (b"GET /api/v2\n HTTP/1.1\r\n\r\n", None),  # the line is not read: no path
+        (b"GET /api/v2/\x01 HTTP/1.1\r\n\r\n", None),  # nor here
+        (b"GET /api/v2/" + b"x" * 9000 + b" HTTP/1.1\r\n\r\n", None),  # 414: the loop's
+    ],
+)
+def test_gunicorn_refusals_after_the_request_line_name_the_request(data, expected):
+    """RefusingRequest leaves itself on the error its head raised: method and path for the
+    app's answer when the path is under /api/v2, else gunicorn's plain answer."""
+    found = parsed_by_gunicorn(_gunicorn_refusal(data))
+    assert (found and found[1]) == expected
+    assert found is None or found[2] is None  # the headers are not trusted: the address
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"zz\r\n", b"2\r\n{}XX", b"0\r\nBad Name: x\r\n\r\n"],
+    ids=["chunk size", "terminator", "trailer"],
+)
+def test_an_error_of_the_body_does_not_name_the_request(body):
+    """A chunked body's error comes while the app (or gunicorn's drain after the answer) reads
+    it: it is not a refusal of the request, and the request says Connection: close."""
+    head = b"POST /api/v2/sms/send HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert parsed_by_gunicorn(_gunicorn_refusal(head + body, read_body=True)) is None
+    request = RefusingRequest(Config(), IterUnreader([head + body]), CLIENT)
+    assert not request.should_close()
+    with pytest.raises(ParseException):
+        request.body.read()
+    assert request.should_close()
 
 
 @sqlite_only
