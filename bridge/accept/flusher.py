@@ -51,6 +51,7 @@ class Flusher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()  # one drain-and-write at a time: flush() is a barrier
 
     def start(self) -> None:
         with self._lock:
@@ -67,6 +68,9 @@ class Flusher:
         if thread is not None:
             self._stop.set()
             thread.join(timeout)
+            if thread.is_alive():  # its write hangs; flush() would wait for it unbounded
+                log.warning("flusher still writing after %ss; the sweeper covers the rest", timeout)
+                return
         self.flush()  # anything noted after the thread's last pass
 
     def mark_queued(self, batch_id: str) -> None:
@@ -87,16 +91,19 @@ class Flusher:
             self.flush()
 
     def flush(self) -> int:
-        """Write every pending note now; returns how many notes were written."""
-        items: list[tuple[str, str, float]] = []
-        while True:
-            try:
-                items.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        if items:
-            self._write(items)
-        return len(items)
+        """Write every pending note now; returns how many notes this call wrote. It first waits
+        for a write the background thread has under way, so on return every note made before
+        the call is written (or its write has failed)."""
+        with self._flushing:
+            items: list[tuple[str, str, float]] = []
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if items:
+                self._write(items)
+            return len(items)
 
     def _write(self, items: list[tuple[str, str, float]]) -> None:
         batches = {ident: at for kind, ident, at in items if kind == _QUEUED}

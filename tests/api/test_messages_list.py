@@ -338,6 +338,9 @@ def test_another_accounts_messages_and_batches_stay_hidden(client, key_headers, 
 
 
 def test_batch_totals_states_and_refunds(client, key_headers, bridge_service, redis_client):
+    # no background flusher: the batch stays `accepted` until flush() below marks it `queued`
+    # (its thread, every 150 ms, marked it between the send and the first GET under load)
+    bridge_service.flusher.stop()
     long_text = "x" * 200  # two parts each
     r = client.simulate_post(
         SEND,
