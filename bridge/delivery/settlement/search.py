@@ -279,6 +279,15 @@ def batch_summary(conn: Connection, account_id: int, batch_id: str) -> BatchSumm
     # `account_id + 0`: no index serves it, so SQLite reads the batch's own index instead of
     # walking every message of the account in (account_id, state) order for the GROUP BY
     mine = (c.batch_id == batch_id, c.account_id + literal_column("0") == account_id)
+    # ONE statement, so the states and the refunds are of one snapshot: read in two, a
+    # settlement that fails and refunds a message could commit in between (on PostgreSQL) and
+    # the answer would show the refund while the message still counts as queued
+    refunds = (
+        select(func.sum(ledger.c.amount))
+        .select_from(ledger.join(messages, messages.c.id == ledger.c.message_id))
+        .where(*mine, ledger.c.kind == REFUND)
+        .scalar_subquery()
+    )
     rows = conn.execute(
         select(
             c.state,
@@ -286,17 +295,14 @@ def batch_summary(conn: Connection, account_id: int, batch_id: str) -> BatchSumm
             func.sum(c.parts).label("parts"),
             func.sum(c.price).label("cost"),
             func.min(c.created_at).label("created_at"),
+            refunds.label("refunded"),
         )
         .where(*mine)
         .group_by(c.state)
     ).all()
     if not rows:
         raise NotFound(BATCH_NOT_FOUND)
-    refunded = conn.execute(
-        select(func.sum(ledger.c.amount))
-        .select_from(ledger.join(messages, messages.c.id == ledger.c.message_id))
-        .where(*mine, ledger.c.kind == REFUND)
-    ).scalar()
+    refunded = rows[0].refunded
     states = {state.value: 0 for state in MessageState}
     for row in rows:
         states[row.state] = states.get(row.state, 0) + row.n

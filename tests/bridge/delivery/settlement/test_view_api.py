@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from falcon import testing
+from sqlalchemy import event
 
 from api.app import create_app
 from bridge.delivery.settlement import Failed, PartReceipt, Settlement, Submitted
@@ -183,3 +184,35 @@ def test_history_is_in_life_order_when_the_receipt_came_first(client, demo_accou
     events = get(client, demo_account.api_key, mid).json["events"]
     assert [e["state"] for e in events] == ["accepted", "queued", "submitted", "delivered"]
     assert events[3]["at"] < events[2]["at"]  # the times stay true
+
+
+def test_batch_totals_and_refunds_are_one_snapshot(client, demo_account, sent, bridge_service):
+    """The states and the refunded sum come from ONE statement: read in two, a settlement that
+    fails and refunds a message could commit between them (PostgreSQL's READ COMMITTED gives
+    each statement its own snapshot) and the answer would show the refund of a message it
+    still counts as queued."""
+    body, settlement = sent
+    mid = body["messages"][1]["message_id"]
+    settlement.apply([Failed(mid, "rejected", "ESME_RINVDSTADR", 1_900_000_000.0)])
+    reads: list[str] = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and (
+            "messages" in statement or "ledger" in statement
+        ):
+            reads.append(statement)
+
+    engine = bridge_service.db.engine
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        r = client.simulate_get(
+            f"/api/v2/batches/{body['batch_id']}", headers={"X-API-Key": demo_account.api_key}
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+    assert r.status_code == 200, r.text
+    assert (r.json["states"]["rejected"], r.json["states"]["queued"]) == (1, 1)
+    assert Decimal(r.json["refunded"]) == Decimal(body["messages"][1]["cost"])
+    totals = [s for s in reads if "GROUP BY" in s.upper()]
+    assert len(totals) == 1 and "ledger" in totals[0], reads
+    assert not [s for s in reads if "ledger" in s and "GROUP BY" not in s.upper()], reads
