@@ -241,6 +241,13 @@ class BridgeService:
             self._check_callback(callback_url)
         if callback_events is not None:
             callback_events = callbacks.callback_events(callback_events, None)
+        if rate_limit_per_minute is not None and (
+            isinstance(rate_limit_per_minute, bool) or rate_limit_per_minute < 1
+        ):  # 0 would fall back to the default unseen, a negative one refuse every request
+            raise InvalidInput(
+                f"rate_limit_per_minute must be at least 1, got {rate_limit_per_minute!r}.",
+                field="rate_limit_per_minute",
+            )
         with self.db.begin() as conn:
             account_id = acc.create_account(
                 conn,

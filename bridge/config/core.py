@@ -23,6 +23,7 @@ from bridge.config.inbound import (
     read_inbound,
 )
 from bridge.config.inbound import check as check_inbound
+from bridge.config.limits import check as check_limits
 from bridge.config.ops import DEFAULT_METRICS_NETWORKS, networks_setting
 from bridge.config.ops import check as check_ops
 from bridge.config.reader import ConfigError
@@ -178,6 +179,9 @@ class Config:
                 var = next(v for v, (f, _) in _ENV.items() if f == name)
                 raise ConfigError(f"{name} ({var}) must be positive seconds, got {value!r}")
         check_supervision(self)
+        region, sender = check_limits(self)
+        object.__setattr__(self, "default_region", region)
+        object.__setattr__(self, "default_sender_id", sender)
         smsc = read_connections(self.smsc)
         names = tuple(c.name for c in smsc) or (SIMULATOR,)
         object.__setattr__(self, "smsc", smsc)
@@ -315,14 +319,19 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.name not in _TABLE
 
 
 def _parse(name: str, parser: Any, raw: Any, source: str) -> Any:
+    """``raw`` (an environment string or a TOML value) read by ``parser``; a TOML value of the
+    wrong type (a list, a boolean, 1.5 for an integer) is refused, never truncated."""
     try:
+        if isinstance(raw, bool) or (parser is int and isinstance(raw, float)):
+            raise ValueError(raw)
         if parser is Decimal:
             return Decimal(str(raw))
-        if parser is int and isinstance(raw, bool):
+        if parser in (int, float, str) and not isinstance(raw, str | int | float):
             raise ValueError(raw)
         return parser(raw)
-    except (ValueError, ArithmeticError) as exc:
-        raise ConfigError(f"{source}: {name} must be a {parser.__name__}, got {raw!r}") from exc
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        wanted = parser.__name__ if parser in (int, float, str, Decimal) else "list of strings"
+        raise ConfigError(f"{source}: {name} must be a {wanted}, got {raw!r}") from exc
 
 
 def _from_toml(path: str) -> tuple[dict[str, Any], dict[str, Any]]:

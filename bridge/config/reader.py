@@ -18,11 +18,16 @@ class ConfigError(ValueError):
 
 
 def check_least(config: Any, limits: Mapping[str, tuple[str, float]]) -> None:
-    """Each ``field -> (environment variable, smallest value)`` of ``limits`` must be a number
-    of at least that value; else a ConfigError naming the field and its variable."""
+    """Each ``field -> (environment variable, smallest value)`` of ``limits`` must be a finite
+    number of at least that value; else a ConfigError naming the field and its variable."""
     for name, (var, least) in limits.items():
         value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < least:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < least
+        ):
             raise ConfigError(f"{name} ({var}) must be a number of at least {least}, got {value!r}")
 
 

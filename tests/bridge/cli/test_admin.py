@@ -80,6 +80,14 @@ def test_the_admin_story(cli, database_url):
             "balance must be zero or more, got '-1'",
         ),
         (("account", "create", "eve", "--password", ""), "the password must not be empty"),
+        (
+            ("account", "create", "eve", "--password", "x", "--rate-limit", "0"),
+            "rate_limit_per_minute must be at least 1, got 0",
+        ),
+        (
+            ("account", "create", "eve", "--password", "x", "--rate-limit", "-5"),
+            "rate_limit_per_minute must be at least 1, got -5",
+        ),
         (("account", "create", "e ve", "--password", "x"), "username must be 1 to 64 characters"),
         (("account", "show", "nobody"), "No account named 'nobody'"),
         (("key", "create", "nobody"), "No account named 'nobody'"),
