@@ -48,7 +48,9 @@ def limited(api_config, bridge_service, redis_client):
 def test_the_minimal_request_takes_the_key_only_from_a_header_block_read(
     buf, headers_read, expected
 ):
-    method, path, key = minimal_request(buf, headers_read)
+    request = minimal_request(buf, headers_read)
+    assert request is not None
+    method, path, key = request
     assert path == "/api/v2/sms/send" and method in ("GET", "POST")
     assert key == expected
 
@@ -62,7 +64,8 @@ def test_the_minimal_request_takes_the_key_only_from_a_header_block_read(
     ],
 )
 def test_a_path_under_api_v2_is_known_before_the_line_ends(buf, path):
-    assert minimal_request(buf, headers_read=False)[1] == path
+    request = minimal_request(buf, headers_read=False)
+    assert request is not None and request[1] == path
 
 
 @pytest.mark.parametrize(

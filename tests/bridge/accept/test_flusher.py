@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from typing import cast
 
 from sqlalchemy import select
 
 from bridge.accept.flusher import Flusher
+from bridge.storage.db import Database
 from bridge.storage.models import api_keys
 
 
@@ -39,7 +41,7 @@ def test_flush_waits_for_the_write_the_thread_has_taken(db, demo_account):
     """Before: the thread had drained the note, so flush() found none and returned at once,
     before the note was written; a caller reading next saw the old row."""
     held = HeldWrites(db)
-    flusher = Flusher(held, interval=0.01)
+    flusher = Flusher(cast(Database, held), interval=0.01)
     before = last_used(db, demo_account.key_id)
     flusher.key_used(demo_account.key_id)
     flusher.start()
@@ -63,7 +65,7 @@ def test_stop_does_not_wait_on_a_write_that_hangs(db, demo_account, caplog):
     """stop() is bounded by its timeout: a thread still writing is left with a warning
     (flush(), which waits for that write, is not called)."""
     held = HeldWrites(db)
-    flusher = Flusher(held, interval=0.01)
+    flusher = Flusher(cast(Database, held), interval=0.01)
     flusher.key_used(demo_account.key_id)
     flusher.start()
     try:

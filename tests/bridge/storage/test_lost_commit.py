@@ -24,7 +24,9 @@ pytestmark = [
 
 @pytest.fixture(params=[True], ids=["applied"])
 def cutter(request, database_url):
-    proxy = CommitCutter(make_url(database_url).port, applied=request.param)
+    port = make_url(database_url).port
+    assert port is not None  # the throwaway cluster listens on a TCP port
+    proxy = CommitCutter(port, applied=request.param)
     try:
         yield proxy
     finally:
