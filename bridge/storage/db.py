@@ -68,6 +68,7 @@ class Database:
                 pool_size=pool_size,
                 max_overflow=max_overflow,
                 pool_timeout=30,
+                hide_parameters=True,  # an error's text (logged) never carries a row's values
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
             )
             _install_sqlite_hooks(self.engine, sqlite_synchronous)
@@ -80,6 +81,7 @@ class Database:
                 pool_timeout=30,
                 pool_recycle=POSTGRES_POOL_RECYCLE,
                 pool_pre_ping=False,
+                hide_parameters=True,  # message text, numbers, hashes stay out of the logs
             )
             event.listen(self.engine, "connect", _postgres_synchronous_commit())
         # the hot path's connections (bridge.storage.kept); half the pool stays for the rest

@@ -10,8 +10,8 @@ same formatter on its error and access logs, so one machine's processes write on
 
 A log line about one message carries its ids as fields (``extra=message_context(...)``):
 ``message_id``, ``batch_id`` and ``smsc_id`` (the SMSC's id of the part). Secrets and message
-text are never logged at info or above; the access log masks the ``api_key`` and ``password``
-query parameters (:func:`mask_query`) and credential headers.
+text are never logged at info or above; the access log masks the ``api_key``, ``password``
+and ``message_body`` query parameters (:func:`mask_query`) and credential headers.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
 JSON_FIELDS = ("asctime", "levelname", "name", "process", "message")
 JSON_RENAMES = {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"}
 MASK = "***"
-# query parameters whose values never reach a log (compared after decoding, any case)
-SECRET_PARAMS = frozenset({"api_key", "password"})
+# query parameters whose values never reach a log (compared after decoding, any case): the
+# credentials, and the message text of a GET send (message text is never logged)
+SECRET_PARAMS = frozenset({"api_key", "password", "message_body"})
 # request headers gunicorn's access log could show with %({name}i)s: masked too
 SECRET_HEADERS = frozenset({"{x-api-key}i", "{authorization}i", "{cookie}i", "{idempotency-key}i"})
 
@@ -116,8 +117,8 @@ _PAIR = re.compile(r"([^&;=]*)(=?)([^&;]*)")
 
 
 def mask_query(query: str | None) -> str:
-    """``query`` with the values of ``api_key`` and ``password`` (however the names are
-    percent-encoded or cased) replaced by ``***``; everything else kept as sent."""
+    """``query`` with the values of ``api_key``, ``password`` and ``message_body`` (however the
+    names are percent-encoded or cased) replaced by ``***``; everything else kept as sent."""
     if not query:
         return query or ""
 

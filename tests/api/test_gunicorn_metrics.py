@@ -1,6 +1,6 @@
 """/metrics and the logs under a real gunicorn with 2 workers: the request count is the sum over
 both workers (prometheus-client multiprocess mode), every log line is one JSON object with
-BRIDGE_LOG_FORMAT=json, and the access log masks api_key and password."""
+BRIDGE_LOG_FORMAT=json, and the access log masks api_key, password and message_body."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.slow, sqlite_only]
 ROUTE = "/api/oauth2-callback"  # a page that reads nothing: only the counting is tested
 SECRET_KEY = "sb_test_key_must_not_be_logged"
 SECRET_PASSWORD = "hunter2-must-not-be-logged"
+SECRET_TEXT = "message-text-must-not-be-logged"
 
 
 @pytest.fixture
@@ -89,13 +90,18 @@ def test_every_line_is_json_and_the_access_log_masks_secrets(served):
     status, _, _ = get(port, f"/api/v2/account/balance?{query}")
     assert status == 401  # an unknown key
     status, _, _ = get(port, f"/v1/sms/send?username=demo&Password={SECRET_PASSWORD}")
+    # a GET send's text is in its query: masked too (message text is never logged)
+    status, _, _ = get(port, f"/api/v2/sms/send?numbers=0701234567&Message_Body={SECRET_TEXT}")
     access = wait_until(
         lambda: (
-            [
-                r
-                for r in _records(out)
-                if r.get("logger") == "gunicorn.access" and "/sms/send" in r["message"]
-            ]
+            len(
+                [
+                    r
+                    for r in _records(out)
+                    if r.get("logger") == "gunicorn.access" and "/sms/send" in r["message"]
+                ]
+            )
+            == 2
             and [r for r in _records(out) if r.get("logger") == "gunicorn.access"]
         ),
         timeout=10,
@@ -104,8 +110,9 @@ def test_every_line_is_json_and_the_access_log_masks_secrets(served):
     lines = [r["message"] for r in access]
     assert any("api_key=***&password=***&numbers=0701234567" in line for line in lines), lines
     assert any("Password=***" in line for line in lines), lines
+    assert any("numbers=0701234567&Message_Body=*** " in line for line in lines), lines
     text = out.text()
-    assert SECRET_KEY not in text and SECRET_PASSWORD not in text
+    assert SECRET_KEY not in text and SECRET_PASSWORD not in text and SECRET_TEXT not in text
     for record in _records(out):  # each line parsed (in _records), each with the core fields
         assert {"time", "level", "logger", "pid", "message"} <= record.keys(), record
 
