@@ -1,5 +1,10 @@
 """Documentation pages: Swagger UI at ``/api/v2`` (every asset served from ``api/static``), the
-OpenAPI document at ``/api/v2/openapi.json`` and the OAuth2 redirect page the contract names."""
+OpenAPI document at ``/api/v2/openapi.json`` and the OAuth2 redirect page the contract names.
+
+Every one is served with :data:`PAGE_HEADERS`: no other site may frame the pages (a framed
+Swagger UI holding a key could be clickjacked into sending), no file is sniffed as another
+type, no Referer is sent, as for the /status page. Script and style sources are not restricted:
+Swagger UI's bundle has not been checked in a browser under such a policy."""
 
 from __future__ import annotations
 
@@ -20,6 +25,12 @@ ASSETS = {
     "favicon-32x32.png": "image/png",
 }
 HTML = "text/html; charset=UTF-8"
+PAGE_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 # The contract's page, byte for byte (seed document, "Display Oauth2 callback pages").
 OAUTH2_CALLBACK_HTML = """<!doctype html>
@@ -35,6 +46,11 @@ def _read(name: str) -> bytes:
     return (STATIC_DIR / name).read_bytes()
 
 
+def _page(resp: falcon.Response, content_type: str, data: bytes) -> None:
+    resp.content_type, resp.data = content_type, data
+    resp.set_headers(PAGE_HEADERS)
+
+
 class SwaggerUI:
     """``GET /api/v2``: the Swagger UI page."""
 
@@ -42,8 +58,7 @@ class SwaggerUI:
         self._page = _read("swagger-ui.html")
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.content_type = HTML
-        resp.data = self._page
+        _page(resp, HTML, self._page)
 
 
 class Asset:
@@ -55,7 +70,8 @@ class Asset:
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         if name not in self._files:
             raise falcon.HTTPNotFound()
-        resp.data, resp.content_type = self._files[name]
+        data, kind = self._files[name]
+        _page(resp, kind, data)
 
 
 class OpenApiDocument:
@@ -65,16 +81,14 @@ class OpenApiDocument:
         self._body = json.dumps(spec, indent=1).encode("utf-8")
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.content_type = falcon.MEDIA_JSON
-        resp.data = self._body
+        _page(resp, falcon.MEDIA_JSON, self._body)
 
 
 class OAuth2Callback:
     """``GET /api/oauth2-callback``: HTML that loads ``oauth2-redirect.js`` beside it."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.content_type = HTML
-        resp.text = OAUTH2_CALLBACK_HTML
+        _page(resp, HTML, OAUTH2_CALLBACK_HTML.encode("utf-8"))
 
 
 class OAuth2RedirectScript:
@@ -84,5 +98,4 @@ class OAuth2RedirectScript:
         self._script = _read("oauth2-redirect.js")
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.content_type = "application/javascript; charset=UTF-8"
-        resp.data = self._script
+        _page(resp, "application/javascript; charset=UTF-8", self._script)

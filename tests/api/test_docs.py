@@ -32,6 +32,17 @@ def test_swagger_ui_page_uses_only_local_assets(client):
         assert len(asset.content) > 100
 
 
+def test_no_docs_page_may_be_framed_by_another_site_or_sniffed(client):
+    paths = ["/api/v2", "/api/v2/openapi.json", "/api/oauth2-callback", "/api/oauth2-redirect.js"]
+    for path in paths + [f"/api/v2/assets/{name}" for name in ASSETS]:
+        r = client.simulate_get(path)
+        assert r.status_code == 200, path
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"], path
+        assert r.headers["x-frame-options"] == "DENY", path
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        assert r.headers["referrer-policy"] == "no-referrer", path
+
+
 def test_initializer_points_at_our_document_and_no_online_validator(client):
     js = client.simulate_get("/api/v2/assets/swagger-initializer.js").text
     assert 'url: "/api/v2/openapi.json"' in js
