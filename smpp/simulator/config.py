@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,9 +61,13 @@ class SimulatorConfig:
                 "message_id_format decimal or hex with it"
             )
         _check_outcomes(self.outcomes)
+        if isinstance(self.port, bool) or not 0 <= self.port <= 65535:
+            raise SimulatorConfigError(f"port must be from 0 (ephemeral) to 65535, got {self.port}")
         for name in ("dlr_delay", "stop_timeout"):
-            if getattr(self, name) < 0:
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise SimulatorConfigError(f"{name} must be >= 0 seconds")
+        if self.dlr_delay_max is not None and not math.isfinite(self.dlr_delay_max):
+            raise SimulatorConfigError("dlr_delay_max must be a finite number of seconds")
         if self.dlr_delay_max is not None and not self.dlr_delay_max >= self.dlr_delay:
             raise SimulatorConfigError(
                 f"dlr_delay_max ({self.dlr_delay_max}) must be >= dlr_delay ({self.dlr_delay})"

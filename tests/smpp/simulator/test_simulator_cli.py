@@ -72,6 +72,9 @@ def test_cli_prints_its_address_answers_and_stops_on_sigterm(tmp_path):
         (["--message-id-format", "uuid", "--receipt-id-format", "hex"], "needs numeric ids"),
         (["--dlr-delay", "soon"], "invalid float value"),
         (["--dlr-delay", "2", "--dlr-delay-max", "1"], "dlr_delay_max (1.0) must be >= dlr_delay"),
+        (["--dlr-delay", "nan"], "dlr_delay must be >= 0 seconds"),
+        (["--dlr-delay-max", "inf"], "dlr_delay_max must be a finite number"),
+        (["--port", "70000"], "port must be from 0 (ephemeral) to 65535, got 70000"),
     ],
 )
 def test_cli_bad_arguments_give_one_line_and_exit_2(args, message):
