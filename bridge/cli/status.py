@@ -66,10 +66,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.count is not None and args.watch is None:
         raise CommandError("--count goes with --watch (how many screens to show)")
     config = _with_redis(load_config())
-    from bridge.redis.clients import make_redis
+    from bridge.ops.status import CHECK_TIMEOUT
+    from bridge.redis.clients import make_probe_redis
 
     assert config.redis_url  # _with_redis raised otherwise
-    client = make_redis(config.redis_url)
+    client = make_probe_redis(config.redis_url, CHECK_TIMEOUT)
     db = _database(config)
     try:
         _refuse_wrong_password(client, config)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 import redis as redis_lib
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 
@@ -20,6 +20,18 @@ def make_redis(url: str):
         socket_timeout=5.0,
         health_check_interval=30,
         retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 2),
+    )
+
+
+def make_probe_redis(url: str, timeout: float):
+    """A Redis client for a one-shot operator command (``smpp-bridge status``): every connect
+    and read gives up after ``timeout`` seconds, with no retries, so a Redis that accepts
+    connections but never answers costs the command seconds instead of half a minute."""
+    return redis_lib.Redis.from_url(
+        url,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import signal
 import subprocess
 import time
 
@@ -20,6 +21,7 @@ from tests.bridge.delivery.conftest import (  # noqa: F401  (fixtures)
     to_toml,
 )
 from tests.harness.procs import wait_until
+from tests.harness.redis_server import redis_server
 
 
 def _status(bridge, *args: str, toml=None) -> subprocess.CompletedProcess:  # noqa: F811
@@ -110,3 +112,32 @@ def test_watch_json_prints_one_document_a_line(bridge):  # noqa: F811
     assert run.returncode == 1 and len(docs) == 3 and all(d["version"] == 1 for d in docs)
     assert docs[0]["at"] < docs[2]["at"]
     assert _status(bridge, "--count", "2").returncode == 1  # --count needs --watch
+
+
+def test_a_hung_redis_costs_status_seconds_not_half_a_minute(bridge, tmp_path):  # noqa: F811
+    """A Redis that accepts connections but never answers (SIGSTOPped, as a hung or swapping
+    server): the NOC's `status --check` says so and exits 1 within a few seconds. Before, the
+    command's client retried a 5 s read three times before the 2 s check and waited for the
+    check's thread at exit: ~28 s, past many monitoring timeouts."""
+    (tmp_path / "hung").mkdir()
+    with redis_server(tmp_path / "hung") as hung:
+        assert hung.proc is not None
+        hung.proc.send_signal(signal.SIGSTOP)
+        try:
+            env = {**bridge.env, "BRIDGE_CONFIG": str(bridge.worker_toml()), "REDIS_URL": hung.url}
+            started = time.monotonic()
+            run = subprocess.run(
+                [SMPP_BRIDGE, "status", "--json", "--check"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            took = time.monotonic() - started
+        finally:
+            hung.proc.send_signal(signal.SIGCONT)
+    assert run.returncode == 1, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["checks"]["redis"]["ok"] is False
+    assert doc["problems"][0].startswith("redis: ")
+    assert took < 8, f"status took {took:.1f}s against a hung Redis"
