@@ -104,7 +104,10 @@ class MessageEventData(_Event):
     error_reason = fields.String(
         required=True,
         allow_none=True,
-        metadata={"description": "The status's meaning or what the receipt said."},
+        metadata={
+            "description": "The status's meaning or what the receipt said; null when "
+            "delivered and in `submitted`."
+        },
     )
     parts = fields.Integer(required=True)
     cost = money(

@@ -125,6 +125,8 @@ def build(p: Plan, details: Mapping[str, Details], now: datetime) -> list[Outbox
 def _body(row: Row, d: Details, state: str, at: datetime, detail: str | None) -> str:
     final = state != MessageState.SUBMITTED
     code = row.error_code if final else None
+    # no error to name: in submitted, and when delivered (the receipt's 'DELIVRD' is no error)
+    failed = final and state != MessageState.DELIVERED
     body = {
         "id": event_id(row.id, state),
         "type": f"message.{state}",
@@ -136,7 +138,7 @@ def _body(row: Row, d: Details, state: str, at: datetime, detail: str | None) ->
             "number": d.number,
             "state": state,
             "error_code": code,
-            "error_reason": reason(code, detail) if final else None,
+            "error_reason": reason(code, detail) if failed else None,
             "parts": row.parts,
             "cost": money_str(row.price),
             "currency": d.currency,

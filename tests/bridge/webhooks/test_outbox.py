@@ -95,6 +95,8 @@ def test_each_final_state_is_one_event_with_the_documented_body(db, redis_client
     assert reject["error_reason"] == "Invalid Destination Address"
     ok = json.loads(events[delivered].body)["data"]
     assert ok["error_code"] is None and ok["smsc_message_ids"] == ["s1"] and ok["submitted_at"]
+    # webhooks.md: error_code and error_reason are both null when delivered
+    assert ok["error_reason"] is None
     # a repeated receipt changes nothing and produces nothing
     settlement.apply([receipt(delivered, at=T + 9)])
     assert len(stream(redis_client)) == 4
