@@ -142,6 +142,45 @@ def mask_uri(uri: str | None) -> str:
     return f"{path}?{mask_query(query)}{hash_sep}{fragment}"
 
 
+# a quoted detail of a parser error (the request line, a version, a chunk-size line): from the
+# first quote to the last, since the text inside may hold quotes of its own
+_QUOTED = re.compile(r"(?:\bb)?'(.*)'", re.DOTALL)
+# what a header name looks like (kept in an error line: it tells the client's fault, holds no
+# value); anything else quoted is the client's bytes and is not logged
+_NAME_LIKE = re.compile(r"[A-Za-z0-9!#$%&*+.^_`|~\\-]{1,64}")
+_ANY_PAIR = re.compile(r"([^\s&;?=']+)=([^&;\s']*)")
+
+
+def mask_text(text: str) -> str:
+    """A log line from gunicorn's error log (``Invalid request from ip=...: <parser error>``,
+    ``Error handling request GET /path?query``) without the client's request bytes: a quoted
+    detail that is not a header name becomes ``<N characters not logged>`` (a malformed request
+    line, e.g. an unencoded space, holds its whole query: keys, message text), and the values of
+    ``api_key``, ``password`` and ``message_body`` left unquoted are masked."""
+
+    def quoted(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        if _NAME_LIKE.fullmatch(inner):
+            return match.group(0)
+        return f"<{len(inner)} characters not logged>"
+
+    def pair(match: re.Match[str]) -> str:
+        if unquote_plus(match.group(1)).strip().lower() in SECRET_PARAMS:
+            return f"{match.group(1)}={MASK}"
+        return match.group(0)
+
+    return _ANY_PAIR.sub(pair, _QUOTED.sub(quoted, text))
+
+
+class MaskingFilter(logging.Filter):
+    """Rewrites each record's message with :func:`mask_text` (on gunicorn's error log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        masked = mask_text(record.getMessage())
+        record.msg, record.args = masked, None
+        return True
+
+
 def mask_atoms(atoms: dict[str, Any]) -> dict[str, Any]:
     """gunicorn's access-log atoms with secrets masked: the query (``q``), the request line
     (``r``), the referer (``f``) and credential headers."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import socket
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -115,6 +116,23 @@ def test_every_line_is_json_and_the_access_log_masks_secrets(served):
     assert SECRET_KEY not in text and SECRET_PASSWORD not in text and SECRET_TEXT not in text
     for record in _records(out):  # each line parsed (in _records), each with the core fields
         assert {"time", "level", "logger", "pid", "message"} <= record.keys(), record
+
+
+def test_a_malformed_request_line_s_key_and_text_stay_out_of_the_error_log(served):
+    port, _, out = served
+    # a client that did not encode the spaces of its text: gunicorn refuses the request line
+    # and its warning quoted it whole, key and text
+    line = f"GET /api/v2/sms/send?numbers=0701234567&message_body=a {SECRET_TEXT}&api_key="
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"{line}{SECRET_KEY} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert sock.makefile("rb").readline().split()[1] == b"400"
+    refused = wait_until(
+        lambda: [r for r in _records(out) if "Invalid request from ip=" in r["message"]],
+        timeout=10,
+        message="gunicorn's warning",
+    )
+    assert "not logged" in refused[0]["message"], refused
+    assert SECRET_KEY not in out.text() and SECRET_TEXT not in out.text()
 
 
 def _records(out) -> list[dict]:
