@@ -20,10 +20,15 @@ BIND_TYPES = {
     pdu.BIND_TRANSCEIVER: "transceiver",
 }
 UNBIND_TIMEOUT = 5.0  # seconds we wait for the ESME's unbind_resp before closing anyway
+STRAY_SEQUENCE = 0x7FFFFFFE  # the stray-resp kind's sequence number
 MALFORMED = {  # what the malformed scenario sends (the sequence number is filled in)
     "truncated": lambda seq: pdu.encode_pdu(pdu.DELIVER_SM, 0, seq, b"\x00\x01"),
     "unknown-command": lambda seq: pdu.encode_pdu(0x00000999, 0, seq),
     "bad-length": lambda seq: pdu.HEADER.pack(8, pdu.DELIVER_SM, 0, seq),
+    # a header promising 2 GiB that never come: a client that waits for them hangs
+    "huge-length": lambda seq: pdu.HEADER.pack(0x7FFFFFFF, pdu.DELIVER_SM, 0, seq),
+    # an answer to a submit the ESME never made (its sequence numbers stay far below)
+    "stray-resp": lambda seq: pdu.encode_submit_sm_resp(STRAY_SEQUENCE, "STRAY"),
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 from smpp.codec.pdu import ShortMessage
@@ -22,7 +22,7 @@ from smpp.codec.status import (
     ESME_RTHROTTLED,
     parse_status,
 )
-from smpp.codec.tlv import MESSAGE_STATES
+from smpp.codec.tlv import MESSAGE_STATES, TAG_MESSAGE_PAYLOAD
 
 if TYPE_CHECKING:  # pragma: no cover
     from smpp.simulator.connection import Connection
@@ -65,6 +65,10 @@ class Scenario:
 
     def after_pdu(self, conn: Connection) -> None:
         """Called after each PDU a connection sent us has been handled."""
+
+    def receipt(self, body: ShortMessage, rid: str, text: str) -> tuple[ShortMessage, str]:
+        """The receipt deliver_sm body to send for message ``rid`` and its text as sent."""
+        return body, text
 
     def start(self, smsc: Smsc) -> None:
         """The scenario became active (periodic ones schedule themselves here)."""
@@ -219,7 +223,7 @@ class UnbindAfter(Scenario):
             conn.unbind()
 
 
-MALFORMED_KINDS = ("truncated", "unknown-command", "bad-length")
+MALFORMED_KINDS = ("truncated", "unknown-command", "bad-length", "huge-length", "stray-resp")
 
 
 @dataclass
@@ -227,7 +231,10 @@ class Malformed(Scenario):
     """Once per connection, after it has sent ``after`` PDUs, send it a malformed PDU:
     "truncated" (a deliver_sm whose body stops mid-field: answer generic_nack or an error
     deliver_sm_resp), "unknown-command" (id 0x00000999: answer generic_nack ESME_RINVCMDID) or
-    "bad-length" (command_length 8: the stream is unusable, close it)."""
+    "bad-length" (command_length 8: the stream is unusable, close it), "huge-length"
+    (command_length 0x7FFFFFFF and no body: refuse it or close, never wait for the bytes) or
+    "stray-resp" (a submit_sm_resp for sequence 0x7FFFFFFE, which the ESME never used: it
+    must settle no submit)."""
 
     name: ClassVar[str] = "malformed"
     PARAMS: ClassVar[Params] = {"after": int, "kind": str}
@@ -267,6 +274,44 @@ class ReceiptFirst(Scenario):
 
     name: ClassVar[str] = "receipt-first"
     receipt_first: ClassVar[bool] = True
+
+
+RECEIPT_SHAPES = ("text-only", "tlv-only", "payload", "ucs2", "text-id-differs")
+
+
+def _shape(text: str) -> str:
+    if text not in RECEIPT_SHAPES:
+        raise ValueError(f"{text!r} is not a receipt shape; use {', '.join(RECEIPT_SHAPES)}")
+    return text
+
+
+@dataclass
+class ReceiptShape(Scenario):
+    """Receipts shaped as other SMSCs send them. ``shape``: "text-only" (no TLVs: id and stat
+    only in the text), "tlv-only" (empty short_message), "payload" (the text in message_payload,
+    empty short_message, no other TLVs), "ucs2" (the text in UCS-2, data_coding 8, no TLVs) or
+    "text-id-differs" (the TLVs name the message; the text's id: is the previous receipt's, a
+    message this receipt does not report, as SMSCs that write another id there do: the TLV
+    wins, SMPP 3.4 5.3.2.12)."""
+
+    name: ClassVar[str] = "receipt-shape"
+    PARAMS: ClassVar[Params] = {"shape": _shape}
+    shape: str = "text-only"
+    _previous: str = field(default="0", repr=False, compare=False)  # the last receipt's id
+
+    def receipt(self, body: ShortMessage, rid: str, text: str) -> tuple[ShortMessage, str]:
+        if self.shape == "text-id-differs":
+            text, self._previous = text.replace(f"id:{rid} ", f"id:{self._previous} ", 1), rid
+            return replace(body, short_message=text.encode("ascii")), text
+        if self.shape == "tlv-only":
+            return replace(body, short_message=b""), ""
+        if self.shape == "payload":
+            payload = {TAG_MESSAGE_PAYLOAD: body.short_message}
+            return replace(body, short_message=b"", tlvs=payload), text
+        if self.shape == "ucs2":
+            ucs2 = text.encode("utf-16-be")
+            return replace(body, data_coding=0x08, short_message=ucs2, tlvs={}), text
+        return replace(body, tlvs={}), text  # text-only
 
 
 @dataclass
@@ -325,6 +370,7 @@ SCENARIOS: dict[str, type[Scenario]] = {
         Malformed,
         RefuseBinds,
         ReceiptFirst,
+        ReceiptShape,
         Mo,
     )
 }

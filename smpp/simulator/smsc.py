@@ -109,6 +109,7 @@ class Smsc:
         self.outcome_hooks = _overrides(new, "outcome")
         self.delay_hooks = _overrides(new, "response_delay")
         self.pdu_hooks = _overrides(new, "after_pdu")
+        self.receipt_hooks = _overrides(new, "receipt")
         self.receipt_first = any(s.receipt_first for s in new)
         for s in new:
             s.start(self)
@@ -242,8 +243,11 @@ class Smsc:
         text = receipt_text(
             rid, stat, submit_date, self.dates.now()[1], text_sample(payload, m.data_coding)
         )
+        body = receipt_message(m, rid, stat, text)
+        for scenario in self.receipt_hooks:
+            body, text = scenario.receipt(body, rid, text)
         record = ReceiptRecord(message_id, rid, stat, origin.system_id, text)
-        record.body, record.sends = receipt_message(m, rid, stat, text), 1
+        record.body, record.sends = body, 1
         self.recorder.receipts.append(record)
         self.recorder.counters["receipts_sent"] += 1
         conn.deliver(record.body, record)

@@ -8,9 +8,13 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from smpp.codec import pdu
+
+if TYPE_CHECKING:
+    from smpp.session.client import Session
 
 IO_TIMEOUT = 5.0  # s any single read may take before the script gives up
 
@@ -128,3 +132,21 @@ class ScriptedSmsc:
         except (OSError, pdu.PduError) as exc:  # the session hung up or sent garbage
             with self.lock:
                 self.errors.append(repr(exc))
+
+
+@contextlib.contextmanager
+def scripted_session(
+    script: Callable[[Peer], None], **overrides: object
+) -> Iterator[tuple[Session, ScriptedSmsc]]:
+    """A started Session (tests' config with ``overrides``) bound to a ScriptedSmsc running
+    ``script``; both stopped afterwards, even when the test fails."""
+    from smpp.session.client import Session
+    from tests.smpp.session.conftest import session_config
+
+    with ScriptedSmsc(script) as smsc:
+        session = Session(session_config(smsc.port, **overrides), on_receipt=lambda r, i: None)
+        session.start()
+        try:
+            yield session, smsc
+        finally:
+            assert session.stop(timeout=5), "session thread did not stop"

@@ -11,10 +11,11 @@ import pytest
 from smpp.codec import build_submit_parts, pdu, status, tlv
 from smpp.codec.message_id import canonical_id
 from smpp.session.client import Session, SessionState, SubmitRequest
-from smpp.simulator import ReceiptFirst
+from smpp.simulator import ReceiptFirst, ReceiptShape
+from smpp.simulator.scenarios import RECEIPT_SHAPES
 from tests.harness.procs import wait_until
 from tests.smpp.session.conftest import session_config
-from tests.smpp.session.scripted import ScriptedSmsc
+from tests.smpp.session.scripted import ScriptedSmsc, scripted_session
 
 RX_T_APPN = 0x64
 LONG = "Hello from a handset, in several parts: " + "0123456789 " * 30
@@ -284,3 +285,50 @@ def test_receipts_of_one_read_reach_on_receipts_in_one_call(fail):
     assert calls == [[f"R{seq}" for seq in seqs]]  # one call, every receipt, in order
     assert {st for st, _seq in statuses} == {RX_T_APPN if fail else 0}
     assert s.snapshot().counters.receipts == (0 if fail else 5)
+
+
+@pytest.mark.parametrize("shape", RECEIPT_SHAPES)
+def test_receipts_shaped_as_other_smscs_send_them_name_their_own_message(make_sim, session, shape):
+    """Text only, TLVs only, text in message_payload only, UCS-2 text, and a text whose id:
+    names the previous message while the TLVs name this one (the TLV wins): each receipt
+    reaches on_receipt with its own message's id and stat, and is answered 0."""
+    sim = make_sim(scenarios=[ReceiptShape(shape=shape)], outcomes={"UNDELIV": 1})
+    s, sink = session(sim.port, window=1)
+    ids = []
+    for i in range(3):  # one at a time: each receipt comes after the previous one's
+        ids.append(s.submit(_request(i)).result(timeout=5).message_id)
+        wait_until(lambda n=i + 1: len(sink.receipts) == n, message=f"receipt {i}")
+    assert [(r.message_id, r.stat, r.state) for r in sink.receipts] == [
+        (message_id, "UNDELIV", "undelivered") for message_id in ids
+    ]
+    wait_until(lambda: not sim.unanswered_receipts, message="every receipt answered")
+    assert [r.response_status for r in sim.receipts] == [0, 0, 0]
+    if shape == "text-id-differs":  # the texts did name the previous message
+        assert [r.text.split()[0] for r in sim.receipts] == ["id:0", f"id:{ids[0]}", f"id:{ids[1]}"]
+
+
+def test_enquire_link_from_the_smsc_is_answered_while_the_window_is_full():
+    """The window (2) is full and a third submit waits: the SMSC's enquire_link is still
+    answered at once, before it answers any submit; then the waiting submit goes."""
+
+    def probe_while_full(peer):
+        seqs = [peer.expect(pdu.SUBMIT_SM)[2] for _ in range(2)]
+        probe = peer.next_sequence()
+        peer.send(pdu.encode_enquire_link(probe))
+        command, _, seq, _ = peer.read()
+        assert (command, seq) == (pdu.ENQUIRE_LINK_RESP, probe)
+        for seq in seqs:
+            peer.send(pdu.encode_submit_sm_resp(seq, f"ID{seq}"))
+        peer.send(pdu.encode_submit_sm_resp(peer.expect(pdu.SUBMIT_SM)[2], "ID3"))
+        peer.drain()
+
+    with scripted_session(probe_while_full, window=2) as (s, smsc):
+        futures = [s.submit(_request(i)) for i in range(3)]
+        assert [f.result(timeout=5).kind for f in futures] == ["ok"] * 3
+        assert smsc.commands()[:4] == [
+            pdu.BIND_TRANSCEIVER,
+            pdu.SUBMIT_SM,
+            pdu.SUBMIT_SM,
+            pdu.ENQUIRE_LINK_RESP,
+        ]
+        assert not smsc.errors and smsc.connections == 1

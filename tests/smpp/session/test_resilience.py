@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from smpp.codec import pdu, status
 from smpp.session.client import SessionState, SubmitRequest
 from smpp.simulator import (
@@ -128,8 +130,10 @@ def test_malformed_deliver_sm_gets_generic_nack_then_a_fresh_connection(sim, ses
     assert s.snapshot().counters.malformed >= 1
 
 
-def test_bad_command_length_costs_a_reconnect_not_the_process(sim, session):
-    sim.set_scenarios(Malformed(after=2, kind="bad-length"))
+@pytest.mark.parametrize("kind", ["bad-length", "huge-length"])
+def test_bad_command_length_costs_a_reconnect_not_the_process(sim, session, kind):
+    """command_length 8 (too small) or 0x7FFFFFFF with no body (huge): never waited for."""
+    sim.set_scenarios(Malformed(after=2, kind=kind))
     s, _ = session(sim.port, window=1)
     assert len(_send_until_ok(s, _requests(6))) == 6
     assert len(sim.binds) >= 2
@@ -143,6 +147,15 @@ def test_unknown_command_gets_generic_nack_and_the_bind_stays(sim, session):
     wait_until(lambda: sim.pdus("generic_nack"), message="our generic_nack")
     assert sim.pdus("generic_nack")[0]["status"] == status.ESME_RINVCMDID
     assert len(sim.binds) == 1 and s.snapshot().counters.generic_nacks_sent == 1
+
+
+def test_a_resp_for_a_sequence_never_used_settles_nothing_and_the_bind_stays(sim, session):
+    sim.set_scenarios(Malformed(after=2, kind="stray-resp"))
+    s, _ = session(sim.port, window=1)
+    outcomes = [s.submit(r).result(timeout=5) for r in _requests(5)]
+    assert {o.kind for o in outcomes} == {"ok"} and "STRAY" not in {o.message_id for o in outcomes}
+    wait_until(lambda: s.snapshot().counters.late_responses == 1, message="the stray counted")
+    assert len(sim.binds) == 1 and s.snapshot().counters.acked == 5
 
 
 def test_bad_credentials_stop_retrying_and_say_so(make_sim, session):

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from smpp.codec import decode, parse_concat, pdu, status, tlv
 from smpp.codec.smpp_time import absolute_time, parse_relative_time
 from smpp.codec.status import ESME_RINVEXPIRY
 from smpp.session.client import Session, SessionState, SubmitRequest
@@ -14,6 +15,7 @@ from smpp.session.submit import validity_field
 from smpp.simulator import Latency, Silent
 from tests.harness.procs import free_port, wait_until
 from tests.smpp.session.conftest import session_config
+from tests.smpp.session.scripted import scripted_session
 
 
 def _requests(n: int, prefix: str = "4915550") -> list[SubmitRequest]:
@@ -72,9 +74,11 @@ def test_window_caps_in_flight_and_stop_resolves_the_rest(sim, session):
     assert (late.kind, late.written) == ("not_sent", False)
 
 
-def test_unanswered_submit_times_out_and_is_not_retried(sim, session):
+@pytest.mark.parametrize("window", [1, 10])
+def test_unanswered_submit_times_out_and_is_not_retried(sim, session, window):
+    """At window 1 the next submit goes only once the timed-out one has freed its slot."""
     sim.set_scenarios(Silent(every=2))  # every 2nd submit is never answered
-    s, _ = session(sim.port, window=10, response_timeout=0.3)
+    s, _ = session(sim.port, window=window, response_timeout=0.3)
     outcomes = _results([s.submit(r) for r in _requests(6)])
     assert [o.kind for o in outcomes] == ["ok", "timeout"] * 3
     assert all(o.written for o in outcomes)
@@ -113,6 +117,32 @@ def test_long_texts_arrive_whole_with_each_concat_method(sim, session, method):
     assert [m.text for m in sim.messages] == texts
     expected = {"udh": "udh", "udh16": "udh", "sar": "sar", "payload": "payload"}[method]
     assert [m.concat for m in sim.messages][:2] == [expected, expected]
+
+
+@pytest.mark.parametrize("method", ["udh", "udh16", "sar", "payload"])
+def test_no_part_on_the_wire_ends_inside_an_escape_or_a_surrogate_pair(sim, session, method):
+    """Texts of two-unit characters offset by one and by two, so that for any part capacity
+    (153/152 septets, 67/66 code units) a GSM ESC pair or a UTF-16 surrogate pair straddles
+    a boundary: every submit_sm's own user data decodes on its own (an SMSC or handset that
+    decodes part by part sees no lone ESC and no lone surrogate) and the parts join whole."""
+    s, _ = session(sim.port, concat_method=method)
+    texts = [
+        lead + char * 120 for char, one in (("€", "a"), ("😀", "Ж")) for lead in (one, one * 2)
+    ]
+    futures = [f for i, t in enumerate(texts) for f in s.submit_text("Shop", "4915551", t, ref=i)]
+    assert {o.kind for o in _results(futures)} == {"ok"}
+    assert [m.text for m in sim.messages] == texts
+    parts = []
+    for p in sim.pdus("submit_sm"):
+        body = p["body"]
+        _info, data = parse_concat(body.short_message, body.esm_class, body.tlvs)
+        parts.append((body.data_coding, data or body.tlvs.get(tlv.TAG_MESSAGE_PAYLOAD, b"")))
+    assert len(parts) == (4 if method == "payload" else 2 * 2 + 2 * 4)
+    for coding, data in parts:
+        if coding == 0:
+            assert data and not data.endswith(b"\x1b"), data[-4:]
+        else:
+            assert len(data) % 2 == 0 and "\ufffd" not in decode(data, coding), data[-4:]
 
 
 def test_per_request_source_ton_and_registered_delivery_override(sim, session):
@@ -230,3 +260,29 @@ def test_submit_before_start_is_a_programming_error():
 def test_config_mistakes_are_reported_together():
     with pytest.raises(ValueError, match="bind_mode.*window"):
         session_config(1, bind_mode="both", window=0)
+
+
+def test_responses_out_of_order_unknown_and_repeated_settle_only_their_own_submit():
+    """An SMSC answering in reverse order, with a submit_sm_resp for a sequence number never
+    used and a second answer to one already answered: each future gets its own submit's id;
+    the stray and the repeat are only counted (late_responses), never matched to a submit."""
+
+    def answer_awkwardly(peer):
+        seqs = [peer.expect(pdu.SUBMIT_SM)[2] for _ in range(3)]
+        peer.send(pdu.encode_submit_sm_resp(0x7FFF0000, "STRAY"))  # no such sequence
+        for seq in reversed(seqs):
+            peer.send(pdu.encode_submit_sm_resp(seq, f"ID{seq}"))
+        peer.send(pdu.encode_submit_sm_resp(seqs[0], "AGAIN", status.ESME_RTHROTTLED))
+        peer.send(pdu.encode_submit_sm_resp(peer.expect(pdu.SUBMIT_SM)[2], "ID-LAST"))
+        peer.drain()
+
+    with scripted_session(answer_awkwardly, window=3) as (s, smsc):
+        outcomes = _results([s.submit(r) for r in _requests(3)])
+        seqs = [e[2] for e in smsc.received if e[0] == pdu.SUBMIT_SM]
+        assert [(o.kind, o.message_id, o.tag) for o in outcomes] == [
+            ("ok", f"ID{seq}", i) for i, seq in enumerate(seqs)
+        ]
+        assert s.submit(_requests(1)[0]).result(timeout=5).message_id == "ID-LAST"
+        counters = s.snapshot().counters
+        assert (counters.late_responses, counters.acked, counters.throttled) == (2, 4, 0)
+        assert s.state == SessionState.BOUND and smsc.connections == 1

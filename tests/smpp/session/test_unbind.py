@@ -4,6 +4,8 @@ session then binds again and submits."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from smpp.session.client import SessionState, SubmitRequest
@@ -57,3 +59,27 @@ def test_one_bind_of_a_pair_unbound_the_session_unbinds_the_other(sim, session, 
     assert first[ours].unbound_by == "esme"  # the session's own unbind, answered by the SMSC
     assert [p["command"] for p in first[ours].pdus if "unbind" in p["command"]] == ["unbind"]
     assert s.submit(SubmitRequest("12345", "4915550001", b"after")).result(timeout=5).kind == "ok"
+
+
+def test_submits_in_flight_at_the_smscs_unbind_resolve_at_once_and_queued_ones_go_later(
+    make_sim, session
+):
+    """The SMSC holds 3 answers (latency 10 s) and unbinds: they resolve "timeout" (written:
+    it may have accepted them) when the bind closes, not after response_timeout; the 4th,
+    waiting for a slot, goes on the new bind."""
+    sim = make_sim(scenarios=["latency:ms=10000"])
+    s, _ = session(sim.port, window=3, response_timeout=30.0)
+    wait_until(lambda: s.state == SessionState.BOUND, message="bound")
+    futures = [
+        s.submit(SubmitRequest("12345", f"491555000{i}", b"in flight", tag=i)) for i in range(4)
+    ]
+    wait_until(lambda: len(sim.pdus("submit_sm")) == 3, message="3 submits in flight")
+    started = time.monotonic()
+    assert sim.unbind() == 1
+    held = [f.result(timeout=5) for f in futures[:3]]
+    assert time.monotonic() - started < 5
+    assert [(o.kind, o.written) for o in held] == [("timeout", True)] * 3
+    assert all("the SMSC unbound" in o.error for o in held)
+    sim.set_scenarios()  # the new bind is answered at once
+    assert futures[3].result(timeout=10).kind == "ok"
+    assert sim.binds[0].unbind_answered and len(sim.binds) == 2

@@ -131,6 +131,9 @@ def _recv_exactly(sock, size: int) -> bytes:
         ("truncated", ("000000120000000500000000000000010001")),  # deliver_sm, 2-octet body
         ("unknown-command", ("00000010000009990000000000000001")),  # command id 0x999
         ("bad-length", ("00000008000000050000000000000001")),  # command_length=8 < 16
+        ("huge-length", ("7fffffff000000050000000000000001")),  # 2 GiB promised, none sent
+        # submit_sm_resp, status 0, sequence 0x7FFFFFFE (never the ESME's), id "STRAY"
+        ("stray-resp", ("0000001680000004000000007ffffffe535452415900")),
     ],
 )
 def test_malformed_pdu_is_sent_once_after_n_pdus(make_simulator, esme, kind, raw_hex):
@@ -140,7 +143,10 @@ def test_malformed_pdu_is_sent_once_after_n_pdus(make_simulator, esme, kind, raw
     raw = _recv_exactly(client.sock, 16 + len(raw_hex) // 2)
     assert raw[:16] == pdu.encode_enquire_link_resp(7)
     assert raw[16:] == bytes.fromhex(raw_hex)
-    if kind != "bad-length":  # a good client answers and carries on; the SMSC does not repeat
+    if kind not in (
+        "bad-length",
+        "huge-length",
+    ):  # a good client answers and carries on; the SMSC does not repeat
         client.send(pdu.encode_generic_nack(1, 2))
         assert client.enquire().command_status == 0
         assert client.enquire().command_status == 0
@@ -221,3 +227,35 @@ def test_specs_parse_into_scenarios():
     assert isinstance(throttle, Throttle) and throttle.status == RMSGQFUL
     reject = parse_scenario("reject-prefix:prefixes=+25479|25471")
     assert isinstance(reject, RejectPrefix) and reject.prefixes == ("25479", "25471")
+
+
+@pytest.mark.parametrize(
+    "shape, coding, has_text, tlv_tags",
+    [
+        ("text-only", 0, True, set()),
+        ("tlv-only", 0, False, {tlv.TAG_RECEIPTED_MESSAGE_ID, tlv.TAG_MESSAGE_STATE}),
+        ("payload", 0, False, {tlv.TAG_MESSAGE_PAYLOAD}),
+        ("ucs2", 8, True, set()),
+        ("text-id-differs", 0, True, {tlv.TAG_RECEIPTED_MESSAGE_ID, tlv.TAG_MESSAGE_STATE}),
+    ],
+)
+def test_receipt_shape_changes_the_receipts_body(
+    make_simulator, esme, shape, coding, has_text, tlv_tags
+):
+    sim = make_simulator(scenarios=[f"receipt-shape:shape={shape}"])
+    client = _bound(sim, esme)
+    ids = [client.submit(registered_delivery=1).body[0] for _ in range(2)]
+    bodies = [client.read_until(pdu.DELIVER_SM)[0].body for _ in ids]
+    for message_id, body in zip(ids, bodies, strict=True):
+        assert (body.esm_class, body.data_coding, set(body.tlvs)) == (0x04, coding, tlv_tags)
+        assert bool(body.short_message) == has_text
+        text = body.tlvs.get(tlv.TAG_MESSAGE_PAYLOAD) or body.short_message
+        text = text.decode("utf-16-be" if coding == 8 else "ascii")
+        named = text.split()[0] if text else None
+        if shape == "text-id-differs":  # the text names the previous message, the TLV this one
+            assert body.tlvs[tlv.TAG_RECEIPTED_MESSAGE_ID] == message_id.encode() + b"\0"
+        elif shape != "tlv-only":
+            assert named == f"id:{message_id}"
+    if shape == "text-id-differs":
+        named = [b.short_message.decode().split()[0] for b in bodies]
+        assert named == ["id:0", f"id:{ids[0]}"]
