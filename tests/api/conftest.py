@@ -6,6 +6,7 @@ import pytest
 from falcon import testing
 
 from api.app import create_app
+from tests.harness.browser import chromium, page  # noqa: F401  (fixtures of the browser tests)
 
 
 @pytest.fixture

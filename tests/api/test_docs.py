@@ -43,6 +43,20 @@ def test_no_docs_page_may_be_framed_by_another_site_or_sniffed(client):
         assert r.headers["referrer-policy"] == "no-referrer", path
 
 
+def test_docs_pages_run_only_their_own_scripts_styles_and_connections(client):
+    """Swagger UI with local assets needs nothing else (test_swagger_browser.py shows it renders,
+    authorizes and tries out under this policy with no violation)."""
+    for path in ["/api/v2", "/api/oauth2-callback", "/api/v2/assets/swagger-ui-bundle.js"]:
+        policy = client.simulate_get(path).headers["content-security-policy"]
+        directives = {d.split()[0]: d.split()[1:] for d in policy.split("; ")}
+        assert directives["default-src"] == ["'none'"], path
+        assert directives["script-src"] == ["'self'"], path
+        assert directives["style-src"] == ["'self'"], path  # no 'unsafe-inline', no hash
+        assert directives["connect-src"] == ["'self'"], path
+        assert directives["img-src"] == ["'self'", "data:"], path
+        assert "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy, path
+
+
 def test_initializer_points_at_our_document_and_no_online_validator(client):
     js = client.simulate_get("/api/v2/assets/swagger-initializer.js").text
     assert 'url: "/api/v2/openapi.json"' in js

@@ -1,18 +1,14 @@
 """The /status page in headless Chromium over a real API, worker and two simulated SMSCs.
 
-Debian's chromium is installed by the session fixture when missing (the test fails, never
-skips, when it cannot be); Playwright drives that binary (never ``playwright install``).
-Screenshots land in the test's tmp dir, and in docs/img/ with BRIDGE_SAVE_SCREENSHOTS=1.
+The chromium and page fixtures are tests/harness/browser.py's (Debian's chromium, installed
+when missing; the test fails, never skips, when it cannot be). Screenshots land in the test's
+tmp dir, and in docs/img/ with BRIDGE_SAVE_SCREENSHOTS=1.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from falcon import testing
@@ -20,38 +16,12 @@ from falcon import testing
 from api.app import create_app
 from bridge.config import read_settings
 from tests.api.test_health import FAST, _smsc
+from tests.harness.browser import shot
 from tests.harness.http import serve_wsgi
 from tests.harness.simulator import make_simulator  # noqa: F401  (fixture)
 
 TOKEN = "op-" + "s" * 40
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 WITHIN = 10_000  # ms the page may take to show a change ("within a few seconds")
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """The chromium binary, installed with apt-get when missing; fails (never skips) if not."""
-    found = shutil.which("chromium")
-    if found is None:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-            if done.returncode != 0:
-                pytest.fail(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr[-2000:]}")
-        found = shutil.which("chromium")
-    if found is None:
-        pytest.fail("chromium is not on PATH after apt-get install -y chromium")
-    return found
 
 
 @pytest.fixture
@@ -77,36 +47,6 @@ def served(api_config, db, redis_client, bridge_service, sims) -> Iterator[tuple
     finally:
         api.close()
         worker.stop(drain_timeout=2.0)
-
-
-@pytest.fixture
-def page(chromium, tmp_path):
-    """A fresh headless Chromium (own user-data dir) and one 1920x1080 page."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=chromium,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1920, "height": 1080},
-        )
-        try:
-            yield context.pages[0] if context.pages else context.new_page()
-        finally:
-            context.close()
-
-
-def _shot(page, tmp_path: Path, name: str, docs: bool = False) -> Path:
-    """A full-page screenshot in tmp_path; the ones docs/operations.md shows (``docs``) are
-    copied to docs/img/ too with BRIDGE_SAVE_SCREENSHOTS=1."""
-    path = tmp_path / name
-    page.screenshot(path=str(path), full_page=True)
-    if docs and os.environ.get("BRIDGE_SAVE_SCREENSHOTS") == "1":
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS_IMG / name)
-    return path
 
 
 @pytest.mark.slow
@@ -146,7 +86,7 @@ def test_the_page_follows_a_bind_down_and_up_without_a_reload(
     expect(page.locator("#stale")).to_be_hidden()
     assert page.evaluate("sessionStorage.getItem('smpp-bridge.operator-token')") == TOKEN
     page.evaluate("window.__notReloaded = true")
-    _shot(page, tmp_path, "status-page.png", docs=True)
+    shot(page, tmp_path, "status-page.png", docs=True)
 
     port = sims["alpha"].port
     sims["alpha"].stop()
@@ -157,21 +97,21 @@ def test_the_page_follows_a_bind_down_and_up_without_a_reload(
     expect(conn_state("beta")).to_have_text("▲ UP")
     expect(page.locator("#problems li").first).to_contain_text("connection alpha has no bound")
     expect(page.locator("#overall")).to_have_text("▼ PROBLEMS")
-    _shot(page, tmp_path, "status-page-bind-down.png", docs=True)
+    shot(page, tmp_path, "status-page-bind-down.png", docs=True)
 
     sims["alpha"] = make_simulator(system_id="bridge", password="secret", port=port)
     expect(conn_state("alpha")).to_have_text("▲ UP", timeout=WITHIN)
     expect(page.locator("#overall")).to_have_text("▲ ALL OK", timeout=WITHIN)
     expect(page.locator("#problems li")).to_have_count(0)
     expect(page.locator("#stale")).to_be_hidden()
-    _shot(page, tmp_path, "status-page-restored.png")
+    shot(page, tmp_path, "status-page-restored.png")
 
     stop_api()  # the API stops answering: the board says so instead of showing old green
     expect(page.locator("#stale")).to_be_visible(timeout=WITHIN)
     expect(page.locator("#stale")).to_contain_text("STALE")
     expect(page.locator("body")).to_have_class("is-stale")
     expect(page.locator("#overall")).to_have_text("? UNKNOWN")  # no longer "ALL OK"
-    _shot(page, tmp_path, "status-page-stale.png")
+    shot(page, tmp_path, "status-page-stale.png")
     assert page.evaluate("window.__notReloaded") is True  # the same document all along
     assert navigations == [base + "/status"]
 
