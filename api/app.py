@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 # Redis calls of the rate limiter give up after this long (seconds), then fail open.
 LIMITER_REDIS_TIMEOUT = 0.5
-LIMITER_REDIS_RETRIES = 1  # one more attempt after a failure, then fail open
+LIMITER_REDIS_RETRIES = 1  # one more attempt after a dropped connection, then fail open
 
 
 def create_app(config: Config, service, redis: redis_lib.Redis | None) -> falcon.App:
@@ -85,7 +85,9 @@ def create_app(config: Config, service, redis: redis_lib.Redis | None) -> falcon
 
 def limiter_client(config: Config) -> redis_lib.Redis | None:
     """A Redis client for the rate limiter that gives up fast, so a dead Redis fails open: short
-    timeouts and one retry (redis-py's default 10 would hold a request 11 x the timeout)."""
+    timeouts and one retry (redis-py's default 10 would hold a request 11 x the timeout), of a
+    dropped connection only: a timeout is not retried, so a hung Redis costs one timeout (and a
+    counted INCR is not sent twice)."""
     if not config.redis_url:
         return None
     from redis.backoff import NoBackoff
@@ -95,7 +97,9 @@ def limiter_client(config: Config) -> redis_lib.Redis | None:
         config.redis_url,
         socket_timeout=LIMITER_REDIS_TIMEOUT,
         socket_connect_timeout=LIMITER_REDIS_TIMEOUT,
-        retry=Retry(NoBackoff(), LIMITER_REDIS_RETRIES),
+        retry=Retry(
+            NoBackoff(), LIMITER_REDIS_RETRIES, supported_errors=(redis_lib.ConnectionError,)
+        ),
     )
 
 

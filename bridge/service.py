@@ -32,7 +32,7 @@ from bridge.errors import DependencyDown, InvalidInput, NotFound, RateLimited, U
 from bridge.ids import IdGenerator
 from bridge.inbound import inbox, optouts
 from bridge.inbound.optouts import OptOut, opted_out
-from bridge.redis.clients import make_redis
+from bridge.redis.clients import make_redis, make_send_redis
 from bridge.storage import accounts as acc
 from bridge.storage import apikeys, ledger
 from bridge.storage.accounts import AccountInfo
@@ -131,11 +131,16 @@ class BridgeService:
         group_max_sends: int = MAX_GROUP_SENDS,
         login_throttle: LoginThrottle | None = None,
         callback_checker: callbacks.CallbackChecker | None = None,
+        send_redis=None,
     ) -> None:
         """``group_max_sends`` caps a group commit (1 = every send its own transaction);
         ``login_throttle`` counts failed logins (default: over ``redis`` with config's limits);
-        ``callback_checker`` judges callback URLs (default: config's webhook_allow_networks)."""
+        ``callback_checker`` judges callback URLs (default: config's webhook_allow_networks);
+        ``send_redis`` carries the accept path's XADDs (default: ``redis``; open_service gives
+        it bridge.redis.clients.make_send_redis, whose short timeout bounds a send when Redis
+        hangs), closed with the service."""
         self.config, self.db, self.redis = config, db, redis
+        self._send_redis = send_redis
         self._clock = clock
         self._ids = ids or IdGenerator(clock=clock)
         self._hasher = hasher or PasswordHasher()
@@ -152,7 +157,13 @@ class BridgeService:
         self.flusher = Flusher(db, clock=clock)
         self.sweeper = Sweeper(config, db, redis, clock=clock)
         self._acceptor = Acceptor(
-            config, db, redis, self.flusher, self._ids, clock, group_max_sends=group_max_sends
+            config,
+            db,
+            redis if send_redis is None else send_redis,
+            self.flusher,
+            self._ids,
+            clock,
+            group_max_sends=group_max_sends,
         )
         self._pricer = make_pricer(config)
         self._check_callback = callback_checker or callbacks.CallbackChecker(
@@ -176,8 +187,9 @@ class BridgeService:
         self.stop()
         self.verifier.close()
         self.db.dispose()
-        if self.redis is not None:
-            self.redis.close()
+        for client in (self.redis, self._send_redis):
+            if client is not None:
+                client.close()
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
@@ -525,5 +537,12 @@ class BridgeService:
 def open_service(config: Config, **kwargs) -> BridgeService:
     """A BridgeService on config's database and Redis (not started: call .start())."""
     db = Database.from_config(config)
-    client = make_redis(config.redis_url) if config.redis_url else None
-    return BridgeService(config, db, client, **kwargs)
+    if not config.redis_url:
+        return BridgeService(config, db, None, **kwargs)
+    return BridgeService(
+        config,
+        db,
+        make_redis(config.redis_url),
+        send_redis=make_send_redis(config.redis_url),
+        **kwargs,
+    )

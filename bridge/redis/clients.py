@@ -8,6 +8,8 @@ import redis as redis_lib
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
+SEND_REDIS_TIMEOUT = 0.5  # seconds: connect and read timeout of the send path's XADD / ZADD
+
 
 def make_redis(url: str):
     """A Redis client that fails fast when Redis is down (redis-py's default retries ~4 s).
@@ -20,6 +22,25 @@ def make_redis(url: str):
         socket_timeout=5.0,
         health_check_interval=30,
         retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 2),
+    )
+
+
+def make_send_redis(url: str):
+    """The accept path's Redis client (the XADD, or the schedule ZADD, after the commit): a
+    hung Redis costs a send one ``SEND_REDIS_TIMEOUT`` (the send answers 200, the sweeper
+    enqueues it later) instead of three 5 s reads.
+
+    A dropped or refused connection (a Redis restart, a blip) is retried twice at once; a
+    timeout is not: Redis may still run the command, and a hung one would only cost again.
+    """
+    return redis_lib.Redis.from_url(
+        url,
+        socket_connect_timeout=SEND_REDIS_TIMEOUT,
+        socket_timeout=SEND_REDIS_TIMEOUT,
+        health_check_interval=30,
+        retry=Retry(
+            ExponentialBackoff(cap=0.1, base=0.01), 2, supported_errors=(redis_lib.ConnectionError,)
+        ),
     )
 
 
