@@ -49,6 +49,7 @@ from bridge.webhooks.events import (
     event_fields,
     text,
 )
+from bridge.webhooks.failure_log import FailureLog
 from bridge.webhooks.group import FORGET_AFTER, FORGET_GONE, MOVE_DUE, ensure_group
 from bridge.webhooks.secret_cache import SecretCache
 from bridge.webhooks.signing import sign
@@ -143,6 +144,7 @@ class Sender:
             config.webhook_backoff_max_seconds,
             rng=rng,
         )
+        self.failures = FailureLog(clock)  # failed attempts at WARNING, rate-limited
         self.max_in_hand = max(64, 8 * config.webhook_workers)
         self._pool = ThreadPoolExecutor(config.webhook_workers, thread_name_prefix="webhook")
         self._broken = ""  # why a webhook thread failed (run() then stops the sender)
@@ -278,7 +280,7 @@ class Sender:
             except Exception as exc:  # a bug must not strand the slot; retried, bounded
                 log.exception("webhook %s: unexpected error", item.event.id)
                 outcome = Outcome("retry", error=f"internal error: {type(exc).__name__}")
-            self._settle(item, outcome)
+            self._settle(endpoint, item, outcome)
             pause = outcome.retry_after if outcome.status == 429 else None
             if outcome.status == 429 and pause is None:
                 pause = self.config.webhook_backoff_base_seconds
@@ -326,14 +328,16 @@ class Sender:
         self._resolved[url] = (now + RESOLVED_TTL, target)
         return target
 
-    def _settle(self, item: _Item, outcome: Outcome) -> None:
-        """Store the outcome and acknowledge the entry in one MULTI."""
+    def _settle(self, endpoint: str, item: _Item, outcome: Outcome) -> None:
+        """Store the outcome and acknowledge the entry in one MULTI; a failure is logged
+        (FailureLog: WARNING, one line per endpoint per interval)."""
         event, now_ms = item.event, self.clock() * 1000
         number = event.attempt + 1
         first = event.first_at or _entry_ms(item.entry_id)
         deadline = first + self.config.webhook_retry_seconds * 1000
         write = _Write([item])
         result, next_ms = outcome.result, None
+        reason = outcome.error or f"HTTP {outcome.status}"
         if result == "retry" and now_ms >= deadline:
             result = "dead"
         if result == "retry":
@@ -347,7 +351,6 @@ class Sender:
             later = replace(event, attempt=number, first_at=first)
             write.retries[_member(later)] = next_ms
         elif result in ("failed", "dead"):
-            reason = outcome.error or f"HTTP {outcome.status}"
             if result == "dead":
                 reason = f"retry period spent; last: {reason}"
             fields = event_fields(replace(event, attempt=number))
@@ -366,6 +369,10 @@ class Sender:
             )
             write.attempts.append((event.message_id, entry))
         self._writes.put(write)  # acknowledged with its batch (_write_loop)
+        if result == "delivered":
+            self.failures.delivered(endpoint)
+        else:
+            self.failures.failed(endpoint, event.id, event.message_id, result, reason)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "webhook %s attempt %d: %s",
