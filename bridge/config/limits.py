@@ -11,7 +11,7 @@ import phonenumbers
 
 from bridge.config.reader import ConfigError, check_least
 from bridge.errors import InvalidInput
-from bridge.storage.accounts import validate_sender_id
+from bridge.sender_id import validate_sender_id
 
 # field -> (environment variable, smallest value)
 LIMITS = {

@@ -24,13 +24,13 @@ from sqlalchemy import Connection, RowMapping, select
 from sqlalchemy.exc import IntegrityError
 
 from bridge.errors import InvalidInput, NotFound, Unauthorized
+from bridge.sender_id import validate_sender_id
 from bridge.storage import ledger
 from bridge.storage.models import accounts
 from bridge.storage.passwords import BoundedHasher
 from bridge.storage.webhook_secrets import generate_secret
 
 USERNAME_MAX = 64
-SENDER_ID_MAX = 11  # alphanumeric sender ids are at most 11 characters in SMPP/GSM
 
 
 @dataclass(frozen=True)
@@ -64,18 +64,6 @@ def info_from_row(row: RowMapping) -> AccountInfo:
         callback_events=row["callback_events"],
         inbound_url=row["inbound_url"],
     )
-
-
-def validate_sender_id(sender_id: str) -> str:
-    """A sender id an SMSC will take: 1-11 characters (alphanumeric) or up to 16 digits."""
-    sender_id = sender_id.strip()
-    limit = 16 if sender_id.lstrip("+").isdigit() else SENDER_ID_MAX
-    if not sender_id or len(sender_id) > limit or not sender_id.isprintable():
-        raise InvalidInput(
-            f"sender_id must be 1 to {limit} printable characters, got {sender_id!r}.",
-            field="sender_id",
-        )
-    return sender_id
 
 
 def validate_username(username: str) -> str:
