@@ -111,6 +111,11 @@ _BIND = {
             "starting; a stale heartbeat reads down",
         },
         "since": _NULLABLE_NUMBER,
+        "down_since": {
+            **_NULLABLE_NUMBER,
+            "description": "When the bind left bound (or first failed, if never bound); "
+            "reconnect attempts do not move it; null while bound",
+        },
         "stale": {"type": "boolean"},
         "reported_state": {"type": "string"},
         "heartbeat_age": _NULLABLE_NUMBER,

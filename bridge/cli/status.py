@@ -215,10 +215,10 @@ def _bind_row(b: dict[str, Any], now: float) -> tuple[str, ...]:
     rates = b.get("rates") or {}
     window = b.get("window") or {}
     rtt = (b.get("enquire_link") or {}).get("rtt_ms")
-    error = (b.get("last_error") or "")[:70]
+    since = _for_since(b)
+    error = _shown_error(b)[:70]
     if error and b.get("last_error_at"):
         error += f" ({_age(now - b['last_error_at'])} ago)"
-    since = b.get("since")
     return (
         str(b.get("connection")),
         str(b.get("bind_id")),
@@ -233,6 +233,23 @@ def _bind_row(b: dict[str, Any], now: float) -> tuple[str, ...]:
         f"{b.get('hostname')}:{b.get('pid')}",
         error,
     )
+
+
+def _for_since(b: dict[str, Any]) -> float | None:
+    """FOR counts from when the bind went down, not from its latest reconnect attempt."""
+    if b.get("state") != "bound" and b.get("down_since"):
+        return b["down_since"]
+    return b.get("since")
+
+
+def _shown_error(b: dict[str, Any]) -> str:
+    """A bound bind shows only an error of this bind; one from before it bound is history."""
+    error = b.get("last_error") or ""
+    if b.get("state") == "bound" and not b.get("stale"):
+        at, since = b.get("last_error_at"), b.get("since")
+        if at is None or since is None or at < since:
+            return ""
+    return error
 
 
 def _rate(value) -> str:

@@ -119,6 +119,7 @@ def bind_view(record: Mapping[str, Any]) -> dict[str, Any]:
         "bind_id": record.get("bind_id"),
         "state": record.get("state"),
         "since": record.get("since"),
+        "down_since": record.get("down_since"),
         "stale": bool(record.get("stale")),
         "reported_state": record.get("reported_state", record.get("state")),
         "heartbeat_age": record.get("heartbeat_age"),

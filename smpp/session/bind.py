@@ -63,6 +63,9 @@ class BindLoop:
         self.counters = Counters()
         self.state = SessionState.DOWN
         self.since, self.since_wall = clock(), wall_clock()
+        # Unix time the bind left ``bound`` (or first failed, if never bound); None while bound.
+        # Reconnect attempts leave it alone, so "down for" counts from the real outage.
+        self.down_since: float | None = None
         self.last_error: str | None = None
         self.last_error_at: float | None = None  # wall clock of last_error
         self.enquire_rtt: float | None = None  # s, the latest answered enquire_link's round trip
@@ -644,8 +647,16 @@ class BindLoop:
     def _set_state(self, state: SessionState) -> None:
         if state == self.state:
             return
+        now_wall = self.wall_clock()
+        if state == SessionState.BOUND:
+            self.down_since = None
+        elif self.down_since is None and (
+            self.state == SessionState.BOUND
+            or state in (SessionState.DOWN, SessionState.BIND_REFUSED)
+        ):
+            self.down_since = now_wall
         self.state = state
-        self.since, self.since_wall = self.clock(), self.wall_clock()
+        self.since, self.since_wall = self.clock(), now_wall
         log.info("%s: %s", self.config.name, state.value)
         if self.on_state is not None:
             try:

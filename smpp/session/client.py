@@ -234,4 +234,5 @@ class Session:
             e.last_error_at,
             e.enquire_rtt,
             e.enquire_at,
+            e.down_since,
         )

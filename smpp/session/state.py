@@ -62,3 +62,4 @@ class SessionSnapshot:
     last_error_at: float | None = None  # Unix time of ``last_error``
     enquire_link_rtt: float | None = None  # s from our latest answered enquire_link to its resp
     enquire_link_at: float | None = None  # Unix time that answer came
+    down_since: float | None = None  # Unix time it left bound (or first failed); None while bound

@@ -187,11 +187,16 @@
       const rates = b.rates || {};
       const win = b.window || {};
       const rtt = b.enquire_link && b.enquire_link.rtt_ms;
-      const error = b.last_error
+      // A bound bind shows only an error of this bind (one from before it bound is history);
+      // a bind that is not bound counts FOR from when it went down, not from its latest attempt.
+      const bound = b.state === "bound" && !b.stale;
+      const ownError = !bound || (b.last_error_at && b.since && b.last_error_at >= b.since);
+      const error = b.last_error && ownError
         ? b.last_error + (b.last_error_at ? " (" + fmtAge(at - b.last_error_at) + " ago)" : "")
         : "";
+      const since = !bound && b.down_since ? b.down_since : b.since;
       const tr = row([
-        b.bind_id, cell, b.since ? fmtAge(at - b.since) : "–",
+        b.bind_id, cell, since ? fmtAge(at - since) : "–",
         (win.in_use ?? 0) + "/" + (win.size ?? "–"), fmtNum(b.queued),
         fmtNum(rates.submits, 1), fmtNum(rates.receipts, 1),
         rtt === null || rtt === undefined ? "–" : fmtNum(rtt, 1) + " ms",

@@ -12,12 +12,14 @@ import subprocess
 import time
 
 from bridge.cli.status import CLEAR
+from smpp.simulator import RefuseBinds
 from tests.bridge.delivery.conftest import (  # noqa: F401  (fixtures)
     SMPP_BRIDGE,
     bridge,
     sim,
     smsc_table,
     spawn_worker,
+    start_worker,
     to_toml,
 )
 from tests.harness.procs import wait_until
@@ -141,3 +143,39 @@ def test_a_hung_redis_costs_status_seconds_not_half_a_minute(bridge, tmp_path): 
     assert doc["checks"]["redis"]["ok"] is False
     assert doc["problems"][0].startswith("redis: ")
     assert took < 8, f"status took {took:.1f}s against a hung Redis"
+
+
+def _bind_doc(bridge) -> dict | None:  # noqa: F811
+    """The first bind of `status --json`, with the document's ``at``."""
+    doc = json.loads(_status(bridge, "--json").stdout)
+    return {**doc["binds"][0], "at": doc["at"]} if doc["binds"] else None
+
+
+def test_for_counts_the_outage_and_bound_drops_the_old_error(bridge, start_worker):  # noqa: F811
+    start_worker(smsc={"binds": 1})
+    wait_until(lambda: (_bind_doc(bridge) or {}).get("state") == "bound", timeout=60)
+
+    bridge.sim.set_scenarios(RefuseBinds())  # every bind refused: reconnect attempts every <0.5 s
+    left = time.time()
+    assert bridge.sim.drop_connections() == 1
+
+    def down_a_while() -> dict | None:
+        b = _bind_doc(bridge)
+        if b is None or not b["down_since"] or b["counters"]["bind_attempts"] < 5:
+            return None
+        return b if b["at"] - b["down_since"] >= 3 else None
+
+    doc = wait_until(down_a_while, timeout=60, message="down 3 s, 4 refused binds")
+    assert left - 1 <= doc["down_since"] <= left + 1  # when it left bound ...
+    assert doc["since"] > doc["down_since"] + 1  # ... though every attempt moved since
+    row = next(line.split() for line in _status(bridge).stdout.splitlines() if "sim#1" in line)
+    assert row[2] != "bound" and int(row[3].rstrip("s")) >= 3, row  # FOR: the outage, not 0-1 s
+    assert "ESME_RBINDFAIL" in " ".join(row[13:])  # the error shows while it is down
+
+    bridge.sim.set_scenarios()
+    wait_until(lambda: (_bind_doc(bridge) or {}).get("state") == "bound", timeout=60)
+    row = next(line.split() for line in _status(bridge).stdout.splitlines() if "sim#1" in line)
+    assert row[2] == "bound" and len(row) == 13, row  # no LAST ERROR from before the bind
+    after = _bind_doc(bridge)
+    assert after is not None and after["down_since"] is None
+    assert "ESME_RBINDFAIL" in after["last_error"]  # the document keeps it, with its time

@@ -214,3 +214,27 @@ def test_unanswered_enquire_link_means_reconnect():
             assert snap.enquire_link_rtt is None  # never answered
         finally:
             assert s.stop(timeout=5)
+
+
+def test_down_since_stays_at_the_first_failure_through_reconnect_attempts(sim, session):
+    sim.set_scenarios(RefuseBinds(status=RBINDFAIL))  # every bind refused until told otherwise
+    s, _ = session(sim.port, reconnect_min=0.02, reconnect_max=0.05)
+    wait_until(lambda: s.snapshot().counters.bind_attempts >= 1 and s.snapshot().down_since)
+    first = s.snapshot().down_since
+    wait_until(lambda: s.snapshot().counters.bind_attempts >= 5, message="5 refused binds")
+    snap = s.snapshot()
+    assert snap.down_since == first and snap.since_wall > first  # since moves, down_since not
+
+    sim.set_scenarios()  # binds accepted: bound, and no longer down
+    wait_until(lambda: s.state == SessionState.BOUND, message="bound")
+    assert s.snapshot().down_since is None
+
+    sim.set_scenarios(RefuseBinds(status=RBINDFAIL))
+    before_drop = time.time()
+    assert sim.drop_connections() == 1
+    wait_until(lambda: s.snapshot().down_since is not None, message="down")
+    left = s.snapshot().down_since
+    assert left is not None and left >= before_drop
+    attempts = s.snapshot().counters.bind_attempts
+    wait_until(lambda: s.snapshot().counters.bind_attempts >= attempts + 3, message="3 more")
+    assert s.snapshot().down_since == left  # the time it left bound, not the latest attempt
