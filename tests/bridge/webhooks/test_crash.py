@@ -123,7 +123,7 @@ def test_a_sender_whose_writer_died_stops_instead_of_acknowledging_nothing(
 
 
 class _SettleFails(Sender):
-    def _settle(self, item, outcome) -> None:
+    def _settle(self, endpoint, item, outcome) -> None:
         raise RuntimeError("storing the outcome failed")  # as an unexpected bug would
 
 

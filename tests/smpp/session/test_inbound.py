@@ -297,7 +297,7 @@ def test_receipts_shaped_as_other_smscs_send_them_name_their_own_message(make_si
     ids = []
     for i in range(3):  # one at a time: each receipt comes after the previous one's
         ids.append(s.submit(_request(i)).result(timeout=5).message_id)
-        wait_until(lambda n=i + 1: len(sink.receipts) == n, message=f"receipt {i}")
+        wait_until(lambda: len(sink.receipts) == len(ids), message=f"receipt {i}")
     assert [(r.message_id, r.stat, r.state) for r in sink.receipts] == [
         (message_id, "UNDELIV", "undelivered") for message_id in ids
     ]
